@@ -1,0 +1,1 @@
+"""The ratsflow core: council domain, workflow runtime, audit. Knows nothing of HTTP."""

@@ -1,0 +1,218 @@
+"""The council's domain tables, named after OParl 1.1 (see DOMAIN.md).
+
+German words the users know stand next to the OParl names: Paper = Vorlage,
+Consultation = Beratung (one step of the Beratungsfolge), Meeting = Sitzung,
+AgendaItem = Tagesordnungspunkt (TOP), Organization = Gremium or Verwaltungsbereich.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from .types import created_column, modified_column, utc_column
+
+#: Ergebnis values of a Beratung, with their German labels (DOMAIN.md).
+RESULTS: dict[str, str] = {
+    "zur_kenntnis_genommen": "zur Kenntnis genommen",
+    "beschlossen": "beschlossen",
+    "geaendert_beschlossen": "geändert beschlossen",
+    "abgelehnt": "abgelehnt",
+    "vertagt": "vertagt",
+    "verwiesen": "verwiesen",
+    "zurueckgezogen": "zurückgezogen",
+}
+
+PAPER_TYPES = [
+    "Standardvorlage",
+    "Beschlussvorlage",
+    "Mitteilungsvorlage",
+    "Antrag",
+    "Anfrage",
+]
+
+CONSULTATION_ROLES = [
+    "Kenntnisnahme",
+    "Vorberatung",
+    "Entscheidung",
+    "Anhörung",
+    "Beschlussempfehlung",
+]
+
+#: Paper.status values.
+PAPER_DRAFT = "Entwurf"
+PAPER_IN_CONSULTATION = "in Beratung"
+PAPER_DONE = "abgeschlossen"
+PAPER_WITHDRAWN = "zurückgezogen"
+
+# Roles a local account can be granted (the BPMN lane names the role of a human task).
+ROLE_SECRETARIAT = "Sekretariat"
+ROLE_CLERK = "Sachbearbeitung"
+ROLE_AUDITOR = "Revision"
+ROLE_ADMIN = "Administration"
+ROLES = [ROLE_SECRETARIAT, ROLE_CLERK, ROLE_AUDITOR, ROLE_ADMIN]
+
+
+class Body(SQLModel, table=True):
+    """Körperschaft: the council, Kreistag or Zweckverband."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    short_name: str | None = None
+    website: str | None = None
+    created: dt.datetime | None = Field(default=None, sa_column=created_column())
+    modified: dt.datetime | None = Field(default=None, sa_column=modified_column())
+
+
+class Organization(SQLModel, table=True):
+    """Gremium (Ausschuss, Verbandsversammlung) or Verwaltungsbereich (lead department)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    body_id: int = Field(foreign_key="body.id", index=True)
+    name: str
+    short_name: str | None = None
+    organization_type: str = "Gremium"  # Gremium | Verwaltungsbereich
+    classification: str | None = None  # Ausschuss, Parlament, Verbandsversammlung …
+    created: dt.datetime | None = Field(default=None, sa_column=created_column())
+    modified: dt.datetime | None = Field(default=None, sa_column=modified_column())
+
+
+class Person(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    body_id: int = Field(foreign_key="body.id", index=True)
+    family_name: str
+    given_name: str
+    form_of_address: str | None = None
+    email: str | None = None
+    created: dt.datetime | None = Field(default=None, sa_column=created_column())
+    modified: dt.datetime | None = Field(default=None, sa_column=modified_column())
+
+    @property
+    def name(self) -> str:
+        """As the BIS page writes it: "Zierstedt, Björn"."""
+        return f"{self.family_name}, {self.given_name}"
+
+
+class Membership(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    organization_id: int = Field(foreign_key="organization.id", index=True)
+    role: str = "Mitglied"
+    voting_right: bool = True
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+
+
+class Meeting(SQLModel, table=True):
+    """Sitzung of a Gremium."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    organization_id: int = Field(foreign_key="organization.id", index=True)
+    reference: str | None = Field(default=None, index=True)  # "SI/2024/131"
+    name: str
+    start: dt.datetime = Field(sa_column=utc_column(nullable=False, index=True))
+    end: dt.datetime | None = Field(default=None, sa_column=utc_column())
+    location: str | None = None
+    meeting_state: str = "terminiert"  # terminiert → eingeladen → durchgeführt
+    cancelled: bool = False
+    created: dt.datetime | None = Field(default=None, sa_column=created_column())
+    modified: dt.datetime | None = Field(default=None, sa_column=modified_column())
+
+
+class Paper(SQLModel, table=True):
+    """Vorlage."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    body_id: int = Field(foreign_key="body.id", index=True)
+    reference: str = Field(unique=True)  # "2024/063"
+    name: str  # Betreff
+    paper_type: str = "Standardvorlage"  # Vorlage-Art
+    date: dt.date | None = None
+    public: bool = True
+    status: str = PAPER_DRAFT
+    under_direction_of_id: int | None = Field(default=None, foreign_key="organization.id")
+    clerk_id: int | None = Field(default=None, foreign_key="person.id")  # Bearbeiter/-in
+    facts: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # Sachverhalt
+    proposal_heading: str = "Beschlussvorschlag"  # or "Beschlussempfehlung"
+    proposal: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    financial_impact: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    personnel_impact: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created: dt.datetime | None = Field(default=None, sa_column=created_column())
+    modified: dt.datetime | None = Field(default=None, sa_column=modified_column())
+
+
+class Consultation(SQLModel, table=True):
+    """Beratung: one step of the ordered Beratungsfolge of a Paper."""
+
+    __table_args__ = (UniqueConstraint("paper_id", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    paper_id: int = Field(foreign_key="paper.id", index=True)
+    position: int  # 1, 2, … the order of the Beratungsfolge
+    organization_id: int = Field(foreign_key="organization.id", index=True)
+    meeting_id: int | None = Field(default=None, foreign_key="meeting.id", index=True)
+    role: str = "Kenntnisnahme"
+    authoritative: bool = False
+
+
+class AgendaItem(SQLModel, table=True):
+    """Tagesordnungspunkt; carries the Ergebnis of the Beratung in that Sitzung.
+
+    A Beratung that is vertagt has one AgendaItem per Sitzung it was on.
+    """
+
+    __tablename__ = "agenda_item"
+
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meeting.id", index=True)
+    consultation_id: int | None = Field(default=None, foreign_key="consultation.id", index=True)
+    number: str | None = None  # "10.1"
+    name: str
+    public: bool = True
+    result: str | None = None  # a key of RESULTS
+    resolution_text: str | None = Field(default=None, sa_column=Column(Text))
+    votes_yes: int | None = None
+    votes_no: int | None = None
+    votes_abstain: int | None = None
+    created: dt.datetime | None = Field(default=None, sa_column=created_column())
+    modified: dt.datetime | None = Field(default=None, sa_column=modified_column())
+
+
+class File(SQLModel, table=True):
+    """Anlage of a Paper. The content lives in the instance folder under its SHA-512."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    paper_id: int = Field(foreign_key="paper.id", index=True)
+    position: int = 1
+    name: str  # "Anlage 1 zur Vorlage 2024-063_…"
+    file_name: str | None = None
+    mime_type: str | None = None
+    size: int = 0
+    sha_512_checksum: str | None = None  # None: known by name and size only (imported)
+    created: dt.datetime | None = Field(default=None, sa_column=created_column())
+
+
+class Account(SQLModel, table=True):
+    """A local login. Passwords are stored as salted hashes (scrypt)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True)
+    password_hash: str
+    display_name: str
+    email: str | None = None
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    active: bool = True
+    created: dt.datetime | None = Field(default=None, sa_column=created_column())
+
+
+class Grant(SQLModel, table=True):
+    """A role of an account, optionally for one Organization (the Sekretariat *of* a Gremium)."""
+
+    __table_args__ = (UniqueConstraint("account_id", "role", "organization_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    role: str
+    organization_id: int | None = Field(default=None, foreign_key="organization.id")

@@ -1,0 +1,173 @@
+"""Task forms: a small JSON Schema subset stored with each model, turned into marshmallow.
+
+A form file (``bpmn/forms/<key>.schema.json``) lists ``properties`` with ``type`` (string,
+integer, boolean, date), ``title`` (German) and ``x-title-en``, optional ``oneOf`` choices
+(``const`` + ``title``), ``minimum``/``maximum``/``maxLength``, ``x-widget`` ("textarea") and
+``x-options`` (choices the engine fills in at run time, e.g. the Sitzungen of a Gremium).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+TYPES = {"string", "integer", "boolean", "date"}
+WIDGETS = {"textarea", None}
+
+REQUIRED = "Pflichtfeld: bitte ausfüllen."
+INVALID = "Ungültiger Wert."
+NOT_A_CHOICE = "Bitte einen der angebotenen Werte wählen."
+
+
+class FormDefinitionError(ValueError):
+    """A form file that cannot be used; the message says which field and why."""
+
+
+class FormError(ValueError):
+    """Submitted values that do not fit the form; ``errors`` maps each field to messages."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in errors.items()))
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: Any
+    label: str
+    label_en: str | None = None
+
+
+@dataclass(frozen=True)
+class FormField:
+    name: str
+    type: str
+    title: str
+    title_en: str | None = None
+    required: bool = False
+    choices: tuple[Choice, ...] = ()
+    options_source: str | None = None  # filled at run time
+    widget: str | None = None
+    default: Any = None
+    minimum: int | None = None
+    maximum: int | None = None
+    max_length: int | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Form:
+    key: str
+    title: str
+    title_en: str | None
+    fields: tuple[FormField, ...] = field(default_factory=tuple)
+
+    def with_options(self, options: dict[str, list[Choice]]) -> Form:
+        """The form with its run-time choices filled in."""
+        filled = []
+        for f in self.fields:
+            if f.options_source is not None:
+                f = FormField(**{**f.__dict__, "choices": tuple(options.get(f.options_source, []))})
+            filled.append(f)
+        return Form(self.key, self.title, self.title_en, tuple(filled))
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Clean ``data`` or raise :class:`FormError` naming each wrong field."""
+        cleaned_input: dict[str, Any] = {}
+        for f in self.fields:
+            if f.name not in data:
+                continue
+            value = data[f.name]
+            if isinstance(value, str) and value.strip() == "" and f.type != "string":
+                continue  # an empty HTML input means "not given"
+            if isinstance(value, str) and f.type == "string":
+                value = value.strip()
+                if value == "" and not f.required:
+                    continue
+            cleaned_input[f.name] = value
+        unknown = sorted(set(data) - {f.name for f in self.fields})
+        try:
+            result = _schema(self).load(cleaned_input)
+        except ValidationError as exc:
+            errors = {k: (v if isinstance(v, list) else [str(v)]) for k, v in exc.messages.items()}
+            for name in unknown:
+                errors[name] = ["Unbekanntes Feld."]
+            raise FormError(errors) from None
+        if unknown:
+            raise FormError({name: ["Unbekanntes Feld."] for name in unknown})
+        for f in self.fields:
+            if f.type == "date" and isinstance(result.get(f.name), date):
+                result[f.name] = result[f.name].isoformat()  # task data stays JSON
+        return result  # type: ignore[no-any-return]
+
+
+def _field(f: FormField) -> fields.Field:
+    messages = {"required": REQUIRED, "invalid": INVALID, "null": REQUIRED}
+    validators: list[Any] = []
+    if f.choices or f.options_source is not None:
+        validators.append(validate.OneOf([c.value for c in f.choices], error=NOT_A_CHOICE))
+    if f.minimum is not None or f.maximum is not None:
+        validators.append(validate.Range(
+            min=f.minimum, max=f.maximum,
+            error=f"Wert muss zwischen {f.minimum if f.minimum is not None else '…'} "
+                  f"und {f.maximum if f.maximum is not None else '…'} liegen.",
+        ))
+    if f.max_length is not None:
+        validators.append(validate.Length(max=f.max_length, error=f"Höchstens {f.max_length} Zeichen."))
+    kwargs: dict[str, Any] = {"required": f.required, "validate": validators,
+                              "error_messages": messages}
+    if not f.required:
+        kwargs["load_default"] = f.default if f.default is not None else (
+            False if f.type == "boolean" else None)
+        kwargs["allow_none"] = True
+    if f.type == "string":
+        return fields.String(**kwargs)
+    if f.type == "integer":
+        return fields.Integer(strict=False, **kwargs)
+    if f.type == "boolean":
+        return fields.Boolean(**kwargs)
+    return fields.Date(**kwargs)
+
+
+def _schema(form: Form) -> Schema:
+    schema_class = Schema.from_dict({f.name: _field(f) for f in form.fields}, name=f"Form_{form.key}")
+    return schema_class()
+
+
+def parse_form(key: str, definition: dict[str, Any]) -> Form:
+    """Read a form file's JSON; raise :class:`FormDefinitionError` naming what is wrong."""
+    if not isinstance(definition, dict) or not isinstance(definition.get("properties"), dict):
+        raise FormDefinitionError(f"Formular {key}: 'properties' fehlt")
+    required = definition.get("required", [])
+    if not isinstance(required, list):
+        raise FormDefinitionError(f"Formular {key}: 'required' muss eine Liste sein")
+    result = []
+    for name, spec in definition["properties"].items():
+        where = f"Formular {key}, Feld {name}"
+        if not isinstance(spec, dict):
+            raise FormDefinitionError(f"{where}: Definition muss ein Objekt sein")
+        ftype = spec.get("format") if spec.get("format") == "date" else spec.get("type")
+        if ftype not in TYPES:
+            raise FormDefinitionError(f"{where}: Typ {ftype!r} wird nicht unterstützt")
+        if "title" not in spec:
+            raise FormDefinitionError(f"{where}: 'title' fehlt")
+        if spec.get("x-widget") not in WIDGETS:
+            raise FormDefinitionError(f"{where}: x-widget {spec.get('x-widget')!r} unbekannt")
+        choices = tuple(
+            Choice(c["const"], c.get("title", str(c["const"])), c.get("x-title-en"))
+            for c in spec.get("oneOf", [])
+        )
+        result.append(FormField(
+            name=name, type=ftype, title=spec["title"], title_en=spec.get("x-title-en"),
+            required=name in required, choices=choices, options_source=spec.get("x-options"),
+            widget=spec.get("x-widget"), default=spec.get("default"),
+            minimum=spec.get("minimum"), maximum=spec.get("maximum"),
+            max_length=spec.get("maxLength"), description=spec.get("description"),
+        ))
+    for name in required:
+        if name not in definition["properties"]:
+            raise FormDefinitionError(f"Formular {key}: Pflichtfeld {name} ist nicht definiert")
+    return Form(key, definition.get("title", key), definition.get("x-title-en"), tuple(result))

@@ -1,0 +1,451 @@
+"""The verbs the outside world calls. Each runs inside the caller's unit of work.
+
+The web layer, the CLI and the scheduler open a unit of work (``Database.unit_of_work``)
+and call one verb; verbs only flush. Completing a task writes the workflow state, the
+human-task rows, the domain rows and the audit event together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, time
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import func, update
+from sqlmodel import Session, select
+
+from . import audit
+from .accounts import Actor
+from .council import (
+    PAPER_DONE,
+    PAPER_DRAFT,
+    PAPER_IN_CONSULTATION,
+    PAPER_WITHDRAWN,
+    RESULTS,
+    ROLE_ADMIN,
+    ROLE_CLERK,
+    ROLE_SECRETARIAT,
+    AgendaItem,
+    Consultation,
+    File,
+    Meeting,
+    Organization,
+    Paper,
+)
+from .errors import Conflict, Forbidden, Invalid, NotFound
+from .files import FileStore
+from .forms import Choice, Form, FormError
+from .schemas import MeetingIn, PaperIn, load
+from .settings import TIMEZONE
+from .tasks import TASK_CANCELLED, TASK_DONE, TASK_READY, HumanTask, may_work_on
+from .types import utcnow
+from .workflow import runtime
+from .workflow.models import INSTANCE_COMPLETED, INSTANCE_RUNNING, ProcessInstance, ProcessModel
+
+BERATUNGSFOLGE = "beratungsfolge"
+BPMN_DIR = Path(__file__).resolve().parent.parent / "bpmn"
+
+
+# ----------------------------------------------------------------------------- models
+
+def deploy(session: Session, path: Path | str, deployed_by: str,
+           content: bytes | None = None) -> tuple[ProcessModel, bool]:
+    """Deploy a BPMN file; return the model version and whether it is new.
+
+    Deploying unchanged content again returns the existing version.
+    """
+    parsed = runtime.parse_model(path, content)
+    existing = session.exec(
+        select(ProcessModel).where(ProcessModel.spec_hash == parsed.spec_hash)
+    ).first()
+    if existing is not None:
+        return existing, False
+    newest = session.exec(
+        select(func.max(ProcessModel.version)).where(ProcessModel.process_id == parsed.process_id)
+    ).one()
+    model = ProcessModel(
+        process_id=parsed.process_id, name=parsed.name, version=(newest or 0) + 1,
+        spec_hash=parsed.spec_hash, spec_json=parsed.spec_json, bpmn_xml=parsed.bpmn_xml,
+        file_name=parsed.file_name, forms=parsed.forms, deployed_at=utcnow(), deployed_by=deployed_by,
+    )
+    session.add(model)
+    session.flush()
+    audit.record(session, deployed_by, deployed_by, "model.deployed", details={
+        "process_id": model.process_id, "version": model.version, "file": model.file_name,
+        "spec_hash": model.spec_hash,
+    })
+    return model, True
+
+
+def deploy_bundled(session: Session, deployed_by: str = "system") -> list[ProcessModel]:
+    """Deploy every model shipped in ``bpmn/`` (unchanged ones are left as they are)."""
+    return [deploy(session, path, deployed_by)[0] for path in sorted(BPMN_DIR.glob("*.bpmn"))]
+
+
+def current_model(session: Session, process_id: str) -> ProcessModel:
+    model = session.exec(
+        select(ProcessModel).where(ProcessModel.process_id == process_id)
+        .order_by(ProcessModel.version.desc())  # type: ignore[union-attr]
+    ).first()
+    if model is None:
+        raise NotFound(f"Prozessmodell {process_id!r} ist nicht bereitgestellt "
+                       f"(ratsflow deploy bpmn/{process_id}.bpmn)")
+    return model
+
+
+@dataclass(frozen=True)
+class _ModelSpec:
+    spec_json: str
+    forms: dict[str, Any]
+
+
+_SPEC_CACHE: dict[str, _ModelSpec] = {}
+
+
+def _model_spec(session: Session, model_id: int, spec_hash: str) -> _ModelSpec:
+    """A model version's spec and forms; immutable once deployed, so cached by hash."""
+    cached = _SPEC_CACHE.get(spec_hash)
+    if cached is None:
+        model = session.get(ProcessModel, model_id)
+        assert model is not None
+        cached = _SPEC_CACHE[spec_hash] = _ModelSpec(model.spec_json, model.forms)
+    return cached
+
+
+# ----------------------------------------------------------------------------- papers
+
+def create_paper(session: Session, actor: Actor, data: dict[str, Any],
+                 attachments: list[tuple[str, bytes, str | None]] = (),  # type: ignore[assignment]
+                 files: FileStore | None = None) -> Paper:
+    """A clerk creates a Vorlage with its Beratungsfolge and Anlagen (as Entwurf)."""
+    if not actor.has_role(ROLE_CLERK):
+        raise Forbidden("Nur die Sachbearbeitung kann Vorlagen anlegen.")
+    values = load(PaperIn(), data)
+    errors: dict[str, list[str]] = {}
+    if session.exec(select(Paper.id).where(Paper.reference == values["reference"])).first():
+        errors["reference"] = [f"Die Vorlage {values['reference']} gibt es schon."]
+    lead = session.get(Organization, values["under_direction_of_id"])
+    if lead is None:
+        errors["under_direction_of_id"] = ["Unbekannter Bereich."]
+    previous_start: datetime | None = None
+    for i, step in enumerate(values["consultations"]):
+        org = session.get(Organization, step["organization_id"])
+        if org is None or org.organization_type != "Gremium":
+            errors[f"consultations.{i}.organization_id"] = ["Bitte ein Gremium wählen."]
+            continue
+        if step["meeting_id"] is not None:
+            meeting = session.get(Meeting, step["meeting_id"])
+            if meeting is None or meeting.organization_id != org.id:
+                errors[f"consultations.{i}.meeting_id"] = [f"Keine Sitzung von {org.name}."]
+            elif previous_start is not None and meeting.start < previous_start:
+                errors[f"consultations.{i}.meeting_id"] = [
+                    "Die Sitzung liegt vor der Sitzung der vorigen Beratung."]
+            else:
+                previous_start = meeting.start
+    if errors:
+        raise Invalid("Eingaben bitte prüfen.", errors)
+    assert lead is not None
+    paper = Paper(
+        body_id=lead.body_id, reference=values["reference"], name=values["name"],
+        paper_type=values["paper_type"], date=values["date"], public=values["public"],
+        under_direction_of_id=lead.id, clerk_id=values["clerk_id"], facts=values["facts"],
+        proposal_heading=values["proposal_heading"], proposal=values["proposal"],
+        financial_impact=values["financial_impact"], personnel_impact=values["personnel_impact"],
+    )
+    session.add(paper)
+    session.flush()
+    for i, step in enumerate(values["consultations"], start=1):
+        session.add(Consultation(paper_id=paper.id, position=i, organization_id=step["organization_id"],
+                                 meeting_id=step["meeting_id"], role=step["role"],
+                                 authoritative=step["authoritative"]))
+    for i, (file_name, content, mime_type) in enumerate(attachments, start=1):
+        if files is None:
+            raise Invalid("Anlagen können hier nicht gespeichert werden.", {"anlagen": ["Kein Ablageort."]})
+        digest = files.put(content)
+        session.add(File(paper_id=paper.id, position=i, name=Path(file_name).stem, file_name=file_name,
+                         mime_type=mime_type, size=len(content), sha_512_checksum=digest))
+    session.flush()
+    audit.record(session, actor.username, actor.display_name, "paper.created", paper_id=paper.id,
+                 details={"reference": paper.reference, "name": paper.name,
+                          "consultations": len(values["consultations"]), "files": len(attachments)})
+    return paper
+
+
+def consultations_of(session: Session, paper_id: int) -> list[Consultation]:
+    return list(session.exec(
+        select(Consultation).where(Consultation.paper_id == paper_id).order_by(Consultation.position)
+    ))
+
+
+def start_beratungsfolge(session: Session, actor: Actor, paper_id: int,
+                         now: datetime | None = None) -> ProcessInstance:
+    """Start the Beratungsfolge of a Vorlage: the first Gremium's Sekretariat gets a task."""
+    now = now or utcnow()
+    paper = session.get(Paper, paper_id)
+    if paper is None:
+        raise NotFound("Vorlage nicht gefunden.")
+    if not actor.has_role(ROLE_CLERK):
+        raise Forbidden("Nur die Sachbearbeitung kann eine Beratungsfolge starten.")
+    if paper.status != PAPER_DRAFT:
+        raise Conflict(f"Die Vorlage {paper.reference} ist nicht im Entwurf ({paper.status}).")
+    consultations = consultations_of(session, paper_id)
+    if not consultations:
+        raise Invalid("Die Vorlage hat keine Beratungsfolge.", {"consultations": ["Keine Beratung."]})
+    orgs = {o.id: o for o in session.exec(select(Organization).where(
+        Organization.id.in_([c.organization_id for c in consultations])))}  # type: ignore[union-attr]
+    model = current_model(session, BERATUNGSFOLGE)
+    workflow = runtime.new_workflow(model.spec_json)
+    start_data = {
+        "vorlage": {"id": paper.id, "reference": paper.reference, "name": paper.name},
+        "beratungen": [
+            {"position": c.position, "consultation_id": c.id, "organization_id": c.organization_id,
+             "organization_name": orgs[c.organization_id].name, "role": c.role,
+             "meeting_id": c.meeting_id}
+            for c in consultations
+        ],
+    }
+    for task in workflow.get_tasks(state=runtime.TaskState.READY):
+        task.data.update(start_data)
+    runtime.run_engine(workflow)
+    instance = ProcessInstance(
+        model_id=model.id, paper_id=paper.id, state=runtime.save(workflow),
+        serializer_version=runtime.SERIALIZER_VERSION, started=now, updated=now,
+    )
+    session.add(instance)
+    paper.status = PAPER_IN_CONSULTATION
+    session.add(paper)
+    session.flush()
+    _sync_human_tasks(session, instance.id, paper.id, workflow, [], now)  # type: ignore[arg-type]
+    audit.record(session, actor.username, actor.display_name, "procedure.started", paper_id=paper.id,
+                 process_instance_id=instance.id, at=now, details={
+                     "model": model.process_id, "model_version": model.version,
+                     "beratungsfolge": [f"{b['position']}. {b['organization_name']} ({b['role']})"
+                                        for b in start_data["beratungen"]]})
+    return instance
+
+
+# ----------------------------------------------------------------------------- tasks
+
+def _sync_human_tasks(session: Session, instance_id: int, paper_id: int, workflow: Any,
+                      open_rows: list[HumanTask], now: datetime) -> list[HumanTask]:
+    """Make the human-task rows mirror the workflow's ready user tasks."""
+    ready = {str(t.id): t for t in runtime.ready_user_tasks(workflow)}
+    for row in open_rows:
+        if row.spiff_task_id not in ready:
+            row.status = TASK_CANCELLED
+            session.add(row)
+    known = {row.spiff_task_id for row in open_rows}
+    created = []
+    for spiff_id, task in ready.items():
+        if spiff_id in known:
+            continue
+        props = runtime.task_properties(task)
+        org_expr = props.get(runtime.CANDIDATE_ORGANIZATION_PROPERTY)
+        organization_id = runtime.evaluate(workflow, task, org_expr) if org_expr else None
+        beratung = task.data.get("beratung") or {}
+        row = HumanTask(
+            process_instance_id=instance_id, spiff_task_id=spiff_id,
+            bpmn_id=task.task_spec.bpmn_id, title=task.task_spec.bpmn_name or task.task_spec.bpmn_id,
+            form_key=runtime.form_key_of(task), lane=task.task_spec.lane,
+            organization_id=organization_id, paper_id=paper_id,
+            consultation_id=beratung.get("consultation_id"),
+            meeting_id=_current_meeting(session, beratung.get("consultation_id")),
+            context={"beratung": beratung, "vorlage": task.data.get("vorlage", {})}, created=now,
+        )
+        session.add(row)
+        created.append(row)
+    return created
+
+
+def _current_meeting(session: Session, consultation_id: int | None) -> int | None:
+    if consultation_id is None:
+        return None
+    consultation = session.get(Consultation, consultation_id)
+    return consultation.meeting_id if consultation else None
+
+
+def _task_for(session: Session, actor: Actor, task_id: int) -> HumanTask:
+    row = session.get(HumanTask, task_id)
+    if row is None:
+        raise NotFound("Aufgabe nicht gefunden.")
+    if not may_work_on(actor, row):
+        raise Forbidden("Diese Aufgabe gehört nicht zu Ihren Gremien.")
+    return row
+
+
+def task_form(session: Session, task: HumanTask, now: datetime | None = None) -> tuple[Form, dict[str, Any]]:
+    """The task's form with its run-time choices, and the values to show at first."""
+    now = now or utcnow()
+    instance, spec_hash = session.exec(
+        select(ProcessInstance, ProcessModel.spec_hash)
+        .join(ProcessModel, ProcessModel.id == ProcessInstance.model_id)
+        .where(ProcessInstance.id == task.process_instance_id)
+    ).one()
+    return _form_for(session, task, instance, spec_hash, now)
+
+
+def _form_for(session: Session, task: HumanTask, instance: ProcessInstance, spec_hash: str,
+              now: datetime) -> tuple[Form, dict[str, Any]]:
+    spec = _model_spec(session, instance.model_id, spec_hash)
+    if task.form_key is None or task.form_key not in spec.forms:
+        raise NotFound(f"Formular {task.form_key!r} fehlt im Modell.")
+    form = runtime.form_of(spec_hash, task.form_key, json.dumps(spec.forms[task.form_key]))
+    initial: dict[str, Any] = {f.name: f.default for f in form.fields if f.default is not None}
+    options: dict[str, list[Choice]] = {}
+    if any(f.options_source == "sitzungen_des_gremiums" for f in form.fields):
+        today = datetime.combine(now.astimezone(TIMEZONE).date(), time(0), TIMEZONE)
+        meetings = session.exec(
+            select(Meeting).where(Meeting.organization_id == task.organization_id,
+                                  Meeting.cancelled == False,  # noqa: E712
+                                  Meeting.start >= today).order_by(Meeting.start)
+        ).all()
+        options["sitzungen_des_gremiums"] = [Choice(m.id, meeting_label(m)) for m in meetings]
+        if task.meeting_id in {m.id for m in meetings} and task.bpmn_id == "Tagesordnung":
+            initial["meeting_id"] = task.meeting_id
+    return form.with_options(options), initial
+
+
+def meeting_label(meeting: Meeting) -> str:
+    start = meeting.start.astimezone(TIMEZONE)
+    label = f"{start:%d.%m.%Y, %H:%M} Uhr – "
+    if meeting.reference:
+        label += f"{meeting.reference} "
+    return label + meeting.name
+
+
+@dataclass
+class Completion:
+    task: HumanTask
+    version: int
+    next_tasks: list[HumanTask]
+    finished: bool
+
+
+def complete_task(session: Session, actor: Actor, task_id: int, data: dict[str, Any],
+                  expected_version: int, now: datetime | None = None) -> Completion:
+    """Complete a ready human task: one unit of work, refused whole if anything is off."""
+    now = now or utcnow()
+    row = _task_for(session, actor, task_id)
+    if row.status != TASK_READY:
+        raise Conflict(f"Die Aufgabe ist bereits {row.status}.")
+    instance, spec_hash = session.exec(
+        select(ProcessInstance, ProcessModel.spec_hash)
+        .join(ProcessModel, ProcessModel.id == ProcessInstance.model_id)
+        .where(ProcessInstance.id == row.process_instance_id)
+    ).one()
+    if instance.version != expected_version:
+        raise Conflict("Der Vorgang wurde inzwischen geändert; bitte die Aufgabe neu laden.")
+    form, _ = _form_for(session, row, instance, spec_hash, now)
+    try:
+        values = form.validate(data)
+    except FormError as exc:
+        raise Invalid("Eingaben bitte prüfen.", exc.errors) from None
+
+    workflow = runtime.restore(instance.state, _model_spec(session, instance.model_id, spec_hash).spec_json)
+    spiff_task = workflow.get_task_from_id(UUID(row.spiff_task_id))
+    if spiff_task is None or spiff_task.state != runtime.TaskState.READY:
+        raise Conflict("Die Aufgabe ist im Vorgang nicht mehr bereit.")
+    details = _apply_domain_effect(session, row, values, now)
+    runtime.complete_user_task(workflow, row.spiff_task_id, values)
+
+    finished = workflow.is_completed()
+    new_version = expected_version + 1
+    claimed = session.execute(
+        update(ProcessInstance)
+        .where(ProcessInstance.id == instance.id, ProcessInstance.version == expected_version)
+        .values(state=runtime.save(workflow), version=new_version, updated=now,
+                status=INSTANCE_COMPLETED if finished else INSTANCE_RUNNING,
+                completed=now if finished else None)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("Der Vorgang wurde inzwischen geändert; bitte die Aufgabe neu laden.")
+    row.status, row.completed, row.completed_by = TASK_DONE, now, actor.username
+    session.add(row)
+    open_rows = list(session.exec(select(HumanTask).where(
+        HumanTask.process_instance_id == instance.id, HumanTask.status == TASK_READY,
+        HumanTask.id != row.id)))
+    next_tasks = _sync_human_tasks(session, instance.id, row.paper_id, workflow,  # type: ignore[arg-type]
+                                   open_rows, now)
+    if finished and row.paper_id is not None:
+        paper = session.get(Paper, row.paper_id)
+        assert paper is not None
+        paper.status = PAPER_WITHDRAWN if values.get("ergebnis") == "zurueckgezogen" else PAPER_DONE
+        session.add(paper)
+    session.flush()
+    audit.record(session, actor.username, actor.display_name, "task.completed", paper_id=row.paper_id,
+                 process_instance_id=instance.id, at=now, details={
+                     "task": row.bpmn_id, "title": row.title, "task_id": row.id,
+                     "gremium": (row.context.get("beratung") or {}).get("organization_name"),
+                     "values": values, **details,
+                     "next": [t.title for t in next_tasks], "finished": finished})
+    return Completion(row, new_version, next_tasks, finished)
+
+
+def _apply_domain_effect(session: Session, task: HumanTask, values: dict[str, Any],
+                         now: datetime) -> dict[str, Any]:
+    """What a form means for the council's records: the TOP, the Ergebnis."""
+    if task.consultation_id is None:
+        return {}
+    consultation = session.get(Consultation, task.consultation_id)
+    paper = session.get(Paper, task.paper_id)
+    assert consultation is not None and paper is not None
+    if task.form_key == "tagesordnung":
+        meeting = session.get(Meeting, values["meeting_id"])
+        assert meeting is not None
+        item = AgendaItem(meeting_id=meeting.id, consultation_id=consultation.id,
+                          number=values.get("top_nummer"), name=paper.name,
+                          public=paper.public and bool(values.get("oeffentlich", True)))
+        session.add(item)
+        consultation.meeting_id = meeting.id
+        session.add(consultation)
+        return {"sitzung": meeting_label(meeting)}
+    if task.form_key == "ergebnis":
+        item = session.exec(
+            select(AgendaItem).where(AgendaItem.consultation_id == consultation.id,
+                                     AgendaItem.result == None)  # noqa: E711
+            .order_by(AgendaItem.id.desc())  # type: ignore[union-attr]
+        ).first()
+        if item is None:
+            raise Conflict("Die Beratung steht auf keiner Tagesordnung.")
+        item.result = values["ergebnis"]
+        item.resolution_text = values.get("beschlusstext")
+        item.votes_yes, item.votes_no, item.votes_abstain = (
+            values.get("ja"), values.get("nein"), values.get("enthaltungen"))
+        session.add(item)
+        return {"ergebnis": RESULTS[values["ergebnis"]]}
+    return {}
+
+
+# ----------------------------------------------------------------------------- meetings
+
+def create_meeting(session: Session, actor: Actor, data: dict[str, Any]) -> Meeting:
+    """The Sekretariat of a Gremium plans one of its Sitzungen."""
+    values = load(MeetingIn(), data)
+    org = session.get(Organization, values["organization_id"])
+    if org is None or org.organization_type != "Gremium":
+        raise Invalid("Eingaben bitte prüfen.", {"organization_id": ["Bitte ein Gremium wählen."]})
+    if not actor.has_role(ROLE_SECRETARIAT, org.id):
+        raise Forbidden(f"Sie betreuen das Gremium {org.name} nicht.")
+    start = datetime.combine(values["date"], values["start_time"], TIMEZONE)
+    end = datetime.combine(values["date"], values["end_time"], TIMEZONE) if values["end_time"] else None
+    meeting = Meeting(organization_id=org.id, reference=values["reference"], name=values["name"],
+                      start=start, end=end, location=values["location"])
+    session.add(meeting)
+    session.flush()
+    audit.record(session, actor.username, actor.display_name, "meeting.created", details={
+        "meeting_id": meeting.id, "gremium": org.name, "name": meeting.name,
+        "start": start.isoformat()})
+    return meeting
+
+
+def secretariat_organizations(session: Session, actor: Actor) -> list[Organization]:
+    query = select(Organization).where(Organization.organization_type == "Gremium")
+    if not actor.has_role(ROLE_ADMIN):
+        query = query.where(Organization.id.in_(  # type: ignore[union-attr]
+            actor.organizations_for(ROLE_SECRETARIAT)))
+    return list(session.exec(query.order_by(Organization.name)))
+

@@ -1,0 +1,119 @@
+"""Input schemas (marshmallow) for the verbs that create council objects.
+
+Messages are German: they reach the secretary on the form, next to the field they name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    pre_load,
+    validate,
+    validates_schema,
+)
+
+from .council import CONSULTATION_ROLES, PAPER_TYPES
+from .errors import Invalid
+
+REQUIRED = {"required": "Pflichtfeld: bitte ausfüllen.", "null": "Pflichtfeld: bitte ausfüllen.",
+            "invalid": "Ungültiger Wert."}
+
+
+def _text(required: bool = False, max_length: int | None = None, **kw: Any) -> fields.String:
+    validators = [validate.Length(max=max_length, error=f"Höchstens {max_length} Zeichen.")] if max_length else []
+    if required:
+        validators.append(validate.Length(min=1, error="Pflichtfeld: bitte ausfüllen."))
+    return fields.String(required=required, validate=validators, error_messages=REQUIRED, **kw)
+
+
+class _Base(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    @pre_load
+    def _blank_is_missing(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """An empty HTML input is "not given"; strings are trimmed."""
+        cleaned = {}
+        for key, value in data.items():
+            if isinstance(value, str):
+                value = value.strip()
+                if value == "":
+                    continue
+            cleaned[key] = value
+        return cleaned
+
+
+class ConsultationIn(_Base):
+    organization_id = fields.Integer(required=True, error_messages={
+        **REQUIRED, "required": "Bitte ein Gremium wählen."})
+    role = fields.String(required=True, validate=validate.OneOf(CONSULTATION_ROLES,
+                         error="Bitte eine der angebotenen Rollen wählen."), error_messages=REQUIRED)
+    meeting_id = fields.Integer(load_default=None, allow_none=True, error_messages=REQUIRED)
+    authoritative = fields.Boolean(load_default=False)
+
+
+class PaperIn(_Base):
+    reference = _text(required=True, max_length=50)
+    name = _text(required=True, max_length=500)
+    paper_type = fields.String(required=True, validate=validate.OneOf(
+        PAPER_TYPES, error="Bitte eine der angebotenen Vorlage-Arten wählen."), error_messages=REQUIRED)
+    public = fields.Boolean(load_default=False)
+    date = fields.Date(load_default=None, error_messages={"invalid": "Datum bitte als TT.MM.JJJJ."},
+                       format="%d.%m.%Y")
+    under_direction_of_id = fields.Integer(required=True, error_messages={
+        **REQUIRED, "required": "Bitte den federführenden Bereich wählen."})
+    clerk_id = fields.Integer(load_default=None, allow_none=True, error_messages=REQUIRED)
+    facts = _text(max_length=200_000, load_default="")
+    proposal_heading = fields.String(load_default="Beschlussvorschlag", validate=validate.OneOf(
+        ["Beschlussvorschlag", "Beschlussempfehlung"]))
+    proposal = _text(max_length=200_000, load_default="")
+    financial_impact = _text(max_length=50_000, load_default="")
+    personnel_impact = _text(max_length=50_000, load_default="")
+    consultations = fields.List(fields.Nested(ConsultationIn), required=True,
+                                validate=validate.Length(min=1, error="Mindestens eine Beratung angeben."),
+                                error_messages={**REQUIRED, "required": "Mindestens eine Beratung angeben."})
+
+
+class MeetingIn(_Base):
+    organization_id = fields.Integer(required=True, error_messages={
+        **REQUIRED, "required": "Bitte ein Gremium wählen."})
+    reference = _text(max_length=50, load_default=None)
+    name = _text(required=True, max_length=500)
+    date = fields.Date(required=True, format="%d.%m.%Y",
+                       error_messages={**REQUIRED, "invalid": "Datum bitte als TT.MM.JJJJ."})
+    start_time = fields.Time(required=True, format="%H:%M",
+                             error_messages={**REQUIRED, "invalid": "Uhrzeit bitte als HH:MM."})
+    end_time = fields.Time(load_default=None, format="%H:%M",
+                           error_messages={"invalid": "Uhrzeit bitte als HH:MM."})
+    location = _text(max_length=500, load_default=None)
+
+    @validates_schema
+    def _end_after_start(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("end_time") and data["end_time"] <= data["start_time"]:
+            raise ValidationError("Ende muss nach dem Beginn liegen.", "end_time")
+
+
+def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested messages as flat field names: ``consultations.1.role``."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            flat.update(flatten_errors(value, name))
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        flat[prefix or "_schema"] = list(messages)
+    else:
+        flat[prefix or "_schema"] = [str(messages)]
+    return flat
+
+
+def load(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return schema.load(data)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        raise Invalid("Eingaben bitte prüfen.", flatten_errors(exc.messages)) from None

@@ -1,0 +1,84 @@
+"""Every setting with its default, read from the environment and checked at start-up."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TIMEZONE = ZoneInfo("Europe/Berlin")
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot work."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: SQLAlchemy URL; the embedded default is SQLite in the instance folder.
+    database_url: str
+    #: Folder for the SQLite file, uploaded Anlagen and other local state.
+    instance_path: Path
+    #: Flask session signing key. Generated into the instance folder if not set.
+    secret_key: str | None = None
+    #: Run APScheduler inside the web process (the embedded default).
+    scheduler_in_process: bool = True
+    #: Outgoing mail.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    mail_sender: str = "ratsflow@localhost"
+    #: Largest accepted upload (bytes).
+    max_upload_bytes: int = 50 * 1024 * 1024
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def files_path(self) -> Path:
+        return self.instance_path / "files"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _bool(value: str, name: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name}={value!r}: expected true or false")
+
+
+def _int(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise SettingsError(f"{name}={value!r}: expected a whole number") from None
+
+
+def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Settings:
+    """Read the settings from the environment (``RATSFLOW_*`` and ``DATABASE_URL``)."""
+    env = dict(os.environ if env is None else env)
+    instance = Path(env.get("RATSFLOW_INSTANCE_PATH", PROJECT_ROOT / "instance")).resolve()
+    url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'ratsflow.sqlite'}"
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        # psycopg 3 is the driver we ship; accept the common short form.
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    if not (url.startswith("sqlite") or url.startswith("postgresql+psycopg://")):
+        raise SettingsError(f"DATABASE_URL={url!r}: only sqlite:/// and postgresql:// are supported")
+    values: dict[str, object] = {
+        "database_url": url,
+        "instance_path": instance,
+        "secret_key": env.get("RATSFLOW_SECRET_KEY") or None,
+        "scheduler_in_process": _bool(env.get("RATSFLOW_SCHEDULER", "true"), "RATSFLOW_SCHEDULER"),
+        "smtp_host": env.get("RATSFLOW_SMTP_HOST", "127.0.0.1"),
+        "smtp_port": _int(env.get("RATSFLOW_SMTP_PORT", "8025"), "RATSFLOW_SMTP_PORT"),
+        "mail_sender": env.get("RATSFLOW_MAIL_SENDER", "ratsflow@localhost"),
+        "max_upload_bytes": _int(
+            env.get("RATSFLOW_MAX_UPLOAD_BYTES", str(50 * 1024 * 1024)), "RATSFLOW_MAX_UPLOAD_BYTES"
+        ),
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]

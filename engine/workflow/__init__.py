@@ -1,0 +1,1 @@
+"""SpiffWorkflow runtime: deployed models, instances, the script sandbox."""

@@ -1,0 +1,50 @@
+"""Deployed model versions and running instances."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from ..types import utc_column
+
+INSTANCE_RUNNING = "läuft"
+INSTANCE_COMPLETED = "abgeschlossen"
+
+
+class ProcessModel(SQLModel, table=True):
+    """One deployed version of a BPMN process; its parsed spec is stored once, by hash."""
+
+    __tablename__ = "process_model"
+    __table_args__ = (UniqueConstraint("process_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    process_id: str = Field(index=True)  # the BPMN process id, e.g. "beratungsfolge"
+    name: str
+    version: int
+    spec_hash: str = Field(unique=True)  # sha256 of spec_json
+    spec_json: str = Field(sa_column=Column(Text, nullable=False))
+    bpmn_xml: str = Field(sa_column=Column(Text, nullable=False))
+    file_name: str
+    forms: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    deployed_at: datetime = Field(sa_column=utc_column(nullable=False))
+    deployed_by: str
+
+
+class ProcessInstance(SQLModel, table=True):
+    """A running (or finished) workflow; ``version`` guards against stale writes."""
+
+    __tablename__ = "process_instance"
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_id: int = Field(foreign_key="process_model.id", index=True)
+    paper_id: int | None = Field(default=None, foreign_key="paper.id", index=True)
+    state: str = Field(sa_column=Column(Text, nullable=False))  # serializer JSON without spec
+    serializer_version: str
+    version: int = 1
+    status: str = Field(default=INSTANCE_RUNNING, index=True)
+    started: datetime = Field(sa_column=utc_column(nullable=False))
+    updated: datetime = Field(sa_column=utc_column(nullable=False))
+    completed: datetime | None = Field(default=None, sa_column=utc_column())

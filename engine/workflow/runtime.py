@@ -1,0 +1,296 @@
+"""SpiffWorkflow 3.2.0 behind a small interface: parse and check models, run, save, restore.
+
+Nothing here touches the database; ``engine.procedures`` owns the units of work.
+Workflow state is the serializer's JSON *without* the spec: the parsed spec of a model
+version is stored once (``ProcessModel.spec_json``) and joined back in on restore.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
+from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.task import TaskState
+
+from ..forms import Form, FormDefinitionError, parse_form
+from .sandbox import check_source, restricted_script_engine
+
+FORM_PROPERTY = "formJsonSchemaFilename"
+CANDIDATE_ORGANIZATION_PROPERTY = "candidateOrganization"
+RESERVED_IDS = {"Start", "End", "Root"}
+
+
+class ModelError(ValueError):
+    """A BPMN file that cannot be deployed: says which file, which element, why."""
+
+    def __init__(self, file_name: str, reason: str, element: str | None = None,
+                 line: int | None = None) -> None:
+        self.file_name, self.reason, self.element, self.line = file_name, reason, element, line
+        where = file_name
+        if line:
+            where += f", Zeile {line}"
+        if element:
+            where += f", Element {element}"
+        super().__init__(f"{where}: {reason}")
+
+
+class TaskFailed(RuntimeError):
+    """A script, condition or expression in a model failed while the workflow ran."""
+
+    def __init__(self, element: str, reason: str) -> None:
+        self.element, self.reason = element, reason
+        super().__init__(f"Element {element}: {reason}")
+
+
+@dataclass
+class ParsedModel:
+    process_id: str
+    name: str
+    file_name: str
+    bpmn_xml: str
+    spec_json: str
+    spec_hash: str
+    forms: dict[str, Any]  # form key → form file JSON
+
+
+class _Serializer(BpmnWorkflowSerializer):
+    """The SpiffWorkflow serializer, writing and reading state without the spec."""
+
+    def state_to_json(self, workflow: BpmnWorkflow) -> str:
+        self.registry._encoder_mode = True  # as serialize_json does
+        try:
+            dct = self.to_dict(workflow)
+        finally:
+            self.registry._encoder_mode = False
+        del dct["spec"], dct["subprocess_specs"]
+        dct[self.VERSION_KEY] = self.VERSION
+        return json.dumps(dct, cls=self._encoder_cls)
+
+    def state_from_json(self, state: str, spec_json: str) -> BpmnWorkflow:
+        dct = json.loads(state, cls=self.json_decoder_cls)
+        dct.update(json.loads(spec_json, cls=self.json_decoder_cls))
+        self.migrate(dct)
+        return self.from_dict(dct)
+
+    def spec_to_json(self, spec: Any, subprocess_specs: dict[str, Any]) -> str:
+        dct = {
+            "spec": self.to_dict(spec),
+            "subprocess_specs": {name: self.to_dict(s) for name, s in subprocess_specs.items()},
+        }
+        return json.dumps(dct, sort_keys=True, cls=self._encoder_cls)
+
+
+SERIALIZER = _Serializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+SERIALIZER_VERSION = SERIALIZER.VERSION
+
+
+def _element(spec: Any) -> str:
+    bpmn_id = getattr(spec, "bpmn_id", None) or spec.name
+    name = getattr(spec, "bpmn_name", None)
+    return f"{bpmn_id} ({name})" if name else str(bpmn_id)
+
+
+def _code_in(task_spec: Any) -> list[tuple[str, str, str]]:
+    """Every piece of code in a task spec: (what, source, mode)."""
+    found: list[tuple[str, str, str]] = []
+    for attr in ("script", "prescript", "postscript"):
+        source = getattr(task_spec, attr, None)
+        if isinstance(source, str) and source.strip():
+            found.append((attr, source, "exec"))
+    for condition, _target in getattr(task_spec, "cond_task_specs", []) or []:
+        args = getattr(condition, "args", None)
+        if args and isinstance(args[0], str):
+            found.append(("Bedingung", args[0], "eval"))
+    event = getattr(task_spec, "event_definition", None)
+    expression = getattr(event, "expression", None)
+    if isinstance(expression, str) and expression.strip():
+        found.append(("Zeitausdruck", expression, "eval"))
+    for attr in ("cardinality", "condition"):
+        source = getattr(task_spec, attr, None)
+        if isinstance(source, str) and source.strip():
+            found.append((attr, source, "eval"))
+    props = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
+    if props.get(CANDIDATE_ORGANIZATION_PROPERTY):
+        found.append((CANDIDATE_ORGANIZATION_PROPERTY, props[CANDIDATE_ORGANIZATION_PROPERTY], "eval"))
+    return found
+
+
+def parse_model(path: Path | str, content: bytes | None = None,
+                forms_dirs: list[Path] | None = None) -> ParsedModel:
+    """Parse and check one BPMN file; raise :class:`ModelError` on anything wrong."""
+    path = Path(path)
+    file_name = path.name
+    if content is None:
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise ModelError(file_name, f"Datei nicht lesbar: {exc.strerror}") from None
+    try:
+        root = etree.fromstring(content, parser=etree.XMLParser(resolve_entities=False))
+    except etree.XMLSyntaxError as exc:
+        raise ModelError(file_name, f"kein gültiges XML: {exc.msg}", line=exc.lineno) from None
+
+    for node in root.iter():
+        node_id = node.get("id") if isinstance(node.tag, str) else None
+        if node_id in RESERVED_IDS:
+            raise ModelError(file_name, f"die id {node_id!r} kollidiert mit SpiffWorkflow-internen "
+                             "Elementen; bitte umbenennen", element=node_id, line=node.sourceline)
+
+    parser = SpiffBpmnParser(validator=VALIDATOR)
+    try:
+        parser.add_bpmn_xml(root, filename=file_name)
+        executable = [
+            p.get("id") for p in root.iter("{http://www.omg.org/spec/BPMN/20100524/MODEL}process")
+            if p.get("isExecutable", "false").lower() == "true"
+        ]
+        if len(executable) != 1:
+            raise ModelError(file_name, f"genau ein ausführbarer Prozess erwartet "
+                             f"(isExecutable=\"true\"), gefunden: {len(executable)}")
+        process_id = executable[0]
+        spec = parser.get_spec(process_id)
+        subprocess_specs = parser.get_subprocess_specs(process_id)
+    except ValidationException as exc:
+        element = getattr(exc, "id", None) or None
+        name = getattr(exc, "name", None)
+        if element and name:
+            element = f"{element} ({name})"
+        message = str(exc).split("\n")[0]
+        raise ModelError(file_name, message, element=element,
+                         line=getattr(exc, "line_number", None) or None) from None
+    except WorkflowException as exc:
+        raise ModelError(file_name, str(exc)) from None
+
+    forms: dict[str, Any] = {}
+    search = list(forms_dirs or []) + [path.parent / "forms", path.parent]
+    for one_spec in [spec, *subprocess_specs.values()]:
+        for task_spec in one_spec.task_specs.values():
+            for what, source, mode in _code_in(task_spec):
+                problems = check_source(source, mode)
+                if problems:
+                    raise ModelError(file_name, f"{what} abgelehnt: {'; '.join(problems)}",
+                                     element=_element(task_spec))
+            if isinstance(task_spec, UserTask):
+                props = (task_spec.extensions or {}).get("properties", {})
+                form_file = props.get(FORM_PROPERTY)
+                if not form_file:
+                    raise ModelError(file_name, f"Benutzeraufgabe ohne Formular ({FORM_PROPERTY})",
+                                     element=_element(task_spec))
+                forms[_form_key(form_file)] = _load_form(file_name, task_spec, form_file, search)
+
+    spec_json = SERIALIZER.spec_to_json(spec, subprocess_specs)
+    return ParsedModel(
+        process_id=process_id,
+        name=getattr(spec, "description", None) or process_id,
+        file_name=file_name,
+        bpmn_xml=content.decode("utf-8"),
+        spec_json=spec_json,
+        spec_hash=hashlib.sha256(spec_json.encode()).hexdigest(),
+        forms=forms,
+    )
+
+
+def _form_key(form_file: str) -> str:
+    return form_file.removesuffix(".json").removesuffix(".schema")
+
+
+def _load_form(file_name: str, task_spec: Any, form_file: str, search: list[Path]) -> Any:
+    for folder in search:
+        candidate = folder / form_file
+        if candidate.is_file():
+            try:
+                definition = json.loads(candidate.read_text(encoding="utf-8"))
+                parse_form(_form_key(form_file), definition)
+            except json.JSONDecodeError as exc:
+                raise ModelError(file_name, f"Formular {form_file}: kein gültiges JSON "
+                                 f"(Zeile {exc.lineno}: {exc.msg})", element=_element(task_spec)) from None
+            except FormDefinitionError as exc:
+                raise ModelError(file_name, str(exc), element=_element(task_spec)) from None
+            return definition
+    raise ModelError(file_name, f"Formular {form_file} nicht gefunden", element=_element(task_spec))
+
+
+@lru_cache(maxsize=256)
+def form_of(spec_hash: str, key: str, definition_json: str) -> Form:
+    """The parsed form (cached per model version and key)."""
+    return parse_form(key, json.loads(definition_json))
+
+
+# ----------------------------------------------------------------------------- running
+
+def new_workflow(spec_json: str) -> BpmnWorkflow:
+    dct = json.loads(spec_json, cls=SERIALIZER.json_decoder_cls)
+    spec = SERIALIZER.from_dict(dct["spec"])
+    subprocess_specs = {name: SERIALIZER.from_dict(s) for name, s in dct["subprocess_specs"].items()}
+    return BpmnWorkflow(spec, subprocess_specs, script_engine=restricted_script_engine())
+
+
+def restore(state: str, spec_json: str) -> BpmnWorkflow:
+    workflow = SERIALIZER.state_from_json(state, spec_json)
+    workflow.script_engine = restricted_script_engine()
+    return workflow
+
+
+def save(workflow: BpmnWorkflow) -> str:
+    return SERIALIZER.state_to_json(workflow)
+
+
+def run_engine(workflow: BpmnWorkflow) -> None:
+    """Advance everything that needs no person; report a failing element clearly."""
+    try:
+        workflow.refresh_timers()
+        workflow.do_engine_steps()
+    except WorkflowException as exc:
+        raise _task_failed(exc) from None
+
+
+def _task_failed(exc: WorkflowException) -> TaskFailed:
+    task = getattr(exc, "task", None)
+    spec = getattr(task, "task_spec", None) or getattr(exc, "task_spec", None)
+    element = _element(spec) if spec is not None else "?"
+    reason = getattr(exc, "error_msg", None) or str(exc)
+    return TaskFailed(element, str(reason).split(". ")[0] if reason else "Fehler")
+
+
+def ready_user_tasks(workflow: BpmnWorkflow) -> list[Any]:
+    return list(workflow.get_tasks(state=TaskState.READY, manual=True))
+
+
+def complete_user_task(workflow: BpmnWorkflow, task_id: str, data: dict[str, Any]) -> None:
+    from uuid import UUID
+
+    task = workflow.get_task_from_id(UUID(task_id))
+    task.data.update(data)
+    try:
+        task.run()
+    except WorkflowException as exc:
+        raise _task_failed(exc) from None
+    run_engine(workflow)
+
+
+def evaluate(workflow: BpmnWorkflow, task: Any, expression: str) -> Any:
+    """Evaluate a model expression (e.g. candidateOrganization) in the task's data."""
+    try:
+        return workflow.script_engine.evaluate(task, expression)
+    except WorkflowException as exc:
+        raise _task_failed(exc) from None
+
+
+def task_properties(task: Any) -> dict[str, str]:
+    return dict((getattr(task.task_spec, "extensions", None) or {}).get("properties", {}))
+
+
+def form_key_of(task: Any) -> str | None:
+    form_file = task_properties(task).get(FORM_PROPERTY)
+    return _form_key(form_file) if form_file else None

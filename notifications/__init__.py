@@ -1,0 +1,1 @@
+"""The scheduler process (APScheduler), reminder rules, outbox and delivery."""

@@ -1,0 +1,112 @@
+"""The Flask application: public pages, inbox, Vorlagen and Sitzungen, audit, a JSON API."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, jsonify, render_template, request, send_from_directory
+
+from engine.db import Database
+from engine.errors import EngineError
+from engine.files import FileStore
+from engine.settings import Settings, load_settings
+
+WEB_DIR = Path(__file__).resolve().parent
+VENDOR_DIR = WEB_DIR / "node_modules"
+
+
+def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Flask:
+    """Build the app. Order matters: settings, database, then everything that uses them."""
+    settings = settings or load_settings()
+    app = Flask(__name__, instance_path=str(settings.instance_path))
+
+    # 1. Settings: the secret key comes from the environment or the instance folder.
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    app.config.update(
+        SECRET_KEY=settings.secret_key or _instance_secret(settings.instance_path),
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+    app.extensions["ratsflow.settings"] = settings
+
+    # 2. Database: the schema is brought up to date before the first request.
+    db = Database(settings)
+    if upgrade:
+        db.upgrade()
+    app.extensions["ratsflow.db"] = db
+    app.extensions["ratsflow.files"] = FileStore(settings.files_path)
+
+    # 3. Request-level services: language, login.
+    from . import auth, i18n
+
+    i18n.init_app(app)
+    auth.init_app(app)
+
+    # 4. Blueprints, registered by hand.
+    from . import api, audit_views, inbox, papers, public
+
+    app.register_blueprint(public.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(inbox.bp)
+    app.register_blueprint(papers.bp)
+    app.register_blueprint(audit_views.bp)
+    app.register_blueprint(api.bp)
+
+    # 5. Front-end libraries installed from npm (web/package.json), served from node_modules.
+    @app.get("/vendor/pico.min.css")
+    def vendor_css():  # type: ignore[no-untyped-def]
+        return send_from_directory(VENDOR_DIR / "@picocss" / "pico" / "css", "pico.min.css",
+                                   max_age=86400)
+
+    # 6. Health, errors, security headers.
+    @app.get("/healthz")
+    def healthz():  # type: ignore[no-untyped-def]
+        ok = db.ping()
+        return jsonify(status="ok" if ok else "database unreachable"), 200 if ok else 503
+
+    @app.errorhandler(EngineError)
+    def engine_error(exc: EngineError):  # type: ignore[no-untyped-def]
+        if request.path.startswith("/api/"):
+            return jsonify(error=exc.message, errors=exc.errors), exc.status
+        return render_template("error.html", status=exc.status, message=exc.message), exc.status
+
+    @app.errorhandler(404)
+    def not_found(_exc: Any):  # type: ignore[no-untyped-def]
+        if request.path.startswith("/api/"):
+            return jsonify(error="nicht gefunden"), 404
+        return render_template("error.html", status=404, message=i18n.gettext("Seite nicht gefunden.")), 404
+
+    @app.after_request
+    def security_headers(response):  # type: ignore[no-untyped-def]
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "frame-ancestors 'none'; form-action 'self'",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    @app.teardown_appcontext
+    def _drop_actor(_exc: Any) -> None:
+        g.pop("actor", None)
+
+    return app
+
+
+def _instance_secret(instance: Path) -> str:
+    """A signing key kept in the instance folder (never in the repository)."""
+    path = instance / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def database(app: Flask | None = None) -> Database:
+    from flask import current_app
+
+    return (app or current_app).extensions["ratsflow.db"]  # type: ignore[no-any-return]

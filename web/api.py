@@ -1,0 +1,56 @@
+"""The JSON API (v1). Authentication: the login session; tokens follow (roadmap 5)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, jsonify, request
+from marshmallow import Schema, ValidationError, fields
+
+from engine import procedures
+from engine.tasks import inbox
+
+from .auth import current_actor, login_required
+from .views import db
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+class CompleteIn(Schema):
+    data = fields.Dict(keys=fields.String(), load_default=dict)
+    expected_version = fields.Integer(required=True)
+
+
+class TaskOut(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    bpmn_id = fields.String()
+    status = fields.String()
+    paper_id = fields.Integer()
+    organization_id = fields.Integer()
+    meeting_id = fields.Integer(allow_none=True)
+    process_instance_id = fields.Integer()
+    created = fields.DateTime()
+
+
+@bp.get("/tasks")
+@login_required
+def tasks():  # type: ignore[no-untyped-def]
+    with db().unit_of_work() as s:
+        rows = inbox(s, current_actor())
+    return jsonify(tasks=TaskOut(many=True).dump(rows))
+
+
+@bp.post("/tasks/<int:task_id>/complete")
+@login_required
+def complete(task_id: int):  # type: ignore[no-untyped-def]
+    if not request.is_json:
+        abort(415)
+    try:
+        payload = CompleteIn().load(request.get_json())
+    except ValidationError as exc:
+        return jsonify(error="Eingaben bitte prüfen.", errors=exc.messages), 422
+    with db().unit_of_work() as s:
+        done = procedures.complete_task(s, current_actor(), task_id, payload["data"],
+                                        payload["expected_version"])
+        body = {"task": TaskOut().dump(done.task), "version": done.version,
+                "next_tasks": TaskOut(many=True).dump(done.next_tasks), "finished": done.finished}
+    return jsonify(body)

@@ -1,0 +1,34 @@
+"""The auditors' view: the hash-chained process history, verified on every visit."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+from sqlmodel import select
+
+from engine import audit
+from engine.council import ROLE_AUDITOR, Paper
+
+from .auth import current_actor, login_required
+from .views import db
+
+bp = Blueprint("audit", __name__, url_prefix="/revision")
+
+
+@bp.get("/")
+@login_required
+def index():  # type: ignore[no-untyped-def]
+    actor = current_actor()
+    assert actor is not None
+    if not actor.has_role(ROLE_AUDITOR):
+        abort(403)
+    paper_id = request.args.get("vorlage", type=int)
+    with db().unit_of_work() as s:
+        report = audit.verify(s)
+        query = select(audit.AuditEvent).order_by(audit.AuditEvent.seq.desc())  # type: ignore[attr-defined]
+        if paper_id:
+            query = query.where(audit.AuditEvent.paper_id == paper_id)
+        events = list(s.exec(query.limit(500)))
+        papers = {p.id: p for p in s.exec(select(Paper).where(
+            Paper.id.in_({e.paper_id for e in events if e.paper_id})))}  # type: ignore[union-attr]
+    return render_template("audit.html", report=report, events=events, papers=papers,
+                           paper_id=paper_id)

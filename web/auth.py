@@ -1,0 +1,111 @@
+"""Local login (hashed passwords), the current actor, CSRF protection for forms.
+
+OpenID Connect through authlib follows on roadmap item 5; the session format below
+(an account id) is what that login will set as well.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from engine.accounts import Actor, authenticate, load_actor
+
+from .i18n import gettext as _
+
+bp = Blueprint("auth", __name__)
+
+
+def current_actor() -> Actor | None:
+    """The logged-in account, loaded once per request (one query)."""
+    if "actor" not in g:
+        account_id = session.get("account_id")
+        actor = None
+        if account_id is not None:
+            db = current_app.extensions["ratsflow.db"]
+            with db.unit_of_work() as s:
+                actor = load_actor(s, account_id)
+            if actor is None:
+                session.clear()
+        g.actor = actor
+    return g.actor  # type: ignore[no-any-return]
+
+
+def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if current_actor() is None:
+            if request.path.startswith("/api/"):
+                abort(401)
+            flash(_("Bitte melden Sie sich an."), "info")
+            return redirect(url_for("auth.login", next=request.full_path))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]  # type: ignore[no-any-return]
+
+
+def _check_csrf() -> None:
+    if request.method != "POST" or request.path.startswith("/api/"):
+        return  # the JSON API takes no cookies-only form posts (content type checked there)
+    sent = request.form.get("csrf_token", "")
+    if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
+        abort(400, "CSRF")
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("inbox.index")
+
+
+@bp.route("/anmelden", methods=["GET", "POST"])
+def login():  # type: ignore[no-untyped-def]
+    error = None
+    if request.method == "POST":
+        username = request.form.get("username", "").strip()
+        password = request.form.get("password", "")
+        db = current_app.extensions["ratsflow.db"]
+        with db.unit_of_work() as s:
+            actor = authenticate(s, username, password)
+        if actor is None:
+            error = _("Benutzername oder Passwort falsch.")
+        else:
+            session.clear()
+            session["account_id"] = actor.account_id
+            session["csrf"] = secrets.token_urlsafe(32)
+            return redirect(_safe_next(request.args.get("next")))
+    return render_template("login.html", error=error), (401 if error else 200)
+
+
+@bp.post("/abmelden")
+def logout():  # type: ignore[no-untyped-def]
+    session.clear()
+    return redirect(url_for("public.index"))
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_check_csrf)
+    app.jinja_env.globals.update(csrf_token=csrf_token, current_actor=current_actor)

@@ -1,0 +1,129 @@
+"""The ``ratsflow`` command: serve, db upgrade, demo, deploy, audit verify."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from engine import audit, procedures
+from engine.db import Database
+from engine.demo import load_demo
+from engine.settings import SettingsError, load_settings
+from engine.workflow.runtime import ModelError
+
+DEMO_PASSWORD_ENV = "RATSFLOW_DEMO_PASSWORD"
+
+
+def _database() -> Database:
+    try:
+        return Database(load_settings())
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+def main() -> None:
+    """ratsflow – Sitzungsdienst: Beratungsfolgen als BPMN-Prozesse."""
+
+
+@main.group()
+def db() -> None:
+    """Datenbank verwalten."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Schema auf den neuesten Stand bringen (Alembic)."""
+    database = _database()
+    database.upgrade()
+    click.echo(f"Schema aktuell: {database.settings.database_url.split('@')[-1]}")
+
+
+def _demo(database: Database) -> None:
+    password = os.environ.get(DEMO_PASSWORD_ENV, "ratsflow-demo")
+    with database.unit_of_work() as s:
+        result = load_demo(s, password)
+    if not result.created:
+        click.echo("Demodaten sind schon geladen (Vorlage 2024/063).")
+        return
+    click.echo("Demodaten geladen: Vorlage 2024/063 mit Beratungsfolge gestartet.")
+    if result.committee_meeting and result.assembly_meeting:
+        click.echo(f"  SI/2024/131 am {result.committee_meeting.start:%d.%m.%Y}, "
+                   f"SI/2024/128 am {result.assembly_meeting.start:%d.%m.%Y}")
+    click.echo(f"Konten (Passwort aus {DEMO_PASSWORD_ENV}, sonst 'ratsflow-demo'):")
+    for username, what in result.accounts:
+        click.echo(f"  {username:<10} {what}")
+
+
+@main.command()
+def demo() -> None:
+    """Demodaten laden (Vorlage 2024/063 mit Gremien, Sitzungen, Konten)."""
+    database = _database()
+    database.upgrade()
+    _demo(database)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def deploy(files: tuple[Path, ...]) -> None:
+    """BPMN-Modelle bereitstellen (prüft XML, Skripte und Formulare)."""
+    database = _database()
+    database.upgrade()
+    failed = False
+    for path in files:
+        try:
+            with database.unit_of_work() as s:
+                model, new = procedures.deploy(s, path, deployed_by=os.environ.get("USER", "admin"))
+                label = f"{model.process_id} Version {model.version}"
+        except ModelError as exc:
+            click.echo(f"Fehler: {exc}", err=True)
+            failed = True
+            continue
+        click.echo(f"{path.name}: {label} {'bereitgestellt' if new else 'unverändert'}")
+    if failed:
+        sys.exit(1)
+
+
+@main.group("audit")
+def audit_group() -> None:
+    """Prozesshistorie prüfen."""
+
+
+@audit_group.command("verify")
+def audit_verify() -> None:
+    """Die Hash-Kette der Prozesshistorie neu berechnen."""
+    with _database().unit_of_work() as s:
+        report = audit.verify(s)
+    if report.ok:
+        click.echo(f"Kette in Ordnung: {report.events} Ereignisse.")
+    else:
+        click.echo(f"Kette beschädigt: {report.problem}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--demo", "with_demo", is_flag=True, help="Demodaten laden, falls noch nicht da.")
+def serve(host: str, port: int, with_demo: bool) -> None:
+    """Web-App starten (mit Scheduler im selben Prozess, wenn RATSFLOW_SCHEDULER=true)."""
+    from notifications.scheduler import start_scheduler
+    from web import create_app
+
+    settings = load_settings()
+    app = create_app(settings)
+    database = app.extensions["ratsflow.db"]
+    with database.unit_of_work() as s:
+        procedures.deploy_bundled(s)
+    if with_demo:
+        _demo(database)
+    scheduler = start_scheduler(database) if settings.scheduler_in_process else None
+    click.echo(f"ratsflow läuft auf http://{host}:{port}/")
+    try:
+        app.run(host=host, port=port, use_reloader=False, threaded=True)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown()

@@ -1,0 +1,157 @@
+"""Vorlagen (clerks) and Sitzungen (secretaries): create, start the Beratungsfolge."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from sqlmodel import select
+
+from engine import procedures
+from engine.council import (
+    CONSULTATION_ROLES,
+    PAPER_TYPES,
+    ROLE_CLERK,
+    Meeting,
+    Organization,
+    Paper,
+    Person,
+)
+from engine.errors import Invalid
+
+from .auth import current_actor, login_required
+from .i18n import gettext as _
+from .views import db
+
+bp = Blueprint("papers", __name__)
+
+_ROW = re.compile(r"^consultations-(\d+)-(organization_id|role|meeting_id)$")
+
+
+def _consultation_rows(form: Any) -> list[dict[str, str]]:
+    rows: dict[int, dict[str, str]] = {}
+    for key, value in form.items():
+        match = _ROW.match(key)
+        if match:
+            rows.setdefault(int(match.group(1)), {})[match.group(2)] = value
+    ordered = [rows[i] for i in sorted(rows)]
+    return [r for r in ordered if any(v.strip() for v in r.values())]
+
+
+def _choices(session):  # type: ignore[no-untyped-def]
+    orgs = list(session.exec(select(Organization).order_by(Organization.name)))
+    meetings = list(session.exec(select(Meeting).where(Meeting.cancelled == False)  # noqa: E712
+                                 .order_by(Meeting.start)))
+    return {
+        "gremien": [o for o in orgs if o.organization_type == "Gremium"],
+        "bereiche": [o for o in orgs if o.organization_type == "Verwaltungsbereich"],
+        "meetings": meetings,
+        "persons": list(session.exec(select(Person).order_by(Person.family_name, Person.given_name))),
+        "paper_types": PAPER_TYPES,
+        "roles": CONSULTATION_ROLES,
+    }
+
+
+@bp.route("/vorlagen/neu", methods=["GET", "POST"])
+@login_required
+def new_paper():  # type: ignore[no-untyped-def]
+    actor = current_actor()
+    assert actor is not None
+    if not actor.has_role(ROLE_CLERK):
+        abort(403)
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {"public": True, "paper_type": "Standardvorlage"}
+    rows: list[dict[str, str]] = []
+    status = 200
+    if request.method == "POST":
+        values = {k: v for k, v in request.form.items()
+                  if not k.startswith("consultations-") and k not in {"csrf_token", "start", "add_row"}}
+        values["public"] = "public" in request.form
+        rows = _consultation_rows(request.form)
+        if "add_row" not in request.form:
+            data = {**values, "consultations": rows}
+            attachments = [(f.filename, f.read(), f.mimetype) for f in request.files.getlist("anlagen")
+                           if f and f.filename]
+            try:
+                with db().unit_of_work() as s:
+                    paper = procedures.create_paper(s, actor, data, attachments,
+                                                    files=_files())
+                    if "start" in request.form:
+                        procedures.start_beratungsfolge(s, actor, paper.id)
+                    paper_id = paper.id
+            except Invalid as exc:
+                errors, status = exc.errors, 422
+            else:
+                flash(_("Die Vorlage wurde angelegt."), "success")
+                if "start" in request.form:
+                    flash(_("Die Beratungsfolge wurde gestartet."), "success")
+                return redirect(url_for("public.paper", paper_id=paper_id))
+    else:
+        clerk = actor.username
+        with db().unit_of_work() as s:
+            from engine.accounts import Account
+
+            account = s.exec(select(Account).where(Account.username == clerk)).one()
+            values["clerk_id"] = account.person_id
+    with db().unit_of_work() as s:
+        choices = _choices(s)
+    shown = rows + [{} for _ in range(max(1, 3 - len(rows)) + (1 if "add_row" in request.form else 0))]
+    return render_template("paper_form.html", values=values, rows=shown, errors=errors,
+                           **choices), status
+
+
+def _files():  # type: ignore[no-untyped-def]
+    from flask import current_app
+
+    return current_app.extensions["ratsflow.files"]
+
+
+@bp.post("/vorlagen/<int:paper_id>/starten")
+@login_required
+def start(paper_id: int):  # type: ignore[no-untyped-def]
+    with db().unit_of_work() as s:
+        procedures.start_beratungsfolge(s, current_actor(), paper_id)
+    flash(_("Die Beratungsfolge wurde gestartet."), "success")
+    return redirect(url_for("public.paper", paper_id=paper_id))
+
+
+@bp.get("/sitzungen")
+@login_required
+def meetings():  # type: ignore[no-untyped-def]
+    actor = current_actor()
+    with db().unit_of_work() as s:
+        orgs = procedures.secretariat_organizations(s, actor)
+        rows = list(s.exec(select(Meeting).where(
+            Meeting.organization_id.in_([o.id for o in orgs]))  # type: ignore[union-attr]
+            .order_by(Meeting.start))) if orgs else []
+    return render_template("meetings.html", meetings=rows, orgs={o.id: o for o in orgs})
+
+
+@bp.route("/sitzungen/neu", methods=["GET", "POST"])
+@login_required
+def new_meeting():  # type: ignore[no-untyped-def]
+    actor = current_actor()
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {"start_time": "15:00"}
+    status = 200
+    with db().unit_of_work() as s:
+        orgs = procedures.secretariat_organizations(s, actor)
+    if not orgs:
+        abort(403)
+    if request.method == "POST":
+        values = {k: v for k, v in request.form.items() if k != "csrf_token"}
+        try:
+            with db().unit_of_work() as s:
+                procedures.create_meeting(s, actor, values)
+        except Invalid as exc:
+            errors, status = exc.errors, 422
+        else:
+            flash(_("Die Sitzung wurde angelegt."), "success")
+            return redirect(url_for("papers.meetings"))
+    return render_template("meeting_form.html", values=values, errors=errors, orgs=orgs), status
+
+
+@bp.app_template_global()
+def paper_status_label(paper: Paper) -> str:
+    return _(paper.status)

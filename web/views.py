@@ -1,0 +1,46 @@
+"""Helpers the blueprints share: the unit of work of a request, loading display rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from sqlmodel import Session, select
+
+from engine.council import AgendaItem, Consultation, Meeting, Organization, Paper, Person
+
+
+def db():  # type: ignore[no-untyped-def]
+    return current_app.extensions["ratsflow.db"]
+
+
+def beratungsfolge(session: Session, paper_id: int) -> list[dict[str, Any]]:
+    """The ordered Beratungsfolge with Gremium, Sitzungen and Ergebnisse, for display."""
+    consultations = list(session.exec(
+        select(Consultation).where(Consultation.paper_id == paper_id).order_by(Consultation.position)))
+    if not consultations:
+        return []
+    ids = [c.id for c in consultations]
+    items = list(session.exec(select(AgendaItem, Meeting).join(Meeting, Meeting.id == AgendaItem.meeting_id)
+                              .where(AgendaItem.consultation_id.in_(ids))  # type: ignore[union-attr]
+                              .order_by(AgendaItem.id)))
+    orgs = {o.id: o for o in session.exec(select(Organization).where(
+        Organization.id.in_([c.organization_id for c in consultations])))}  # type: ignore[union-attr]
+    meeting_ids = {c.meeting_id for c in consultations if c.meeting_id}
+    meetings = {m.id: m for m in session.exec(select(Meeting).where(
+        Meeting.id.in_(meeting_ids)))} if meeting_ids else {}  # type: ignore[union-attr]
+    rows = []
+    for c in consultations:
+        sessions = [{"item": item, "meeting": meeting} for item, meeting in items
+                    if item.consultation_id == c.id]
+        planned = meetings.get(c.meeting_id) if c.meeting_id else None
+        if planned is not None and not any(s["meeting"].id == planned.id for s in sessions):
+            sessions.append({"item": None, "meeting": planned})
+        rows.append({"consultation": c, "organization": orgs[c.organization_id], "sessions": sessions})
+    return rows
+
+
+def paper_header(session: Session, paper: Paper) -> dict[str, Any]:
+    lead = session.get(Organization, paper.under_direction_of_id) if paper.under_direction_of_id else None
+    clerk = session.get(Person, paper.clerk_id) if paper.clerk_id else None
+    return {"lead": lead, "clerk": clerk}
