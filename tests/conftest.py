@@ -1,0 +1,150 @@
+"""Fixtures: every database test runs on real SQLite and on a real PostgreSQL database.
+
+The PostgreSQL database is created for this run and dropped afterwards; nothing relies on
+what an earlier run left behind. Between tests all rows are deleted (the schema stays).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlmodel import SQLModel, select
+
+from engine import procedures
+from engine.accounts import Account, load_actor
+from engine.audit import GENESIS
+from engine.db import Database
+from engine.demo import load_demo
+from engine.settings import load_settings
+
+PG_ADMIN_URL = os.environ.get(
+    "RATSFLOW_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PASSWORD = "test-passwort"
+#: The clock of the tests: a Tuesday morning in Aachen.
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request, tmp_path_factory):  # type: ignore[no-untyped-def]
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'ratsflow.sqlite'}"
+        return
+    name = f"ratsflow_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url, tmp_path_factory):  # type: ignore[no-untyped-def]
+    return load_settings(env={}, database_url=database_url,
+                         instance_path=tmp_path_factory.mktemp("instance"),
+                         scheduler_in_process=False, secret_key="test-secret")
+
+
+@pytest.fixture(scope="session")
+def _schema(settings):  # type: ignore[no-untyped-def]
+    database = Database(settings)
+    database.upgrade()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def database(_schema):  # type: ignore[no-untyped-def]
+    """The database with an empty schema; emptied again after the test."""
+    yield _schema
+    with _schema.engine.begin() as conn:
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            if table.name == "audit_head":
+                conn.execute(text("UPDATE audit_head SET seq = 0, hash = :h"), {"h": GENESIS})
+            else:
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def demo(database):  # type: ignore[no-untyped-def]
+    """The seed Vorlage 2024/063 with its Gremien, Sitzungen and accounts, procedure started."""
+    with database.unit_of_work() as s:
+        return load_demo(s, PASSWORD, now=NOW)
+
+
+@pytest.fixture
+def actor(database):  # type: ignore[no-untyped-def]
+    def get(username: str):  # type: ignore[no-untyped-def]
+        with database.unit_of_work() as s:
+            account = s.exec(select(Account).where(Account.username == username)).one()
+            return load_actor(s, account.id)
+    return get
+
+
+@pytest.fixture
+def deployed(database):  # type: ignore[no-untyped-def]
+    with database.unit_of_work() as s:
+        return procedures.deploy_bundled(s)
+
+
+@pytest.fixture
+def app(settings, _schema, database):  # type: ignore[no-untyped-def]
+    from web import create_app
+
+    application = create_app(settings, upgrade=False)
+    application.config.update(TESTING=True)
+    yield application
+    application.extensions["ratsflow.db"].dispose()
+
+
+class Browser:
+    """The Flask test client with a login and the form's CSRF token."""
+
+    def __init__(self, client) -> None:  # type: ignore[no-untyped-def]
+        self.client = client
+
+    def csrf(self) -> str:
+        self.client.get("/anmelden")
+        with self.client.session_transaction() as sess:
+            return sess["csrf"]  # type: ignore[no-any-return]
+
+    def login(self, username: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
+        token = self.csrf()
+        response = self.client.post("/anmelden", data={
+            "username": username, "password": password, "csrf_token": token})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return self
+
+    def post(self, url: str, data: dict, **kw):  # type: ignore[no-untyped-def,type-arg]
+        with self.client.session_transaction() as sess:
+            token = sess.get("csrf", "")
+        return self.client.post(url, data={**data, "csrf_token": token}, **kw)
+
+    def get(self, url: str, **kw):  # type: ignore[no-untyped-def]
+        return self.client.get(url, **kw)
+
+
+@pytest.fixture
+def browser(app):  # type: ignore[no-untyped-def]
+    def make() -> Browser:
+        return Browser(app.test_client())
+    return make
+
+
+def text_of(html: str) -> str:
+    """The visible text of a page, whitespace collapsed (for asserting what a user reads)."""
+    html = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace("&#39;", "'").replace(
+        "&amp;", "&").replace("&#34;", '"').replace("&quot;", '"').strip()
+
+
+PROJECT = Path(__file__).resolve().parent.parent

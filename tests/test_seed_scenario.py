@@ -1,0 +1,127 @@
+"""The seed case end to end through HTTP: Vorlage 2024/063 through its Beratungsfolge."""
+
+from __future__ import annotations
+
+import re
+
+from sqlmodel import select
+
+from engine import audit
+from engine.council import AgendaItem, Meeting, Paper
+from engine.tasks import TASK_READY, HumanTask
+from engine.workflow.models import INSTANCE_COMPLETED, ProcessInstance
+
+from .conftest import text_of
+
+
+def _task_link(html: str, title: str) -> str:
+    match = re.search(r'href="(/aufgaben/\d+)">' + re.escape(title) + "<", html)
+    assert match, f"no task {title!r} in inbox"
+    return match.group(1)
+
+
+def _version(html: str) -> int:
+    return int(re.search(r'name="version" value="(\d+)"', html).group(1))  # type: ignore[union-attr]
+
+
+def _meeting_id(database, reference: str) -> int:  # type: ignore[no-untyped-def]
+    with database.unit_of_work() as s:
+        return s.exec(select(Meeting.id).where(Meeting.reference == reference)).one()  # type: ignore[return-value]
+
+
+def _complete(secretary, title: str, data: dict) -> None:  # type: ignore[no-untyped-def,type-arg]
+    inbox = secretary.get("/aufgaben/").get_data(as_text=True)
+    url = _task_link(inbox, title)
+    page = secretary.get(url).get_data(as_text=True)
+    response = secretary.post(url, {**data, "version": _version(page)})
+    assert response.status_code == 302, text_of(response.get_data(as_text=True))
+
+
+def test_seed_vorlage_runs_through_its_beratungsfolge(demo, database, browser):  # type: ignore[no-untyped-def]
+    committee = browser().login("hoffmann")
+    assembly = browser().login("schmitz")
+
+    # Step 1: the committee's secretary has the task; the assembly's does not yet.
+    inbox = text_of(committee.get("/aufgaben/").get_data(as_text=True))
+    assert "Auf die Tagesordnung setzen" in inbox and "2024/063" in inbox
+    assert "Keine offenen Aufgaben." in text_of(assembly.get("/aufgaben/").get_data(as_text=True))
+
+    _complete(committee, "Auf die Tagesordnung setzen",
+              {"meeting_id": _meeting_id(database, "SI/2024/131"), "top_nummer": "10.1",
+               "oeffentlich": "true"})
+    _complete(committee, "Ergebnis erfassen", {"ergebnis": "zur_kenntnis_genommen"})
+
+    # The Vorlage moved on: the next task waits in the assembly secretary's inbox.
+    assert "Keine offenen Aufgaben." in text_of(committee.get("/aufgaben/").get_data(as_text=True))
+    inbox = text_of(assembly.get("/aufgaben/").get_data(as_text=True))
+    assert "Auf die Tagesordnung setzen" in inbox and "2024/063" in inbox
+
+    _complete(assembly, "Auf die Tagesordnung setzen",
+              {"meeting_id": _meeting_id(database, "SI/2024/128"), "top_nummer": "7"})
+    _complete(assembly, "Ergebnis erfassen", {"ergebnis": "zur_kenntnis_genommen"})
+
+    with database.unit_of_work() as s:
+        paper = s.exec(select(Paper).where(Paper.reference == "2024/063")).one()
+        instance = s.exec(select(ProcessInstance).where(ProcessInstance.paper_id == paper.id)).one()
+        assert instance.status == INSTANCE_COMPLETED
+        assert paper.status == "abgeschlossen"
+        assert s.exec(select(HumanTask).where(HumanTask.status == TASK_READY)).all() == []
+        items = s.exec(select(AgendaItem).order_by(AgendaItem.id)).all()
+        assert [(i.number, i.result) for i in items] == [
+            ("10.1", "zur_kenntnis_genommen"), ("7", "zur_kenntnis_genommen")]
+        completions = [e for e in audit.events_for_paper(s, paper.id) if e.action == "task.completed"]
+        assert [e.actor for e in completions] == ["hoffmann", "hoffmann", "schmitz", "schmitz"]
+        assert [e.actor_name for e in completions][::2] == ["Lea Hoffmann", "Jonas Schmitz"]
+        assert audit.verify(s).ok
+
+    # The public page shows both results with their dates and sessions, and the end state.
+    page = text_of(browser().get(f"/vorlagen/{paper.id}").get_data(as_text=True))
+    assert page.count("zur Kenntnis genommen") == 2
+    assert re.search(r"\d\d\.\d\d\.\d{4} SI/2024/131 Ordentliche Sitzung des Ausschusses .*"
+                     r"zur Kenntnis genommen .*\d\d\.\d\d\.\d{4} SI/2024/128 Ordentliche Sitzung "
+                     r"der Verbandsversammlung .* zur Kenntnis genommen", page)
+    assert "Die Beratungsfolge ist abgeschlossen." in page
+
+
+def test_public_page_shows_every_field_of_the_seed(demo, browser):  # type: ignore[no-untyped-def]
+    page = text_of(browser().get(f"/vorlagen/{demo.paper_id}").get_data(as_text=True))
+    for expected in [
+        "Vorlage – 2024/063",
+        "Betreff Bericht Kooperationsvereinbarung mit regionalen Wirtschaftsclustern",
+        "Status öffentlich", "Vorlage-Art Standardvorlage", "Federführend Wirtschaft und Raum",
+        "Bearbeiter/-in Zierstedt, Björn",
+        "Ausschuss für (eu)regionale Wirtschaft, Strukturentwicklung und Gesundheit Kenntnisnahme",
+        "Verbandsversammlung des Region Aachen Zweckverband Kenntnisnahme",
+        "SI/2024/131 Ordentliche Sitzung des Ausschusses für (eu)regionale Wirtschaft, "
+        "Strukturentwicklung und Gesundheit",
+        "SI/2024/128 Ordentliche Sitzung der Verbandsversammlung des Region Aachen Zweckverband",
+        "Sachverhalt Sachlage: Die Verfügbarkeit von Fach- und Arbeitskräften",
+        "• MineReWIR e.V.,",
+        "Beschlussempfehlung Die Verbandsversammlung begrüßt die Kooperationsvereinbarung",
+        "Personelle Auswirkungen Sind im Haushalt eingeplant.",
+        "Finanzielle Auswirkungen Sind im Haushalt eingeplant.",
+        "Anlagen (2)",
+        "Anlage 1 Anlage 1 zur Vorlage 2024-063_Kooperationsvereinbarung mit regionalen "
+        "Wirtschaftsclustern 474 KB",
+        "Anlage 2 Anlage 2 zur Vorlage 2024-063_Unterstützerschreiben 475 KB",
+        "Beratung 1 / 2: Ausschuss für (eu)regionale Wirtschaft, Strukturentwicklung und "
+        "Gesundheit – wartet auf: Auf die Tagesordnung setzen",
+    ]:
+        assert expected in page, expected
+
+
+def test_demo_sessions_keep_weekday_order_and_distance(demo):  # type: ignore[no-untyped-def]
+    committee, assembly = demo.committee_meeting.start, demo.assembly_meeting.start
+    assert committee.weekday() == assembly.weekday() == 4  # Fridays, as 08.11. and 22.11.2024
+    assert (assembly - committee).days == 14
+    from .conftest import NOW
+    assert committee > NOW
+
+
+def test_demo_loads_once(demo, database):  # type: ignore[no-untyped-def]
+    from engine.demo import load_demo
+
+    with database.unit_of_work() as s:
+        again = load_demo(s, "x")
+        assert not again.created
+        assert len(s.exec(select(Paper)).all()) == 1
