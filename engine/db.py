@@ -79,6 +79,12 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
 
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.dispose()
+
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:
     """Run ``callback`` once the unit of work owning ``session`` has committed."""

@@ -37,9 +37,9 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Schema auf den neuesten Stand bringen (Alembic)."""
-    database = _database()
-    database.upgrade()
-    click.echo(f"Schema aktuell: {database.settings.database_url.split('@')[-1]}")
+    with _database() as database:
+        database.upgrade()
+        click.echo(f"Schema aktuell: {database.settings.database_url.split('@')[-1]}")
 
 
 def _demo(database: Database) -> None:
@@ -61,28 +61,28 @@ def _demo(database: Database) -> None:
 @main.command()
 def demo() -> None:
     """Demodaten laden (Vorlage 2024/063 mit Gremien, Sitzungen, Konten)."""
-    database = _database()
-    database.upgrade()
-    _demo(database)
+    with _database() as database:
+        database.upgrade()
+        _demo(database)
 
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 def deploy(files: tuple[Path, ...]) -> None:
     """BPMN-Modelle bereitstellen (prüft XML, Skripte und Formulare)."""
-    database = _database()
-    database.upgrade()
     failed = False
-    for path in files:
-        try:
-            with database.unit_of_work() as s:
-                model, new = procedures.deploy(s, path, deployed_by=os.environ.get("USER", "admin"))
-                label = f"{model.process_id} Version {model.version}"
-        except ModelError as exc:
-            click.echo(f"Fehler: {exc}", err=True)
-            failed = True
-            continue
-        click.echo(f"{path.name}: {label} {'bereitgestellt' if new else 'unverändert'}")
+    with _database() as database:
+        database.upgrade()
+        for path in files:
+            try:
+                with database.unit_of_work() as s:
+                    model, new = procedures.deploy(s, path, os.environ.get("USER", "admin"))
+                    label = f"{model.process_id} Version {model.version}"
+            except ModelError as exc:
+                click.echo(f"Fehler: {exc}", err=True)
+                failed = True
+                continue
+            click.echo(f"{path.name}: {label} {'bereitgestellt' if new else 'unverändert'}")
     if failed:
         sys.exit(1)
 
@@ -95,7 +95,7 @@ def audit_group() -> None:
 @audit_group.command("verify")
 def audit_verify() -> None:
     """Die Hash-Kette der Prozesshistorie neu berechnen."""
-    with _database().unit_of_work() as s:
+    with _database() as database, database.unit_of_work() as s:
         report = audit.verify(s)
     if report.ok:
         click.echo(f"Kette in Ordnung: {report.events} Ereignisse.")

@@ -1,0 +1,137 @@
+"""Deploying models: broken files say what and where; unsafe code never runs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlmodel import select
+
+from engine import procedures
+from engine.council import Consultation, Paper
+from engine.workflow import runtime
+from engine.workflow.models import ProcessInstance, ProcessModel
+from engine.workflow.sandbox import RestrictedEnvironment
+from web.cli import main as cli
+
+from .conftest import PROJECT
+
+MODEL = PROJECT / "bpmn" / "beratungsfolge.bpmn"
+
+
+def variant(tmp_path: Path, old: str, new: str, name: str = "variante.bpmn") -> Path:
+    """A copy of the Beratungsfolge model with one change (forms copied alongside)."""
+    text = MODEL.read_text(encoding="utf-8")
+    assert old in text
+    shutil.copytree(MODEL.parent / "forms", tmp_path / "forms", dirs_exist_ok=True)
+    path = tmp_path / name
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("script, why", [
+    ("import os\nindex = 0", "import ist in Modellen nicht erlaubt"),
+    ("from subprocess import run\nindex = 0", "import ist in Modellen nicht erlaubt"),
+    ("index = len(open('/etc/passwd').read())", "open ist in Modellen nicht erlaubt"),
+    ("index = ().__class__.__base__.__subclasses__()", '"__subclasses__" is an invalid attribute'),
+    ("index = getattr(beratungen, 'pop')", "getattr ist in Modellen nicht erlaubt"),
+])
+def test_unsafe_scripts_are_refused_at_deploy(tmp_path: Path, script: str, why: str) -> None:
+    path = variant(tmp_path, "<bpmn:script>index = 0</bpmn:script>", f"<bpmn:script>{script}</bpmn:script>")
+    with pytest.raises(runtime.ModelError) as caught:
+        runtime.parse_model(path)
+    message = str(caught.value)
+    assert message.startswith("variante.bpmn")
+    assert "Beratungsfolge_vorbereiten (Beratungsfolge vorbereiten)" in message
+    assert why in message
+
+
+def test_unsafe_condition_is_refused_at_deploy(tmp_path: Path) -> None:
+    path = variant(tmp_path, 'ergebnis == "vertagt"', '__import__("os").system("id") == 0')
+    with pytest.raises(runtime.ModelError, match="Ergebnis_pruefen.*__import__ ist in Modellen nicht erlaubt"):
+        runtime.parse_model(path)
+
+
+@pytest.mark.parametrize("code", [
+    "().__class__.__base__.__subclasses__()",
+    "open('/etc/passwd')",
+    "__import__('os')",
+    "[c for c in ().__class__.__mro__]",
+])
+def test_the_sandbox_refuses_escapes_even_without_deploy_checks(code: str) -> None:
+    env = RestrictedEnvironment()
+    with pytest.raises(ValueError):
+        env.evaluate(code, {})
+
+
+def test_the_sandbox_runs_ordinary_scripts() -> None:
+    env = RestrictedEnvironment()
+    context = {"beratungen": [{"organization_id": 4}, {"organization_id": 9}], "index": 0}
+    env.execute("index += 1\nbisher = [b['organization_id'] for b in beratungen[:index]]", context)
+    assert context == {"beratungen": context["beratungen"], "index": 1, "bisher": [4]}
+    assert env.evaluate("index < len(beratungen) and max(1, 2) == 2", context) is True
+
+
+def test_a_failing_script_names_its_element_and_writes_nothing(tmp_path, database, demo, actor):  # type: ignore[no-untyped-def]
+    path = variant(tmp_path, "<bpmn:script>beratung = beratungen[index]</bpmn:script>",
+                   "<bpmn:script>beratung = beratungen[index + 100]</bpmn:script>")
+    clerk = actor("zierstedt")
+    with database.unit_of_work() as s:
+        procedures.deploy(s, path, "admin")
+        seed = s.get(Paper, demo.paper_id)
+        paper = Paper(body_id=seed.body_id, reference="2024/099", name="Test")
+        s.add(paper)
+        s.flush()
+        first = s.exec(select(Consultation).where(Consultation.paper_id == seed.id)).first()
+        s.add(Consultation(paper_id=paper.id, position=1, organization_id=first.organization_id))
+        paper_id = paper.id
+    with pytest.raises(runtime.TaskFailed) as caught, database.unit_of_work() as s:
+        procedures.start_beratungsfolge(s, clerk, paper_id)
+    assert caught.value.element == "Naechste_Beratung (Nächste Beratung aufrufen)"
+    assert "index" in caught.value.reason or "list" in caught.value.reason
+    with database.unit_of_work() as s:
+        assert s.exec(select(ProcessInstance).where(ProcessInstance.paper_id == paper_id)).all() == []
+        assert s.get(Paper, paper_id).status == "Entwurf"
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("</bpmn:definitions>", "", r"variante.bpmn, Zeile \d+: kein gültiges XML"),
+    ('targetRef="Ergebnis_pruefen"', 'targetRef="Gibt_es_nicht"', r"variante.bpmn.*Gibt_es_nicht"),
+    ('id="Tagesordnung"', 'id="Start"', r"variante.bpmn, Zeile \d+, Element Start: die id 'Start' kollidiert"),
+    ('value="tagesordnung.schema.json"', 'value="fehlt.schema.json"',
+     r"variante.bpmn, Element Tagesordnung \(Auf die Tagesordnung setzen\): Formular fehlt.schema.json nicht gefunden"),
+    ('isExecutable="true"', 'isExecutable="false"', r"genau ein ausführbarer Prozess"),
+    ("<bpmn:userTask id=\"Ergebnis\"", "<bpmn:userTusk id=\"Ergebnis\"", r"variante.bpmn.*userTusk"),
+])
+def test_broken_bpmn_says_which_file_element_and_why(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    path = variant(tmp_path, old, new)
+    with pytest.raises(runtime.ModelError, match=expected):
+        runtime.parse_model(path)
+
+
+def test_deploy_command_reports_the_broken_file_and_keeps_the_store(tmp_path, database, settings, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("RATSFLOW_INSTANCE_PATH", str(settings.instance_path))
+    broken = variant(tmp_path, "<bpmn:script>index = 0</bpmn:script>",
+                     "<bpmn:script>import os</bpmn:script>", name="kaputt.bpmn")
+    result = CliRunner().invoke(cli, ["deploy", str(MODEL), str(broken)])
+    assert result.exit_code == 1
+    assert "beratungsfolge.bpmn: beratungsfolge Version 1 bereitgestellt" in result.output
+    assert "Fehler: kaputt.bpmn, Element Beratungsfolge_vorbereiten" in result.output
+    again = CliRunner().invoke(cli, ["deploy", str(MODEL)])
+    assert again.exit_code == 0 and "unverändert" in again.output
+    with database.unit_of_work() as s:
+        assert [m.version for m in s.exec(select(ProcessModel))] == [1]
+
+
+def test_a_changed_model_is_a_new_version_and_running_instances_keep_theirs(tmp_path, database, demo, actor):  # type: ignore[no-untyped-def]
+    changed = variant(tmp_path, 'name="Ergebnis erfassen"', 'name="Beratungsergebnis erfassen"',
+                      name="beratungsfolge.bpmn")
+    with database.unit_of_work() as s:
+        model, new = procedures.deploy(s, changed, "admin")
+        assert new and model.version == 2
+        old_instance = s.exec(select(ProcessInstance)).one()
+        assert old_instance.model_id != model.id
+        assert s.get(ProcessModel, old_instance.model_id).version == 1
