@@ -18,6 +18,7 @@ MIGRATIONS = PROJECT_ROOT / "migrations"
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -32,6 +33,9 @@ def make_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
+        # BEGIN IMMEDIATE: a unit of work takes the write lock when it starts, so two
+        # writers queue (busy_timeout) instead of failing on a stale read snapshot.
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 

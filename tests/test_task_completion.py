@@ -1,0 +1,180 @@
+"""Completing tasks: wrong, stale or foreign completions are refused and change nothing."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import select
+
+from engine import procedures
+from engine.audit import AuditEvent
+from engine.council import AgendaItem, Meeting
+from engine.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.tasks import TASK_READY, HumanTask
+from engine.workflow.models import ProcessInstance
+
+from .conftest import NOW
+
+
+def snapshot(database) -> tuple:  # type: ignore[no-untyped-def,type-arg]
+    """Everything a completion writes: state and version, task rows, TOPs, audit events."""
+    with database.unit_of_work() as s:
+        instances = [(i.id, i.version, i.state, i.status) for i in s.exec(select(ProcessInstance))]
+        tasks = [(t.id, t.status, t.completed_by) for t in s.exec(select(HumanTask).order_by(HumanTask.id))]
+        items = [(a.id, a.result) for a in s.exec(select(AgendaItem))]
+        events = s.exec(select(func.count()).select_from(AuditEvent)).one()
+    return instances, tasks, items, events
+
+
+def first_task(database) -> tuple[HumanTask, int, int]:  # type: ignore[no-untyped-def]
+    with database.unit_of_work() as s:
+        task = s.exec(select(HumanTask).where(HumanTask.status == TASK_READY)).one()
+        version = s.get(ProcessInstance, task.process_instance_id).version
+        meeting = s.exec(select(Meeting.id).where(Meeting.reference == "SI/2024/131")).one()
+    return task, version, meeting
+
+
+def complete(database, actor, task_id, data, version):  # type: ignore[no-untyped-def]
+    with database.unit_of_work() as s:
+        return procedures.complete_task(s, actor, task_id, data, version, now=NOW)
+
+
+def test_stale_version_is_409_and_changes_nothing(demo, database, actor, browser):  # type: ignore[no-untyped-def]
+    task, version, meeting = first_task(database)
+    before = snapshot(database)
+    with pytest.raises(Conflict):
+        complete(database, actor("hoffmann"), task.id, {"meeting_id": meeting}, version - 1)
+    assert snapshot(database) == before
+
+    client = browser().login("hoffmann")
+    response = client.client.post(f"/api/v1/tasks/{task.id}/complete",
+                                  json={"data": {"meeting_id": meeting}, "expected_version": version + 5})
+    assert response.status_code == 409
+    assert "geändert" in response.get_json()["error"]
+    page = client.post(f"/aufgaben/{task.id}", {"meeting_id": meeting, "version": version + 5})
+    assert page.status_code == 409
+    assert snapshot(database) == before
+
+
+def test_task_of_another_gremium_is_403_and_changes_nothing(demo, database, actor, browser):  # type: ignore[no-untyped-def]
+    task, version, meeting = first_task(database)
+    before = snapshot(database)
+    with pytest.raises(Forbidden):
+        complete(database, actor("schmitz"), task.id, {"meeting_id": meeting}, version)
+    with pytest.raises(Forbidden):
+        complete(database, actor("zierstedt"), task.id, {"meeting_id": meeting}, version)
+    client = browser().login("schmitz")
+    assert client.get(f"/aufgaben/{task.id}").status_code == 403
+    assert client.client.post(f"/api/v1/tasks/{task.id}/complete", json={
+        "data": {"meeting_id": meeting}, "expected_version": version}).status_code == 403
+    assert snapshot(database) == before
+
+
+def test_unknown_task_is_404(demo, database, actor, browser):  # type: ignore[no-untyped-def]
+    with pytest.raises(NotFound):
+        complete(database, actor("hoffmann"), 999_999, {}, 1)
+    client = browser().login("hoffmann")
+    assert client.client.post("/api/v1/tasks/999999/complete",
+                              json={"data": {}, "expected_version": 1}).status_code == 404
+
+
+def test_task_done_already_is_409(demo, database, actor):  # type: ignore[no-untyped-def]
+    task, version, meeting = first_task(database)
+    complete(database, actor("hoffmann"), task.id, {"meeting_id": meeting}, version)
+    after_first = snapshot(database)
+    with pytest.raises(Conflict, match="bereits erledigt"):
+        complete(database, actor("hoffmann"), task.id, {"meeting_id": meeting}, version + 1)
+    assert snapshot(database) == after_first
+
+
+def test_anonymous_api_call_is_401(demo, database, browser):  # type: ignore[no-untyped-def]
+    task, version, meeting = first_task(database)
+    response = browser().client.post(f"/api/v1/tasks/{task.id}/complete",
+                                     json={"data": {"meeting_id": meeting}, "expected_version": version})
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("data, field, message", [
+    ({}, "meeting_id", "Pflichtfeld"),
+    ({"meeting_id": "abc"}, "meeting_id", "Ungültiger Wert"),
+    ({"meeting_id": 123456}, "meeting_id", "angebotenen Werte"),
+    ({"meeting_id": "MEETING", "top_nummer": "x" * 21}, "top_nummer", "Höchstens 20 Zeichen"),
+    ({"meeting_id": "MEETING", "tagesordnung": "1"}, "tagesordnung", "Unbekanntes Feld"),
+])
+def test_wrong_form_values_name_the_field(demo, database, actor, data, field, message):  # type: ignore[no-untyped-def]
+    task, version, meeting = first_task(database)
+    data = {k: (meeting if v == "MEETING" else v) for k, v in data.items()}
+    before = snapshot(database)
+    with pytest.raises(Invalid) as caught:
+        complete(database, actor("hoffmann"), task.id, data, version)
+    assert field in caught.value.errors
+    assert message in " ".join(caught.value.errors[field])
+    assert snapshot(database) == before
+
+
+def test_unknown_result_value_is_named_on_the_form(demo, database, actor, browser):  # type: ignore[no-untyped-def]
+    task, version, meeting = first_task(database)
+    complete(database, actor("hoffmann"), task.id, {"meeting_id": meeting}, version)
+    with database.unit_of_work() as s:
+        result_task = s.exec(select(HumanTask).where(HumanTask.status == TASK_READY)).one()
+    before = snapshot(database)
+    client = browser().login("hoffmann")
+    page = client.post(f"/aufgaben/{result_task.id}", {"ergebnis": "vertrödelt", "version": version + 1})
+    assert page.status_code == 422
+    html = page.get_data(as_text=True)
+    assert 'id="ergebnis-error"' in html and "Bitte einen der angebotenen Werte wählen." in html
+    assert 'aria-invalid="true" aria-describedby="ergebnis-error"' in html
+    api = client.client.post(f"/api/v1/tasks/{result_task.id}/complete",
+                             json={"data": {"ergebnis": "vertrödelt", "ja": -1}, "expected_version": version + 1})
+    assert api.status_code == 422
+    assert set(api.get_json()["errors"]) == {"ergebnis", "ja"}
+    assert snapshot(database) == before
+
+
+def test_vertagt_offers_a_later_session_and_keeps_history(demo, database, actor):  # type: ignore[no-untyped-def]
+    secretary = actor("hoffmann")
+    task, version, meeting = first_task(database)
+    complete(database, secretary, task.id, {"meeting_id": meeting}, version)
+    with database.unit_of_work() as s:
+        result_task = s.exec(select(HumanTask).where(HumanTask.status == TASK_READY)).one()
+    complete(database, secretary, result_task.id, {"ergebnis": "vertagt"}, version + 1)
+    with database.unit_of_work() as s:
+        again = s.exec(select(HumanTask).where(HumanTask.status == TASK_READY)).one()
+        assert again.bpmn_id == "Tagesordnung" and again.organization_id == task.organization_id
+        form, _ = procedures.task_form(s, again, now=NOW)
+        later = s.exec(select(Meeting.id).where(Meeting.reference == "SI/2024/140")).one()
+        assert later in [c.value for c in form.fields[0].choices]
+    complete(database, secretary, again.id, {"meeting_id": later}, version + 2)
+    with database.unit_of_work() as s:
+        items = s.exec(select(AgendaItem).order_by(AgendaItem.id)).all()
+        assert [(i.meeting_id, i.result) for i in items] == [(meeting, "vertagt"), (later, None)]
+
+
+def test_concurrent_completions_exactly_one_wins(demo, database, actor):  # type: ignore[no-untyped-def]
+    task, version, meeting = first_task(database)
+    secretary = actor("hoffmann")
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def attempt() -> None:
+        barrier.wait()
+        try:
+            complete(database, secretary, task.id, {"meeting_id": meeting}, version)
+            outcomes.append("ok")
+        except Conflict:
+            outcomes.append("409")
+        except Exception as exc:  # noqa: BLE001 - any other outcome is a failure of the test
+            outcomes.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=attempt) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["409", "409", "409", "ok"], outcomes
+    with database.unit_of_work() as s:
+        assert s.get(ProcessInstance, task.process_instance_id).version == version + 1
+        assert len(s.exec(select(AgendaItem)).all()) == 1
+        assert len(s.exec(select(HumanTask).where(HumanTask.status == TASK_READY)).all()) == 1
