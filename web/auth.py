@@ -48,6 +48,10 @@ def current_actor() -> Actor | None:
     return g.actor  # type: ignore[no-any-return]
 
 
+def _load_actor() -> None:
+    current_actor()
+
+
 def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
@@ -108,4 +112,7 @@ def logout():  # type: ignore[no-untyped-def]
 
 def init_app(app: Flask) -> None:
     app.before_request(_check_csrf)
+    # Load the actor before any view opens its unit of work: one connection per request
+    # at a time (a nested unit of work would wait on SQLite's write lock held by the outer).
+    app.before_request(_load_actor)
     app.jinja_env.globals.update(csrf_token=csrf_token, current_actor=current_actor)
