@@ -1,0 +1,77 @@
+"""The audit chain detects tampering; the layers import one way; the leader lock holds."""
+
+from __future__ import annotations
+
+import ast
+import logging
+
+import pytest
+from sqlalchemy import text
+
+from engine import audit
+from engine.db import Database
+from notifications.scheduler import LeaderLock, verify_audit_chain
+
+from .conftest import PROJECT
+
+
+def test_audit_chain_detects_a_changed_event(demo, database, caplog):  # type: ignore[no-untyped-def]
+    with database.unit_of_work() as s:
+        report = audit.verify(s)
+        assert report.ok and report.events >= 2
+    with database.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_event SET actor = 'mallory' WHERE seq = 2"))
+    with database.unit_of_work() as s:
+        report = audit.verify(s)
+    assert not report.ok and report.problem == "Ereignis 2: Inhalt verändert"
+    with caplog.at_level(logging.ERROR, logger="notifications.scheduler"):
+        assert not verify_audit_chain(database).ok
+    assert "audit chain broken: Ereignis 2: Inhalt verändert" in caplog.text
+
+
+def test_audit_chain_detects_a_deleted_event(demo, database):  # type: ignore[no-untyped-def]
+    with database.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_event WHERE seq = 1"))
+    with database.unit_of_work() as s:
+        report = audit.verify(s)
+    assert not report.ok and report.problem == "Ereignis 1 fehlt (gefunden: 2)"
+
+
+def test_only_one_scheduler_leads(settings, database):  # type: ignore[no-untyped-def]
+    first, second = LeaderLock(database), LeaderLock(Database(settings))
+    try:
+        assert first.acquire()
+        assert not second.acquire()
+        first.release()
+        assert second.acquire()
+    finally:
+        first.release()
+        second.release()
+        second.database.dispose()
+
+
+def _imports(package: str) -> set[tuple[str, str]]:
+    found = set()
+    for path in (PROJECT / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found |= {(path.name, alias.name.split(".")[0]) for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add((path.name, node.module.split(".")[0]))
+    return found
+
+
+@pytest.mark.parametrize("package, forbidden", [
+    ("engine", {"flask", "web", "notifications", "werkzeug"}),
+    ("notifications", {"web", "flask"}),
+])
+def test_layers_import_one_way(package: str, forbidden: set[str]) -> None:
+    wrong = sorted((f, m) for f, m in _imports(package) if m in forbidden)
+    assert wrong == []
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    ci = (PROJECT / ".ci" / "run").read_text(encoding="utf-8")
+    command = next(line for line in ci.splitlines() if line.startswith("python3 -m venv"))
+    assert f"\n{command}\n" in readme
