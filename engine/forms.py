@@ -81,12 +81,10 @@ class Form:
             if f.name not in data:
                 continue
             value = data[f.name]
-            if isinstance(value, str) and value.strip() == "" and f.type != "string":
-                continue  # an empty HTML input means "not given"
-            if isinstance(value, str) and f.type == "string":
+            if isinstance(value, str):
                 value = value.strip()
-                if value == "" and not f.required:
-                    continue
+                if value == "":
+                    continue  # an empty HTML input means "not given" (required fields say so)
             cleaned_input[f.name] = value
         unknown = sorted(set(data) - {f.name for f in self.fields})
         try:

@@ -25,7 +25,9 @@ REQUIRED = {"required": "Pflichtfeld: bitte ausfüllen.", "null": "Pflichtfeld: 
 
 
 def _text(required: bool = False, max_length: int | None = None, **kw: Any) -> fields.String:
-    validators = [validate.Length(max=max_length, error=f"Höchstens {max_length} Zeichen.")] if max_length else []
+    validators = []
+    if max_length:
+        validators.append(validate.Length(max=max_length, error=f"Höchstens {max_length} Zeichen."))
     if required:
         validators.append(validate.Length(min=1, error="Pflichtfeld: bitte ausfüllen."))
     return fields.String(required=required, validate=validators, error_messages=REQUIRED, **kw)

@@ -98,6 +98,7 @@ def test_anonymous_api_call_is_401(demo, database, browser):  # type: ignore[no-
 
 @pytest.mark.parametrize("data, field, message", [
     ({}, "meeting_id", "Pflichtfeld"),
+    ({"meeting_id": "  "}, "meeting_id", "Pflichtfeld"),
     ({"meeting_id": "abc"}, "meeting_id", "Ungültiger Wert"),
     ({"meeting_id": 123456}, "meeting_id", "angebotenen Werte"),
     ({"meeting_id": "MEETING", "top_nummer": "x" * 21}, "top_nummer", "Höchstens 20 Zeichen"),

@@ -123,6 +123,8 @@ EN: dict[str, str] = {
     "Keine Vorlagen.": "No papers.",
     "Öffentliche Vorlagen": "Public papers",
     "Navigation": "Navigation",
+    "Nr.": "No.",
+    "Anlage": "Attachment",
     "Überschrift des Beschlusstexts": "Heading of the resolution text",
     "Beschlusstext": "Resolution text",
     "bereit": "ready",
