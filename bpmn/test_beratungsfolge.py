@@ -16,8 +16,13 @@ MODEL = Path(__file__).parent / "beratungsfolge.bpmn"
 
 
 @pytest.fixture(scope="module")
-def spec_json() -> str:
-    return runtime.parse_model(MODEL).spec_json
+def model() -> runtime.ParsedModel:
+    return runtime.parse_model(MODEL)
+
+
+@pytest.fixture(scope="module")
+def spec_json(model: runtime.ParsedModel) -> str:
+    return model.spec_json
 
 
 def beratungen(*gremien: int) -> list[dict]:  # type: ignore[type-arg]
@@ -35,7 +40,7 @@ def run(spec_json: str, folge: list[dict], steps: list[tuple[str, int, dict]],  
     runtime.run_engine(workflow)
     for expected, gremium, data in steps:
         if restore_between:
-            workflow = runtime.restore(runtime.save(workflow), spec_json)
+            workflow = runtime.restore(runtime.save(workflow), spec_json, _hash(spec_json))
         ready = runtime.ready_user_tasks(workflow)
         assert [t.task_spec.bpmn_id for t in ready] == [expected]
         task = ready[0]
@@ -46,6 +51,12 @@ def run(spec_json: str, folge: list[dict], steps: list[tuple[str, int, dict]],  
     if restore_between:
         workflow = runtime.restore(runtime.save(workflow), spec_json)
     return workflow
+
+
+def _hash(spec_json: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(spec_json.encode()).hexdigest()
 
 
 def agenda(meeting: int = 1) -> dict:  # type: ignore[type-arg]
@@ -128,3 +139,13 @@ def test_state_is_stored_without_the_spec(spec_json: str) -> None:
     state = runtime.save(workflow)
     assert '"spec"' not in state and "subprocess_specs" not in state
     assert f'"serializer_version": "{runtime.SERIALIZER_VERSION}"' in state
+
+
+def test_restoring_with_shared_spec_objects_equals_the_full_restore(spec_json: str) -> None:
+    workflow = run(spec_json, beratungen(1, 2), [("Tagesordnung", 1, agenda()),
+                                                  ("Ergebnis", 1, result("vertagt"))], False)
+    state = runtime.save(workflow)
+    shared = runtime.restore(state, spec_json, _hash(spec_json))
+    full = runtime.restore(state, spec_json)
+    assert runtime.save(shared) == runtime.save(full) == state
+    assert shared.spec is runtime.restore(state, spec_json, _hash(spec_json)).spec

@@ -71,18 +71,19 @@ def record(
     details = details or {}
     at = (at or utcnow()).astimezone(UTC)
     # Lock the head row: the UPDATE takes the row lock on PostgreSQL, the write lock on SQLite.
-    head = session.execute(
-        update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1)
-        .returning(AuditHead.seq, AuditHead.hash)
+    # Core statements on the tables: the ORM's bulk-DML layer adds nothing here but time.
+    head = AuditHead.__table__
+    seq, prev_hash = session.execute(
+        update(head).where(head.c.id == 1).values(seq=head.c.seq + 1)
+        .returning(head.c.seq, head.c.hash)
     ).one()
-    seq, prev_hash = head
     digest = _digest(prev_hash, seq, at, actor, action, paper_id, process_instance_id, details)
     event = AuditEvent(
         seq=seq, at=at, actor=actor, actor_name=actor_name, action=action, paper_id=paper_id,
         process_instance_id=process_instance_id, details=details, prev_hash=prev_hash, hash=digest,
     )
     session.add(event)
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=digest))
+    session.execute(update(head).where(head.c.id == 1).values(hash=digest))
     return event
 
 

@@ -33,11 +33,47 @@ def make_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
-        # BEGIN IMMEDIATE: a unit of work takes the write lock when it starts, so two
-        # writers queue (busy_timeout) instead of failing on a stale read snapshot.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # No pre-ping: it costs a round trip per checkout; recycled connections stay fresh.
+    return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800)
+
+
+def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+    """A writing unit of work takes the write lock when it starts (BEGIN IMMEDIATE), so
+    two writers queue (busy_timeout) instead of failing on a stale read snapshot;
+    read-only units of work start deferred and read alongside (WAL)."""
+    read_only = conn.get_execution_options().get("ratsflow_read_only", False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+class UnitOfWork:
+    """One transaction on one session. The boundary (request, job, command) commits it.
+
+    Callbacks registered with :func:`after_commit` run only after the commit succeeded,
+    so nothing (an e-mail, a cache update) leaves before its data is durable; a rollback
+    drops them.
+    """
+
+    def __init__(self, engine: Engine, write: bool = True) -> None:
+        bind = engine if write else engine.execution_options(ratsflow_read_only=True)
+        self.session = Session(bind, expire_on_commit=False)
+        self.session.info["after_commit"] = []
+
+    def commit(self) -> None:
+        self.session.commit()
+        callbacks: list[Callable[[], None]] = self.session.info.pop("after_commit", [])
+        self.session.info["after_commit"] = []
+        for callback in callbacks:
+            callback()
+
+    def rollback(self) -> None:
+        """Drop everything since the last commit (and its queued callbacks); go on afresh."""
+        self.session.rollback()
+        self.session.info["after_commit"] = []
+
+    def close(self) -> None:
+        self.session.close()
 
 
 class Database:
@@ -47,26 +83,23 @@ class Database:
         self.settings = settings
         self.engine = make_engine(settings.database_url)
 
-    @contextmanager
-    def unit_of_work(self) -> Iterator[Session]:
-        """One transaction: commit at the end, roll back on any error.
+    def begin(self, write: bool = True) -> UnitOfWork:
+        return UnitOfWork(self.engine, write)
 
-        Callbacks registered with :func:`after_commit` run only after the commit succeeded,
-        so nothing (an e-mail, a cache update) leaves before its data is durable.
-        """
-        session = Session(self.engine, expire_on_commit=False)
-        session.info["after_commit"] = []
+    @contextmanager
+    def unit_of_work(self, write: bool = True) -> Iterator[Session]:
+        """One transaction: commit at the end, roll back on any error."""
+        uow = self.begin(write)
         try:
-            yield session
-            session.commit()
+            yield uow.session
         except BaseException:
-            session.rollback()
+            uow.rollback()
+            uow.close()
             raise
+        try:
+            uow.commit()
         finally:
-            callbacks: list[Callable[[], None]] = session.info.pop("after_commit", [])
-            session.close()
-        for callback in callbacks:
-            callback()
+            uow.close()
 
     def ping(self) -> bool:
         try:

@@ -218,7 +218,8 @@ def start_beratungsfolge(session: Session, actor: Actor, paper_id: int,
     paper.status = PAPER_IN_CONSULTATION
     session.add(paper)
     session.flush()
-    _sync_human_tasks(session, instance.id, paper.id, workflow, [], now)  # type: ignore[arg-type]
+    _sync_human_tasks(session, instance.id, paper.id, workflow, [], now,  # type: ignore[arg-type]
+                      known={c.id: c for c in consultations if c.id is not None})
     audit.record(session, actor.username, actor.display_name, "procedure.started", paper_id=paper.id,
                  process_instance_id=instance.id, at=now, details={
                      "model": model.process_id, "model_version": model.version,
@@ -230,29 +231,37 @@ def start_beratungsfolge(session: Session, actor: Actor, paper_id: int,
 # ----------------------------------------------------------------------------- tasks
 
 def _sync_human_tasks(session: Session, instance_id: int, paper_id: int, workflow: Any,
-                      open_rows: list[HumanTask], now: datetime) -> list[HumanTask]:
-    """Make the human-task rows mirror the workflow's ready user tasks."""
+                      open_rows: list[HumanTask], now: datetime,
+                      known: dict[int, Consultation] | None = None) -> list[HumanTask]:
+    """Make the human-task rows mirror the workflow's ready user tasks.
+
+    ``open_rows`` are the rows still ready before this step (except one just completed);
+    ``known`` are consultations already loaded in this unit of work.
+    """
     ready = {str(t.id): t for t in runtime.ready_user_tasks(workflow)}
     for row in open_rows:
         if row.spiff_task_id not in ready:
             row.status = TASK_CANCELLED
             session.add(row)
-    known = {row.spiff_task_id for row in open_rows}
+    known_ids = {row.spiff_task_id for row in open_rows}
     created = []
     for spiff_id, task in ready.items():
-        if spiff_id in known:
+        if spiff_id in known_ids:
             continue
         props = runtime.task_properties(task)
         org_expr = props.get(runtime.CANDIDATE_ORGANIZATION_PROPERTY)
         organization_id = runtime.evaluate(workflow, task, org_expr) if org_expr else None
         beratung = task.data.get("beratung") or {}
+        consultation_id = beratung.get("consultation_id")
+        consultation = (known or {}).get(consultation_id) if consultation_id else None
+        if consultation is None and consultation_id is not None:
+            consultation = session.get(Consultation, consultation_id)
         row = HumanTask(
             process_instance_id=instance_id, spiff_task_id=spiff_id,
             bpmn_id=task.task_spec.bpmn_id, title=task.task_spec.bpmn_name or task.task_spec.bpmn_id,
             form_key=runtime.form_key_of(task), lane=task.task_spec.lane,
-            organization_id=organization_id, paper_id=paper_id,
-            consultation_id=beratung.get("consultation_id"),
-            meeting_id=_current_meeting(session, beratung.get("consultation_id")),
+            organization_id=organization_id, paper_id=paper_id, consultation_id=consultation_id,
+            meeting_id=consultation.meeting_id if consultation else None,
             context={"beratung": beratung, "vorlage": task.data.get("vorlage", {})}, created=now,
         )
         session.add(row)
@@ -260,41 +269,32 @@ def _sync_human_tasks(session: Session, instance_id: int, paper_id: int, workflo
     return created
 
 
-def _current_meeting(session: Session, consultation_id: int | None) -> int | None:
-    if consultation_id is None:
-        return None
-    consultation = session.get(Consultation, consultation_id)
-    return consultation.meeting_id if consultation else None
-
-
-def _task_for(session: Session, actor: Actor, task_id: int) -> HumanTask:
-    row = session.get(HumanTask, task_id)
-    if row is None:
-        raise NotFound("Aufgabe nicht gefunden.")
-    if not may_work_on(actor, row):
-        raise Forbidden("Diese Aufgabe gehört nicht zu Ihren Gremien.")
-    return row
-
-
-def task_form(session: Session, task: HumanTask, now: datetime | None = None) -> tuple[Form, dict[str, Any]]:
-    """The task's form with its run-time choices, and the values to show at first."""
-    now = now or utcnow()
-    instance, spec_hash = session.exec(
+def _instance_of(session: Session, task: HumanTask) -> tuple[ProcessInstance, str]:
+    row = session.exec(
         select(ProcessInstance, ProcessModel.spec_hash)
         .join(ProcessModel, ProcessModel.id == ProcessInstance.model_id)
         .where(ProcessInstance.id == task.process_instance_id)
     ).one()
-    return _form_for(session, task, instance, spec_hash, now)
+    return row[0], row[1]
+
+
+def task_form(session: Session, task: HumanTask, now: datetime | None = None) -> tuple[Form, dict[str, Any]]:
+    """The task's form with its run-time choices, and the values to show at first."""
+    instance, spec_hash = _instance_of(session, task)
+    form, initial, _ = _form_for(session, task, instance, spec_hash, now or utcnow())
+    return form, initial
 
 
 def _form_for(session: Session, task: HumanTask, instance: ProcessInstance, spec_hash: str,
-              now: datetime) -> tuple[Form, dict[str, Any]]:
+              now: datetime) -> tuple[Form, dict[str, Any], dict[Any, Any]]:
+    """The form, its initial values, and the objects behind its run-time choices by value."""
     spec = _model_spec(session, instance.model_id, spec_hash)
     if task.form_key is None or task.form_key not in spec.forms:
         raise NotFound(f"Formular {task.form_key!r} fehlt im Modell.")
     form = runtime.form_of(spec_hash, task.form_key, json.dumps(spec.forms[task.form_key]))
     initial: dict[str, Any] = {f.name: f.default for f in form.fields if f.default is not None}
     options: dict[str, list[Choice]] = {}
+    behind: dict[Any, Any] = {}
     if any(f.options_source == "sitzungen_des_gremiums" for f in form.fields):
         today = datetime.combine(now.astimezone(TIMEZONE).date(), time(0), TIMEZONE)
         meetings = session.exec(
@@ -303,9 +303,10 @@ def _form_for(session: Session, task: HumanTask, instance: ProcessInstance, spec
                                   Meeting.start >= today).order_by(Meeting.start)
         ).all()
         options["sitzungen_des_gremiums"] = [Choice(m.id, meeting_label(m)) for m in meetings]
-        if task.meeting_id in {m.id for m in meetings} and task.bpmn_id == "Tagesordnung":
+        behind.update({m.id: m for m in meetings})
+        if task.meeting_id in behind and task.bpmn_id == "Tagesordnung":
             initial["meeting_id"] = task.meeting_id
-    return form.with_options(options), initial
+    return form.with_options(options), initial, behind
 
 
 def meeting_label(meeting: Meeting) -> str:
@@ -326,40 +327,53 @@ class Completion:
 
 def complete_task(session: Session, actor: Actor, task_id: int, data: dict[str, Any],
                   expected_version: int, now: datetime | None = None) -> Completion:
-    """Complete a ready human task: one unit of work, refused whole if anything is off."""
+    """Complete a ready human task: one unit of work, refused whole if anything is off.
+
+    The instance row is claimed with ``UPDATE … WHERE version = expected``: of two
+    concurrent completions exactly one matches; the other is a 409 and its unit of work
+    rolls back.
+    """
     now = now or utcnow()
-    row = _task_for(session, actor, task_id)
+    found = session.exec(
+        select(HumanTask, ProcessInstance, ProcessModel.spec_hash)
+        .join(ProcessInstance, ProcessInstance.id == HumanTask.process_instance_id)
+        .join(ProcessModel, ProcessModel.id == ProcessInstance.model_id)
+        .where(HumanTask.id == task_id)
+    ).first()
+    if found is None:
+        raise NotFound("Aufgabe nicht gefunden.")
+    row, instance, spec_hash = found
+    if not may_work_on(actor, row):
+        raise Forbidden("Diese Aufgabe gehört nicht zu Ihren Gremien.")
     if row.status != TASK_READY:
         raise Conflict(f"Die Aufgabe ist bereits {row.status}.")
-    instance, spec_hash = session.exec(
-        select(ProcessInstance, ProcessModel.spec_hash)
-        .join(ProcessModel, ProcessModel.id == ProcessInstance.model_id)
-        .where(ProcessInstance.id == row.process_instance_id)
-    ).one()
     if instance.version != expected_version:
         raise Conflict("Der Vorgang wurde inzwischen geändert; bitte die Aufgabe neu laden.")
-    form, _ = _form_for(session, row, instance, spec_hash, now)
+    form, _, behind = _form_for(session, row, instance, spec_hash, now)
     try:
         values = form.validate(data)
     except FormError as exc:
         raise Invalid("Eingaben bitte prüfen.", exc.errors) from None
 
-    workflow = runtime.restore(instance.state, _model_spec(session, instance.model_id, spec_hash).spec_json)
+    spec = _model_spec(session, instance.model_id, spec_hash)
+    workflow = runtime.restore(instance.state, spec.spec_json, spec_hash)
     spiff_task = workflow.get_task_from_id(UUID(row.spiff_task_id))
     if spiff_task is None or spiff_task.state != runtime.TaskState.READY:
         raise Conflict("Die Aufgabe ist im Vorgang nicht mehr bereit.")
-    details = _apply_domain_effect(session, row, values, now)
+    others_ready = len(runtime.ready_user_tasks(workflow)) > 1
+    consultation, paper = _consultation_and_paper(session, row)
+    details = _apply_domain_effect(session, row, consultation, paper, values, behind)
     runtime.complete_user_task(workflow, row.spiff_task_id, values)
 
     finished = workflow.is_completed()
     new_version = expected_version + 1
+    table = ProcessInstance.__table__  # Core: the ORM's bulk-DML layer only adds time here
     claimed = session.execute(
-        update(ProcessInstance)
-        .where(ProcessInstance.id == instance.id, ProcessInstance.version == expected_version)
+        update(table)
+        .where(table.c.id == instance.id, table.c.version == expected_version)
         .values(state=runtime.save(workflow), version=new_version, updated=now,
                 status=INSTANCE_COMPLETED if finished else INSTANCE_RUNNING,
                 completed=now if finished else None)
-        .execution_options(synchronize_session=False)
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict("Der Vorgang wurde inzwischen geändert; bitte die Aufgabe neu laden.")
@@ -367,15 +381,13 @@ def complete_task(session: Session, actor: Actor, task_id: int, data: dict[str, 
     session.add(row)
     open_rows = list(session.exec(select(HumanTask).where(
         HumanTask.process_instance_id == instance.id, HumanTask.status == TASK_READY,
-        HumanTask.id != row.id)))
-    next_tasks = _sync_human_tasks(session, instance.id, row.paper_id, workflow,  # type: ignore[arg-type]
-                                   open_rows, now)
-    if finished and row.paper_id is not None:
-        paper = session.get(Paper, row.paper_id)
-        assert paper is not None
+        HumanTask.id != row.id))) if others_ready else []
+    next_tasks = _sync_human_tasks(
+        session, instance.id, row.paper_id, workflow, open_rows, now,  # type: ignore[arg-type]
+        known={consultation.id: consultation} if consultation and consultation.id else None)
+    if finished and paper is not None:
         paper.status = PAPER_WITHDRAWN if values.get("ergebnis") == "zurueckgezogen" else PAPER_DONE
         session.add(paper)
-    session.flush()
     audit.record(session, actor.username, actor.display_name, "task.completed", paper_id=row.paper_id,
                  process_instance_id=instance.id, at=now, details={
                      "task": row.bpmn_id, "title": row.title, "task_id": row.id,
@@ -385,37 +397,41 @@ def complete_task(session: Session, actor: Actor, task_id: int, data: dict[str, 
     return Completion(row, new_version, next_tasks, finished)
 
 
-def _apply_domain_effect(session: Session, task: HumanTask, values: dict[str, Any],
-                         now: datetime) -> dict[str, Any]:
-    """What a form means for the council's records: the TOP, the Ergebnis."""
+def _consultation_and_paper(session: Session, task: HumanTask) -> tuple[Consultation | None, Paper | None]:
     if task.consultation_id is None:
+        return None, session.get(Paper, task.paper_id) if task.paper_id else None
+    found = session.exec(
+        select(Consultation, Paper).join(Paper, Paper.id == Consultation.paper_id)
+        .where(Consultation.id == task.consultation_id)
+    ).first()
+    return (found[0], found[1]) if found else (None, None)
+
+
+def _apply_domain_effect(session: Session, task: HumanTask, consultation: Consultation | None,
+                         paper: Paper | None, values: dict[str, Any],
+                         behind: dict[Any, Any]) -> dict[str, Any]:
+    """What a form means for the council's records: the TOP, the Ergebnis."""
+    if consultation is None or paper is None:
         return {}
-    consultation = session.get(Consultation, task.consultation_id)
-    paper = session.get(Paper, task.paper_id)
-    assert consultation is not None and paper is not None
     if task.form_key == "tagesordnung":
-        meeting = session.get(Meeting, values["meeting_id"])
-        assert meeting is not None
-        item = AgendaItem(meeting_id=meeting.id, consultation_id=consultation.id,
-                          number=values.get("top_nummer"), name=paper.name,
-                          public=paper.public and bool(values.get("oeffentlich", True)))
-        session.add(item)
+        meeting = behind[values["meeting_id"]]  # validated against exactly these choices
+        session.add(AgendaItem(meeting_id=meeting.id, consultation_id=consultation.id,
+                               number=values.get("top_nummer"), name=paper.name,
+                               public=paper.public and bool(values.get("oeffentlich", True))))
         consultation.meeting_id = meeting.id
         session.add(consultation)
         return {"sitzung": meeting_label(meeting)}
     if task.form_key == "ergebnis":
-        item = session.exec(
-            select(AgendaItem).where(AgendaItem.consultation_id == consultation.id,
-                                     AgendaItem.result == None)  # noqa: E711
-            .order_by(AgendaItem.id.desc())  # type: ignore[union-attr]
-        ).first()
-        if item is None:
-            raise Conflict("Die Beratung steht auf keiner Tagesordnung.")
-        item.result = values["ergebnis"]
-        item.resolution_text = values.get("beschlusstext")
-        item.votes_yes, item.votes_no, item.votes_abstain = (
-            values.get("ja"), values.get("nein"), values.get("enthaltungen"))
-        session.add(item)
+        items = AgendaItem.__table__
+        recorded = session.execute(
+            update(items)
+            .where(items.c.consultation_id == consultation.id, items.c.result.is_(None))
+            .values(result=values["ergebnis"], resolution_text=values.get("beschlusstext"),
+                    votes_yes=values.get("ja"), votes_no=values.get("nein"),
+                    votes_abstain=values.get("enthaltungen"), modified=utcnow())
+        )
+        if recorded.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict("Die Beratung steht nicht auf genau einer offenen Tagesordnung.")
         return {"ergebnis": RESULTS[values["ergebnis"]]}
     return {}
 

@@ -17,10 +17,25 @@ WEB_DIR = Path(__file__).resolve().parent
 VENDOR_DIR = WEB_DIR / "node_modules"
 
 
+class RatsflowFlask(Flask):
+    """Flask with one unit of work per request: committed when the view returned normally.
+
+    A view that raises (or an error handler that answers for it) leaves the transaction
+    uncommitted; ``teardown_request`` rolls it back. Nothing half-written survives.
+    """
+
+    def dispatch_request(self):  # type: ignore[no-untyped-def]
+        rv = super().dispatch_request()
+        uow = g.get("uow")
+        if uow is not None:
+            uow.commit()
+        return rv
+
+
 def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Flask:
     """Build the app. Order matters: settings, database, then everything that uses them."""
     settings = settings or load_settings()
-    app = Flask(__name__, instance_path=str(settings.instance_path))
+    app = RatsflowFlask(__name__, instance_path=str(settings.instance_path))
 
     # 1. Settings: the secret key comes from the environment or the instance folder.
     settings.instance_path.mkdir(parents=True, exist_ok=True)
@@ -90,8 +105,11 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
-    @app.teardown_appcontext
-    def _drop_actor(_exc: Any) -> None:
+    @app.teardown_request
+    def _end_unit_of_work(_exc: Any) -> None:
+        uow = g.pop("uow", None)
+        if uow is not None:
+            uow.close()  # rolls back whatever was not committed
         g.pop("actor", None)
 
     return app
@@ -106,7 +124,3 @@ def _instance_secret(instance: Path) -> str:
     return path.read_text().strip()
 
 
-def database(app: Flask | None = None) -> Database:
-    from flask import current_app
-
-    return (app or current_app).extensions["ratsflow.db"]  # type: ignore[no-any-return]

@@ -9,7 +9,7 @@ from engine import procedures
 from engine.tasks import inbox
 
 from .auth import current_actor, login_required
-from .views import db
+from .views import request_session
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -34,8 +34,7 @@ class TaskOut(Schema):
 @bp.get("/tasks")
 @login_required
 def tasks():  # type: ignore[no-untyped-def]
-    with db().unit_of_work() as s:
-        rows = inbox(s, current_actor())
+    rows = inbox(request_session(), current_actor())
     return jsonify(tasks=TaskOut(many=True).dump(rows))
 
 
@@ -48,9 +47,7 @@ def complete(task_id: int):  # type: ignore[no-untyped-def]
         payload = CompleteIn().load(request.get_json())
     except ValidationError as exc:
         return jsonify(error="Eingaben bitte prüfen.", errors=exc.messages), 422
-    with db().unit_of_work() as s:
-        done = procedures.complete_task(s, current_actor(), task_id, payload["data"],
-                                        payload["expected_version"])
-        body = {"task": TaskOut().dump(done.task), "version": done.version,
-                "next_tasks": TaskOut(many=True).dump(done.next_tasks), "finished": done.finished}
-    return jsonify(body)
+    done = procedures.complete_task(request_session(), current_actor(), task_id, payload["data"],
+                                    payload["expected_version"])
+    return jsonify(task=TaskOut().dump(done.task), version=done.version,
+                   next_tasks=TaskOut(many=True).dump(done.next_tasks), finished=done.finished)

@@ -9,7 +9,7 @@ from engine import audit
 from engine.council import ROLE_AUDITOR, Paper
 
 from .auth import current_actor, login_required
-from .views import db
+from .views import request_session
 
 bp = Blueprint("audit", __name__, url_prefix="/revision")
 
@@ -22,13 +22,13 @@ def index():  # type: ignore[no-untyped-def]
     if not actor.has_role(ROLE_AUDITOR):
         abort(403)
     paper_id = request.args.get("vorlage", type=int)
-    with db().unit_of_work() as s:
-        report = audit.verify(s)
-        query = select(audit.AuditEvent).order_by(audit.AuditEvent.seq.desc())  # type: ignore[attr-defined]
-        if paper_id:
-            query = query.where(audit.AuditEvent.paper_id == paper_id)
-        events = list(s.exec(query.limit(500)))
-        papers = {p.id: p for p in s.exec(select(Paper).where(
-            Paper.id.in_({e.paper_id for e in events if e.paper_id})))}  # type: ignore[union-attr]
+    s = request_session()
+    report = audit.verify(s)
+    query = select(audit.AuditEvent).order_by(audit.AuditEvent.seq.desc())  # type: ignore[attr-defined]
+    if paper_id:
+        query = query.where(audit.AuditEvent.paper_id == paper_id)
+    events = list(s.exec(query.limit(500)))
+    papers = {p.id: p for p in s.exec(select(Paper).where(
+        Paper.id.in_({e.paper_id for e in events if e.paper_id})))}  # type: ignore[union-attr]
     return render_template("audit.html", report=report, events=events, papers=papers,
                            paper_id=paper_id)

@@ -16,7 +16,6 @@ from flask import (
     Blueprint,
     Flask,
     abort,
-    current_app,
     flash,
     g,
     redirect,
@@ -29,6 +28,7 @@ from flask import (
 from engine.accounts import Actor, authenticate, load_actor
 
 from .i18n import gettext as _
+from .views import request_session
 
 bp = Blueprint("auth", __name__)
 
@@ -39,17 +39,11 @@ def current_actor() -> Actor | None:
         account_id = session.get("account_id")
         actor = None
         if account_id is not None:
-            db = current_app.extensions["ratsflow.db"]
-            with db.unit_of_work() as s:
-                actor = load_actor(s, account_id)
+            actor = load_actor(request_session(), account_id)
             if actor is None:
                 session.clear()
         g.actor = actor
     return g.actor  # type: ignore[no-any-return]
-
-
-def _load_actor() -> None:
-    current_actor()
 
 
 def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -91,9 +85,7 @@ def login():  # type: ignore[no-untyped-def]
     if request.method == "POST":
         username = request.form.get("username", "").strip()
         password = request.form.get("password", "")
-        db = current_app.extensions["ratsflow.db"]
-        with db.unit_of_work() as s:
-            actor = authenticate(s, username, password)
+        actor = authenticate(request_session(), username, password)
         if actor is None:
             error = _("Benutzername oder Passwort falsch.")
         else:
@@ -112,7 +104,4 @@ def logout():  # type: ignore[no-untyped-def]
 
 def init_app(app: Flask) -> None:
     app.before_request(_check_csrf)
-    # Load the actor before any view opens its unit of work: one connection per request
-    # at a time (a nested unit of work would wait on SQLite's write lock held by the outer).
-    app.before_request(_load_actor)
     app.jinja_env.globals.update(csrf_token=csrf_token, current_actor=current_actor)

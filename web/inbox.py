@@ -15,7 +15,7 @@ from engine.workflow.models import ProcessInstance
 
 from .auth import current_actor, login_required
 from .i18n import gettext as _
-from .views import beratungsfolge, db, paper_header
+from .views import beratungsfolge, paper_header, request_session, rollback_request
 
 bp = Blueprint("inbox", __name__, url_prefix="/aufgaben")
 
@@ -23,13 +23,14 @@ bp = Blueprint("inbox", __name__, url_prefix="/aufgaben")
 @bp.get("/")
 @login_required
 def index():  # type: ignore[no-untyped-def]
-    actor = current_actor()
-    with db().unit_of_work() as s:
-        tasks = inbox(s, actor)
-        papers = _by_id(s, Paper, {t.paper_id for t in tasks})
-        orgs = _by_id(s, Organization, {t.organization_id for t in tasks})
-        meetings = _by_id(s, Meeting, {t.meeting_id for t in tasks})
-    return render_template("inbox.html", tasks=tasks, papers=papers, orgs=orgs, meetings=meetings)
+    s = request_session()
+    tasks = inbox(s, current_actor())
+    return render_template(
+        "inbox.html", tasks=tasks,
+        papers=_by_id(s, Paper, {t.paper_id for t in tasks}),
+        orgs=_by_id(s, Organization, {t.organization_id for t in tasks}),
+        meetings=_by_id(s, Meeting, {t.meeting_id for t in tasks}),
+    )
 
 
 def _by_id(session, model, ids):  # type: ignore[no-untyped-def]
@@ -44,6 +45,7 @@ def _by_id(session, model, ids):  # type: ignore[no-untyped-def]
 def task(task_id: int):  # type: ignore[no-untyped-def]
     actor = current_actor()
     assert actor is not None
+    s = request_session()
     errors: dict[str, list[str]] = {}
     values: dict[str, Any] = {}
     status = 200
@@ -54,28 +56,25 @@ def task(task_id: int):  # type: ignore[no-untyped-def]
         except ValueError:
             abort(400, "version")
         try:
-            with db().unit_of_work() as s:
-                done = procedures.complete_task(s, actor, task_id, values, version)
+            done = procedures.complete_task(s, actor, task_id, values, version)
         except Invalid as exc:
+            rollback_request()
             errors, status = exc.errors, 422
         else:
             flash(_("Die Aufgabe wurde erledigt."), "success")
             if done.finished:
                 flash(_("Die Beratungsfolge ist abgeschlossen."), "success")
             return redirect(url_for("inbox.index"))
-    with db().unit_of_work() as s:
-        row = s.get(HumanTask, task_id)
-        if row is None:
-            abort(404)
-        if not may_work_on(actor, row):
-            abort(403)
-        instance = s.get(ProcessInstance, row.process_instance_id)
-        paper = s.get(Paper, row.paper_id)
-        form, initial = procedures.task_form(s, row)
-        context = {
-            "row": row, "instance": instance, "paper": paper, "form": form,
-            "values": values if request.method == "POST" else initial, "errors": errors,
-            "folge": beratungsfolge(s, paper.id), "ready": row.status == TASK_READY,
-            **paper_header(s, paper),
-        }
-    return render_template("task.html", **context), status
+    row = s.get(HumanTask, task_id)
+    if row is None:
+        abort(404)
+    if not may_work_on(actor, row):
+        abort(403)
+    paper = s.get(Paper, row.paper_id)
+    form, initial = procedures.task_form(s, row)
+    return render_template(
+        "task.html", row=row, instance=s.get(ProcessInstance, row.process_instance_id),
+        paper=paper, form=form, values=values if request.method == "POST" else initial,
+        errors=errors, folge=beratungsfolge(s, paper.id), ready=row.status == TASK_READY,
+        **paper_header(s, paper),
+    ), status

@@ -9,20 +9,20 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlmodel import select
 
 from engine import procedures
+from engine.accounts import Account
 from engine.council import (
     CONSULTATION_ROLES,
     PAPER_TYPES,
     ROLE_CLERK,
     Meeting,
     Organization,
-    Paper,
     Person,
 )
 from engine.errors import Invalid
 
 from .auth import current_actor, login_required
 from .i18n import gettext as _
-from .views import db
+from .views import request_session, rollback_request
 
 bp = Blueprint("papers", __name__)
 
@@ -60,6 +60,7 @@ def new_paper():  # type: ignore[no-untyped-def]
     assert actor is not None
     if not actor.has_role(ROLE_CLERK):
         abort(403)
+    s = request_session()
     errors: dict[str, list[str]] = {}
     values: dict[str, Any] = {"public": True, "paper_type": "Standardvorlage"}
     rows: list[dict[str, str]] = []
@@ -74,13 +75,12 @@ def new_paper():  # type: ignore[no-untyped-def]
             attachments = [(f.filename, f.read(), f.mimetype) for f in request.files.getlist("anlagen")
                            if f and f.filename]
             try:
-                with db().unit_of_work() as s:
-                    paper = procedures.create_paper(s, actor, data, attachments,
-                                                    files=_files())
-                    if "start" in request.form:
-                        procedures.start_beratungsfolge(s, actor, paper.id)
-                    paper_id = paper.id
+                paper = procedures.create_paper(s, actor, data, attachments, files=_files())
+                if "start" in request.form:
+                    procedures.start_beratungsfolge(s, actor, paper.id)  # type: ignore[arg-type]
+                paper_id = paper.id
             except Invalid as exc:
+                rollback_request()
                 errors, status = exc.errors, 422
             else:
                 flash(_("Die Vorlage wurde angelegt."), "success")
@@ -88,14 +88,9 @@ def new_paper():  # type: ignore[no-untyped-def]
                     flash(_("Die Beratungsfolge wurde gestartet."), "success")
                 return redirect(url_for("public.paper", paper_id=paper_id))
     else:
-        clerk = actor.username
-        with db().unit_of_work() as s:
-            from engine.accounts import Account
-
-            account = s.exec(select(Account).where(Account.username == clerk)).one()
-            values["clerk_id"] = account.person_id
-    with db().unit_of_work() as s:
-        choices = _choices(s)
+        account = s.get(Account, actor.account_id)
+        values["clerk_id"] = account.person_id if account else None
+    choices = _choices(s)
     shown = rows + [{} for _ in range(max(1, 3 - len(rows)) + (1 if "add_row" in request.form else 0))]
     return render_template("paper_form.html", values=values, rows=shown, errors=errors,
                            **choices), status
@@ -110,8 +105,7 @@ def _files():  # type: ignore[no-untyped-def]
 @bp.post("/vorlagen/<int:paper_id>/starten")
 @login_required
 def start(paper_id: int):  # type: ignore[no-untyped-def]
-    with db().unit_of_work() as s:
-        procedures.start_beratungsfolge(s, current_actor(), paper_id)
+    procedures.start_beratungsfolge(request_session(), current_actor(), paper_id)
     flash(_("Die Beratungsfolge wurde gestartet."), "success")
     return redirect(url_for("public.paper", paper_id=paper_id))
 
@@ -119,12 +113,11 @@ def start(paper_id: int):  # type: ignore[no-untyped-def]
 @bp.get("/sitzungen")
 @login_required
 def meetings():  # type: ignore[no-untyped-def]
-    actor = current_actor()
-    with db().unit_of_work() as s:
-        orgs = procedures.secretariat_organizations(s, actor)
-        rows = list(s.exec(select(Meeting).where(
-            Meeting.organization_id.in_([o.id for o in orgs]))  # type: ignore[union-attr]
-            .order_by(Meeting.start))) if orgs else []
+    s = request_session()
+    orgs = procedures.secretariat_organizations(s, current_actor())
+    rows = list(s.exec(select(Meeting).where(
+        Meeting.organization_id.in_([o.id for o in orgs]))  # type: ignore[union-attr]
+        .order_by(Meeting.start))) if orgs else []
     return render_template("meetings.html", meetings=rows, orgs={o.id: o for o in orgs})
 
 
@@ -135,23 +128,19 @@ def new_meeting():  # type: ignore[no-untyped-def]
     errors: dict[str, list[str]] = {}
     values: dict[str, Any] = {"start_time": "15:00"}
     status = 200
-    with db().unit_of_work() as s:
-        orgs = procedures.secretariat_organizations(s, actor)
+    s = request_session()
+    orgs = procedures.secretariat_organizations(s, actor)
     if not orgs:
         abort(403)
     if request.method == "POST":
         values = {k: v for k, v in request.form.items() if k != "csrf_token"}
         try:
-            with db().unit_of_work() as s:
-                procedures.create_meeting(s, actor, values)
+            procedures.create_meeting(s, actor, values)
         except Invalid as exc:
+            rollback_request()
             errors, status = exc.errors, 422
         else:
             flash(_("Die Sitzung wurde angelegt."), "success")
             return redirect(url_for("papers.meetings"))
     return render_template("meeting_form.html", values=values, errors=errors, orgs=orgs), status
 
-
-@bp.app_template_global()
-def paper_status_label(paper: Paper) -> str:
-    return _(paper.status)

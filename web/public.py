@@ -10,7 +10,7 @@ from engine.tasks import ready_tasks_of_paper
 from engine.workflow.models import ProcessInstance
 
 from .auth import current_actor
-from .views import beratungsfolge, db, paper_header
+from .views import beratungsfolge, paper_header, request_session
 
 bp = Blueprint("public", __name__)
 
@@ -27,23 +27,22 @@ def index():  # type: ignore[no-untyped-def]
     query = select(Paper).order_by(Paper.reference.desc())  # type: ignore[attr-defined]
     if current_actor() is None:
         query = query.where(Paper.public == True)  # noqa: E712
-    with db().unit_of_work() as s:
-        papers = list(s.exec(query.limit(200)))
+    papers = list(request_session().exec(query.limit(200)))
     return render_template("index.html", papers=papers)
 
 
 @bp.get("/vorlagen/<int:paper_id>")
 def paper(paper_id: int):  # type: ignore[no-untyped-def]
-    with db().unit_of_work() as s:
-        p = _visible(s.get(Paper, paper_id))
-        files = list(s.exec(select(File).where(File.paper_id == p.id).order_by(File.position)))
-        instance = s.exec(select(ProcessInstance).where(ProcessInstance.paper_id == p.id)
-                          .order_by(ProcessInstance.id.desc())).first()  # type: ignore[union-attr]
-        context = {
-            "paper": p, "files": files, "folge": beratungsfolge(s, p.id),
-            "open_tasks": ready_tasks_of_paper(s, p.id), "instance": instance,
-            **paper_header(s, p),
-        }
+    s = request_session()
+    p = _visible(s.get(Paper, paper_id))
+    files = list(s.exec(select(File).where(File.paper_id == p.id).order_by(File.position)))
+    instance = s.exec(select(ProcessInstance).where(ProcessInstance.paper_id == p.id)
+                      .order_by(ProcessInstance.id.desc())).first()  # type: ignore[union-attr]
+    context = {
+        "paper": p, "files": files, "folge": beratungsfolge(s, p.id),
+        "open_tasks": ready_tasks_of_paper(s, p.id), "instance": instance,
+        **paper_header(s, p),
+    }
     actor = current_actor()
     can_start = actor is not None and actor.has_role(ROLE_CLERK) and instance is None
     return render_template("paper.html", can_start=can_start, **context)
@@ -51,11 +50,11 @@ def paper(paper_id: int):  # type: ignore[no-untyped-def]
 
 @bp.get("/dateien/<int:file_id>")
 def download(file_id: int):  # type: ignore[no-untyped-def]
-    with db().unit_of_work() as s:
-        f = s.get(File, file_id)
-        if f is None:
-            abort(404)
-        _visible(s.get(Paper, f.paper_id))
+    s = request_session()
+    f = s.get(File, file_id)
+    if f is None:
+        abort(404)
+    _visible(s.get(Paper, f.paper_id))
     store = current_app.extensions["ratsflow.files"]
     if not f.sha_512_checksum or not store.exists(f.sha_512_checksum):
         abort(404)

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
+from flask import current_app, g, request
 from sqlmodel import Session, select
 
 from engine.council import AgendaItem, Consultation, Meeting, Organization, Paper, Person
 
 
-def db():  # type: ignore[no-untyped-def]
-    return current_app.extensions["ratsflow.db"]
+def request_session() -> Session:
+    """The session of this request's unit of work (opened on first use).
+
+    GET requests only read: on SQLite their transaction starts deferred and reads
+    alongside writers; every other method takes the write lock up front.
+    """
+    if "uow" not in g:
+        database = current_app.extensions["ratsflow.db"]
+        g.uow = database.begin(write=request.method not in {"GET", "HEAD", "OPTIONS"})
+    return g.uow.session  # type: ignore[no-any-return]
+
+
+def rollback_request() -> None:
+    """Undo this request's changes so far (after a refused input) and go on reading."""
+    if "uow" in g:
+        g.uow.rollback()
 
 
 def beratungsfolge(session: Session, paper_id: int) -> list[dict[str, Any]]:

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from lxml import etree
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
@@ -65,6 +67,26 @@ class ParsedModel:
     forms: dict[str, Any]  # form key → form file JSON
 
 
+_SHARED_SPECS = "ratsflow_shared_specs"
+
+
+class _WorkflowConverter(BpmnWorkflowConverter):
+    """Restores a workflow on spec objects restored once per model version (if handed in)."""
+
+    def from_dict(self, dct: dict[str, Any]) -> BpmnWorkflow:
+        shared = dct.pop(_SHARED_SPECS, None)
+        if shared is None:
+            return super().from_dict(dct)
+        # As BpmnWorkflowConverter.from_dict, minus restoring the specs.
+        workflow = self.target_class(shared[0], shared[1], deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
 class _Serializer(BpmnWorkflowSerializer):
     """The SpiffWorkflow serializer, writing and reading state without the spec."""
 
@@ -78,10 +100,15 @@ class _Serializer(BpmnWorkflowSerializer):
         dct[self.VERSION_KEY] = self.VERSION
         return json.dumps(dct, cls=self._encoder_cls)
 
-    def state_from_json(self, state: str, spec_json: str) -> BpmnWorkflow:
+    def state_from_json(self, state: str, spec_json: str, spec_hash: str | None = None) -> BpmnWorkflow:
         dct = json.loads(state, cls=self.json_decoder_cls)
-        dct.update(json.loads(spec_json, cls=self.json_decoder_cls))
-        self.migrate(dct)
+        if spec_hash is None or dct.get(self.VERSION_KEY) != self.VERSION:
+            # An older serializer version migrates with the spec in place.
+            dct.update(json.loads(spec_json, cls=self.json_decoder_cls))
+            self.migrate(dct)
+            return self.from_dict(dct)
+        del dct[self.VERSION_KEY]
+        dct[_SHARED_SPECS] = _specs(spec_hash, spec_json)
         return self.from_dict(dct)
 
     def spec_to_json(self, spec: Any, subprocess_specs: dict[str, Any]) -> str:
@@ -92,7 +119,16 @@ class _Serializer(BpmnWorkflowSerializer):
         return json.dumps(dct, sort_keys=True, cls=self._encoder_cls)
 
 
-SERIALIZER = _Serializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+SERIALIZER = _Serializer(BpmnWorkflowSerializer.configure({**SPIFF_CONFIG, BpmnWorkflow: _WorkflowConverter}))
+
+
+@lru_cache(maxsize=64)
+def _specs(spec_hash: str, spec_json: str) -> tuple[Any, dict[str, Any]]:
+    """A model version's spec objects; specs are read-only while workflows run, so the
+    instances of one model version share them (as SpiffWorkflow's own examples do)."""
+    dct = json.loads(spec_json, cls=SERIALIZER.json_decoder_cls)
+    return (SERIALIZER.from_dict(dct["spec"]),
+            {name: SERIALIZER.from_dict(s) for name, s in dct["subprocess_specs"].items()})
 SERIALIZER_VERSION = SERIALIZER.VERSION
 
 
@@ -236,8 +272,8 @@ def new_workflow(spec_json: str) -> BpmnWorkflow:
     return BpmnWorkflow(spec, subprocess_specs, script_engine=restricted_script_engine())
 
 
-def restore(state: str, spec_json: str) -> BpmnWorkflow:
-    workflow = SERIALIZER.state_from_json(state, spec_json)
+def restore(state: str, spec_json: str, spec_hash: str | None = None) -> BpmnWorkflow:
+    workflow = SERIALIZER.state_from_json(state, spec_json, spec_hash)
     workflow.script_engine = restricted_script_engine()
     return workflow
 
@@ -268,8 +304,6 @@ def ready_user_tasks(workflow: BpmnWorkflow) -> list[Any]:
 
 
 def complete_user_task(workflow: BpmnWorkflow, task_id: str, data: dict[str, Any]) -> None:
-    from uuid import UUID
-
     task = workflow.get_task_from_id(UUID(task_id))
     task.data.update(data)
     try:
