@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
@@ -74,6 +75,11 @@ class Form:
             filled.append(f)
         return Form(self.key, self.title, self.title_en, tuple(filled))
 
+    def _static_fields(self) -> tuple[FormField, ...]:
+        """The fields without their run-time choices: what the cached schema is built from."""
+        return tuple(FormField(**{**f.__dict__, "choices": ()}) if f.options_source else f
+                     for f in self.fields)
+
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         """Clean ``data`` or raise :class:`FormError` naming each wrong field."""
         cleaned_input: dict[str, Any] = {}
@@ -87,15 +93,18 @@ class Form:
                     continue  # an empty HTML input means "not given" (required fields say so)
             cleaned_input[f.name] = value
         unknown = sorted(set(data) - {f.name for f in self.fields})
+        errors: dict[str, list[str]] = {name: ["Unbekanntes Feld."] for name in unknown}
         try:
-            result = _schema(self).load(cleaned_input)
+            result = _schema(self.key, self._static_fields()).load(cleaned_input)
         except ValidationError as exc:
-            errors = {k: (v if isinstance(v, list) else [str(v)]) for k, v in exc.messages.items()}
-            for name in unknown:
-                errors[name] = ["Unbekanntes Feld."]
-            raise FormError(errors) from None
-        if unknown:
-            raise FormError({name: ["Unbekanntes Feld."] for name in unknown})
+            errors.update({k: (v if isinstance(v, list) else [str(v)]) for k, v in exc.messages.items()})
+            result = {}
+        for f in self.fields:  # choices filled in at run time are checked here
+            if f.options_source is not None and f.name in result and result[f.name] is not None \
+                    and result[f.name] not in {c.value for c in f.choices}:
+                errors.setdefault(f.name, []).append(NOT_A_CHOICE)
+        if errors:
+            raise FormError(errors)
         for f in self.fields:
             if f.type == "date" and isinstance(result.get(f.name), date):
                 result[f.name] = result[f.name].isoformat()  # task data stays JSON
@@ -105,7 +114,7 @@ class Form:
 def _field(f: FormField) -> fields.Field:
     messages = {"required": REQUIRED, "invalid": INVALID, "null": REQUIRED}
     validators: list[Any] = []
-    if f.choices or f.options_source is not None:
+    if f.choices:
         validators.append(validate.OneOf([c.value for c in f.choices], error=NOT_A_CHOICE))
     if f.minimum is not None or f.maximum is not None:
         validators.append(validate.Range(
@@ -130,8 +139,10 @@ def _field(f: FormField) -> fields.Field:
     return fields.Date(**kwargs)
 
 
-def _schema(form: Form) -> Schema:
-    schema_class = Schema.from_dict({f.name: _field(f) for f in form.fields}, name=f"Form_{form.key}")
+@lru_cache(maxsize=256)
+def _schema(key: str, form_fields: tuple[FormField, ...]) -> Schema:
+    """One marshmallow schema per form definition (schemas are reusable for load)."""
+    schema_class = Schema.from_dict({f.name: _field(f) for f in form_fields}, name=f"Form_{key}")
     return schema_class()
 
 

@@ -31,11 +31,14 @@ class TaskOut(Schema):
     created = fields.DateTime()
 
 
+COMPLETE_IN, TASK_OUT, TASKS_OUT = CompleteIn(), TaskOut(), TaskOut(many=True)
+
+
 @bp.get("/tasks")
 @login_required
 def tasks():  # type: ignore[no-untyped-def]
     rows = inbox(request_session(), current_actor())
-    return jsonify(tasks=TaskOut(many=True).dump(rows))
+    return jsonify(tasks=TASKS_OUT.dump(rows))
 
 
 @bp.post("/tasks/<int:task_id>/complete")
@@ -44,10 +47,10 @@ def complete(task_id: int):  # type: ignore[no-untyped-def]
     if not request.is_json:
         abort(415)
     try:
-        payload = CompleteIn().load(request.get_json())
+        payload = COMPLETE_IN.load(request.get_json())
     except ValidationError as exc:
         return jsonify(error="Eingaben bitte prüfen.", errors=exc.messages), 422
     done = procedures.complete_task(request_session(), current_actor(), task_id, payload["data"],
                                     payload["expected_version"])
-    return jsonify(task=TaskOut().dump(done.task), version=done.version,
-                   next_tasks=TaskOut(many=True).dump(done.next_tasks), finished=done.finished)
+    return jsonify(task=TASK_OUT.dump(done.task), version=done.version,
+                   next_tasks=TASKS_OUT.dump(done.next_tasks), finished=done.finished)
