@@ -197,7 +197,7 @@ def start_beratungsfolge(session: Session, actor: Actor, paper_id: int,
     orgs = {o.id: o for o in session.exec(select(Organization).where(
         Organization.id.in_([c.organization_id for c in consultations])))}  # type: ignore[union-attr]
     model = current_model(session, BERATUNGSFOLGE)
-    workflow = runtime.new_workflow(model.spec_json)
+    workflow = runtime.new_workflow(model.spec_json, model.spec_hash)
     start_data = {
         "vorlage": {"id": paper.id, "reference": paper.reference, "name": paper.name},
         "beratungen": [
@@ -210,13 +210,18 @@ def start_beratungsfolge(session: Session, actor: Actor, paper_id: int,
     for task in workflow.get_tasks(state=runtime.TaskState.READY):
         task.data.update(start_data)
     runtime.run_engine(workflow)
+    # Claim the Entwurf: of two concurrent starts exactly one moves it on.
+    papers = Paper.__table__
+    claimed = session.execute(update(papers).where(
+        papers.c.id == paper.id, papers.c.status == PAPER_DRAFT).values(status=PAPER_IN_CONSULTATION))
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"Die Beratungsfolge der Vorlage {paper.reference} läuft bereits.")
+    session.refresh(paper, ["status"])
     instance = ProcessInstance(
         model_id=model.id, paper_id=paper.id, state=runtime.save(workflow),
         serializer_version=runtime.SERIALIZER_VERSION, started=now, updated=now,
     )
     session.add(instance)
-    paper.status = PAPER_IN_CONSULTATION
-    session.add(paper)
     session.flush()
     _sync_human_tasks(session, instance.id, paper.id, workflow, [], now,  # type: ignore[arg-type]
                       known={c.id: c for c in consultations if c.id is not None})

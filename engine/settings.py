@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -25,13 +25,8 @@ class Settings:
     secret_key: str | None = None
     #: Run APScheduler inside the web process (the embedded default).
     scheduler_in_process: bool = True
-    #: Outgoing mail.
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 8025
-    mail_sender: str = "ratsflow@localhost"
     #: Largest accepted upload (bytes).
     max_upload_bytes: int = 50 * 1024 * 1024
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def files_path(self) -> Path:
@@ -73,9 +68,6 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "instance_path": instance,
         "secret_key": env.get("RATSFLOW_SECRET_KEY") or None,
         "scheduler_in_process": _bool(env.get("RATSFLOW_SCHEDULER", "true"), "RATSFLOW_SCHEDULER"),
-        "smtp_host": env.get("RATSFLOW_SMTP_HOST", "127.0.0.1"),
-        "smtp_port": _int(env.get("RATSFLOW_SMTP_PORT", "8025"), "RATSFLOW_SMTP_PORT"),
-        "mail_sender": env.get("RATSFLOW_MAIL_SENDER", "ratsflow@localhost"),
         "max_upload_bytes": _int(
             env.get("RATSFLOW_MAX_UPLOAD_BYTES", str(50 * 1024 * 1024)), "RATSFLOW_MAX_UPLOAD_BYTES"
         ),

@@ -37,7 +37,6 @@ class HumanTask(SQLModel, table=True):
     status: str = Field(default=TASK_READY, index=True)
     context: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created: datetime = Field(sa_column=utc_column(nullable=False))
-    due: datetime | None = Field(default=None, sa_column=utc_column())
     completed: datetime | None = Field(default=None, sa_column=utc_column())
     completed_by: str | None = None
 

@@ -179,3 +179,38 @@ def test_concurrent_completions_exactly_one_wins(demo, database, actor):  # type
         assert s.get(ProcessInstance, task.process_instance_id).version == version + 1
         assert len(s.exec(select(AgendaItem)).all()) == 1
         assert len(s.exec(select(HumanTask).where(HumanTask.status == TASK_READY)).all()) == 1
+
+
+def test_a_procedure_starts_once_even_when_asked_twice_at_once(demo, database, actor):  # type: ignore[no-untyped-def]
+    from engine.council import Consultation, Paper
+
+    with database.unit_of_work() as s:
+        seed = s.get(Paper, demo.paper_id)
+        paper = Paper(body_id=seed.body_id, reference="2024/080", name="Zweimal gestartet")
+        s.add(paper)
+        s.flush()
+        first = s.exec(select(Consultation).where(Consultation.paper_id == seed.id)).first()
+        s.add(Consultation(paper_id=paper.id, position=1, organization_id=first.organization_id))
+        paper_id = paper.id
+    clerk = actor("zierstedt")
+    barrier = threading.Barrier(3)
+    outcomes: list[str] = []
+
+    def attempt() -> None:
+        barrier.wait()
+        try:
+            with database.unit_of_work() as s:
+                procedures.start_beratungsfolge(s, clerk, paper_id, now=NOW)
+            outcomes.append("ok")
+        except Conflict:
+            outcomes.append("409")
+
+    threads = [threading.Thread(target=attempt) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["409", "409", "ok"]
+    with database.unit_of_work() as s:
+        assert len(s.exec(select(ProcessInstance).where(ProcessInstance.paper_id == paper_id)).all()) == 1
+        assert len(s.exec(select(HumanTask).where(HumanTask.paper_id == paper_id)).all()) == 1

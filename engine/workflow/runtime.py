@@ -265,10 +265,9 @@ def form_of(spec_hash: str, key: str, definition_json: str) -> Form:
 
 # ----------------------------------------------------------------------------- running
 
-def new_workflow(spec_json: str) -> BpmnWorkflow:
-    dct = json.loads(spec_json, cls=SERIALIZER.json_decoder_cls)
-    spec = SERIALIZER.from_dict(dct["spec"])
-    subprocess_specs = {name: SERIALIZER.from_dict(s) for name, s in dct["subprocess_specs"].items()}
+def new_workflow(spec_json: str, spec_hash: str | None = None) -> BpmnWorkflow:
+    spec, subprocess_specs = _specs(spec_hash or hashlib.sha256(spec_json.encode()).hexdigest(),
+                                    spec_json)
     return BpmnWorkflow(spec, subprocess_specs, script_engine=restricted_script_engine())
 
 

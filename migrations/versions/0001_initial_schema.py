@@ -285,7 +285,6 @@ def upgrade() -> None:
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('context', sa.JSON(), nullable=False),
     sa.Column('created', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('due', sa.DateTime(timezone=True), nullable=True),
     sa.Column('completed', sa.DateTime(timezone=True), nullable=True),
     sa.Column('completed_by', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.ForeignKeyConstraint(['consultation_id'], ['consultation.id'], ),
