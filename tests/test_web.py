@@ -174,3 +174,41 @@ def test_form_posts_without_csrf_token_are_refused(demo, browser):  # type: igno
 def test_healthz(app):  # type: ignore[no-untyped-def]
     response = app.test_client().get("/healthz")
     assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+
+
+def test_result_of_a_non_public_agenda_item_is_not_published(demo, database, actor, browser):  # type: ignore[no-untyped-def]
+    from engine import procedures
+    from engine.workflow.models import ProcessInstance
+
+    from .conftest import NOW
+
+    secretary = actor("hoffmann")
+    with database.unit_of_work() as s:
+        task = s.exec(select(HumanTask).where(HumanTask.status == TASK_READY)).one()
+        version = s.get(ProcessInstance, task.process_instance_id).version
+        meeting = s.exec(select(Meeting.id).where(Meeting.reference == "SI/2024/131")).one()
+        procedures.complete_task(s, secretary, task.id, {"meeting_id": meeting, "oeffentlich": False},
+                                 version, now=NOW)
+    with database.unit_of_work() as s:
+        task = s.exec(select(HumanTask).where(HumanTask.status == TASK_READY)).one()
+        procedures.complete_task(s, secretary, task.id, {"ergebnis": "abgelehnt"}, version + 1, now=NOW)
+    public = text_of(browser().get(f"/vorlagen/{demo.paper_id}").get_data(as_text=True))
+    assert "abgelehnt" not in public
+    assert re.search(r"SI/2024/131 Ordentliche Sitzung [^|]*Gesundheit nichtöffentlich", public)
+    internal = text_of(browser().login("schmitz").get(f"/vorlagen/{demo.paper_id}").get_data(as_text=True))
+    assert "abgelehnt" in internal
+
+
+def test_a_draft_is_started_from_its_page(demo, database, browser):  # type: ignore[no-untyped-def]
+    ids = _ids(database)
+    clerk = browser().login("zierstedt")
+    assert clerk.post("/vorlagen/neu", {**_paper_form(ids), "save": "1"}).status_code == 302
+    with database.unit_of_work() as s:
+        paper = s.exec(select(Paper).where(Paper.reference == "2024/070")).one()
+        assert paper.status == "Entwurf"
+    page = text_of(clerk.get(f"/vorlagen/{paper.id}").get_data(as_text=True))
+    assert "Die Beratungsfolge ist noch nicht gestartet. Beratungsfolge starten" in page
+    assert clerk.post(f"/vorlagen/{paper.id}/starten", {}).status_code == 302
+    assert clerk.post(f"/vorlagen/{paper.id}/starten", {}).status_code == 409
+    with database.unit_of_work() as s:
+        assert s.get(Paper, paper.id).status == "in Beratung"
