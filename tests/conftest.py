@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from sqlmodel import SQLModel, select
 from engine import procedures
 from engine.accounts import Account, load_actor
 from engine.audit import GENESIS
+from engine.council import Consultation, Paper
 from engine.db import Database
 from engine.demo import load_demo
 from engine.settings import load_settings
@@ -88,6 +90,45 @@ def actor(database):  # type: ignore[no-untyped-def]
             account = s.exec(select(Account).where(Account.username == username)).one()
             return load_actor(s, account.id)
     return get
+
+
+@pytest.fixture
+def draft(database, demo):  # type: ignore[no-untyped-def]
+    """Factory: a Vorlage in Entwurf with one Beratung in the seed's first Gremium."""
+    def make(reference: str, name: str = "Test") -> int:
+        with database.unit_of_work() as s:
+            seed = s.get(Paper, demo.paper_id)
+            paper = Paper(body_id=seed.body_id, reference=reference, name=name)
+            s.add(paper)
+            s.flush()
+            first = s.exec(select(Consultation).where(Consultation.paper_id == seed.id)
+                           .order_by(Consultation.position)).first()
+            s.add(Consultation(paper_id=paper.id, position=1, organization_id=first.organization_id))
+            return paper.id  # type: ignore[no-any-return]
+    return make
+
+
+def run_together(attempt, times: int, expected: type[Exception]) -> list[str]:  # type: ignore[no-untyped-def]
+    """Run ``attempt`` in ``times`` threads released at once; "ok", "409" or the error each."""
+    barrier = threading.Barrier(times)
+    outcomes: list[str] = []
+
+    def one() -> None:
+        barrier.wait()
+        try:
+            attempt()
+            outcomes.append("ok")
+        except expected:
+            outcomes.append("409")
+        except Exception as exc:  # noqa: BLE001 - any other outcome fails the calling test
+            outcomes.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=one) for _ in range(times)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(outcomes)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sqlmodel import select
 
 from engine import procedures
-from engine.council import Consultation, Paper
+from engine.council import Paper
 from engine.workflow import runtime
 from engine.workflow.models import ProcessInstance, ProcessModel
 from engine.workflow.sandbox import RestrictedEnvironment
@@ -74,19 +74,13 @@ def test_the_sandbox_runs_ordinary_scripts() -> None:
     assert env.evaluate("index < len(beratungen) and max(1, 2) == 2", context) is True
 
 
-def test_a_failing_script_names_its_element_and_writes_nothing(tmp_path, database, demo, actor):  # type: ignore[no-untyped-def]
+def test_a_failing_script_names_its_element_and_writes_nothing(tmp_path, database, actor, draft):  # type: ignore[no-untyped-def]
     path = variant(tmp_path, "<bpmn:script>beratung = beratungen[index]</bpmn:script>",
                    "<bpmn:script>beratung = beratungen[index + 100]</bpmn:script>")
     clerk = actor("zierstedt")
+    paper_id = draft("2024/099")
     with database.unit_of_work() as s:
         procedures.deploy(s, path, "admin")
-        seed = s.get(Paper, demo.paper_id)
-        paper = Paper(body_id=seed.body_id, reference="2024/099", name="Test")
-        s.add(paper)
-        s.flush()
-        first = s.exec(select(Consultation).where(Consultation.paper_id == seed.id)).first()
-        s.add(Consultation(paper_id=paper.id, position=1, organization_id=first.organization_id))
-        paper_id = paper.id
     with pytest.raises(runtime.TaskFailed) as caught, database.unit_of_work() as s:
         procedures.start_beratungsfolge(s, clerk, paper_id)
     assert caught.value.element == "Naechste_Beratung (Nächste Beratung aufrufen)"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import func
 from sqlmodel import select
@@ -15,7 +13,7 @@ from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.tasks import TASK_READY, HumanTask
 from engine.workflow.models import ProcessInstance
 
-from .conftest import NOW
+from .conftest import NOW, run_together
 
 
 def snapshot(database) -> tuple:  # type: ignore[no-untyped-def,type-arg]
@@ -156,61 +154,24 @@ def test_vertagt_offers_a_later_session_and_keeps_history(demo, database, actor)
 def test_concurrent_completions_exactly_one_wins(demo, database, actor):  # type: ignore[no-untyped-def]
     task, version, meeting = first_task(database)
     secretary = actor("hoffmann")
-    barrier = threading.Barrier(4)
-    outcomes: list[str] = []
-
-    def attempt() -> None:
-        barrier.wait()
-        try:
-            complete(database, secretary, task.id, {"meeting_id": meeting}, version)
-            outcomes.append("ok")
-        except Conflict:
-            outcomes.append("409")
-        except Exception as exc:  # noqa: BLE001 - any other outcome is a failure of the test
-            outcomes.append(f"{type(exc).__name__}: {exc}")
-
-    threads = [threading.Thread(target=attempt) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(outcomes) == ["409", "409", "409", "ok"], outcomes
+    outcomes = run_together(
+        lambda: complete(database, secretary, task.id, {"meeting_id": meeting}, version), 4, Conflict)
+    assert outcomes == ["409", "409", "409", "ok"]
     with database.unit_of_work() as s:
         assert s.get(ProcessInstance, task.process_instance_id).version == version + 1
         assert len(s.exec(select(AgendaItem)).all()) == 1
         assert len(s.exec(select(HumanTask).where(HumanTask.status == TASK_READY)).all()) == 1
 
 
-def test_a_procedure_starts_once_even_when_asked_twice_at_once(demo, database, actor):  # type: ignore[no-untyped-def]
-    from engine.council import Consultation, Paper
-
-    with database.unit_of_work() as s:
-        seed = s.get(Paper, demo.paper_id)
-        paper = Paper(body_id=seed.body_id, reference="2024/080", name="Zweimal gestartet")
-        s.add(paper)
-        s.flush()
-        first = s.exec(select(Consultation).where(Consultation.paper_id == seed.id)).first()
-        s.add(Consultation(paper_id=paper.id, position=1, organization_id=first.organization_id))
-        paper_id = paper.id
+def test_a_procedure_starts_once_even_when_asked_twice_at_once(database, actor, draft):  # type: ignore[no-untyped-def]
+    paper_id = draft("2024/080", "Zweimal gestartet")
     clerk = actor("zierstedt")
-    barrier = threading.Barrier(3)
-    outcomes: list[str] = []
 
-    def attempt() -> None:
-        barrier.wait()
-        try:
-            with database.unit_of_work() as s:
-                procedures.start_beratungsfolge(s, clerk, paper_id, now=NOW)
-            outcomes.append("ok")
-        except Conflict:
-            outcomes.append("409")
+    def start() -> None:
+        with database.unit_of_work() as s:
+            procedures.start_beratungsfolge(s, clerk, paper_id, now=NOW)
 
-    threads = [threading.Thread(target=attempt) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(outcomes) == ["409", "409", "ok"]
+    assert run_together(start, 3, Conflict) == ["409", "409", "ok"]
     with database.unit_of_work() as s:
         assert len(s.exec(select(ProcessInstance).where(ProcessInstance.paper_id == paper_id)).all()) == 1
         assert len(s.exec(select(HumanTask).where(HumanTask.paper_id == paper_id)).all()) == 1
