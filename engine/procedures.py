@@ -360,6 +360,14 @@ def complete_task(session: Session, actor: Actor, task_id: int, data: dict[str, 
     except FormError as exc:
         raise Invalid("Eingaben bitte prüfen.", exc.errors) from None
 
+    with session.no_autoflush:  # one flush at the end instead of one before every statement
+        return _complete(session, actor, row, instance, spec_hash, values, behind,
+                         expected_version, now)
+
+
+def _complete(session: Session, actor: Actor, row: HumanTask, instance: ProcessInstance,
+              spec_hash: str, values: dict[str, Any], behind: dict[Any, Any],
+              expected_version: int, now: datetime) -> Completion:
     spec = _model_spec(session, instance.model_id, spec_hash)
     workflow = runtime.restore(instance.state, spec.spec_json, spec_hash)
     spiff_task = workflow.get_task_from_id(UUID(row.spiff_task_id))
@@ -399,6 +407,7 @@ def complete_task(session: Session, actor: Actor, task_id: int, data: dict[str, 
                      "gremium": (row.context.get("beratung") or {}).get("organization_name"),
                      "values": values, **details,
                      "next": [t.title for t in next_tasks], "finished": finished})
+    session.flush()
     return Completion(row, new_version, next_tasks, finished)
 
 
