@@ -212,3 +212,14 @@ def test_a_draft_is_started_from_its_page(demo, database, browser):  # type: ign
     assert clerk.post(f"/vorlagen/{paper.id}/starten", {}).status_code == 409
     with database.unit_of_work() as s:
         assert s.get(Paper, paper.id).status == "in Beratung"
+
+
+def test_agenda_task_without_an_upcoming_session_says_what_to_do(demo, database, browser):  # type: ignore[no-untyped-def]
+    with database.unit_of_work() as s:
+        for meeting in s.exec(select(Meeting)):
+            meeting.cancelled = True
+            s.add(meeting)
+        task = s.exec(select(HumanTask).where(HumanTask.status == TASK_READY)).one()
+    page = browser().login("hoffmann").get(f"/aufgaben/{task.id}").get_data(as_text=True)
+    assert "Für dieses Gremium ist keine kommende Sitzung angelegt." in text_of(page)
+    assert 'href="/sitzungen/neu"' in page
