@@ -42,7 +42,8 @@ def run(spec_json: str, folge: list[dict], steps: list[tuple[str, int, dict]],  
         if restore_between:
             workflow = runtime.restore(runtime.save(workflow), spec_json, _hash(spec_json))
         ready = runtime.ready_user_tasks(workflow)
-        assert [t.task_spec.bpmn_id for t in ready] == [expected]
+        ready_ids = [t.task_spec.bpmn_id for t in ready]
+        assert ready_ids == [expected]
         task = ready[0]
         assert task.task_spec.lane == "Sekretariat"
         props = runtime.task_properties(task)
@@ -118,7 +119,8 @@ def test_scenario(spec_json: str, name: str, restore_between: bool) -> None:
 def test_waits_for_the_secretary_until_a_result_is_recorded(spec_json: str) -> None:
     workflow = run(spec_json, beratungen(1, 2), [("Tagesordnung", 1, agenda())], restore_between=True)
     assert not workflow.is_completed()  # type: ignore[attr-defined]
-    assert [t.task_spec.bpmn_id for t in runtime.ready_user_tasks(workflow)] == ["Ergebnis"]
+    ready_ids = [t.task_spec.bpmn_id for t in runtime.ready_user_tasks(workflow)]
+    assert ready_ids == ["Ergebnis"]
 
 
 @pytest.mark.parametrize("restore_between", [False, True], ids=["straight", "save-restore"])

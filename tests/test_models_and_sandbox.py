@@ -117,7 +117,8 @@ def test_deploy_command_reports_the_broken_file_and_keeps_the_store(tmp_path, da
     again = CliRunner().invoke(cli, ["deploy", str(MODEL)])
     assert again.exit_code == 0 and "unverändert" in again.output
     with database.unit_of_work() as s:
-        assert [m.version for m in s.exec(select(ProcessModel))] == [1]
+        versions = [m.version for m in s.exec(select(ProcessModel))]
+        assert versions == [1]
 
 
 def test_a_changed_model_is_a_new_version_and_running_instances_keep_theirs(tmp_path, database, demo, actor):  # type: ignore[no-untyped-def]

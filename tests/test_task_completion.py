@@ -148,7 +148,8 @@ def test_vertagt_offers_a_later_session_and_keeps_history(demo, database, actor)
     complete(database, secretary, again.id, {"meeting_id": later}, version + 2)
     with database.unit_of_work() as s:
         items = s.exec(select(AgendaItem).order_by(AgendaItem.id)).all()
-        assert [(i.meeting_id, i.result) for i in items] == [(meeting, "vertagt"), (later, None)]
+        history = [(i.meeting_id, i.result) for i in items]
+        assert history == [(meeting, "vertagt"), (later, None)]
 
 
 def test_concurrent_completions_exactly_one_wins(demo, database, actor):  # type: ignore[no-untyped-def]

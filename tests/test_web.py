@@ -53,7 +53,8 @@ def test_clerk_creates_a_vorlage_with_anlagen_and_starts_it(demo, database, brow
         assert paper.status == "in Beratung" and paper.paper_type == "Beschlussvorlage"
         steps = s.exec(select(Consultation).where(Consultation.paper_id == paper.id)
                        .order_by(Consultation.position)).all()
-        assert [(c.position, c.organization_id, c.role) for c in steps] == [
+        folge = [(c.position, c.organization_id, c.role) for c in steps]
+        assert folge == [
             (1, ids["AWSG"], "Vorberatung"), (2, ids["VV"], "Entscheidung")]
         stored = s.exec(select(File).where(File.paper_id == paper.id)).one()
         assert (stored.file_name, stored.size) == ("Haushaltsplan 2025.pdf", len(pdf))
