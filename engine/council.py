@@ -52,7 +52,6 @@ ROLE_SECRETARIAT = "Sekretariat"
 ROLE_CLERK = "Sachbearbeitung"
 ROLE_AUDITOR = "Revision"
 ROLE_ADMIN = "Administration"
-ROLES = [ROLE_SECRETARIAT, ROLE_CLERK, ROLE_AUDITOR, ROLE_ADMIN]
 
 
 class Body(SQLModel, table=True):

@@ -101,7 +101,6 @@ EN: dict[str, str] = {
     "Pflichtfeld": "required",
     "keine Auswahl": "no selection",
     "Datei nicht im Bestand.": "File not held.",
-    "Uhr": "",
     "Sitzung offen": "session not yet chosen",
     "Zur Aufgabe": "Open task",
     "erledigt von": "completed by",
