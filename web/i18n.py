@@ -123,7 +123,8 @@ EN: dict[str, str] = {
     "Öffentliche Vorlagen": "Public papers",
     "Navigation": "Navigation",
     "Nr.": "No.",
-    "Für dieses Gremium ist keine kommende Sitzung angelegt.": "No upcoming session of this committee exists yet.",
+    "Für dieses Gremium ist keine kommende Sitzung angelegt.":
+        "No upcoming session of this committee exists yet.",
     "Anlage": "Attachment",
     "Überschrift des Beschlusstexts": "Heading of the resolution text",
     "Beschlusstext": "Resolution text",
