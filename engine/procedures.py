@@ -7,7 +7,6 @@ human-task rows, the domain rows and the audit event together or not at all.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, time
 from pathlib import Path
@@ -34,10 +33,11 @@ from .council import (
     Meeting,
     Organization,
     Paper,
+    Person,
 )
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .files import FileStore
-from .forms import Choice, Form, FormError
+from .forms import Choice, Form, FormError, parse_form
 from .schemas import MeetingIn, PaperIn, load
 from .settings import TIMEZONE
 from .tasks import TASK_CANCELLED, TASK_DONE, TASK_READY, HumanTask, may_work_on
@@ -99,19 +99,20 @@ def current_model(session: Session, process_id: str) -> ProcessModel:
 @dataclass(frozen=True)
 class _ModelSpec:
     spec_json: str
-    forms: dict[str, Any]
+    forms: dict[str, Form]  # parsed once per model version
 
 
 _SPEC_CACHE: dict[str, _ModelSpec] = {}
 
 
 def _model_spec(session: Session, model_id: int, spec_hash: str) -> _ModelSpec:
-    """A model version's spec and forms; immutable once deployed, so cached by hash."""
+    """A model version's spec and parsed forms; immutable once deployed, so cached by hash."""
     cached = _SPEC_CACHE.get(spec_hash)
     if cached is None:
         model = session.get(ProcessModel, model_id)
         assert model is not None
-        cached = _SPEC_CACHE[spec_hash] = _ModelSpec(model.spec_json, model.forms)
+        forms = {key: parse_form(key, definition) for key, definition in model.forms.items()}
+        cached = _SPEC_CACHE[spec_hash] = _ModelSpec(model.spec_json, forms)
     return cached
 
 
@@ -128,8 +129,10 @@ def create_paper(session: Session, actor: Actor, data: dict[str, Any],
     if session.exec(select(Paper.id).where(Paper.reference == values["reference"])).first():
         errors["reference"] = [f"Die Vorlage {values['reference']} gibt es schon."]
     lead = session.get(Organization, values["under_direction_of_id"])
-    if lead is None:
-        errors["under_direction_of_id"] = ["Unbekannter Bereich."]
+    if lead is None or lead.organization_type != "Verwaltungsbereich":
+        errors["under_direction_of_id"] = ["Bitte den federführenden Bereich wählen."]
+    if values["clerk_id"] is not None and session.get(Person, values["clerk_id"]) is None:
+        errors["clerk_id"] = ["Unbekannte Person."]
     previous_start: datetime | None = None
     for i, step in enumerate(values["consultations"]):
         org = session.get(Organization, step["organization_id"])
@@ -296,7 +299,7 @@ def _form_for(session: Session, task: HumanTask, instance: ProcessInstance, spec
     spec = _model_spec(session, instance.model_id, spec_hash)
     if task.form_key is None or task.form_key not in spec.forms:
         raise NotFound(f"Formular {task.form_key!r} fehlt im Modell.")
-    form = runtime.form_of(spec_hash, task.form_key, json.dumps(spec.forms[task.form_key]))
+    form = spec.forms[task.form_key]
     initial: dict[str, Any] = {f.name: f.default for f in form.fields if f.default is not None}
     options: dict[str, list[Choice]] = {}
     behind: dict[Any, Any] = {}

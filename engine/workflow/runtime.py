@@ -26,7 +26,7 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
-from ..forms import Form, FormDefinitionError, parse_form
+from ..forms import FormDefinitionError, parse_form
 from .sandbox import check_source, restricted_script_engine
 
 FORM_PROPERTY = "formJsonSchemaFilename"
@@ -129,6 +129,8 @@ def _specs(spec_hash: str, spec_json: str) -> tuple[Any, dict[str, Any]]:
     dct = json.loads(spec_json, cls=SERIALIZER.json_decoder_cls)
     return (SERIALIZER.from_dict(dct["spec"]),
             {name: SERIALIZER.from_dict(s) for name, s in dct["subprocess_specs"].items()})
+
+
 SERIALIZER_VERSION = SERIALIZER.VERSION
 
 
@@ -255,12 +257,6 @@ def _load_form(file_name: str, task_spec: Any, form_file: str, search: list[Path
                 raise ModelError(file_name, str(exc), element=_element(task_spec)) from None
             return definition
     raise ModelError(file_name, f"Formular {form_file} nicht gefunden", element=_element(task_spec))
-
-
-@lru_cache(maxsize=256)
-def form_of(spec_hash: str, key: str, definition_json: str) -> Form:
-    """The parsed form (cached per model version and key)."""
-    return parse_form(key, json.loads(definition_json))
 
 
 # ----------------------------------------------------------------------------- running
