@@ -224,3 +224,44 @@ def test_agenda_task_without_an_upcoming_session_says_what_to_do(demo, database,
     page = browser().login("hoffmann").get(f"/aufgaben/{task.id}").get_data(as_text=True)
     assert "Für dieses Gremium ist keine kommende Sitzung angelegt." in text_of(page)
     assert 'href="/sitzungen/neu"' in page
+
+
+def test_unknown_bearbeiter_and_wrong_lead_are_named_not_a_500(demo, database, browser):  # type: ignore[no-untyped-def]
+    ids = _ids(database)
+    clerk = browser().login("zierstedt")
+    response = clerk.post("/vorlagen/neu", _paper_form(ids, clerk_id="999999",
+                                                       under_direction_of_id=ids["AWSG"]))
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert re.search(r'id="clerk_id-error">Unbekannte Person', html)
+    assert re.search(r'id="under_direction_of_id-error">Bitte den federführenden Bereich', html)
+
+
+def test_after_commit_callbacks_run_only_when_the_request_commits(demo, app):  # type: ignore[no-untyped-def]
+    """What a request queues (an e-mail, later) leaves after its commit, never on a rollback."""
+    from flask import Blueprint
+
+    from engine.db import after_commit
+    from engine.errors import Conflict
+    from web.views import request_session
+
+    sent: list[str] = []
+    probe = Blueprint("probe", __name__)
+
+    @probe.post("/probe/<outcome>")
+    def queue(outcome: str):  # type: ignore[no-untyped-def]
+        session = request_session()
+        after_commit(session, lambda: sent.append(outcome))
+        if outcome == "refused":
+            raise Conflict("refused")
+        return "ok"
+
+    app.register_blueprint(probe)
+    client = app.test_client()
+    client.get("/anmelden")
+    with client.session_transaction() as sess:
+        token = sess["csrf"]
+    assert client.post("/probe/refused", data={"csrf_token": token}).status_code == 409
+    assert sent == []
+    assert client.post("/probe/committed", data={"csrf_token": token}).status_code == 200
+    assert sent == ["committed"]
