@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+from dataclasses import dataclass
 from typing import IO, Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -72,7 +73,19 @@ def verify_audit_chain(database: Database) -> audit.VerifyReport:
     return report
 
 
-def start_scheduler(database: Database) -> BackgroundScheduler | None:
+@dataclass
+class RunningScheduler:
+    """The scheduler and the leader lock it holds; ``stop`` gives both up."""
+
+    scheduler: BackgroundScheduler
+    lock: LeaderLock
+
+    def stop(self) -> None:
+        self.scheduler.shutdown()
+        self.lock.release()
+
+
+def start_scheduler(database: Database) -> RunningScheduler | None:
     """Start the in-process scheduler if this process wins the leader lock."""
     lock = LeaderLock(database)
     if not lock.acquire():
@@ -81,12 +94,5 @@ def start_scheduler(database: Database) -> BackgroundScheduler | None:
     scheduler = BackgroundScheduler(timezone="Europe/Berlin")
     scheduler.add_job(verify_audit_chain, "interval", hours=1, args=[database],
                       id="audit-verify", replace_existing=True, coalesce=True, max_instances=1)
-    original_shutdown = scheduler.shutdown
-
-    def shutdown(wait: bool = True) -> None:
-        original_shutdown(wait=wait)
-        lock.release()
-
-    scheduler.shutdown = shutdown  # type: ignore[method-assign]
     scheduler.start()
-    return scheduler
+    return RunningScheduler(scheduler, lock)

@@ -87,3 +87,20 @@ def test_migrations_match_the_tables(database):  # type: ignore[no-untyped-def]
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
                                 SQLModel.metadata)
     assert diff == []
+
+
+def test_a_second_scheduler_process_runs_no_jobs(settings, database):  # type: ignore[no-untyped-def]
+    from notifications.scheduler import start_scheduler
+
+    first = start_scheduler(database)
+    second_db = Database(settings)
+    try:
+        assert first is not None and first.scheduler.get_job("audit-verify") is not None
+        assert start_scheduler(second_db) is None
+    finally:
+        if first is not None:
+            first.stop()
+        second_db.dispose()
+    again = LeaderLock(database)
+    assert again.acquire()  # stop gave the lock back
+    again.release()

@@ -126,4 +126,4 @@ def serve(host: str, port: int, with_demo: bool) -> None:
         app.run(host=host, port=port, use_reloader=False, threaded=True)
     finally:
         if scheduler is not None:
-            scheduler.shutdown()
+            scheduler.stop()
