@@ -62,7 +62,7 @@ class UnitOfWork:
 
     def commit(self) -> None:
         self.session.commit()
-        callbacks: list[Callable[[], None]] = self.session.info.pop("after_commit", [])
+        callbacks: list[Callable[[], None]] = self.session.info["after_commit"]
         self.session.info["after_commit"] = []
         for callback in callbacks:
             callback()

@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlmodel import SQLModel, select
 
-from engine import procedures
 from engine.accounts import Account, load_actor
 from engine.audit import GENESIS
 from engine.council import Consultation, Paper
@@ -129,12 +128,6 @@ def run_together(attempt, times: int, expected: type[Exception]) -> list[str]:  
     for t in threads:
         t.join()
     return sorted(outcomes)
-
-
-@pytest.fixture
-def deployed(database):  # type: ignore[no-untyped-def]
-    with database.unit_of_work() as s:
-        return procedures.deploy_bundled(s)
 
 
 @pytest.fixture

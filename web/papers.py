@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlmodel import select
 
 from engine import procedures
@@ -97,8 +97,6 @@ def new_paper():  # type: ignore[no-untyped-def]
 
 
 def _files():  # type: ignore[no-untyped-def]
-    from flask import current_app
-
     return current_app.extensions["ratsflow.files"]
 
 
