@@ -61,6 +61,9 @@ class Body(SQLModel, table=True):
     name: str
     short_name: str | None = None
     website: str | None = None
+    #: Bundesland as ISO 3166-2 subdivision code without "DE-" (NW, BY, BE …): its public
+    #: holidays are not working days for the Ladungsfrist (``engine.deadlines``).
+    state: str | None = None
     created: dt.datetime | None = Field(default=None, sa_column=created_column())
     modified: dt.datetime | None = Field(default=None, sa_column=modified_column())
 
@@ -175,7 +178,31 @@ class AgendaItem(SQLModel, table=True):
     votes_yes: int | None = None
     votes_no: int | None = None
     votes_abstain: int | None = None
+    #: A non-public item's result reaches the public pages only once a secretary releases it.
+    result_released: bool = False
     created: dt.datetime | None = Field(default=None, sa_column=created_column())
+    modified: dt.datetime | None = Field(default=None, sa_column=modified_column())
+
+
+class DeadlineRule(SQLModel, table=True):
+    """The deadlines of a Gremium's Geschäftsordnung (one row per Gremium; see DOMAIN.md).
+
+    Ladungsfrist: the invitation goes out at least ``invitation_days`` before the session,
+    counted in calendar days or working days (weekends and the Body's public holidays
+    skipped), counting the session day or not. The agenda closes ``agenda_days_before``
+    days (same unit) before that. A result step is due ``result_working_days`` working
+    days after the session.
+    """
+
+    __tablename__ = "deadline_rule"
+
+    id: int | None = Field(default=None, primary_key=True)
+    organization_id: int = Field(foreign_key="organization.id", unique=True)
+    invitation_days: int = 7
+    working_days: bool = False
+    count_session_day: bool = False
+    agenda_days_before: int = 3
+    result_working_days: int = 3
     modified: dt.datetime | None = Field(default=None, sa_column=modified_column())
 
 

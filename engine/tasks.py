@@ -6,10 +6,10 @@ same transaction as the workflow state they mirror.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, or_
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, or_, text
 from sqlmodel import Field, Session, SQLModel, select
 
 from .accounts import Actor
@@ -19,9 +19,25 @@ TASK_READY = "bereit"
 TASK_DONE = "erledigt"
 TASK_CANCELLED = "abgebrochen"
 
+#: Delegation states (Camunda's semantics): the delegate works on it and hands it back.
+DELEGATION_PENDING = "delegiert"
+DELEGATION_RESOLVED = "zurückgegeben"
+
+_OPEN = text("status = 'bereit'")
+
 
 class HumanTask(SQLModel, table=True):
     __tablename__ = "human_task"
+    __table_args__ = (
+        # The inbox's keyset orders (see ``engine.inbox``); partial: open tasks only.
+        Index("ix_human_task_open_org_due", "organization_id", "due", "id",
+              postgresql_where=_OPEN, sqlite_where=_OPEN),
+        Index("ix_human_task_open_org_created", "organization_id", "created", "id",
+              postgresql_where=_OPEN, sqlite_where=_OPEN),
+        Index("ix_human_task_open_assignee_due", "assignee", "due", "id",
+              postgresql_where=_OPEN, sqlite_where=_OPEN),
+        Index("ix_human_task_done_by", "completed_by", "completed", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     process_instance_id: int = Field(foreign_key="process_instance.id", index=True)
@@ -39,6 +55,41 @@ class HumanTask(SQLModel, table=True):
     created: datetime = Field(sa_column=utc_column(nullable=False))
     completed: datetime | None = Field(default=None, sa_column=utc_column())
     completed_by: str | None = None
+    #: The holder (username); None: claimable by the candidate group.
+    assignee: str | None = None
+    #: Who delegated it and gets it back (Camunda's owner); None unless delegated.
+    owner: str | None = None
+    delegation: str | None = None  # DELEGATION_PENDING | DELEGATION_RESOLVED
+    due: date | None = None  # from the Gremium's deadline rules
+    follow_up: date | None = None  # Wiedervorlage, set by the holder
+    #: Vorlage reference and Betreff, casefolded: the inbox's text filter (German-aware).
+    search_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class TaskComment(SQLModel, table=True):
+    """A comment on a task, kept with the procedure's history (and audited)."""
+
+    __tablename__ = "task_comment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="human_task.id", index=True)
+    paper_id: int | None = Field(default=None, foreign_key="paper.id", index=True)
+    author: str
+    author_name: str
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created: datetime = Field(sa_column=utc_column(nullable=False))
+
+
+class SavedFilter(SQLModel, table=True):
+    """A user's named inbox filter: the query string of the inbox."""
+
+    __tablename__ = "saved_filter"
+    __table_args__ = (UniqueConstraint("account_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    name: str
+    query: str
 
 
 def may_work_on(actor: Actor, task: HumanTask) -> bool:
