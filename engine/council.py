@@ -17,6 +17,9 @@ from .types import created_column, modified_column, utc_column
 #: Ergebnis values of a Beratung, with their German labels (DOMAIN.md).
 RESULTS: dict[str, str] = {
     "zur_kenntnis_genommen": "zur Kenntnis genommen",
+    "empfohlen": "Beschlussempfehlung: zugestimmt",
+    "geaendert_empfohlen": "Beschlussempfehlung: geändert zugestimmt",
+    "nicht_empfohlen": "Beschlussempfehlung: abgelehnt",
     "beschlossen": "beschlossen",
     "geaendert_beschlossen": "geändert beschlossen",
     "abgelehnt": "abgelehnt",

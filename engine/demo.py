@@ -1,8 +1,10 @@
 """Demo data: Vorlage 2024/063 of the Region Aachen Zweckverband, as on the seed page.
 
-The two Sitzungen (SI/2024/131 on 08.11.2024, SI/2024/128 on 22.11.2024) are moved into
-the future by whole weeks, so weekday, order and the 14 days between them stay, and
-reminders make sense. Persons other than the Bearbeiter are made up for the demo.
+The two Sitzungen (SI/2024/131 on 08.11.2024, SI/2024/128 on 22.11.2024) are moved by
+whole weeks, so weekday, order and the 14 days between them stay: the committee's lies a
+few days in the past with the Vorlage on its agenda, so the first thing its secretary does
+is record the result; the assembly's lies in the future. Persons other than the
+Bearbeiter are made up for the demo.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ from .council import (
     Person,
 )
 from .settings import TIMEZONE
+from .tasks import TASK_READY, HumanTask
 from .types import utcnow
+from .workflow.models import ProcessInstance
 
 SEED = json.loads((Path(__file__).parent / "demo_vorlage_2024_063.json").read_text(encoding="utf-8"))
 COMMITTEE = "Ausschuss für (eu)regionale Wirtschaft, Strukturentwicklung und Gesundheit"
@@ -52,19 +56,33 @@ class DemoResult:
 
 
 def shifted_dates(today: date) -> tuple[date, date]:
-    """The seed's two session dates moved by whole weeks to at least 14 days after ``today``.
+    """The seed's two session dates moved by whole weeks: the committee's a few days ago.
 
-    Weekday, order and the 14 days between them stay; weeks in which either date is a
-    public holiday in North Rhine-Westphalia (or Christmas Eve / New Year's Eve) are skipped.
+    The committee session is the latest one (same weekday as 08.11.2024) at least two days
+    before ``today``, so its result can be recorded at once; the assembly follows 14 days
+    later, in the future. Weeks in which either date is a public holiday in North
+    Rhine-Westphalia (or Christmas Eve / New Year's Eve) are skipped: one week further
+    back if the assembly still lies ahead, else the next free weeks (both in the future).
     """
-    weeks = max(0, -(-((today + timedelta(days=14)) - ORIGINAL_COMMITTEE_DATE).days // 7))
-    while True:
+    latest = ((today - timedelta(days=2)) - ORIGINAL_COMMITTEE_DATE).days // 7
+    # Past committee, future assembly if a week allows it; else the first free weeks ahead.
+    for weeks in [latest, latest - 1, *range(latest + 1, latest + 60)]:
         shift = timedelta(weeks=weeks)
         dates = ORIGINAL_COMMITTEE_DATE + shift, ORIGINAL_ASSEMBLY_DATE + shift
+        if weeks <= latest and dates[1] <= today:
+            continue
         closed = holidays.country_holidays("DE", subdiv="NW", years={d.year for d in dates})
         if not any(d in closed or (d.month, d.day) in {(12, 24), (12, 31)} for d in dates):
             return dates
-        weeks += 1
+    raise RuntimeError("no free weeks for the demo sessions")  # pragma: no cover
+
+
+def free_day(day: date) -> date:
+    """``day`` or the same weekday of a later week that is no public holiday in NRW."""
+    while day in holidays.country_holidays("DE", subdiv="NW", years=day.year) \
+            or (day.month, day.day) in {(12, 24), (12, 31)}:
+        day += timedelta(weeks=1)
+    return day
 
 
 def load_demo(session: Session, password: str, now: datetime | None = None) -> DemoResult:
@@ -76,7 +94,7 @@ def load_demo(session: Session, password: str, now: datetime | None = None) -> D
     procedures.deploy_bundled(session)
 
     body = Body(name="Region Aachen Zweckverband", short_name="RAZV",
-                website="https://regionaachen.de")
+                website="https://regionaachen.de", state="NW")
     session.add(body)
     session.flush()
     committee = Organization(body_id=body.id, name=COMMITTEE, short_name="AWSG",
@@ -123,13 +141,11 @@ def load_demo(session: Session, password: str, now: datetime | None = None) -> D
         start=datetime.combine(assembly_date, SESSION_TIME, TIMEZONE))
     # A later Sitzung of each Gremium, so that "vertagt" has somewhere to go.
     later_committee = Meeting(
-        organization_id=committee.id, reference="SI/2024/140",
-        name=m_committee.name, start=datetime.combine(committee_date + timedelta(weeks=6),
-                                                      SESSION_TIME, TIMEZONE))
+        organization_id=committee.id, reference="SI/2024/140", name=m_committee.name,
+        start=datetime.combine(free_day(committee_date + timedelta(weeks=4)), SESSION_TIME, TIMEZONE))
     later_assembly = Meeting(
-        organization_id=assembly.id, reference="SI/2024/141",
-        name=m_assembly.name, start=datetime.combine(assembly_date + timedelta(weeks=6),
-                                                     SESSION_TIME, TIMEZONE))
+        organization_id=assembly.id, reference="SI/2024/141", name=m_assembly.name,
+        start=datetime.combine(free_day(assembly_date + timedelta(weeks=4)), SESSION_TIME, TIMEZONE))
     session.add_all([m_committee, m_assembly, later_committee, later_assembly])
     session.flush()
 
@@ -166,10 +182,25 @@ def load_demo(session: Session, password: str, now: datetime | None = None) -> D
     create_account(session, "admin", password, "Administration", [(ROLE_ADMIN, None)])
     session.flush()
 
-    actor_clerk = _actor(session, "zierstedt")
-    procedures.start_beratungsfolge(session, actor_clerk, paper.id, now=now)  # type: ignore[arg-type]
+    # As it happened: started three weeks before the committee session, put on its agenda
+    # two weeks before; the result waits for the secretary now.
+    committee_start = m_committee.start
+    procedures.start_beratungsfolge(session, _actor(session, "zierstedt"), paper.id,  # type: ignore[arg-type]
+                                    now=committee_start - timedelta(weeks=3))
+    _complete_open(session, "hoffmann", paper.id, {"meeting_id": m_committee.id, "top_nummer": "5"},  # type: ignore[arg-type]
+                   now=committee_start - timedelta(weeks=2))
     return DemoResult(True, paper.id, [(u, w) for u, w, _, _ in accounts]  # type: ignore[arg-type]
                       + [("admin", "Administration")], m_committee, m_assembly)
+
+
+def _complete_open(session: Session, username: str, paper_id: int, data: dict[str, object],
+                   now: datetime) -> None:
+    """Complete the one open task of a Vorlage as ``username`` did at ``now``."""
+    task = session.exec(select(HumanTask).where(HumanTask.paper_id == paper_id,
+                                                HumanTask.status == TASK_READY)).one()
+    version = session.exec(select(ProcessInstance.version)
+                           .where(ProcessInstance.id == task.process_instance_id)).one()
+    procedures.complete_task(session, _actor(session, username), task.id, data, version, now=now)  # type: ignore[arg-type]
 
 
 def _actor(session: Session, username: str) -> Actor:

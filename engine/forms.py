@@ -2,7 +2,7 @@
 
 A form file (``bpmn/forms/<key>.schema.json``) lists ``properties`` with ``type`` (string,
 integer, boolean, date), ``title`` (German) and ``x-title-en``, optional ``oneOf`` choices
-(``const`` + ``title``), ``minimum``/``maximum``/``maxLength``, ``x-widget`` ("textarea") and
+(``const`` + ``title``, optionally ``x-roles``: the consultation roles a choice fits), ``minimum``/``maximum``/``maxLength``, ``x-widget`` ("textarea") and
 ``x-options`` (choices the engine fills in at run time, e.g. the Sitzungen of a Gremium).
 """
 
@@ -40,6 +40,8 @@ class Choice:
     value: Any
     label: str
     label_en: str | None = None
+    #: The consultation roles this choice fits (``x-roles``); empty: every role.
+    roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,20 @@ class Form:
         for f in self.fields:
             if f.options_source is not None:
                 f = FormField(**{**f.__dict__, "choices": tuple(options.get(f.options_source, []))})
+            filled.append(f)
+        return Form(self.key, self.title, self.title_en, tuple(filled))
+
+    def for_role(self, role: str | None) -> Form:
+        """The form with the choices that fit a consultation's role (``x-roles``).
+
+        A role no choice names (free text from an imported RIS, "unbekannt") keeps them all.
+        """
+        filled = []
+        for f in self.fields:
+            if any(c.roles for c in f.choices) and any(role in c.roles for c in f.choices):
+                fitting = tuple(c for c in f.choices if not c.roles or role in c.roles)
+                f = FormField(**{**f.__dict__, "choices": fitting,
+                                 "description": f"Ergebnisse einer Beratung mit der Rolle {role}."})
             filled.append(f)
         return Form(self.key, self.title, self.title_en, tuple(filled))
 
@@ -166,7 +182,8 @@ def parse_form(key: str, definition: dict[str, Any]) -> Form:
         if spec.get("x-widget") not in WIDGETS:
             raise FormDefinitionError(f"{where}: x-widget {spec.get('x-widget')!r} unbekannt")
         choices = tuple(
-            Choice(c["const"], c.get("title", str(c["const"])), c.get("x-title-en"))
+            Choice(c["const"], c.get("title", str(c["const"])), c.get("x-title-en"),
+                   tuple(c.get("x-roles", ())))
             for c in spec.get("oneOf", [])
         )
         result.append(FormField(
@@ -180,3 +197,31 @@ def parse_form(key: str, definition: dict[str, Any]) -> Form:
         if name not in definition["properties"]:
             raise FormDefinitionError(f"Formular {key}: Pflichtfeld {name} ist nicht definiert")
     return Form(key, definition.get("title", key), definition.get("x-title-en"), tuple(result))
+
+
+def json_schema(form: Form, english: bool = False) -> dict[str, Any]:
+    """The form as JSON Schema with its choices filled in: what an API client completes."""
+    properties: dict[str, Any] = {}
+    for f in form.fields:
+        prop: dict[str, Any] = {"title": (f.title_en if english and f.title_en else f.title)}
+        if f.type == "date":
+            prop.update(type="string", format="date")
+        else:
+            prop["type"] = f.type
+        if f.choices or f.options_source:
+            prop["oneOf"] = [{"const": c.value,
+                              "title": c.label_en if english and c.label_en else c.label}
+                             for c in f.choices]
+        for key, value in (("minimum", f.minimum), ("maximum", f.maximum), ("maxLength", f.max_length),
+                           ("default", f.default), ("description", f.description)):
+            if value is not None:
+                prop[key] = value
+        properties[f.name] = prop
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": form.title_en if english and form.title_en else form.title,
+        "type": "object",
+        "required": [f.name for f in form.fields if f.required],
+        "properties": properties,
+        "additionalProperties": False,
+    }

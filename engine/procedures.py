@@ -14,9 +14,9 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import func, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from . import audit
+from . import audit, rules
 from .accounts import Actor
 from .council import (
     PAPER_DONE,
@@ -37,10 +37,19 @@ from .council import (
 )
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .files import FileStore
-from .forms import Choice, Form, FormError, parse_form
+from .forms import NOT_A_CHOICE, Choice, Form, FormError, parse_form
 from .schemas import MeetingIn, PaperIn, load
 from .settings import TIMEZONE
-from .tasks import TASK_CANCELLED, TASK_DONE, TASK_READY, HumanTask, may_work_on
+from .tasks import (
+    DELEGATION_PENDING,
+    TASK_CANCELLED,
+    TASK_DONE,
+    TASK_READY,
+    HumanTask,
+    held_by_other,
+    may_work_on,
+    search_text,
+)
 from .types import utcnow
 from .workflow import runtime
 from .workflow.models import INSTANCE_COMPLETED, INSTANCE_RUNNING, ProcessInstance, ProcessModel
@@ -57,7 +66,7 @@ def deploy(session: Session, path: Path | str, deployed_by: str,
 
     Deploying unchanged content again returns the existing version.
     """
-    parsed = runtime.parse_model(path, content)
+    parsed = runtime.parse_model(path, content, declarable=rules.DECLARABLE)
     existing = session.exec(
         select(ProcessModel).where(ProcessModel.spec_hash == parsed.spec_hash)
     ).first()
@@ -260,21 +269,52 @@ def _sync_human_tasks(session: Session, instance_id: int, paper_id: int, workflo
         org_expr = props.get(runtime.CANDIDATE_ORGANIZATION_PROPERTY)
         organization_id = runtime.evaluate(workflow, task, org_expr) if org_expr else None
         beratung = task.data.get("beratung") or {}
+        vorlage = task.data.get("vorlage") or {}
         consultation_id = beratung.get("consultation_id")
         consultation = (known or {}).get(consultation_id) if consultation_id else None
         if consultation is None and consultation_id is not None:
             consultation = session.get(Consultation, consultation_id)
+        context: dict[str, Any] = {"beratung": beratung, "vorlage": vorlage}
+        if props.get("titleEn"):
+            context["title_en"] = props["titleEn"]
+        if props.get(rules.GUARD_PROPERTY):
+            context["completable_from"] = props[rules.GUARD_PROPERTY]
+        context.update(_consultation_notes(session, consultation, now))
+        due = rules.DUE_RULES[props[rules.DUE_PROPERTY]](session, organization_id, consultation, now) \
+            if props.get(rules.DUE_PROPERTY) else rules.Due(None, None)
+        meeting_id = due.meeting.id if due.meeting else (consultation.meeting_id if consultation else None)
+        if due.meeting is not None and consultation is not None:
+            number = session.exec(select(AgendaItem.number).where(
+                AgendaItem.consultation_id == consultation.id,
+                AgendaItem.meeting_id == due.meeting.id)).first()
+            if number:
+                context["top"] = number
         row = HumanTask(
             process_instance_id=instance_id, spiff_task_id=spiff_id,
             bpmn_id=task.task_spec.bpmn_id, title=task.task_spec.bpmn_name or task.task_spec.bpmn_id,
             form_key=runtime.form_key_of(task), lane=task.task_spec.lane,
             organization_id=organization_id, paper_id=paper_id, consultation_id=consultation_id,
-            meeting_id=consultation.meeting_id if consultation else None,
-            context={"beratung": beratung, "vorlage": task.data.get("vorlage", {})}, created=now,
+            meeting_id=meeting_id, context=context, created=now, due=due.due,
+            search_text=search_text(str(vorlage.get("reference", "")), str(vorlage.get("name", ""))),
         )
         session.add(row)
         created.append(row)
     return created
+
+
+def _consultation_notes(session: Session, consultation: Consultation | None, now: datetime) -> dict[str, str]:
+    """What a secretary must know when a Beratung's step appears: where it was vertagt,
+    and whether its planned session no longer fits the Beratungsfolge's order."""
+    if consultation is None:
+        return {}
+    window = rules.session_window(session, consultation, now)
+    notes: dict[str, str] = {}
+    if window.postponed_in is not None:
+        notes["postponed_in"] = window.postponed_in.start.astimezone(TIMEZONE).date().isoformat()
+    planned = session.get(Meeting, consultation.meeting_id) if consultation.meeting_id else None
+    if planned is not None and window.previous is not None and planned.start <= window.previous.start:
+        notes["order_conflict"] = window.refusal(planned) or ""
+    return notes
 
 
 def _instance_of(session: Session, task: HumanTask) -> tuple[ProcessInstance, str]:
@@ -289,32 +329,61 @@ def _instance_of(session: Session, task: HumanTask) -> tuple[ProcessInstance, st
 def task_form(session: Session, task: HumanTask, now: datetime | None = None) -> tuple[Form, dict[str, Any]]:
     """The task's form with its run-time choices, and the values to show at first."""
     instance, spec_hash = _instance_of(session, task)
-    form, initial, _ = _form_for(session, task, instance, spec_hash, now or utcnow())
-    return form, initial
+    found = _form_for(session, task, instance, spec_hash, now or utcnow())
+    return found.form, found.initial
+
+
+@dataclass
+class _FormFor:
+    form: Form
+    initial: dict[str, Any]
+    behind: dict[Any, Any]  # the objects behind the run-time choices, by value
+    refusals: dict[Any, str]  # known values that are not offered, and why
 
 
 def _form_for(session: Session, task: HumanTask, instance: ProcessInstance, spec_hash: str,
-              now: datetime) -> tuple[Form, dict[str, Any], dict[Any, Any]]:
-    """The form, its initial values, and the objects behind its run-time choices by value."""
+              now: datetime, consultation: Consultation | None = None) -> _FormFor:
+    """The task's form with the choices that fit its Beratung, and what stands behind them."""
     spec = _model_spec(session, instance.model_id, spec_hash)
     if task.form_key is None or task.form_key not in spec.forms:
         raise NotFound(f"Formular {task.form_key!r} fehlt im Modell.")
-    form = spec.forms[task.form_key]
+    form = spec.forms[task.form_key].for_role((task.context.get("beratung") or {}).get("role"))
     initial: dict[str, Any] = {f.name: f.default for f in form.fields if f.default is not None}
     options: dict[str, list[Choice]] = {}
     behind: dict[Any, Any] = {}
+    refusals: dict[Any, str] = {}
     if any(f.options_source == "sitzungen_des_gremiums" for f in form.fields):
+        if consultation is None and task.consultation_id is not None:
+            consultation = session.get(Consultation, task.consultation_id)
+        window = rules.session_window(session, consultation, now)
         today = datetime.combine(now.astimezone(TIMEZONE).date(), time(0), TIMEZONE)
         meetings = session.exec(
             select(Meeting).where(Meeting.organization_id == task.organization_id,
                                   Meeting.cancelled == False,  # noqa: E712
-                                  Meeting.start >= today).order_by(Meeting.start)
+                                  col(Meeting.start) >= today).order_by(col(Meeting.start))
         ).all()
-        options["sitzungen_des_gremiums"] = [Choice(m.id, meeting_label(m)) for m in meetings]
-        behind.update({m.id: m for m in meetings})
-        if task.meeting_id in behind and task.bpmn_id == "Tagesordnung":
-            initial["meeting_id"] = task.meeting_id
-    return form.with_options(options), initial, behind
+        offered = []
+        for m in meetings:
+            why = window.refusal(m)
+            if why is None:
+                offered.append(m)
+            else:
+                refusals[m.id] = why
+        options["sitzungen_des_gremiums"] = [Choice(m.id, meeting_label(m)) for m in offered]
+        behind.update({m.id: m for m in offered})
+        planned = consultation.meeting_id if consultation is not None else None
+        if planned in behind:
+            initial["meeting_id"] = planned
+    return _FormFor(form.with_options(options), initial, behind, refusals)
+
+
+def completion_blocked(session: Session, task: HumanTask, now: datetime | None = None) -> str | None:
+    """Why the task cannot be completed yet (its declared ``completableFrom`` rule), or None."""
+    guard = task.context.get("completable_from")
+    if guard is None or task.status != TASK_READY:
+        return None
+    meeting = session.get(Meeting, task.meeting_id) if task.meeting_id else None
+    return rules.GUARDS[guard](meeting, now or utcnow())
 
 
 def meeting_label(meeting: Meeting) -> str:
@@ -355,17 +424,39 @@ def complete_task(session: Session, actor: Actor, task_id: int, data: dict[str, 
         raise Forbidden("Diese Aufgabe gehört nicht zu Ihren Gremien.")
     if row.status != TASK_READY:
         raise Conflict(f"Die Aufgabe ist bereits {row.status}.")
+    refusal = held_by_other(session, actor, row)
+    if refusal is not None:
+        raise refusal
+    if row.delegation == DELEGATION_PENDING:
+        owner = row.owner or "?"
+        raise Conflict(f"Die Aufgabe ist an Sie delegiert: bitte an {owner} zurückgeben; "
+                       "abschließen kann sie, wer sie delegiert hat.")
     if instance.version != expected_version:
         raise Conflict("Der Vorgang wurde inzwischen geändert; bitte die Aufgabe neu laden.")
-    form, _, behind = _form_for(session, row, instance, spec_hash, now)
+    blocked = completion_blocked(session, row, now)
+    if blocked is not None:
+        raise Conflict(blocked)
+    found = _form_for(session, row, instance, spec_hash, now)
     try:
-        values = form.validate(data)
+        values = found.form.validate(data)
     except FormError as exc:
+        for name, messages in exc.errors.items():
+            raw = data.get(name)
+            known = _as_int(raw)
+            if known in found.refusals and NOT_A_CHOICE in messages:
+                exc.errors[name] = [found.refusals[known]]
         raise Invalid("Eingaben bitte prüfen.", exc.errors) from None
 
     with session.no_autoflush:  # one flush at the end instead of one before every statement
-        return _complete(session, actor, row, instance, spec_hash, values, behind,
+        return _complete(session, actor, row, instance, spec_hash, values, found.behind,
                          expected_version, now)
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _complete(session: Session, actor: Actor, row: HumanTask, instance: ProcessInstance,
@@ -437,6 +528,7 @@ def _apply_domain_effect(session: Session, task: HumanTask, consultation: Consul
                                public=paper.public and bool(values.get("oeffentlich", True))))
         consultation.meeting_id = meeting.id
         session.add(consultation)
+        session.flush()  # the next step's row names this TOP
         return {"sitzung": meeting_label(meeting)}
     if task.form_key == "ergebnis":
         items = AgendaItem.__table__
@@ -482,3 +574,32 @@ def secretariat_organizations(session: Session, actor: Actor) -> list[Organizati
             actor.organizations_for(ROLE_SECRETARIAT)))
     return list(session.exec(query.order_by(Organization.name)))
 
+
+
+def release_result(session: Session, actor: Actor, agenda_item_id: int,
+                   now: datetime | None = None) -> AgendaItem:
+    """The Sekretariat publishes the result of a non-public agenda item (audited)."""
+    item = session.get(AgendaItem, agenda_item_id)
+    meeting = session.get(Meeting, item.meeting_id) if item is not None else None
+    if item is None or meeting is None:
+        raise NotFound("Tagesordnungspunkt nicht gefunden.")
+    if not actor.has_role(ROLE_SECRETARIAT, meeting.organization_id):
+        raise Forbidden("Sie betreuen das Gremium dieser Sitzung nicht.")
+    if item.public or item.result is None:
+        raise Conflict("Es gibt hier kein nichtöffentliches Ergebnis freizugeben.")
+    if not item.result_released:
+        item.result_released = True
+        session.add(item)
+        session.flush()
+        audit.record(session, actor.username, actor.display_name, "agenda_item.result_released",
+                     at=now or utcnow(), details={
+                         "agenda_item_id": item.id, "meeting": meeting_label(meeting),
+                         "result": RESULTS.get(item.result or "", item.result)},
+                     paper_id=paper_of_item(session, item))
+    return item
+
+
+def paper_of_item(session: Session, item: AgendaItem) -> int | None:
+    if item.consultation_id is None:
+        return None
+    return session.exec(select(Consultation.paper_id).where(Consultation.id == item.consultation_id)).first()

@@ -9,11 +9,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, or_, text
-from sqlmodel import Field, Session, SQLModel, select
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text, update
+from sqlmodel import Field, Session, SQLModel, col, select
 
-from .accounts import Actor
-from .types import utc_column
+from . import audit
+from .accounts import Actor, load_actor
+from .council import Account
+from .errors import Conflict, Forbidden, Invalid, NotFound
+from .types import utc_column, utcnow
 
 TASK_READY = "bereit"
 TASK_DONE = "erledigt"
@@ -30,6 +33,7 @@ class HumanTask(SQLModel, table=True):
     __tablename__ = "human_task"
     __table_args__ = (
         # The inbox's keyset orders (see ``engine.inbox``); partial: open tasks only.
+        Index("ix_human_task_open_due", "due", "id", postgresql_where=_OPEN, sqlite_where=_OPEN),
         Index("ix_human_task_open_org_due", "organization_id", "due", "id",
               postgresql_where=_OPEN, sqlite_where=_OPEN),
         Index("ix_human_task_open_org_created", "organization_id", "created", "id",
@@ -93,27 +97,223 @@ class SavedFilter(SQLModel, table=True):
 
 
 def may_work_on(actor: Actor, task: HumanTask) -> bool:
+    """Whether the actor belongs to the task's candidate group (or is an admin)."""
     return task.lane is not None and actor.has_role(task.lane, task.organization_id)
 
 
-def inbox(session: Session, actor: Actor) -> list[HumanTask]:
-    """Ready tasks of the actor's groups, oldest first."""
-    query = select(HumanTask).where(HumanTask.status == TASK_READY)
-    if not actor.is_admin:
-        conditions = []
-        for role, org in actor.grants:
-            if org is None:
-                conditions.append(HumanTask.lane == role)
-            else:
-                conditions.append((HumanTask.lane == role) & (HumanTask.organization_id == org))
-        if not conditions:
-            return []
-        query = query.where(or_(*conditions))
-    return list(session.exec(query.order_by(HumanTask.created, HumanTask.id)))
+def candidate_group(task: HumanTask) -> str | None:
+    """The candidate group as a name: the lane's role and the Gremium, e.g. ``Sekretariat:3``."""
+    if task.lane is None:
+        return None
+    return task.lane if task.organization_id is None else f"{task.lane}:{task.organization_id}"
+
+
+def search_text(reference: str, name: str) -> str:
+    """What the inbox's text filter matches: casefolded (German-aware: ß = ss, Ä = ä)."""
+    return f"{reference} {name}".casefold()
 
 
 def ready_tasks_of_paper(session: Session, paper_id: int) -> list[HumanTask]:
     return list(session.exec(
         select(HumanTask).where(HumanTask.paper_id == paper_id, HumanTask.status == TASK_READY)
-        .order_by(HumanTask.id)
+        .order_by(col(HumanTask.id))
     ))
+
+
+# ----------------------------------------------------------------------------- holders
+
+def _display_name(session: Session, username: str) -> str:
+    name = session.exec(select(Account.display_name).where(Account.username == username)).first()
+    return f"{name} ({username})" if name else username
+
+
+def held_by_other(session: Session, actor: Actor, task: HumanTask) -> Conflict | None:
+    """The refusal when someone else holds the task (or it waits for a delegate's hand-back)."""
+    if task.assignee is None or task.assignee == actor.username:
+        return None
+    holder = _display_name(session, task.assignee)
+    if task.delegation == DELEGATION_PENDING and task.owner == actor.username:
+        return Conflict(f"Die Aufgabe ist an {holder} delegiert; sie kommt zu Ihnen zurück, "
+                        "sobald sie dort erledigt ist.")
+    return Conflict(f"Die Aufgabe wird von {holder} bearbeitet.")
+
+
+def load_for(session: Session, actor: Actor, task_id: int, *, ready: bool = True) -> HumanTask:
+    """A task the actor may see; 404 if unknown, 403 for another group, 409 if not open."""
+    task = session.get(HumanTask, task_id)
+    if task is None:
+        raise NotFound("Aufgabe nicht gefunden.")
+    if not may_work_on(actor, task):
+        raise Forbidden("Diese Aufgabe gehört nicht zu Ihren Gremien.")
+    if ready and task.status != TASK_READY:
+        raise Conflict(f"Die Aufgabe ist bereits {task.status}.")
+    return task
+
+
+def _record_holder(session: Session, actor: Actor, task: HumanTask, action: str, old: str | None,
+                   now: datetime, **extra: Any) -> None:
+    audit.record(session, actor.username, actor.display_name, action, paper_id=task.paper_id,
+                 process_instance_id=task.process_instance_id, at=now, details={
+                     "task_id": task.id, "task": task.bpmn_id, "title": task.title,
+                     "holder": {"old": old, "new": task.assignee}, **extra})
+
+
+def _set_holder(session: Session, task: HumanTask, expected: str | None, **values: Any) -> bool:
+    """Change the holder only if it is still ``expected``: of two concurrent claims one wins."""
+    table = HumanTask.__table__  # type: ignore[attr-defined]
+    holder = table.c.assignee
+    done = session.execute(
+        update(table).where(table.c.id == task.id, table.c.status == TASK_READY,
+                            holder.is_(None) if expected is None else holder == expected)
+        .values(**values))
+    session.refresh(task)
+    return bool(done.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def claim(session: Session, actor: Actor, task_id: int, now: datetime | None = None) -> HumanTask:
+    """Take a task of one's group; nobody else can complete or claim it while held."""
+    now = now or utcnow()
+    task = load_for(session, actor, task_id)
+    if task.assignee == actor.username:
+        return task
+    refusal = held_by_other(session, actor, task)
+    if refusal is not None:
+        raise refusal
+    if not _set_holder(session, task, None, assignee=actor.username):
+        raise held_by_other(session, actor, task) or Conflict("Die Aufgabe ist nicht mehr offen.")
+    _record_holder(session, actor, task, "task.claimed", None, now)
+    return task
+
+
+def unclaim(session: Session, actor: Actor, task_id: int, now: datetime | None = None) -> HumanTask:
+    """Give a held task back to the group (the holder, or an admin)."""
+    now = now or utcnow()
+    task = load_for(session, actor, task_id)
+    old = task.assignee
+    if old is None:
+        return task
+    if old != actor.username and not actor.is_admin:
+        raise held_by_other(session, actor, task) or Conflict("Die Aufgabe ist nicht mehr offen.")
+    if not _set_holder(session, task, old, assignee=None, owner=None, delegation=None):
+        raise Conflict("Die Aufgabe wurde inzwischen geändert; bitte neu laden.")
+    _record_holder(session, actor, task, "task.unclaimed", old, now)
+    return task
+
+
+def _colleague(session: Session, task: HumanTask, username: Any) -> Actor:
+    """The account a task is handed to: active and in the task's candidate group."""
+    if not isinstance(username, str) or not username.strip() or "\x00" in username:
+        raise Invalid("Eingaben bitte prüfen.", {"user": ["Bitte ein Konto angeben."]})
+    account_id = session.exec(select(Account.id).where(Account.username == username.strip())).first()
+    colleague = load_actor(session, account_id) if account_id is not None else None
+    if colleague is None:
+        raise Invalid("Eingaben bitte prüfen.", {"user": [f"Unbekanntes Konto: {username.strip()}."]})
+    if not may_work_on(colleague, task):
+        raise Invalid("Eingaben bitte prüfen.", {
+            "user": [f"{colleague.display_name} gehört nicht zur Gruppe dieser Aufgabe."]})
+    return colleague
+
+
+def _may_hand_on(actor: Actor, task: HumanTask) -> bool:
+    """The holder hands a task on; an unheld one anyone of the group; an admin always."""
+    return actor.is_admin or task.assignee in (None, actor.username)
+
+
+def assign(session: Session, actor: Actor, task_id: int, username: Any,
+           now: datetime | None = None) -> HumanTask:
+    """Give the task to a colleague of the same group (they become its holder)."""
+    now = now or utcnow()
+    task = load_for(session, actor, task_id)
+    colleague = _colleague(session, task, username)
+    old = task.assignee
+    if not _may_hand_on(actor, task):
+        raise held_by_other(session, actor, task) or Conflict("Die Aufgabe ist nicht mehr offen.")
+    if old == colleague.username and task.delegation is None:
+        return task
+    if not _set_holder(session, task, old, assignee=colleague.username, owner=None, delegation=None):
+        raise Conflict("Die Aufgabe wurde inzwischen geändert; bitte neu laden.")
+    _record_holder(session, actor, task, "task.assigned", old, now)
+    return task
+
+
+def delegate(session: Session, actor: Actor, task_id: int, username: Any,
+             now: datetime | None = None) -> HumanTask:
+    """Hand the task to a colleague who works on it and hands it back (the owner confirms)."""
+    now = now or utcnow()
+    task = load_for(session, actor, task_id)
+    colleague = _colleague(session, task, username)
+    if colleague.username == actor.username:
+        raise Invalid("Eingaben bitte prüfen.", {"user": ["Bitte eine andere Person wählen."]})
+    if task.assignee != actor.username:
+        raise held_by_other(session, actor, task) or Conflict(
+            "Nur wer die Aufgabe übernommen hat, kann sie delegieren.")
+    old = task.assignee
+    if not _set_holder(session, task, old, assignee=colleague.username, owner=actor.username,
+                       delegation=DELEGATION_PENDING):
+        raise Conflict("Die Aufgabe wurde inzwischen geändert; bitte neu laden.")
+    _record_holder(session, actor, task, "task.delegated", old, now, owner=actor.username)
+    return task
+
+
+def resolve(session: Session, actor: Actor, task_id: int, now: datetime | None = None) -> HumanTask:
+    """The delegate hands the task back to its owner, marked as resolved."""
+    now = now or utcnow()
+    task = load_for(session, actor, task_id)
+    if task.delegation != DELEGATION_PENDING or task.assignee != actor.username:
+        raise Conflict("Die Aufgabe ist nicht an Sie delegiert.")
+    old = task.assignee
+    if not _set_holder(session, task, old, assignee=task.owner, delegation=DELEGATION_RESOLVED):
+        raise Conflict("Die Aufgabe wurde inzwischen geändert; bitte neu laden.")
+    _record_holder(session, actor, task, "task.resolved", old, now, owner=task.owner)
+    return task
+
+
+def set_follow_up(session: Session, actor: Actor, task_id: int, day: date | None,
+                  now: datetime | None = None) -> HumanTask:
+    """The holder sets (or clears) a follow-up date (Wiedervorlage)."""
+    now = now or utcnow()
+    task = load_for(session, actor, task_id)
+    if task.assignee != actor.username:
+        raise held_by_other(session, actor, task) or Conflict(
+            "Eine Wiedervorlage setzt, wer die Aufgabe übernommen hat.")
+    old = task.follow_up
+    task.follow_up = day
+    session.add(task)
+    session.flush()
+    audit.record(session, actor.username, actor.display_name, "task.follow_up",
+                 paper_id=task.paper_id, process_instance_id=task.process_instance_id, at=now,
+                 details={"task_id": task.id, "title": task.title,
+                          "follow_up": {"old": old.isoformat() if old else None,
+                                        "new": day.isoformat() if day else None}})
+    return task
+
+
+MAX_COMMENT = 5000
+
+
+def add_comment(session: Session, actor: Actor, task_id: int, text_value: Any,
+                now: datetime | None = None) -> TaskComment:
+    """A comment on a task (open or done), kept and audited with the procedure."""
+    now = now or utcnow()
+    task = load_for(session, actor, task_id, ready=False)
+    body = text_value.strip() if isinstance(text_value, str) else ""
+    if not body:
+        raise Invalid("Eingaben bitte prüfen.", {"text": ["Pflichtfeld: bitte ausfüllen."]})
+    if len(body) > MAX_COMMENT:
+        raise Invalid("Eingaben bitte prüfen.", {"text": [f"Höchstens {MAX_COMMENT} Zeichen."]})
+    if "\x00" in body:
+        raise Invalid("Eingaben bitte prüfen.", {"text": ["Unzulässiges Zeichen (NUL)."]})
+    comment = TaskComment(task_id=task.id, paper_id=task.paper_id, author=actor.username,  # type: ignore[arg-type]
+                          author_name=actor.display_name, text=body, created=now)
+    session.add(comment)
+    session.flush()
+    audit.record(session, actor.username, actor.display_name, "task.commented",
+                 paper_id=task.paper_id, process_instance_id=task.process_instance_id, at=now,
+                 details={"task_id": task.id, "title": task.title, "comment_id": comment.id,
+                          "text": body})
+    return comment
+
+
+def comments_of(session: Session, task_id: int) -> list[TaskComment]:
+    return list(session.exec(select(TaskComment).where(TaskComment.task_id == task_id)
+                             .order_by(col(TaskComment.created), col(TaskComment.id))))

@@ -10,7 +10,7 @@ import os
 import re
 import threading
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -130,12 +130,31 @@ def run_together(attempt, times: int, expected: type[Exception]) -> list[str]:  
     return sorted(outcomes)
 
 
+class Clock:
+    """The app's clock in tests: starts at ``NOW`` and moves only when told."""
+
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def move(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
 @pytest.fixture
-def app(settings, _schema, database):  # type: ignore[no-untyped-def]
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def app(settings, _schema, database, clock):  # type: ignore[no-untyped-def]
     from web import create_app
 
     application = create_app(settings, upgrade=False)
     application.config.update(TESTING=True)
+    application.extensions["ratsflow.clock"] = clock
     yield application
     application.extensions["ratsflow.db"].dispose()
 

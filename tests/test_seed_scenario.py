@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from sqlmodel import select
 
-from engine import audit
+from engine import audit, deadlines
 from engine.council import AgendaItem, Meeting, Paper
+from engine.settings import TIMEZONE
 from engine.tasks import TASK_READY, HumanTask
 from engine.workflow.models import INSTANCE_COMPLETED, ProcessInstance
 
@@ -37,27 +39,39 @@ def _complete(secretary, title: str, data: dict) -> None:  # type: ignore[no-unt
     assert response.status_code == 302, text_of(response.get_data(as_text=True))
 
 
-def test_seed_vorlage_runs_through_its_beratungsfolge(demo, database, browser):  # type: ignore[no-untyped-def]
+def test_seed_vorlage_runs_through_its_beratungsfolge(demo, database, browser, clock):  # type: ignore[no-untyped-def]
     committee = browser().login("hoffmann")
     assembly = browser().login("schmitz")
 
-    # Step 1: the committee's secretary has the task; the assembly's does not yet.
+    # The committee session was a few days ago, the Vorlage on its agenda as TOP 5: the
+    # committee's secretary records the result first; the assembly's has nothing yet.
     inbox = text_of(committee.get("/aufgaben/").get_data(as_text=True))
-    assert "Auf die Tagesordnung setzen" in inbox and "2024/063" in inbox
+    assert "Ergebnis erfassen" in inbox and "2024/063" in inbox and "TOP 5" in inbox
     assert "Keine offenen Aufgaben." in text_of(assembly.get("/aufgaben/").get_data(as_text=True))
-
-    _complete(committee, "Auf die Tagesordnung setzen",
-              {"meeting_id": _meeting_id(database, "SI/2024/131"), "top_nummer": "10.1",
-               "oeffentlich": "true"})
     _complete(committee, "Ergebnis erfassen", {"ergebnis": "zur_kenntnis_genommen"})
 
-    # The Vorlage moved on: the next task waits in the assembly secretary's inbox.
+    # The Vorlage moved on: the next task waits in the assembly secretary's inbox, due at
+    # the agenda closing of the assembly session (from the Verbandsversammlung's rules).
     assert "Keine offenen Aufgaben." in text_of(committee.get("/aufgaben/").get_data(as_text=True))
+    assembly_session = _meeting_id(database, "SI/2024/128")
+    with database.unit_of_work() as s:
+        closing = deadlines.deadlines_for_meeting(s, s.get(Meeting, assembly_session)).agenda_closing
     inbox = text_of(assembly.get("/aufgaben/").get_data(as_text=True))
     assert "Auf die Tagesordnung setzen" in inbox and "2024/063" in inbox
+    assert f"{closing:%d.%m.%Y}" in inbox
 
-    _complete(assembly, "Auf die Tagesordnung setzen",
-              {"meeting_id": _meeting_id(database, "SI/2024/128"), "top_nummer": "7"})
+    _complete(assembly, "Auf die Tagesordnung setzen", {"meeting_id": assembly_session, "top_nummer": "7"})
+
+    # Before the assembly session begins, its result cannot be recorded: the form says when.
+    url = _task_link(assembly.get("/aufgaben/").get_data(as_text=True), "Ergebnis erfassen")
+    page = assembly.get(url).get_data(as_text=True)
+    start = demo.assembly_meeting.start.astimezone(TIMEZONE)
+    assert f"wenn die Sitzung begonnen hat: {start:%d.%m.%Y} um {start:%H:%M} Uhr" in text_of(page)
+    assert 'name="version"' not in page
+    refused = assembly.post(url, {"ergebnis": "zur_kenntnis_genommen", "version": 3})
+    assert refused.status_code == 409
+
+    clock.now = demo.assembly_meeting.start + timedelta(hours=2)
     _complete(assembly, "Ergebnis erfassen", {"ergebnis": "zur_kenntnis_genommen"})
 
     with database.unit_of_work() as s:
@@ -69,18 +83,18 @@ def test_seed_vorlage_runs_through_its_beratungsfolge(demo, database, browser): 
         items = s.exec(select(AgendaItem).order_by(AgendaItem.id)).all()
         recorded = [(i.number, i.result) for i in items]
         assert recorded == [
-            ("10.1", "zur_kenntnis_genommen"), ("7", "zur_kenntnis_genommen")]
+            ("5", "zur_kenntnis_genommen"), ("7", "zur_kenntnis_genommen")]
         completions = [e for e in audit.events_for_paper(s, paper.id) if e.action == "task.completed"]
         actors = [(e.actor, e.actor_name) for e in completions]
         assert actors == [("hoffmann", "Lea Hoffmann")] * 2 + [("schmitz", "Jonas Schmitz")] * 2
         assert audit.verify(s).ok
 
-    # The public page shows both results with their dates and sessions, and the end state.
+    # The public page shows both results with their dates, sessions and TOPs, and the end state.
     page = text_of(browser().get(f"/vorlagen/{paper.id}").get_data(as_text=True))
     assert page.count("zur Kenntnis genommen") == 2
-    assert re.search(r"\d\d\.\d\d\.\d{4} SI/2024/131 Ordentliche Sitzung des Ausschusses .*"
+    assert re.search(r"\d\d\.\d\d\.\d{4} SI/2024/131 Ordentliche Sitzung des Ausschusses .*TOP 5 "
                      r"zur Kenntnis genommen .*\d\d\.\d\d\.\d{4} SI/2024/128 Ordentliche Sitzung "
-                     r"der Verbandsversammlung .* zur Kenntnis genommen", page)
+                     r"der Verbandsversammlung .*TOP 7 zur Kenntnis genommen", page)
     assert "Die Beratungsfolge ist abgeschlossen." in page
 
 
@@ -106,7 +120,7 @@ def test_public_page_shows_every_field_of_the_seed(demo, browser):  # type: igno
         "Wirtschaftsclustern 474 KB",
         "Anlage 2 Anlage 2 zur Vorlage 2024-063_Unterstützerschreiben 475 KB",
         "Beratung 1 / 2: Ausschuss für (eu)regionale Wirtschaft, Strukturentwicklung und "
-        "Gesundheit – wartet auf: Auf die Tagesordnung setzen",
+        "Gesundheit – wartet auf: Ergebnis erfassen",
     ]:
         assert expected in page, expected
 
@@ -116,7 +130,7 @@ def test_demo_sessions_keep_weekday_order_and_distance(demo):  # type: ignore[no
     assert committee.weekday() == assembly.weekday() == 4  # Fridays, as 08.11. and 22.11.2024
     assert (assembly - committee).days == 14
     from .conftest import NOW
-    assert committee > NOW
+    assert NOW - timedelta(days=9) <= committee <= NOW - timedelta(days=2) < NOW < assembly
 
 
 def test_demo_loads_once(demo, database):  # type: ignore[no-untyped-def]

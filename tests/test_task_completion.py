@@ -27,11 +27,31 @@ def snapshot(database) -> tuple:  # type: ignore[no-untyped-def,type-arg]
 
 
 def first_task(database) -> tuple[HumanTask, int, int]:  # type: ignore[no-untyped-def]
+    """The seed's open task: its committee session has begun, the result waits."""
     with database.unit_of_work() as s:
         task = s.exec(select(HumanTask).where(HumanTask.status == TASK_READY)).one()
+        assert task.bpmn_id == "Ergebnis"
         version = s.get(ProcessInstance, task.process_instance_id).version
         meeting = s.exec(select(Meeting.id).where(Meeting.reference == "SI/2024/131")).one()
     return task, version, meeting
+
+
+NOTED = {"ergebnis": "zur_kenntnis_genommen"}
+
+
+def agenda_task(database, actor, draft, reference: str = "2024/090") -> tuple[HumanTask, int, int]:  # type: ignore[no-untyped-def]
+    """A fresh Vorlage in the committee, started: its agenda step and the next session."""
+    paper_id = draft(reference, "Tagesordnungstest")
+    with database.unit_of_work() as s:
+        procedures.start_beratungsfolge(s, actor("zierstedt"), paper_id, now=NOW)
+    with database.unit_of_work() as s:
+        task = s.exec(select(HumanTask).where(HumanTask.paper_id == paper_id,
+                                              HumanTask.status == TASK_READY)).one()
+        version = s.get(ProcessInstance, task.process_instance_id).version
+        meeting = s.exec(select(Meeting.id).where(Meeting.reference == "SI/2024/128")).first()
+        later = s.exec(select(Meeting.id).where(Meeting.reference == "SI/2024/140")).one()
+    assert meeting is not None
+    return task, version, later
 
 
 def complete(database, actor, task_id, data, version):  # type: ignore[no-untyped-def]
@@ -40,33 +60,33 @@ def complete(database, actor, task_id, data, version):  # type: ignore[no-untype
 
 
 def test_stale_version_is_409_and_changes_nothing(demo, database, actor, browser):  # type: ignore[no-untyped-def]
-    task, version, meeting = first_task(database)
+    task, version, _ = first_task(database)
     before = snapshot(database)
     with pytest.raises(Conflict):
-        complete(database, actor("hoffmann"), task.id, {"meeting_id": meeting}, version - 1)
+        complete(database, actor("hoffmann"), task.id, NOTED, version - 1)
     assert snapshot(database) == before
 
     client = browser().login("hoffmann")
     response = client.client.post(f"/api/v1/tasks/{task.id}/complete",
-                                  json={"data": {"meeting_id": meeting}, "expected_version": version + 5})
+                                  json={"data": NOTED, "expected_version": version + 5})
     assert response.status_code == 409
     assert "geändert" in response.get_json()["error"]
-    page = client.post(f"/aufgaben/{task.id}", {"meeting_id": meeting, "version": version + 5})
+    page = client.post(f"/aufgaben/{task.id}", {**NOTED, "version": version + 5})
     assert page.status_code == 409
     assert snapshot(database) == before
 
 
 def test_task_of_another_gremium_is_403_and_changes_nothing(demo, database, actor, browser):  # type: ignore[no-untyped-def]
-    task, version, meeting = first_task(database)
+    task, version, _ = first_task(database)
     before = snapshot(database)
     with pytest.raises(Forbidden):
-        complete(database, actor("schmitz"), task.id, {"meeting_id": meeting}, version)
+        complete(database, actor("schmitz"), task.id, NOTED, version)
     with pytest.raises(Forbidden):
-        complete(database, actor("zierstedt"), task.id, {"meeting_id": meeting}, version)
+        complete(database, actor("zierstedt"), task.id, NOTED, version)
     client = browser().login("schmitz")
     assert client.get(f"/aufgaben/{task.id}").status_code == 403
     assert client.client.post(f"/api/v1/tasks/{task.id}/complete", json={
-        "data": {"meeting_id": meeting}, "expected_version": version}).status_code == 403
+        "data": NOTED, "expected_version": version}).status_code == 403
     assert snapshot(database) == before
 
 
@@ -79,18 +99,18 @@ def test_unknown_task_is_404(demo, database, actor, browser):  # type: ignore[no
 
 
 def test_task_done_already_is_409(demo, database, actor):  # type: ignore[no-untyped-def]
-    task, version, meeting = first_task(database)
-    complete(database, actor("hoffmann"), task.id, {"meeting_id": meeting}, version)
+    task, version, _ = first_task(database)
+    complete(database, actor("hoffmann"), task.id, NOTED, version)
     after_first = snapshot(database)
     with pytest.raises(Conflict, match="bereits erledigt"):
-        complete(database, actor("hoffmann"), task.id, {"meeting_id": meeting}, version + 1)
+        complete(database, actor("hoffmann"), task.id, NOTED, version + 1)
     assert snapshot(database) == after_first
 
 
 def test_anonymous_api_call_is_401(demo, database, browser):  # type: ignore[no-untyped-def]
-    task, version, meeting = first_task(database)
+    task, version, _ = first_task(database)
     response = browser().client.post(f"/api/v1/tasks/{task.id}/complete",
-                                     json={"data": {"meeting_id": meeting}, "expected_version": version})
+                                     json={"data": NOTED, "expected_version": version})
     assert response.status_code == 401
 
 
@@ -102,8 +122,8 @@ def test_anonymous_api_call_is_401(demo, database, browser):  # type: ignore[no-
     ({"meeting_id": "MEETING", "top_nummer": "x" * 21}, "top_nummer", "Höchstens 20 Zeichen"),
     ({"meeting_id": "MEETING", "tagesordnung": "1"}, "tagesordnung", "Unbekanntes Feld"),
 ])
-def test_wrong_form_values_name_the_field(demo, database, actor, data, field, message):  # type: ignore[no-untyped-def]
-    task, version, meeting = first_task(database)
+def test_wrong_form_values_name_the_field(demo, database, actor, draft, data, field, message):  # type: ignore[no-untyped-def]
+    task, version, meeting = agenda_task(database, actor, draft)
     data = {k: (meeting if v == "MEETING" else v) for k, v in data.items()}
     before = snapshot(database)
     with pytest.raises(Invalid) as caught:
@@ -114,10 +134,8 @@ def test_wrong_form_values_name_the_field(demo, database, actor, data, field, me
 
 
 def test_unknown_result_value_is_named_on_the_form(demo, database, actor, browser):  # type: ignore[no-untyped-def]
-    task, version, meeting = first_task(database)
-    complete(database, actor("hoffmann"), task.id, {"meeting_id": meeting}, version)
-    with database.unit_of_work() as s:
-        result_task = s.exec(select(HumanTask).where(HumanTask.status == TASK_READY)).one()
+    result_task, version, _ = first_task(database)
+    version -= 1  # as the checks below add one
     before = snapshot(database)
     client = browser().login("hoffmann")
     page = client.post(f"/aufgaben/{result_task.id}", {"ergebnis": "vertrödelt", "version": version + 1})
@@ -134,17 +152,17 @@ def test_unknown_result_value_is_named_on_the_form(demo, database, actor, browse
 
 def test_vertagt_offers_a_later_session_and_keeps_history(demo, database, actor):  # type: ignore[no-untyped-def]
     secretary = actor("hoffmann")
-    task, version, meeting = first_task(database)
-    complete(database, secretary, task.id, {"meeting_id": meeting}, version)
-    with database.unit_of_work() as s:
-        result_task = s.exec(select(HumanTask).where(HumanTask.status == TASK_READY)).one()
+    result_task, version, meeting = first_task(database)
+    version -= 1
     complete(database, secretary, result_task.id, {"ergebnis": "vertagt"}, version + 1)
     with database.unit_of_work() as s:
         again = s.exec(select(HumanTask).where(HumanTask.status == TASK_READY)).one()
-        assert again.bpmn_id == "Tagesordnung" and again.organization_id == task.organization_id
-        form, _ = procedures.task_form(s, again, now=NOW)
+        assert again.bpmn_id == "Tagesordnung" and again.organization_id == result_task.organization_id
+        form, initial = procedures.task_form(s, again, now=NOW)
         later = s.exec(select(Meeting.id).where(Meeting.reference == "SI/2024/140")).one()
-        assert later in [c.value for c in form.fields[0].choices]
+        assert [c.value for c in form.fields[0].choices] == [later]
+        assert "meeting_id" not in initial  # the past session is not preselected
+        assert again.context["postponed_in"] == demo.committee_meeting.start.date().isoformat()
     complete(database, secretary, again.id, {"meeting_id": later}, version + 2)
     with database.unit_of_work() as s:
         items = s.exec(select(AgendaItem).order_by(AgendaItem.id)).all()
@@ -153,14 +171,15 @@ def test_vertagt_offers_a_later_session_and_keeps_history(demo, database, actor)
 
 
 def test_concurrent_completions_exactly_one_wins(demo, database, actor):  # type: ignore[no-untyped-def]
-    task, version, meeting = first_task(database)
+    task, version, _ = first_task(database)
     secretary = actor("hoffmann")
     outcomes = run_together(
-        lambda: complete(database, secretary, task.id, {"meeting_id": meeting}, version), 4, Conflict)
+        lambda: complete(database, secretary, task.id, NOTED, version), 4, Conflict)
     assert outcomes == ["409", "409", "409", "ok"]
     with database.unit_of_work() as s:
         assert s.get(ProcessInstance, task.process_instance_id).version == version + 1
-        assert len(s.exec(select(AgendaItem)).all()) == 1
+        results = [i.result for i in s.exec(select(AgendaItem))]
+        assert results == ["zur_kenntnis_genommen"]
         assert len(s.exec(select(HumanTask).where(HumanTask.status == TASK_READY)).all()) == 1
 
 

@@ -177,27 +177,50 @@ def test_healthz(app):  # type: ignore[no-untyped-def]
     assert response.status_code == 200 and response.get_json() == {"status": "ok"}
 
 
-def test_result_of_a_non_public_agenda_item_is_not_published(demo, database, actor, browser):  # type: ignore[no-untyped-def]
+def test_result_of_a_non_public_agenda_item_is_not_published(demo, database, actor, browser, draft):  # type: ignore[no-untyped-def]
+    """The public learns that it was dealt with in non-public session, no more, until released."""
+    from datetime import timedelta
+
     from engine import procedures
     from engine.workflow.models import ProcessInstance
 
     from .conftest import NOW
 
-    secretary = actor("hoffmann")
+    paper_id = draft("2024/071", "Grundstücksangelegenheit Eschweiler")
+    secretary, clerk = actor("hoffmann"), actor("zierstedt")
+
+    def complete_open(data, now):  # type: ignore[no-untyped-def]
+        with database.unit_of_work() as s:
+            task = s.exec(select(HumanTask).where(HumanTask.paper_id == paper_id,
+                                                  HumanTask.status == TASK_READY)).one()
+            version = s.get(ProcessInstance, task.process_instance_id).version
+            procedures.complete_task(s, secretary, task.id, data, version, now=now)
+
     with database.unit_of_work() as s:
-        task = s.exec(select(HumanTask).where(HumanTask.status == TASK_READY)).one()
-        version = s.get(ProcessInstance, task.process_instance_id).version
+        procedures.start_beratungsfolge(s, clerk, paper_id, now=NOW - timedelta(weeks=3))
         meeting = s.exec(select(Meeting.id).where(Meeting.reference == "SI/2024/131")).one()
-        procedures.complete_task(s, secretary, task.id, {"meeting_id": meeting, "oeffentlich": False},
-                                 version, now=NOW)
+    complete_open({"meeting_id": meeting, "top_nummer": "12", "oeffentlich": False}, NOW - timedelta(weeks=2))
+    complete_open({"ergebnis": "zur_kenntnis_genommen", "ja": 9, "nein": 2}, NOW)
+
+    public = text_of(browser().get(f"/vorlagen/{paper_id}").get_data(as_text=True))
+    assert "zur Kenntnis genommen" not in public and "Ja 9" not in public
+    assert re.search(r"SI/2024/131 Ordentliche Sitzung [^|]*Gesundheit, TOP 12 "
+                     r"in nichtöffentlicher Sitzung behandelt", public)
+    assembly = text_of(browser().login("schmitz").get(f"/vorlagen/{paper_id}").get_data(as_text=True))
+    assert "zur Kenntnis genommen (Ja 9, Nein 2, Enthaltungen 0)" in assembly
+    assert "Ergebnis veröffentlichen" not in assembly  # not their Gremium
+
+    committee = browser().login("hoffmann")
+    page = committee.get(f"/vorlagen/{paper_id}").get_data(as_text=True)
+    release = re.search(r'action="(/aufgaben/top/\d+/freigeben)"', page).group(1)  # type: ignore[union-attr]
+    assert browser().login("schmitz").post(release, {}).status_code == 403
+    assert committee.post(release, {}).status_code == 302
+    public = text_of(browser().get(f"/vorlagen/{paper_id}").get_data(as_text=True))
+    assert "TOP 12 zur Kenntnis genommen (Ja 9, Nein 2, Enthaltungen 0)" in public
     with database.unit_of_work() as s:
-        task = s.exec(select(HumanTask).where(HumanTask.status == TASK_READY)).one()
-        procedures.complete_task(s, secretary, task.id, {"ergebnis": "abgelehnt"}, version + 1, now=NOW)
-    public = text_of(browser().get(f"/vorlagen/{demo.paper_id}").get_data(as_text=True))
-    assert "abgelehnt" not in public
-    assert re.search(r"SI/2024/131 Ordentliche Sitzung [^|]*Gesundheit nichtöffentlich", public)
-    internal = text_of(browser().login("schmitz").get(f"/vorlagen/{demo.paper_id}").get_data(as_text=True))
-    assert "abgelehnt" in internal
+        from engine.audit import AuditEvent
+        released = s.exec(select(AuditEvent).where(AuditEvent.action == "agenda_item.result_released")).one()
+        assert released.actor == "hoffmann" and released.paper_id == paper_id
 
 
 def test_a_draft_is_started_from_its_page(demo, database, browser):  # type: ignore[no-untyped-def]
@@ -215,12 +238,22 @@ def test_a_draft_is_started_from_its_page(demo, database, browser):  # type: ign
         assert s.get(Paper, paper.id).status == "in Beratung"
 
 
-def test_agenda_task_without_an_upcoming_session_says_what_to_do(demo, database, browser):  # type: ignore[no-untyped-def]
+def test_agenda_task_without_an_upcoming_session_says_what_to_do(demo, database, browser, actor, draft):  # type: ignore[no-untyped-def]
+    from engine import procedures
+
+    from .conftest import NOW
+
+    paper_id = draft("2024/072", "Ohne Sitzung")
+    clerk = actor("zierstedt")
     with database.unit_of_work() as s:
         for meeting in s.exec(select(Meeting)):
             meeting.cancelled = True
             s.add(meeting)
-        task = s.exec(select(HumanTask).where(HumanTask.status == TASK_READY)).one()
+        procedures.start_beratungsfolge(s, clerk, paper_id, now=NOW)
+    with database.unit_of_work() as s:
+        task = s.exec(select(HumanTask).where(HumanTask.paper_id == paper_id,
+                                              HumanTask.status == TASK_READY)).one()
+        assert task.due is None and task.meeting_id is None
     page = browser().login("hoffmann").get(f"/aufgaben/{task.id}").get_data(as_text=True)
     assert "Für dieses Gremium ist keine kommende Sitzung angelegt." in text_of(page)
     assert 'href="/sitzungen/neu"' in page

@@ -1,80 +1,378 @@
-"""The secretaries' inbox: ready tasks of their Gremien, the task page and its form."""
+"""The secretaries' inbox: views, filters and paging; the task page with holder, comments and form."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from sqlmodel import select
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlmodel import Session, col, select
 
-from engine import procedures
-from engine.council import Meeting, Organization, Paper
-from engine.errors import Invalid
-from engine.tasks import TASK_READY, HumanTask, inbox, may_work_on
-from engine.workflow.models import ProcessInstance
+from engine import procedures, tasks
+from engine.accounts import Account, Actor
+from engine.council import PAPER_TYPES, ROLE_SECRETARIAT, Grant, Meeting, Organization, Paper
+from engine.errors import EngineError, Invalid
+from engine.inbox import VIEWS, InboxQuery, InboxRow, list_tasks, task_row
+from engine.tasks import (
+    DELEGATION_PENDING,
+    TASK_READY,
+    HumanTask,
+    SavedFilter,
+    comments_of,
+)
+from engine.workflow.models import ProcessModel
 
 from .auth import current_actor, login_required
 from .i18n import gettext as _
-from .views import beratungsfolge, paper_header, request_session, rollback_request
+from .views import (
+    beratungsfolge,
+    paper_header,
+    request_now,
+    request_session,
+    request_today,
+    rollback_request,
+)
 
 bp = Blueprint("inbox", __name__, url_prefix="/aufgaben")
+
+VIEW_LABELS = {"mine": "Meine Aufgaben", "group": "Gruppe", "gremium": "Gremium", "done": "Erledigt"}
+#: What a bulk Kenntnisnahme records on each selected result task.
+NOTED = {"ergebnis": "zur_kenntnis_genommen"}
+
+
+@bp.app_template_global()
+def task_title(task: HumanTask) -> str:
+    """The step's title in the page's language (the model names it in German and English)."""
+    from .i18n import current_language
+
+    return str(task.context.get("title_en", task.title)) if current_language() == "en" else task.title
+
+
+@bp.app_template_filter("isodate")
+def isodate(value: str) -> str:
+    """An ISO date kept in task data, shown as 08.11.2024."""
+    try:
+        return date.fromisoformat(value).strftime("%d.%m.%Y")
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _actor() -> Actor:
+    actor = current_actor()
+    assert actor is not None  # login_required
+    return actor
+
+
+def _my_organizations(s: Session, actor: Actor) -> list[Organization]:
+    return procedures.secretariat_organizations(s, actor)
+
+
+def _step_names(s: Session) -> dict[str, str]:
+    """Form key → step title, from the deployed models' forms (a few rows, not the tasks)."""
+    names: dict[str, str] = {}
+    for forms in s.exec(select(ProcessModel.forms)):
+        for key, definition in forms.items():
+            names.setdefault(key, definition.get("title", key))
+    return names
+
+
+def _colleagues(s: Session, task: HumanTask) -> list[Account]:
+    """Accounts of the task's candidate group (for assign and delegate)."""
+    if task.lane is None:
+        return []
+    query = select(Account).join(Grant, col(Grant.account_id) == Account.id).where(
+        Grant.role == task.lane, Account.active == True)  # noqa: E712
+    if task.organization_id is not None:
+        query = query.where(Grant.organization_id == task.organization_id)
+    return list(s.exec(query.order_by(col(Account.display_name))).unique())
+
+
+def _names(s: Session, usernames: set[str | None]) -> dict[str, str]:
+    wanted = {u for u in usernames if u}
+    if not wanted:
+        return {}
+    return dict(s.exec(select(Account.username, Account.display_name)
+                       .where(col(Account.username).in_(sorted(wanted)))).all())
+
+
+def _query_args() -> dict[str, str]:
+    """The query string, with the page's one "Fälligkeit" select spread onto its two flags."""
+    args = {k: v for k, v in request.args.items() if k != "due_filter"}
+    if request.args.get("due_filter") in {"overdue", "due_soon"}:
+        args[request.args["due_filter"]] = "true"
+    return args
+
+
+def _bulk_notable(row: InboxRow, now: datetime) -> bool:
+    """A Kenntnisnahme result step whose session has begun: bulk "zur Kenntnis genommen"."""
+    t = row.task
+    return (t.status == TASK_READY and t.context.get("completable_from") is not None
+            and (t.context.get("beratung") or {}).get("role") == "Kenntnisnahme"
+            and row.meeting is not None and row.meeting.start <= now
+            and t.assignee in (None, current_actor().username if current_actor() else None))
+
+
+def _list_context(s: Session, actor: Actor) -> dict[str, Any]:
+    try:
+        query = InboxQuery.load(_query_args())
+        errors: dict[str, list[str]] = {}
+    except Invalid as exc:
+        query, errors = InboxQuery(), exc.errors
+    page = list_tasks(s, actor, query, request_today())
+    holders = {r.task.assignee for r in page.rows} | {r.task.owner for r in page.rows}
+    now = request_now()
+    return {"query": query, "page": page, "filter_errors": errors, "names": _names(s, holders),
+            "bulk": {r.task.id for r in page.rows if _bulk_notable(r, now)},
+            "view_labels": VIEW_LABELS}
 
 
 @bp.get("/")
 @login_required
 def index():  # type: ignore[no-untyped-def]
     s = request_session()
-    tasks = inbox(s, current_actor())
+    actor = _actor()
+    context = _list_context(s, actor)
+    orgs = _my_organizations(s, actor)
+    meetings = list(s.exec(select(Meeting).where(
+        col(Meeting.organization_id).in_([o.id for o in orgs]), Meeting.cancelled == False)  # noqa: E712
+        .order_by(col(Meeting.start)))) if orgs else []
+    saved = list(s.exec(select(SavedFilter).where(SavedFilter.account_id == actor.account_id)
+                        .order_by(col(SavedFilter.name))))
+    group_accounts = list(s.exec(
+        select(Account.username, Account.display_name).join(Grant, col(Grant.account_id) == Account.id)
+        .where(Grant.role == ROLE_SECRETARIAT, col(Grant.organization_id).in_([o.id for o in orgs]))
+        .order_by(col(Account.display_name)).distinct())) if orgs else []
+    status = 422 if context["filter_errors"] else 200
     return render_template(
-        "inbox.html", tasks=tasks,
-        papers=_by_id(s, Paper, {t.paper_id for t in tasks}),
-        orgs=_by_id(s, Organization, {t.organization_id for t in tasks}),
-        meetings=_by_id(s, Meeting, {t.meeting_id for t in tasks}),
-    )
+        "inbox.html", views=VIEWS, orgs=orgs, meetings=meetings,
+        paper_types=PAPER_TYPES, steps=_step_names(s), saved=saved, colleagues=group_accounts,
+        **context), status
 
 
-def _by_id(session, model, ids):  # type: ignore[no-untyped-def]
-    ids = {i for i in ids if i is not None}
+@bp.get("/liste")
+@login_required
+def list_fragment():  # type: ignore[no-untyped-def]
+    """The list alone, for the page's polling script (new tasks without a full reload)."""
+    context = _list_context(request_session(), _actor())
+    return render_template("inbox_list.html", **context), 422 if context["filter_errors"] else 200
+
+
+@bp.post("/filter")
+@login_required
+def save_filter():  # type: ignore[no-untyped-def]
+    actor = _actor()
+    s = request_session()
+    name = request.form.get("name", "").strip()
+    query = InboxQuery.load({k: v for k, v in request.form.items() if k not in {"csrf_token", "name"}})
+    if not name or len(name) > 80 or "\x00" in name:
+        raise Invalid(_("Eingaben bitte prüfen."), {"name": [_("Bitte einen Namen (höchstens 80 Zeichen).")]})
+    params = urlencode(query.params(cursor=None))
+    existing = s.exec(select(SavedFilter).where(SavedFilter.account_id == actor.account_id,
+                                                SavedFilter.name == name)).first()
+    if existing is None:
+        s.add(SavedFilter(account_id=actor.account_id, name=name, query=params))
+    else:
+        existing.query = params
+        s.add(existing)
+    flash(_("Filter gespeichert."), "success")
+    return redirect(url_for("inbox.index") + ("?" + params if params else ""))
+
+
+@bp.post("/filter/<int:filter_id>/loeschen")
+@login_required
+def delete_filter(filter_id: int):  # type: ignore[no-untyped-def]
+    s = request_session()
+    saved = s.get(SavedFilter, filter_id)
+    if saved is None or saved.account_id != _actor().account_id:
+        abort(404)
+    s.delete(saved)
+    flash(_("Filter gelöscht."), "success")
+    return redirect(url_for("inbox.index"))
+
+
+@bp.post("/kenntnisnahme")
+@login_required
+def bulk_noted():  # type: ignore[no-untyped-def]
+    """Record "zur Kenntnis genommen" for several result tasks: each its own unit of work."""
+    actor = _actor()
+    database = current_app.extensions["ratsflow.db"]
+    ids = [int(v) for v in request.form.getlist("task") if v.isdigit() and len(v) < 10]
     if not ids:
-        return {}
-    return {o.id: o for o in session.exec(select(model).where(model.id.in_(ids)))}
+        flash(_("Bitte mindestens eine Aufgabe auswählen."), "error")
+        return redirect(request.form.get("back") or url_for("inbox.index"))
+    done, failed = [], []
+    for task_id in ids:
+        version = request.form.get(f"version-{task_id}", "")
+        try:
+            with database.unit_of_work() as s:
+                row = s.get(HumanTask, task_id)
+                label = _task_label(s, row) if row else f"#{task_id}"
+                procedures.complete_task(s, actor, task_id, dict(NOTED),
+                                         int(version) if version.isdigit() and len(version) < 10 else -1,
+                                         now=request_now())
+            done.append(label)
+        except EngineError as exc:
+            failed.append(f"{label}: {exc.message} {_joined(exc.errors)}".strip())
+    if done:
+        flash(_("Zur Kenntnis genommen: %(list)s", list=", ".join(done)), "success")
+    for message in failed:
+        flash(_("Nicht erledigt – %(reason)s", reason=message), "error")
+    return redirect(request.form.get("back") if _local(request.form.get("back")) else url_for("inbox.index"))
+
+
+def _joined(errors: dict[str, list[str]]) -> str:
+    return " ".join(" ".join(m) for m in errors.values())
+
+
+def _local(target: str | None) -> bool:
+    return bool(target) and target.startswith("/aufgaben") and "//" not in target  # type: ignore[union-attr]
+
+
+def _task_label(s: Session, row: HumanTask) -> str:
+    paper = s.get(Paper, row.paper_id) if row.paper_id else None
+    return f"{paper.reference} ({row.title})" if paper else row.title
+
+
+# ----------------------------------------------------------------------------- one task
+
+def _task_page(task_id: int, status: int = 200, values: dict[str, Any] | None = None,
+               errors: dict[str, list[str]] | None = None, problem: str | None = None):  # type: ignore[no-untyped-def]
+    actor = _actor()
+    s = request_session()
+    row = s.get(HumanTask, task_id)
+    if row is None:
+        abort(404)
+    if not tasks.may_work_on(actor, row):
+        abort(403)
+    shown = task_row(s, task_id, request_today())
+    assert shown is not None
+    paper = s.get(Paper, row.paper_id)
+    ready = row.status == TASK_READY
+    form, initial = procedures.task_form(s, row, now=request_now()) if ready else (None, {})
+    blocked = procedures.completion_blocked(s, row, request_now())
+    holder_refusal = tasks.held_by_other(s, actor, row) if ready else None
+    return render_template(
+        "task.html", row=row, shown=shown, paper=paper, form=form,
+        values=values if values is not None else initial, errors=errors or {}, problem=problem,
+        folge=beratungsfolge(s, paper.id), ready=ready, blocked=blocked,
+        holder_refusal=holder_refusal.message if holder_refusal else None,
+        delegated_to_me=row.delegation == DELEGATION_PENDING and row.assignee == actor.username,
+        comments=comments_of(s, task_id), colleagues=_colleagues(s, row),
+        names=_names(s, {row.assignee, row.owner, row.completed_by}),
+        **paper_header(s, paper),
+    ), status
 
 
 @bp.route("/<int:task_id>", methods=["GET", "POST"])
 @login_required
 def task(task_id: int):  # type: ignore[no-untyped-def]
-    actor = current_actor()
-    assert actor is not None
-    s = request_session()
-    errors: dict[str, list[str]] = {}
-    values: dict[str, Any] = {}
-    status = 200
-    if request.method == "POST":
-        values = {k: v for k, v in request.form.items() if k not in {"csrf_token", "version"}}
+    if request.method == "GET":
+        return _task_page(task_id)
+    values = {k: v for k, v in request.form.items() if k not in {"csrf_token", "version"}}
+    try:
+        version = int(request.form.get("version", ""))
+    except ValueError:
+        abort(400, "version")
+    try:
+        done = procedures.complete_task(request_session(), _actor(), task_id, values, version,
+                                        now=request_now())
+    except Invalid as exc:
+        rollback_request()
+        return _task_page(task_id, 422, values, exc.errors)
+    flash(_("Die Aufgabe wurde erledigt."), "success")
+    if done.finished:
+        flash(_("Die Beratungsfolge ist abgeschlossen."), "success")
+    return redirect(url_for("inbox.index"))
+
+
+def _act(task_id: int, verb: Any, *args: Any, message: str):  # type: ignore[no-untyped-def]
+    """Run a holder verb; on refusal show the task page with the reason (status 403/409/422)."""
+    try:
+        verb(request_session(), _actor(), task_id, *args, now=request_now())
+    except EngineError as exc:
+        rollback_request()
+        if exc.status == 404:
+            abort(404)
+        return _task_page(task_id, exc.status, errors=exc.errors,
+                          problem=exc.message + (" " + _joined(exc.errors) if exc.errors else ""))
+    flash(message, "success")
+    return redirect(url_for("inbox.task", task_id=task_id))
+
+
+@bp.post("/<int:task_id>/uebernehmen")
+@login_required
+def claim(task_id: int):  # type: ignore[no-untyped-def]
+    return _act(task_id, tasks.claim, message=_("Sie bearbeiten die Aufgabe jetzt."))
+
+
+@bp.post("/<int:task_id>/zurueckgeben")
+@login_required
+def unclaim(task_id: int):  # type: ignore[no-untyped-def]
+    return _act(task_id, tasks.unclaim, message=_("Die Aufgabe ist wieder für die Gruppe offen."))
+
+
+@bp.post("/<int:task_id>/zuweisen")
+@login_required
+def assign(task_id: int):  # type: ignore[no-untyped-def]
+    return _act(task_id, tasks.assign, request.form.get("user", ""),
+                message=_("Die Aufgabe wurde zugewiesen."))
+
+
+@bp.post("/<int:task_id>/delegieren")
+@login_required
+def delegate(task_id: int):  # type: ignore[no-untyped-def]
+    return _act(task_id, tasks.delegate, request.form.get("user", ""),
+                message=_("Die Aufgabe wurde delegiert."))
+
+
+@bp.post("/<int:task_id>/erledigt-zurueck")
+@login_required
+def resolve(task_id: int):  # type: ignore[no-untyped-def]
+    return _act(task_id, tasks.resolve, message=_("Die Aufgabe ging an Sie zurück."))
+
+
+@bp.post("/<int:task_id>/wiedervorlage")
+@login_required
+def follow_up(task_id: int):  # type: ignore[no-untyped-def]
+    raw = request.form.get("follow_up", "").strip()
+    day: date | None = None
+    if raw:
         try:
-            version = int(request.form.get("version", ""))
+            day = date.fromisoformat(raw) if "-" in raw else _german_date(raw)
         except ValueError:
-            abort(400, "version")
-        try:
-            done = procedures.complete_task(s, actor, task_id, values, version)
-        except Invalid as exc:
-            rollback_request()
-            errors, status = exc.errors, 422
-        else:
-            flash(_("Die Aufgabe wurde erledigt."), "success")
-            if done.finished:
-                flash(_("Die Beratungsfolge ist abgeschlossen."), "success")
-            return redirect(url_for("inbox.index"))
-    row = s.get(HumanTask, task_id)
-    if row is None:
-        abort(404)
-    if not may_work_on(actor, row):
-        abort(403)
-    paper = s.get(Paper, row.paper_id)
-    form, initial = procedures.task_form(s, row)
-    return render_template(
-        "task.html", row=row, instance=s.get(ProcessInstance, row.process_instance_id),
-        paper=paper, form=form, values=values if request.method == "POST" else initial,
-        errors=errors, folge=beratungsfolge(s, paper.id), ready=row.status == TASK_READY,
-        **paper_header(s, paper),
-    ), status
+            return _task_page(task_id, 422, errors={"follow_up": [_("Datum bitte als TT.MM.JJJJ.")]},
+                              problem=_("Eingaben bitte prüfen."))
+    return _act(task_id, tasks.set_follow_up, day, message=_("Die Wiedervorlage wurde gespeichert."))
+
+
+def _german_date(raw: str) -> date:
+    day, month, year = raw.split(".")
+    return date(int(year), int(month), int(day))
+
+
+@bp.post("/<int:task_id>/kommentare")
+@login_required
+def comment(task_id: int):  # type: ignore[no-untyped-def]
+    return _act(task_id, tasks.add_comment, request.form.get("text", ""),
+                message=_("Der Kommentar wurde gespeichert."))
+
+
+@bp.post("/top/<int:item_id>/freigeben")
+@login_required
+def release_result(item_id: int):  # type: ignore[no-untyped-def]
+    """Publish the result of a non-public agenda item on the public pages."""
+    item = procedures.release_result(request_session(), _actor(), item_id, now=request_now())
+    flash(_("Das Ergebnis ist jetzt öffentlich."), "success")
+    paper_id = procedures.paper_of_item(request_session(), item)
+    return redirect(url_for("public.paper", paper_id=paper_id) if paper_id else url_for("inbox.index"))
+

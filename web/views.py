@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
 from flask import current_app, g, request
 from sqlmodel import Session, select
 
 from engine.council import AgendaItem, Consultation, Meeting, Organization, Paper, Person
+from engine.settings import TIMEZONE
+from engine.types import utcnow
 
 
 def request_session() -> Session:
@@ -20,6 +23,18 @@ def request_session() -> Session:
         database = current_app.extensions["ratsflow.db"]
         g.uow = database.begin(write=request.method not in {"GET", "HEAD", "OPTIONS"})
     return g.uow.session  # type: ignore[no-any-return]
+
+
+def request_now() -> datetime:
+    """The time of this request: the app's clock (``ratsflow.clock``; tests move it)."""
+    if "now" not in g:
+        g.now = current_app.extensions.get("ratsflow.clock", utcnow)()
+    return g.now  # type: ignore[no-any-return]
+
+
+def request_today() -> date:
+    """Today in Europe/Berlin, by the request's clock."""
+    return request_now().astimezone(TIMEZONE).date()
 
 
 def rollback_request() -> None:
@@ -43,14 +58,19 @@ def beratungsfolge(session: Session, paper_id: int) -> list[dict[str, Any]]:
     meeting_ids = {c.meeting_id for c in consultations if c.meeting_id}
     meetings = {m.id: m for m in session.exec(select(Meeting).where(
         Meeting.id.in_(meeting_ids)))} if meeting_ids else {}  # type: ignore[union-attr]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for c in consultations:
         sessions = [{"item": item, "meeting": meeting} for item, meeting in items
                     if item.consultation_id == c.id]
         planned = meetings.get(c.meeting_id) if c.meeting_id else None
+        conflict = False
         if planned is not None and not any(s["meeting"].id == planned.id for s in sessions):
             sessions.append({"item": None, "meeting": planned})
-        rows.append({"consultation": c, "organization": orgs[c.organization_id], "sessions": sessions})
+            # Order holds: a planned session before the previous Beratung's is flagged.
+            before = rows[-1]["sessions"] if rows else []
+            conflict = any(s["meeting"].start >= planned.start for s in before)
+        rows.append({"consultation": c, "organization": orgs[c.organization_id], "sessions": sessions,
+                     "conflict": conflict})
     return rows
 
 

@@ -166,8 +166,13 @@ def _code_in(task_spec: Any) -> list[tuple[str, str, str]]:
 
 
 def parse_model(path: Path | str, content: bytes | None = None,
-                forms_dirs: list[Path] | None = None) -> ParsedModel:
-    """Parse and check one BPMN file; raise :class:`ModelError` on anything wrong."""
+                forms_dirs: list[Path] | None = None,
+                declarable: dict[str, set[str]] | None = None) -> ParsedModel:
+    """Parse and check one BPMN file; raise :class:`ModelError` on anything wrong.
+
+    ``declarable`` maps a user-task property to the names a model may give it (the
+    engine's registry of rules); any other name is refused.
+    """
     path = Path(path)
     file_name = path.name
     if content is None:
@@ -226,6 +231,11 @@ def parse_model(path: Path | str, content: bytes | None = None,
                     raise ModelError(file_name, f"Benutzeraufgabe ohne Formular ({FORM_PROPERTY})",
                                      element=_element(task_spec))
                 forms[_form_key(form_file)] = _load_form(file_name, task_spec, form_file, search)
+                for prop, known in (declarable or {}).items():
+                    if prop in props and props[prop] not in known:
+                        raise ModelError(file_name, f"{prop}={props[prop]!r} ist unbekannt "
+                                         f"(bekannt: {', '.join(sorted(known))})",
+                                         element=_element(task_spec))
 
     spec_json = SERIALIZER.spec_to_json(spec, subprocess_specs)
     return ParsedModel(

@@ -1,0 +1,293 @@
+"""The secretaries' inbox: views, server-side filters and keyset paging over the task index.
+
+Listing reads only the human-task table and the rows it names (Vorlage, Gremium, Sitzung,
+instance version); it never deserializes a workflow. Pages are cut by a cursor on the sort
+key and the task id (keyset), never by OFFSET, so page 500 costs what page 1 costs and a
+task that arrives meanwhile neither repeats nor hides a row.
+
+Views: ``mine`` (held by me), ``group`` (claimable: open and unheld in my groups),
+``gremium`` (everything open in the Gremien I serve), ``done`` (completed by me, newest
+first).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
+from sqlalchemy import and_, false, or_, tuple_
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col, select
+
+from .accounts import Actor
+from .council import Meeting, Organization, Paper
+from .errors import Invalid
+from .tasks import TASK_DONE, TASK_READY, HumanTask
+from .workflow.models import ProcessInstance
+
+VIEWS = ("mine", "group", "gremium", "done")
+SORTS = ("due", "created")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+DUE_SOON_DAYS = 2
+_INT32 = 2**31 - 1
+
+
+def _id_field() -> fields.Integer:
+    return fields.Integer(load_default=None, allow_none=True, strict=False,
+                          validate=validate.Range(min=1, max=_INT32, error="Unbekannte Nummer."),
+                          error_messages={"invalid": "Ungültiger Wert."})
+
+
+def _text_field(max_length: int) -> fields.String:
+    return fields.String(load_default=None, allow_none=True, validate=[
+        validate.Length(max=max_length, error=f"Höchstens {max_length} Zeichen."),
+        validate.Regexp(r"^[^\x00]*$", error="Unzulässiges Zeichen (NUL)."),
+    ])
+
+
+class InboxQueryIn(Schema):
+    """The inbox's query string (HTML and ``GET /api/v1/tasks``); errors name the parameter."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    view = fields.String(load_default="gremium", validate=validate.OneOf(
+        VIEWS, error="Bitte eine der Ansichten wählen: " + ", ".join(VIEWS) + "."))
+    organization = _id_field()
+    meeting = _id_field()
+    paper_type = _text_field(100)
+    form = _text_field(100)
+    holder = _text_field(150)
+    overdue = fields.Boolean(load_default=False, error_messages={"invalid": "true oder false."})
+    due_soon = fields.Boolean(load_default=False, error_messages={"invalid": "true oder false."})
+    q = _text_field(200)
+    sort = fields.String(load_default="due", validate=validate.OneOf(
+        SORTS, error="Sortierung: due oder created."))
+    limit = fields.Integer(load_default=DEFAULT_LIMIT, strict=False, validate=validate.Range(
+        min=1, max=MAX_LIMIT, error=f"Zwischen 1 und {MAX_LIMIT}."),
+        error_messages={"invalid": "Ungültiger Wert."})
+    cursor = _text_field(500)
+
+    @pre_load
+    def _blank_is_missing(self, data: Any, **_: Any) -> dict[str, Any]:
+        items = data.items() if hasattr(data, "items") else []
+        return {k: v.strip() if isinstance(v, str) else v for k, v in items
+                if not (isinstance(v, str) and v.strip() == "")}
+
+
+_QUERY_IN = InboxQueryIn()
+
+
+@dataclass(frozen=True)
+class InboxQuery:
+    view: str = "gremium"
+    organization: int | None = None
+    meeting: int | None = None
+    paper_type: str | None = None
+    form: str | None = None
+    holder: str | None = None
+    overdue: bool = False
+    due_soon: bool = False
+    q: str | None = None
+    sort: str = "due"
+    limit: int = DEFAULT_LIMIT
+    cursor: str | None = None
+
+    @classmethod
+    def load(cls, args: Any) -> InboxQuery:
+        """From a query string (a mapping); raise :class:`Invalid` naming each wrong parameter."""
+        try:
+            values = _QUERY_IN.load(dict(args.items()) if hasattr(args, "items") else args)
+        except ValidationError as exc:
+            messages = exc.messages if isinstance(exc.messages, dict) else {"_": exc.messages}
+            raise Invalid("Filter bitte prüfen.", {k: list(v) if isinstance(v, list) else [str(v)]
+                                                  for k, v in messages.items()}) from None
+        query = cls(**values)
+        if query.cursor is not None:
+            query.decode_cursor()  # refuses a broken one before any SQL
+        return query
+
+    def params(self, **changes: Any) -> dict[str, str]:
+        """The query string that shows this view (defaults left out), with ``changes``."""
+        values = {**self.__dict__, **changes}
+        defaults = InboxQuery().__dict__
+        out: dict[str, str] = {}
+        for key, value in values.items():
+            if value is None or value == defaults[key]:
+                continue
+            out[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        return out
+
+    def decode_cursor(self) -> tuple[Any, int]:
+        """The sort value and id the next page starts after."""
+        try:
+            raw = json.loads(base64.urlsafe_b64decode((self.cursor or "").encode() + b"==="))
+            view, sort, value, last_id = raw
+            if view != self.view or sort != self.sort or not isinstance(last_id, int):
+                raise ValueError("cursor of another view")
+            if value is not None:
+                value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+            return value, last_id
+        except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError):
+            raise Invalid("Filter bitte prüfen.", {
+                "cursor": ["Ungültiger Cursor: bitte die erste Seite neu laden."]}) from None
+
+
+def _encode_cursor(query: InboxQuery, value: date | datetime | None, last_id: int) -> str:
+    raw = json.dumps([query.view, query.sort, value.isoformat() if value else None, last_id])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+@dataclass
+class InboxRow:
+    task: HumanTask
+    version: int
+    paper: Paper | None
+    organization: Organization | None
+    meeting: Meeting | None
+    overdue: bool = False
+    due_soon: bool = False
+
+
+@dataclass
+class InboxPage:
+    rows: list[InboxRow] = field(default_factory=list)
+    next_cursor: str | None = None
+
+
+def group_condition(actor: Actor) -> ColumnElement[bool] | None:
+    """Tasks of the actor's candidate groups; None: all (an admin)."""
+    if actor.is_admin:
+        return None
+    by_role: dict[str, set[int]] = {}
+    whole_roles: set[str] = set()
+    for role, org in actor.grants:
+        if org is None:
+            whole_roles.add(role)
+        else:
+            by_role.setdefault(role, set()).add(org)
+    conditions: list[ColumnElement[bool]] = [col(HumanTask.lane).in_(sorted(whole_roles))] \
+        if whole_roles else []
+    for role, orgs in sorted(by_role.items()):
+        if role in whole_roles:
+            continue
+        conditions.append(and_(col(HumanTask.lane) == role,
+                               col(HumanTask.organization_id).in_(sorted(orgs))))
+    return or_(*conditions) if conditions else false()
+
+
+def _like(term: str) -> str:
+    escaped = term.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def list_tasks(session: Session, actor: Actor, query: InboxQuery, today: date) -> InboxPage:
+    """One page of the actor's inbox view, filtered and ordered on the server."""
+    task = HumanTask
+    conditions: list[Any] = []
+    if query.view == "done":
+        conditions += [col(task.status) == TASK_DONE, col(task.completed_by) == actor.username]
+    else:
+        conditions.append(col(task.status) == TASK_READY)
+        if query.view == "mine":
+            conditions.append(col(task.assignee) == actor.username)
+        else:
+            group = group_condition(actor)
+            if group is not None:
+                conditions.append(group)
+            if query.view == "group":
+                conditions.append(col(task.assignee).is_(None))
+    if query.organization is not None:
+        conditions.append(col(task.organization_id) == query.organization)
+    if query.meeting is not None:
+        conditions.append(col(task.meeting_id) == query.meeting)
+    if query.form is not None:
+        conditions.append(col(task.form_key) == query.form)
+    if query.holder is not None:
+        conditions.append(col(task.assignee).is_(None) if query.holder == "-"
+                          else col(task.assignee) == query.holder)
+    if query.overdue:
+        conditions.append(col(task.due) < today)
+    if query.due_soon:
+        conditions.append(and_(col(task.due) >= today,
+                               col(task.due) <= today + timedelta(days=DUE_SOON_DAYS)))
+    if query.q:
+        conditions.append(col(task.search_text).like(_like(query.q), escape="\\"))
+    if query.paper_type is not None:
+        conditions.append(col(Paper.paper_type) == query.paper_type)
+
+    if query.view == "done":
+        key = col(task.completed)
+        descending = True
+    else:
+        key = col(task.due) if query.sort == "due" else col(task.created)
+        descending = False
+
+    after = query.decode_cursor() if query.cursor else None
+    rows: list[Any] = []
+    # Keyset on (key, id); rows without a due date come last, as their own segment.
+    if after is None or after[0] is not None:
+        page_conditions = list(conditions)
+        if after is not None:
+            page_conditions.append(tuple_(key, col(task.id)) < tuple_(*after) if descending
+                                   else tuple_(key, col(task.id)) > tuple_(*after))
+        else:
+            page_conditions.append(key.is_not(None))
+        rows = _fetch(session, page_conditions, key, descending, query.limit + 1)
+    if len(rows) <= query.limit:
+        null_conditions = [*conditions, key.is_(None)]
+        if after is not None and after[0] is None:
+            null_conditions.append(col(task.id) > after[1])
+        rows += _fetch(session, null_conditions, col(task.id), False, query.limit + 1 - len(rows))
+
+    page = InboxPage()
+    for found in rows[:query.limit]:
+        row = InboxRow(*found)
+        due = row.task.due
+        row.overdue = due is not None and due < today and query.view != "done"
+        row.due_soon = due is not None and not row.overdue and query.view != "done" \
+            and due <= today + timedelta(days=DUE_SOON_DAYS)
+        page.rows.append(row)
+    if len(rows) > query.limit and page.rows:
+        last = page.rows[-1].task
+        value = last.completed if query.view == "done" else (
+            last.due if query.sort == "due" else last.created)
+        page.next_cursor = _encode_cursor(query, value, last.id)  # type: ignore[arg-type]
+    return page
+
+
+def _fetch(session: Session, conditions: list[Any], key: Any, descending: bool,
+           limit: int) -> list[Any]:
+    if limit <= 0:
+        return []
+    task = HumanTask
+    statement = (
+        select(task, ProcessInstance.version, Paper, Organization, Meeting)
+        .join(ProcessInstance, col(ProcessInstance.id) == task.process_instance_id)
+        .join(Paper, col(Paper.id) == task.paper_id, isouter=True)
+        .join(Organization, col(Organization.id) == task.organization_id, isouter=True)
+        .join(Meeting, col(Meeting.id) == task.meeting_id, isouter=True)
+        .where(*conditions)
+        .order_by(key.desc() if descending else key, col(task.id).desc() if descending else col(task.id))
+        .limit(limit)
+    )
+    return list(session.exec(statement).all())
+
+
+def task_row(session: Session, task_id: int, today: date) -> InboxRow | None:
+    """One task as the inbox shows it (with version, Vorlage, Gremium, Sitzung)."""
+    found = _fetch(session, [col(HumanTask.id) == task_id], col(HumanTask.id), False, 1)
+    if not found:
+        return None
+    row = InboxRow(*found[0])
+    due = row.task.due
+    if row.task.status == TASK_READY and due is not None:
+        row.overdue = due < today
+        row.due_soon = not row.overdue and due <= today + timedelta(days=DUE_SOON_DAYS)
+    return row
