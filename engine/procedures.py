@@ -338,7 +338,7 @@ class _FormFor:
     form: Form
     initial: dict[str, Any]
     behind: dict[Any, Any]  # the objects behind the run-time choices, by value
-    refusals: dict[Any, str]  # known values that are not offered, and why
+    window: rules.SessionWindow | None  # which sessions fit, when the form offers sessions
 
 
 def _form_for(session: Session, task: HumanTask, instance: ProcessInstance, spec_hash: str,
@@ -351,7 +351,7 @@ def _form_for(session: Session, task: HumanTask, instance: ProcessInstance, spec
     initial: dict[str, Any] = {f.name: f.default for f in form.fields if f.default is not None}
     options: dict[str, list[Choice]] = {}
     behind: dict[Any, Any] = {}
-    refusals: dict[Any, str] = {}
+    window: rules.SessionWindow | None = None
     if any(f.options_source == "sitzungen_des_gremiums" for f in form.fields):
         if consultation is None and task.consultation_id is not None:
             consultation = session.get(Consultation, task.consultation_id)
@@ -362,19 +362,27 @@ def _form_for(session: Session, task: HumanTask, instance: ProcessInstance, spec
                                   Meeting.cancelled == False,  # noqa: E712
                                   col(Meeting.start) >= today).order_by(col(Meeting.start))
         ).all()
-        offered = []
-        for m in meetings:
-            why = window.refusal(m)
-            if why is None:
-                offered.append(m)
-            else:
-                refusals[m.id] = why
+        offered = [m for m in meetings if window.refusal(m) is None]
         options["sitzungen_des_gremiums"] = [Choice(m.id, meeting_label(m)) for m in offered]
         behind.update({m.id: m for m in offered})
         planned = consultation.meeting_id if consultation is not None else None
         if planned in behind:
             initial["meeting_id"] = planned
-    return _FormFor(form.with_options(options), initial, behind, refusals)
+    return _FormFor(form.with_options(options), initial, behind, window)
+
+
+def _why_not_offered(session: Session, task: HumanTask, window: rules.SessionWindow | None,
+                     value: Any) -> str | None:
+    """Why a submitted session is not among the choices (order, postponement, past)."""
+    meeting_id = _as_int(value)
+    if window is None or meeting_id is None or not 0 < meeting_id < 2**31:
+        return None
+    meeting = session.get(Meeting, meeting_id)
+    if meeting is None or meeting.organization_id != task.organization_id:
+        return None
+    if meeting.cancelled:
+        return "Diese Sitzung ist abgesagt."
+    return window.refusal(meeting)
 
 
 def completion_blocked(session: Session, task: HumanTask, now: datetime | None = None) -> str | None:
@@ -441,10 +449,10 @@ def complete_task(session: Session, actor: Actor, task_id: int, data: dict[str, 
         values = found.form.validate(data)
     except FormError as exc:
         for name, messages in exc.errors.items():
-            raw = data.get(name)
-            known = _as_int(raw)
-            if known in found.refusals and NOT_A_CHOICE in messages:
-                exc.errors[name] = [found.refusals[known]]
+            why = _why_not_offered(session, row, found.window, data.get(name)) \
+                if NOT_A_CHOICE in messages else None
+            if why is not None:
+                exc.errors[name] = [why]
         raise Invalid("Eingaben bitte prüfen.", exc.errors) from None
 
     with session.no_autoflush:  # one flush at the end instead of one before every statement

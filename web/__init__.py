@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, jsonify, render_template, request, send_from_directory
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from engine.db import Database
 from engine.errors import EngineError
@@ -61,7 +62,7 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
     auth.init_app(app)
 
     # 4. Blueprints, registered by hand.
-    from . import api, audit_views, inbox, papers, public
+    from . import admin, api, audit_views, inbox, papers, public
 
     app.register_blueprint(public.bp)
     app.register_blueprint(auth.bp)
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
     app.register_blueprint(papers.bp)
     app.register_blueprint(audit_views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(admin.bp)
 
     # 5. Front-end libraries installed from npm (web/package.json), served from node_modules.
     @app.get("/vendor/pico.min.css")
@@ -88,11 +90,23 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
             return jsonify(error=exc.message, errors=exc.errors), exc.status
         return render_template("error.html", status=exc.status, message=exc.message), exc.status
 
-    @app.errorhandler(404)
-    def not_found(_exc: Any):  # type: ignore[no-untyped-def]
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+        status = exc.code or 500
+        message = _error_message(status, exc)
         if request.path.startswith("/api/"):
-            return jsonify(error="nicht gefunden"), 404
-        return render_template("error.html", status=404, message=i18n.gettext("Seite nicht gefunden.")), 404
+            return jsonify(error=message, errors={}), status
+        return render_template("error.html", status=status, message=message), status
+
+    @app.errorhandler(InternalServerError)
+    def server_error(exc: InternalServerError):  # type: ignore[no-untyped-def]
+        """Anything unexpected: logged with its traceback, answered in the app's layout."""
+        app.logger.error("Fehler bei %s %s", request.method, request.path,
+                         exc_info=exc.original_exception or exc)
+        message = _error_message(500, exc)
+        if request.path.startswith("/api/"):
+            return jsonify(error=message, errors={}), 500
+        return render_template("error.html", status=500, message=message), 500
 
     @app.after_request
     def security_headers(response):  # type: ignore[no-untyped-def]
@@ -113,6 +127,28 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
         g.pop("actor", None)
 
     return app
+
+
+def _error_message(status: int, exc: HTTPException) -> str:
+    """What the error page says, in the page's language (never the framework's English)."""
+    from .i18n import gettext as _
+
+    if status == 400 and exc.description == "CSRF":
+        return _("Das Formular ist abgelaufen. Bitte die Seite neu laden und noch einmal senden.")
+    messages = {
+        400: _("Die Anfrage ist ungültig."),
+        401: _("Bitte melden Sie sich an."),
+        403: _("Keine Berechtigung."),
+        404: _("Seite nicht gefunden."),
+        405: _("Diese Aktion ist hier nicht möglich."),
+        409: _("Der Vorgang wurde inzwischen geändert. Bitte die Seite neu laden."),
+        413: _("Die Datei ist zu groß."),
+        415: _("Bitte die Daten als JSON senden."),
+        422: _("Eingaben bitte prüfen."),
+        429: _("Zu viele Anfragen. Bitte kurz warten."),
+    }
+    return messages.get(status, _("Ein interner Fehler ist aufgetreten. Er wurde protokolliert; "
+                                  "bitte versuchen Sie es später noch einmal."))
 
 
 def _instance_secret(instance: Path) -> str:
