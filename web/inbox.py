@@ -210,6 +210,7 @@ def bulk_noted():  # type: ignore[no-untyped-def]
     if not ids:
         flash(_("Bitte mindestens eine Aufgabe auswählen."), "error")
         return redirect(request.form.get("back") or url_for("inbox.index"))
+    rollback_request()  # the request's own transaction holds no change; free the write lock
     done, failed = [], []
     for task_id in ids:
         version = request.form.get(f"version-{task_id}", "")
