@@ -2,8 +2,8 @@
 
 A form file (``bpmn/forms/<key>.schema.json``) lists ``properties`` with ``type`` (string,
 integer, boolean, date), ``title`` (German) and ``x-title-en``, optional ``oneOf`` choices
-(``const`` + ``title``, optionally ``x-roles``: the consultation roles a choice fits), ``minimum``/``maximum``/``maxLength``, ``x-widget`` ("textarea") and
-``x-options`` (choices the engine fills in at run time, e.g. the Sitzungen of a Gremium).
+(``const`` + ``title``; ``x-roles``: the consultation roles a choice or field fits),
+``minimum``/``maximum``/``maxLength``, ``x-widget`` ("textarea") and ``x-options`` (choices the engine fills in at run time, e.g. the Sitzungen of a Gremium).
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ class FormField:
     maximum: int | None = None
     max_length: int | None = None
     description: str | None = None
+    #: The consultation roles this field is asked for (``x-roles``); empty: every role.
+    roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,9 +84,15 @@ class Form:
 
         A role no choice names (free text from an imported RIS, "unbekannt") keeps them all.
         """
+        known = {r for f in self.fields for r in f.roles} | {r for f in self.fields for c in f.choices
+                                                             for r in c.roles}
+        if role not in known:
+            return self
         filled = []
         for f in self.fields:
-            if any(c.roles for c in f.choices) and any(role in c.roles for c in f.choices):
+            if f.roles and role not in f.roles:
+                continue
+            if any(role in c.roles for c in f.choices):
                 fitting = tuple(c for c in f.choices if not c.roles or role in c.roles)
                 f = FormField(**{**f.__dict__, "choices": fitting,
                                  "description": f"Ergebnisse einer Beratung mit der Rolle {role}."})
@@ -192,6 +200,7 @@ def parse_form(key: str, definition: dict[str, Any]) -> Form:
             widget=spec.get("x-widget"), default=spec.get("default"),
             minimum=spec.get("minimum"), maximum=spec.get("maximum"),
             max_length=spec.get("maxLength"), description=spec.get("description"),
+            roles=tuple(spec.get("x-roles", ())),
         ))
     for name in required:
         if name not in definition["properties"]:

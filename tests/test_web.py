@@ -188,6 +188,10 @@ def test_result_of_a_non_public_agenda_item_is_not_published(demo, database, act
 
     paper_id = draft("2024/071", "Grundstücksangelegenheit Eschweiler")
     secretary, clerk = actor("hoffmann"), actor("zierstedt")
+    with database.unit_of_work() as s:
+        (step,) = s.exec(select(Consultation).where(Consultation.paper_id == paper_id)).all()
+        step.role = "Entscheidung"
+        s.add(step)
 
     def complete_open(data, now):  # type: ignore[no-untyped-def]
         with database.unit_of_work() as s:
@@ -200,14 +204,14 @@ def test_result_of_a_non_public_agenda_item_is_not_published(demo, database, act
         procedures.start_beratungsfolge(s, clerk, paper_id, now=NOW - timedelta(weeks=3))
         meeting = s.exec(select(Meeting.id).where(Meeting.reference == "SI/2024/131")).one()
     complete_open({"meeting_id": meeting, "top_nummer": "12", "oeffentlich": False}, NOW - timedelta(weeks=2))
-    complete_open({"ergebnis": "zur_kenntnis_genommen", "ja": 9, "nein": 2}, NOW)
+    complete_open({"ergebnis": "beschlossen", "ja": 9, "nein": 2}, NOW)
 
     public = text_of(browser().get(f"/vorlagen/{paper_id}").get_data(as_text=True))
-    assert "zur Kenntnis genommen" not in public and "Ja 9" not in public
+    assert "beschlossen" not in public and "Ja 9" not in public
     assert re.search(r"SI/2024/131 Ordentliche Sitzung [^|]*Gesundheit, TOP 12 "
                      r"in nichtöffentlicher Sitzung behandelt", public)
     assembly = text_of(browser().login("schmitz").get(f"/vorlagen/{paper_id}").get_data(as_text=True))
-    assert "zur Kenntnis genommen (Ja 9, Nein 2, Enthaltungen 0)" in assembly
+    assert "beschlossen (Ja 9, Nein 2, Enthaltungen 0)" in assembly
     assert "Ergebnis veröffentlichen" not in assembly  # not their Gremium
 
     committee = browser().login("hoffmann")
@@ -216,7 +220,7 @@ def test_result_of_a_non_public_agenda_item_is_not_published(demo, database, act
     assert browser().login("schmitz").post(release, {}).status_code == 403
     assert committee.post(release, {}).status_code == 302
     public = text_of(browser().get(f"/vorlagen/{paper_id}").get_data(as_text=True))
-    assert "TOP 12 zur Kenntnis genommen (Ja 9, Nein 2, Enthaltungen 0)" in public
+    assert "TOP 12 beschlossen (Ja 9, Nein 2, Enthaltungen 0)" in public
     with database.unit_of_work() as s:
         from engine.audit import AuditEvent
         released = s.exec(select(AuditEvent).where(AuditEvent.action == "agenda_item.result_released")).one()
