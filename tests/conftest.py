@@ -17,12 +17,15 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlmodel import SQLModel, select
 
-from engine.accounts import Account, load_actor
+from engine import procedures
+from engine.accounts import Account, create_account, load_actor
 from engine.audit import GENESIS
-from engine.council import Consultation, Paper
+from engine.council import ROLE_SECRETARIAT, Consultation, Meeting, Organization, Paper
 from engine.db import Database
 from engine.demo import load_demo
 from engine.settings import load_settings
+from engine.tasks import TASK_READY, HumanTask
+from engine.workflow.models import ProcessInstance
 
 PG_ADMIN_URL = os.environ.get(
     "RATSFLOW_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -77,9 +80,10 @@ def database(_schema):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def demo(database):  # type: ignore[no-untyped-def]
-    """The seed Vorlage 2024/063 with its Gremien, Sitzungen and accounts, procedure started."""
+    """The seed Vorlage 2024/063 with its Gremien, Sitzungen and accounts (without the demo's
+    week of further Vorlagen): the committee session is past, its result step open."""
     with database.unit_of_work() as s:
-        return load_demo(s, PASSWORD, now=NOW)
+        return load_demo(s, PASSWORD, now=NOW, week=False)
 
 
 @pytest.fixture
@@ -105,6 +109,33 @@ def draft(database, demo):  # type: ignore[no-untyped-def]
             s.add(Consultation(paper_id=paper.id, position=1, organization_id=first.organization_id))
             return paper.id  # type: ignore[no-any-return]
     return make
+
+
+@pytest.fixture
+def colleague(database, demo):  # type: ignore[no-untyped-def]
+    """A second Sekretariat account of the seed's committee: Sabine Weber (weber)."""
+    with database.unit_of_work() as s:
+        if s.exec(select(Account).where(Account.username == "weber")).first() is None:
+            committee = s.exec(select(Organization).where(Organization.short_name == "AWSG")).one()
+            create_account(s, "weber", PASSWORD, "Sabine Weber", [(ROLE_SECRETARIAT, committee.id)])
+    return "weber"
+
+
+def on_agenda(database, actor, draft, reference: str, name: str, meeting_ref: str = "SI/2024/131",  # type: ignore[no-untyped-def]
+              public: bool = True) -> int:
+    """A Vorlage in the committee, put on ``meeting_ref``'s agenda two weeks before ``NOW``."""
+    paper_id = draft(reference, name)
+    clerk, secretary = actor("zierstedt"), actor("hoffmann")
+    with database.unit_of_work() as s:
+        meeting = s.exec(select(Meeting).where(Meeting.reference == meeting_ref)).one()
+        procedures.start_beratungsfolge(s, clerk, paper_id, now=NOW - timedelta(weeks=3))
+    with database.unit_of_work() as s:
+        task = s.exec(select(HumanTask).where(HumanTask.paper_id == paper_id,
+                                              HumanTask.status == TASK_READY)).one()
+        version = s.get(ProcessInstance, task.process_instance_id).version
+        procedures.complete_task(s, secretary, task.id, {"meeting_id": meeting.id, "oeffentlich": public},
+                                 version, now=min(NOW, meeting.start) - timedelta(days=10))
+    return paper_id
 
 
 def run_together(attempt, times: int, expected: type[Exception]) -> list[str]:  # type: ignore[no-untyped-def]

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlmodel import select
 from werkzeug.serving import make_server
 
-from .conftest import PASSWORD, PROJECT
+from .conftest import PASSWORD, PROJECT, on_agenda
 
 pytestmark = pytest.mark.browser
 
@@ -76,6 +77,17 @@ def page(chromium, live_server):  # type: ignore[no-untyped-def]
         context.close()
 
 
+SCREENSHOTS = PROJECT / "screenshots"
+
+
+def _shot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
+    """A full-page screenshot kept by the run (screenshots/, ignored by git)."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
 def _login(page, username: str) -> None:  # type: ignore[no-untyped-def]
     page.goto("/anmelden")
     page.get_by_label("Benutzername").fill(username)
@@ -85,11 +97,30 @@ def _login(page, username: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def _open_task(page, title: str) -> None:  # type: ignore[no-untyped-def]
-    page.get_by_role("navigation").get_by_role("link", name="Meine Aufgaben").click()
+    page.get_by_role("navigation", name="Navigation").get_by_role("link", name="Meine Aufgaben").click()
     page.wait_for_url(re.compile(r"/aufgaben/$"))
-    page.get_by_role("link", name=title, exact=True).click()
+    page.get_by_role("link", name=title, exact=True).first.click()
     page.wait_for_url(re.compile(r"/aufgaben/\d+$"))
     assert page.get_by_role("heading", level=1).inner_text() == title
+
+
+def _tab_to(page, selector: str, limit: int = 80) -> None:  # type: ignore[no-untyped-def]
+    """Press Tab until the focus is on ``selector`` (fails if the keyboard cannot get there)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => !!document.activeElement && document.activeElement.matches(s)", selector):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def _choose_by_keyboard(page, selector: str, label_part: str) -> None:  # type: ignore[no-untyped-def]
+    """On a focused <select>, press ArrowDown until the selected option's text has ``label_part``."""
+    for _ in range(40):
+        text = page.evaluate("s => document.querySelector(s).selectedOptions[0].textContent", selector)
+        if label_part in text:
+            return
+        page.keyboard.press("ArrowDown")
+    raise AssertionError(f"no option with {label_part!r} in {selector}")
 
 
 def _serious_violations(page) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
@@ -110,56 +141,133 @@ def _assert_accessible(page, what: str) -> None:  # type: ignore[no-untyped-def]
         f"{v['id']} ({v['help']}) at {[n['target'] for n in v['nodes']]}" for v in bad)
 
 
-def test_secretary_puts_the_vorlage_on_the_agenda(demo, page):  # type: ignore[no-untyped-def]
+def test_secretary_filters_claims_and_records_while_a_colleague_is_refused(  # type: ignore[no-untyped-def]
+        demo, colleague, database, page, chromium, live_server):
     _login(page, "hoffmann")
-    _open_task(page, "Auf die Tagesordnung setzen")
+    # Filter the inbox to the seed's session.
+    page.get_by_text("Filter", exact=True).click()
+    meeting = page.locator("#f-meeting")
+    meeting.select_option(meeting.locator("option", has_text="SI/2024/131").get_attribute("value"))
+    page.get_by_role("button", name="Filtern").click()
+    page.wait_for_url(re.compile(r"meeting=\d+"))
+    row = page.locator("table.inbox tbody tr").filter(has_text="2024/063")
+    assert row.count() == 1 and "TOP 5" in row.inner_text()
+    assert re.search(r"\d\d\.\d\d\.\d{4}", row.locator("td").nth(5).inner_text())
+    _shot(page, "inbox")
+    _assert_accessible(page, "inbox filtered to a session")
 
-    session = page.get_by_label("Sitzung", exact=False).and_(page.locator("select"))
-    option = session.locator("option", has_text="SI/2024/131")
-    assert option.count() == 1
-    session.select_option(label=option.inner_text().strip())
-    assert session.evaluate("el => el.selectedOptions[0].textContent").count("SI/2024/131") == 1
-    page.get_by_label("TOP-Nummer").fill("10.1")
+    # The colleague opens the same task before Hoffmann claims it …
+    other = chromium.new_context(base_url=live_server, locale="de-DE", bypass_csp=True)
+    colleague_page = other.new_page()
+    try:
+        _login(colleague_page, "weber")
+        _open_task(colleague_page, "Ergebnis erfassen")
+
+        row.get_by_role("button", name=re.compile("Übernehmen")).click()
+        page.wait_for_url(re.compile(r"/aufgaben/\d+$"))
+        assert page.locator("p.flash").filter(has_text="Sie bearbeiten die Aufgabe jetzt.").is_visible()
+
+        # … and her claim, sent from the page she still has open, is refused naming the holder.
+        with colleague_page.expect_response(lambda r: r.request.method == "POST") as refused:
+            colleague_page.get_by_role("button", name="Übernehmen", exact=True).click()
+        assert refused.value.status == 409
+        assert colleague_page.get_by_role("alert").filter(
+            has_text="Die Aufgabe wird von Lea Hoffmann (hoffmann) bearbeitet.").is_visible()
+        assert colleague_page.get_by_role("button", name="Erledigen").count() == 0
+        _assert_accessible(colleague_page, "task page held by someone else")
+    finally:
+        other.close()
+
+    _shot(page, "task")
+    _assert_accessible(page, "task page")
+    page.locator("select#ergebnis").select_option("zur_kenntnis_genommen")
     page.get_by_role("button", name="Erledigen").click()
-
     page.wait_for_url(re.compile(r"/aufgaben/$"))
     assert page.locator("p.flash").filter(has_text="Die Aufgabe wurde erledigt.").is_visible()
-    assert page.get_by_role("link", name="Ergebnis erfassen", exact=True).is_visible()
-    assert page.get_by_role("link", name="Auf die Tagesordnung setzen", exact=True).count() == 0
 
-    # Submitting the result form without a result: an error at the field, the task stays open.
-    page.get_by_role("link", name="Ergebnis erfassen", exact=True).click()
-    page.wait_for_url(re.compile(r"/aufgaben/\d+$"))
-    task_url = page.url
-    with page.expect_response(lambda r: r.request.method == "POST") as posted:
-        page.get_by_role("button", name="Erledigen").click()
-    assert posted.value.status == 422
+    # The assembly's secretary sees the next task, with its due date.
+    page.context.clear_cookies()
+    _login(page, "schmitz")
+    from engine import deadlines
+    from engine.council import Meeting
+
+    with database.unit_of_work() as s:
+        assembly = s.exec(select(Meeting).where(Meeting.reference == "SI/2024/128")).one()
+        closing = deadlines.deadlines_for_meeting(s, assembly).agenda_closing
+    next_row = page.locator("table.inbox tbody tr").filter(has_text="2024/063")
+    assert "Auf die Tagesordnung setzen" in next_row.inner_text()
+    assert f"{closing:%d.%m.%Y}" in next_row.locator("td").nth(5).inner_text()
+
+
+def test_bulk_kenntnisnahme_of_three_tasks(demo, database, actor, draft, page):  # type: ignore[no-untyped-def]
+    for i, name in enumerate(["Bericht Euregio", "Bericht Tourismus Eifel", "Bericht Gesundheitsregion"]):
+        on_agenda(database, actor, draft, f"2024/09{i}", name)
+    _login(page, "hoffmann")
+    for reference in ("2024/090", "2024/091", "2024/092"):
+        page.get_by_role("checkbox", name=f"Auswählen: {reference}").check()
+    page.get_by_role("button", name="Ausgewählte: zur Kenntnis genommen").click()
     page.wait_for_load_state()
+    flash = page.locator("p.flash").filter(has_text="Zur Kenntnis genommen:")
+    assert all(ref in flash.inner_text() for ref in ("2024/090", "2024/091", "2024/092"))
+    remaining = page.locator("table.inbox tbody tr").all_inner_texts()
+    assert [r for r in remaining if "2024/09" in r] == []
+    assert any("2024/063" in r for r in remaining)
+    from engine.council import AgendaItem, Consultation, Paper
 
-    result = page.locator("select#ergebnis")
-    assert result.get_attribute("aria-invalid") == "true"
-    error = page.locator("#ergebnis-error")
-    assert error.is_visible()
-    assert error.inner_text().strip()
-    assert result.get_attribute("aria-describedby") == "ergebnis-error"
-    # The message sits right after the field (in the same form, next to it).
-    assert result.evaluate(
-        "el => { let n = el.nextElementSibling;"
-        " while (n && n.tagName !== 'SMALL') n = n.nextElementSibling;"
-        " return n && n.id; }") == "ergebnis-error"
-    assert page.get_by_role("alert").filter(has_text="Eingaben bitte prüfen.").is_visible()
-    assert page.get_by_role("button", name="Erledigen").is_visible()
-    assert page.url == task_url
-    page.screenshot(path="/tmp/task.png", full_page=True)
+    with database.unit_of_work() as s:
+        results = s.exec(select(Paper.reference, AgendaItem.result)
+                         .join(Consultation, Consultation.paper_id == Paper.id)
+                         .join(AgendaItem, AgendaItem.consultation_id == Consultation.id)
+                         .where(Paper.reference.in_(["2024/090", "2024/091", "2024/092"]))).all()  # type: ignore[attr-defined]
+    assert sorted(results) == [(f"2024/09{i}", "zur_kenntnis_genommen") for i in range(3)]
 
-    _open_task(page, "Ergebnis erfassen")  # still in the inbox
-    assert page.get_by_role("button", name="Erledigen").is_visible()
+
+def test_every_inbox_view_is_accessible(demo, colleague, database, page):  # type: ignore[no-untyped-def]
+    _login(page, "hoffmann")
+    for label in ("Meine Aufgaben", "Gruppe", "Gremium", "Erledigt"):
+        page.get_by_role("navigation", name="Ansichten").get_by_role("link", name=label, exact=True).click()
+        page.wait_for_load_state()
+        _assert_accessible(page, f"inbox view {label}")
+    page.goto("/aufgaben/?view=gremium&q=%00")  # a refused filter shows its message accessibly
+    _assert_accessible(page, "inbox with a refused filter")
+
+
+def test_the_whole_flow_with_the_keyboard_alone(demo, database, page):  # type: ignore[no-untyped-def]
+    page.goto("/anmelden")
+    _tab_to(page, "#username")
+    page.keyboard.type("hoffmann")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/aufgaben/$"))
+
+    _tab_to(page, "details.filters summary")
+    page.keyboard.press("Enter")
+    _tab_to(page, "#f-meeting")
+    _choose_by_keyboard(page, "#f-meeting", "SI/2024/131")
+    _tab_to(page, "#filter button[type=submit]")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"meeting=\d+"))
+
+    _tab_to(page, "table.inbox button")  # "Übernehmen" of the seed's row
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/aufgaben/\d+$"))
+    _tab_to(page, "select#ergebnis")
+    _choose_by_keyboard(page, "select#ergebnis", "zur Kenntnis genommen")
+    _tab_to(page, "form[novalidate] button[type=submit]")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/aufgaben/$"))
+    assert page.locator("p.flash").filter(has_text="Die Aufgabe wurde erledigt.").is_visible()
+    from engine.council import AgendaItem
+
+    with database.unit_of_work() as s:
+        assert [i.result for i in s.exec(select(AgendaItem))] == ["zur_kenntnis_genommen"]
 
 
 def test_pages_have_no_serious_accessibility_violations(demo, page):  # type: ignore[no-untyped-def]
     page.goto(f"/vorlagen/{demo.paper_id}")
     assert page.get_by_role("heading", level=1).inner_text() == "Vorlage – 2024/063"
-    page.screenshot(path="/tmp/vorlage.png", full_page=True)
+    _shot(page, "vorlage")
     _assert_accessible(page, "public Vorlage page")
 
     page.goto("/anmelden")
@@ -168,20 +276,21 @@ def test_pages_have_no_serious_accessibility_violations(demo, page):  # type: ig
     _login(page, "hoffmann")
     _assert_accessible(page, "inbox")
 
-    _open_task(page, "Auf die Tagesordnung setzen")
+    _open_task(page, "Ergebnis erfassen")
     _assert_accessible(page, "task page")
 
-    # The task page with field errors (the result form submitted empty) as well.
-    session = page.locator("select#meeting_id")
-    value = session.locator("option", has_text="SI/2024/131").get_attribute("value")
-    session.select_option(value=value)
-    page.get_by_role("button", name="Erledigen").click()
-    page.wait_for_url(re.compile(r"/aufgaben/$"))
-    _assert_accessible(page, "inbox with flash message")
-    _open_task(page, "Ergebnis erfassen")
+    # The task page with a field error (the result form submitted empty) as well.
     page.get_by_role("button", name="Erledigen").click()
     page.locator("#ergebnis-error").wait_for()
+    result = page.locator("select#ergebnis")
+    assert result.get_attribute("aria-invalid") == "true"
+    assert result.get_attribute("aria-describedby") == "ergebnis-error"
+    assert page.get_by_role("alert").filter(has_text="Eingaben bitte prüfen.").is_visible()
     _assert_accessible(page, "task page with a field error")
+
+    page.goto("/gibt-es-nicht")
+    assert page.get_by_role("heading", level=1).inner_text() == "Fehler 404: Nicht gefunden"
+    _assert_accessible(page, "error page")
 
 
 def test_public_page_in_english_keeps_german_dates(demo, page):  # type: ignore[no-untyped-def]

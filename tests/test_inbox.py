@@ -14,27 +14,17 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from engine import procedures, tasks
-from engine.accounts import create_account
 from engine.audit import AuditEvent
-from engine.council import ROLE_SECRETARIAT, AgendaItem, Consultation, Meeting, Organization, Paper
+from engine.council import AgendaItem, Consultation, Meeting, Organization, Paper
 from engine.errors import Conflict, Invalid
 from engine.settings import TIMEZONE
 from engine.tasks import TASK_READY, HumanTask, TaskComment
 from engine.workflow import runtime
 from engine.workflow.models import ProcessInstance
 
-from .conftest import NOW, PASSWORD, run_together, text_of
+from .conftest import NOW, on_agenda, run_together, text_of
 
 NOTED = {"ergebnis": "zur_kenntnis_genommen"}
-
-
-@pytest.fixture
-def colleague(database, demo):  # type: ignore[no-untyped-def]
-    """A second Sekretariat account of the seed's committee: Sabine Weber (weber)."""
-    with database.unit_of_work() as s:
-        committee = s.exec(select(Organization).where(Organization.short_name == "AWSG")).one()
-        create_account(s, "weber", PASSWORD, "Sabine Weber", [(ROLE_SECRETARIAT, committee.id)])
-    return "weber"
 
 
 def seed_task(database) -> HumanTask:  # type: ignore[no-untyped-def]
@@ -52,23 +42,6 @@ def holder_state(database) -> list[tuple]:  # type: ignore[no-untyped-def,type-a
         rows = s.exec(select(HumanTask).order_by(HumanTask.id)).all()
         events = s.exec(select(func.count()).select_from(AuditEvent)).one()
         return [(t.id, t.status, t.assignee, t.owner, t.delegation) for t in rows] + [("events", events)]
-
-
-def on_agenda(database, actor, draft, reference: str, name: str, meeting_ref: str = "SI/2024/131",  # type: ignore[no-untyped-def]
-              public: bool = True) -> int:
-    """A Vorlage in the committee, put on ``meeting_ref``'s agenda two weeks before ``NOW``."""
-    paper_id = draft(reference, name)
-    clerk, secretary = actor("zierstedt"), actor("hoffmann")
-    with database.unit_of_work() as s:
-        meeting = s.exec(select(Meeting).where(Meeting.reference == meeting_ref)).one()
-        procedures.start_beratungsfolge(s, clerk, paper_id, now=NOW - timedelta(weeks=3))
-    with database.unit_of_work() as s:
-        task = s.exec(select(HumanTask).where(HumanTask.paper_id == paper_id,
-                                              HumanTask.status == TASK_READY)).one()
-        version = s.get(ProcessInstance, task.process_instance_id).version
-        procedures.complete_task(s, secretary, task.id, {"meeting_id": meeting.id, "oeffentlich": public},
-                                 version, now=min(NOW, meeting.start) - timedelta(days=10))
-    return paper_id
 
 
 # ----------------------------------------------------------------------------- holding a task
