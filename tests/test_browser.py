@@ -312,3 +312,17 @@ def test_public_page_in_english_keeps_german_dates(demo, page):  # type: ignore[
     stand = page.get_by_role("region", name="Where it stands").inner_text()
     assert "waiting for" in stand
     assert re.search(r"since \d\d\.\d\d\.\d{4}", stand), stand
+
+
+def test_new_tasks_show_up_without_a_reload(demo, database, actor, draft, page):  # type: ignore[no-untyped-def]
+    page.clock.install()
+    _login(page, "hoffmann")
+    rows = page.locator("table.inbox tbody tr")
+    assert rows.count() == 1
+    page.evaluate("window.__marker = 'same page'")  # gone if the page reloads
+    on_agenda(database, actor, draft, "2024/093", "Neu eingegangener Bericht")
+    page.clock.run_for(31_000)  # the list is fetched again every 30 seconds
+    page.locator("table.inbox tbody tr").filter(has_text="2024/093").wait_for()
+    assert rows.count() == 2
+    assert page.evaluate("window.__marker") == "same page"
+    assert page.get_by_role("status").filter(has_text="Die Liste wurde aktualisiert.").count() == 1

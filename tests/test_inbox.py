@@ -515,3 +515,28 @@ def test_error_pages_in_the_layout_german_and_english(demo, database, browser, a
     assert crashed.status_code == 500
     text = text_of(crashed.get_data(as_text=True))
     assert "Fehler 500" in text and "protokolliert" in text and "boom" not in text
+
+
+def test_saved_filters_per_user(demo, database, browser, colleague):  # type: ignore[no-untyped-def]
+    hoffmann = browser().login("hoffmann")
+    with database.unit_of_work() as s:
+        session_id = s.exec(select(Meeting.id).where(Meeting.reference == "SI/2024/131")).one()
+    saved = hoffmann.post("/aufgaben/filter", {"name": "Ausschuss 20.11.", "view": "group",
+                                               "meeting": str(session_id), "q": "bericht"})
+    assert saved.status_code == 302 and f"meeting={session_id}" in saved.headers["Location"]
+    page = hoffmann.get("/aufgaben/").get_data(as_text=True)
+    link = re.search(r'<a href="(/aufgaben/\?[^"]+)">Ausschuss 20\.11\.</a>', page)
+    assert link is not None
+    shown = text_of(hoffmann.get(link.group(1).replace("&amp;", "&")).get_data(as_text=True))
+    assert "2024/063" in shown
+    # Another user does not see it; a name is required; deleting is the owner's alone.
+    assert "Ausschuss 20.11." not in browser().login("weber").get("/aufgaben/").get_data(as_text=True)
+    assert hoffmann.post("/aufgaben/filter", {"name": "", "view": "group"}).status_code == 422
+    with database.unit_of_work() as s:
+        from engine.tasks import SavedFilter
+
+        (row,) = s.exec(select(SavedFilter)).all()
+    assert browser().login("weber").post(f"/aufgaben/filter/{row.id}/loeschen", {}).status_code == 404
+    assert hoffmann.post(f"/aufgaben/filter/{row.id}/loeschen", {}).status_code == 302
+    with database.unit_of_work() as s:
+        assert s.exec(select(SavedFilter)).all() == []
