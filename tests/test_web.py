@@ -302,3 +302,10 @@ def test_after_commit_callbacks_run_only_when_the_request_commits(demo, app):  #
     assert sent == []
     assert client.post("/probe/committed", data={"csrf_token": token}).status_code == 200
     assert sent == ["committed"]
+
+
+def test_meetings_page_shows_each_sessions_deadlines(demo, browser):  # type: ignore[no-untyped-def]
+    """SI/2024/128 on Friday 04.12.2026, default rules (7 calendar days, agenda 3 days before)."""
+    page = text_of(browser().login("schmitz").get("/sitzungen").get_data(as_text=True))
+    assert "Tagesordnungsschluss Ladungsfrist" in page
+    assert re.search(r"04\.12\.2026, 15:00 Uhr SI/2024/128 .*? 24\.11\.2026 27\.11\.2026", page)

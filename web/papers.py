@@ -6,9 +6,10 @@ import re
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-from sqlmodel import select
+from flask.typing import ResponseReturnValue
+from sqlmodel import Session, col, select
 
-from engine import procedures
+from engine import deadlines, procedures
 from engine.accounts import Account
 from engine.council import (
     CONSULTATION_ROLES,
@@ -19,6 +20,7 @@ from engine.council import (
     Person,
 )
 from engine.errors import Invalid
+from engine.files import FileStore
 
 from .auth import current_actor, login_required
 from .i18n import gettext as _
@@ -39,15 +41,16 @@ def _consultation_rows(form: Any) -> list[dict[str, str]]:
     return [r for r in ordered if any(v.strip() for v in r.values())]
 
 
-def _choices(session):  # type: ignore[no-untyped-def]
-    orgs = list(session.exec(select(Organization).order_by(Organization.name)))
+def _choices(session: Session) -> dict[str, Any]:
+    orgs = list(session.exec(select(Organization).order_by(col(Organization.name))))
     meetings = list(session.exec(select(Meeting).where(Meeting.cancelled == False)  # noqa: E712
-                                 .order_by(Meeting.start)))
+                                 .order_by(col(Meeting.start))))
     return {
         "gremien": [o for o in orgs if o.organization_type == "Gremium"],
         "bereiche": [o for o in orgs if o.organization_type == "Verwaltungsbereich"],
         "meetings": meetings,
-        "persons": list(session.exec(select(Person).order_by(Person.family_name, Person.given_name))),
+        "persons": list(session.exec(select(Person).order_by(col(Person.family_name),
+                                                             col(Person.given_name)))),
         "paper_types": PAPER_TYPES,
         "roles": CONSULTATION_ROLES,
     }
@@ -55,7 +58,7 @@ def _choices(session):  # type: ignore[no-untyped-def]
 
 @bp.route("/vorlagen/neu", methods=["GET", "POST"])
 @login_required
-def new_paper():  # type: ignore[no-untyped-def]
+def new_paper() -> ResponseReturnValue:
     actor = current_actor()
     assert actor is not None
     if not actor.has_role(ROLE_CLERK):
@@ -76,8 +79,9 @@ def new_paper():  # type: ignore[no-untyped-def]
                            if f and f.filename]
             try:
                 paper = procedures.create_paper(s, actor, data, attachments, files=_files())
+                assert paper.id is not None
                 if "start" in request.form:
-                    procedures.start_beratungsfolge(s, actor, paper.id)  # type: ignore[arg-type]
+                    procedures.start_beratungsfolge(s, actor, paper.id)
                 paper_id = paper.id
             except Invalid as exc:
                 rollback_request()
@@ -96,33 +100,40 @@ def new_paper():  # type: ignore[no-untyped-def]
                            **choices), status
 
 
-def _files():  # type: ignore[no-untyped-def]
-    return current_app.extensions["ratsflow.files"]
+def _files() -> FileStore:
+    store: FileStore = current_app.extensions["ratsflow.files"]
+    return store
 
 
 @bp.post("/vorlagen/<int:paper_id>/starten")
 @login_required
-def start(paper_id: int):  # type: ignore[no-untyped-def]
-    procedures.start_beratungsfolge(request_session(), current_actor(), paper_id)
+def start(paper_id: int) -> ResponseReturnValue:
+    actor = current_actor()
+    assert actor is not None  # login_required
+    procedures.start_beratungsfolge(request_session(), actor, paper_id)
     flash(_("Die Beratungsfolge wurde gestartet."), "success")
     return redirect(url_for("public.paper", paper_id=paper_id))
 
 
 @bp.get("/sitzungen")
 @login_required
-def meetings():  # type: ignore[no-untyped-def]
+def meetings() -> ResponseReturnValue:
+    actor = current_actor()
+    assert actor is not None  # login_required
     s = request_session()
-    orgs = procedures.secretariat_organizations(s, current_actor())
+    orgs = procedures.secretariat_organizations(s, actor)
     rows = list(s.exec(select(Meeting).where(
-        Meeting.organization_id.in_([o.id for o in orgs]))  # type: ignore[union-attr]
-        .order_by(Meeting.start))) if orgs else []
-    return render_template("meetings.html", meetings=rows, orgs={o.id: o for o in orgs})
+        col(Meeting.organization_id).in_([o.id for o in orgs]))
+        .order_by(col(Meeting.start)))) if orgs else []
+    fristen = {m.id: deadlines.deadlines_for_meeting(s, m) for m in rows}
+    return render_template("meetings.html", meetings=rows, orgs={o.id: o for o in orgs}, fristen=fristen)
 
 
 @bp.route("/sitzungen/neu", methods=["GET", "POST"])
 @login_required
-def new_meeting():  # type: ignore[no-untyped-def]
+def new_meeting() -> ResponseReturnValue:
     actor = current_actor()
+    assert actor is not None  # login_required
     errors: dict[str, list[str]] = {}
     values: dict[str, Any] = {"start_time": "15:00"}
     status = 200
