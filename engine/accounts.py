@@ -6,9 +6,10 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from .council import ROLE_ADMIN, Account, Grant
 
@@ -65,7 +66,7 @@ def load_actor(session: Session, account_id: int) -> Actor | None:
     """The active account with its grants, in one query."""
     rows = session.exec(
         select(Account, Grant.role, Grant.organization_id)
-        .outerjoin(Grant, Grant.account_id == Account.id)
+        .outerjoin(Grant, col(Grant.account_id) == Account.id)
         .where(Account.id == account_id, Account.active == True)  # noqa: E712
     ).all()
     if not rows:
@@ -89,7 +90,7 @@ def create_account(
     username: str,
     password: str,
     display_name: str,
-    grants: list[tuple[str, int | None]] = (),  # type: ignore[assignment]
+    grants: Sequence[tuple[str, int | None]] = (),
     person_id: int | None = None,
     email: str | None = None,
 ) -> Account:
@@ -102,6 +103,7 @@ def create_account(
     )
     session.add(account)
     session.flush()
+    assert account.id is not None
     for role, organization_id in grants:
         session.add(Grant(account_id=account.id, role=role, organization_id=organization_id))
     session.flush()

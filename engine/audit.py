@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, update
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
-from .types import utc_column, utcnow
+from .types import table_of, utc_column, utcnow
 
 GENESIS = "0" * 64
 
@@ -72,7 +72,7 @@ def record(
     at = (at or utcnow()).astimezone(UTC)
     # Lock the head row: the UPDATE takes the row lock on PostgreSQL, the write lock on SQLite.
     # Core statements on the tables: the ORM's bulk-DML layer adds nothing here but time.
-    head = AuditHead.__table__
+    head = table_of(AuditHead)
     seq, prev_hash = session.execute(
         update(head).where(head.c.id == 1).values(seq=head.c.seq + 1)
         .returning(head.c.seq, head.c.hash)
@@ -98,7 +98,7 @@ def verify(session: Session) -> VerifyReport:
     """Recompute the whole chain; name the first event that does not fit."""
     prev = GENESIS
     count = 0
-    for event in session.exec(select(AuditEvent).order_by(AuditEvent.seq)):
+    for event in session.exec(select(AuditEvent).order_by(col(AuditEvent.seq))):
         count += 1
         if event.seq != count:
             return VerifyReport(False, count, f"Ereignis {count} fehlt (gefunden: {event.seq})")
@@ -117,5 +117,5 @@ def verify(session: Session) -> VerifyReport:
 
 def events_for_paper(session: Session, paper_id: int) -> list[AuditEvent]:
     return list(session.exec(
-        select(AuditEvent).where(AuditEvent.paper_id == paper_id).order_by(AuditEvent.seq)
+        select(AuditEvent).where(AuditEvent.paper_id == paper_id).order_by(col(AuditEvent.seq))
     ))

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
 
 from .settings import PROJECT_ROOT, Settings
@@ -17,7 +18,7 @@ from .settings import PROJECT_ROOT, Settings
 MIGRATIONS = PROJECT_ROOT / "migrations"
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -39,7 +40,7 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800)
 
 
-def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_begin(conn: Connection) -> None:
     """A writing unit of work takes the write lock when it starts (BEGIN IMMEDIATE), so
     two writers queue (busy_timeout) instead of failing on a stale read snapshot;
     read-only units of work start deferred and read alongside (WAL)."""
@@ -144,7 +145,8 @@ def count_statements(engine: Engine) -> Iterator[list[str]]:
     """Collect the SQL statements run on ``engine`` inside the block (for benchmarks)."""
     seen: list[str] = []
 
-    def before(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+    def before(conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any,
+               executemany: bool) -> None:
         seen.append(statement)
 
     event.listen(engine, "before_cursor_execute", before)

@@ -3,7 +3,8 @@
 A form file (``bpmn/forms/<key>.schema.json``) lists ``properties`` with ``type`` (string,
 integer, boolean, date), ``title`` (German) and ``x-title-en``, optional ``oneOf`` choices
 (``const`` + ``title``; ``x-roles``: the consultation roles a choice or field fits),
-``minimum``/``maximum``/``maxLength``, ``x-widget`` ("textarea") and ``x-options`` (choices the engine fills in at run time, e.g. the Sitzungen of a Gremium).
+``minimum``/``maximum``/``maxLength``, ``x-widget`` ("textarea") and ``x-options`` (choices the
+engine fills in at run time, e.g. the Sitzungen of a Gremium).
 """
 
 from __future__ import annotations
@@ -121,7 +122,8 @@ class Form:
         try:
             result = _schema(self.key, self._static_fields()).load(cleaned_input)
         except ValidationError as exc:
-            errors.update({k: (v if isinstance(v, list) else [str(v)]) for k, v in exc.messages.items()})
+            messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+            errors.update({k: (v if isinstance(v, list) else [str(v)]) for k, v in messages.items()})
             result = {}
         for f in self.fields:  # choices filled in at run time are checked here
             if f.options_source is not None and f.name in result and result[f.name] is not None \
@@ -135,7 +137,7 @@ class Form:
         return result  # type: ignore[no-any-return]
 
 
-def _field(f: FormField) -> fields.Field:
+def _field(f: FormField) -> fields.Field[Any]:
     messages = {"required": REQUIRED, "invalid": INVALID, "null": REQUIRED}
     validators: list[Any] = []
     if f.choices:

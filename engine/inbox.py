@@ -20,9 +20,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
-from sqlalchemy import and_, false, or_, tuple_
+from sqlalchemy import and_, false, or_, select, tuple_
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from .accounts import Actor
 from .council import Meeting, Organization, Paper
@@ -222,12 +222,11 @@ def list_tasks(session: Session, actor: Actor, query: InboxQuery, today: date) -
     if query.paper_type is not None:
         conditions.append(col(Paper.paper_type) == query.paper_type)
 
+    key: Any
     if query.view == "done":
-        key = col(task.completed)
-        descending = True
+        key, descending = col(task.completed), True
     else:
-        key = col(task.due) if query.sort == "due" else col(task.created)
-        descending = False
+        key, descending = (col(task.due) if query.sort == "due" else col(task.created)), False
 
     after = query.decode_cursor() if query.cursor else None
     rows: list[Any] = []
@@ -268,7 +267,7 @@ def _fetch(session: Session, conditions: list[Any], key: Any, descending: bool,
         return []
     task = HumanTask
     statement = (
-        select(task, ProcessInstance.version, Paper, Organization, Meeting)
+        select(task, col(ProcessInstance.version), Paper, Organization, Meeting)
         .join(ProcessInstance, col(ProcessInstance.id) == task.process_instance_id)
         .join(Paper, col(Paper.id) == task.paper_id, isouter=True)
         .join(Organization, col(Organization.id) == task.organization_id, isouter=True)
@@ -277,7 +276,7 @@ def _fetch(session: Session, conditions: list[Any], key: Any, descending: bool,
         .order_by(key.desc() if descending else key, col(task.id).desc() if descending else col(task.id))
         .limit(limit)
     )
-    return list(session.exec(statement).all())
+    return list(session.execute(statement).all())
 
 
 def task_row(session: Session, task_id: int, today: date) -> InboxRow | None:

@@ -7,6 +7,7 @@ human-task rows, the domain rows and the audit event together or not at all.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from pathlib import Path
@@ -50,7 +51,7 @@ from .tasks import (
     may_work_on,
     search_text,
 )
-from .types import utcnow
+from .types import table_of, utcnow
 from .workflow import runtime
 from .workflow.models import INSTANCE_COMPLETED, INSTANCE_RUNNING, ProcessInstance, ProcessModel
 
@@ -97,7 +98,7 @@ def deploy_bundled(session: Session, deployed_by: str = "system") -> list[Proces
 def current_model(session: Session, process_id: str) -> ProcessModel:
     model = session.exec(
         select(ProcessModel).where(ProcessModel.process_id == process_id)
-        .order_by(ProcessModel.version.desc())  # type: ignore[union-attr]
+        .order_by(col(ProcessModel.version).desc())
     ).first()
     if model is None:
         raise NotFound(f"Prozessmodell {process_id!r} ist nicht bereitgestellt "
@@ -128,7 +129,7 @@ def _model_spec(session: Session, model_id: int, spec_hash: str) -> _ModelSpec:
 # ----------------------------------------------------------------------------- papers
 
 def create_paper(session: Session, actor: Actor, data: dict[str, Any],
-                 attachments: list[tuple[str, bytes, str | None]] = (),  # type: ignore[assignment]
+                 attachments: Sequence[tuple[str, bytes, str | None]] = (),
                  files: FileStore | None = None) -> Paper:
     """A clerk creates a Vorlage with its Beratungsfolge and Anlagen (as Entwurf)."""
     if not actor.has_role(ROLE_CLERK):
@@ -169,6 +170,7 @@ def create_paper(session: Session, actor: Actor, data: dict[str, Any],
     )
     session.add(paper)
     session.flush()
+    assert paper.id is not None
     for i, step in enumerate(values["consultations"], start=1):
         session.add(Consultation(paper_id=paper.id, position=i, organization_id=step["organization_id"],
                                  meeting_id=step["meeting_id"], role=step["role"],
@@ -188,7 +190,7 @@ def create_paper(session: Session, actor: Actor, data: dict[str, Any],
 
 def consultations_of(session: Session, paper_id: int) -> list[Consultation]:
     return list(session.exec(
-        select(Consultation).where(Consultation.paper_id == paper_id).order_by(Consultation.position)
+        select(Consultation).where(Consultation.paper_id == paper_id).order_by(col(Consultation.position))
     ))
 
 
@@ -207,10 +209,10 @@ def start_beratungsfolge(session: Session, actor: Actor, paper_id: int,
     if not consultations:
         raise Invalid("Die Vorlage hat keine Beratungsfolge.", {"consultations": ["Keine Beratung."]})
     orgs = {o.id: o for o in session.exec(select(Organization).where(
-        Organization.id.in_([c.organization_id for c in consultations])))}  # type: ignore[union-attr]
+        col(Organization.id).in_([c.organization_id for c in consultations])))}
     model = current_model(session, BERATUNGSFOLGE)
     workflow = runtime.new_workflow(model.spec_json, model.spec_hash)
-    start_data = {
+    start_data: dict[str, Any] = {
         "vorlage": {"id": paper.id, "reference": paper.reference, "name": paper.name},
         "beratungen": [
             {"position": c.position, "consultation_id": c.id, "organization_id": c.organization_id,
@@ -223,19 +225,21 @@ def start_beratungsfolge(session: Session, actor: Actor, paper_id: int,
         task.data.update(start_data)
     runtime.run_engine(workflow)
     # Claim the Entwurf: of two concurrent starts exactly one moves it on.
-    papers = Paper.__table__
-    claimed = session.execute(update(papers).where(
+    papers = table_of(Paper)
+    claimed = session.exec(update(papers).where(
         papers.c.id == paper.id, papers.c.status == PAPER_DRAFT).values(status=PAPER_IN_CONSULTATION))
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    if claimed.rowcount != 1:
         raise Conflict(f"Die Beratungsfolge der Vorlage {paper.reference} läuft bereits.")
     session.refresh(paper, ["status"])
+    assert model.id is not None
     instance = ProcessInstance(
         model_id=model.id, paper_id=paper.id, state=runtime.save(workflow),
         serializer_version=runtime.SERIALIZER_VERSION, started=now, updated=now,
     )
     session.add(instance)
     session.flush()
-    _sync_human_tasks(session, instance.id, paper.id, workflow, [], now,  # type: ignore[arg-type]
+    assert instance.id is not None
+    _sync_human_tasks(session, instance.id, paper.id, workflow, [], now,
                       known={c.id: c for c in consultations if c.id is not None})
     audit.record(session, actor.username, actor.display_name, "procedure.started", paper_id=paper.id,
                  process_instance_id=instance.id, at=now, details={
@@ -247,7 +251,7 @@ def start_beratungsfolge(session: Session, actor: Actor, paper_id: int,
 
 # ----------------------------------------------------------------------------- tasks
 
-def _sync_human_tasks(session: Session, instance_id: int, paper_id: int, workflow: Any,
+def _sync_human_tasks(session: Session, instance_id: int, paper_id: int | None, workflow: Any,
                       open_rows: list[HumanTask], now: datetime,
                       known: dict[int, Consultation] | None = None) -> list[HumanTask]:
     """Make the human-task rows mirror the workflow's ready user tasks.
@@ -320,7 +324,7 @@ def _consultation_notes(session: Session, consultation: Consultation | None, now
 def _instance_of(session: Session, task: HumanTask) -> tuple[ProcessInstance, str]:
     row = session.exec(
         select(ProcessInstance, ProcessModel.spec_hash)
-        .join(ProcessModel, ProcessModel.id == ProcessInstance.model_id)
+        .join(ProcessModel, col(ProcessModel.id) == ProcessInstance.model_id)
         .where(ProcessInstance.id == task.process_instance_id)
     ).one()
     return row[0], row[1]
@@ -421,8 +425,8 @@ def complete_task(session: Session, actor: Actor, task_id: int, data: dict[str, 
     now = now or utcnow()
     found = session.exec(
         select(HumanTask, ProcessInstance, ProcessModel.spec_hash)
-        .join(ProcessInstance, ProcessInstance.id == HumanTask.process_instance_id)
-        .join(ProcessModel, ProcessModel.id == ProcessInstance.model_id)
+        .join(ProcessInstance, col(ProcessInstance.id) == HumanTask.process_instance_id)
+        .join(ProcessModel, col(ProcessModel.id) == ProcessInstance.model_id)
         .where(HumanTask.id == task_id)
     ).first()
     if found is None:
@@ -444,19 +448,19 @@ def complete_task(session: Session, actor: Actor, task_id: int, data: dict[str, 
     blocked = completion_blocked(session, row, now)
     if blocked is not None:
         raise Conflict(blocked)
-    found = _form_for(session, row, instance, spec_hash, now)
+    form_for = _form_for(session, row, instance, spec_hash, now)
     try:
-        values = found.form.validate(data)
+        values = form_for.form.validate(data)
     except FormError as exc:
         for name, messages in exc.errors.items():
-            why = _why_not_offered(session, row, found.window, data.get(name)) \
+            why = _why_not_offered(session, row, form_for.window, data.get(name)) \
                 if NOT_A_CHOICE in messages else None
             if why is not None:
                 exc.errors[name] = [why]
         raise Invalid("Eingaben bitte prüfen.", exc.errors) from None
 
     with session.no_autoflush:  # one flush at the end instead of one before every statement
-        return _complete(session, actor, row, instance, spec_hash, values, found.behind,
+        return _complete(session, actor, row, instance, spec_hash, values, form_for.behind,
                          expected_version, now)
 
 
@@ -482,15 +486,15 @@ def _complete(session: Session, actor: Actor, row: HumanTask, instance: ProcessI
 
     finished = workflow.is_completed()
     new_version = expected_version + 1
-    table = ProcessInstance.__table__  # Core: the ORM's bulk-DML layer only adds time here
-    claimed = session.execute(
+    table = table_of(ProcessInstance)  # Core: the ORM's bulk-DML layer only adds time here
+    claimed = session.exec(
         update(table)
         .where(table.c.id == instance.id, table.c.version == expected_version)
         .values(state=runtime.save(workflow), version=new_version, updated=now,
                 status=INSTANCE_COMPLETED if finished else INSTANCE_RUNNING,
                 completed=now if finished else None)
     )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    if claimed.rowcount != 1:
         raise Conflict("Der Vorgang wurde inzwischen geändert; bitte die Aufgabe neu laden.")
     row.status, row.completed, row.completed_by = TASK_DONE, now, actor.username
     session.add(row)
@@ -498,7 +502,7 @@ def _complete(session: Session, actor: Actor, row: HumanTask, instance: ProcessI
         HumanTask.process_instance_id == instance.id, HumanTask.status == TASK_READY,
         HumanTask.id != row.id))) if others_ready else []
     next_tasks = _sync_human_tasks(
-        session, instance.id, row.paper_id, workflow, open_rows, now,  # type: ignore[arg-type]
+        session, row.process_instance_id, row.paper_id, workflow, open_rows, now,
         known={consultation.id: consultation} if consultation and consultation.id else None)
     if finished and paper is not None:
         paper.status = PAPER_WITHDRAWN if values.get("ergebnis") == "zurueckgezogen" else PAPER_DONE
@@ -517,7 +521,7 @@ def _consultation_and_paper(session: Session, task: HumanTask) -> tuple[Consulta
     if task.consultation_id is None:
         return None, session.get(Paper, task.paper_id) if task.paper_id else None
     found = session.exec(
-        select(Consultation, Paper).join(Paper, Paper.id == Consultation.paper_id)
+        select(Consultation, Paper).join(Paper, col(Paper.id) == Consultation.paper_id)
         .where(Consultation.id == task.consultation_id)
     ).first()
     return (found[0], found[1]) if found else (None, None)
@@ -539,15 +543,15 @@ def _apply_domain_effect(session: Session, task: HumanTask, consultation: Consul
         session.flush()  # the next step's row names this TOP
         return {"sitzung": meeting_label(meeting)}
     if task.form_key == "ergebnis":
-        items = AgendaItem.__table__
-        recorded = session.execute(
+        items = table_of(AgendaItem)
+        recorded = session.exec(
             update(items)
             .where(items.c.consultation_id == consultation.id, items.c.result.is_(None))
             .values(result=values["ergebnis"], resolution_text=values.get("beschlusstext"),
                     votes_yes=values.get("ja"), votes_no=values.get("nein"),
                     votes_abstain=values.get("enthaltungen"), modified=utcnow())
         )
-        if recorded.rowcount != 1:  # type: ignore[attr-defined]
+        if recorded.rowcount != 1:
             raise Conflict("Die Beratung steht nicht auf genau einer offenen Tagesordnung.")
         return {"ergebnis": RESULTS[values["ergebnis"]]}
     return {}
@@ -563,6 +567,7 @@ def create_meeting(session: Session, actor: Actor, data: dict[str, Any]) -> Meet
         raise Invalid("Eingaben bitte prüfen.", {"organization_id": ["Bitte ein Gremium wählen."]})
     if not actor.has_role(ROLE_SECRETARIAT, org.id):
         raise Forbidden(f"Sie betreuen das Gremium {org.name} nicht.")
+    assert org.id is not None
     start = datetime.combine(values["date"], values["start_time"], TIMEZONE)
     end = datetime.combine(values["date"], values["end_time"], TIMEZONE) if values["end_time"] else None
     meeting = Meeting(organization_id=org.id, reference=values["reference"], name=values["name"],
@@ -578,7 +583,7 @@ def create_meeting(session: Session, actor: Actor, data: dict[str, Any]) -> Meet
 def secretariat_organizations(session: Session, actor: Actor) -> list[Organization]:
     query = select(Organization).where(Organization.organization_type == "Gremium")
     if not actor.has_role(ROLE_ADMIN):
-        query = query.where(Organization.id.in_(  # type: ignore[union-attr]
+        query = query.where(col(Organization.id).in_(
             actor.organizations_for(ROLE_SECRETARIAT)))
     return list(session.exec(query.order_by(Organization.name)))
 

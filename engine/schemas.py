@@ -20,8 +20,11 @@ from marshmallow import (
 from .council import CONSULTATION_ROLES, PAPER_TYPES
 from .errors import Invalid
 
-REQUIRED = {"required": "Pflichtfeld: bitte ausfüllen.", "null": "Pflichtfeld: bitte ausfüllen.",
-            "invalid": "Ungültiger Wert."}
+#: marshmallow's ``error_messages`` (``marshmallow.types.ErrorMessages``; dict is invariant).
+ErrorMessages = dict[str, str | list[Any] | dict[Any, Any]]
+
+REQUIRED: ErrorMessages = {"required": "Pflichtfeld: bitte ausfüllen.",
+                           "null": "Pflichtfeld: bitte ausfüllen.", "invalid": "Ungültiger Wert."}
 
 
 def _text(required: bool = False, max_length: int | None = None, **kw: Any) -> fields.String:

@@ -16,7 +16,7 @@ from . import audit
 from .accounts import Actor, load_actor
 from .council import Account
 from .errors import Conflict, Forbidden, Invalid, NotFound
-from .types import utc_column, utcnow
+from .types import table_of, utc_column, utcnow
 
 TASK_READY = "bereit"
 TASK_DONE = "erledigt"
@@ -160,14 +160,14 @@ def _record_holder(session: Session, actor: Actor, task: HumanTask, action: str,
 
 def _set_holder(session: Session, task: HumanTask, expected: str | None, **values: Any) -> bool:
     """Change the holder only if it is still ``expected``: of two concurrent claims one wins."""
-    table = HumanTask.__table__  # type: ignore[attr-defined]
+    table = table_of(HumanTask)
     holder = table.c.assignee
-    done = session.execute(
+    done = session.exec(
         update(table).where(table.c.id == task.id, table.c.status == TASK_READY,
                             holder.is_(None) if expected is None else holder == expected)
         .values(**values))
     session.refresh(task)
-    return bool(done.rowcount == 1)  # type: ignore[attr-defined]
+    return done.rowcount == 1
 
 
 def claim(session: Session, actor: Actor, task_id: int, now: datetime | None = None) -> HumanTask:
@@ -303,7 +303,8 @@ def add_comment(session: Session, actor: Actor, task_id: int, text_value: Any,
         raise Invalid("Eingaben bitte prüfen.", {"text": [f"Höchstens {MAX_COMMENT} Zeichen."]})
     if "\x00" in body:
         raise Invalid("Eingaben bitte prüfen.", {"text": ["Unzulässiges Zeichen (NUL)."]})
-    comment = TaskComment(task_id=task.id, paper_id=task.paper_id, author=actor.username,  # type: ignore[arg-type]
+    assert task.id is not None
+    comment = TaskComment(task_id=task.id, paper_id=task.paper_id, author=actor.username,
                           author_name=actor.display_name, text=body, created=now)
     session.add(comment)
     session.flush()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import Column, DateTime
+from sqlalchemy import Column, DateTime, Dialect, Table
 from sqlalchemy.types import TypeDecorator
+from sqlmodel import SQLModel
 
 
 def utcnow() -> datetime:
@@ -22,7 +24,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):  # type: ignore[no-untyped-def]
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -30,7 +32,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value, dialect):  # type: ignore[no-untyped-def]
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -38,13 +40,22 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def utc_column(nullable: bool = True, index: bool = False) -> Column:  # type: ignore[type-arg]
+def utc_column(nullable: bool = True, index: bool = False) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable, index=index)
 
 
-def created_column() -> Column:  # type: ignore[type-arg]
+def created_column() -> Column[datetime]:
     return Column(UTCDateTime(), nullable=False, default=utcnow)
 
 
-def modified_column() -> Column:  # type: ignore[type-arg]
+def modified_column() -> Column[datetime]:
     return Column(UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a table model, for Core statements (``update(table_of(Paper))``).
+
+    SQLAlchemy's declarative mapping sets ``__table__`` on the class at run time; SQLModel does
+    not declare it, so this is the one place that states its type.
+    """
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]

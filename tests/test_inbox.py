@@ -296,8 +296,8 @@ def test_views_filters_and_keyset_paging(demo, database, actor, draft, colleague
 
     # Views: claim one, assign one to the colleague.
     with database.unit_of_work() as s:
-        mine = s.exec(select(HumanTask).where(HumanTask.paper_id == ids[0])).all()[-1]
-        theirs = s.exec(select(HumanTask).where(HumanTask.paper_id == ids[1])).all()[-1]
+        mine = s.exec(select(HumanTask).where(HumanTask.paper_id == ids[0], HumanTask.status == TASK_READY)).one()
+        theirs = s.exec(select(HumanTask).where(HumanTask.paper_id == ids[1], HumanTask.status == TASK_READY)).one()
     hoffmann.post(f"/api/v1/tasks/{mine.id}/claim")
     hoffmann.post(f"/api/v1/tasks/{theirs.id}/assign", json={"user": "weber"})
     assert listed("view=mine") == ["2024/080"]

@@ -6,7 +6,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, jsonify, render_template, request, send_from_directory
+from flask import Flask, Response, g, jsonify, render_template, request, send_from_directory
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from engine.db import Database
@@ -25,7 +26,7 @@ class RatsflowFlask(Flask):
     uncommitted; ``teardown_request`` rolls it back. Nothing half-written survives.
     """
 
-    def dispatch_request(self):  # type: ignore[no-untyped-def]
+    def dispatch_request(self) -> ResponseReturnValue:
         rv = super().dispatch_request()
         uow = g.get("uow")
         if uow is not None:
@@ -74,24 +75,24 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
 
     # 5. Front-end libraries installed from npm (web/package.json), served from node_modules.
     @app.get("/vendor/pico.min.css")
-    def vendor_css():  # type: ignore[no-untyped-def]
+    def vendor_css() -> ResponseReturnValue:
         return send_from_directory(VENDOR_DIR / "@picocss" / "pico" / "css", "pico.min.css",
                                    max_age=86400)
 
     # 6. Health, errors, security headers.
     @app.get("/healthz")
-    def healthz():  # type: ignore[no-untyped-def]
+    def healthz() -> ResponseReturnValue:
         ok = db.ping()
         return jsonify(status="ok" if ok else "database unreachable"), 200 if ok else 503
 
     @app.errorhandler(EngineError)
-    def engine_error(exc: EngineError):  # type: ignore[no-untyped-def]
+    def engine_error(exc: EngineError) -> ResponseReturnValue:
         if request.path.startswith("/api/"):
             return jsonify(error=exc.message, errors=exc.errors), exc.status
         return render_template("error.html", status=exc.status, message=exc.message), exc.status
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+    def http_error(exc: HTTPException) -> ResponseReturnValue:
         status = exc.code or 500
         message = _error_message(status, exc)
         if request.path.startswith("/api/"):
@@ -99,7 +100,7 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
         return render_template("error.html", status=status, message=message), status
 
     @app.errorhandler(InternalServerError)
-    def server_error(exc: InternalServerError):  # type: ignore[no-untyped-def]
+    def server_error(exc: InternalServerError) -> ResponseReturnValue:
         """Anything unexpected: logged with its traceback, answered in the app's layout."""
         app.logger.error("Fehler bei %s %s", request.method, request.path,
                          exc_info=exc.original_exception or exc)
@@ -109,7 +110,7 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
         return render_template("error.html", status=500, message=message), 500
 
     @app.after_request
-    def security_headers(response):  # type: ignore[no-untyped-def]
+    def security_headers(response: Response) -> Response:
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "

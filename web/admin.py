@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from sqlalchemy import and_, func
 from sqlmodel import Session, col, select
 
@@ -91,21 +92,21 @@ def _overview(s: Session) -> list[dict[str, Any]]:
     return overview
 
 
-def _render_overview(errors: dict[str, list[str]], status: int):  # type: ignore[no-untyped-def]
+def _render_overview(errors: dict[str, list[str]], status: int) -> ResponseReturnValue:
     return render_template("admin_gremien.html", overview=_overview(request_session()), errors=errors,
                            bundeslaender=deadlines.BUNDESLAENDER), status
 
 
 @bp.get("/gremien")
 @login_required
-def gremien():  # type: ignore[no-untyped-def]
+def gremien() -> ResponseReturnValue:
     _admin()
     return _render_overview({}, 200)
 
 
 @bp.post("/koerperschaften/<int:body_id>/land")
 @login_required
-def body_state(body_id: int):  # type: ignore[no-untyped-def]
+def body_state(body_id: int) -> ResponseReturnValue:
     actor = _admin()
     if body_id > _MAX_ID:
         abort(404)
@@ -121,7 +122,7 @@ def body_state(body_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/gremien/<int:org_id>/fristen", methods=["GET", "POST"])
 @login_required
-def rules(org_id: int):  # type: ignore[no-untyped-def]
+def rules(org_id: int) -> ResponseReturnValue:
     actor = _admin()
     s = request_session()
     org = s.get(Organization, org_id) if org_id <= _MAX_ID else None

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, jsonify, request
+from flask.typing import ResponseReturnValue
 from marshmallow import Schema, ValidationError, fields, validate
 
 from engine import procedures, tasks
@@ -103,7 +104,7 @@ def _body(schema: Schema) -> dict[str, Any]:
         return schema.load(payload)  # type: ignore[no-any-return]
     except ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {"_": exc.messages}
-        raise Invalid("Eingaben bitte prüfen.", messages) from None  # type: ignore[arg-type]
+        raise Invalid("Eingaben bitte prüfen.", messages) from None
 
 
 @bp.before_request
@@ -116,7 +117,7 @@ def _same_origin() -> None:
 
 @bp.get("/tasks")
 @login_required
-def task_list():  # type: ignore[no-untyped-def]
+def task_list() -> ResponseReturnValue:
     query = InboxQuery.load(request.args)
     page = list_tasks(request_session(), _actor(), query, request_today())
     return jsonify(tasks=[task_json(r) for r in page.rows], next=page.next_cursor)
@@ -124,7 +125,7 @@ def task_list():  # type: ignore[no-untyped-def]
 
 @bp.get("/tasks/<int:task_id>")
 @login_required
-def task_detail(task_id: int):  # type: ignore[no-untyped-def]
+def task_detail(task_id: int) -> ResponseReturnValue:
     s = request_session()
     task = load_for(s, _actor(), task_id, ready=False)
     out = _row(task_id)
@@ -140,42 +141,42 @@ def task_detail(task_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/tasks/<int:task_id>/claim")
 @login_required
-def claim(task_id: int):  # type: ignore[no-untyped-def]
+def claim(task_id: int) -> ResponseReturnValue:
     tasks.claim(request_session(), _actor(), task_id, now=request_now())
     return jsonify(_row(task_id))
 
 
 @bp.post("/tasks/<int:task_id>/unclaim")
 @login_required
-def unclaim(task_id: int):  # type: ignore[no-untyped-def]
+def unclaim(task_id: int) -> ResponseReturnValue:
     tasks.unclaim(request_session(), _actor(), task_id, now=request_now())
     return jsonify(_row(task_id))
 
 
 @bp.post("/tasks/<int:task_id>/assign")
 @login_required
-def assign(task_id: int):  # type: ignore[no-untyped-def]
+def assign(task_id: int) -> ResponseReturnValue:
     tasks.assign(request_session(), _actor(), task_id, _body(UserIn())["user"], now=request_now())
     return jsonify(_row(task_id))
 
 
 @bp.post("/tasks/<int:task_id>/delegate")
 @login_required
-def delegate(task_id: int):  # type: ignore[no-untyped-def]
+def delegate(task_id: int) -> ResponseReturnValue:
     tasks.delegate(request_session(), _actor(), task_id, _body(UserIn())["user"], now=request_now())
     return jsonify(_row(task_id))
 
 
 @bp.post("/tasks/<int:task_id>/resolve")
 @login_required
-def resolve(task_id: int):  # type: ignore[no-untyped-def]
+def resolve(task_id: int) -> ResponseReturnValue:
     tasks.resolve(request_session(), _actor(), task_id, now=request_now())
     return jsonify(_row(task_id))
 
 
 @bp.post("/tasks/<int:task_id>/follow-up")
 @login_required
-def follow_up(task_id: int):  # type: ignore[no-untyped-def]
+def follow_up(task_id: int) -> ResponseReturnValue:
     tasks.set_follow_up(request_session(), _actor(), task_id, _body(FollowUpIn())["follow_up"],
                         now=request_now())
     return jsonify(_row(task_id))
@@ -183,14 +184,14 @@ def follow_up(task_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/tasks/<int:task_id>/comments")
 @login_required
-def comment(task_id: int):  # type: ignore[no-untyped-def]
+def comment(task_id: int) -> ResponseReturnValue:
     tasks.add_comment(request_session(), _actor(), task_id, _body(CommentIn())["text"], now=request_now())
     return jsonify(_row(task_id)), 201
 
 
 @bp.post("/tasks/<int:task_id>/complete")
 @login_required
-def complete(task_id: int):  # type: ignore[no-untyped-def]
+def complete(task_id: int) -> ResponseReturnValue:
     if not request.is_json:
         abort(415)
     payload = _body(CompleteIn())

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
-from sqlmodel import select
+from flask.typing import ResponseReturnValue
+from sqlmodel import col, select
 
 from engine import audit
 from engine.council import ROLE_AUDITOR, Paper
@@ -16,7 +17,7 @@ bp = Blueprint("audit", __name__, url_prefix="/revision")
 
 @bp.get("/")
 @login_required
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     actor = current_actor()
     assert actor is not None
     if not actor.has_role(ROLE_AUDITOR):
@@ -24,11 +25,11 @@ def index():  # type: ignore[no-untyped-def]
     paper_id = request.args.get("vorlage", type=int)
     s = request_session()
     report = audit.verify(s)
-    query = select(audit.AuditEvent).order_by(audit.AuditEvent.seq.desc())  # type: ignore[attr-defined]
+    query = select(audit.AuditEvent).order_by(col(audit.AuditEvent.seq).desc())
     if paper_id:
         query = query.where(audit.AuditEvent.paper_id == paper_id)
     events = list(s.exec(query.limit(500)))
     papers = {p.id: p for p in s.exec(select(Paper).where(
-        Paper.id.in_({e.paper_id for e in events if e.paper_id})))}  # type: ignore[union-attr]
+        col(Paper.id).in_({e.paper_id for e in events if e.paper_id})))}
     return render_template("audit.html", report=report, events=events, papers=papers,
                            paper_id=paper_id)

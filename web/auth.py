@@ -24,6 +24,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 
 from engine.accounts import Actor, authenticate, load_actor
 
@@ -80,7 +81,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/anmelden", methods=["GET", "POST"])
-def login():  # type: ignore[no-untyped-def]
+def login() -> ResponseReturnValue:
     error = None
     if request.method == "POST":
         username = request.form.get("username", "").strip()
@@ -97,7 +98,7 @@ def login():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/abmelden")
-def logout():  # type: ignore[no-untyped-def]
+def logout() -> ResponseReturnValue:
     session.clear()
     return redirect(url_for("public.index"))
 

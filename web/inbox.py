@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlencode
 
 from flask import (
@@ -16,6 +16,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from sqlmodel import Session, col, select
 
 from engine import procedures, tasks
@@ -33,6 +34,7 @@ from engine.tasks import (
 from engine.workflow.models import ProcessModel
 
 from .auth import current_actor, login_required
+from .i18n import N_, current_language
 from .i18n import gettext as _
 from .views import (
     beratungsfolge,
@@ -45,7 +47,8 @@ from .views import (
 
 bp = Blueprint("inbox", __name__, url_prefix="/aufgaben")
 
-VIEW_LABELS = {"mine": "Meine Aufgaben", "group": "Gruppe", "gremium": "Gremium", "done": "Erledigt"}
+VIEW_LABELS = {"mine": N_("Meine Aufgaben"), "group": N_("Gruppe"), "gremium": N_("Gremium"),
+               "done": N_("Erledigt")}
 #: What a bulk Kenntnisnahme records on each selected result task.
 NOTED = {"ergebnis": "zur_kenntnis_genommen"}
 
@@ -53,8 +56,6 @@ NOTED = {"ergebnis": "zur_kenntnis_genommen"}
 @bp.app_template_global()
 def task_title(task: HumanTask) -> str:
     """The step's title in the page's language (the model names it in German and English)."""
-    from .i18n import current_language
-
     return str(task.context.get("title_en", task.title)) if current_language() == "en" else task.title
 
 
@@ -78,11 +79,14 @@ def _my_organizations(s: Session, actor: Actor) -> list[Organization]:
 
 
 def _step_names(s: Session) -> dict[str, str]:
-    """Form key → step title, from the deployed models' forms (a few rows, not the tasks)."""
+    """Form key → step title in the page's language, from the deployed models' forms (a few
+    rows, not the tasks)."""
+    english = current_language() == "en"
     names: dict[str, str] = {}
     for forms in s.exec(select(ProcessModel.forms)):
         for key, definition in forms.items():
-            names.setdefault(key, definition.get("title", key))
+            title = definition.get("x-title-en") if english else None
+            names.setdefault(key, title or definition.get("title", key))
     return names
 
 
@@ -116,10 +120,11 @@ def _query_args() -> dict[str, str]:
 def _bulk_notable(row: InboxRow, now: datetime) -> bool:
     """A Kenntnisnahme result step whose session has begun: bulk "zur Kenntnis genommen"."""
     t = row.task
+    actor = current_actor()
     return (t.status == TASK_READY and t.context.get("completable_from") is not None
             and (t.context.get("beratung") or {}).get("role") == "Kenntnisnahme"
             and row.meeting is not None and row.meeting.start <= now
-            and t.assignee in (None, current_actor().username if current_actor() else None))
+            and t.assignee in (None, actor.username if actor else None))
 
 
 def _list_context(s: Session, actor: Actor) -> dict[str, Any]:
@@ -138,7 +143,7 @@ def _list_context(s: Session, actor: Actor) -> dict[str, Any]:
 
 @bp.get("/")
 @login_required
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     s = request_session()
     actor = _actor()
     context = _list_context(s, actor)
@@ -161,7 +166,7 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.get("/liste")
 @login_required
-def list_fragment():  # type: ignore[no-untyped-def]
+def list_fragment() -> ResponseReturnValue:
     """The list alone, for the page's polling script (new tasks without a full reload)."""
     context = _list_context(request_session(), _actor())
     return render_template("inbox_list.html", **context), 422 if context["filter_errors"] else 200
@@ -169,7 +174,7 @@ def list_fragment():  # type: ignore[no-untyped-def]
 
 @bp.post("/filter")
 @login_required
-def save_filter():  # type: ignore[no-untyped-def]
+def save_filter() -> ResponseReturnValue:
     actor = _actor()
     s = request_session()
     name = request.form.get("name", "").strip()
@@ -190,7 +195,7 @@ def save_filter():  # type: ignore[no-untyped-def]
 
 @bp.post("/filter/<int:filter_id>/loeschen")
 @login_required
-def delete_filter(filter_id: int):  # type: ignore[no-untyped-def]
+def delete_filter(filter_id: int) -> ResponseReturnValue:
     s = request_session()
     saved = s.get(SavedFilter, filter_id)
     if saved is None or saved.account_id != _actor().account_id:
@@ -202,14 +207,15 @@ def delete_filter(filter_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/kenntnisnahme")
 @login_required
-def bulk_noted():  # type: ignore[no-untyped-def]
+def bulk_noted() -> ResponseReturnValue:
     """Record "zur Kenntnis genommen" for several result tasks: each its own unit of work."""
     actor = _actor()
     database = current_app.extensions["ratsflow.db"]
     ids = [int(v) for v in request.form.getlist("task") if v.isdigit() and len(v) < 10]
     if not ids:
         flash(_("Bitte mindestens eine Aufgabe auswählen."), "error")
-        return redirect(request.form.get("back") or url_for("inbox.index"))
+        back = request.form.get("back")
+        return redirect(back if _local(back) else url_for("inbox.index"))
     rollback_request()  # the request's own transaction holds no change; free the write lock
     done, failed = [], []
     for task_id in ids:
@@ -228,15 +234,16 @@ def bulk_noted():  # type: ignore[no-untyped-def]
         flash(_("Zur Kenntnis genommen: %(list)s", list=", ".join(done)), "success")
     for message in failed:
         flash(_("Nicht erledigt – %(reason)s", reason=message), "error")
-    return redirect(request.form.get("back") if _local(request.form.get("back")) else url_for("inbox.index"))
+    back = request.form.get("back")
+    return redirect(back if _local(back) else url_for("inbox.index"))
 
 
 def _joined(errors: dict[str, list[str]]) -> str:
     return " ".join(" ".join(m) for m in errors.values())
 
 
-def _local(target: str | None) -> bool:
-    return bool(target) and target.startswith("/aufgaben") and "//" not in target  # type: ignore[union-attr]
+def _local(target: str | None) -> TypeGuard[str]:
+    return target is not None and target.startswith("/aufgaben") and "//" not in target
 
 
 def _task_label(s: Session, row: HumanTask) -> str:
@@ -247,7 +254,8 @@ def _task_label(s: Session, row: HumanTask) -> str:
 # ----------------------------------------------------------------------------- one task
 
 def _task_page(task_id: int, status: int = 200, values: dict[str, Any] | None = None,
-               errors: dict[str, list[str]] | None = None, problem: str | None = None):  # type: ignore[no-untyped-def]
+               errors: dict[str, list[str]] | None = None,
+               problem: str | None = None) -> ResponseReturnValue:
     actor = _actor()
     s = request_session()
     row = s.get(HumanTask, task_id)
@@ -258,6 +266,7 @@ def _task_page(task_id: int, status: int = 200, values: dict[str, Any] | None = 
     shown = task_row(s, task_id, request_today())
     assert shown is not None
     paper = s.get(Paper, row.paper_id)
+    assert paper is not None and paper.id is not None  # a Beratungsfolge task belongs to a Vorlage
     ready = row.status == TASK_READY
     form, initial = procedures.task_form(s, row, now=request_now()) if ready else (None, {})
     blocked = procedures.completion_blocked(s, row, request_now())
@@ -276,7 +285,7 @@ def _task_page(task_id: int, status: int = 200, values: dict[str, Any] | None = 
 
 @bp.route("/<int:task_id>", methods=["GET", "POST"])
 @login_required
-def task(task_id: int):  # type: ignore[no-untyped-def]
+def task(task_id: int) -> ResponseReturnValue:
     if request.method == "GET":
         return _task_page(task_id)
     values = {k: v for k, v in request.form.items() if k not in {"csrf_token", "version"}}
@@ -296,7 +305,7 @@ def task(task_id: int):  # type: ignore[no-untyped-def]
     return redirect(url_for("inbox.index"))
 
 
-def _act(task_id: int, verb: Any, *args: Any, message: str):  # type: ignore[no-untyped-def]
+def _act(task_id: int, verb: Any, *args: Any, message: str) -> ResponseReturnValue:
     """Run a holder verb; on refusal show the task page with the reason (status 403/409/422)."""
     try:
         verb(request_session(), _actor(), task_id, *args, now=request_now())
@@ -312,39 +321,39 @@ def _act(task_id: int, verb: Any, *args: Any, message: str):  # type: ignore[no-
 
 @bp.post("/<int:task_id>/uebernehmen")
 @login_required
-def claim(task_id: int):  # type: ignore[no-untyped-def]
+def claim(task_id: int) -> ResponseReturnValue:
     return _act(task_id, tasks.claim, message=_("Sie bearbeiten die Aufgabe jetzt."))
 
 
 @bp.post("/<int:task_id>/zurueckgeben")
 @login_required
-def unclaim(task_id: int):  # type: ignore[no-untyped-def]
+def unclaim(task_id: int) -> ResponseReturnValue:
     return _act(task_id, tasks.unclaim, message=_("Die Aufgabe ist wieder für die Gruppe offen."))
 
 
 @bp.post("/<int:task_id>/zuweisen")
 @login_required
-def assign(task_id: int):  # type: ignore[no-untyped-def]
+def assign(task_id: int) -> ResponseReturnValue:
     return _act(task_id, tasks.assign, request.form.get("user", ""),
                 message=_("Die Aufgabe wurde zugewiesen."))
 
 
 @bp.post("/<int:task_id>/delegieren")
 @login_required
-def delegate(task_id: int):  # type: ignore[no-untyped-def]
+def delegate(task_id: int) -> ResponseReturnValue:
     return _act(task_id, tasks.delegate, request.form.get("user", ""),
                 message=_("Die Aufgabe wurde delegiert."))
 
 
 @bp.post("/<int:task_id>/erledigt-zurueck")
 @login_required
-def resolve(task_id: int):  # type: ignore[no-untyped-def]
+def resolve(task_id: int) -> ResponseReturnValue:
     return _act(task_id, tasks.resolve, message=_("Die Aufgabe ging an Sie zurück."))
 
 
 @bp.post("/<int:task_id>/wiedervorlage")
 @login_required
-def follow_up(task_id: int):  # type: ignore[no-untyped-def]
+def follow_up(task_id: int) -> ResponseReturnValue:
     raw = request.form.get("follow_up", "").strip()
     day: date | None = None
     if raw:
@@ -363,14 +372,14 @@ def _german_date(raw: str) -> date:
 
 @bp.post("/<int:task_id>/kommentare")
 @login_required
-def comment(task_id: int):  # type: ignore[no-untyped-def]
+def comment(task_id: int) -> ResponseReturnValue:
     return _act(task_id, tasks.add_comment, request.form.get("text", ""),
                 message=_("Der Kommentar wurde gespeichert."))
 
 
 @bp.post("/top/<int:item_id>/freigeben")
 @login_required
-def release_result(item_id: int):  # type: ignore[no-untyped-def]
+def release_result(item_id: int) -> ResponseReturnValue:
     """Publish the result of a non-public agenda item on the public pages."""
     item = procedures.release_result(request_session(), _actor(), item_id, now=request_now())
     flash(_("Das Ergebnis ist jetzt öffentlich."), "success")

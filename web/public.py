@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, send_file
-from sqlmodel import select
+from flask.typing import ResponseReturnValue
+from sqlmodel import col, select
 
 from engine.council import ROLE_CLERK, File, Paper
 from engine.tasks import ready_tasks_of_paper
@@ -23,8 +24,8 @@ def _visible(paper: Paper | None) -> Paper:
 
 
 @bp.get("/")
-def index():  # type: ignore[no-untyped-def]
-    query = select(Paper).order_by(Paper.reference.desc())  # type: ignore[attr-defined]
+def index() -> ResponseReturnValue:
+    query = select(Paper).order_by(col(Paper.reference).desc())
     if current_actor() is None:
         query = query.where(Paper.public == True)  # noqa: E712
     papers = list(request_session().exec(query.limit(200)))
@@ -32,15 +33,15 @@ def index():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/vorlagen/<int:paper_id>")
-def paper(paper_id: int):  # type: ignore[no-untyped-def]
+def paper(paper_id: int) -> ResponseReturnValue:
     s = request_session()
     p = _visible(s.get(Paper, paper_id))
-    files = list(s.exec(select(File).where(File.paper_id == p.id).order_by(File.position)))
+    files = list(s.exec(select(File).where(File.paper_id == p.id).order_by(col(File.position))))
     instance = s.exec(select(ProcessInstance).where(ProcessInstance.paper_id == p.id)
-                      .order_by(ProcessInstance.id.desc())).first()  # type: ignore[union-attr]
+                      .order_by(col(ProcessInstance.id).desc())).first()
     context = {
-        "paper": p, "files": files, "folge": beratungsfolge(s, p.id),
-        "open_tasks": ready_tasks_of_paper(s, p.id), "instance": instance,
+        "paper": p, "files": files, "folge": beratungsfolge(s, paper_id),
+        "open_tasks": ready_tasks_of_paper(s, paper_id), "instance": instance,
         **paper_header(s, p),
     }
     actor = current_actor()
@@ -49,7 +50,7 @@ def paper(paper_id: int):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/dateien/<int:file_id>")
-def download(file_id: int):  # type: ignore[no-untyped-def]
+def download(file_id: int) -> ResponseReturnValue:
     s = request_session()
     f = s.get(File, file_id)
     if f is None:

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from flask import current_app, g, request
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from engine.council import AgendaItem, Consultation, Meeting, Organization, Paper, Person
 from engine.settings import TIMEZONE
@@ -46,22 +46,23 @@ def rollback_request() -> None:
 def beratungsfolge(session: Session, paper_id: int) -> list[dict[str, Any]]:
     """The ordered Beratungsfolge with Gremium, Sitzungen and Ergebnisse, for display."""
     consultations = list(session.exec(
-        select(Consultation).where(Consultation.paper_id == paper_id).order_by(Consultation.position)))
+        select(Consultation).where(Consultation.paper_id == paper_id).order_by(col(Consultation.position))))
     if not consultations:
         return []
     ids = [c.id for c in consultations]
-    items = list(session.exec(select(AgendaItem, Meeting).join(Meeting, Meeting.id == AgendaItem.meeting_id)
-                              .where(AgendaItem.consultation_id.in_(ids))  # type: ignore[union-attr]
-                              .order_by(AgendaItem.id)))
+    items = list(session.exec(select(AgendaItem, Meeting)
+                              .join(Meeting, col(Meeting.id) == AgendaItem.meeting_id)
+                              .where(col(AgendaItem.consultation_id).in_(ids))
+                              .order_by(col(AgendaItem.id))))
     orgs = {o.id: o for o in session.exec(select(Organization).where(
-        Organization.id.in_([c.organization_id for c in consultations])))}  # type: ignore[union-attr]
+        col(Organization.id).in_([c.organization_id for c in consultations])))}
     meeting_ids = {c.meeting_id for c in consultations if c.meeting_id}
     meetings = {m.id: m for m in session.exec(select(Meeting).where(
-        Meeting.id.in_(meeting_ids)))} if meeting_ids else {}  # type: ignore[union-attr]
+        col(Meeting.id).in_(meeting_ids)))} if meeting_ids else {}
     rows: list[dict[str, Any]] = []
     for c in consultations:
-        sessions = [{"item": item, "meeting": meeting} for item, meeting in items
-                    if item.consultation_id == c.id]
+        sessions: list[dict[str, Any]] = [{"item": item, "meeting": meeting} for item, meeting in items
+                                          if item.consultation_id == c.id]
         planned = meetings.get(c.meeting_id) if c.meeting_id else None
         conflict = False
         if planned is not None and not any(s["meeting"].id == planned.id for s in sessions):

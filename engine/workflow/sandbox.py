@@ -92,7 +92,10 @@ def _compile(source: str, mode: str) -> CodeType:
     if problems:
         raise ValueError("; ".join(problems))
     compiler = compile_restricted_eval if mode == "eval" else compile_restricted_exec
-    return compiler(source).code  # type: ignore[no-any-return]
+    result = compiler(source)
+    if result.code is None:  # check_source saw these errors already; kept for the type
+        raise ValueError("; ".join(result.errors))
+    return result.code
 
 
 class RestrictedEnvironment(TaskDataEnvironment):
@@ -108,11 +111,13 @@ class RestrictedEnvironment(TaskDataEnvironment):
         scope.update(context)
         return scope
 
-    def evaluate(self, expression, context, external_context=None):  # type: ignore[no-untyped-def]
+    def evaluate(self, expression: str, context: dict[str, Any],
+                 external_context: dict[str, Any] | None = None) -> Any:
         code = _compile(expression, "eval")
         return eval(code, self._globals(context, external_context))
 
-    def execute(self, script, context, external_context=None):  # type: ignore[no-untyped-def]
+    def execute(self, script: str, context: dict[str, Any],
+                external_context: dict[str, Any] | None = None) -> bool:
         self.check_for_overwrite(context, external_context or {})
         code = _compile(script, "exec")
         scope = self._globals(context, external_context)
