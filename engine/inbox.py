@@ -243,7 +243,10 @@ def list_tasks(session: Session, actor: Actor, query: InboxQuery, today: date) -
         null_conditions = [*conditions, key.is_(None)]
         if after is not None and after[0] is None:
             null_conditions.append(col(task.id) > after[1])
-        rows += _fetch(session, null_conditions, col(task.id), False, query.limit + 1 - len(rows))
+        # Ordered by (key, id): the key is NULL throughout, so that is by id, but in the order
+        # of the (…, key, id) indexes, which find the segment (usually empty) at once; by id
+        # alone PostgreSQL may walk the primary key through every task looking for it.
+        rows += _fetch(session, null_conditions, key, False, query.limit + 1 - len(rows))
 
     page = InboxPage()
     for found in rows[:query.limit]:

@@ -40,6 +40,9 @@ class HumanTask(SQLModel, table=True):
               postgresql_where=_OPEN, sqlite_where=_OPEN),
         Index("ix_human_task_open_assignee_due", "assignee", "due", "id",
               postgresql_where=_OPEN, sqlite_where=_OPEN),
+        # The Sitzung filter: its tasks in due order, not the Gremium's searched for them.
+        Index("ix_human_task_open_meeting_due", "meeting_id", "due", "id",
+              postgresql_where=_OPEN, sqlite_where=_OPEN),
         Index("ix_human_task_done_by", "completed_by", "completed", "id"),
     )
 

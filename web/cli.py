@@ -11,6 +11,7 @@ import click
 from engine import audit, procedures
 from engine.db import Database
 from engine.demo import load_demo
+from engine.files import FileStore
 from engine.settings import SettingsError, load_settings
 from engine.workflow.runtime import ModelError
 
@@ -45,7 +46,8 @@ def db_upgrade() -> None:
 def _demo(database: Database) -> None:
     password = os.environ.get(DEMO_PASSWORD_ENV, "ratsflow-demo")
     with database.unit_of_work() as s:
-        result = load_demo(s, password)
+        # The Anlagen go where uploads go, so the pages link them like uploaded ones.
+        result = load_demo(s, password, files=FileStore(database.settings.files_path))
     if not result.created:
         click.echo("Demodaten sind schon geladen (Vorlage 2024/063).")
         return
@@ -53,6 +55,9 @@ def _demo(database: Database) -> None:
     if result.committee_meeting and result.assembly_meeting:
         click.echo(f"  SI/2024/131 am {result.committee_meeting.start:%d.%m.%Y}, "
                    f"SI/2024/128 am {result.assembly_meeting.start:%d.%m.%Y}")
+    if result.week:
+        click.echo(f"  dazu {len(result.week)} weitere Vorlagen ({result.week[0]} bis {result.week[-1]}) "
+                   "in verschiedenen Schritten: die Woche der Sekretariate")
     click.echo(f"Konten (Passwort aus {DEMO_PASSWORD_ENV}, sonst 'ratsflow-demo'):")
     for username, what in result.accounts:
         click.echo(f"  {username:<10} {what}")

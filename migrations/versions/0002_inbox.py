@@ -79,12 +79,14 @@ def upgrade() -> None:
         batch_op.create_index('ix_human_task_open_assignee_due', ['assignee', 'due', 'id'], unique=False, postgresql_where=sa.text("status = 'bereit'"), sqlite_where=sa.text("status = 'bereit'"))
         batch_op.create_index('ix_human_task_open_org_created', ['organization_id', 'created', 'id'], unique=False, postgresql_where=sa.text("status = 'bereit'"), sqlite_where=sa.text("status = 'bereit'"))
         batch_op.create_index('ix_human_task_open_due', ['due', 'id'], unique=False, postgresql_where=sa.text("status = 'bereit'"), sqlite_where=sa.text("status = 'bereit'"))
+        batch_op.create_index('ix_human_task_open_meeting_due', ['meeting_id', 'due', 'id'], unique=False, postgresql_where=sa.text("status = 'bereit'"), sqlite_where=sa.text("status = 'bereit'"))
         batch_op.create_index('ix_human_task_open_org_due', ['organization_id', 'due', 'id'], unique=False, postgresql_where=sa.text("status = 'bereit'"), sqlite_where=sa.text("status = 'bereit'"))
 
 
 
 def downgrade() -> None:
     with op.batch_alter_table('human_task', schema=None) as batch_op:
+        batch_op.drop_index('ix_human_task_open_meeting_due', postgresql_where=sa.text("status = 'bereit'"), sqlite_where=sa.text("status = 'bereit'"))
         batch_op.drop_index('ix_human_task_open_due', postgresql_where=sa.text("status = 'bereit'"), sqlite_where=sa.text("status = 'bereit'"))
         batch_op.drop_index('ix_human_task_open_org_due', postgresql_where=sa.text("status = 'bereit'"), sqlite_where=sa.text("status = 'bereit'"))
         batch_op.drop_index('ix_human_task_open_org_created', postgresql_where=sa.text("status = 'bereit'"), sqlite_where=sa.text("status = 'bereit'"))
