@@ -21,6 +21,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 from sqlalchemy import and_, false, or_, select, tuple_
+from sqlalchemy.orm import defer
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
@@ -264,6 +265,12 @@ def list_tasks(session: Session, actor: Actor, query: InboxQuery, today: date) -
     return page
 
 
+#: A row shows the Vorlage's reference and Betreff, not its texts (kilobytes each); built
+#: once, as loader options cost as much to build as the rest of the statement.
+_ROW_OPTIONS = tuple(defer(getattr(Paper, name)) for name in
+                     ("facts", "proposal", "financial_impact", "personnel_impact"))
+
+
 def _fetch(session: Session, conditions: list[Any], key: Any, descending: bool,
            limit: int) -> list[Any]:
     if limit <= 0:
@@ -278,6 +285,7 @@ def _fetch(session: Session, conditions: list[Any], key: Any, descending: bool,
         .where(*conditions)
         .order_by(key.desc() if descending else key, col(task.id).desc() if descending else col(task.id))
         .limit(limit)
+        .options(*_ROW_OPTIONS)
     )
     return list(session.execute(statement).all())
 

@@ -39,6 +39,7 @@ also installed, returns Markup and is meant for literal strings and ``{% trans %
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tempfile
@@ -52,7 +53,7 @@ from babel import dates as babel_dates
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import PoFileError, read_po
-from flask import Flask, has_request_context, request
+from flask import Flask, g, has_request_context, request
 from flask_babel import Babel, lazy_gettext
 
 from engine.council import PAPER_DONE, PAPER_DRAFT, PAPER_IN_CONSULTATION, PAPER_WITHDRAWN, RESULTS
@@ -145,7 +146,17 @@ def gettext(string: str, **variables: Any) -> str:
     if not string:
         # gettext("") would return the catalogue's header; an empty value stays empty.
         return string
-    return flask_babel.gettext(string, **variables)  # type: ignore[no-any-return]
+    if not has_request_context():
+        return flask_babel.gettext(string, **variables)  # type: ignore[no-any-return]
+    # A page asks for the same few strings once per row: each Flask-Babel lookup walks four
+    # context locals, so the request keeps what it has translated (the language is fixed
+    # for the request, the catalogues for the process) and fills in the variables itself,
+    # as Flask-Babel does (``translation % variables``).
+    cache: dict[str, str] = g.setdefault("_ratsflow_gettext", {})
+    found = cache.get(string)
+    if found is None:
+        found = cache[string] = flask_babel.get_translations().ugettext(string)
+    return found % variables if variables else found
 
 
 def ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
@@ -160,8 +171,13 @@ def result_label(key: str) -> str:
 
 def current_language() -> str:
     """"de" or "en": the language of the current request, German outside one."""
-    locale = flask_babel.get_locale() if has_request_context() else None
-    return locale.language if locale is not None else DEFAULT_LANGUAGE
+    if not has_request_context():
+        return DEFAULT_LANGUAGE
+    language: str | None = g.get("_ratsflow_language")
+    if language is None:
+        locale = flask_babel.get_locale()
+        language = g._ratsflow_language = locale.language if locale is not None else DEFAULT_LANGUAGE
+    return language
 
 
 def _select_locale() -> str:
@@ -199,8 +215,8 @@ def format_date(value: date | datetime | None) -> str:
         return ""
     locale = current_language()
     if isinstance(value, datetime):
-        return babel_dates.format_datetime(_aware(value), _DATE, tzinfo=TIMEZONE, locale=locale)
-    return babel_dates.format_date(value, _DATE, locale=locale)
+        return _babel_datetime(_aware(value), _DATE, locale)
+    return _babel_date(value, _DATE, locale)
 
 
 def format_datetime(value: datetime | None) -> str:
@@ -209,7 +225,7 @@ def format_datetime(value: datetime | None) -> str:
         return ""
     locale = current_language()
     pattern = _DATETIME.get(locale, _DATETIME[DEFAULT_LANGUAGE])
-    return babel_dates.format_datetime(_aware(value), pattern, tzinfo=TIMEZONE, locale=locale)
+    return _babel_datetime(_aware(value), pattern, locale)
 
 
 def format_time(value: datetime | time | None) -> str:
@@ -218,8 +234,20 @@ def format_time(value: datetime | time | None) -> str:
         return ""
     locale = current_language()
     if isinstance(value, datetime):
-        return babel_dates.format_datetime(_aware(value), _TIME, tzinfo=TIMEZONE, locale=locale)
+        return _babel_datetime(_aware(value), _TIME, locale)
     return babel_dates.format_time(value, _TIME, locale=locale)
+
+
+# A list shows the same few session times and due dates on many rows, and Babel parses the
+# pattern and converts the zone on every call (about 60 µs): the results are kept.
+@functools.lru_cache(maxsize=4096)
+def _babel_datetime(value: datetime, pattern: str, locale: str) -> str:
+    return babel_dates.format_datetime(value, pattern, tzinfo=TIMEZONE, locale=locale)
+
+
+@functools.lru_cache(maxsize=4096)
+def _babel_date(value: date, pattern: str, locale: str) -> str:
+    return babel_dates.format_date(value, pattern, locale=locale)
 
 
 def format_size(size: int) -> str:

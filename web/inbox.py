@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, TypeGuard
 from urllib.parse import urlencode
 
@@ -17,6 +17,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from engine import procedures, tasks
@@ -117,14 +118,13 @@ def _query_args() -> dict[str, str]:
     return args
 
 
-def _bulk_notable(row: InboxRow, now: datetime) -> bool:
+def _bulk_notable(row: InboxRow, now: datetime, actor: Actor) -> bool:
     """A Kenntnisnahme result step whose session has begun: bulk "zur Kenntnis genommen"."""
     t = row.task
-    actor = current_actor()
     return (t.status == TASK_READY and t.context.get("completable_from") is not None
             and (t.context.get("beratung") or {}).get("role") == "Kenntnisnahme"
             and row.meeting is not None and row.meeting.start <= now
-            and t.assignee in (None, actor.username if actor else None))
+            and t.assignee in (None, actor.username))
 
 
 def _list_context(s: Session, actor: Actor) -> dict[str, Any]:
@@ -137,8 +137,24 @@ def _list_context(s: Session, actor: Actor) -> dict[str, Any]:
     holders = {r.task.assignee for r in page.rows} | {r.task.owner for r in page.rows}
     now = request_now()
     return {"query": query, "page": page, "filter_errors": errors, "names": _names(s, holders),
-            "bulk": {r.task.id for r in page.rows if _bulk_notable(r, now)},
+            "bulk": {r.task.id for r in page.rows if _bulk_notable(r, now, actor)},
             "view_labels": VIEW_LABELS}
+
+
+#: How far back the Sitzung filter offers sessions (older ones stay reachable by ``?meeting=``).
+MEETING_CHOICES_BACK = timedelta(days=365)
+
+
+def _filter_meetings(s: Session, orgs: list[Organization], selected: int | None) -> list[Meeting]:
+    """The Sitzung filter's choices: my Gremien's sessions of the last year and ahead, and the
+    chosen one, so that years of sessions do not make every inbox page longer."""
+    since = request_now() - MEETING_CHOICES_BACK
+    window = col(Meeting.start) >= since
+    if selected is not None:
+        window = or_(window, col(Meeting.id) == selected)
+    return list(s.exec(select(Meeting).where(
+        col(Meeting.organization_id).in_([o.id for o in orgs]), Meeting.cancelled == False,  # noqa: E712
+        window).order_by(col(Meeting.start))))
 
 
 @bp.get("/")
@@ -148,9 +164,7 @@ def index() -> ResponseReturnValue:
     actor = _actor()
     context = _list_context(s, actor)
     orgs = _my_organizations(s, actor)
-    meetings = list(s.exec(select(Meeting).where(
-        col(Meeting.organization_id).in_([o.id for o in orgs]), Meeting.cancelled == False)  # noqa: E712
-        .order_by(col(Meeting.start)))) if orgs else []
+    meetings = _filter_meetings(s, orgs, context["query"].meeting) if orgs else []
     saved = list(s.exec(select(SavedFilter).where(SavedFilter.account_id == actor.account_id)
                         .order_by(col(SavedFilter.name))))
     group_accounts = list(s.exec(
