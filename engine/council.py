@@ -122,6 +122,14 @@ class Meeting(SQLModel, table=True):
     location: str | None = None
     meeting_state: str = "terminiert"  # terminiert → eingeladen → durchgeführt
     cancelled: bool = False
+    #: Raised by every move or cancellation: iCalendar's SEQUENCE, and part of each planned
+    #: reminder's key (``engine.reminders``).
+    sequence: int = 0
+    invited: dt.datetime | None = Field(default=None, sa_column=utc_column())
+    #: Set when the invitation went out after the Ladungsfrist: why (required then).
+    late_invitation_reason: str | None = None
+    #: The Ladungsfrist passed with the invitation unsent (flagged on the session).
+    invitation_overdue: bool = False
     created: dt.datetime | None = Field(default=None, sa_column=created_column())
     modified: dt.datetime | None = Field(default=None, sa_column=modified_column())
 

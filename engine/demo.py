@@ -29,7 +29,7 @@ from typing import Any
 import holidays
 from sqlmodel import Session, select
 
-from . import deadlines, procedures, tasks
+from . import deadlines, procedures, reminders, tasks
 from .accounts import Account, Actor, create_account, load_actor
 from .council import (
     ROLE_ADMIN,
@@ -139,8 +139,9 @@ def load_demo(session: Session, password: str, now: datetime | None = None,
     session.add_all([committee, assembly, department])
     session.flush()
 
-    def person(family: str, given: str, email: str) -> Person:
-        p = Person(body_id=_id(body), family_name=family, given_name=given, email=email)
+    def person(family: str, given: str, email: str, address: str | None = None) -> Person:
+        p = Person(body_id=_id(body), family_name=family, given_name=given, email=email,
+                   form_of_address=address)
         session.add(p)
         session.flush()
         return p
@@ -150,11 +151,11 @@ def load_demo(session: Session, password: str, now: datetime | None = None,
     secretary_a = person("Schmitz", "Jonas", "jonas.schmitz@example.org")
     auditor = person("Krüger", "Anna", "anna.krueger@example.org")
     members = [
-        (person("Becker", "Martina", "martina.becker@example.org"), [committee, assembly], "Vorsitz"),
-        (person("Wagner", "Thomas", "thomas.wagner@example.org"), [committee], "Mitglied"),
-        (person("Yılmaz", "Elif", "elif.yilmaz@example.org"), [committee, assembly], "Mitglied"),
-        (person("Jansen", "Peter", "peter.jansen@example.org"), [assembly], "Mitglied"),
-        (person("Nowak", "Katarzyna", "katarzyna.nowak@example.org"), [assembly], "Mitglied"),
+        (person("Becker", "Martina", "martina.becker@example.org", "Frau"), [committee, assembly], "Vorsitz"),
+        (person("Wagner", "Thomas", "thomas.wagner@example.org", "Herr"), [committee], "Mitglied"),
+        (person("Yılmaz", "Elif", "elif.yilmaz@example.org", "Frau"), [committee, assembly], "Mitglied"),
+        (person("Jansen", "Peter", "peter.jansen@example.org", "Herr"), [assembly], "Mitglied"),
+        (person("Nowak", "Katarzyna", "katarzyna.nowak@example.org", "Frau"), [assembly], "Mitglied"),
     ]
     for member, orgs, role in members:
         for org in orgs:
@@ -212,6 +213,9 @@ def load_demo(session: Session, password: str, now: datetime | None = None,
         ("schmitz", f"Sekretariat {assembly.short_name}", secretary_a,
          [(ROLE_SECRETARIAT, assembly.id)]),
         ("krueger", "Revision (Prüfung)", auditor, [(ROLE_AUDITOR, None)]),
+        # A member: no role to grant, her memberships make her sessions and reminders hers.
+        ("becker", f"Mitglied (Vorsitz {committee.short_name}, {assembly.short_name}): Meine Sitzungen",
+         members[0][0], []),
     ]
     for username, _what, p, grants in accounts:
         create_account(session, username, password, f"{p.given_name} {p.family_name}", grants,
@@ -235,6 +239,9 @@ def load_demo(session: Session, password: str, now: datetime | None = None,
         extra, references = _load_week(session, password, files, today, gremien, script)
         listed = _ordered(listed + extra)
     script.run()
+    # The Sitzungen ahead get their reminders, as creating them through the app would.
+    for meeting in session.exec(select(Meeting).where(Meeting.start > now)):
+        reminders.plan_meeting(session, meeting, now)
     return DemoResult(True, paper.id, listed, m_committee, m_assembly, references)  # type: ignore[arg-type]
 
 
@@ -337,7 +344,7 @@ class _Gremien:
 
 #: The order of the accounts in the README and the CLI's list.
 _ACCOUNT_ORDER = ["zierstedt", "albrecht", "lenz", "hoffmann", "weber", "schmitz", "krause",
-                  "krueger", "admin"]
+                  "krueger", "becker", "admin"]
 
 
 def _ordered(accounts: list[tuple[str, str]]) -> list[tuple[str, str]]:

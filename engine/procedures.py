@@ -17,7 +17,7 @@ from uuid import UUID
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from . import audit, rules
+from . import audit, reminders, rules
 from .accounts import Actor
 from .council import (
     PAPER_DONE,
@@ -283,6 +283,8 @@ def _sync_human_tasks(session: Session, instance_id: int, paper_id: int | None, 
             context["title_en"] = props["titleEn"]
         if props.get(rules.GUARD_PROPERTY):
             context["completable_from"] = props[rules.GUARD_PROPERTY]
+        if props.get(rules.DUE_PROPERTY):
+            context["due_rule"] = props[rules.DUE_PROPERTY]  # due again when its session moves
         context.update(_consultation_notes(session, consultation, now))
         due = rules.DUE_RULES[props[rules.DUE_PROPERTY]](session, organization_id, consultation, now) \
             if props.get(rules.DUE_PROPERTY) else rules.Due(None, None)
@@ -559,7 +561,8 @@ def _apply_domain_effect(session: Session, task: HumanTask, consultation: Consul
 
 # ----------------------------------------------------------------------------- meetings
 
-def create_meeting(session: Session, actor: Actor, data: dict[str, Any]) -> Meeting:
+def create_meeting(session: Session, actor: Actor, data: dict[str, Any],
+                   now: datetime | None = None) -> Meeting:
     """The Sekretariat of a Gremium plans one of its Sitzungen."""
     values = load(MeetingIn(), data)
     org = session.get(Organization, values["organization_id"])
@@ -577,6 +580,7 @@ def create_meeting(session: Session, actor: Actor, data: dict[str, Any]) -> Meet
     audit.record(session, actor.username, actor.display_name, "meeting.created", details={
         "meeting_id": meeting.id, "gremium": org.name, "name": meeting.name,
         "start": start.isoformat()})
+    reminders.plan_meeting(session, meeting, now)
     return meeting
 
 

@@ -103,6 +103,30 @@ class MeetingIn(_Base):
             raise ValidationError("Ende muss nach dem Beginn liegen.", "end_time")
 
 
+class MoveIn(_Base):
+    date = fields.Date(required=True, format="%d.%m.%Y",
+                       error_messages={**REQUIRED, "invalid": "Datum bitte als TT.MM.JJJJ."})
+    start_time = fields.Time(required=True, format="%H:%M",
+                             error_messages={**REQUIRED, "invalid": "Uhrzeit bitte als HH:MM."})
+    end_time = fields.Time(load_default=None, format="%H:%M",
+                           error_messages={"invalid": "Uhrzeit bitte als HH:MM."})
+    location = _text(max_length=500, load_default=None)
+    reason = _text(required=True, max_length=1000)
+
+    @validates_schema
+    def _end_after_start(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("end_time") and data["end_time"] <= data["start_time"]:
+            raise ValidationError("Ende muss nach dem Beginn liegen.", "end_time")
+
+
+class ReasonIn(_Base):
+    reason = _text(required=True, max_length=1000)
+
+
+class InvitationIn(_Base):
+    reason = _text(load_default=None, max_length=1000)
+
+
 def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     """marshmallow's nested messages as flat field names: ``consultations.1.role``."""
     flat: dict[str, list[str]] = {}

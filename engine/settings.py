@@ -27,6 +27,21 @@ class Settings:
     scheduler_in_process: bool = True
     #: Largest accepted upload (bytes).
     max_upload_bytes: int = 50 * 1024 * 1024
+    #: Where e-mail goes: ``smtp://user:pass@host:587?starttls=true`` or ``smtps://…``;
+    #: None delivers into ``<instance>/mail`` as .eml files (the embedded default).
+    smtp_url: str | None = None
+    #: The sender of every e-mail, and the domain of its Message-ID.
+    mail_from: str = "Sitzungsdienst <sitzungsdienst@ratsflow.invalid>"
+    #: How links in e-mails and calendar feeds begin.
+    base_url: str = "http://127.0.0.1:5000"
+
+    @property
+    def mail_path(self) -> Path:
+        return self.instance_path / "mail"
+
+    @property
+    def mail_domain(self) -> str:
+        return self.mail_from.rsplit("@", 1)[-1].strip("> ") or "ratsflow.invalid"
 
     @property
     def files_path(self) -> Path:
@@ -71,6 +86,12 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "max_upload_bytes": _int(
             env.get("RATSFLOW_MAX_UPLOAD_BYTES", str(50 * 1024 * 1024)), "RATSFLOW_MAX_UPLOAD_BYTES"
         ),
+        "smtp_url": env.get("RATSFLOW_SMTP_URL") or None,
+        "mail_from": env.get("RATSFLOW_MAIL_FROM") or "Sitzungsdienst <sitzungsdienst@ratsflow.invalid>",
+        "base_url": (env.get("RATSFLOW_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
     }
+    smtp = values["smtp_url"]
+    if isinstance(smtp, str) and not smtp.startswith(("smtp://", "smtps://")):
+        raise SettingsError(f"RATSFLOW_SMTP_URL={smtp!r}: expected smtp://… or smtps://…")
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

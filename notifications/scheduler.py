@@ -1,26 +1,44 @@
-"""APScheduler, started only where asked (``ratsflow serve`` for the embedded default).
+"""APScheduler: ``ratsflow scheduler`` as its own process, or in ``ratsflow serve``.
 
 Exactly one scheduler fires jobs at a time: it must hold the leader lock (a PostgreSQL
-advisory lock, or a file lock next to the SQLite database). Jobs are plain functions that
-are safe to run twice, each with an explicit id; the database, not APScheduler's job
-store, is the source of truth.
+advisory lock, or a file lock next to the SQLite database). A second process waits as a
+standby and tries the lock every :data:`STANDBY_POLL` seconds, so it takes over within
+that when the leader dies (the database drops a dead session's advisory lock, the kernel
+a dead process's file lock). Jobs are plain functions that are safe to run twice, each
+with an explicit id; the database, not APScheduler's job store, is the source of truth:
+
+* ``sweep`` every :data:`SWEEP_SECONDS` (``notifications.sweep.run_once``): catches up
+  whatever came due while nothing ran;
+* ``next-due``, a date job at the earliest pending reminder or e-mail retry, set again after
+  every sweep, for precision between sweeps;
+* ``audit-verify`` hourly.
 """
 
 from __future__ import annotations
 
 import fcntl
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import IO, Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
 
-from engine import audit
+from engine import audit, outbox, reminders
 from engine.db import Database
+from engine.types import utcnow
+
+from .delivery import Transport, transport_for
+from .sweep import PassReport, run_once
 
 log = logging.getLogger(__name__)
 ADVISORY_LOCK_KEY = 0x7261747366  # "ratsf"
+SWEEP_SECONDS = 10
+STANDBY_POLL = 2.0
+DELIVERY_WORKERS = 4
 
 
 class LeaderLock:
@@ -73,26 +91,92 @@ def verify_audit_chain(database: Database) -> audit.VerifyReport:
     return report
 
 
+class Jobs:
+    """The jobs of the leading scheduler; ``sweep`` is also what ``--once`` runs."""
+
+    def __init__(self, database: Database, scheduler: BackgroundScheduler,
+                 transport: Transport | None = None, clock: Callable[[], datetime] = utcnow) -> None:
+        self.database, self.scheduler, self.clock = database, scheduler, clock
+        self.transport = transport or transport_for(database.settings)
+        self._lock = threading.Lock()
+
+    def sweep(self) -> PassReport | None:
+        if not self._lock.acquire(blocking=False):  # the date job and the interval met
+            return None
+        try:
+            report = run_once(self.database, self.clock, self.transport, workers=DELIVERY_WORKERS)
+        except Exception:
+            log.exception("sweep failed; the next one tries again")
+            return None
+        finally:
+            self._lock.release()
+        self._set_next_due()
+        return report
+
+    def _set_next_due(self) -> None:
+        with self.database.unit_of_work(write=False) as s:
+            moments = [m for m in (reminders.next_due(s), outbox.next_attempt(s)) if m is not None]
+        if not moments:
+            return
+        at = max(min(moments), self.clock())
+        self.scheduler.add_job(self.sweep, "date", run_date=at, id="next-due", replace_existing=True,
+                               misfire_grace_time=None)
+
+
 @dataclass
 class RunningScheduler:
     """The scheduler and the leader lock it holds; ``stop`` gives both up."""
 
     scheduler: BackgroundScheduler
     lock: LeaderLock
+    jobs: Jobs
 
     def stop(self) -> None:
         self.scheduler.shutdown()
         self.lock.release()
 
 
-def start_scheduler(database: Database) -> RunningScheduler | None:
+def _start(database: Database, lock: LeaderLock, transport: Transport | None) -> RunningScheduler:
+    scheduler = BackgroundScheduler(timezone="Europe/Berlin")
+    jobs = Jobs(database, scheduler, transport)
+    scheduler.add_job(verify_audit_chain, "interval", hours=1, args=[database],
+                      id="audit-verify", replace_existing=True, coalesce=True, max_instances=1)
+    scheduler.add_job(jobs.sweep, "interval", seconds=SWEEP_SECONDS, id="sweep", replace_existing=True,
+                      coalesce=True, max_instances=1, next_run_time=utcnow())
+    scheduler.start()
+    return RunningScheduler(scheduler, lock, jobs)
+
+
+def start_scheduler(database: Database, transport: Transport | None = None) -> RunningScheduler | None:
     """Start the in-process scheduler if this process wins the leader lock."""
     lock = LeaderLock(database)
     if not lock.acquire():
         log.warning("another scheduler holds the leader lock; this process runs none")
         return None
-    scheduler = BackgroundScheduler(timezone="Europe/Berlin")
-    scheduler.add_job(verify_audit_chain, "interval", hours=1, args=[database],
-                      id="audit-verify", replace_existing=True, coalesce=True, max_instances=1)
-    scheduler.start()
-    return RunningScheduler(scheduler, lock)
+    return _start(database, lock, transport)
+
+
+def run_scheduler(database: Database, stop: threading.Event, transport: Transport | None = None,
+                  on_lead: Callable[[], None] | None = None) -> None:
+    """``ratsflow scheduler``: wait as a standby until this process leads, then run the jobs
+    until ``stop`` is set (SIGTERM/SIGINT)."""
+    lock = LeaderLock(database)
+    announced = False
+    while not stop.is_set():
+        if lock.acquire():
+            break
+        if not announced:
+            log.info("standby: another scheduler leads; trying the lock every %.0f s", STANDBY_POLL)
+            announced = True
+        stop.wait(STANDBY_POLL)
+    if stop.is_set():
+        return
+    transport = transport or transport_for(database.settings)
+    log.info("this process leads the scheduler (e-mail: %s)", transport.describe())
+    running = _start(database, lock, transport)
+    if on_lead is not None:
+        on_lead()
+    try:
+        stop.wait()
+    finally:
+        running.stop()

@@ -12,6 +12,7 @@ import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -232,3 +233,76 @@ def text_of(html: str) -> str:
 
 
 PROJECT = Path(__file__).resolve().parent.parent
+
+
+# ----------------------------------------------------------------------------- a real SMTP server
+
+class MailInbox:
+    """What a real SMTP server on loopback (aiosmtpd) accepted; ``hold`` makes it stall in DATA."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self.changed = threading.Condition()
+        self.hold: threading.Event | None = None  # set: DATA waits until it is set again
+        self.holding = threading.Event()  # a DATA is being held now
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        import asyncio
+        from email import message_from_bytes, policy
+
+        if self.hold is not None and not self.hold.is_set():
+            self.holding.set()
+            await asyncio.get_running_loop().run_in_executor(None, self.hold.wait)
+            return "451 Requested action aborted"  # never accepted: the client was gone
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        with self.changed:
+            self.messages.append(message)
+            self.changed.notify_all()
+        return "250 Message accepted"
+
+    def wait_for(self, count: int, timeout: float = 60) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: len(self.messages) >= count, timeout)
+
+    def to(self, address: str) -> list[Any]:
+        return [m for m in self.messages if address in str(m["To"])]
+
+    def clear(self) -> None:
+        with self.changed:
+            self.messages.clear()
+
+
+class SmtpServer:
+    def __init__(self) -> None:
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.inbox = MailInbox()
+        self.controller: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+@pytest.fixture
+def smtp():  # type: ignore[no-untyped-def]
+    server = SmtpServer()
+    server.start()
+    yield server
+    if server.inbox.hold is not None:
+        server.inbox.hold.set()
+    server.stop()

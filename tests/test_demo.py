@@ -54,7 +54,7 @@ def _open(s, reference: str) -> HumanTask:  # type: ignore[no-untyped-def]
 def test_week_has_thirteen_vorlagen_in_their_steps(week, database):  # type: ignore[no-untyped-def]
     assert week.created and week.week == [f"2024/{n:03d}" for n in range(64, 76)]
     assert [u for u, _ in week.accounts] == [
-        "zierstedt", "albrecht", "lenz", "hoffmann", "weber", "schmitz", "krause", "krueger", "admin"]
+        "zierstedt", "albrecht", "lenz", "hoffmann", "weber", "schmitz", "krause", "krueger", "becker", "admin"]
     with database.unit_of_work() as s:
         papers = s.exec(select(Paper).order_by(Paper.reference)).all()
         assert [p.reference for p in papers] == [f"2024/{n:03d}" for n in range(63, 76)]

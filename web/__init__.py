@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
     auth.init_app(app)
 
     # 4. Blueprints, registered by hand.
-    from . import admin, api, audit_views, inbox, papers, public
+    from . import admin, api, audit_views, inbox, meetings, papers, public
 
     app.register_blueprint(public.bp)
     app.register_blueprint(auth.bp)
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
     app.register_blueprint(audit_views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(meetings.bp)
 
     # 5. Front-end libraries installed from npm (web/package.json), served from node_modules.
     @app.get("/vendor/pico.min.css")

@@ -1,9 +1,13 @@
-"""The ``ratsflow`` command: serve, db upgrade, demo, deploy, audit verify."""
+"""The ``ratsflow`` command: serve, scheduler, db upgrade, demo, deploy, audit verify."""
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import sys
+import threading
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -12,7 +16,8 @@ from engine import audit, procedures
 from engine.db import Database
 from engine.demo import load_demo
 from engine.files import FileStore
-from engine.settings import SettingsError, load_settings
+from engine.settings import TIMEZONE, SettingsError, load_settings
+from engine.types import utcnow
 from engine.workflow.runtime import ModelError
 
 DEMO_PASSWORD_ENV = "RATSFLOW_DEMO_PASSWORD"
@@ -107,6 +112,44 @@ def audit_verify() -> None:
     else:
         click.echo(f"Kette beschädigt: {report.problem}", err=True)
         sys.exit(1)
+
+
+def _moment(value: str | None) -> datetime:
+    """``--now``: an ISO date-time; without an offset it is Europe/Berlin (said in --help)."""
+    if value is None:
+        return utcnow()
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} ist kein ISO-Zeitpunkt (z. B. 2026-12-01T09:00+01:00)",
+                                 param_hint="--now") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=TIMEZONE)
+
+
+@main.command()
+@click.option("--once", is_flag=True,
+              help="Einmal alles Fällige auslösen, die E-Mails zustellen und beenden (für cron und Tests).")
+@click.option("--now", "now_value", metavar="ISO-ZEITPUNKT",
+              help="Mit --once: als ob es dieser Zeitpunkt wäre (ohne Offset: Europe/Berlin).")
+def scheduler(once: bool, now_value: str | None) -> None:
+    """Erinnerungen, Zeitgeber und E-Mail-Versand (APScheduler; genau ein aktiver Prozess)."""
+    from notifications.scheduler import run_scheduler
+    from notifications.sweep import run_once
+
+    if now_value is not None and not once:
+        raise click.UsageError("--now gilt nur zusammen mit --once.")
+    moment = _moment(now_value)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with _database() as database:
+        if once:
+            # Needs no leader lock: every row it fires or sends is claimed first, so it may
+            # run beside a leading scheduler (an operator's catch-up) without doubling anything.
+            click.echo(run_once(database, moment).summary())
+            return
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        run_scheduler(database, stop, on_lead=lambda: click.echo("Scheduler aktiv.", err=True))
 
 
 @main.command()

@@ -1,0 +1,139 @@
+"""The e-mail outbox: every message is a row, written in the same unit of work as its cause.
+
+Delivery (``notifications.delivery``) happens only after that commit, in three steps, each
+its own short unit of work: *claim* (pending rows due by now, or ``sending`` rows whose
+lease ran out, are locked with ``FOR UPDATE SKIP LOCKED`` and marked ``sending`` with a
+lease), *send* (outside any transaction), *settle* (``sent``, or back to ``pending`` with
+an exponential backoff, or ``failed`` after :data:`MAX_ATTEMPTS`). A process that dies
+between claim and settle leaves a ``sending`` row that is claimed again when its lease has
+run out, with the same Message-ID, so a resend after a crash is recognisable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import Column, Index, Text, and_, or_, text, update
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from .types import created_column, utc_column, utcnow
+
+PENDING = "wartend"
+SENDING = "im Versand"
+SENT = "versandt"
+FAILED = "fehlgeschlagen"
+
+MAX_ATTEMPTS = 8
+LEASE = timedelta(seconds=60)
+FIRST_RETRY = timedelta(seconds=30)
+LONGEST_RETRY = timedelta(hours=1)
+
+_WAITING = text(f"status IN ('{PENDING}', '{SENDING}')")
+
+
+class OutboxMessage(SQLModel, table=True):
+    __tablename__ = "outbox_message"
+    __table_args__ = (
+        Index("ix_outbox_waiting", "next_attempt_at", "id",
+              postgresql_where=_WAITING, sqlite_where=_WAITING),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: str = Field(max_length=200, unique=True)
+    to_address: str = Field(max_length=320)
+    to_name: str | None = Field(default=None, max_length=200)
+    subject: str = Field(max_length=500)
+    body_text: str = Field(sa_column=Column(Text, nullable=False))
+    body_html: str | None = Field(default=None, sa_column=Column(Text))
+    #: Ics attachment (an invitation carries the session as an iCalendar event).
+    calendar: str | None = Field(default=None, sa_column=Column(Text))
+    cause: str = Field(max_length=200)  # "reminder:17"
+    status: str = Field(default=PENDING, max_length=20)
+    attempts: int = 0
+    next_attempt_at: dt.datetime = Field(sa_column=utc_column(nullable=False))
+    lease_until: dt.datetime | None = Field(default=None, sa_column=utc_column())
+    last_error: str | None = Field(default=None, max_length=1000)
+    sent_at: dt.datetime | None = Field(default=None, sa_column=utc_column())
+    created: dt.datetime | None = Field(default=None, sa_column=created_column())
+
+
+def new_message_id(domain: str) -> str:
+    return f"<{uuid.uuid4().hex}@{domain}>"
+
+
+def enqueue(session: Session, *, to_address: str, subject: str, body_text: str, cause: str,
+            domain: str, now: datetime, to_name: str | None = None, body_html: str | None = None,
+            calendar: str | None = None) -> OutboxMessage:
+    """Queue one message; it leaves only after the caller's unit of work commits."""
+    message = OutboxMessage(message_id=new_message_id(domain), to_address=to_address, to_name=to_name,
+                            subject=subject, body_text=body_text, body_html=body_html, calendar=calendar,
+                            cause=cause, next_attempt_at=now)
+    session.add(message)
+    session.flush()
+    return message
+
+
+def claim(session: Session, now: datetime, limit: int = 100) -> list[OutboxMessage]:
+    """Rows to send now, marked ``sending`` under a lease (commit right after)."""
+    statement = (
+        select(OutboxMessage)
+        .where(or_(and_(col(OutboxMessage.status) == PENDING, col(OutboxMessage.next_attempt_at) <= now),
+                   and_(col(OutboxMessage.status) == SENDING, col(OutboxMessage.lease_until) <= now)))
+        .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+        .limit(limit).with_for_update(skip_locked=True))
+    rows = list(session.exec(statement).all())
+    for row in rows:
+        row.status = SENDING
+        row.lease_until = now + LEASE
+        row.attempts += 1
+        session.add(row)
+    session.flush()
+    return rows
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min, 4 min … at most an hour."""
+    delay: timedelta = FIRST_RETRY * (2 ** max(attempts - 1, 0))
+    return min(delay, LONGEST_RETRY)
+
+
+def settle_sent(session: Session, message_id: int, now: datetime) -> None:
+    session.execute(update(OutboxMessage).where(
+        and_(col(OutboxMessage.id) == message_id, col(OutboxMessage.status) == SENDING))
+        .values(status=SENT, sent_at=now, lease_until=None, last_error=None))
+
+
+def settle_failed(session: Session, message_id: int, now: datetime, error: str) -> str:
+    """Back to waiting with a backoff, or failed for good after the last attempt."""
+    row = session.get(OutboxMessage, message_id)
+    if row is None or row.status != SENDING:
+        return row.status if row else FAILED
+    row.last_error = error[:1000]
+    row.lease_until = None
+    if row.attempts >= MAX_ATTEMPTS:
+        row.status = FAILED
+    else:
+        row.status = PENDING
+        row.next_attempt_at = now + backoff(row.attempts)
+    session.add(row)
+    session.flush()
+    return row.status
+
+
+def retry(session: Session, message_id: int, now: datetime | None = None) -> OutboxMessage | None:
+    """An administrator sends a failed message once more (a fresh series of attempts)."""
+    row = session.get(OutboxMessage, message_id)
+    if row is None or row.status != FAILED:
+        return None
+    row.status, row.attempts, row.next_attempt_at = PENDING, 0, now or utcnow()
+    session.add(row)
+    session.flush()
+    return row
+
+
+def next_attempt(session: Session) -> datetime | None:
+    return session.exec(select(OutboxMessage.next_attempt_at)
+                        .where(OutboxMessage.status == PENDING)
+                        .order_by(col(OutboxMessage.next_attempt_at)).limit(1)).first()

@@ -1,0 +1,172 @@
+"""One pass of the scheduler: flag missed Ladungsfristen, fire due reminders, send the outbox.
+
+``fire_due`` claims due reminder rows in batches (``engine.reminders.claim_due``); each
+batch is one unit of work that renders every message into the outbox and marks its row, so
+a reminder is either still pending or fired with exactly one outbox row. ``run_once`` is
+what ``ratsflow scheduler --once [--now T]`` and every sweep of the scheduler process do.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import Session
+
+from engine import deadlines, meetings, outbox, reminders
+from engine.council import Account, Meeting, Organization, Person
+from engine.db import Database
+from engine.reminders import Reminder
+from engine.settings import TIMEZONE, Settings
+
+from . import calendar, messages
+from .delivery import DispatchReport, Transport, dispatch, transport_for
+
+log = logging.getLogger(__name__)
+
+#: Kinds that make no sense once the session has begun (a late sweep drops them).
+_BEFORE_SESSION = {reminders.KIND_SESSION, reminders.KIND_AGENDA_CLOSING, reminders.KIND_INVITATION_DUE,
+                   reminders.KIND_INVITATION, reminders.KIND_MOVED}
+
+
+@dataclass
+class FireReport:
+    fired: int = 0
+    skipped: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _MeetingFacts:
+    meeting: Meeting
+    organization: Organization
+    agenda: list[meetings.AgendaEntry]
+    deadlines: deadlines.MeetingDeadlines
+    ics: str
+
+
+class _Firing:
+    """One batch: what it needs of each Sitzung is read once."""
+
+    def __init__(self, session: Session, settings: Settings, now: datetime) -> None:
+        self.session, self.settings, self.now = session, settings, now
+        self.today = now.astimezone(TIMEZONE).date()
+        self._facts: dict[int, _MeetingFacts] = {}
+
+    def facts(self, meeting_id: int) -> _MeetingFacts:
+        if meeting_id not in self._facts:
+            meeting = self.session.get(Meeting, meeting_id)
+            assert meeting is not None
+            organization = self.session.get(Organization, meeting.organization_id)
+            assert organization is not None
+            agenda = meetings.agenda(self.session, meeting_id)
+            self._facts[meeting_id] = _MeetingFacts(
+                meeting, organization, agenda, deadlines.deadlines_for_meeting(self.session, meeting),
+                calendar.single(meeting, organization, self.settings.base_url, self.settings.mail_domain,
+                                agenda))
+        return self._facts[meeting_id]
+
+    def why_not(self, row: Reminder, facts: _MeetingFacts) -> str | None:
+        meeting = facts.meeting
+        if meeting.cancelled and row.kind != reminders.KIND_CANCELLED:
+            return "Sitzung abgesagt"
+        if row.kind in _BEFORE_SESSION and meeting.start <= self.now:
+            return "Sitzung hat schon begonnen"
+        if row.kind == reminders.KIND_INVITATION_DUE and meeting.invited is not None:
+            return "Einladung ist versandt"
+        if row.kind == reminders.KIND_AGENDA_CLOSING and facts.deadlines.agenda_closing < self.today:
+            return "Tagesordnung schon geschlossen"
+        if row.kind == reminders.KIND_SESSION and row.person_id is not None \
+                and not reminders.wants_email(self.session, row.person_id, row.lead_minutes):
+            return "abbestellt"
+        return None
+
+    def recipient(self, row: Reminder) -> tuple[str | None, str, str]:
+        """(address, name, greeting line)."""
+        if row.person_id is not None:
+            person = self.session.get(Person, row.person_id)
+            assert person is not None
+            return (person.email, f"{person.given_name} {person.family_name}",
+                    messages.greeting(person.form_of_address, person.given_name, person.family_name))
+        account = self.session.get(Account, row.account_id)
+        assert account is not None
+        person = self.session.get(Person, account.person_id) if account.person_id else None
+        if person is not None:
+            return (account.email or person.email, account.display_name,
+                    messages.greeting(person.form_of_address, person.given_name, person.family_name))
+        return account.email, account.display_name, messages.greeting(None, account.display_name, None)
+
+    def fire(self, row: Reminder) -> str | None:
+        """Render into the outbox and mark the row; the reason when it is skipped instead."""
+        facts = self.facts(row.meeting_id)
+        reason = self.why_not(row, facts)
+        address, name, greeting_line = self.recipient(row)
+        if reason is None and not address:
+            reason = "keine E-Mail-Adresse"
+        if reason is not None:
+            reminders.mark(self.session, row, reminders.SKIPPED, self.now, note=reason)
+            return reason
+        assert address is not None
+        rendered = messages.render(
+            row.kind, meeting=facts.meeting, organization=facts.organization, agenda=facts.agenda,
+            deadlines=facts.deadlines, greeting_line=greeting_line, base_url=self.settings.base_url,
+            lead=reminders.lead_label(row.lead_minutes) if row.lead_minutes else "", note=row.note,
+            preferences_url=f"{self.settings.base_url}/meine-sitzungen" if row.person_id else None,
+            today=self.today)
+        message = outbox.enqueue(
+            self.session, to_address=address, to_name=name, subject=rendered.subject,
+            body_text=rendered.text, body_html=rendered.html, cause=f"reminder:{row.id}",
+            domain=self.settings.mail_domain, now=self.now,
+            calendar=facts.ics if row.kind in (reminders.KIND_INVITATION, reminders.KIND_MOVED) else None)
+        reminders.mark(self.session, row, reminders.SENT, self.now, outbox_id=message.id)
+        return None
+
+
+def fire_due(database: Database, now: datetime, batch: int = 200) -> FireReport:
+    """Fire every reminder due by ``now``; each batch commits with its outbox rows."""
+    report = FireReport()
+    settings = database.settings
+    while True:
+        with database.unit_of_work() as s:
+            rows = reminders.claim_due(s, now, batch)
+            if not rows:
+                break
+            firing = _Firing(s, settings, now)
+            for row in rows:
+                reason = firing.fire(row)
+                if reason is None:
+                    report.fired += 1
+                else:
+                    report.skipped += 1
+                    report.reasons[reason] = report.reasons.get(reason, 0) + 1
+    return report
+
+
+@dataclass
+class PassReport:
+    flagged: int
+    fired: FireReport
+    delivered: DispatchReport
+
+    def summary(self) -> str:
+        skipped = ", ".join(f"{k}: {v}" for k, v in sorted(self.fired.reasons.items()))
+        return (f"{self.fired.fired} Erinnerungen ausgelöst, {self.fired.skipped} entfallen"
+                f"{f' ({skipped})' if skipped else ''}; {self.delivered.sent} E-Mails versandt, "
+                f"{self.delivered.retried} zurückgestellt, {self.delivered.failed} fehlgeschlagen; "
+                f"{self.flagged} Sitzungen mit versäumter Ladungsfrist markiert")
+
+
+def run_once(database: Database, now: datetime | Callable[[], datetime],
+             transport: Transport | None = None, workers: int = 1) -> PassReport:
+    """Everything due by ``now``: flags, reminders, then the outbox (delivery finished on return)."""
+    clock: Callable[[], datetime] = now if callable(now) else (lambda: now)
+    at = clock()
+    with database.unit_of_work() as s:
+        flagged = len(meetings.flag_overdue_invitations(s, at))
+    fired = fire_due(database, at)
+    delivered = dispatch(database, transport or transport_for(database.settings), clock, workers=workers)
+    if fired.fired or delivered.sent or delivered.retried or delivered.failed or flagged:
+        log.info("sweep at %s: %s", at.isoformat(), PassReport(flagged, fired, delivered).summary())
+    return PassReport(flagged, fired, delivered)

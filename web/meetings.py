@@ -1,0 +1,210 @@
+"""A Sitzung's page (invite, move, cancel), the member's sessions and reminders, the calendars."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlmodel import Session, col, select
+
+from engine import deadlines, meetings, reminders
+from engine.accounts import Actor
+from engine.council import ROLE_ADMIN, ROLE_AUDITOR, ROLE_SECRETARIAT, Account, Meeting, Organization, Person
+from engine.errors import EngineError
+from engine.settings import TIMEZONE, Settings
+from notifications import calendar
+
+from .auth import current_actor, login_required
+from .i18n import gettext as _
+from .views import request_now, request_session, request_today, rollback_request
+
+bp = Blueprint("meetings", __name__)
+
+ICS = "text/calendar; charset=utf-8"
+#: How far back a feed reaches (calendars keep what they had; a feed need not carry years).
+FEED_DAYS_BACK = 180
+
+
+def _settings() -> Settings:
+    settings: Settings = current_app.extensions["ratsflow.settings"]
+    return settings
+
+
+def _person_of(s: Session, actor: Actor | None) -> Person | None:
+    if actor is None:
+        return None
+    account = s.get(Account, actor.account_id)
+    return s.get(Person, account.person_id) if account and account.person_id else None
+
+
+def _sees_closed_part(s: Session, actor: Actor | None, meeting: Meeting) -> bool:
+    """The non-public part: the Gremium's members and Sekretariat, Revision, admin."""
+    if actor is None:
+        return False
+    if actor.has_role(ROLE_SECRETARIAT, meeting.organization_id) or actor.has_role(ROLE_AUDITOR) \
+            or actor.has_role(ROLE_ADMIN):
+        return True
+    person = _person_of(s, actor)
+    today = request_today()
+    return person is not None and person.id is not None and any(
+        o.id == meeting.organization_id for o in reminders.gremien_of(s, person.id, today))
+
+
+# ----------------------------------------------------------------------------- a Sitzung
+
+def _meeting_page(meeting_id: int, status: int = 200, errors: dict[str, list[str]] | None = None,
+                  problem: str | None = None, values: dict[str, Any] | None = None) -> ResponseReturnValue:
+    s = request_session()
+    meeting = s.get(Meeting, meeting_id)
+    if meeting is None:
+        abort(404)
+    org = s.get(Organization, meeting.organization_id)
+    assert org is not None
+    actor = current_actor()
+    closed = _sees_closed_part(s, actor, meeting)
+    secretary = actor is not None and actor.has_role(ROLE_SECRETARIAT, meeting.organization_id)
+    planned = list(s.exec(select(reminders.Reminder).where(reminders.Reminder.meeting_id == meeting_id)
+                          .order_by(col(reminders.Reminder.due_at)))) if secretary else []
+    return render_template(
+        "meeting.html", meeting=meeting, org=org,
+        agenda=meetings.agenda(s, meeting_id, public_only=not closed),
+        marks=deadlines.deadlines_for_meeting(s, meeting), secretary=secretary, planned=planned,
+        now=request_now(), errors=errors or {}, problem=problem, values=values or {},
+        members=reminders.members_of(s, meeting.organization_id, meeting.start.astimezone(TIMEZONE).date())
+        if secretary else [],
+    ), status
+
+
+@bp.get("/sitzungen/<int:meeting_id>")
+def meeting(meeting_id: int) -> ResponseReturnValue:
+    return _meeting_page(meeting_id)
+
+
+def _act(meeting_id: int, verb: Any, message: str) -> ResponseReturnValue:
+    actor = current_actor()
+    assert actor is not None
+    values = {k: v for k, v in request.form.items() if k != "csrf_token"}
+    try:
+        verb(request_session(), actor, meeting_id, values, now=request_now())
+    except EngineError as exc:
+        rollback_request()
+        if exc.status == 404:
+            abort(404)
+        return _meeting_page(meeting_id, exc.status, exc.errors, exc.message, values)
+    flash(message, "success")
+    return redirect(url_for("meetings.meeting", meeting_id=meeting_id))
+
+
+@bp.post("/sitzungen/<int:meeting_id>/einladen")
+@login_required
+def invite(meeting_id: int) -> ResponseReturnValue:
+    return _act(meeting_id, meetings.send_invitation, _("Die Einladung geht an alle Mitglieder."))
+
+
+@bp.post("/sitzungen/<int:meeting_id>/verlegen")
+@login_required
+def move(meeting_id: int) -> ResponseReturnValue:
+    return _act(meeting_id, meetings.move,
+                _("Die Sitzung wurde verlegt; Erinnerungen und Fristen sind angepasst, die Mitglieder "
+                  "werden benachrichtigt."))
+
+
+@bp.post("/sitzungen/<int:meeting_id>/absagen")
+@login_required
+def cancel(meeting_id: int) -> ResponseReturnValue:
+    return _act(meeting_id, meetings.cancel,
+                _("Die Sitzung wurde abgesagt; die Mitglieder werden benachrichtigt."))
+
+
+# ----------------------------------------------------------------------------- a member
+
+@bp.route("/meine-sitzungen", methods=["GET", "POST"])
+@login_required
+def mine() -> ResponseReturnValue:
+    s = request_session()
+    person = _person_of(s, current_actor())
+    if person is None or person.id is None:
+        return render_template("my_meetings.html", person=None), 200
+    gremien = reminders.gremien_of(s, person.id, request_today())
+    leads = reminders.member_leads(s, [o.id for o in gremien if o.id is not None])
+    token: str | None = None
+    if request.method == "POST":
+        action = request.form.get("action")
+        if action == "preferences":
+            reminders.set_preferences(s, person.id, {lead: request.form.get(f"lead-{lead}") == "on"
+                                                     for lead in leads})
+            flash(_("Ihre Einstellungen wurden gespeichert."), "success")
+        elif action == "new-token":
+            token = reminders.new_calendar_token(s, person.id, request_now())
+            flash(_("Ihr persönlicher Kalender hat eine neue Adresse; die alte gilt nicht mehr."), "success")
+        elif action == "revoke-token":
+            reminders.revoke_calendar_tokens(s, person.id, request_now())
+            flash(_("Die Adresse Ihres persönlichen Kalenders gilt nicht mehr."), "success")
+        else:
+            abort(400)
+    upcoming = meetings.upcoming_for_person(s, person.id, request_now())
+    orgs = {o.id: o for o in gremien}
+    sent = [r for r in reminders.of_person(s, person.id) if r.status != reminders.PENDING]
+    planned = [r for r in reminders.of_person(s, person.id) if r.status == reminders.PENDING]
+    titles = {m.id: m for m in s.exec(select(Meeting).where(col(Meeting.id).in_(
+        {r.meeting_id for r in sent + planned})))} if sent or planned else {}
+    return render_template(
+        "my_meetings.html", person=person, gremien=gremien, upcoming=upcoming, orgs=orgs, sent=sent,
+        planned=planned, titles=titles, leads=leads,
+        wants={lead: reminders.wants_email(s, person.id, lead) for lead in leads},
+        lead_label=reminders.lead_label, token=token,
+        has_token=reminders.has_calendar_token(s, person.id))
+
+
+# ----------------------------------------------------------------------------- calendars
+
+def _feed(name: str, rows: list[Meeting], public_only: bool, alarms: list[int]) -> Response:
+    s = request_session()
+    settings = _settings()
+    orgs = {o.id: o for o in s.exec(select(Organization).where(
+        col(Organization.id).in_({m.organization_id for m in rows})))} if rows else {}
+    items = [(m, orgs[m.organization_id], meetings.agenda(s, m.id, public_only=public_only))  # type: ignore[arg-type]
+             for m in rows]
+    body = calendar.feed(name, items, settings.base_url, settings.mail_domain, alarms)
+    return Response(body, mimetype="text/calendar", headers={
+        "Content-Type": ICS, "Cache-Control": "private, max-age=300",
+        "Content-Disposition": 'inline; filename="sitzungen.ics"'})
+
+
+def _since() -> datetime:
+    return request_now() - timedelta(days=FEED_DAYS_BACK)
+
+
+@bp.get("/kalender.ics")
+def public_calendar() -> ResponseReturnValue:
+    """All Gremien's sessions (public part of their agendas)."""
+    rows = list(request_session().exec(select(Meeting).where(col(Meeting.start) >= _since())
+                                       .order_by(col(Meeting.start))))
+    return _feed(_("Sitzungen"), rows, True, [])
+
+
+@bp.get("/kalender/<int:organization_id>.ics")
+def gremium_calendar(organization_id: int) -> ResponseReturnValue:
+    s = request_session()
+    org = s.get(Organization, organization_id)
+    if org is None or org.organization_type != "Gremium":
+        abort(404)
+    rows = list(s.exec(select(Meeting).where(Meeting.organization_id == organization_id,
+                                             col(Meeting.start) >= _since()).order_by(col(Meeting.start))))
+    return _feed(org.name, rows, True, [])
+
+
+@bp.get("/kalender/persoenlich/<token>.ics")
+def personal_calendar(token: str) -> ResponseReturnValue:
+    """A member's sessions with the alarms of their lead times; the token is the login."""
+    s = request_session()
+    person_id = reminders.person_of_token(s, token)
+    if person_id is None:
+        abort(404)
+    gremien = [o.id for o in reminders.gremien_of(s, person_id, request_today()) if o.id is not None]
+    rows = list(s.exec(select(Meeting).where(col(Meeting.organization_id).in_(gremien),
+                                             col(Meeting.start) >= _since())
+                       .order_by(col(Meeting.start)))) if gremien else []
+    return _feed(_("Meine Sitzungen"), rows, False, reminders.member_leads(s, gremien))
