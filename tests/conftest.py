@@ -260,9 +260,11 @@ class MailInbox:
             self.changed.notify_all()
         return "250 Message accepted"
 
-    def wait_for(self, count: int, timeout: float = 60) -> bool:
+    def wait_for(self, count: int, timeout: float = 60, to: str = "") -> bool:
+        """Until ``count`` messages (to addresses containing ``to``) arrived, at most ``timeout`` s."""
         with self.changed:
-            return self.changed.wait_for(lambda: len(self.messages) >= count, timeout)
+            return self.changed.wait_for(
+                lambda: sum(to in str(m["To"]) for m in self.messages) >= count, timeout)
 
     def to(self, address: str) -> list[Any]:
         return [m for m in self.messages if address in str(m["To"])]

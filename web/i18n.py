@@ -88,6 +88,10 @@ def N_(string: str) -> str:
 #: German data values that templates translate as variables (``_(p.status)``,
 #: ``result_label(key)``). Listed here so that ``pybabel extract`` puts them in the catalogue.
 _DATA_STRINGS = (
+    # Sitzung states (OParl meetingState), reminder kinds and states (engine.reminders)
+    N_("terminiert"), N_("eingeladen"), N_("durchgeführt"),
+    N_("sitzung"), N_("tagesordnungsschluss"), N_("ladungsfrist"), N_("einladung"), N_("verlegt"),
+    N_("geplant"), N_("versandt"), N_("storniert"), N_("entfallen"),
     # Ergebnisse (engine.council.RESULTS)
     N_("zur Kenntnis genommen"),
     N_("Beschlussempfehlung: zugestimmt"),
