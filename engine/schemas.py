@@ -27,8 +27,13 @@ REQUIRED: ErrorMessages = {"required": "Pflichtfeld: bitte ausfüllen.",
                            "null": "Pflichtfeld: bitte ausfüllen.", "invalid": "Ungültiger Wert."}
 
 
+#: NUL and other control characters (tab and line breaks stay): PostgreSQL refuses NUL in
+#: text with an error, and none of them belongs in a council's texts.
+_CONTROL = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
 def _text(required: bool = False, max_length: int | None = None, **kw: Any) -> fields.String:
-    validators = []
+    validators: list[Any] = [validate.Regexp(_CONTROL, error="Unzulässiges Steuerzeichen im Text.")]
     if max_length:
         validators.append(validate.Length(max=max_length, error=f"Höchstens {max_length} Zeichen."))
     if required:

@@ -169,7 +169,7 @@ def test_week_false_is_the_seed_alone(database):  # type: ignore[no-untyped-def]
     with database.unit_of_work() as s:
         result = load_demo(s, PASSWORD, now=NOW, week=False)
         assert result.week == []
-        assert [u for u, _ in result.accounts] == ["zierstedt", "hoffmann", "schmitz", "krueger", "admin"]
+        assert [u for u, _ in result.accounts] == ["zierstedt", "hoffmann", "schmitz", "krueger", "becker", "admin"]
         assert [p.reference for p in s.exec(select(Paper))] == ["2024/063"]
         files = s.exec(select(File).order_by(File.position)).all()
         assert [(f.size, f.sha_512_checksum) for f in files] == [(485376, None), (486400, None)]

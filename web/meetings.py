@@ -77,7 +77,7 @@ def _meeting_page(meeting_id: int, status: int = 200, errors: dict[str, list[str
     ), status
 
 
-@bp.get("/sitzungen/<int:meeting_id>")
+@bp.get("/sitzungen/<int(max=2147483647):meeting_id>")
 def meeting(meeting_id: int) -> ResponseReturnValue:
     return _meeting_page(meeting_id)
 
@@ -97,13 +97,13 @@ def _act(meeting_id: int, verb: Any, message: str) -> ResponseReturnValue:
     return redirect(url_for("meetings.meeting", meeting_id=meeting_id))
 
 
-@bp.post("/sitzungen/<int:meeting_id>/einladen")
+@bp.post("/sitzungen/<int(max=2147483647):meeting_id>/einladen")
 @login_required
 def invite(meeting_id: int) -> ResponseReturnValue:
     return _act(meeting_id, meetings.send_invitation, _("Die Einladung geht an alle Mitglieder."))
 
 
-@bp.post("/sitzungen/<int:meeting_id>/verlegen")
+@bp.post("/sitzungen/<int(max=2147483647):meeting_id>/verlegen")
 @login_required
 def move(meeting_id: int) -> ResponseReturnValue:
     return _act(meeting_id, meetings.move,
@@ -111,7 +111,7 @@ def move(meeting_id: int) -> ResponseReturnValue:
                   "werden benachrichtigt."))
 
 
-@bp.post("/sitzungen/<int:meeting_id>/absagen")
+@bp.post("/sitzungen/<int(max=2147483647):meeting_id>/absagen")
 @login_required
 def cancel(meeting_id: int) -> ResponseReturnValue:
     return _act(meeting_id, meetings.cancel,
@@ -185,7 +185,7 @@ def public_calendar() -> ResponseReturnValue:
     return _feed(_("Sitzungen"), rows, True, [])
 
 
-@bp.get("/kalender/<int:organization_id>.ics")
+@bp.get("/kalender/<int(max=2147483647):organization_id>.ics")
 def gremium_calendar(organization_id: int) -> ResponseReturnValue:
     s = request_session()
     org = s.get(Organization, organization_id)
