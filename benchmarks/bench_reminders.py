@@ -1,0 +1,183 @@
+"""Benchmark: 10,000 reminders due in the same minute, delivered to a local SMTP server.
+
+On a throwaway PostgreSQL database (dropped at the end): the migrations, the demo, one
+Gremium with N members (default 10,000) and a Sitzung in a day, whose 1-day reminders are
+planned by ``engine.reminders.plan_meeting`` (rows as the engine writes them), all due at
+the same moment a few seconds ahead. Then the scheduler's pass (``notifications.sweep.
+run_once`` with the scheduler's delivery workers) runs on the real clock from that moment
+and delivers to aiosmtpd on 127.0.0.1. Printed: time until all are delivered, lateness
+(server receive time minus ``due_at``) median / p95 / max, duplicates by Message-ID.
+
+Second part: 100,000 pending reminder rows; ``ratsflow scheduler`` is started as a process
+and timed until it leads and has run its first sweep; its resident memory then.
+
+Run:  .venv/bin/python benchmarks/bench_reminders.py [--members 10000] [--pending 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from aiosmtpd.controller import Controller  # noqa: E402
+from sqlalchemy import create_engine, insert, text  # noqa: E402
+from sqlmodel import select  # noqa: E402
+
+from engine import reminders  # noqa: E402
+from engine.council import Meeting, Membership, Organization, Person  # noqa: E402
+from engine.db import Database  # noqa: E402
+from engine.demo import load_demo  # noqa: E402
+from engine.reminders import Reminder, ReminderRule  # noqa: E402
+from engine.settings import load_settings  # noqa: E402
+from notifications.delivery import SmtpTransport  # noqa: E402
+from notifications.scheduler import DELIVERY_WORKERS  # noqa: E402
+from notifications.sweep import run_once  # noqa: E402
+
+ADMIN = os.environ.get("RATSFLOW_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+class Received:
+    def __init__(self) -> None:
+        self.at: list[float] = []
+        self.ids: list[str] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        now = time.time()
+        content = envelope.content.decode("utf-8", "replace") if isinstance(envelope.content, bytes) \
+            else envelope.content
+        message_id = next((line.split(":", 1)[1].strip() for line in content.splitlines()
+                           if line.lower().startswith("message-id:")), "")
+        with self.lock:
+            self.at.append(now)
+            self.ids.append(message_id)
+        return "250 OK"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def setup_gremium(db: Database, members: int, start: datetime) -> int:
+    with db.unit_of_work() as s:
+        body_id = s.exec(select(Organization.body_id)).first()
+        org = Organization(body_id=body_id, name="Bench-Beirat", short_name="BB")  # type: ignore[arg-type]
+        s.add(org)
+        s.flush()
+        assert org.id is not None
+        stamp = datetime.now(UTC)
+        persons = [{"body_id": body_id, "family_name": f"Mitglied{i:05d}", "given_name": "Bench",
+                    "email": f"m{i:05d}@example.org", "created": stamp, "modified": stamp}
+                   for i in range(members)]
+        ids = s.execute(insert(Person).returning(Person.id), persons).scalars().all()  # type: ignore[arg-type]
+        s.execute(insert(Membership), [{"person_id": pid, "organization_id": org.id, "role": "Mitglied",
+                                        "voting_right": True} for pid in ids])
+        s.add(ReminderRule(organization_id=org.id, audience=reminders.AUDIENCE_MEMBERS,
+                           anchor=reminders.KIND_SESSION, lead_minutes=reminders.DAY))
+        meeting = Meeting(organization_id=org.id, name="Sitzung des Bench-Beirats", start=start)
+        s.add(meeting)
+        s.flush()
+        plan = reminders.plan_meeting(s, meeting, datetime.now(UTC))
+        return plan.planned
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--members", type=int, default=10_000)
+    parser.add_argument("--pending", type=int, default=100_000)
+    args = parser.parse_args()
+    name = f"ratsflow_bench_rem_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    instance = Path(tempfile.mkdtemp())
+    url = ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    received = Received()
+    port = free_port()
+    controller = Controller(received, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        settings = load_settings(env={}, database_url=url, instance_path=instance, scheduler_in_process=False,
+                                 secret_key="bench")
+        db = Database(settings)
+        db.upgrade()
+        with db.unit_of_work() as s:
+            load_demo(s, "bench", week=False)
+        t = time.perf_counter()
+        due = datetime.now(UTC) + timedelta(seconds=20)
+        planned = setup_gremium(db, args.members, due + timedelta(days=1))
+        print(f"Reminders benchmark: PostgreSQL {name} (dropped at the end), aiosmtpd on 127.0.0.1:{port}")
+        print(f"  {planned:,} reminders planned by plan_meeting, all due at {due:%H:%M:%S} UTC "
+              f"(setup {time.perf_counter() - t:.1f} s); delivery workers: {DELIVERY_WORKERS}")
+        while datetime.now(UTC) < due:  # the benchmark waits for the real moment (not a test)
+            time.sleep(0.05)
+        started = time.time()
+        transport = SmtpTransport(f"smtp://127.0.0.1:{port}", "b@example.org")
+        report = run_once(db, lambda: datetime.now(UTC), transport, workers=DELIVERY_WORKERS)
+        finished = time.time()
+        ours = [(at, mid) for at, mid in zip(received.at, received.ids, strict=True)]
+        late = sorted(at - due.timestamp() for at, _ in ours)
+        p95 = late[int(0.95 * (len(late) - 1))]
+        dupes = len(received.ids) - len(set(received.ids))
+        print(f"  fired {report.fired.fired:,}, delivered {report.delivered.sent:,} "
+              f"(server received {len(ours):,}) in {finished - started:.1f} s from the due moment")
+        print(f"  lateness: median {statistics.median(late):.2f} s, p95 {p95:.2f} s, "
+              f"max {late[-1]:.2f} s; duplicates by Message-ID: {dupes}")
+        print(f"  targets: all within 60 s: {'met' if finished - started <= 60 else 'NOT met'}; "
+              f"p95 < 5 s: {'met' if p95 < 5 else 'NOT met'}; "
+              f"0 duplicates: {'met' if dupes == 0 else 'NOT met'}")
+
+        # Part 2: start-up with many pending rows.
+        with db.unit_of_work() as s:
+            meeting_id = s.exec(select(Meeting.id).where(Meeting.name == "Sitzung des Bench-Beirats")).one()
+            later = datetime.now(UTC) + timedelta(days=30)
+            s.execute(insert(Reminder), [{"key": f"bench/{i}", "kind": reminders.KIND_SESSION,
+                                          "meeting_id": meeting_id, "lead_minutes": 0,
+                                          "due_at": later + timedelta(seconds=i), "status": reminders.PENDING,
+                                          "created": datetime.now(UTC)} for i in range(args.pending)])
+        env = {**os.environ, "DATABASE_URL": url, "RATSFLOW_INSTANCE_PATH": str(instance),
+               "RATSFLOW_SMTP_URL": f"smtp://127.0.0.1:{port}", "PYTHONUNBUFFERED": "1"}
+        t0 = time.perf_counter()
+        process = subprocess.Popen([sys.executable, "-c", "from web.cli import main; main()", "scheduler"],
+                                   cwd=PROJECT, env=env, text=True, stderr=subprocess.PIPE)
+        assert process.stderr is not None
+        lead_at = sweep_at = None
+        for line in process.stderr:
+            if "Scheduler aktiv." in line and lead_at is None:
+                lead_at = time.perf_counter() - t0
+            if lead_at is not None and ("Job \"Jobs.sweep" in line and "executed successfully" in line):
+                sweep_at = time.perf_counter() - t0
+                break
+        rss = next((ln.split()[1] for ln in Path(f"/proc/{process.pid}/status").read_text().splitlines()
+                    if ln.startswith("VmRSS")), "?")
+        process.terminate()
+        process.wait(30)
+        process.stderr.close()
+        print(f"  scheduler start-up with {args.pending:,} pending rows: leads after {lead_at:.2f} s, "
+              f"first sweep done after {sweep_at:.2f} s; resident memory {int(rss) / 1024:.0f} MB")
+        db.dispose()
+    finally:
+        controller.stop()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
