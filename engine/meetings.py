@@ -7,6 +7,7 @@ dates of the tasks that wait for it, the members' notices, the audit event with 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
@@ -27,7 +28,10 @@ STATE_INVITED = "eingeladen"
 STATE_HELD = "durchgeführt"
 
 
-def _meeting_for(session: Session, actor: Actor, meeting_id: int) -> tuple[Meeting, Organization]:
+def _ahead(session: Session, actor: Actor, meeting_id: int, now: datetime,
+           cancelled: str) -> tuple[Meeting, Organization]:
+    """The actor's Gremium's Sitzung, not cancelled (``cancelled`` says why it matters) and
+    not begun: the three verbs below work only on such a session."""
     meeting = session.get(Meeting, meeting_id)
     if meeting is None:
         raise NotFound("Diese Sitzung gibt es nicht.")
@@ -35,12 +39,30 @@ def _meeting_for(session: Session, actor: Actor, meeting_id: int) -> tuple[Meeti
     assert org is not None
     if not actor.has_role(ROLE_SECRETARIAT, org.id):
         raise Forbidden(f"Sie betreuen das Gremium {org.name} nicht.")
+    if meeting.cancelled:
+        raise Conflict(cancelled)
+    if meeting.start <= now:
+        start = meeting.start.astimezone(TIMEZONE)
+        raise Conflict(f"Die Sitzung hat schon begonnen ({start:%d.%m.%Y}, {start:%H:%M} Uhr).")
     return meeting, org
 
 
-def _label(meeting: Meeting) -> str:
-    start = meeting.start.astimezone(TIMEZONE)
-    return f"{start:%d.%m.%Y}, {start:%H:%M} Uhr"
+@dataclass(frozen=True)
+class _Followed:
+    plan: reminders.Plan
+    members_told: int
+    tasks_due_again: int
+
+
+def _follow(session: Session, meeting: Meeting, kind: str, reason: str, now: datetime) -> _Followed:
+    """After a move or cancellation: a new sequence, the reminders planned again, the members
+    told, the waiting tasks due anew."""
+    meeting.sequence += 1
+    session.add(meeting)
+    session.flush()
+    plan = reminders.plan_meeting(session, meeting, now)
+    told = reminders.notify_members(session, meeting, kind, now, note=reason)
+    return _Followed(plan, told, _redue_tasks(session, meeting, now))
 
 
 def move(session: Session, actor: Actor, meeting_id: int, data: dict[str, Any],
@@ -48,11 +70,8 @@ def move(session: Session, actor: Actor, meeting_id: int, data: dict[str, Any],
     """New date, time or place, with a reason: reminders, due dates and members follow."""
     now = now or utcnow()
     values = load(MoveIn(), data)
-    meeting, org = _meeting_for(session, actor, meeting_id)
-    if meeting.cancelled:
-        raise Conflict("Die Sitzung ist abgesagt und kann nicht verlegt werden.")
-    if meeting.start <= now:
-        raise Conflict(f"Die Sitzung hat schon begonnen ({_label(meeting)}).")
+    meeting, org = _ahead(session, actor, meeting_id, now,
+                          "Die Sitzung ist abgesagt und kann nicht verlegt werden.")
     start = datetime.combine(values["date"], values["start_time"], TIMEZONE)
     if start <= now:
         raise Invalid("Eingaben bitte prüfen.", {"date": ["Die neue Zeit liegt in der Vergangenheit."]})
@@ -61,17 +80,13 @@ def move(session: Session, actor: Actor, meeting_id: int, data: dict[str, Any],
     meeting.start, meeting.end = start, end
     if values["location"] is not None:
         meeting.location = values["location"]
-    meeting.sequence += 1
-    session.add(meeting)
-    session.flush()
-    plan = reminders.plan_meeting(session, meeting, now)
-    notified = reminders.notify_members(session, meeting, reminders.KIND_MOVED, now, note=values["reason"])
-    tasks = _redue_tasks(session, meeting, now)
+    followed = _follow(session, meeting, reminders.KIND_MOVED, values["reason"], now)
+    plan = followed.plan
     audit.record(session, actor.username, actor.display_name, "meeting.moved", at=now, details={
         "meeting_id": meeting.id, "gremium": org.name, "reason": values["reason"],
         "old": old, "new": {"start": start.isoformat(), "location": meeting.location},
         "reminders": {"planned": plan.planned, "moved": plan.moved, "cancelled": plan.cancelled},
-        "members_told": notified, "tasks_due_again": tasks})
+        "members_told": followed.members_told, "tasks_due_again": followed.tasks_due_again})
     return meeting
 
 
@@ -81,23 +96,13 @@ def cancel(session: Session, actor: Actor, meeting_id: int, data: dict[str, Any]
     turn to the Gremium's next session."""
     now = now or utcnow()
     values = load(ReasonIn(), data)
-    meeting, org = _meeting_for(session, actor, meeting_id)
-    if meeting.cancelled:
-        raise Conflict("Die Sitzung ist schon abgesagt.")
-    if meeting.start <= now:
-        raise Conflict(f"Die Sitzung hat schon begonnen ({_label(meeting)}).")
+    meeting, org = _ahead(session, actor, meeting_id, now, "Die Sitzung ist schon abgesagt.")
     meeting.cancelled = True
-    meeting.sequence += 1
-    session.add(meeting)
-    session.flush()
-    plan = reminders.plan_meeting(session, meeting, now)
-    notified = reminders.notify_members(session, meeting, reminders.KIND_CANCELLED, now,
-                                        note=values["reason"])
-    tasks = _redue_tasks(session, meeting, now)
+    followed = _follow(session, meeting, reminders.KIND_CANCELLED, values["reason"], now)
     audit.record(session, actor.username, actor.display_name, "meeting.cancelled", at=now, details={
         "meeting_id": meeting.id, "gremium": org.name, "reason": values["reason"],
-        "start": meeting.start.isoformat(), "reminders_cancelled": plan.cancelled,
-        "members_told": notified, "tasks_due_again": tasks})
+        "start": meeting.start.isoformat(), "reminders_cancelled": followed.plan.cancelled,
+        "members_told": followed.members_told, "tasks_due_again": followed.tasks_due_again})
     return meeting
 
 
@@ -110,14 +115,10 @@ def send_invitation(session: Session, actor: Actor, meeting_id: int, data: dict[
     """
     now = now or utcnow()
     values = load(InvitationIn(), data)
-    meeting, org = _meeting_for(session, actor, meeting_id)
-    if meeting.cancelled:
-        raise Conflict("Die Sitzung ist abgesagt.")
+    meeting, org = _ahead(session, actor, meeting_id, now, "Die Sitzung ist abgesagt.")
     if meeting.invited is not None:
         raise Conflict(f"Die Einladung wurde schon am "
                        f"{meeting.invited.astimezone(TIMEZONE):%d.%m.%Y} versandt.")
-    if meeting.start <= now:
-        raise Conflict(f"Die Sitzung hat schon begonnen ({_label(meeting)}).")
     marks = deadlines.deadlines_for_meeting(session, meeting)
     late = now.astimezone(TIMEZONE).date() > marks.invitation
     if late and not values["reason"]:
@@ -198,21 +199,33 @@ def _top_key(number: str | None) -> tuple[Any, ...]:
     return (0, *parts)
 
 
-def agenda(session: Session, meeting_id: int, *, public_only: bool = False) -> list[AgendaEntry]:
-    """The session's agenda items in TOP order, with their Vorlagen."""
+def agendas(session: Session, meeting_ids: Iterable[int], *,
+            public_only: bool = False) -> dict[int, list[AgendaEntry]]:
+    """The agendas of several Sitzungen in TOP order, with their Vorlagen (one query)."""
+    ids = sorted(set(meeting_ids))
+    found: dict[int, list[AgendaEntry]] = {m: [] for m in ids}
+    if not ids:
+        return found
     rows = session.exec(
         select(AgendaItem, Paper).join(Consultation, col(Consultation.id) == AgendaItem.consultation_id,
                                        isouter=True)
         .join(Paper, col(Paper.id) == Consultation.paper_id, isouter=True)
-        .where(AgendaItem.meeting_id == meeting_id)).all()
-    entries = []
+        .where(col(AgendaItem.meeting_id).in_(ids))).all()
     for item, paper in rows:
         public = item.public and (paper is None or paper.public)
         if public_only and not public:
             continue
-        entries.append(AgendaEntry(item.number, paper.name if paper else item.name, public,
-                                   paper.id if paper else None, paper.reference if paper else None))
-    return sorted(entries, key=lambda e: (not e.public, _top_key(e.number)))
+        found[item.meeting_id].append(AgendaEntry(
+            item.number, paper.name if paper else item.name, public,
+            paper.id if paper else None, paper.reference if paper else None))
+    for entries in found.values():
+        entries.sort(key=lambda e: (not e.public, _top_key(e.number)))
+    return found
+
+
+def agenda(session: Session, meeting_id: int, *, public_only: bool = False) -> list[AgendaEntry]:
+    """One Sitzung's agenda (see :func:`agendas`)."""
+    return agendas(session, [meeting_id], public_only=public_only)[meeting_id]
 
 
 def upcoming_for_person(session: Session, person_id: int, now: datetime,

@@ -286,25 +286,32 @@ def notify_members(session: Session, meeting: Meeting, kind: str, now: datetime,
     """One message of ``kind`` (invitation, moved, cancelled) to every member, due now."""
     assert kind in (KIND_INVITATION, KIND_MOVED, KIND_CANCELLED) and meeting.id is not None
     day = meeting.start.astimezone(TIMEZONE).date()
+    have = _keys_of(session, meeting.id, kind)
     written = 0
     for person in members_of(session, meeting.organization_id, day):
         key = _key(kind, meeting, person.id, None, 0, meeting.sequence)
-        if session.exec(select(Reminder.id).where(Reminder.key == key)).first() is not None:
-            continue
-        session.add(Reminder(key=key, kind=kind, meeting_id=meeting.id, person_id=person.id,
-                             due_at=now, note=note))
-        written += 1
+        if key not in have:
+            session.add(Reminder(key=key, kind=kind, meeting_id=meeting.id, person_id=person.id,
+                                 due_at=now, note=note))
+            written += 1
     session.flush()
     return written
+
+
+def _keys_of(session: Session, meeting_id: int, kind: str) -> set[str]:
+    """The keys this Sitzung already has for ``kind`` (one query, not one per recipient)."""
+    return set(session.exec(select(Reminder.key).where(Reminder.meeting_id == meeting_id,
+                                                       Reminder.kind == kind)).all())
 
 
 def escalate_invitation(session: Session, meeting: Meeting, now: datetime) -> int:
     """The Ladungsfrist passed with the invitation unsent: the Sekretariat is told at once."""
     assert meeting.id is not None
+    have = _keys_of(session, meeting.id, KIND_INVITATION_DUE)
     written = 0
     for account in secretariat_of(session, meeting.organization_id):
         key = _key(KIND_INVITATION_DUE, meeting, None, account.id, 0, meeting.sequence)
-        if session.exec(select(Reminder.id).where(Reminder.key == key)).first() is None:
+        if key not in have:
             session.add(Reminder(key=key, kind=KIND_INVITATION_DUE, meeting_id=meeting.id,
                                  account_id=account.id, due_at=now, note="Ladungsfrist abgelaufen"))
             written += 1
@@ -346,11 +353,14 @@ def of_person(session: Session, person_id: int, limit: int = 50) -> Sequence[Rem
 
 # ----------------------------------------------------------------------------- preferences
 
-def wants_email(session: Session, person_id: int, lead_minutes: int) -> bool:
-    row = session.exec(select(ReminderPreference).where(
-        ReminderPreference.person_id == person_id,
-        ReminderPreference.lead_minutes == lead_minutes)).first()
-    return row is None or row.email
+def opted_out(session: Session, person_ids: Iterable[int]) -> set[tuple[int, int]]:
+    """(person, lead time) pairs that want no e-mail, for many members in one query."""
+    ids = sorted(set(person_ids))
+    if not ids:
+        return set()
+    return {(p, lead) for p, lead in session.exec(
+        select(ReminderPreference.person_id, ReminderPreference.lead_minutes)
+        .where(col(ReminderPreference.person_id).in_(ids), ReminderPreference.email == False))}  # noqa: E712
 
 
 def set_preferences(session: Session, person_id: int, choices: dict[int, bool]) -> None:

@@ -89,39 +89,32 @@ class PaperIn(_Base):
                                 error_messages={**REQUIRED, "required": "Mindestens eine Beratung angeben."})
 
 
-class MeetingIn(_Base):
+class _WhenIn(_Base):
+    """When and where a Sitzung takes place (planning it, moving it)."""
+
+    date = fields.Date(required=True, format="%d.%m.%Y",
+                       error_messages={**REQUIRED, "invalid": "Datum bitte als TT.MM.JJJJ."})
+    start_time = fields.Time(required=True, format="%H:%M",
+                             error_messages={**REQUIRED, "invalid": "Uhrzeit bitte als HH:MM."})
+    end_time = fields.Time(load_default=None, format="%H:%M",
+                           error_messages={"invalid": "Uhrzeit bitte als HH:MM."})
+    location = _text(max_length=500, load_default=None)
+
+    @validates_schema
+    def _end_after_start(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("end_time") and data["end_time"] <= data["start_time"]:
+            raise ValidationError("Ende muss nach dem Beginn liegen.", "end_time")
+
+
+class MeetingIn(_WhenIn):
     organization_id = fields.Integer(required=True, error_messages={
         **REQUIRED, "required": "Bitte ein Gremium wählen."})
     reference = _text(max_length=50, load_default=None)
     name = _text(required=True, max_length=500)
-    date = fields.Date(required=True, format="%d.%m.%Y",
-                       error_messages={**REQUIRED, "invalid": "Datum bitte als TT.MM.JJJJ."})
-    start_time = fields.Time(required=True, format="%H:%M",
-                             error_messages={**REQUIRED, "invalid": "Uhrzeit bitte als HH:MM."})
-    end_time = fields.Time(load_default=None, format="%H:%M",
-                           error_messages={"invalid": "Uhrzeit bitte als HH:MM."})
-    location = _text(max_length=500, load_default=None)
-
-    @validates_schema
-    def _end_after_start(self, data: dict[str, Any], **_: Any) -> None:
-        if data.get("end_time") and data["end_time"] <= data["start_time"]:
-            raise ValidationError("Ende muss nach dem Beginn liegen.", "end_time")
 
 
-class MoveIn(_Base):
-    date = fields.Date(required=True, format="%d.%m.%Y",
-                       error_messages={**REQUIRED, "invalid": "Datum bitte als TT.MM.JJJJ."})
-    start_time = fields.Time(required=True, format="%H:%M",
-                             error_messages={**REQUIRED, "invalid": "Uhrzeit bitte als HH:MM."})
-    end_time = fields.Time(load_default=None, format="%H:%M",
-                           error_messages={"invalid": "Uhrzeit bitte als HH:MM."})
-    location = _text(max_length=500, load_default=None)
+class MoveIn(_WhenIn):
     reason = _text(required=True, max_length=1000)
-
-    @validates_schema
-    def _end_after_start(self, data: dict[str, Any], **_: Any) -> None:
-        if data.get("end_time") and data["end_time"] <= data["start_time"]:
-            raise ValidationError("Ende muss nach dem Beginn liegen.", "end_time")
 
 
 class ReasonIn(_Base):

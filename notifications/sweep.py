@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from engine import deadlines, meetings, outbox, reminders
 from engine.council import Account, Meeting, Organization, Person
@@ -44,16 +44,31 @@ class _MeetingFacts:
     organization: Organization
     agenda: list[meetings.AgendaEntry]
     deadlines: deadlines.MeetingDeadlines
-    ics: str
+    _ics: str | None = None
+
+    def ics(self, settings: Settings) -> str:
+        """The session as an .ics attachment, built when a message of the batch needs it."""
+        if self._ics is None:
+            self._ics = calendar.single(self.meeting, self.organization, settings.base_url,
+                                        settings.mail_domain, self.agenda)
+        return self._ics
 
 
 class _Firing:
-    """One batch: what it needs of each Sitzung is read once."""
+    """One batch: what it needs of each Sitzung, recipient and preference is read once."""
 
-    def __init__(self, session: Session, settings: Settings, now: datetime) -> None:
+    def __init__(self, session: Session, settings: Settings, now: datetime, rows: list[Reminder]) -> None:
         self.session, self.settings, self.now = session, settings, now
         self.today = now.astimezone(TIMEZONE).date()
         self._facts: dict[int, _MeetingFacts] = {}
+        account_ids = {r.account_id for r in rows if r.account_id is not None}
+        self.accounts = {a.id: a for a in session.exec(
+            select(Account).where(col(Account.id).in_(account_ids)))} if account_ids else {}
+        person_ids = {r.person_id for r in rows if r.person_id is not None} | {
+            a.person_id for a in self.accounts.values() if a.person_id is not None}
+        self.persons = {p.id: p for p in session.exec(
+            select(Person).where(col(Person.id).in_(person_ids)))} if person_ids else {}
+        self.opted_out = reminders.opted_out(session, person_ids)
 
     def facts(self, meeting_id: int) -> _MeetingFacts:
         if meeting_id not in self._facts:
@@ -61,11 +76,9 @@ class _Firing:
             assert meeting is not None
             organization = self.session.get(Organization, meeting.organization_id)
             assert organization is not None
-            agenda = meetings.agenda(self.session, meeting_id)
             self._facts[meeting_id] = _MeetingFacts(
-                meeting, organization, agenda, deadlines.deadlines_for_meeting(self.session, meeting),
-                calendar.single(meeting, organization, self.settings.base_url, self.settings.mail_domain,
-                                agenda))
+                meeting, organization, meetings.agenda(self.session, meeting_id),
+                deadlines.deadlines_for_meeting(self.session, meeting))
         return self._facts[meeting_id]
 
     def why_not(self, row: Reminder, facts: _MeetingFacts) -> str | None:
@@ -78,21 +91,18 @@ class _Firing:
             return "Einladung ist versandt"
         if row.kind == reminders.KIND_AGENDA_CLOSING and facts.deadlines.agenda_closing < self.today:
             return "Tagesordnung schon geschlossen"
-        if row.kind == reminders.KIND_SESSION and row.person_id is not None \
-                and not reminders.wants_email(self.session, row.person_id, row.lead_minutes):
+        if row.kind == reminders.KIND_SESSION and (row.person_id, row.lead_minutes) in self.opted_out:
             return "abbestellt"
         return None
 
     def recipient(self, row: Reminder) -> tuple[str | None, str, str]:
         """(address, name, greeting line)."""
         if row.person_id is not None:
-            person = self.session.get(Person, row.person_id)
-            assert person is not None
-            return (person.email, f"{person.given_name} {person.family_name}",
-                    messages.greeting(person.form_of_address, person.given_name, person.family_name))
-        account = self.session.get(Account, row.account_id)
-        assert account is not None
-        person = self.session.get(Person, account.person_id) if account.person_id else None
+            member = self.persons[row.person_id]
+            return (member.email, f"{member.given_name} {member.family_name}",
+                    messages.greeting(member.form_of_address, member.given_name, member.family_name))
+        account = self.accounts[row.account_id]
+        person = self.persons.get(account.person_id) if account.person_id else None
         if person is not None:
             return (account.email or person.email, account.display_name,
                     messages.greeting(person.form_of_address, person.given_name, person.family_name))
@@ -119,7 +129,8 @@ class _Firing:
             self.session, to_address=address, to_name=name, subject=rendered.subject,
             body_text=rendered.text, body_html=rendered.html, cause=f"reminder:{row.id}",
             domain=self.settings.mail_domain, now=self.now,
-            calendar=facts.ics if row.kind in (reminders.KIND_INVITATION, reminders.KIND_MOVED) else None)
+            calendar=facts.ics(self.settings) if row.kind in (reminders.KIND_INVITATION, reminders.KIND_MOVED)
+            else None)
         reminders.mark(self.session, row, reminders.SENT, self.now, outbox_id=message.id)
         return None
 
@@ -133,7 +144,7 @@ def fire_due(database: Database, now: datetime, batch: int = 200) -> FireReport:
             rows = reminders.claim_due(s, now, batch)
             if not rows:
                 break
-            firing = _Firing(s, settings, now)
+            firing = _Firing(s, settings, now, rows)
             for row in rows:
                 reason = firing.fire(row)
                 if reason is None:

@@ -8,8 +8,7 @@ from icalendar import Calendar
 from sqlmodel import select
 
 from engine import reminders
-from engine.council import Meeting
-from engine.reminders import Reminder
+from engine.council import Meeting, Person
 from engine.settings import TIMEZONE
 
 from .conftest import NOW, text_of
@@ -87,11 +86,14 @@ def test_public_feeds_and_the_members_personal_calendar(demo, database, browser,
     mine = Calendar.from_ical(personal.data).walk("VEVENT")
     triggers = sorted({str(a.decoded("trigger")) for e in mine for a in e.walk("VALARM")})
     assert triggers == ["-1 day, 0:00:00", "-7 days, 0:00:00"]
-    # Preferences: no e-mail 7 days before; revoking the feed closes it.
-    assert becker.post("/meine-sitzungen", {"action": "preferences", f"lead-{reminders.DAY}": "on"}).status_code == 200
+    # Preferences: only the 1-day reminder by e-mail; the form shows what was chosen.
+    saved = becker.post("/meine-sitzungen", {"action": "preferences", f"lead-{reminders.DAY}": "on"})
+    assert saved.status_code == 200
+    html = saved.get_data(as_text=True)
+    assert f'name="lead-{reminders.DAY}" checked' in html and f'name="lead-{7 * reminders.DAY}" checked' not in html
     with database.unit_of_work() as s:
-        becker_id = s.exec(select(Reminder.person_id).where(Reminder.key.like("sitzung/%"))).first()  # type: ignore[attr-defined]
-        assert becker_id is not None
+        becker_id = s.exec(select(Person.id).where(Person.family_name == "Becker")).one()
+        assert reminders.opted_out(s, [becker_id]) == {(becker_id, 7 * reminders.DAY)}
     becker.post("/meine-sitzungen", {"action": "revoke-token"})
     assert anonymous.get(path).status_code == 404
     assert anonymous.get("/kalender/persoenlich/nichts.ics").status_code == 404
@@ -102,7 +104,8 @@ def test_members_see_the_reminders_sent_to_them(demo, database, browser):  # typ
     from notifications.sweep import run_once
 
     assembly = _meeting(database, "SI/2024/128")
+    assert NOW < assembly.start - timedelta(days=7)  # nothing sent before the clock is moved
+    assert "versandt" not in text_of(browser().login("becker").get("/meine-sitzungen").get_data(as_text=True))
     run_once(database, assembly.start - timedelta(days=7), FolderTransport(database.settings.mail_path, "x@y"))
     text = text_of(browser().login("becker").get("/meine-sitzungen").get_data(as_text=True))
     assert "Erinnerungen an mich" in text and "versandt" in text and "7 Tage vorher" in text
-    assert NOW < assembly.start

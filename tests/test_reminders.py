@@ -210,12 +210,17 @@ def test_a_moved_session_takes_its_reminders_and_due_dates_along(demo, database,
     reminded = [m for m in smtp.inbox.messages if m["Subject"].startswith("Erinnerung: VV")]
     assert _addresses(reminded) == ASSEMBLY_MEMBERS
     assert all(f"{new_start.astimezone(TIMEZONE):%d.%m.%Y}" in m["Subject"] for m in reminded)
-    # The agenda step that waits for the session is due at its new agenda closing.
+    # The result step that waits for the session is due after its new date.
     from engine import deadlines
 
     with database.unit_of_work() as s:
         m = _meeting(s, "SI/2024/128")
-        assert deadlines.deadlines_for_meeting(s, m).agenda_closing > NOW.date()
+        task = s.exec(select(HumanTask).where(HumanTask.paper_id == demo.paper_id,
+                                              HumanTask.status == TASK_READY)).one()
+        expected = deadlines.result_due(new_start.astimezone(TIMEZONE).date(),
+                                        deadlines.rules_for(s, m.organization_id), "NW")
+        assert (task.meeting_id, task.due) == (m.id, expected)
+        assert task.due > old_start.astimezone(TIMEZONE).date() + timedelta(days=7)
 
 
 def test_a_cancelled_session_cancels_its_reminders_and_tells_the_members(demo, database, actor, smtp, app):  # type: ignore[no-untyped-def]

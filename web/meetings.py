@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
@@ -146,14 +146,16 @@ def mine() -> ResponseReturnValue:
             abort(400)
     upcoming = meetings.upcoming_for_person(s, person.id, request_now())
     orgs = {o.id: o for o in gremien}
-    sent = [r for r in reminders.of_person(s, person.id) if r.status != reminders.PENDING]
-    planned = [r for r in reminders.of_person(s, person.id) if r.status == reminders.PENDING]
+    reminder_rows = reminders.of_person(s, person.id)
+    sent = [r for r in reminder_rows if r.status != reminders.PENDING]
+    planned = [r for r in reminder_rows if r.status == reminders.PENDING]
+    opted_out = reminders.opted_out(s, [person.id])
     titles = {m.id: m for m in s.exec(select(Meeting).where(col(Meeting.id).in_(
         {r.meeting_id for r in sent + planned})))} if sent or planned else {}
     return render_template(
         "my_meetings.html", person=person, gremien=gremien, upcoming=upcoming, orgs=orgs, sent=sent,
         planned=planned, titles=titles, leads=leads,
-        wants={lead: reminders.wants_email(s, person.id, lead) for lead in leads},
+        wants={lead: (person.id, lead) not in opted_out for lead in leads},
         lead_label=reminders.lead_label, token=token,
         has_token=reminders.has_calendar_token(s, person.id))
 
@@ -165,35 +167,33 @@ def _feed(name: str, rows: list[Meeting], public_only: bool, alarms: list[int]) 
     settings = _settings()
     orgs = {o.id: o for o in s.exec(select(Organization).where(
         col(Organization.id).in_({m.organization_id for m in rows})))} if rows else {}
-    items = [(m, orgs[m.organization_id], meetings.agenda(s, m.id, public_only=public_only))  # type: ignore[arg-type]
-             for m in rows]
+    agendas = meetings.agendas(s, [m.id for m in rows if m.id is not None], public_only=public_only)
+    items = [(m, orgs[m.organization_id], agendas[m.id]) for m in rows if m.id is not None]
     body = calendar.feed(name, items, settings.base_url, settings.mail_domain, alarms)
     return Response(body, mimetype="text/calendar", headers={
         "Content-Type": ICS, "Cache-Control": "private, max-age=300",
         "Content-Disposition": 'inline; filename="sitzungen.ics"'})
 
 
-def _since() -> datetime:
-    return request_now() - timedelta(days=FEED_DAYS_BACK)
+def _recent_and_ahead(*conditions: Any) -> list[Meeting]:
+    """Sitzungen from :data:`FEED_DAYS_BACK` ago on (a feed need not carry years)."""
+    since = request_now() - timedelta(days=FEED_DAYS_BACK)
+    return list(request_session().exec(select(Meeting).where(col(Meeting.start) >= since, *conditions)
+                                       .order_by(col(Meeting.start))))
 
 
 @bp.get("/kalender.ics")
 def public_calendar() -> ResponseReturnValue:
     """All Gremien's sessions (public part of their agendas)."""
-    rows = list(request_session().exec(select(Meeting).where(col(Meeting.start) >= _since())
-                                       .order_by(col(Meeting.start))))
-    return _feed(_("Sitzungen"), rows, True, [])
+    return _feed(_("Sitzungen"), _recent_and_ahead(), True, [])
 
 
 @bp.get("/kalender/<int(max=2147483647):organization_id>.ics")
 def gremium_calendar(organization_id: int) -> ResponseReturnValue:
-    s = request_session()
-    org = s.get(Organization, organization_id)
+    org = request_session().get(Organization, organization_id)
     if org is None or org.organization_type != "Gremium":
         abort(404)
-    rows = list(s.exec(select(Meeting).where(Meeting.organization_id == organization_id,
-                                             col(Meeting.start) >= _since()).order_by(col(Meeting.start))))
-    return _feed(org.name, rows, True, [])
+    return _feed(org.name, _recent_and_ahead(Meeting.organization_id == organization_id), True, [])
 
 
 @bp.get("/kalender/persoenlich/<token>.ics")
@@ -204,7 +204,5 @@ def personal_calendar(token: str) -> ResponseReturnValue:
     if person_id is None:
         abort(404)
     gremien = [o.id for o in reminders.gremien_of(s, person_id, request_today()) if o.id is not None]
-    rows = list(s.exec(select(Meeting).where(col(Meeting.organization_id).in_(gremien),
-                                             col(Meeting.start) >= _since())
-                       .order_by(col(Meeting.start)))) if gremien else []
+    rows = _recent_and_ahead(col(Meeting.organization_id).in_(gremien)) if gremien else []
     return _feed(_("Meine Sitzungen"), rows, False, reminders.member_leads(s, gremien))
