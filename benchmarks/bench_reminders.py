@@ -5,8 +5,10 @@ Gremium with N members (default 10,000) and a Sitzung in a day, whose 1-day remi
 planned by ``engine.reminders.plan_meeting`` (rows as the engine writes them), all due at
 the same moment a few seconds ahead. Then the scheduler's pass (``notifications.sweep.
 run_once`` with the scheduler's delivery workers) runs on the real clock from that moment
-and delivers to aiosmtpd on 127.0.0.1. Printed: time until all are delivered, lateness
-(server receive time minus ``due_at``) median / p95 / max, duplicates by Message-ID.
+and delivers to aiosmtpd on 127.0.0.1, run in its own process (as a real server is; in
+the benchmark's process it would take the sender's interpreter lock). Printed: time until
+all are delivered, lateness (server receive time minus ``due_at``) median / p95 / max,
+duplicates by Message-ID.
 
 Second part: 100,000 pending reminder rows; ``ratsflow scheduler`` is started as a process
 and timed until it leads and has run its first sweep; its resident memory then.
@@ -49,10 +51,10 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 
 class Received:
-    def __init__(self) -> None:
-        self.at: list[float] = []
-        self.ids: list[str] = []
-        self.lock = threading.Lock()
+    """The SMTP server's handler: one line "<receive time> <Message-ID>" per accepted message."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log.open("a", buffering=1, encoding="utf-8")
 
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
         now = time.time()
@@ -60,10 +62,29 @@ class Received:
             else envelope.content
         message_id = next((line.split(":", 1)[1].strip() for line in content.splitlines()
                            if line.lower().startswith("message-id:")), "")
-        with self.lock:
-            self.at.append(now)
-            self.ids.append(message_id)
+        self.log.write(f"{now:.6f} {message_id}\n")
         return "250 OK"
+
+
+def serve_smtp(port: int, log: Path) -> None:
+    """The receiving server, in its own process as a real one would be (not sharing the
+    sender's interpreter); stops on SIGTERM."""
+    import signal
+
+    controller = Controller(Received(log), hostname="127.0.0.1", port=port)
+    controller.start()
+    print("ready", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait()
+    controller.stop()
+
+
+def received(log: Path) -> list[tuple[float, str]]:
+    if not log.exists():
+        return []
+    return [(float(at), mid) for at, _, mid in
+            (line.partition(" ") for line in log.read_text(encoding="utf-8").splitlines() if line)]
 
 
 def free_port() -> int:
@@ -101,17 +122,22 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--pending", type=int, default=100_000)
+    parser.add_argument("--serve-smtp", nargs=2, metavar=("PORT", "LOG"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_smtp:
+        serve_smtp(int(args.serve_smtp[0]), Path(args.serve_smtp[1]))
+        return
     name = f"ratsflow_bench_rem_{uuid.uuid4().hex[:10]}"
     admin = create_engine(ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     instance = Path(tempfile.mkdtemp())
     url = ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    received = Received()
     port = free_port()
-    controller = Controller(received, hostname="127.0.0.1", port=port)
-    controller.start()
+    log = instance / "smtp-received.log"
+    server = subprocess.Popen([sys.executable, __file__, "--serve-smtp", str(port), str(log)],
+                              stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None and server.stdout.readline().strip() == "ready"
     try:
         settings = load_settings(env={}, database_url=url, instance_path=instance, scheduler_in_process=False,
                                  secret_key="bench")
@@ -122,7 +148,8 @@ def main() -> None:
         t = time.perf_counter()
         due = datetime.now(UTC) + timedelta(seconds=20)
         planned = setup_gremium(db, args.members, due + timedelta(days=1))
-        print(f"Reminders benchmark: PostgreSQL {name} (dropped at the end), aiosmtpd on 127.0.0.1:{port}")
+        print(f"Reminders benchmark: PostgreSQL {name} (dropped at the end), aiosmtpd on 127.0.0.1:{port} "
+              "in its own process")
         print(f"  {planned:,} reminders planned by plan_meeting, all due at {due:%H:%M:%S} UTC "
               f"(setup {time.perf_counter() - t:.1f} s); delivery workers: {DELIVERY_WORKERS}")
         while datetime.now(UTC) < due:  # the benchmark waits for the real moment (not a test)
@@ -131,10 +158,10 @@ def main() -> None:
         transport = SmtpTransport(f"smtp://127.0.0.1:{port}", "b@example.org")
         report = run_once(db, lambda: datetime.now(UTC), transport, workers=DELIVERY_WORKERS)
         finished = time.time()
-        ours = [(at, mid) for at, mid in zip(received.at, received.ids, strict=True)]
+        ours = received(log)
         late = sorted(at - due.timestamp() for at, _ in ours)
         p95 = late[int(0.95 * (len(late) - 1))]
-        dupes = len(received.ids) - len(set(received.ids))
+        dupes = len(ours) - len({mid for _, mid in ours})
         print(f"  fired {report.fired.fired:,}, delivered {report.delivered.sent:,} "
               f"(server received {len(ours):,}) in {finished - started:.1f} s from the due moment")
         print(f"  lateness: median {statistics.median(late):.2f} s, p95 {p95:.2f} s, "
@@ -173,7 +200,9 @@ def main() -> None:
               f"first sweep done after {sweep_at:.2f} s; resident memory {int(rss) / 1024:.0f} MB")
         db.dispose()
     finally:
-        controller.stop()
+        server.terminate()
+        server.wait(30)
+        server.stdout.close()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()

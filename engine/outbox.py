@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Column, Index, Text, and_, or_, text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from .types import created_column, utc_column, utcnow
+from .types import created_column, table_of, utc_column, utcnow
 
 PENDING = "wartend"
 SENDING = "im Versand"
@@ -66,12 +66,14 @@ def new_message_id(domain: str) -> str:
 def enqueue(session: Session, *, to_address: str, subject: str, body_text: str, cause: str,
             domain: str, now: datetime, to_name: str | None = None, body_html: str | None = None,
             calendar: str | None = None) -> OutboxMessage:
-    """Queue one message; it leaves only after the caller's unit of work commits."""
+    """Queue one message; it leaves only after the caller's unit of work commits.
+
+    Not flushed: a caller queuing many flushes once (one multi-row INSERT) and reads the ids
+    afterwards."""
     message = OutboxMessage(message_id=new_message_id(domain), to_address=to_address, to_name=to_name,
                             subject=subject, body_text=body_text, body_html=body_html, calendar=calendar,
                             cause=cause, next_attempt_at=now)
     session.add(message)
-    session.flush()
     return message
 
 
@@ -99,10 +101,13 @@ def backoff(attempts: int) -> timedelta:
     return min(delay, LONGEST_RETRY)
 
 
-def settle_sent(session: Session, message_id: int, now: datetime) -> None:
-    session.execute(update(OutboxMessage).where(
-        and_(col(OutboxMessage.id) == message_id, col(OutboxMessage.status) == SENDING))
-        .values(status=SENT, sent_at=now, lease_until=None, last_error=None))
+def settle_sent(session: Session, message_ids: list[int], now: datetime) -> None:
+    """The accepted messages of a batch, in one statement (no ORM sync: nothing holds them)."""
+    if message_ids:
+        session.execute(update(table_of(OutboxMessage)).where(
+            and_(table_of(OutboxMessage).c.id.in_(message_ids),
+                 table_of(OutboxMessage).c.status == SENDING))
+            .values(status=SENT, sent_at=now, lease_until=None, last_error=None))
 
 
 def settle_failed(session: Session, message_id: int, now: datetime, error: str) -> str:

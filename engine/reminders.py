@@ -329,14 +329,14 @@ def claim_due(session: Session, now: datetime, limit: int = 200) -> list[Reminde
     return list(session.exec(statement).all())
 
 
-def mark(session: Session, reminder: Reminder, status: str, now: datetime,
-         outbox_id: int | None = None, note: str | None = None) -> None:
-    """Record what firing did, only if the row is still pending (a guard for SQLite)."""
-    done = session.execute(
-        update(Reminder).where(and_(col(Reminder.id) == reminder.id, col(Reminder.status) == PENDING))
-        .values(status=status, fired_at=now, outbox_id=outbox_id, note=note or reminder.note))
-    if done.rowcount != 1:  # type: ignore[attr-defined]
-        raise RuntimeError(f"reminder {reminder.id} was fired by someone else")
+def mark(reminder: Reminder, status: str, now: datetime, outbox_id: int | None = None,
+         note: str | None = None) -> None:
+    """Record what firing did on a row claimed by :func:`claim_due` (the unit of work that
+    claimed it holds its lock, so it is the row's only writer; the flush writes it)."""
+    assert reminder.status == PENDING, f"reminder {reminder.id} is {reminder.status}"
+    reminder.status, reminder.fired_at, reminder.outbox_id = status, now, outbox_id
+    if note:
+        reminder.note = note
 
 
 def next_due(session: Session) -> datetime | None:

@@ -19,7 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -93,10 +94,13 @@ class SmtpTransport:
         except (OSError, smtplib.SMTPException) as exc:
             return {r.id: f"SMTP nicht erreichbar: {exc}" for r in rows if r.id is not None}
         try:
+            envelope_from = parseaddr(self.sender)[1]
             for row in rows:
                 assert row.id is not None
                 try:
-                    client.send_message(build_email(row, self.sender))
+                    # Flattened once here; send_message would flatten again to find addresses.
+                    client.sendmail(envelope_from, [row.to_address],
+                                    build_email(row, self.sender).as_bytes(policy=SMTP_POLICY))
                     results[row.id] = None
                 except smtplib.SMTPServerDisconnected as exc:
                     results[row.id] = f"Verbindung getrennt: {exc}"
@@ -168,27 +172,55 @@ def dispatch_batch(database: Database, transport: Transport, now: datetime,
         return None
     results = transport.send(rows)
     report = DispatchReport()
+    errors = {r.id: results.get(r.id, "nicht versucht") for r in rows if r.id is not None}
     with database.unit_of_work() as s:
+        sent = [message_id for message_id, error in errors.items() if error is None]
+        outbox.settle_sent(s, sent, now)
+        report.sent = len(sent)
         for row in rows:
-            assert row.id is not None
-            error = results.get(row.id, "nicht versucht")
+            error = errors[row.id]  # type: ignore[index]
             if error is None:
-                outbox.settle_sent(s, row.id, now)
-                report.sent += 1
+                continue
+            status = outbox.settle_failed(s, row.id, now, error)  # type: ignore[arg-type]
+            report.errors.append(f"{row.to_address}: {error}")
+            if status == outbox.FAILED:
+                report.failed += 1
+                log.error("e-mail %s to %s failed for good: %s", row.message_id, row.to_address, error)
             else:
-                status = outbox.settle_failed(s, row.id, now, error)
-                report.errors.append(f"{row.to_address}: {error}")
-                if status == outbox.FAILED:
-                    report.failed += 1
-                    log.error("e-mail %s to %s failed for good: %s", row.message_id, row.to_address, error)
-                else:
-                    report.retried += 1
+                report.retried += 1
     return report
 
 
+class Producing:
+    """Outbox rows still being written by a producer beside the delivery (a sweep firing
+    reminders in batches): the workers wait for its next committed batch instead of ending."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._open = True
+        self.batches = 0
+
+    def added(self) -> None:
+        with self._changed:
+            self.batches += 1
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        with self._changed:
+            self._open = False
+            self._changed.notify_all()
+
+    def more(self, seen: int) -> bool:
+        """Wait until a batch after ``seen`` committed (True) or the producer is done (False)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.batches != seen or not self._open)
+            return self.batches != seen
+
+
 def dispatch(database: Database, transport: Transport, now: datetime | Callable[[], datetime],
-             batch: int = 100, workers: int = 1) -> DispatchReport:
-    """Send everything that is waiting; returns when nothing claimable is left.
+             batch: int = 100, workers: int = 1, producing: Producing | None = None) -> DispatchReport:
+    """Send everything that is waiting; returns when nothing claimable is left (and, with
+    ``producing``, once its producer is done).
 
     ``now`` is a moment or a clock. A batch that failed is not retried before its backoff,
     so a server that is down ends the pass instead of spinning.
@@ -198,8 +230,11 @@ def dispatch(database: Database, transport: Transport, now: datetime | Callable[
 
     def work() -> None:
         while True:
+            seen = producing.batches if producing is not None else 0
             report = dispatch_batch(database, transport, clock(), batch)
             if report is None:
+                if producing is not None and producing.more(seen):
+                    continue
                 return
             total.add(report)
             if report.sent == 0:  # the server refuses everything: wait for the backoff

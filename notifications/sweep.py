@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,7 +23,7 @@ from engine.reminders import Reminder
 from engine.settings import TIMEZONE, Settings
 
 from . import calendar, messages
-from .delivery import DispatchReport, Transport, dispatch, transport_for
+from .delivery import DispatchReport, Producing, Transport, dispatch, transport_for
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class _Firing:
         self.session, self.settings, self.now = session, settings, now
         self.today = now.astimezone(TIMEZONE).date()
         self._facts: dict[int, _MeetingFacts] = {}
+        self.queued: list[tuple[Reminder, outbox.OutboxMessage]] = []
         account_ids = {r.account_id for r in rows if r.account_id is not None}
         self.accounts = {a.id: a for a in session.exec(
             select(Account).where(col(Account.id).in_(account_ids)))} if account_ids else {}
@@ -116,7 +118,7 @@ class _Firing:
         if reason is None and not address:
             reason = "keine E-Mail-Adresse"
         if reason is not None:
-            reminders.mark(self.session, row, reminders.SKIPPED, self.now, note=reason)
+            reminders.mark(row, reminders.SKIPPED, self.now, note=reason)
             return reason
         assert address is not None
         rendered = messages.render(
@@ -131,12 +133,21 @@ class _Firing:
             domain=self.settings.mail_domain, now=self.now,
             calendar=facts.ics(self.settings) if row.kind in (reminders.KIND_INVITATION, reminders.KIND_MOVED)
             else None)
-        reminders.mark(self.session, row, reminders.SENT, self.now, outbox_id=message.id)
+        self.queued.append((row, message))
         return None
 
+    def settle(self) -> None:
+        """The batch's messages in one INSERT, then each reminder marked with its message."""
+        self.session.flush()
+        for row, message in self.queued:
+            reminders.mark(row, reminders.SENT, self.now, outbox_id=message.id)
+        self.session.flush()
 
-def fire_due(database: Database, now: datetime, batch: int = 200) -> FireReport:
-    """Fire every reminder due by ``now``; each batch commits with its outbox rows."""
+
+def fire_due(database: Database, now: datetime, batch: int = 200,
+             committed: Callable[[], None] | None = None) -> FireReport:
+    """Fire every reminder due by ``now``; each batch commits with its outbox rows (and then
+    calls ``committed``, so delivery can start on it)."""
     report = FireReport()
     settings = database.settings
     while True:
@@ -152,6 +163,9 @@ def fire_due(database: Database, now: datetime, batch: int = 200) -> FireReport:
                 else:
                     report.skipped += 1
                     report.reasons[reason] = report.reasons.get(reason, 0) + 1
+            firing.settle()
+        if committed is not None:
+            committed()
     return report
 
 
@@ -171,13 +185,24 @@ class PassReport:
 
 def run_once(database: Database, now: datetime | Callable[[], datetime],
              transport: Transport | None = None, workers: int = 1) -> PassReport:
-    """Everything due by ``now``: flags, reminders, then the outbox (delivery finished on return)."""
+    """Everything due by ``now``: flags, reminders, the outbox (delivery finished on return).
+
+    Delivery runs beside the firing: each committed batch of messages is sent while the next
+    batch of reminders is rendered, so the first members do not wait for the last.
+    """
     clock: Callable[[], datetime] = now if callable(now) else (lambda: now)
     at = clock()
     with database.unit_of_work() as s:
         flagged = len(meetings.flag_overdue_invitations(s, at))
-    fired = fire_due(database, at)
-    delivered = dispatch(database, transport or transport_for(database.settings), clock, workers=workers)
+    producing = Producing()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="delivery") as pool:
+        delivering = pool.submit(dispatch, database, transport or transport_for(database.settings), clock,
+                                 workers=workers, producing=producing)
+        try:
+            fired = fire_due(database, at, committed=producing.added)
+        finally:
+            producing.close()
+        delivered = delivering.result()
     if fired.fired or delivered.sent or delivered.retried or delivered.failed or flagged:
         log.info("sweep at %s: %s", at.isoformat(), PassReport(flagged, fired, delivered).summary())
     return PassReport(flagged, fired, delivered)
