@@ -46,7 +46,7 @@ from sqlmodel import select  # noqa: E402
 
 from engine import procedures  # noqa: E402
 from engine.accounts import Account, load_actor  # noqa: E402
-from engine.council import Consultation, Paper  # noqa: E402
+from engine.council import Consultation, Meeting, Paper  # noqa: E402
 from engine.db import count_statements  # noqa: E402
 from engine.demo import load_demo  # noqa: E402
 from engine.settings import load_settings  # noqa: E402
@@ -68,7 +68,9 @@ def prepare(db, count: int) -> tuple[list[dict], int]:
         demo = load_demo(s, PASSWORD)
         committee_id = demo.committee_meeting.organization_id
         assembly_id = demo.assembly_meeting.organization_id
-        meeting_id = demo.committee_meeting.id
+        # The committee's next session: the demo's SI/2024/131 lies in the past (its result is
+        # what the demo waits for), and the agenda step offers only sessions ahead.
+        meeting_id = s.exec(select(Meeting.id).where(Meeting.reference == "SI/2024/140")).one()
         seed = s.get(Paper, demo.paper_id)
         clerk = s.exec(select(Account).where(Account.username == "zierstedt")).one()
         actor = load_actor(s, clerk.id)

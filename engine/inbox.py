@@ -290,14 +290,23 @@ def _fetch(session: Session, conditions: list[Any], key: Any, descending: bool,
     return list(session.execute(statement).all())
 
 
+def task_rows(session: Session, task_ids: list[int], today: date) -> dict[int, InboxRow]:
+    """Tasks as the inbox shows them (with version, Vorlage, Gremium, Sitzung), one query."""
+    if not task_ids:
+        return {}
+    found: dict[int, InboxRow] = {}
+    for fetched in _fetch(session, [col(HumanTask.id).in_(task_ids)], col(HumanTask.id), False,
+                          len(task_ids)):
+        row = InboxRow(*fetched)
+        due = row.task.due
+        if row.task.status == TASK_READY and due is not None:
+            row.overdue = due < today
+            row.due_soon = not row.overdue and due <= today + timedelta(days=DUE_SOON_DAYS)
+        assert row.task.id is not None
+        found[row.task.id] = row
+    return found
+
+
 def task_row(session: Session, task_id: int, today: date) -> InboxRow | None:
-    """One task as the inbox shows it (with version, Vorlage, Gremium, Sitzung)."""
-    found = _fetch(session, [col(HumanTask.id) == task_id], col(HumanTask.id), False, 1)
-    if not found:
-        return None
-    row = InboxRow(*found[0])
-    due = row.task.due
-    if row.task.status == TASK_READY and due is not None:
-        row.overdue = due < today
-        row.due_soon = not row.overdue and due <= today + timedelta(days=DUE_SOON_DAYS)
-    return row
+    """One task as the inbox shows it (see :func:`task_rows`)."""
+    return task_rows(session, [task_id], today).get(task_id)

@@ -19,7 +19,7 @@ from engine import procedures, tasks
 from engine.accounts import Actor
 from engine.errors import Invalid, NotFound
 from engine.forms import json_schema
-from engine.inbox import InboxQuery, InboxRow, list_tasks, task_row
+from engine.inbox import InboxQuery, InboxRow, list_tasks, task_row, task_rows
 from engine.settings import TIMEZONE
 from engine.tasks import candidate_group, comments_of, load_for
 
@@ -198,7 +198,10 @@ def complete(task_id: int) -> ResponseReturnValue:
     s = request_session()
     done = procedures.complete_task(s, _actor(), task_id, payload["data"], payload["expected_version"],
                                     now=request_now())
-    today = request_today()
-    nexts = [task_row(s, t.id, today) for t in done.next_tasks if t.id is not None]
-    return jsonify(task=_row(task_id), version=done.version,
-                   next_tasks=[task_json(r) for r in nexts if r is not None], finished=done.finished)
+    # The completed task and the ones it made ready, read together for the answer.
+    next_ids = [t.id for t in done.next_tasks if t.id is not None]
+    rows = task_rows(s, [task_id, *next_ids], request_today())
+    if task_id not in rows:
+        raise NotFound("Aufgabe nicht gefunden.")
+    return jsonify(task=task_json(rows[task_id]), version=done.version,
+                   next_tasks=[task_json(rows[i]) for i in next_ids if i in rows], finished=done.finished)
