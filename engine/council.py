@@ -44,6 +44,10 @@ CONSULTATION_ROLES = [
     "Beschlussempfehlung",
 ]
 
+#: Meeting.meeting_state values (OParl's meetingState) as far as the engine sets them.
+MEETING_PLANNED = "terminiert"
+MEETING_INVITED = "eingeladen"
+
 #: Paper.status values.
 PAPER_DRAFT = "Entwurf"
 PAPER_IN_CONSULTATION = "in Beratung"
@@ -120,7 +124,7 @@ class Meeting(SQLModel, table=True):
     start: dt.datetime = Field(sa_column=utc_column(nullable=False, index=True))
     end: dt.datetime | None = Field(default=None, sa_column=utc_column())
     location: str | None = None
-    meeting_state: str = "terminiert"  # terminiert → eingeladen → durchgeführt
+    meeting_state: str = MEETING_PLANNED  # terminiert → eingeladen → durchgeführt
     cancelled: bool = False
     #: Raised by every move or cancellation: iCalendar's SEQUENCE, and part of each planned
     #: reminder's key (``engine.reminders``).

@@ -9,23 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from . import audit, deadlines, reminders, rules
 from .accounts import Actor
-from .council import ROLE_SECRETARIAT, AgendaItem, Consultation, Meeting, Organization, Paper
+from .council import MEETING_INVITED, ROLE_SECRETARIAT, AgendaItem, Consultation, Meeting, Organization, Paper
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .schemas import InvitationIn, MoveIn, ReasonIn, load
 from .settings import TIMEZONE
 from .tasks import TASK_READY, HumanTask
 from .types import utcnow
 
-STATE_PLANNED = "terminiert"
-STATE_INVITED = "eingeladen"
-STATE_HELD = "durchgeführt"
+#: No Ladungsfrist is longer (90 working days at most, ``engine.deadlines``): a session
+#: further ahead cannot have missed it.
+LONGEST_LADUNGSFRIST = timedelta(days=140)
 
 
 def _ahead(session: Session, actor: Actor, meeting_id: int, now: datetime,
@@ -78,6 +78,7 @@ def move(session: Session, actor: Actor, meeting_id: int, data: dict[str, Any],
     end = datetime.combine(values["date"], values["end_time"], TIMEZONE) if values["end_time"] else None
     old = {"start": meeting.start.isoformat(), "location": meeting.location}
     meeting.start, meeting.end = start, end
+    meeting.invitation_overdue = False  # the Ladungsfrist moved with it; the sweep flags anew
     if values["location"] is not None:
         meeting.location = values["location"]
     followed = _follow(session, meeting, reminders.KIND_MOVED, values["reason"], now)
@@ -126,7 +127,7 @@ def send_invitation(session: Session, actor: Actor, meeting_id: int, data: dict[
             f"Die Ladungsfrist endete am {marks.invitation:%d.%m.%Y}: bitte begründen, "
             "warum die Einladung verspätet versandt wird."]})
     meeting.invited = now
-    meeting.meeting_state = STATE_INVITED
+    meeting.meeting_state = MEETING_INVITED
     meeting.late_invitation_reason = values["reason"] if late else None
     session.add(meeting)
     session.flush()
@@ -147,7 +148,8 @@ def flag_overdue_invitations(session: Session, now: datetime | None = None) -> l
     flagged = []
     for meeting in session.exec(select(Meeting).where(
             Meeting.cancelled == False, Meeting.invitation_overdue == False,  # noqa: E712
-            col(Meeting.invited).is_(None), col(Meeting.start) > now)):
+            col(Meeting.invited).is_(None), col(Meeting.start) > now,
+            col(Meeting.start) <= now + LONGEST_LADUNGSFRIST)):
         if today > deadlines.deadlines_for_meeting(session, meeting).invitation:
             meeting.invitation_overdue = True
             session.add(meeting)
@@ -228,13 +230,11 @@ def agenda(session: Session, meeting_id: int, *, public_only: bool = False) -> l
     return agendas(session, [meeting_id], public_only=public_only)[meeting_id]
 
 
-def upcoming_for_person(session: Session, person_id: int, now: datetime,
-                        until: date | None = None) -> list[Meeting]:
+def upcoming_for_person(session: Session, person_id: int, now: datetime) -> list[Meeting]:
     """The Sitzungen of the member's Gremien from now on (cancelled ones included, marked)."""
     orgs = [o.id for o in reminders.gremien_of(session, person_id, now.astimezone(TIMEZONE).date())]
     if not orgs:
         return []
-    query = select(Meeting).where(col(Meeting.organization_id).in_(orgs), col(Meeting.start) >= now)
-    if until is not None:
-        query = query.where(col(Meeting.start) < datetime.combine(until, time(0), TIMEZONE))
-    return list(session.exec(query.order_by(col(Meeting.start))).all())
+    return list(session.exec(select(Meeting).where(col(Meeting.organization_id).in_(orgs),
+                                                   col(Meeting.start) >= now)
+                             .order_by(col(Meeting.start))).all())

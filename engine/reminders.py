@@ -32,7 +32,16 @@ from sqlalchemy import Index, UniqueConstraint, and_, or_, text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from . import deadlines
-from .council import ROLE_SECRETARIAT, Account, Grant, Meeting, Membership, Organization, Person
+from .council import (
+    MEETING_PLANNED,
+    ROLE_SECRETARIAT,
+    Account,
+    Grant,
+    Meeting,
+    Membership,
+    Organization,
+    Person,
+)
 from .settings import TIMEZONE
 from .types import created_column, utc_column, utcnow
 
@@ -231,7 +240,7 @@ def plan_meeting(session: Session, meeting: Meeting, now: datetime | None = None
             due = anchors[rule.anchor] - timedelta(minutes=rule.lead_minutes)
             if due <= now:
                 continue
-            if rule.anchor == KIND_INVITATION_DUE and meeting.meeting_state != "terminiert":
+            if rule.anchor == KIND_INVITATION_DUE and meeting.meeting_state != MEETING_PLANNED:
                 continue
             if rule.audience == AUDIENCE_MEMBERS:
                 for person in members:

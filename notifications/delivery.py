@@ -152,7 +152,6 @@ class DispatchReport:
     sent: int = 0
     retried: int = 0
     failed: int = 0
-    errors: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, other: DispatchReport) -> None:
@@ -160,7 +159,6 @@ class DispatchReport:
             self.sent += other.sent
             self.retried += other.retried
             self.failed += other.failed
-            self.errors += other.errors[:20]
 
 
 def dispatch_batch(database: Database, transport: Transport, now: datetime,
@@ -182,7 +180,6 @@ def dispatch_batch(database: Database, transport: Transport, now: datetime,
             if error is None:
                 continue
             status = outbox.settle_failed(s, row.id, now, error)  # type: ignore[arg-type]
-            report.errors.append(f"{row.to_address}: {error}")
             if status == outbox.FAILED:
                 report.failed += 1
                 log.error("e-mail %s to %s failed for good: %s", row.message_id, row.to_address, error)

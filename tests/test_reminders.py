@@ -125,7 +125,7 @@ def test_seed_members_get_their_reminders_at_the_right_moments(demo, database, a
         assert len({m.message_id for m in sent}) == len(sent)
 
 
-def test_secretary_is_reminded_of_agenda_closing_and_a_missed_ladungsfrist(demo, database, smtp):  # type: ignore[no-untyped-def]
+def test_secretary_is_reminded_of_agenda_closing_and_a_missed_ladungsfrist(demo, database, actor, smtp):  # type: ignore[no-untyped-def]
     transport = SmtpTransport(smtp.url, "sitzungsdienst@example.org")
     with database.unit_of_work() as s:
         assembly = _meeting(s, "SI/2024/128")
@@ -140,6 +140,15 @@ def test_secretary_is_reminded_of_agenda_closing_and_a_missed_ladungsfrist(demo,
         assert _meeting(s, "SI/2024/128").invitation_overdue
         actions = [e.action for e in s.exec(select(audit.AuditEvent))]
         assert actions.count("meeting.invitation_overdue") == 1
+    # Moved three weeks on, its Ladungsfrist lies ahead again: no longer flagged.
+    who = actor("schmitz")
+    later = (assembly.start + timedelta(weeks=3)).astimezone(TIMEZONE)
+    with database.unit_of_work() as s:
+        meetings.move(s, who, assembly.id, {"date": f"{later:%d.%m.%Y}", "start_time": "15:00",
+                                            "reason": "Einladung versäumt"}, now=assembly.start - timedelta(days=2))
+    run_once(database, assembly.start - timedelta(days=1), transport)
+    with database.unit_of_work() as s:
+        assert not _meeting(s, "SI/2024/128").invitation_overdue
 
 
 def test_late_invitation_needs_a_reason_and_is_flagged(demo, database, actor):  # type: ignore[no-untyped-def]
