@@ -12,6 +12,8 @@ Kinds (``Reminder.kind``):
 * ``sitzung`` — a member, ``lead_minutes`` before the session (rules: 7 days and 1 day);
 * ``tagesordnungsschluss`` — the Gremium's Sekretariat, before its agenda closes;
 * ``ladungsfrist`` — the Sekretariat, before the Ladungsfrist, only while not invited;
+* ``ladungsfrist_versaeumt`` — the Sekretariat, at once when the Ladungsfrist passed uninvited
+  (not a planned lead time: planning leaves it alone);
 * ``einladung`` — a member, the invitation (due when the secretary sends it);
 * ``verlegt`` / ``abgesagt`` — a member, told at once that the session moved or was cancelled.
 
@@ -53,11 +55,12 @@ SKIPPED = "entfallen"  # fired too late to matter, or the member does not want i
 KIND_SESSION = "sitzung"
 KIND_AGENDA_CLOSING = "tagesordnungsschluss"
 KIND_INVITATION_DUE = "ladungsfrist"
+KIND_INVITATION_MISSED = "ladungsfrist_versaeumt"
 KIND_INVITATION = "einladung"
 KIND_MOVED = "verlegt"
 KIND_CANCELLED = "abgesagt"
-KINDS = (KIND_SESSION, KIND_AGENDA_CLOSING, KIND_INVITATION_DUE, KIND_INVITATION, KIND_MOVED,
-         KIND_CANCELLED)
+KINDS = (KIND_SESSION, KIND_AGENDA_CLOSING, KIND_INVITATION_DUE, KIND_INVITATION_MISSED,
+         KIND_INVITATION, KIND_MOVED, KIND_CANCELLED)
 
 AUDIENCE_MEMBERS = "mitglieder"
 AUDIENCE_SECRETARIAT = "sekretariat"
@@ -316,12 +319,12 @@ def _keys_of(session: Session, meeting_id: int, kind: str) -> set[str]:
 def escalate_invitation(session: Session, meeting: Meeting, now: datetime) -> int:
     """The Ladungsfrist passed with the invitation unsent: the Sekretariat is told at once."""
     assert meeting.id is not None
-    have = _keys_of(session, meeting.id, KIND_INVITATION_DUE)
+    have = _keys_of(session, meeting.id, KIND_INVITATION_MISSED)
     written = 0
     for account in secretariat_of(session, meeting.organization_id):
-        key = _key(KIND_INVITATION_DUE, meeting, None, account.id, 0, meeting.sequence)
+        key = _key(KIND_INVITATION_MISSED, meeting, None, account.id, 0, meeting.sequence)
         if key not in have:
-            session.add(Reminder(key=key, kind=KIND_INVITATION_DUE, meeting_id=meeting.id,
+            session.add(Reminder(key=key, kind=KIND_INVITATION_MISSED, meeting_id=meeting.id,
                                  account_id=account.id, due_at=now, note="Ladungsfrist abgelaufen"))
             written += 1
     session.flush()

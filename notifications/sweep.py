@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 #: Kinds that make no sense once the session has begun (a late sweep drops them).
 _BEFORE_SESSION = {reminders.KIND_SESSION, reminders.KIND_AGENDA_CLOSING, reminders.KIND_INVITATION_DUE,
+                   reminders.KIND_INVITATION_MISSED,
                    reminders.KIND_INVITATION, reminders.KIND_MOVED}
 
 
@@ -89,7 +90,8 @@ class _Firing:
             return "Sitzung abgesagt"
         if row.kind in _BEFORE_SESSION and meeting.start <= self.now:
             return "Sitzung hat schon begonnen"
-        if row.kind == reminders.KIND_INVITATION_DUE and meeting.invited is not None:
+        if row.kind in (reminders.KIND_INVITATION_DUE, reminders.KIND_INVITATION_MISSED) \
+                and meeting.invited is not None:
             return "Einladung ist versandt"
         if row.kind == reminders.KIND_AGENDA_CLOSING and facts.deadlines.agenda_closing < self.today:
             return "Tagesordnung schon geschlossen"

@@ -151,6 +151,18 @@ def test_secretary_is_reminded_of_agenda_closing_and_a_missed_ladungsfrist(demo,
         assert not _meeting(s, "SI/2024/128").invitation_overdue
 
 
+def test_escalation_of_a_missed_ladungsfrist_survives_planning(demo, database):  # type: ignore[no-untyped-def]
+    with database.unit_of_work() as s:
+        assembly = _meeting(s, "SI/2024/128")
+    late = assembly.start - timedelta(days=2)
+    with database.unit_of_work() as s:
+        assert [m.id for m in meetings.flag_overdue_invitations(s, late)] == [assembly.id]
+        reminders.plan_meeting(s, _meeting(s, "SI/2024/128"), late)  # e.g. a member joined meanwhile
+        escalation = s.exec(select(Reminder).where(Reminder.kind == reminders.KIND_INVITATION_MISSED)).one()
+        assert escalation.status == reminders.PENDING and escalation.due_at == late
+        assert meetings.flag_overdue_invitations(s, late) == []  # flagged once
+
+
 def test_late_invitation_needs_a_reason_and_is_flagged(demo, database, actor):  # type: ignore[no-untyped-def]
     with database.unit_of_work() as s:
         assembly = _meeting(s, "SI/2024/128")

@@ -90,7 +90,8 @@ def N_(string: str) -> str:
 _DATA_STRINGS = (
     # Sitzung states (OParl meetingState), reminder kinds and states (engine.reminders)
     N_("terminiert"), N_("eingeladen"), N_("durchgeführt"),
-    N_("sitzung"), N_("tagesordnungsschluss"), N_("ladungsfrist"), N_("einladung"), N_("verlegt"),
+    N_("sitzung"), N_("tagesordnungsschluss"), N_("ladungsfrist"), N_("ladungsfrist_versaeumt"),
+    N_("einladung"), N_("verlegt"),
     N_("geplant"), N_("versandt"), N_("storniert"), N_("entfallen"),
     # Ergebnisse (engine.council.RESULTS)
     N_("zur Kenntnis genommen"),
