@@ -47,6 +47,8 @@ CONSULTATION_ROLES = [
 #: Meeting.meeting_state values (OParl's meetingState) as far as the engine sets them.
 MEETING_PLANNED = "terminiert"
 MEETING_INVITED = "eingeladen"
+MEETING_HELD = "durchgeführt"
+MEETING_CANCELLED = "abgesagt"
 
 #: Paper.status values.
 PAPER_DRAFT = "Entwurf"
@@ -134,6 +136,11 @@ class Meeting(SQLModel, table=True):
     late_invitation_reason: str | None = None
     #: The Ladungsfrist passed with the invitation unsent (flagged on the session).
     invitation_overdue: bool = False
+    #: When its agenda closed (the session process's Tagesordnungsschluss, or the invitation
+    #: sent earlier); later changes to the agenda need a reason.
+    agenda_closed: dt.datetime | None = Field(default=None, sa_column=utc_column())
+    #: When the Sekretariat released the Niederschrift (minutes).
+    minutes_released: dt.datetime | None = Field(default=None, sa_column=utc_column())
     created: dt.datetime | None = Field(default=None, sa_column=created_column())
     modified: dt.datetime | None = Field(default=None, sa_column=modified_column())
 

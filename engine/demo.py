@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import holidays
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from . import deadlines, procedures, reminders, tasks
+from . import deadlines, procedures, reminders, sessions, tasks, timers
 from .accounts import Account, Actor, create_account, load_actor
 from .council import (
     ROLE_ADMIN,
@@ -39,6 +39,7 @@ from .council import (
     Body,
     Consultation,
     File,
+    Grant,
     Meeting,
     Membership,
     Organization,
@@ -238,10 +239,15 @@ def load_demo(session: Session, password: str, now: datetime | None = None,
                            m_committee, m_assembly, later_committee, later_assembly)
         extra, references = _load_week(session, password, files, today, gremien, script)
         listed = _ordered(listed + extra)
+    for meeting in session.exec(select(Meeting)).all():
+        script.sitzung(meeting)
     script.run()
     # The Sitzungen ahead get their reminders, as creating them through the app would.
     for meeting in session.exec(select(Meeting).where(Meeting.start > now)):
         reminders.plan_meeting(session, meeting, now)
+    # What came due since the last step (agenda closings, session starts) happens now.
+    while timers.fire_due(session, now).instances:
+        pass
     return DemoResult(True, paper.id, listed, m_committee, m_assembly, references)  # type: ignore[arg-type]
 
 
@@ -305,6 +311,26 @@ class _Script:
                  always: bool = False) -> None:
         self._add(paper, at, lambda when: _complete_open(self.session, username, _id(paper), data, when),
                   always)
+
+    def sitzung(self, meeting: Meeting) -> None:
+        """The session's process started when it was planned (eight weeks ahead); a session
+        already held had its invitation sent by its Sekretariat on the last day of the
+        Ladungsfrist."""
+        planned = min(meeting.start - timedelta(weeks=8), self.now)
+        self._steps.append((planned, -1, True, functools.partial(
+            lambda when: sessions.start_process(self.session, meeting, when), planned)))
+        if meeting.start > self.now:
+            return
+        secretary = self.session.exec(select(Account.username).join(
+            Grant, col(Grant.account_id) == Account.id).where(
+            Grant.role == ROLE_SECRETARIAT, Grant.organization_id == meeting.organization_id)).first()
+        if secretary is None:
+            return
+        invited = datetime.combine(deadlines.deadlines_for_meeting(self.session, meeting).invitation,
+                                   time(10), TIMEZONE)
+        self._steps.append((invited, len(self._steps), False, functools.partial(
+            lambda when: sessions.send_invitation(self.session, _actor(self.session, secretary),
+                                                  _id(meeting), {}, now=when), invited)))
 
     def claim(self, paper: Paper, username: str, at: datetime) -> None:
         self._add(paper, at, lambda when: tasks.claim(self.session, _actor(self.session, username),

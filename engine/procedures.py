@@ -17,7 +17,7 @@ from uuid import UUID
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from . import audit, reminders, rules
+from . import audit, effects, rules
 from .accounts import Actor
 from .council import (
     PAPER_DONE,
@@ -39,7 +39,8 @@ from .council import (
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .files import FileStore
 from .forms import NOT_A_CHOICE, Choice, Form, FormError, parse_form
-from .schemas import MeetingIn, PaperIn, load
+from .meetings import meeting_label
+from .schemas import PaperIn, load
 from .settings import TIMEZONE
 from .tasks import (
     DELEGATION_PENDING,
@@ -53,9 +54,20 @@ from .tasks import (
 )
 from .types import table_of, utcnow
 from .workflow import runtime
-from .workflow.models import INSTANCE_COMPLETED, INSTANCE_RUNNING, ProcessInstance, ProcessModel
+from .workflow.models import (
+    INSTANCE_CANCELLED,
+    INSTANCE_COMPLETED,
+    INSTANCE_RUNNING,
+    TIMER_DROPPED,
+    TIMER_FIRED,
+    TIMER_WAITING,
+    ProcessInstance,
+    ProcessModel,
+    WorkflowTimer,
+)
 
 BERATUNGSFOLGE = "beratungsfolge"
+SITZUNG = "sitzung"
 BPMN_DIR = Path(__file__).resolve().parent.parent / "bpmn"
 
 
@@ -67,7 +79,7 @@ def deploy(session: Session, path: Path | str, deployed_by: str,
 
     Deploying unchanged content again returns the existing version.
     """
-    parsed = runtime.parse_model(path, content, declarable=rules.DECLARABLE)
+    parsed = runtime.parse_model(path, content, declarable=effects.DECLARABLE)
     existing = session.exec(
         select(ProcessModel).where(ProcessModel.spec_hash == parsed.spec_hash)
     ).first()
@@ -110,6 +122,7 @@ def current_model(session: Session, process_id: str) -> ProcessModel:
 class _ModelSpec:
     spec_json: str
     forms: dict[str, Form]  # parsed once per model version
+    has_timers: bool  # whether any element waits for a timer (else no timer rows to keep)
 
 
 _SPEC_CACHE: dict[str, _ModelSpec] = {}
@@ -122,7 +135,8 @@ def _model_spec(session: Session, model_id: int, spec_hash: str) -> _ModelSpec:
         model = session.get(ProcessModel, model_id)
         assert model is not None
         forms = {key: parse_form(key, definition) for key, definition in model.forms.items()}
-        cached = _SPEC_CACHE[spec_hash] = _ModelSpec(model.spec_json, forms)
+        cached = _SPEC_CACHE[spec_hash] = _ModelSpec(model.spec_json, forms,
+                                                     runtime.model_has_timers(model.spec_json, spec_hash))
     return cached
 
 
@@ -223,7 +237,7 @@ def start_beratungsfolge(session: Session, actor: Actor, paper_id: int,
     }
     for task in workflow.get_tasks(state=runtime.TaskState.READY):
         task.data.update(start_data)
-    runtime.run_engine(workflow)
+    runtime.run_engine(workflow, now)
     # Claim the Entwurf: of two concurrent starts exactly one moves it on.
     papers = table_of(Paper)
     claimed = session.exec(update(papers).where(
@@ -239,8 +253,10 @@ def start_beratungsfolge(session: Session, actor: Actor, paper_id: int,
     session.add(instance)
     session.flush()
     assert instance.id is not None
-    _sync_human_tasks(session, instance.id, paper.id, workflow, [], now,
+    _sync_human_tasks(session, instance, workflow, [], now,
                       known={c.id: c for c in consultations if c.id is not None})
+    if _model_spec(session, model.id, model.spec_hash).has_timers:
+        _sync_timers(session, instance.id, workflow, now)
     audit.record(session, actor.username, actor.display_name, "procedure.started", paper_id=paper.id,
                  process_instance_id=instance.id, at=now, details={
                      "model": model.process_id, "model_version": model.version,
@@ -251,7 +267,7 @@ def start_beratungsfolge(session: Session, actor: Actor, paper_id: int,
 
 # ----------------------------------------------------------------------------- tasks
 
-def _sync_human_tasks(session: Session, instance_id: int, paper_id: int | None, workflow: Any,
+def _sync_human_tasks(session: Session, instance: ProcessInstance, workflow: Any,
                       open_rows: list[HumanTask], now: datetime,
                       known: dict[int, Consultation] | None = None) -> list[HumanTask]:
     """Make the human-task rows mirror the workflow's ready user tasks.
@@ -259,6 +275,9 @@ def _sync_human_tasks(session: Session, instance_id: int, paper_id: int | None, 
     ``open_rows`` are the rows still ready before this step (except one just completed);
     ``known`` are consultations already loaded in this unit of work.
     """
+    assert instance.id is not None
+    instance_id, paper_id = instance.id, instance.paper_id
+    own_meeting = session.get(Meeting, instance.meeting_id) if instance.meeting_id else None
     ready = {str(t.id): t for t in runtime.ready_user_tasks(workflow)}
     for row in open_rows:
         if row.spiff_task_id not in ready:
@@ -274,11 +293,14 @@ def _sync_human_tasks(session: Session, instance_id: int, paper_id: int | None, 
         organization_id = runtime.evaluate(workflow, task, org_expr) if org_expr else None
         beratung = task.data.get("beratung") or {}
         vorlage = task.data.get("vorlage") or {}
+        sitzung = task.data.get("sitzung") or {}
         consultation_id = beratung.get("consultation_id")
         consultation = (known or {}).get(consultation_id) if consultation_id else None
         if consultation is None and consultation_id is not None:
             consultation = session.get(Consultation, consultation_id)
         context: dict[str, Any] = {"beratung": beratung, "vorlage": vorlage}
+        if sitzung:
+            context["sitzung"] = sitzung
         if props.get("titleEn"):
             context["title_en"] = props["titleEn"]
         if props.get(rules.GUARD_PROPERTY):
@@ -286,7 +308,8 @@ def _sync_human_tasks(session: Session, instance_id: int, paper_id: int | None, 
         if props.get(rules.DUE_PROPERTY):
             context["due_rule"] = props[rules.DUE_PROPERTY]  # due again when its session moves
         context.update(_consultation_notes(session, consultation, now))
-        due = rules.DUE_RULES[props[rules.DUE_PROPERTY]](session, organization_id, consultation, now) \
+        subject = rules.Subject(organization_id, consultation, own_meeting)
+        due = rules.DUE_RULES[props[rules.DUE_PROPERTY]](session, subject, now) \
             if props.get(rules.DUE_PROPERTY) else rules.Due(None, None)
         meeting_id = due.meeting.id if due.meeting else (consultation.meeting_id if consultation else None)
         if due.meeting is not None and consultation is not None:
@@ -301,7 +324,8 @@ def _sync_human_tasks(session: Session, instance_id: int, paper_id: int | None, 
             form_key=runtime.form_key_of(task), lane=task.task_spec.lane,
             organization_id=organization_id, paper_id=paper_id, consultation_id=consultation_id,
             meeting_id=meeting_id, context=context, created=now, due=due.due,
-            search_text=search_text(str(vorlage.get("reference", "")), str(vorlage.get("name", ""))),
+            search_text=search_text(str(vorlage.get("reference") or sitzung.get("reference") or ""),
+                                    str(vorlage.get("name") or sitzung.get("name") or "")),
         )
         session.add(row)
         created.append(row)
@@ -397,15 +421,7 @@ def completion_blocked(session: Session, task: HumanTask, now: datetime | None =
     if guard is None or task.status != TASK_READY:
         return None
     meeting = session.get(Meeting, task.meeting_id) if task.meeting_id else None
-    return rules.GUARDS[guard](meeting, now or utcnow())
-
-
-def meeting_label(meeting: Meeting) -> str:
-    start = meeting.start.astimezone(TIMEZONE)
-    label = f"{start:%d.%m.%Y, %H:%M} Uhr – "
-    if meeting.reference:
-        label += f"{meeting.reference} "
-    return label + meeting.name
+    return rules.GUARDS[guard](session, meeting, now or utcnow())
 
 
 @dataclass
@@ -461,9 +477,13 @@ def complete_task(session: Session, actor: Actor, task_id: int, data: dict[str, 
                 exc.errors[name] = [why]
         raise Invalid("Eingaben bitte prüfen.", exc.errors) from None
 
-    with session.no_autoflush:  # one flush at the end instead of one before every statement
-        return _complete(session, actor, row, instance, spec_hash, values, form_for.behind,
-                         expected_version, now)
+    try:
+        with session.no_autoflush:  # one flush at the end instead of one before every statement
+            return _complete(session, actor, row, instance, spec_hash, values, form_for.behind,
+                             expected_version, now)
+    except runtime.TaskFailed as exc:
+        exc.instance_id, exc.paper_id = instance.id, instance.paper_id
+        raise
 
 
 def _as_int(value: Any) -> int | None:
@@ -483,40 +503,168 @@ def _complete(session: Session, actor: Actor, row: HumanTask, instance: ProcessI
         raise Conflict("Die Aufgabe ist im Vorgang nicht mehr bereit.")
     others_ready = len(runtime.ready_user_tasks(workflow)) > 1
     consultation, paper = _consultation_and_paper(session, row)
-    details = _apply_domain_effect(session, row, consultation, paper, values, behind)
-    runtime.complete_user_task(workflow, row.spiff_task_id, values)
+    meeting = session.get(Meeting, instance.meeting_id) if instance.meeting_id else None
+    effect = runtime.task_properties(spiff_task).get(rules.EFFECT_PROPERTY)
+    details = effects.EFFECTS[effect](effects.EffectContext(
+        session, actor.username, actor.display_name, now, consultation, paper, meeting, values, behind,
+        instance.id)) if effect else {}
+    before = runtime.finished_task_ids(workflow)
+    runtime.complete_user_task(workflow, row.spiff_task_id, values, now)
+    happened = _event_effects(session, instance, workflow, before, now, skip={spiff_task.id})
 
     finished = workflow.is_completed()
     new_version = expected_version + 1
-    table = table_of(ProcessInstance)  # Core: the ORM's bulk-DML layer only adds time here
-    claimed = session.exec(
-        update(table)
-        .where(table.c.id == instance.id, table.c.version == expected_version)
-        .values(state=runtime.save(workflow), version=new_version, updated=now,
-                status=INSTANCE_COMPLETED if finished else INSTANCE_RUNNING,
-                completed=now if finished else None)
-    )
-    if claimed.rowcount != 1:
-        raise Conflict("Der Vorgang wurde inzwischen geändert; bitte die Aufgabe neu laden.")
+    _save(session, instance, workflow, expected_version, now)
     row.status, row.completed, row.completed_by = TASK_DONE, now, actor.username
     session.add(row)
     open_rows = list(session.exec(select(HumanTask).where(
         HumanTask.process_instance_id == instance.id, HumanTask.status == TASK_READY,
         HumanTask.id != row.id))) if others_ready else []
     next_tasks = _sync_human_tasks(
-        session, row.process_instance_id, row.paper_id, workflow, open_rows, now,
+        session, instance, workflow, open_rows, now,
         known={consultation.id: consultation} if consultation and consultation.id else None)
+    assert instance.id is not None
+    if spec.has_timers:
+        _sync_timers(session, instance.id, workflow, now)
     if finished and paper is not None:
         paper.status = PAPER_WITHDRAWN if values.get("ergebnis") == "zurueckgezogen" else PAPER_DONE
         session.add(paper)
     audit.record(session, actor.username, actor.display_name, "task.completed", paper_id=row.paper_id,
                  process_instance_id=instance.id, at=now, details={
                      "task": row.bpmn_id, "title": row.title, "task_id": row.id,
-                     "gremium": (row.context.get("beratung") or {}).get("organization_name"),
-                     "values": values, **details,
+                     "gremium": (row.context.get("beratung") or row.context.get("sitzung") or {}).get(
+                         "organization_name"),
+                     "values": values, **details, **({"events": happened} if happened else {}),
                      "next": [t.title for t in next_tasks], "finished": finished})
     session.flush()
     return Completion(row, new_version, next_tasks, finished)
+
+
+def _save(session: Session, instance: ProcessInstance, workflow: Any, expected_version: int,
+          now: datetime) -> int:
+    """Write the workflow state if the instance is still at ``expected_version`` (else 409)."""
+    finished = workflow.is_completed()
+    table = table_of(ProcessInstance)  # Core: the ORM's bulk-DML layer only adds time here
+    claimed = session.exec(
+        update(table)
+        .where(table.c.id == instance.id, table.c.version == expected_version)
+        .values(state=runtime.save(workflow), version=expected_version + 1, updated=now,
+                status=INSTANCE_COMPLETED if finished else INSTANCE_RUNNING,
+                completed=now if finished else None)
+    )
+    if claimed.rowcount != 1:
+        raise Conflict("Der Vorgang wurde inzwischen geändert; bitte die Aufgabe neu laden.")
+    return expected_version + 1
+
+
+def _event_effects(session: Session, instance: ProcessInstance, workflow: Any, before: set[UUID],
+                   now: datetime, skip: set[UUID] | None = None) -> list[str]:
+    """Carry out the declared effects of the events and script tasks that happened since
+    ``before`` (a timer fired, an end reached), in the order they ran; audited per event."""
+    happened = []
+    meeting: Meeting | None = None
+    for task in runtime.newly_finished(workflow, before):
+        if skip and task.id in skip:
+            continue
+        effect = runtime.task_properties(task).get(rules.EFFECT_PROPERTY)
+        if not effect:
+            continue
+        if meeting is None and instance.meeting_id is not None:
+            meeting = session.get(Meeting, instance.meeting_id)
+        paper = session.get(Paper, instance.paper_id) if instance.paper_id else None
+        details = effects.EFFECTS[effect](effects.EffectContext(
+            session, "system", "Ablauf", now, None, paper, meeting, {}, {}, instance.id))
+        name = task.task_spec.bpmn_name or task.task_spec.bpmn_id
+        audit.record(session, "system", "Ablauf", "workflow.event", paper_id=instance.paper_id,
+                     process_instance_id=instance.id, at=now, details={
+                         "event": task.task_spec.bpmn_id, "name": name, "effect": effect, **details})
+        happened.append(name)
+    return happened
+
+
+def _sync_timers(session: Session, instance_id: int, workflow: Any, now: datetime) -> None:
+    """Make the timer rows mirror the workflow's waiting timers: new ones are written, fired
+    ones marked, left ones (interrupted, moved) dropped."""
+    pending = {(t.spiff_task_id, t.due_at): t for t in runtime.pending_timers(workflow)}
+    waiting = list(session.exec(select(WorkflowTimer).where(
+        WorkflowTimer.process_instance_id == instance_id, WorkflowTimer.status == TIMER_WAITING)))
+    seen = set()
+    for row in waiting:
+        key = (row.spiff_task_id, row.due_at)
+        if key in pending:
+            seen.add(key)
+            continue
+        task = workflow.get_task_from_id(UUID(row.spiff_task_id))
+        fired = task is not None and (task.state == runtime.TaskState.COMPLETED or row.due_at <= now)
+        row.status = TIMER_FIRED if fired else TIMER_DROPPED
+        row.fired_at = now if fired else None
+        session.add(row)
+    for key, timer in pending.items():
+        if key not in seen:
+            session.add(WorkflowTimer(process_instance_id=instance_id, spiff_task_id=timer.spiff_task_id,
+                                      bpmn_id=timer.bpmn_id, name=timer.name, kind=timer.kind,
+                                      due_at=timer.due_at))
+    session.flush()
+
+
+def advance(session: Session, instance_id: int, now: datetime,
+            change: Any = None) -> tuple[ProcessInstance, list[str]]:
+    """Wake an instance at ``now``: timers due by then fire (``refresh_timers`` +
+    ``do_engine_steps``), their effects run, its tasks and timer rows follow, under the
+    version check. ``change(workflow)`` may alter the workflow first (a moved session's
+    dates). Returns the instance and what happened."""
+    found = session.exec(
+        select(ProcessInstance, ProcessModel.spec_hash)
+        .join(ProcessModel, col(ProcessModel.id) == ProcessInstance.model_id)
+        .where(ProcessInstance.id == instance_id)
+    ).first()
+    if found is None:
+        raise NotFound("Vorgang nicht gefunden.")
+    instance, spec_hash = found
+    if instance.status != INSTANCE_RUNNING:
+        return instance, []
+    spec = _model_spec(session, instance.model_id, spec_hash)
+    workflow = runtime.restore(instance.state, spec.spec_json, spec_hash)
+    if change is not None:
+        change(workflow)
+    before = runtime.finished_task_ids(workflow)
+    runtime.run_engine(workflow, now)
+    happened = _event_effects(session, instance, workflow, before, now)
+    instance.version = _save(session, instance, workflow, instance.version, now)
+    session.refresh(instance)
+    open_rows = list(session.exec(select(HumanTask).where(
+        HumanTask.process_instance_id == instance.id, HumanTask.status == TASK_READY)))
+    _sync_human_tasks(session, instance, workflow, open_rows, now)
+    if spec.has_timers:
+        _sync_timers(session, instance_id, workflow, now)
+    if workflow.is_completed() and instance.paper_id is not None:
+        paper = session.get(Paper, instance.paper_id)
+        if paper is not None and paper.status == PAPER_IN_CONSULTATION:
+            paper.status = PAPER_DONE
+            session.add(paper)
+    return instance, happened
+
+
+def cancel_instance(session: Session, instance_id: int, now: datetime) -> int:
+    """End an instance for good (its Sitzung is cancelled): open tasks cancelled, timers
+    dropped. Returns how many tasks were open."""
+    instance = session.get(ProcessInstance, instance_id)
+    if instance is None or instance.status != INSTANCE_RUNNING:
+        return 0
+    instance.status, instance.completed, instance.updated = INSTANCE_CANCELLED, now, now
+    instance.version += 1
+    session.add(instance)
+    open_tasks = list(session.exec(select(HumanTask).where(
+        HumanTask.process_instance_id == instance_id, HumanTask.status == TASK_READY)))
+    for task in open_tasks:
+        task.status = TASK_CANCELLED
+        session.add(task)
+    for timer in session.exec(select(WorkflowTimer).where(
+            WorkflowTimer.process_instance_id == instance_id, WorkflowTimer.status == TIMER_WAITING)):
+        timer.status = TIMER_DROPPED
+        session.add(timer)
+    session.flush()
+    return len(open_tasks)
 
 
 def _consultation_and_paper(session: Session, task: HumanTask) -> tuple[Consultation | None, Paper | None]:
@@ -529,60 +677,7 @@ def _consultation_and_paper(session: Session, task: HumanTask) -> tuple[Consulta
     return (found[0], found[1]) if found else (None, None)
 
 
-def _apply_domain_effect(session: Session, task: HumanTask, consultation: Consultation | None,
-                         paper: Paper | None, values: dict[str, Any],
-                         behind: dict[Any, Any]) -> dict[str, Any]:
-    """What a form means for the council's records: the TOP, the Ergebnis."""
-    if consultation is None or paper is None:
-        return {}
-    if task.form_key == "tagesordnung":
-        meeting = behind[values["meeting_id"]]  # validated against exactly these choices
-        session.add(AgendaItem(meeting_id=meeting.id, consultation_id=consultation.id,
-                               number=values.get("top_nummer"), name=paper.name,
-                               public=paper.public and bool(values.get("oeffentlich", True))))
-        consultation.meeting_id = meeting.id
-        session.add(consultation)
-        session.flush()  # the next step's row names this TOP
-        return {"sitzung": meeting_label(meeting)}
-    if task.form_key == "ergebnis":
-        items = table_of(AgendaItem)
-        recorded = session.exec(
-            update(items)
-            .where(items.c.consultation_id == consultation.id, items.c.result.is_(None))
-            .values(result=values["ergebnis"], resolution_text=values.get("beschlusstext"),
-                    votes_yes=values.get("ja"), votes_no=values.get("nein"),
-                    votes_abstain=values.get("enthaltungen"), modified=utcnow())
-        )
-        if recorded.rowcount != 1:
-            raise Conflict("Die Beratung steht nicht auf genau einer offenen Tagesordnung.")
-        return {"ergebnis": RESULTS[values["ergebnis"]]}
-    return {}
-
-
 # ----------------------------------------------------------------------------- meetings
-
-def create_meeting(session: Session, actor: Actor, data: dict[str, Any],
-                   now: datetime | None = None) -> Meeting:
-    """The Sekretariat of a Gremium plans one of its Sitzungen."""
-    values = load(MeetingIn(), data)
-    org = session.get(Organization, values["organization_id"])
-    if org is None or org.organization_type != "Gremium":
-        raise Invalid("Eingaben bitte prüfen.", {"organization_id": ["Bitte ein Gremium wählen."]})
-    if not actor.has_role(ROLE_SECRETARIAT, org.id):
-        raise Forbidden(f"Sie betreuen das Gremium {org.name} nicht.")
-    assert org.id is not None
-    start = datetime.combine(values["date"], values["start_time"], TIMEZONE)
-    end = datetime.combine(values["date"], values["end_time"], TIMEZONE) if values["end_time"] else None
-    meeting = Meeting(organization_id=org.id, reference=values["reference"], name=values["name"],
-                      start=start, end=end, location=values["location"])
-    session.add(meeting)
-    session.flush()
-    audit.record(session, actor.username, actor.display_name, "meeting.created", details={
-        "meeting_id": meeting.id, "gremium": org.name, "name": meeting.name,
-        "start": start.isoformat()})
-    reminders.plan_meeting(session, meeting, now)
-    return meeting
-
 
 def secretariat_organizations(session: Session, actor: Actor) -> list[Organization]:
     query = select(Organization).where(Organization.organization_type == "Gremium")

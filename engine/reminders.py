@@ -45,6 +45,7 @@ from .council import (
     Person,
 )
 from .settings import TIMEZONE
+from .tasks import TASK_READY, HumanTask
 from .types import created_column, utc_column, utcnow
 
 PENDING = "geplant"
@@ -59,6 +60,9 @@ KIND_INVITATION_MISSED = "ladungsfrist_versaeumt"
 KIND_INVITATION = "einladung"
 KIND_MOVED = "verlegt"
 KIND_CANCELLED = "abgesagt"
+#: A task is overdue: its holder (or, unclaimed, its Gremium's Sekretariat) is told once per
+#: due date, on the morning after it passed.
+KIND_TASK_OVERDUE = "aufgabe_ueberfaellig"
 KINDS = (KIND_SESSION, KIND_AGENDA_CLOSING, KIND_INVITATION_DUE, KIND_INVITATION_MISSED,
          KIND_INVITATION, KIND_MOVED, KIND_CANCELLED)
 
@@ -93,6 +97,8 @@ class Reminder(SQLModel, table=True):
     note: str | None = None  # why it was cancelled or skipped; the reason of a move
     fired_at: dt.datetime | None = Field(default=None, sa_column=utc_column())
     outbox_id: int | None = Field(default=None, foreign_key="outbox_message.id")
+    #: The task an overdue reminder is about (``KIND_TASK_OVERDUE``).
+    task_id: int | None = Field(default=None, foreign_key="human_task.id")
     created: dt.datetime | None = Field(default=None, sa_column=created_column())
 
 
@@ -326,6 +332,41 @@ def escalate_invitation(session: Session, meeting: Meeting, now: datetime) -> in
         if key not in have:
             session.add(Reminder(key=key, kind=KIND_INVITATION_MISSED, meeting_id=meeting.id,
                                  account_id=account.id, due_at=now, note="Ladungsfrist abgelaufen"))
+            written += 1
+    session.flush()
+    return written
+
+
+def plan_overdue_tasks(session: Session, now: datetime, horizon_days: int = 60) -> int:
+    """Every ready task whose due date has passed (within ``horizon_days``): one reminder to
+    its holder, or to each secretary of its Gremium while nobody holds it; once per task and
+    due date (a task due again later is reminded again). Returns how many were written."""
+    today = now.astimezone(TIMEZONE).date()
+    overdue = session.exec(select(HumanTask).where(
+        HumanTask.status == TASK_READY, col(HumanTask.due) < today,
+        col(HumanTask.due) >= today - dt.timedelta(days=horizon_days),
+        col(HumanTask.meeting_id).is_not(None))).all()
+    if not overdue:
+        return 0
+    have = set(session.exec(select(Reminder.key).where(
+        Reminder.kind == KIND_TASK_OVERDUE, col(Reminder.task_id).in_([t.id for t in overdue]))).all())
+    holders = {a.username: a for a in session.exec(select(Account).where(
+        col(Account.username).in_({t.assignee for t in overdue if t.assignee}), Account.active == True))}  # noqa: E712
+    written = 0
+    for task in overdue:
+        assert task.meeting_id is not None
+        if task.assignee:
+            accounts = [holders[task.assignee]] if task.assignee in holders else []
+        else:
+            accounts = secretariat_of(session, task.organization_id) if task.organization_id else []
+        for account in accounts:
+            key = f"{KIND_TASK_OVERDUE}/t{task.id}/{task.due}/a{account.id}"
+            if key in have:
+                continue
+            session.add(Reminder(key=key, kind=KIND_TASK_OVERDUE, meeting_id=task.meeting_id,
+                                 account_id=account.id, task_id=task.id, due_at=now,
+                                 note=f"{task.title} (fällig am {task.due:%d.%m.%Y})"))
+            have.add(key)
             written += 1
     session.flush()
     return written

@@ -6,8 +6,12 @@ A user task names, in its ``spiffworkflow:properties``:
   ``agendaClosing`` (the agenda closing of the session it will go on: the planned one, or
   the Gremium's next session that fits the Beratungsfolge's order) or ``afterSession``
   (a number of working days after the session it was put on, from the Gremium's rules);
+  ``invitationDeadline`` (the Ladungsfrist of the session process's own Sitzung);
 * ``completableFrom``: what must hold before it can be completed — ``sessionStart``
-  (a result is recorded only once its session has begun).
+  (a result is recorded only once its session has begun), ``agendaResultsRecorded``
+  (every item on the session's agenda has its result);
+* ``effect`` (any task or event): what it does to the council's records, a name of
+  ``engine.effects.EFFECTS``.
 
 Deploy refuses a name that is not in :data:`DECLARABLE` (``engine.workflow.runtime``), so a
 new model needs no Python edit, and nothing here branches on a form's or a task's name.
@@ -27,6 +31,17 @@ from .settings import TIMEZONE
 
 DUE_PROPERTY = "dueDate"
 GUARD_PROPERTY = "completableFrom"
+EFFECT_PROPERTY = "effect"
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a task is about: its Gremium, its Beratung (Beratungsfolge), its Sitzung (the
+    session process's own)."""
+
+    organization_id: int | None
+    consultation: Consultation | None = None
+    meeting: Meeting | None = None
 
 
 @dataclass(frozen=True)
@@ -115,22 +130,28 @@ class Due:
     meeting: Meeting | None
 
 
-DueRule = Callable[[Session, int | None, Consultation | None, datetime], Due]
+DueRule = Callable[[Session, Subject, datetime], Due]
 
 
-def _agenda_closing(session: Session, organization_id: int | None, consultation: Consultation | None,
-                    now: datetime) -> Due:
-    meeting = next_fitting_meeting(session, organization_id, consultation,
-                                   session_window(session, consultation, now))
+def _agenda_closing(session: Session, subject: Subject, now: datetime) -> Due:
+    consultation = subject.consultation
+    meeting = subject.meeting or next_fitting_meeting(
+        session, subject.organization_id, consultation, session_window(session, consultation, now))
     if meeting is None:
         return Due(None, None)
     return Due(deadlines.deadlines_for_meeting(session, meeting).agenda_closing, meeting)
 
 
-def _after_session(session: Session, organization_id: int | None, consultation: Consultation | None,
-                   now: datetime) -> Due:
-    meeting = session.get(Meeting, consultation.meeting_id) if consultation and consultation.meeting_id \
+def _meeting_of(session: Session, subject: Subject) -> Meeting | None:
+    if subject.meeting is not None:
+        return subject.meeting
+    consultation = subject.consultation
+    return session.get(Meeting, consultation.meeting_id) if consultation and consultation.meeting_id \
         else None
+
+
+def _after_session(session: Session, subject: Subject, now: datetime) -> Due:
+    meeting = _meeting_of(session, subject)
     if meeting is None:
         return Due(None, None)
     rules = deadlines.rules_for(session, meeting.organization_id)
@@ -138,15 +159,23 @@ def _after_session(session: Session, organization_id: int | None, consultation: 
     return Due(deadlines.result_due(day, rules, _state_of(session, meeting.organization_id)), meeting)
 
 
+def _invitation_deadline(session: Session, subject: Subject, now: datetime) -> Due:
+    meeting = _meeting_of(session, subject)
+    if meeting is None:
+        return Due(None, None)
+    return Due(deadlines.deadlines_for_meeting(session, meeting).invitation, meeting)
+
+
 DUE_RULES: dict[str, DueRule] = {
     "agendaClosing": _agenda_closing,
     "afterSession": _after_session,
+    "invitationDeadline": _invitation_deadline,
 }
 
-Guard = Callable[[Meeting | None, datetime], str | None]
+Guard = Callable[[Session, Meeting | None, datetime], str | None]
 
 
-def _session_started(meeting: Meeting | None, now: datetime) -> str | None:
+def _session_started(session: Session, meeting: Meeting | None, now: datetime) -> str | None:
     if meeting is None:
         return "Die Beratung steht auf keiner Tagesordnung."
     if meeting.start > now:
@@ -156,9 +185,25 @@ def _session_started(meeting: Meeting | None, now: datetime) -> str | None:
     return None
 
 
+def _agenda_results_recorded(session: Session, meeting: Meeting | None, now: datetime) -> str | None:
+    if meeting is None:
+        return "Die Aufgabe gehört zu keiner Sitzung."
+    if meeting.start > now:
+        return _session_started(session, meeting, now)
+    open_items = session.exec(select(AgendaItem.number, AgendaItem.name).where(
+        AgendaItem.meeting_id == meeting.id, col(AgendaItem.result).is_(None))).all()
+    if open_items:
+        named = ", ".join(f"TOP {number}" if number else name for number, name in open_items[:5])
+        more = f" und {len(open_items) - 5} weitere" if len(open_items) > 5 else ""
+        return f"Es fehlen noch Ergebnisse der Tagesordnung: {named}{more}."
+    return None
+
+
 GUARDS: dict[str, Guard] = {
     "sessionStart": _session_started,
+    "agendaResultsRecorded": _agenda_results_recorded,
 }
 
 #: Property name → the names a model may use (checked at deploy).
+#: The effect names are added by ``engine.effects``, which carries them out.
 DECLARABLE: dict[str, set[str]] = {DUE_PROPERTY: set(DUE_RULES), GUARD_PROPERTY: set(GUARDS)}

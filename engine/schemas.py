@@ -144,3 +144,59 @@ def load(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
         return schema.load(data)  # type: ignore[no-any-return]
     except ValidationError as exc:
         raise Invalid("Eingaben bitte prüfen.", flatten_errors(exc.messages)) from None
+
+
+#: Ids fit the integer columns of both databases (PostgreSQL's are 32 bits).
+MAX_ID = 2**31 - 1
+
+
+def _id(required: bool = True, message: str = "Bitte auswählen.") -> fields.Integer:
+    extra: dict[str, Any] = {} if required else {"load_default": None}
+    return fields.Integer(required=required, allow_none=not required, **extra,
+                          validate=validate.Range(1, MAX_ID, error="Unbekannter Eintrag."),
+                          error_messages={**REQUIRED, "required": message})
+
+
+#: What kinds of Gremium a council has (OParl's Organization.classification).
+GREMIUM_KINDS = ["Ausschuss", "Beirat", "Fraktion", "Hauptorgan", "Rat", "Kreistag",
+                 "Verbandsversammlung", "Bezirksvertretung", "Arbeitsgruppe", "Kommission"]
+MEMBERSHIP_ROLES = ["Vorsitz", "stellvertretender Vorsitz", "Mitglied", "stellvertretendes Mitglied",
+                    "Sekretariat"]
+
+
+class GremiumIn(_Base):
+    name = _text(required=True, max_length=300)
+    short_name = _text(max_length=50, load_default=None)
+    classification = fields.String(required=True, validate=validate.OneOf(
+        GREMIUM_KINDS, error="Bitte eine der angebotenen Arten wählen."), error_messages=REQUIRED)
+    body_id = _id(message="Bitte die Körperschaft wählen.")
+
+
+class PersonIn(_Base):
+    family_name = _text(required=True, max_length=200)
+    given_name = _text(required=True, max_length=200)
+    form_of_address = _text(max_length=50, load_default=None)
+    email = fields.Email(load_default=None, validate=validate.Length(max=320),
+                         error_messages={"invalid": "Bitte eine gültige E-Mail-Adresse angeben."})
+    body_id = _id(message="Bitte die Körperschaft wählen.")
+
+
+class MembershipIn(_Base):
+    person_id = _id(message="Bitte eine Person wählen.")
+    role = fields.String(required=True, validate=validate.OneOf(
+        MEMBERSHIP_ROLES, error="Bitte eine der angebotenen Rollen wählen."), error_messages=REQUIRED)
+    voting_right = fields.Boolean(load_default=True)
+    start_date = fields.Date(load_default=None, format="%d.%m.%Y",
+                             error_messages={"invalid": "Datum bitte als TT.MM.JJJJ."})
+    end_date = fields.Date(load_default=None, format="%d.%m.%Y",
+                           error_messages={"invalid": "Datum bitte als TT.MM.JJJJ."})
+
+    @validates_schema
+    def _end_after_start(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("start_date") and data.get("end_date") and data["end_date"] < data["start_date"]:
+            raise ValidationError("Das Ende liegt vor dem Beginn.", "end_date")
+
+
+class EndMembershipIn(_Base):
+    end_date = fields.Date(required=True, format="%d.%m.%Y",
+                           error_messages={**REQUIRED, "invalid": "Datum bitte als TT.MM.JJJJ."})

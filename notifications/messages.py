@@ -69,11 +69,12 @@ class Rendered:
 def render(kind: str, *, meeting: Meeting, organization: Organization, agenda: list[AgendaEntry],
            deadlines: MeetingDeadlines, greeting_line: str, base_url: str, lead: str = "",
            note: str | None = None, preferences_url: str | None = None,
-           today: date | None = None) -> Rendered:
+           today: date | None = None, task: Any = None) -> Rendered:
     context: dict[str, Any] = {
         "meeting": meeting, "organization": organization, "agenda": agenda, "deadlines": deadlines,
         "greeting": greeting_line, "base_url": base_url, "lead": lead, "note": note,
         "preferences_url": preferences_url, "today": today or datetime.now(TIMEZONE).date(),
+        "task": task,
     }
     subject = " ".join(_TEXT.get_template(f"{kind}.subject").render(context).split())
     context["subject"] = subject

@@ -27,7 +27,7 @@ from typing import IO, Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
 
-from engine import audit, outbox, reminders
+from engine import audit, outbox, reminders, timers
 from engine.db import Database
 from engine.types import utcnow
 
@@ -115,7 +115,8 @@ class Jobs:
 
     def _set_next_due(self) -> None:
         with self.database.unit_of_work(write=False) as s:
-            moments = [m for m in (reminders.next_due(s), outbox.next_attempt(s)) if m is not None]
+            moments = [m for m in (reminders.next_due(s), outbox.next_attempt(s), timers.next_due(s))
+                       if m is not None]
         if not moments:
             return
         at = max(min(moments), self.clock())

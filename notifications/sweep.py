@@ -1,4 +1,4 @@
-"""One pass of the scheduler: flag missed Ladungsfristen, fire due reminders, send the outbox.
+"""One pass of the scheduler: fire due BPMN timers, fire due reminders, send the outbox.
 
 ``fire_due`` claims due reminder rows in batches (``engine.reminders.claim_due``); each
 batch is one unit of work that renders every message into the outbox and marks its row, so
@@ -16,11 +16,12 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from engine import deadlines, meetings, outbox, reminders
+from engine import deadlines, meetings, outbox, reminders, timers
 from engine.council import Account, Meeting, Organization, Person
 from engine.db import Database
 from engine.reminders import Reminder
 from engine.settings import TIMEZONE, Settings
+from engine.tasks import TASK_READY, HumanTask
 
 from . import calendar, messages
 from .delivery import DispatchReport, Producing, Transport, dispatch, transport_for
@@ -97,6 +98,10 @@ class _Firing:
             return "Tagesordnung schon geschlossen"
         if row.kind == reminders.KIND_SESSION and (row.person_id, row.lead_minutes) in self.opted_out:
             return "abbestellt"
+        if row.kind == reminders.KIND_TASK_OVERDUE:
+            task = self.session.get(HumanTask, row.task_id) if row.task_id else None
+            if task is None or task.status != TASK_READY:
+                return "Aufgabe erledigt"
         return None
 
     def recipient(self, row: Reminder) -> tuple[str | None, str, str]:
@@ -128,7 +133,7 @@ class _Firing:
             deadlines=facts.deadlines, greeting_line=greeting_line, base_url=self.settings.base_url,
             lead=reminders.lead_label(row.lead_minutes) if row.lead_minutes else "", note=row.note,
             preferences_url=f"{self.settings.base_url}/meine-sitzungen" if row.person_id else None,
-            today=self.today)
+            today=self.today, task=self.session.get(HumanTask, row.task_id) if row.task_id else None)
         message = outbox.enqueue(
             self.session, to_address=address, to_name=name, subject=rendered.subject,
             body_text=rendered.text, body_html=rendered.html, cause=f"reminder:{row.id}",
@@ -171,9 +176,25 @@ def fire_due(database: Database, now: datetime, batch: int = 200,
     return report
 
 
+def fire_timers(database: Database, now: datetime, batch: int = 100) -> timers.TimerReport:
+    """Fire every BPMN timer due by ``now`` (the session processes' Tagesordnungsschluss,
+    Ladungsfrist, Sitzungsbeginn …), one unit of work per batch, before the reminders, so a
+    reminder the firing writes goes out in this same pass."""
+    total = timers.TimerReport()
+    while True:
+        with database.unit_of_work() as s:
+            report = timers.fire_due(s, now, batch)
+        total.fired += report.fired
+        total.instances += report.instances
+        total.incidents += report.incidents
+        total.conflicts += report.conflicts
+        if report.instances + len(report.incidents) == 0:
+            return total
+
+
 @dataclass
 class PassReport:
-    flagged: int
+    timers: timers.TimerReport
     fired: FireReport
     delivered: DispatchReport
 
@@ -182,20 +203,22 @@ class PassReport:
         return (f"{self.fired.fired} Erinnerungen ausgelöst, {self.fired.skipped} entfallen"
                 f"{f' ({skipped})' if skipped else ''}; {self.delivered.sent} E-Mails versandt, "
                 f"{self.delivered.retried} zurückgestellt, {self.delivered.failed} fehlgeschlagen; "
-                f"{self.flagged} Sitzungen mit versäumter Ladungsfrist markiert")
+                f"{self.timers.fired} Zeitereignisse in {self.timers.instances} Abläufen"
+                f"{f', {len(self.timers.incidents)} Störungen' if self.timers.incidents else ''}")
 
 
 def run_once(database: Database, now: datetime | Callable[[], datetime],
              transport: Transport | None = None, workers: int = 1) -> PassReport:
-    """Everything due by ``now``: flags, reminders, the outbox (delivery finished on return).
+    """Everything due by ``now``: timers, reminders, the outbox (delivery finished on return).
 
     Delivery runs beside the firing: each committed batch of messages is sent while the next
     batch of reminders is rendered, so the first members do not wait for the last.
     """
     clock: Callable[[], datetime] = now if callable(now) else (lambda: now)
     at = clock()
+    fired_timers = fire_timers(database, at)
     with database.unit_of_work() as s:
-        flagged = len(meetings.flag_overdue_invitations(s, at))
+        reminders.plan_overdue_tasks(s, at)
     producing = Producing()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="delivery") as pool:
         delivering = pool.submit(dispatch, database, transport or transport_for(database.settings), clock,
@@ -205,6 +228,7 @@ def run_once(database: Database, now: datetime | Callable[[], datetime],
         finally:
             producing.close()
         delivered = delivering.result()
-    if fired.fired or delivered.sent or delivered.retried or delivered.failed or flagged:
-        log.info("sweep at %s: %s", at.isoformat(), PassReport(flagged, fired, delivered).summary())
-    return PassReport(flagged, fired, delivered)
+    report = PassReport(fired_timers, fired, delivered)
+    if fired.fired or delivered.sent or delivered.retried or delivered.failed or fired_timers.fired:
+        log.info("sweep at %s: %s", at.isoformat(), report.summary())
+    return report

@@ -63,7 +63,7 @@ def test_admin_sees_the_gremien_with_their_deadlines(demo, database, browser) ->
     response = admin.get("/verwaltung/gremien")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    assert 'href="/verwaltung/gremien"' in html and "Verwaltung" in text_of(html)  # the nav link
+    assert 'href="/verwaltung/gremien/verzeichnis"' in html and "Verwaltung" in text_of(html)  # the nav link
     assert _row(html, COMMITTEE) == (
         f"{COMMITTEE} 7 Kalendertage, ohne Sitzungstag 3 Kalendertage vor der Ladungsfrist "
         "3 Werktage nach der Sitzung 03.11.2095 27.10.2095 24.10.2095")

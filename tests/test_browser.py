@@ -318,11 +318,42 @@ def test_new_tasks_show_up_without_a_reload(demo, database, actor, draft, page):
     page.clock.install()
     _login(page, "hoffmann")
     rows = page.locator("table.inbox tbody tr")
-    assert rows.count() == 1
+    assert rows.count() == 2  # the seed's result step and the minutes of SI/2024/131
     page.evaluate("window.__marker = 'same page'")  # gone if the page reloads
     on_agenda(database, actor, draft, "2024/093", "Neu eingegangener Bericht")
     page.clock.run_for(31_000)  # the list is fetched again every 30 seconds
     page.locator("table.inbox tbody tr").filter(has_text="2024/093").wait_for()
-    assert rows.count() == 2
+    assert rows.count() == 3
     assert page.evaluate("window.__marker") == "same page"
     assert page.get_by_role("status").filter(has_text="Die Liste wurde aktualisiert.").count() == 1
+
+
+def test_agenda_order_by_dragging_and_by_buttons(demo, database, actor, draft, page):  # type: ignore[no-untyped-def]
+    for reference, name in [("2024/090", "Radweg Brand"), ("2024/091", "Kita Eilendorf"),
+                            ("2024/092", "Grundstück Tausch")]:
+        on_agenda(database, actor, draft, reference, name, meeting_ref="SI/2024/140")
+    from engine.council import Meeting
+
+    with database.unit_of_work() as s:
+        meeting_id = s.exec(select(Meeting.id).where(Meeting.reference == "SI/2024/140")).one()
+    _login(page, "hoffmann")
+    page.goto(f"/sitzungen/{meeting_id}")
+    rows = page.locator("#agenda-table tbody tr")
+
+    def order() -> list[str]:
+        return [t.split(":")[0].split()[-1] for t in rows.locator("td:nth-child(2)").all_inner_texts()]
+
+    assert order() == ["2024/090", "2024/091", "2024/092"]
+    # With a mouse: drag the third above the first, then save.
+    page.get_by_text("Mit der Maus lassen sich die Punkte auch ziehen").wait_for()
+    rows.nth(2).drag_to(rows.nth(0), target_position={"x": 20, "y": 2})
+    page.get_by_role("button", name="Neue Reihenfolge speichern").click()
+    page.get_by_role("status").filter(has_text="Die Tagesordnung wurde geändert.").wait_for()
+    assert order() == ["2024/092", "2024/090", "2024/091"]
+    assert rows.locator("td:first-child").all_inner_texts() == ["1", "2", "3"]
+    # By keyboard: the arrow buttons, named for screen readers.
+    page.get_by_role("button", name="TOP 3 nach oben").focus()
+    page.keyboard.press("Enter")
+    page.get_by_role("status").filter(has_text="Die Tagesordnung wurde geändert.").wait_for()
+    assert order() == ["2024/092", "2024/091", "2024/090"]
+    _assert_accessible(page, "Sitzung mit Tagesordnung")

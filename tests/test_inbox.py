@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from engine import procedures, tasks
 from engine.audit import AuditEvent
@@ -29,7 +29,7 @@ NOTED = {"ergebnis": "zur_kenntnis_genommen"}
 
 def seed_task(database) -> HumanTask:  # type: ignore[no-untyped-def]
     with database.unit_of_work() as s:
-        return s.exec(select(HumanTask).where(HumanTask.status == TASK_READY)).one()
+        return s.exec(select(HumanTask).where(HumanTask.status == TASK_READY, col(HumanTask.paper_id).is_not(None))).one()
 
 
 def version_of(database, task: HumanTask) -> int:  # type: ignore[no-untyped-def]
@@ -205,7 +205,9 @@ def test_task_list_contract(demo, database, browser):  # type: ignore[no-untyped
     task = seed_task(database)
     body = browser().login("hoffmann").client.get("/api/v1/tasks").get_json()
     assert set(body) == {"tasks", "next"} and body["next"] is None
-    (only,) = body["tasks"]
+    # The seed's result step, and the minutes of the session it was on (its session process).
+    assert sorted(t["title"] for t in body["tasks"]) == ["Ergebnis erfassen", "Niederschrift freigeben"]
+    (only,) = [t for t in body["tasks"] if t["id"] == task.id]
     with database.unit_of_work() as s:
         meeting = s.exec(select(Meeting).where(Meeting.reference == "SI/2024/131")).one()
         paper = s.get(Paper, demo.paper_id)
@@ -269,21 +271,25 @@ def test_views_filters_and_keyset_paging(demo, database, actor, draft, colleague
                                      "Grundsteuer-Hebesätze", "ÖPNV-Anbindung Brand"])]
     hoffmann = browser().login("hoffmann").client
 
+    def label(task: dict) -> str:  # type: ignore[type-arg]
+        return task["paper"]["reference"] if task["paper"] else task["meeting"]["reference"]
+
     def listed(query: str, client=hoffmann) -> list[str]:  # type: ignore[no-untyped-def]
         body = client.get(f"/api/v1/tasks?{query}").get_json()
-        return [t["paper"]["reference"] for t in body["tasks"]]
+        return [label(t) for t in body["tasks"]]
 
     everything = listed("")
-    assert sorted(everything) == ["2024/063", "2024/080", "2024/081", "2024/082", "2024/083"]
+    # SI/2024/131: the minutes of the session held (its session process's step).
+    assert sorted(everything) == ["2024/063", "2024/080", "2024/081", "2024/082", "2024/083", "SI/2024/131"]
     # Paging: two at a time along (due, id), a stable order, nothing twice, nothing missing.
     pages, cursor = [], ""
     while True:
         body = hoffmann.get(f"/api/v1/tasks?limit=2{cursor}").get_json()
-        pages.append([t["paper"]["reference"] for t in body["tasks"]])
+        pages.append([label(t) for t in body["tasks"]])
         if body["next"] is None:
             break
         cursor = f"&cursor={body['next']}"
-    assert [len(p) for p in pages] == [2, 2, 1] and sum(pages, []) == everything
+    assert [len(p) for p in pages] == [2, 2, 2] and sum(pages, []) == everything
     # A cursor belongs to its view: another view refuses it.
     first = hoffmann.get("/api/v1/tasks?limit=2").get_json()["next"]
     assert hoffmann.get(f"/api/v1/tasks?view=group&limit=2&cursor={first}").status_code == 422
@@ -301,10 +307,10 @@ def test_views_filters_and_keyset_paging(demo, database, actor, draft, colleague
     hoffmann.post(f"/api/v1/tasks/{mine.id}/claim")
     hoffmann.post(f"/api/v1/tasks/{theirs.id}/assign", json={"user": "weber"})
     assert listed("view=mine") == ["2024/080"]
-    assert sorted(listed("view=group")) == ["2024/063", "2024/082", "2024/083"]
+    assert sorted(listed("view=group")) == ["2024/063", "2024/082", "2024/083", "SI/2024/131"]
     assert sorted(listed("view=gremium")) == sorted(everything)
     assert listed("holder=weber") == ["2024/081"]
-    assert sorted(listed("holder=-")) == ["2024/063", "2024/082", "2024/083"]
+    assert sorted(listed("holder=-")) == ["2024/063", "2024/082", "2024/083", "SI/2024/131"]
     assert listed("view=mine", browser().login("weber").client) == ["2024/081"]
     assert listed("view=gremium", browser().login("schmitz").client) == []
 
@@ -312,12 +318,12 @@ def test_views_filters_and_keyset_paging(demo, database, actor, draft, colleague
     with database.unit_of_work() as s:
         session_id = s.exec(select(Meeting.id).where(Meeting.reference == "SI/2024/131")).one()
         committee = s.exec(select(Organization.id).where(Organization.short_name == "AWSG")).one()
-    assert len(listed(f"meeting={session_id}")) == 5
+    assert len(listed(f"meeting={session_id}")) == 6
     assert len(listed(f"organization={committee}&form=ergebnis")) == 5
     assert listed("form=tagesordnung") == []
     assert listed("paper_type=Beschlussvorlage") == []
     assert len(listed("paper_type=Standardvorlage")) == 5
-    assert len(listed("due_soon=true")) == 5 and listed("overdue=true") == []
+    assert len(listed("due_soon=true")) == 6 and listed("overdue=true") == []
     # Done: completed by me, newest first.
     version = version_of(database, mine)
     hoffmann.post(f"/api/v1/tasks/{mine.id}/complete", json={"data": NOTED, "expected_version": version})
@@ -333,7 +339,8 @@ def test_overdue_tasks_stand_out_in_words(demo, database, browser, clock):  # ty
     assert "25.11.2026 überfällig" in row
     assert "2024/063" in row
     overdue = browser().login("hoffmann").client.get("/api/v1/tasks?overdue=true").get_json()["tasks"]
-    assert [t["overdue"] for t in overdue] == [True]
+    assert [(t["title"], t["overdue"]) for t in overdue] == [("Ergebnis erfassen", True),
+                                                             ("Niederschrift freigeben", True)]
 
 
 def test_listing_never_deserializes_a_workflow(demo, database, actor, draft, browser, monkeypatch):  # type: ignore[no-untyped-def]
@@ -456,8 +463,9 @@ def test_three_steps_with_vertagt_keep_their_order(demo, database, actor, browse
     with database.unit_of_work() as s:
         items = s.exec(select(AgendaItem).join(Consultation).where(Consultation.paper_id == paper_id)
                        .order_by(AgendaItem.id)).all()
-        assert [(i.number, i.result) for i in items] == [
-            (None, "empfohlen"), ("4", "vertagt"), (None, "beschlossen")]
+        assert [i.result for i in items] == ["empfohlen", "vertagt", "beschlossen"]
+        # TOP 4 as given; without a number the next free TOP of that agenda.
+        assert items[1].number == "4" and all(i.number and i.number.isdigit() for i in items)
 
 
 # ----------------------------------------------------------------------------- bulk Kenntnisnahme
@@ -465,7 +473,7 @@ def test_three_steps_with_vertagt_keep_their_order(demo, database, actor, browse
 def test_bulk_kenntnisnahme_each_its_own_completion(demo, database, actor, draft, browser):  # type: ignore[no-untyped-def]
     ids = [on_agenda(database, actor, draft, f"2024/09{i}", f"Bericht {i}") for i in range(3)]
     with database.unit_of_work() as s:
-        rows = {t.paper_id: t for t in s.exec(select(HumanTask).where(HumanTask.status == TASK_READY))}
+        rows = {t.paper_id: t for t in s.exec(select(HumanTask).where(HumanTask.status == TASK_READY, col(HumanTask.paper_id).is_not(None)))}
         versions = {t.id: s.get(ProcessInstance, t.process_instance_id).version for t in rows.values()}
     hoffmann = browser().login("hoffmann")
     page = hoffmann.get("/aufgaben/?meeting=" + str(rows[ids[0]].meeting_id)).get_data(as_text=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlmodel import select
+from sqlmodel import col, select
 
 from engine import procedures
 from engine.council import Paper
@@ -127,6 +127,6 @@ def test_a_changed_model_is_a_new_version_and_running_instances_keep_theirs(tmp_
     with database.unit_of_work() as s:
         model, new = procedures.deploy(s, changed, "admin")
         assert new and model.version == 2
-        old_instance = s.exec(select(ProcessInstance)).one()
+        old_instance = s.exec(select(ProcessInstance).where(col(ProcessInstance.paper_id).is_not(None))).one()
         assert old_instance.model_id != model.id
         assert s.get(ProcessModel, old_instance.model_id).version == 1

@@ -11,7 +11,7 @@ import pytest
 from icalendar import Calendar
 from sqlmodel import select
 
-from engine import audit, meetings, outbox, procedures, reminders
+from engine import audit, meetings, outbox, procedures, reminders, sessions, timers
 from engine.council import Meeting, Organization, Paper, Person
 from engine.errors import Conflict, Forbidden, Invalid
 from engine.outbox import OutboxMessage
@@ -68,15 +68,18 @@ def test_seed_members_get_their_reminders_at_the_right_moments(demo, database, a
     assert run_once(database, NOW, transport).fired.fired == 0
     week_before = start - timedelta(days=7)
     run_once(database, week_before - timedelta(minutes=1), transport)
-    # Only the secretary heard (the Ladungsfrist is near); no member yet.
-    assert _addresses(smtp.inbox.messages) == {"jonas.schmitz@example.org"}
+    # Only the secretary heard (the Ladungsfrist is near); no member yet. (The committee's
+    # secretary hears of the seed's result step, overdue since 25.11.)
+    overdue = [m for m in smtp.inbox.messages if m["Subject"].startswith("Überfällig")]
+    assert _addresses(overdue) == {"lea.hoffmann@example.org"}
+    assert _addresses([m for m in smtp.inbox.messages if m not in overdue]) == {"jonas.schmitz@example.org"}
     smtp.inbox.clear()
 
     # Before the 7-day reminder: the seed goes on the assembly's agenda, the invitation goes out.
     _put_seed_on_assembly_agenda(database, actor, demo)
     who = actor("schmitz")
     with database.unit_of_work() as s:
-        meetings.send_invitation(s, who, assembly.id, {}, now=NOW)
+        sessions.send_invitation(s, who, assembly.id, {}, now=NOW)
     report = run_once(database, NOW + timedelta(minutes=1), transport)
     assert report.delivered.sent == len(ASSEMBLY_MEMBERS)
     invitations = list(smtp.inbox.messages)
@@ -144,7 +147,7 @@ def test_secretary_is_reminded_of_agenda_closing_and_a_missed_ladungsfrist(demo,
     who = actor("schmitz")
     later = (assembly.start + timedelta(weeks=3)).astimezone(TIMEZONE)
     with database.unit_of_work() as s:
-        meetings.move(s, who, assembly.id, {"date": f"{later:%d.%m.%Y}", "start_time": "15:00",
+        sessions.move(s, who, assembly.id, {"date": f"{later:%d.%m.%Y}", "start_time": "15:00",
                                             "reason": "Einladung versäumt"}, now=assembly.start - timedelta(days=2))
     run_once(database, assembly.start - timedelta(days=1), transport)
     with database.unit_of_work() as s:
@@ -156,11 +159,14 @@ def test_escalation_of_a_missed_ladungsfrist_survives_planning(demo, database): 
         assembly = _meeting(s, "SI/2024/128")
     late = assembly.start - timedelta(days=2)
     with database.unit_of_work() as s:
-        assert [m.id for m in meetings.flag_overdue_invitations(s, late)] == [assembly.id]
+        # The session process's boundary timer at the Ladungsfrist fires (with the agenda closing).
+        assert timers.fire_due(s, late).instances >= 1
+        assert _meeting(s, "SI/2024/128").invitation_overdue
         reminders.plan_meeting(s, _meeting(s, "SI/2024/128"), late)  # e.g. a member joined meanwhile
         escalation = s.exec(select(Reminder).where(Reminder.kind == reminders.KIND_INVITATION_MISSED)).one()
         assert escalation.status == reminders.PENDING and escalation.due_at == late
-        assert meetings.flag_overdue_invitations(s, late) == []  # flagged once
+        assert timers.fire_due(s, late).fired == 0  # flagged once
+        assert meetings.flag_invitation_missed(s, _meeting(s, "SI/2024/128"), late) == 0
 
 
 def test_late_invitation_needs_a_reason_and_is_flagged(demo, database, actor):  # type: ignore[no-untyped-def]
@@ -169,22 +175,23 @@ def test_late_invitation_needs_a_reason_and_is_flagged(demo, database, actor):  
     late = assembly.start - timedelta(days=3)
     who = actor("schmitz")
     with database.unit_of_work() as s, pytest.raises(Invalid) as refused:
-        meetings.send_invitation(s, who, assembly.id, {}, now=late)
+        sessions.send_invitation(s, who, assembly.id, {}, now=late)
     assert "reason" in refused.value.errors
     who = actor("hoffmann")
     with database.unit_of_work() as s, pytest.raises(Forbidden):
-        meetings.send_invitation(s, who, assembly.id, {"reason": "x"}, now=late)
+        sessions.send_invitation(s, who, assembly.id, {"reason": "x"}, now=late)
     who = actor("schmitz")
     with database.unit_of_work() as s:
-        meetings.send_invitation(s, who, assembly.id,
+        sessions.send_invitation(s, who, assembly.id,
                                  {"reason": "Haushaltsberatung kurzfristig ergänzt"}, now=late)
     with database.unit_of_work() as s:
         m = _meeting(s, "SI/2024/128")
         assert (m.meeting_state, m.late_invitation_reason) == ("eingeladen", "Haushaltsberatung kurzfristig ergänzt")
-        event = s.exec(select(audit.AuditEvent).where(audit.AuditEvent.action == "meeting.invitation_sent")).one()
+        [event] = [e for e in s.exec(select(audit.AuditEvent).where(
+            audit.AuditEvent.action == "meeting.invitation_sent")) if e.details["meeting_id"] == m.id]
         assert event.details["late"] is True and event.details["reason"]
         with pytest.raises(Conflict):
-            meetings.send_invitation(s, who, m.id, {"reason": "noch einmal"}, now=late)
+            sessions.send_invitation(s, who, m.id, {"reason": "noch einmal"}, now=late)
 
 
 def test_a_moved_session_takes_its_reminders_and_due_dates_along(demo, database, actor, smtp):  # type: ignore[no-untyped-def]
@@ -198,12 +205,12 @@ def test_a_moved_session_takes_its_reminders_and_due_dates_along(demo, database,
             Reminder.meeting_id == assembly.id, Reminder.status == reminders.PENDING))}
     who = actor("schmitz")
     with database.unit_of_work() as s, pytest.raises(Invalid) as refused:
-        meetings.move(s, who, assembly.id, {"date": f"{new_start.astimezone(TIMEZONE):%d.%m.%Y}",
+        sessions.move(s, who, assembly.id, {"date": f"{new_start.astimezone(TIMEZONE):%d.%m.%Y}",
                                                          "start_time": "15:00"}, now=NOW)
     assert list(refused.value.errors) == ["reason"]
     who = actor("schmitz")
     with database.unit_of_work() as s:
-        meetings.move(s, who, assembly.id, {
+        sessions.move(s, who, assembly.id, {
             "date": f"{new_start.astimezone(TIMEZONE):%d.%m.%Y}", "start_time": "15:00",
             "location": "Sitzungssaal, Dennewartstraße 25, Aachen", "reason": "Terminkollision mit dem Kreistag"},
             now=NOW)
@@ -250,18 +257,19 @@ def test_a_cancelled_session_cancels_its_reminders_and_tells_the_members(demo, d
         later = _meeting(s, "SI/2024/140")
     who = actor("hoffmann")
     with database.unit_of_work() as s:
-        meetings.cancel(s, who, later.id, {"reason": "Keine beratungsreifen Vorlagen"}, now=NOW)
+        sessions.cancel(s, who, later.id, {"reason": "Keine beratungsreifen Vorlagen"}, now=NOW)
     with database.unit_of_work() as s:
         rows = s.exec(select(Reminder).where(Reminder.meeting_id == later.id)).all()
         assert {r.status for r in rows if r.kind == reminders.KIND_SESSION} == {reminders.CANCELLED}
         with pytest.raises(Conflict):
-            meetings.cancel(s, who, later.id, {"reason": "noch einmal"}, now=NOW)
+            sessions.cancel(s, who, later.id, {"reason": "noch einmal"}, now=NOW)
     run_once(database, NOW + timedelta(minutes=1), transport)
     assert _addresses(smtp.inbox.messages) == COMMITTEE_MEMBERS
     assert all(m["Subject"].startswith("Sitzung abgesagt: AWSG") for m in smtp.inbox.messages)
     smtp.inbox.clear()
     run_once(database, later.start - timedelta(days=1), transport)
-    assert smtp.inbox.messages == []
+    # Nothing about the cancelled session (only the seed's overdue steps, to their secretaries).
+    assert [m for m in smtp.inbox.messages if not m["Subject"].startswith("Überfällig")] == []
 
     feed = app.test_client().get(f"/kalender/{later.organization_id}.ics")
     assert feed.status_code == 200 and feed.mimetype == "text/calendar"
@@ -275,7 +283,7 @@ def test_smtp_down_loses_nothing(demo, database, actor, smtp):  # type: ignore[n
     who = actor("schmitz")
     with database.unit_of_work() as s:
         assembly = _meeting(s, "SI/2024/128")
-        meetings.send_invitation(s, who, assembly.id, {}, now=NOW)
+        sessions.send_invitation(s, who, assembly.id, {}, now=NOW)
     smtp.stop()
     report = run_once(database, NOW, transport)
     assert (report.fired.fired, report.delivered.sent, report.delivered.retried) == (4, 0, 4)
@@ -297,7 +305,7 @@ def test_failed_for_good_after_the_last_attempt_and_retried_by_an_admin(demo, da
     transport = SmtpTransport(smtp.url, "sitzungsdienst@example.org")
     who = actor("schmitz")
     with database.unit_of_work() as s:
-        meetings.send_invitation(s, who, _meeting(s, "SI/2024/128").id, {}, now=NOW)
+        sessions.send_invitation(s, who, _meeting(s, "SI/2024/128").id, {}, now=NOW)
     smtp.stop()
     moment = NOW
     for _ in range(outbox.MAX_ATTEMPTS):
@@ -343,7 +351,31 @@ def test_preferences_and_greetings(demo, database):  # type: ignore[no-untyped-d
         reminders.set_preferences(s, becker.id, {7 * reminders.DAY: False})
         assembly = _meeting(s, "SI/2024/128")
     report = run_once(database, assembly.start - timedelta(days=7), SmtpTransport("smtp://127.0.0.1:9", "x@y"))
-    assert report.fired.reasons == {"abbestellt": 1}
+    assert report.fired.reasons["abbestellt"] == 1  # (the past sessions' invitations of the demo drop out)
+    assert set(report.fired.reasons) <= {"abbestellt", "Sitzung hat schon begonnen"}
     with database.unit_of_work() as s:
         orgs = s.exec(select(Organization).where(Organization.organization_type == "Gremium")).all()
         assert reminders.member_leads(s, [o.id for o in orgs]) == [7 * reminders.DAY, reminders.DAY]
+
+
+def test_the_holder_of_an_overdue_task_is_reminded_once(demo, database, actor, smtp):  # type: ignore[no-untyped-def]
+    """The seed's result step was due 25.11.2026: nobody holds it, so the committee's
+    Sekretariat hears the morning after; once it is claimed, the holder alone (next due date)."""
+    transport = SmtpTransport(smtp.url, "sitzungsdienst@example.org")
+    run_once(database, NOW, transport)  # 24.11.: nothing overdue yet
+    assert not [m for m in smtp.inbox.messages if m["Subject"].startswith("Überfällig")]
+    morning = NOW + timedelta(days=2)
+    run_once(database, morning, transport)
+    overdue = [m for m in smtp.inbox.messages if m["Subject"].startswith("Überfällig")]
+    subjects = sorted(m["Subject"] for m in overdue)
+    assert subjects == ["Überfällig seit 25.11.2026: Ergebnis erfassen – Vorlage 2024/063",
+                        "Überfällig seit 25.11.2026: Niederschrift freigeben – SI/2024/131"]
+    assert _addresses(overdue) == {"lea.hoffmann@example.org"}
+    body = _text(next(m for m in overdue if "2024/063" in m["Subject"]))
+    assert "Niemand hat sie übernommen" in body and "/aufgaben/" in body
+    smtp.inbox.clear()
+    run_once(database, morning + timedelta(hours=1), transport)  # once per task and due date
+    assert not [m for m in smtp.inbox.messages if m["Subject"].startswith("Überfällig")]
+    with database.unit_of_work() as s:
+        rows = s.exec(select(Reminder).where(Reminder.kind == reminders.KIND_TASK_OVERDUE)).all()
+        assert len(rows) == 2 and {r.status for r in rows} == {reminders.SENT}

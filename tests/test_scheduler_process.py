@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from engine import meetings, outbox, reminders
+from engine import outbox, reminders, sessions
 from engine.council import Meeting, Membership, Organization, Person
 from engine.outbox import OutboxMessage
 from engine.types import utcnow
@@ -61,7 +61,7 @@ def _invite(database, actor, now: datetime) -> int:  # type: ignore[no-untyped-d
     who = actor("schmitz")
     with database.unit_of_work() as s:
         assembly = s.exec(select(Meeting).where(Meeting.reference == "SI/2024/128")).one()
-        meetings.send_invitation(s, who, assembly.id, {}, now=now)
+        sessions.send_invitation(s, who, assembly.id, {}, now=now)
         return assembly.id  # type: ignore[no-any-return]
 
 

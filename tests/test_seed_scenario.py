@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
-from sqlmodel import select
+from sqlmodel import col, select
 
-from engine import audit, deadlines
+from engine import audit, deadlines, sessions
 from engine.council import AgendaItem, Meeting, Paper
+from engine.outbox import OutboxMessage
 from engine.settings import TIMEZONE
 from engine.tasks import TASK_READY, HumanTask
 from engine.workflow.models import INSTANCE_COMPLETED, ProcessInstance
+from notifications.delivery import FolderTransport
+from notifications.sweep import run_once
 
 from .conftest import text_of
 
@@ -50,6 +53,17 @@ def test_seed_vorlage_runs_through_its_beratungsfolge(demo, database, browser, c
     assert "Keine offenen Aufgaben." in text_of(assembly.get("/aufgaben/").get_data(as_text=True))
     _complete(committee, "Ergebnis erfassen", {"ergebnis": "zur_kenntnis_genommen"})
 
+    # The committee session was held (its process's Sitzungsbeginn timer fired when the demo
+    # loaded): with every result of its agenda recorded, its secretary releases the minutes.
+    committee_session = _meeting_id(database, "SI/2024/131")
+    inbox = text_of(committee.get("/aufgaben/").get_data(as_text=True))
+    assert "Niederschrift freigeben" in inbox and "SI/2024/131" in inbox
+    _complete(committee, "Niederschrift freigeben", {"anmerkung": "ohne Einwände"})
+    with database.unit_of_work() as s:
+        held = s.get(Meeting, committee_session)
+        assert (held.meeting_state, held.minutes_released is not None) == ("durchgeführt", True)
+        assert sessions.process_of(s, committee_session, running=False).status == INSTANCE_COMPLETED
+
     # The Vorlage moved on: the next task waits in the assembly secretary's inbox, due at
     # the agenda closing of the assembly session (from the Verbandsversammlung's rules).
     assert "Keine offenen Aufgaben." in text_of(committee.get("/aufgaben/").get_data(as_text=True))
@@ -71,15 +85,41 @@ def test_seed_vorlage_runs_through_its_beratungsfolge(demo, database, browser, c
     refused = assembly.post(url, {"ergebnis": "zur_kenntnis_genommen", "version": 3})
     assert refused.status_code == 409
 
+    # The agenda closes (the scheduler's pass, as cron would run it, at the moved clock): the
+    # invitation is the assembly secretary's next task, due at the Ladungsfrist.
+    with database.unit_of_work() as s:
+        marks = deadlines.deadlines_for_meeting(s, s.get(Meeting, assembly_session))
+    transport = FolderTransport(database.settings.mail_path, "sitzungsdienst@example.org")
+    clock.now = datetime.combine(marks.agenda_closing + timedelta(days=1), time(8), TIMEZONE)
+    run_once(database, clock.now, transport)
+    inbox = text_of(assembly.get("/aufgaben/").get_data(as_text=True))
+    assert "Einladung versenden" in inbox and f"{marks.invitation:%d.%m.%Y}" in inbox
+    _complete(assembly, "Einladung versenden", {})
+    run_once(database, clock.now, transport)
+    with database.unit_of_work() as s:
+        invited = s.get(Meeting, assembly_session)
+        assert invited.meeting_state == "eingeladen" and invited.agenda_closed is not None
+        letters = s.exec(select(OutboxMessage).where(col(OutboxMessage.subject).startswith("Einladung: "),
+                                                     OutboxMessage.status == "versandt")).all()
+        assert {m.to_address for m in letters} >= {"martina.becker@example.org", "peter.jansen@example.org"}
+        assert all("TOP 7  " in m.body_text and "2024/063" in m.body_text for m in letters
+                   if m.subject.endswith(f"{demo.assembly_meeting.start.astimezone(TIMEZONE):%d.%m.%Y}"))
+
     clock.now = demo.assembly_meeting.start + timedelta(hours=2)
+    run_once(database, clock.now, transport)
     _complete(assembly, "Ergebnis erfassen", {"ergebnis": "zur_kenntnis_genommen"})
+    _complete(assembly, "Niederschrift freigeben", {})
 
     with database.unit_of_work() as s:
         paper = s.exec(select(Paper).where(Paper.reference == "2024/063")).one()
         instance = s.exec(select(ProcessInstance).where(ProcessInstance.paper_id == paper.id)).one()
         assert instance.status == INSTANCE_COMPLETED
         assert paper.status == "abgeschlossen"
-        assert s.exec(select(HumanTask).where(HumanTask.status == TASK_READY)).all() == []
+        assert s.exec(select(HumanTask).where(HumanTask.status == TASK_READY,
+                                              HumanTask.paper_id == paper.id)).all() == []
+        for meeting_id in (committee_session, assembly_session):
+            process = sessions.process_of(s, meeting_id, running=False)
+            assert process.status == INSTANCE_COMPLETED, meeting_id
         items = s.exec(select(AgendaItem).order_by(AgendaItem.id)).all()
         recorded = [(i.number, i.result) for i in items]
         assert recorded == [
@@ -87,6 +127,12 @@ def test_seed_vorlage_runs_through_its_beratungsfolge(demo, database, browser, c
         completions = [e for e in audit.events_for_paper(s, paper.id) if e.action == "task.completed"]
         actors = [(e.actor, e.actor_name) for e in completions]
         assert actors == [("hoffmann", "Lea Hoffmann")] * 2 + [("schmitz", "Jonas Schmitz")] * 2
+        session_steps = [(e.details["task"], e.actor) for e in s.exec(select(audit.AuditEvent).where(
+            audit.AuditEvent.action == "task.completed", col(audit.AuditEvent.paper_id).is_(None))
+            .order_by(col(audit.AuditEvent.seq)))
+            if e.details.get("gremium") in {"Verbandsversammlung des Region Aachen Zweckverband"}
+            and e.at >= demo.committee_meeting.start]
+        assert session_steps == [("Einladung_versenden", "schmitz"), ("Niederschrift_freigeben", "schmitz")]
         assert audit.verify(s).ok
 
     # The public page shows both results with their dates, sessions and TOPs, and the end state.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from engine import procedures
 from engine.audit import AuditEvent
@@ -29,7 +29,7 @@ def snapshot(database) -> tuple:  # type: ignore[no-untyped-def,type-arg]
 def first_task(database) -> tuple[HumanTask, int, int]:  # type: ignore[no-untyped-def]
     """The seed's open task: its committee session has begun, the result waits."""
     with database.unit_of_work() as s:
-        task = s.exec(select(HumanTask).where(HumanTask.status == TASK_READY)).one()
+        task = s.exec(select(HumanTask).where(HumanTask.status == TASK_READY, col(HumanTask.paper_id).is_not(None))).one()
         assert task.bpmn_id == "Ergebnis"
         version = s.get(ProcessInstance, task.process_instance_id).version
         meeting = s.exec(select(Meeting.id).where(Meeting.reference == "SI/2024/131")).one()
@@ -156,7 +156,7 @@ def test_vertagt_offers_a_later_session_and_keeps_history(demo, database, actor)
     version -= 1
     complete(database, secretary, result_task.id, {"ergebnis": "vertagt"}, version + 1)
     with database.unit_of_work() as s:
-        again = s.exec(select(HumanTask).where(HumanTask.status == TASK_READY)).one()
+        again = s.exec(select(HumanTask).where(HumanTask.status == TASK_READY, col(HumanTask.paper_id).is_not(None))).one()
         assert again.bpmn_id == "Tagesordnung" and again.organization_id == result_task.organization_id
         form, initial = procedures.task_form(s, again, now=NOW)
         later = s.exec(select(Meeting.id).where(Meeting.reference == "SI/2024/140")).one()
@@ -180,7 +180,7 @@ def test_concurrent_completions_exactly_one_wins(demo, database, actor):  # type
         assert s.get(ProcessInstance, task.process_instance_id).version == version + 1
         results = [i.result for i in s.exec(select(AgendaItem))]
         assert results == ["zur_kenntnis_genommen"]
-        assert len(s.exec(select(HumanTask).where(HumanTask.status == TASK_READY)).all()) == 1
+        assert len(s.exec(select(HumanTask).where(HumanTask.status == TASK_READY, col(HumanTask.paper_id).is_not(None))).all()) == 1
 
 
 def test_a_procedure_starts_once_even_when_asked_twice_at_once(database, actor, draft):  # type: ignore[no-untyped-def]

@@ -10,10 +10,13 @@ from flask import Flask, Response, g, jsonify, render_template, request, send_fr
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from engine import timers
 from engine.db import Database
 from engine.errors import EngineError
 from engine.files import FileStore
 from engine.settings import Settings, load_settings
+from engine.types import utcnow
+from engine.workflow.runtime import TaskFailed
 
 WEB_DIR = Path(__file__).resolve().parent
 VENDOR_DIR = WEB_DIR / "node_modules"
@@ -63,7 +66,7 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
     auth.init_app(app)
 
     # 4. Blueprints, registered by hand.
-    from . import admin, api, audit_views, inbox, meetings, papers, public
+    from . import admin, api, audit_views, inbox, meetings, papers, people, public
 
     app.register_blueprint(public.bp)
     app.register_blueprint(auth.bp)
@@ -73,6 +76,7 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
     app.register_blueprint(api.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(meetings.bp)
+    app.register_blueprint(people.bp)
 
     # 5. Front-end libraries installed from npm (web/package.json), served from node_modules.
     @app.get("/vendor/pico.min.css")
@@ -91,6 +95,23 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
         if request.path.startswith("/api/"):
             return jsonify(error=exc.message, errors=exc.errors), exc.status
         return render_template("error.html", status=exc.status, message=exc.message), exc.status
+
+    @app.errorhandler(TaskFailed)
+    def workflow_failed(exc: TaskFailed) -> ResponseReturnValue:
+        """A model's script or expression failed (or ran past its limits): nothing of the
+        request is kept; the incident is recorded on the instance in its own unit of work."""
+        uow = g.get("uow")
+        if uow is not None:
+            uow.rollback()
+        from .i18n import gettext as _
+
+        with db.unit_of_work() as s:
+            timers.record_incident(s, exc.instance_id, str(exc), utcnow(), paper_id=exc.paper_id)
+        message = _("Der Ablauf ist gestört (%(where)s). Ihre Eingabe wurde nicht gespeichert; "
+                    "die Administration sieht die Störung.", where=str(exc))
+        if request.path.startswith("/api/"):
+            return jsonify(error=message, errors={}), 422
+        return render_template("error.html", status=422, message=message), 422
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> ResponseReturnValue:

@@ -123,6 +123,12 @@ _DATA_STRINGS = (
     # Paper.proposal_heading
     N_("Beschlussvorschlag"),
     N_("Beschlussempfehlung"),
+    # Meeting state "abgesagt"; process instances and their timers (engine.workflow.models)
+    N_("abgesagt"), N_("läuft"), N_("Störung"), N_("wartend"), N_("ausgelöst"),
+    # Kinds of Gremium and membership roles (engine.schemas)
+    N_("Ausschuss"), N_("Beirat"), N_("Fraktion"), N_("Hauptorgan"), N_("Rat"), N_("Kreistag"),
+    N_("Verbandsversammlung"), N_("Bezirksvertretung"), N_("Arbeitsgruppe"), N_("Kommission"),
+    N_("Vorsitz"), N_("stellvertretender Vorsitz"), N_("Mitglied"), N_("stellvertretendes Mitglied"),
 )
 #: ``_()`` calls inside f-strings, which ``pybabel extract`` cannot see on Python 3.11 (the
 #: f-string is one token there): listed here so that they reach the catalogue.

@@ -20,7 +20,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
-from engine import procedures, tasks
+from engine import meetings, procedures, tasks
 from engine.accounts import Account, Actor
 from engine.council import PAPER_TYPES, ROLE_SECRETARIAT, Grant, Meeting, Organization, Paper
 from engine.errors import EngineError, Invalid
@@ -279,8 +279,7 @@ def _task_page(task_id: int, status: int = 200, values: dict[str, Any] | None = 
         abort(403)
     shown = task_row(s, task_id, request_today())
     assert shown is not None
-    paper = s.get(Paper, row.paper_id)
-    assert paper is not None and paper.id is not None  # a Beratungsfolge task belongs to a Vorlage
+    paper = s.get(Paper, row.paper_id) if row.paper_id else None  # None: a session process's task
     ready = row.status == TASK_READY
     form, initial = procedures.task_form(s, row, now=request_now()) if ready else (None, {})
     blocked = procedures.completion_blocked(s, row, request_now())
@@ -288,12 +287,13 @@ def _task_page(task_id: int, status: int = 200, values: dict[str, Any] | None = 
     return render_template(
         "task.html", row=row, shown=shown, paper=paper, form=form,
         values=values if values is not None else initial, errors=errors or {}, problem=problem,
-        folge=beratungsfolge(s, paper.id), ready=ready, blocked=blocked,
+        folge=beratungsfolge(s, paper.id) if paper and paper.id else [], ready=ready, blocked=blocked,
+        agenda=meetings.agenda(s, row.meeting_id) if paper is None and row.meeting_id else [],
         holder_refusal=holder_refusal.message if holder_refusal else None,
         delegated_to_me=row.delegation == DELEGATION_PENDING and row.assignee == actor.username,
         comments=comments_of(s, task_id), colleagues=_colleagues(s, row),
         names=_names(s, {row.assignee, row.owner, row.completed_by}),
-        **paper_header(s, paper),
+        **(paper_header(s, paper) if paper else {}),
     ), status
 
 

@@ -9,11 +9,13 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from flask.typing import ResponseReturnValue
 from sqlmodel import Session, col, select
 
-from engine import deadlines, meetings, reminders
+from engine import agenda, deadlines, meetings, reminders, sessions
 from engine.accounts import Actor
 from engine.council import ROLE_ADMIN, ROLE_AUDITOR, ROLE_SECRETARIAT, Account, Meeting, Organization, Person
-from engine.errors import EngineError
+from engine.errors import EngineError, Invalid
 from engine.settings import TIMEZONE, Settings
+from engine.tasks import HumanTask
+from engine.workflow.models import WorkflowTimer
 from notifications import calendar
 
 from .auth import current_actor, login_required
@@ -67,10 +69,18 @@ def _meeting_page(meeting_id: int, status: int = 200, errors: dict[str, list[str
     secretary = actor is not None and actor.has_role(ROLE_SECRETARIAT, meeting.organization_id)
     planned = list(s.exec(select(reminders.Reminder).where(reminders.Reminder.meeting_id == meeting_id)
                           .order_by(col(reminders.Reminder.due_at)))) if secretary else []
+    process = sessions.process_of(s, meeting_id, running=False) if secretary or (actor and actor.is_admin) \
+        else None
+    steps = list(s.exec(select(WorkflowTimer).where(WorkflowTimer.process_instance_id == process.id)
+                        .order_by(col(WorkflowTimer.due_at), col(WorkflowTimer.id)))) if process else []
+    tasks = list(s.exec(select(HumanTask).where(HumanTask.process_instance_id == process.id)
+                        .order_by(col(HumanTask.created)))) if process else []
     return render_template(
         "meeting.html", meeting=meeting, org=org,
         agenda=meetings.agenda(s, meeting_id, public_only=not closed),
+        items=meetings.agenda_items(s, meeting_id) if secretary else [],
         marks=deadlines.deadlines_for_meeting(s, meeting), secretary=secretary, planned=planned,
+        process=process, timer_rows=steps, process_tasks=tasks,
         now=request_now(), errors=errors or {}, problem=problem, values=values or {},
         members=reminders.members_of(s, meeting.organization_id, meeting.start.astimezone(TIMEZONE).date())
         if secretary else [],
@@ -100,13 +110,13 @@ def _act(meeting_id: int, verb: Any, message: str) -> ResponseReturnValue:
 @bp.post("/sitzungen/<int(max=2147483647):meeting_id>/einladen")
 @login_required
 def invite(meeting_id: int) -> ResponseReturnValue:
-    return _act(meeting_id, meetings.send_invitation, _("Die Einladung geht an alle Mitglieder."))
+    return _act(meeting_id, sessions.send_invitation, _("Die Einladung geht an alle Mitglieder."))
 
 
 @bp.post("/sitzungen/<int(max=2147483647):meeting_id>/verlegen")
 @login_required
 def move(meeting_id: int) -> ResponseReturnValue:
-    return _act(meeting_id, meetings.move,
+    return _act(meeting_id, sessions.move,
                 _("Die Sitzung wurde verlegt; Erinnerungen und Fristen sind angepasst, die Mitglieder "
                   "werden benachrichtigt."))
 
@@ -114,8 +124,34 @@ def move(meeting_id: int) -> ResponseReturnValue:
 @bp.post("/sitzungen/<int(max=2147483647):meeting_id>/absagen")
 @login_required
 def cancel(meeting_id: int) -> ResponseReturnValue:
-    return _act(meeting_id, meetings.cancel,
+    return _act(meeting_id, sessions.cancel,
                 _("Die Sitzung wurde abgesagt; die Mitglieder werden benachrichtigt."))
+
+
+@bp.post("/sitzungen/<int(max=2147483647):meeting_id>/tagesordnung")
+@login_required
+def agenda_change(meeting_id: int) -> ResponseReturnValue:
+    """One change of the agenda: ``action`` is up:ID, down:ID, public:ID, private:ID, sub:ID,
+    top:ID, renumber or order (``order``: the item ids in their new order, from dragging)."""
+    action, _sep, raw_id = request.form.get("action", "").partition(":")
+    item_id = int(raw_id) if raw_id.isdigit() and 0 < int(raw_id) < 2**31 else 0
+
+    def change(session: Session, actor: Actor, meeting_id: int, values: dict[str, Any],
+               now: Any) -> list[str]:
+        if action in (agenda.UP, agenda.DOWN):
+            return agenda.move(session, actor, meeting_id, item_id, action, values, now)
+        if action in ("public", "private"):
+            return agenda.set_part(session, actor, meeting_id, item_id, action == "public", values, now)
+        if action in ("sub", "top"):
+            return agenda.indent(session, actor, meeting_id, item_id, action == "sub", values, now)
+        if action == "renumber":
+            return agenda.renumber(session, actor, meeting_id, values, now)
+        if action == "order":
+            order = [int(i) for i in values.get("order", "").split(",") if i.strip().isdigit()]
+            return agenda.set_order(session, actor, meeting_id, order, values, now)
+        raise Invalid("Eingaben bitte prüfen.", {"action": ["Unbekannte Änderung der Tagesordnung."]})
+
+    return _act(meeting_id, change, _("Die Tagesordnung wurde geändert."))
 
 
 # ----------------------------------------------------------------------------- a member

@@ -9,7 +9,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask.typing import ResponseReturnValue
 from sqlmodel import Session, col, select
 
-from engine import deadlines, procedures
+from engine import deadlines, procedures, sessions
 from engine.accounts import Account
 from engine.council import (
     CONSULTATION_ROLES,
@@ -144,7 +144,7 @@ def new_meeting() -> ResponseReturnValue:
     if request.method == "POST":
         values = {k: v for k, v in request.form.items() if k != "csrf_token"}
         try:
-            procedures.create_meeting(s, actor, values, now=request_now())
+            sessions.create_meeting(s, actor, values, now=request_now())
         except Invalid as exc:
             rollback_request()
             errors, status = exc.errors, 422

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,12 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    DurationTimerEventDefinition,
+    TimeDateEventDefinition,
+    TimerEventDefinition,
+)
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
@@ -27,7 +34,8 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
 from ..forms import FormDefinitionError, parse_form
-from .sandbox import check_source, restricted_script_engine
+from . import clock
+from .sandbox import ScriptLimit, check_source, restricted_script_engine
 
 FORM_PROPERTY = "formJsonSchemaFilename"
 CANDIDATE_ORGANIZATION_PROPERTY = "candidateOrganization"
@@ -53,6 +61,9 @@ class TaskFailed(RuntimeError):
 
     def __init__(self, element: str, reason: str) -> None:
         self.element, self.reason = element, reason
+        #: The instance it happened in, once known (an incident is recorded on it).
+        self.instance_id: int | None = None
+        self.paper_id: int | None = None
         super().__init__(f"Element {element}: {reason}")
 
 
@@ -224,18 +235,18 @@ def parse_model(path: Path | str, content: bytes | None = None,
                 if problems:
                     raise ModelError(file_name, f"{what} abgelehnt: {'; '.join(problems)}",
                                      element=_element(task_spec))
+            props = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
+            for prop, known in (declarable or {}).items():
+                if prop in props and props[prop] not in known:
+                    raise ModelError(file_name, f"{prop}={props[prop]!r} ist unbekannt "
+                                     f"(bekannt: {', '.join(sorted(known))})",
+                                     element=_element(task_spec))
             if isinstance(task_spec, UserTask):
-                props = (task_spec.extensions or {}).get("properties", {})
                 form_file = props.get(FORM_PROPERTY)
                 if not form_file:
                     raise ModelError(file_name, f"Benutzeraufgabe ohne Formular ({FORM_PROPERTY})",
                                      element=_element(task_spec))
                 forms[_form_key(form_file)] = _load_form(file_name, task_spec, form_file, search)
-                for prop, known in (declarable or {}).items():
-                    if prop in props and props[prop] not in known:
-                        raise ModelError(file_name, f"{prop}={props[prop]!r} ist unbekannt "
-                                         f"(bekannt: {', '.join(sorted(known))})",
-                                         element=_element(task_spec))
 
     spec_json = SERIALIZER.spec_to_json(spec, subprocess_specs)
     return ParsedModel(
@@ -287,35 +298,53 @@ def save(workflow: BpmnWorkflow) -> str:
     return SERIALIZER.state_to_json(workflow)
 
 
-def run_engine(workflow: BpmnWorkflow) -> None:
-    """Advance everything that needs no person; report a failing element clearly."""
+def run_engine(workflow: BpmnWorkflow, now: datetime | None = None) -> None:
+    """Advance everything that needs no person, at ``now`` (the engine's clock: timers whose
+    moment has come fire); report a failing element clearly."""
     try:
-        workflow.refresh_timers()
-        workflow.do_engine_steps()
+        with clock.at(now):
+            for _ in range(_MAX_ROUNDS):
+                workflow.refresh_timers()
+                workflow.do_engine_steps()
+                if not workflow.get_tasks(state=TaskState.READY, manual=False):
+                    break
     except WorkflowException as exc:
         raise _task_failed(exc) from None
+
+
+#: Rounds of timers-then-steps per run: a timer that fires makes its follow-up ready, which
+#: SpiffWorkflow's own do_engine_steps leaves for the next call.
+_MAX_ROUNDS = 50
 
 
 def _task_failed(exc: WorkflowException) -> TaskFailed:
     task = getattr(exc, "task", None)
     spec = getattr(task, "task_spec", None) or getattr(exc, "task_spec", None)
     element = _element(spec) if spec is not None else "?"
+    cause = exc.__cause__ or exc.__context__  # SpiffWorkflow raises its own inside "except"
+    if isinstance(cause, ScriptLimit):  # what the limit says is the whole story
+        return TaskFailed(element, str(cause))
     reason = getattr(exc, "error_msg", None) or str(exc)
-    return TaskFailed(element, str(reason).split(". ")[0] if reason else "Fehler")
+    reason = str(reason).split(". ")[0] if reason else "Fehler"
+    if cause is not None and str(cause) and str(cause) not in reason:
+        reason = f"{reason}: {cause}"
+    return TaskFailed(element, reason)
 
 
 def ready_user_tasks(workflow: BpmnWorkflow) -> list[Any]:
     return list(workflow.get_tasks(state=TaskState.READY, manual=True))
 
 
-def complete_user_task(workflow: BpmnWorkflow, task_id: str, data: dict[str, Any]) -> None:
+def complete_user_task(workflow: BpmnWorkflow, task_id: str, data: dict[str, Any],
+                       now: datetime | None = None) -> None:
     task = workflow.get_task_from_id(UUID(task_id))
     task.data.update(data)
     try:
-        task.run()
+        with clock.at(now):
+            task.run()
     except WorkflowException as exc:
         raise _task_failed(exc) from None
-    run_engine(workflow)
+    run_engine(workflow, now)
 
 
 def evaluate(workflow: BpmnWorkflow, task: Any, expression: str) -> Any:
@@ -333,3 +362,111 @@ def task_properties(task: Any) -> dict[str, str]:
 def form_key_of(task: Any) -> str | None:
     form_file = task_properties(task).get(FORM_PROPERTY)
     return _form_key(form_file) if form_file else None
+
+
+# ----------------------------------------------------------------------------- timers
+
+TIMER_DATE, TIMER_DURATION, TIMER_CYCLE = "timeDate", "timeDuration", "timeCycle"
+_TIMER_KINDS = ((CycleTimerEventDefinition, TIMER_CYCLE), (DurationTimerEventDefinition, TIMER_DURATION),
+                (TimeDateEventDefinition, TIMER_DATE))
+
+
+@dataclass(frozen=True)
+class PendingTimer:
+    """A timer event the workflow waits for, and when it comes due."""
+
+    spiff_task_id: str
+    bpmn_id: str
+    name: str
+    kind: str  # timeDate, timeDuration, timeCycle
+    due_at: datetime
+
+
+def pending_timers(workflow: BpmnWorkflow) -> list[PendingTimer]:
+    """Every waiting timer (intermediate and boundary, in subprocesses too) with its moment."""
+    found = []
+    for task in workflow.get_tasks(state=TaskState.WAITING):
+        definition = getattr(task.task_spec, "event_definition", None)
+        kind = next((k for cls, k in _TIMER_KINDS if isinstance(definition, cls)), None)
+        if kind is None:
+            continue
+        value = task.internal_data.get("event_value")
+        if value is None:
+            continue
+        if kind == TIMER_CYCLE:
+            if value.get("cycles", 0) == 0:
+                continue
+            due = datetime.fromisoformat(value["next"])
+        else:
+            due = TimerEventDefinition.get_datetime(str(value))
+        found.append(PendingTimer(str(task.id), task.task_spec.bpmn_id or task.task_spec.name,
+                                  task.task_spec.bpmn_name or task.task_spec.bpmn_id or "",
+                                  kind, datetime.fromtimestamp(due.timestamp(), UTC)))
+    return found
+
+
+def model_has_timers(spec_json: str, spec_hash: str) -> bool:
+    """Whether any element of a model version waits for a timer."""
+    spec, subprocess_specs = _specs(spec_hash, spec_json)
+    return any(isinstance(getattr(task_spec, "event_definition", None), TimerEventDefinition)
+               for one in [spec, *subprocess_specs.values()] for task_spec in one.task_specs.values())
+
+
+def finished_task_ids(workflow: BpmnWorkflow) -> set[UUID]:
+    # Unfiltered: filtering by state does not descend below a waiting task (a cycle timer's
+    # rounds hang below it).
+    return {t.id for t in workflow.get_tasks() if t.state == TaskState.COMPLETED}
+
+
+def newly_finished(workflow: BpmnWorkflow, before: set[UUID]) -> list[Any]:
+    """What happened since ``before`` (:func:`finished_task_ids`), in the order it ran: the
+    tasks completed, and a cycle timer once per round it fired (it keeps waiting for the next
+    round; each round starts a path of its own below it)."""
+    done = sorted((t for t in workflow.get_tasks() if t.state == TaskState.COMPLETED and t.id not in before),
+                  key=lambda t: t.last_state_change)
+    found = []
+    for task in done:
+        parent = task.parent
+        if parent is not None and parent.state == TaskState.WAITING and isinstance(
+                getattr(parent.task_spec, "event_definition", None), CycleTimerEventDefinition):
+            found.append(parent)
+        found.append(task)
+    return found
+
+
+def set_data_everywhere(workflow: BpmnWorkflow, name: str, value: Any, now: datetime | None = None) -> int:
+    """Set a start-data variable in every unfinished task, and move the waiting date timers
+    that read it (a moved session's timers move). Returns how many timers were moved.
+
+    A waiting task takes its data from its (finished) parent again at every update, so the
+    parent gets the new value too, and the timer's moment is evaluated here at once.
+    """
+    moved = 0
+    for task in workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK):
+        if name in task.data:
+            task.data[name] = value
+        if task.state != TaskState.WAITING:
+            continue
+        if task.parent is not None and name in task.parent.data:
+            task.parent.data[name] = value
+        definition = getattr(task.task_spec, "event_definition", None)
+        if isinstance(definition, TimeDateEventDefinition) and name in definition.expression:
+            try:
+                with clock.at(now):
+                    task.internal_data["event_value"] = workflow.script_engine.evaluate(
+                        task, definition.expression)
+            except WorkflowException as exc:
+                raise _task_failed(exc) from None
+            task.internal_data.pop("event_fired", None)
+            moved += 1
+    return moved
+
+
+def fire_timer_now(workflow: BpmnWorkflow, bpmn_id: str) -> bool:
+    """Let a waiting timer event (by its element id) count as fired now."""
+    for task in workflow.get_tasks(state=TaskState.WAITING):
+        if task.task_spec.bpmn_id == bpmn_id and isinstance(
+                getattr(task.task_spec, "event_definition", None), TimerEventDefinition):
+            task.internal_data["event_fired"] = True
+            return True
+    return False

@@ -1,0 +1,151 @@
+"""What a model's tasks and events do to the council's records, by name.
+
+A task or event of a model names its effect in its ``spiffworkflow:properties``
+(``effect``). A user task's effect runs when the secretary completes it, before the
+workflow moves on, and may refuse the completion (``Invalid``/``Conflict``: nothing is
+written). An event's or script task's effect runs once it has happened (a timer fired),
+in the same unit of work. Deploy refuses a name that is not here (:data:`DECLARABLE`).
+
+Each effect returns what the audit event records about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session
+
+from . import audit, meetings, rules
+from .council import MEETING_HELD, RESULTS, AgendaItem, Consultation, Meeting, Paper
+from .errors import Conflict
+from .types import table_of
+
+
+@dataclass
+class EffectContext:
+    """Everything an effect may touch: who, when, what the task is about, what was entered."""
+
+    session: Session
+    username: str
+    display_name: str
+    now: datetime
+    consultation: Consultation | None = None
+    paper: Paper | None = None
+    meeting: Meeting | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+    #: The objects behind a form's run-time choices (e.g. the offered Sitzungen), by value.
+    behind: dict[Any, Any] = field(default_factory=dict)
+    process_instance_id: int | None = None
+
+
+Effect = Callable[[EffectContext], dict[str, Any]]
+
+
+def _put_on_agenda(ctx: EffectContext) -> dict[str, Any]:
+    """Beratungsfolge: the Vorlage goes on the chosen session's agenda as a TOP."""
+    consultation, paper = ctx.consultation, ctx.paper
+    if consultation is None or paper is None:
+        return {}
+    meeting = ctx.behind[ctx.values["meeting_id"]]  # validated against exactly these choices
+    number = ctx.values.get("top_nummer") or meetings.next_top_number(ctx.session, meeting.id)
+    ctx.session.add(AgendaItem(meeting_id=meeting.id, consultation_id=consultation.id,
+                               number=number, name=paper.name,
+                               public=paper.public and bool(ctx.values.get("oeffentlich", True))))
+    consultation.meeting_id = meeting.id
+    ctx.session.add(consultation)
+    ctx.session.flush()  # the next step's row names this TOP
+    return {"sitzung": meetings.meeting_label(meeting), "top": number}
+
+
+def _record_result(ctx: EffectContext) -> dict[str, Any]:
+    """Beratungsfolge: the Beratung's result on its open agenda item."""
+    if ctx.consultation is None:
+        return {}
+    items = table_of(AgendaItem)
+    values = ctx.values
+    recorded = ctx.session.exec(
+        update(items)
+        .where(items.c.consultation_id == ctx.consultation.id, items.c.result.is_(None))
+        .values(result=values["ergebnis"], resolution_text=values.get("beschlusstext"),
+                votes_yes=values.get("ja"), votes_no=values.get("nein"),
+                votes_abstain=values.get("enthaltungen"), modified=ctx.now)
+    )
+    if recorded.rowcount != 1:
+        raise Conflict("Die Beratung steht nicht auf genau einer offenen Tagesordnung.")
+    return {"ergebnis": RESULTS[values["ergebnis"]]}
+
+
+def _close_agenda(ctx: EffectContext) -> dict[str, Any]:
+    """Sitzung: the agenda closes (Tagesordnungsschluss); later changes need a reason."""
+    meeting = ctx.meeting
+    if meeting is None or meeting.agenda_closed is not None:
+        return {}
+    meeting.agenda_closed = ctx.now
+    ctx.session.add(meeting)
+    ctx.session.flush()
+    return {"meeting_id": meeting.id, "agenda_closed": ctx.now.isoformat()}
+
+
+def _send_invitation(ctx: EffectContext) -> dict[str, Any]:
+    """Sitzung: every member gets the invitation with the agenda (after the Ladungsfrist only
+    with a reason)."""
+    meeting = ctx.meeting
+    if meeting is None:
+        return {}
+    if meeting.agenda_closed is None:
+        _close_agenda(ctx)
+    sent = meetings.dispatch_invitation(ctx.session, ctx.username, ctx.display_name, meeting,
+                                        ctx.values.get("reason"), ctx.now)
+    return {"meeting_id": meeting.id, "members": sent.members, "late": sent.late}
+
+
+def _flag_late_invitation(ctx: EffectContext) -> dict[str, Any]:
+    """Sitzung: the Ladungsfrist passed with the invitation unsent: flag it, tell the Sekretariat."""
+    if ctx.meeting is None:
+        return {}
+    told = meetings.flag_invitation_missed(ctx.session, ctx.meeting, ctx.now)
+    return {"meeting_id": ctx.meeting.id, "secretariat_told": told}
+
+
+def _meeting_held(ctx: EffectContext) -> dict[str, Any]:
+    """Sitzung: its start has come; it is durchgeführt (OParl meetingState)."""
+    meeting = ctx.meeting
+    if meeting is None:
+        return {}
+    old = meeting.meeting_state
+    meeting.meeting_state = MEETING_HELD
+    ctx.session.add(meeting)
+    ctx.session.flush()
+    return {"meeting_id": meeting.id, "old": old, "new": MEETING_HELD}
+
+
+def _release_minutes(ctx: EffectContext) -> dict[str, Any]:
+    """Sitzung: the Niederschrift is released."""
+    meeting = ctx.meeting
+    if meeting is None:
+        return {}
+    meeting.minutes_released = ctx.now
+    ctx.session.add(meeting)
+    ctx.session.flush()
+    audit.record(ctx.session, ctx.username, ctx.display_name, "meeting.minutes_released", at=ctx.now,
+                 process_instance_id=ctx.process_instance_id,
+                 details={"meeting_id": meeting.id, "note": ctx.values.get("anmerkung")})
+    return {"meeting_id": meeting.id}
+
+
+EFFECTS: dict[str, Effect] = {
+    "putOnAgenda": _put_on_agenda,
+    "recordResult": _record_result,
+    "closeAgenda": _close_agenda,
+    "sendInvitation": _send_invitation,
+    "flagLateInvitation": _flag_late_invitation,
+    "meetingHeld": _meeting_held,
+    "releaseMinutes": _release_minutes,
+}
+
+#: Property name → the names a model may use (checked at deploy).
+DECLARABLE: dict[str, set[str]] = {**rules.DECLARABLE, rules.EFFECT_PROPERTY: set(EFFECTS)}

@@ -1,0 +1,264 @@
+"""Verwaltung (administration only): Gremien, persons and memberships, reminder rules; the
+e-mail outbox's failed messages and the instances stopped by an incident, each with retry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlmodel import col, select
+
+from engine import audit, members, outbox, reminders, timers
+from engine.accounts import Actor
+from engine.council import Body, Organization, Person
+from engine.errors import Conflict, Invalid, NotFound
+from engine.outbox import OutboxMessage
+from engine.schemas import GREMIUM_KINDS, MAX_ID, MEMBERSHIP_ROLES
+
+from .auth import current_actor, login_required
+from .i18n import gettext as _
+from .views import request_now, request_session, rollback_request
+
+bp = Blueprint("people", __name__, url_prefix="/verwaltung")
+
+
+def _admin() -> Actor:
+    actor = current_actor()
+    if actor is None or not actor.is_admin:
+        abort(403)
+    return actor
+
+
+def _form() -> dict[str, Any]:
+    return {key: value for key, value in request.form.items() if key != "csrf_token"}
+
+
+def _bounded(value: int) -> int:
+    if not 0 < value <= MAX_ID:
+        abort(404)
+    return value
+
+
+# ----------------------------------------------------------------------------- Gremien
+
+def _gremien_page(values: dict[str, Any], errors: dict[str, list[str]], status: int) -> ResponseReturnValue:
+    s = request_session()
+    bodies = list(s.exec(select(Body).order_by(col(Body.name))))
+    gremien = list(s.exec(select(Organization).where(Organization.organization_type == "Gremium")
+                          .order_by(col(Organization.name))))
+    return render_template("admin_organizations.html", bodies=bodies, gremien=gremien, kinds=GREMIUM_KINDS,
+                           values=values, errors=errors), status
+
+
+@bp.route("/gremien/verzeichnis", methods=["GET", "POST"])
+@login_required
+def organizations() -> ResponseReturnValue:
+    actor = _admin()
+    if request.method == "GET":
+        return _gremien_page({}, {}, 200)
+    values = _form()
+    try:
+        org = members.create_gremium(request_session(), actor, values)
+    except Invalid as exc:
+        rollback_request()
+        return _gremien_page(values, exc.errors, 422)
+    flash(_("Das Gremium %(name)s wurde angelegt.", name=org.name), "success")
+    return redirect(url_for("people.organization", org_id=org.id))
+
+
+def _organization_page(org_id: int, values: dict[str, Any], errors: dict[str, list[str]],
+                       status: int) -> ResponseReturnValue:
+    s = request_session()
+    org = s.get(Organization, org_id)
+    if org is None or org.organization_type != "Gremium":
+        abort(404)
+    persons = list(s.exec(select(Person).where(Person.body_id == org.body_id)
+                          .order_by(col(Person.family_name), col(Person.given_name))))
+    rules = reminders.rules_for(s, org_id)
+    return render_template(
+        "admin_organization.html", org=org, kinds=GREMIUM_KINDS, roles=MEMBERSHIP_ROLES,
+        memberships=members.memberships_of(s, org_id), persons=persons, values=values, errors=errors,
+        rules=rules, own_rules=members.own_rules(s, org_id), lead_label=reminders.lead_label,
+        audiences={reminders.AUDIENCE_MEMBERS: _("Mitglieder"),
+                   reminders.AUDIENCE_SECRETARIAT: _("Sekretariat")},
+        anchors={reminders.KIND_SESSION: _("vor der Sitzung"),
+                 reminders.KIND_AGENDA_CLOSING: _("vor dem Tagesordnungsschluss"),
+                 reminders.KIND_INVITATION_DUE: _("vor Ablauf der Ladungsfrist (Einladung noch offen)")},
+        today=request_now().date()), status
+
+
+@bp.route("/gremien/<int:org_id>", methods=["GET", "POST"])
+@login_required
+def organization(org_id: int) -> ResponseReturnValue:
+    actor = _admin()
+    _bounded(org_id)
+    if request.method == "GET":
+        return _organization_page(org_id, {}, {}, 200)
+    values = _form()
+    try:
+        members.update_gremium(request_session(), actor, org_id, values)
+    except NotFound:
+        abort(404)
+    except Invalid as exc:
+        rollback_request()
+        return _organization_page(org_id, values, exc.errors, 422)
+    flash(_("Das Gremium wurde gespeichert."), "success")
+    return redirect(url_for("people.organization", org_id=org_id))
+
+
+@bp.post("/gremien/<int:org_id>/mitglieder")
+@login_required
+def add_membership(org_id: int) -> ResponseReturnValue:
+    actor = _admin()
+    _bounded(org_id)
+    values = _form()
+    values["voting_right"] = "voting_right" in request.form
+    try:
+        members.add_membership(request_session(), actor, org_id, values, now=request_now())
+    except NotFound:
+        abort(404)
+    except Invalid as exc:
+        rollback_request()
+        return _organization_page(org_id, values, {f"m-{k}": v for k, v in exc.errors.items()}, 422)
+    except Conflict as exc:
+        rollback_request()
+        return _organization_page(org_id, values, {"m-person_id": [exc.message]}, 409)
+    flash(_("Die Mitgliedschaft wurde eingetragen."), "success")
+    return redirect(url_for("people.organization", org_id=org_id))
+
+
+@bp.post("/mitgliedschaften/<int:membership_id>/ende")
+@login_required
+def end_membership(membership_id: int) -> ResponseReturnValue:
+    actor = _admin()
+    _bounded(membership_id)
+    try:
+        membership = members.end_membership(request_session(), actor, membership_id, _form(),
+                                            now=request_now())
+    except NotFound:
+        abort(404)
+    except Invalid as exc:
+        rollback_request()
+        flash(" ".join(" ".join(m) for m in exc.errors.values()), "error")
+        return redirect(request.referrer or url_for("people.organizations")), 303
+    flash(_("Die Mitgliedschaft endet am %(day)s.", day=f"{membership.end_date:%d.%m.%Y}"), "success")
+    return redirect(url_for("people.organization", org_id=membership.organization_id))
+
+
+@bp.post("/gremien/<int:org_id>/erinnerungen")
+@login_required
+def reminder_rules(org_id: int) -> ResponseReturnValue:
+    actor = _admin()
+    _bounded(org_id)
+    rules = [{"audience": a, "anchor": k, "days": d} for a, k, d in zip(
+        request.form.getlist("audience"), request.form.getlist("anchor"), request.form.getlist("days"),
+        strict=False) if d.strip()]
+    try:
+        members.set_reminder_rules(request_session(), actor, org_id, rules, now=request_now())
+    except NotFound:
+        abort(404)
+    except Invalid as exc:
+        rollback_request()
+        return _organization_page(org_id, {}, {f"r-{k}": v for k, v in exc.errors.items()}, 422)
+    flash(_("Die Erinnerungen wurden gespeichert; die kommenden Sitzungen sind neu geplant."), "success")
+    return redirect(url_for("people.organization", org_id=org_id))
+
+
+# ----------------------------------------------------------------------------- persons
+
+def _persons_page(values: dict[str, Any], errors: dict[str, list[str]], status: int) -> ResponseReturnValue:
+    s = request_session()
+    persons = list(s.exec(select(Person).order_by(col(Person.family_name), col(Person.given_name))))
+    bodies = list(s.exec(select(Body).order_by(col(Body.name))))
+    return render_template("admin_persons.html", persons=persons, bodies=bodies, values=values,
+                           errors=errors), status
+
+
+@bp.route("/personen", methods=["GET", "POST"])
+@login_required
+def persons() -> ResponseReturnValue:
+    actor = _admin()
+    if request.method == "GET":
+        return _persons_page({}, {}, 200)
+    values = _form()
+    try:
+        person = members.create_person(request_session(), actor, values)
+    except Invalid as exc:
+        rollback_request()
+        return _persons_page(values, exc.errors, 422)
+    flash(_("%(name)s wurde angelegt.", name=person.name), "success")
+    return redirect(url_for("people.persons"))
+
+
+@bp.route("/personen/<int:person_id>", methods=["GET", "POST"])
+@login_required
+def person(person_id: int) -> ResponseReturnValue:
+    actor = _admin()
+    _bounded(person_id)
+    s = request_session()
+    found = s.get(Person, person_id)
+    if found is None:
+        abort(404)
+    values: dict[str, Any] = {k: getattr(found, k) for k in ("family_name", "given_name", "form_of_address",
+                                                             "email")}
+    errors: dict[str, list[str]] = {}
+    status = 200
+    if request.method == "POST":
+        values = _form()
+        try:
+            members.update_person(s, actor, person_id, values)
+        except Invalid as exc:
+            rollback_request()
+            errors, status = exc.errors, 422
+        else:
+            flash(_("Gespeichert."), "success")
+            return redirect(url_for("people.persons"))
+    return render_template("admin_person.html", person=found, values=values, errors=errors), status
+
+
+# ----------------------------------------------------------------------------- operations
+
+@bp.get("/postausgang")
+@login_required
+def outbox_page() -> ResponseReturnValue:
+    _admin()
+    s = request_session()
+    failed = list(s.exec(select(OutboxMessage).where(OutboxMessage.status == outbox.FAILED)
+                         .order_by(col(OutboxMessage.id).desc()).limit(200)))
+    waiting = list(s.exec(select(OutboxMessage).where(OutboxMessage.status == outbox.PENDING,
+                                                      col(OutboxMessage.attempts) > 0)
+                          .order_by(col(OutboxMessage.next_attempt_at)).limit(200)))
+    return render_template("admin_outbox.html", failed=failed, waiting=waiting,
+                           incidents=timers.incidents(s))
+
+
+@bp.post("/postausgang/<int:message_id>/erneut")
+@login_required
+def retry_message(message_id: int) -> ResponseReturnValue:
+    actor = _admin()
+    _bounded(message_id)
+    s = request_session()
+    message = outbox.retry(s, message_id, request_now())
+    if message is None:
+        abort(404)
+
+    audit.record(s, actor.username, actor.display_name, "outbox.retried", at=request_now(),
+                 details={"message_id": message.id, "to": message.to_address, "subject": message.subject})
+    flash(_("Die E-Mail an %(to)s wird erneut versandt.", to=message.to_address), "success")
+    return redirect(url_for("people.outbox_page"))
+
+
+@bp.post("/stoerungen/<int:instance_id>/fortsetzen")
+@login_required
+def resume(instance_id: int) -> ResponseReturnValue:
+    actor = _admin()
+    _bounded(instance_id)
+    try:
+        timers.resume(request_session(), actor.username, actor.display_name, instance_id, request_now())
+    except Conflict as exc:
+        rollback_request()
+        flash(exc.message, "error")
+        return redirect(url_for("people.outbox_page")), 303
+    flash(_("Der Vorgang läuft wieder."), "success")
+    return redirect(url_for("people.outbox_page"))
