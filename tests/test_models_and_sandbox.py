@@ -130,3 +130,45 @@ def test_a_changed_model_is_a_new_version_and_running_instances_keep_theirs(tmp_
         old_instance = s.exec(select(ProcessInstance).where(col(ProcessInstance.paper_id).is_not(None))).one()
         assert old_instance.model_id != model.id
         assert s.get(ProcessModel, old_instance.model_id).version == 1
+
+
+@pytest.mark.parametrize("code, reason", [
+    ("while True:\n    pass", "Zeitlimit"),
+    ("gross = 'a' * 10**10", "Ergebnis zu groß"),
+])
+def test_a_runaway_script_after_a_completion_is_an_incident_not_a_hang(  # type: ignore[no-untyped-def]
+        tmp_path, database, actor, draft, browser, code, reason):
+    """The script after "Ergebnis erfassen" runs away: the request answers 422 and keeps
+    nothing of the completion; the instance stops with an incident an admin sees."""
+    from engine import audit
+    from engine.council import AgendaItem, Consultation
+    from engine.tasks import TASK_READY, HumanTask
+    from engine.workflow.models import INSTANCE_INCIDENT
+
+    from .conftest import on_agenda
+
+    path = variant(tmp_path, "<bpmn:script>index = index + 1</bpmn:script>",
+                   f"<bpmn:script>{code}\nindex = index + 1</bpmn:script>")
+    with database.unit_of_work() as s:
+        procedures.deploy(s, path, "admin")
+    paper_id = on_agenda(database, actor, draft, "2024/098", "Endlosschleife")
+    with database.unit_of_work() as s:
+        task = s.exec(select(HumanTask).where(HumanTask.paper_id == paper_id,
+                                              HumanTask.status == TASK_READY)).one()
+        version = s.get(ProcessInstance, task.process_instance_id).version
+    hoffmann = browser().login("hoffmann")
+    response = hoffmann.post(f"/aufgaben/{task.id}", {"ergebnis": "zur_kenntnis_genommen", "version": version})
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "Der Ablauf ist gestört" in page and "Beratung_abschliessen" in page and reason in page
+    with database.unit_of_work() as s:
+        assert s.get(HumanTask, task.id).status == TASK_READY  # nothing of the completion kept
+        item = s.exec(select(AgendaItem).join(Consultation).where(Consultation.paper_id == paper_id)).one()
+        assert item.result is None
+        instance = s.get(ProcessInstance, task.process_instance_id)
+        assert instance.status == INSTANCE_INCIDENT and reason in (instance.incident or "")
+        assert s.exec(select(audit.AuditEvent).where(audit.AuditEvent.action == "workflow.incident")).one()
+    admin = browser().login("admin")
+    listed = admin.get("/verwaltung/postausgang").get_data(as_text=True)
+    assert "Gestörte Abläufe" in listed and reason in listed
+    assert admin.post(f"/verwaltung/stoerungen/{instance.id}/fortsetzen", {}).status_code == 302
