@@ -95,6 +95,41 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+class Bare:
+    def __init__(self, count: int, seconds: float) -> None:
+        self.count, self.seconds = count, seconds
+
+
+def bare_smtp(db: Database, port: int, workers: int) -> Bare:
+    """Send the outbox's rendered messages with plain smtplib, ``workers`` connections."""
+    import smtplib
+    from concurrent.futures import ThreadPoolExecutor
+    from email.message import EmailMessage
+
+    from engine.outbox import OutboxMessage
+
+    with db.unit_of_work(write=False) as s:
+        rows = [(m.to_address, m.subject, m.body_text, m.body_html, m.message_id)
+                for m in s.exec(select(OutboxMessage).where(OutboxMessage.cause.startswith("reminder:")))]  # type: ignore[attr-defined]
+    chunks = [rows[i::workers] for i in range(workers)]
+
+    def send(chunk: list[tuple[str, str, str, str | None, str]]) -> None:
+        with smtplib.SMTP("127.0.0.1", port) as smtp:
+            for to, subject, text_body, html, message_id in chunk:
+                message = EmailMessage()
+                message["From"], message["To"], message["Subject"] = "b@example.org", to, subject
+                message["Message-ID"] = message_id
+                message.set_content(text_body)
+                if html:
+                    message.add_alternative(html, subtype="html")
+                smtp.send_message(message)
+
+    t = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(send, chunks))
+    return Bare(len(rows), time.perf_counter() - t)
+
+
 def setup_gremium(db: Database, members: int, start: datetime) -> int:
     with db.unit_of_work() as s:
         body_id = s.exec(select(Organization.body_id)).first()
@@ -169,6 +204,24 @@ def main() -> None:
         print(f"  targets: all within 60 s: {'met' if finished - started <= 60 else 'NOT met'}; "
               f"p95 < 5 s: {'met' if p95 < 5 else 'NOT met'}; "
               f"0 duplicates: {'met' if dupes == 0 else 'NOT met'}")
+
+        # Side by side: the same messages sent bare (smtplib, one persistent connection per
+        # delivery worker, no database) to a second server process: the SMTP path's own ceiling.
+        bare_port, bare_log = free_port(), instance / "smtp-bare.log"
+        bare_server = subprocess.Popen(
+            [sys.executable, __file__, "--serve-smtp", str(bare_port), str(bare_log)],
+            stdout=subprocess.PIPE, text=True)
+        assert bare_server.stdout is not None and bare_server.stdout.readline().strip() == "ready"
+        try:
+            bare = bare_smtp(db, bare_port, DELIVERY_WORKERS)
+        finally:
+            bare_server.terminate()
+            bare_server.wait(30)
+            bare_server.stdout.close()
+        rate = len(ours) / (finished - started)
+        print(f"  side by side, the same {bare.count:,} messages: ours {finished - started:.1f} s "
+              f"({rate:.0f}/s, rendering and bookkeeping included) vs bare smtplib "
+              f"{bare.seconds:.1f} s ({bare.count / bare.seconds:.0f}/s, {DELIVERY_WORKERS} connections)")
 
         # Part 2: start-up with many pending rows.
         with db.unit_of_work() as s:

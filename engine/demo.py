@@ -350,6 +350,11 @@ class _Script:
     def run(self) -> None:
         for at, _, always, step in sorted(self._steps, key=lambda s: (s[0], s[1])):
             if always or at <= self.now:
+                # What came due before this step (an agenda closing, a session start)
+                # happens at its moment, as the scheduler would have made it happen.
+                while (due := timers.due_before(self.session, min(at, self.now))) and \
+                        timers.fire_at(self.session, due[0]):
+                    pass
                 step()
 
 

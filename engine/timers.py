@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
@@ -72,6 +72,24 @@ def fire_due(session: Session, now: datetime, limit: int = 100) -> TimerReport:
     report.fired = sum(1 for r in rows if r.status != TIMER_WAITING)
     session.flush()
     return report
+
+
+def due_before(session: Session, moment: datetime) -> list[WorkflowTimer]:
+    """The waiting rows of running instances due by ``moment``, earliest first (unlocked: for
+    a replay in one unit of work, such as the demo's history)."""
+    return list(session.exec(
+        select(WorkflowTimer)
+        .join(ProcessInstance, col(ProcessInstance.id) == WorkflowTimer.process_instance_id)
+        .where(WorkflowTimer.status == TIMER_WAITING, col(WorkflowTimer.due_at) <= moment,
+               ProcessInstance.status == INSTANCE_RUNNING)
+        .order_by(col(WorkflowTimer.due_at), col(WorkflowTimer.id))))
+
+
+def fire_at(session: Session, timer: WorkflowTimer) -> bool:
+    """Fire one row at its own moment; whether it fired."""
+    procedures.advance(session, timer.process_instance_id, timer.due_at + timedelta(microseconds=1))
+    session.refresh(timer)
+    return timer.status != TIMER_WAITING
 
 
 def record_incident(session: Session, instance_id: int | None, reason: str, now: datetime,
