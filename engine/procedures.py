@@ -57,6 +57,7 @@ from .workflow import runtime
 from .workflow.models import (
     INSTANCE_CANCELLED,
     INSTANCE_COMPLETED,
+    INSTANCE_INCIDENT,
     INSTANCE_RUNNING,
     TIMER_DROPPED,
     TIMER_FIRED,
@@ -649,7 +650,7 @@ def cancel_instance(session: Session, instance_id: int, now: datetime) -> int:
     """End an instance for good (its Sitzung is cancelled): open tasks cancelled, timers
     dropped. Returns how many tasks were open."""
     instance = session.get(ProcessInstance, instance_id)
-    if instance is None or instance.status != INSTANCE_RUNNING:
+    if instance is None or instance.status not in (INSTANCE_RUNNING, INSTANCE_INCIDENT):
         return 0
     instance.status, instance.completed, instance.updated = INSTANCE_CANCELLED, now, now
     instance.version += 1

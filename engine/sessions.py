@@ -140,11 +140,15 @@ def send_invitation(session: Session, actor: Actor, meeting_id: int, data: dict[
     if meeting.invited is not None:
         raise Conflict(f"Die Einladung wurde schon am "
                        f"{meeting.invited.astimezone(TIMEZONE):%d.%m.%Y} versandt.")
-    instance = process_of(session, meeting_id)
+    instance = process_of(session, meeting_id, running=False)
     if instance is None:  # a Sitzung without a process (imported): sent as it is
         meetings.dispatch_invitation(session, actor.username, actor.display_name, meeting,
                                      values["reason"], now)
         return meeting
+    if instance.status != INSTANCE_RUNNING:
+        raise Conflict(f"Der Ablauf dieser Sitzung ist {instance.status}"
+                       f"{': ' + instance.incident if instance.incident else ''}; "
+                       "bitte die Administration verständigen.")
     assert instance.id is not None
     instance, _ = procedures.advance(
         session, instance.id, now, lambda wf: runtime.fire_timer_now(wf, AGENDA_CLOSING_EVENT))
@@ -236,7 +240,7 @@ def cancel(session: Session, actor: Actor, meeting_id: int, data: dict[str, Any]
     meeting.cancelled = True
     meeting.meeting_state = MEETING_CANCELLED
     followed = _follow(session, meeting, reminders.KIND_CANCELLED, values["reason"], now)
-    instance = process_of(session, meeting_id)
+    instance = process_of(session, meeting_id, running=False)
     session_tasks = procedures.cancel_instance(session, instance.id, now) \
         if instance is not None and instance.id is not None else 0
     audit.record(session, actor.username, actor.display_name, "meeting.cancelled", at=now, details={

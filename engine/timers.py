@@ -110,7 +110,8 @@ def record_incident(session: Session, instance_id: int | None, reason: str, now:
 
 def resume(session: Session, actor_name: str, display_name: str, instance_id: int,
            now: datetime) -> ProcessInstance:
-    """An admin lets an instance with an incident run again (after the cause was fixed)."""
+    """An admin lets an instance with an incident run again (after the cause was fixed): it
+    advances at once."""
     instance = session.get(ProcessInstance, instance_id)
     if instance is None or instance.status != INSTANCE_INCIDENT:
         raise Conflict("Dieser Vorgang hat keine Störung.")
@@ -121,6 +122,11 @@ def resume(session: Session, actor_name: str, display_name: str, instance_id: in
     session.flush()
     audit.record(session, actor_name, display_name, "workflow.resumed", paper_id=instance.paper_id,
                  process_instance_id=instance_id, at=now, details={"incident": old})
+    try:  # what came due meanwhile happens now; failing again is the same incident again
+        instance, _ = procedures.advance(session, instance_id, now)
+    except TaskFailed as exc:
+        exc.instance_id, exc.paper_id = instance_id, instance.paper_id
+        raise
     return instance
 
 
