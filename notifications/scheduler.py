@@ -11,7 +11,7 @@ with an explicit id; the database, not APScheduler's job store, is the source of
   whatever came due while nothing ran;
 * ``next-due``, a date job at the earliest pending reminder or e-mail retry, set again after
   every sweep, for precision between sweeps;
-* ``audit-verify`` hourly.
+* ``audit-verify`` every ten minutes (incrementally; the result is kept for the pages).
 """
 
 from __future__ import annotations
@@ -80,15 +80,16 @@ class LeaderLock:
             self._conn = None
 
 
-def verify_audit_chain(database: Database) -> audit.VerifyReport:
-    """Job: recompute the audit chain and log loudly if it was tampered with."""
+def verify_audit_chain(database: Database) -> audit.AuditVerification:
+    """Job: verify the audit chain from the last verified event on, keep the result, and log
+    loudly if it was tampered with (a new finding is recorded in the chain itself)."""
     with database.unit_of_work() as s:
-        report = audit.verify(s)
-    if report.ok:
-        log.info("audit chain verified: %d events", report.events)
+        result = audit.verify_incrementally(s)
+    if result.ok:
+        log.info("audit chain verified: %d new events, up to %d", result.events, result.to_seq)
     else:
-        log.error("audit chain broken: %s", report.problem)
-    return report
+        log.error("audit chain broken: %s", result.problem)
+    return result
 
 
 class Jobs:
@@ -140,7 +141,7 @@ class RunningScheduler:
 def _start(database: Database, lock: LeaderLock, transport: Transport | None) -> RunningScheduler:
     scheduler = BackgroundScheduler(timezone="Europe/Berlin")
     jobs = Jobs(database, scheduler, transport)
-    scheduler.add_job(verify_audit_chain, "interval", hours=1, args=[database],
+    scheduler.add_job(verify_audit_chain, "interval", minutes=10, args=[database],
                       id="audit-verify", replace_existing=True, coalesce=True, max_instances=1)
     scheduler.add_job(jobs.sweep, "interval", seconds=SWEEP_SECONDS, id="sweep", replace_existing=True,
                       coalesce=True, max_instances=1, next_run_time=utcnow())

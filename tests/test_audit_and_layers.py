@@ -3,38 +3,13 @@
 from __future__ import annotations
 
 import ast
-import logging
 
 import pytest
-from sqlalchemy import text
 
-from engine import audit
 from engine.db import Database
-from notifications.scheduler import LeaderLock, verify_audit_chain
+from notifications.scheduler import LeaderLock
 
 from .conftest import PROJECT
-
-
-def test_audit_chain_detects_a_changed_event(demo, database, caplog):  # type: ignore[no-untyped-def]
-    with database.unit_of_work() as s:
-        report = audit.verify(s)
-        assert report.ok and report.events >= 2
-    with database.engine.begin() as conn:
-        conn.execute(text("UPDATE audit_event SET actor = 'mallory' WHERE seq = 2"))
-    with database.unit_of_work() as s:
-        report = audit.verify(s)
-    assert not report.ok and report.problem == "Ereignis 2: Inhalt verändert"
-    with caplog.at_level(logging.ERROR, logger="notifications.scheduler"):
-        assert not verify_audit_chain(database).ok
-    assert "audit chain broken: Ereignis 2: Inhalt verändert" in caplog.text
-
-
-def test_audit_chain_detects_a_deleted_event(demo, database):  # type: ignore[no-untyped-def]
-    with database.engine.begin() as conn:
-        conn.execute(text("DELETE FROM audit_event WHERE seq = 1"))
-    with database.unit_of_work() as s:
-        report = audit.verify(s)
-    assert not report.ok and report.problem == "Ereignis 1 fehlt (gefunden: 2)"
 
 
 def test_only_one_scheduler_leads(settings, database):  # type: ignore[no-untyped-def]

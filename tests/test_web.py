@@ -151,9 +151,15 @@ def test_english_is_available_dates_stay_german(demo, browser):  # type: ignore[
     assert "Order of consultation" in again  # remembered in a cookie
 
 
-def test_auditor_sees_the_verified_history(demo, browser):  # type: ignore[no-untyped-def]
+def test_auditor_sees_the_verified_history(demo, database, browser):  # type: ignore[no-untyped-def]
+    from engine import audit
+
     page = text_of(browser().login("krueger").get("/revision/").get_data(as_text=True))
-    assert "Kette geprüft" in page and "procedure.started" in page
+    assert "noch nicht geprüft" in page and "procedure.started" in page
+    with database.unit_of_work() as s:
+        done = audit.verify_incrementally(s)  # what the scheduler does every ten minutes
+    page = text_of(browser().login("krueger").get("/revision/").get_data(as_text=True))
+    assert f"in Ordnung bis Ereignis {done.to_seq}" in page
     assert browser().login("hoffmann").get("/revision/").status_code == 403
 
 

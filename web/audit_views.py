@@ -1,4 +1,4 @@
-"""The auditors' view: the hash-chained process history, verified on every visit."""
+"""The auditors' view: the hash-chained process history and its last verification."""
 
 from __future__ import annotations
 
@@ -15,6 +15,16 @@ from .views import request_session
 bp = Blueprint("audit", __name__, url_prefix="/revision")
 
 
+@bp.app_template_global()
+def audit_finding() -> audit.AuditVerification | None:
+    """The last verification, when it found something: shown to every auditor and admin."""
+    actor = current_actor()
+    if actor is None or not (actor.is_admin or actor.has_role(ROLE_AUDITOR)):
+        return None
+    last = audit.last_verification(request_session())
+    return last if last is not None and not last.ok else None
+
+
 @bp.get("/")
 @login_required
 def index() -> ResponseReturnValue:
@@ -24,7 +34,7 @@ def index() -> ResponseReturnValue:
         abort(403)
     paper_id = request.args.get("vorlage", type=int)
     s = request_session()
-    report = audit.verify(s)
+    report = audit.last_verification(s)
     query = select(audit.AuditEvent).order_by(col(audit.AuditEvent.seq).desc())
     if paper_id:
         query = query.where(audit.AuditEvent.paper_id == paper_id)

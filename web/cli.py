@@ -1,4 +1,4 @@
-"""The ``ratsflow`` command: serve, scheduler, db upgrade, demo, deploy, audit verify."""
+"""The ``ratsflow`` command: serve, scheduler, db upgrade|app-role, demo, deploy, audit checkpoint|verify."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import os
 import signal
 import sys
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
 import click
+from sqlalchemy import text
 
 from engine import audit, procedures
 from engine.db import Database
@@ -102,16 +104,61 @@ def audit_group() -> None:
     """Prozesshistorie prüfen."""
 
 
+@audit_group.command("checkpoint")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Prüfpunkt auch in diese Datei schreiben (außerhalb der Datenbank aufbewahren).")
+def audit_checkpoint(out: Path | None) -> None:
+    """Den Kopf der Kette ausgeben: Sequenznummer, Hash, Zeit (als JSON)."""
+    with _database() as database, database.unit_of_work(write=False) as s:
+        mark = audit.checkpoint(s)
+    click.echo(mark.to_json())
+    if out is not None:
+        out.write_text(mark.to_json() + "\n", encoding="utf-8")
+
+
 @audit_group.command("verify")
-def audit_verify() -> None:
-    """Die Hash-Kette der Prozesshistorie neu berechnen."""
-    with _database() as database, database.unit_of_work() as s:
-        report = audit.verify(s)
+@click.option("--since", "since", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Prüfpunkt-Datei (mehrfach möglich): die Kette muss jeden fortsetzen.")
+def audit_verify(since: tuple[Path, ...]) -> None:
+    """Die ganze Hash-Kette neu berechnen (gestreamt) und gegen Prüfpunkte halten.
+
+    Exit-Code 0 nur, wenn alles stimmt; sonst 1 mit dem ersten Befund.
+    """
+    try:
+        marks = [audit.Checkpoint.from_json(path.read_text(encoding="utf-8"), where=path.name)
+                 for path in since]
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    started = time.perf_counter()
+    with _database() as database, database.unit_of_work(write=False) as s:
+        report = audit.verify(s, checkpoints=marks)
+    took = time.perf_counter() - started
     if report.ok:
-        click.echo(f"Kette in Ordnung: {report.events} Ereignisse.")
+        held = f", {len(marks)} Prüfpunkt(e) fortgesetzt" if marks else ""
+        click.echo(f"Kette in Ordnung: {report.events} Ereignisse bis {report.last_seq}{held} "
+                   f"({took:.1f} s).")
     else:
         click.echo(f"Kette beschädigt: {report.problem}", err=True)
         sys.exit(1)
+
+
+@db.command("app-role")
+@click.argument("role")
+@click.option("--apply", is_flag=True, help="Gleich ausführen (sonst nur das SQL ausgeben).")
+def db_app_role(role: str, apply: bool) -> None:
+    """PostgreSQL: die Rechte einer Rolle für die App – alles außer UPDATE/DELETE/TRUNCATE der
+    Prozesshistorie (die Rolle muss existieren)."""
+    statements = audit.app_role_grants(role)
+    if not apply:
+        click.echo(";\n".join(statements) + ";")
+        return
+    with _database() as database:
+        if database.engine.dialect.name != "postgresql":
+            raise click.ClickException("Nur für PostgreSQL: SQLite kennt keine Rollen.")
+        with database.engine.begin() as conn:
+            for statement in statements:
+                conn.execute(text(statement))
+    click.echo(f"Rechte für {role} gesetzt.")
 
 
 def _moment(value: str | None) -> datetime:
