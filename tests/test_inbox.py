@@ -40,7 +40,9 @@ def version_of(database, task: HumanTask) -> int:  # type: ignore[no-untyped-def
 def holder_state(database) -> list[tuple]:  # type: ignore[no-untyped-def,type-arg]
     with database.unit_of_work() as s:
         rows = s.exec(select(HumanTask).order_by(HumanTask.id)).all()
-        events = s.exec(select(func.count()).select_from(AuditEvent)).one()
+        # Refusals are recorded on their own (task.refused); nothing else may be written.
+        events = s.exec(select(func.count()).select_from(AuditEvent)
+                        .where(AuditEvent.action != "task.refused")).one()
         return [(t.id, t.status, t.assignee, t.owner, t.delegation) for t in rows] + [("events", events)]
 
 

@@ -22,7 +22,9 @@ def snapshot(database) -> tuple:  # type: ignore[no-untyped-def,type-arg]
         instances = [(i.id, i.version, i.state, i.status) for i in s.exec(select(ProcessInstance))]
         tasks = [(t.id, t.status, t.completed_by) for t in s.exec(select(HumanTask).order_by(HumanTask.id))]
         items = [(a.id, a.result) for a in s.exec(select(AgendaItem))]
-        events = s.exec(select(func.count()).select_from(AuditEvent)).one()
+        # Refusals are recorded on their own (task.refused); nothing else may be written.
+        events = s.exec(select(func.count()).select_from(AuditEvent)
+                        .where(AuditEvent.action != "task.refused")).one()
     return instances, tasks, items, events
 
 
@@ -74,6 +76,12 @@ def test_stale_version_is_409_and_changes_nothing(demo, database, actor, browser
     page = client.post(f"/aufgaben/{task.id}", {**NOTED, "version": version + 5})
     assert page.status_code == 409
     assert snapshot(database) == before
+    with database.unit_of_work() as s:  # each refusal over HTTP recorded: who, why, status
+        refused = s.exec(select(AuditEvent).where(AuditEvent.action == "task.refused")
+                         .order_by(AuditEvent.seq)).all()
+    assert [(e.actor, e.details["status"], e.details["task_id"]) for e in refused] == [
+        ("hoffmann", 409, task.id), ("hoffmann", 409, task.id)]
+    assert "geändert" in refused[0].details["why"] and refused[0].paper_id == task.paper_id
 
 
 def test_task_of_another_gremium_is_403_and_changes_nothing(demo, database, actor, browser):  # type: ignore[no-untyped-def]

@@ -155,7 +155,7 @@ def test_auditor_sees_the_verified_history(demo, database, browser):  # type: ig
     from engine import audit
 
     page = text_of(browser().login("krueger").get("/revision/").get_data(as_text=True))
-    assert "noch nicht geprüft" in page and "procedure.started" in page
+    assert "noch nicht geprüft" in page and "Ablauf gestartet" in page
     with database.unit_of_work() as s:
         done = audit.verify_incrementally(s)  # what the scheduler does every ten minutes
     page = text_of(browser().login("krueger").get("/revision/").get_data(as_text=True))

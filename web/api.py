@@ -17,7 +17,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from engine import procedures, tasks
 from engine.accounts import Actor
-from engine.errors import Invalid, NotFound
+from engine.errors import EngineError, Invalid, NotFound
 from engine.forms import json_schema
 from engine.inbox import InboxQuery, InboxRow, list_tasks, task_row, task_rows
 from engine.settings import TIMEZONE
@@ -25,7 +25,7 @@ from engine.tasks import candidate_group, comments_of, load_for
 
 from .auth import current_actor, login_required
 from .i18n import current_language
-from .views import request_now, request_session, request_today
+from .views import record_refusal, request_now, request_session, request_today
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -196,8 +196,13 @@ def complete(task_id: int) -> ResponseReturnValue:
         abort(415)
     payload = _body(CompleteIn())
     s = request_session()
-    done = procedures.complete_task(s, _actor(), task_id, payload["data"], payload["expected_version"],
-                                    now=request_now())
+    try:
+        done = procedures.complete_task(s, _actor(), task_id, payload["data"], payload["expected_version"],
+                                        now=request_now())
+    except EngineError as exc:
+        if exc.status != 404:
+            record_refusal(_actor(), task_id, exc)
+        raise
     # The completed task and the ones it made ready, read together for the answer.
     next_ids = [t.id for t in done.next_tasks if t.id is not None]
     rows = task_rows(s, [task_id, *next_ids], request_today())

@@ -10,13 +10,15 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 import click
 from sqlalchemy import text
 
-from engine import audit, procedures
+from engine import audit, audit_history, procedures
 from engine.db import Database
 from engine.demo import load_demo
+from engine.errors import Invalid
 from engine.files import FileStore
 from engine.settings import TIMEZONE, SettingsError, load_settings
 from engine.types import utcnow
@@ -140,6 +142,49 @@ def audit_verify(since: tuple[Path, ...]) -> None:
     else:
         click.echo(f"Kette beschädigt: {report.problem}", err=True)
         sys.exit(1)
+
+
+@audit_group.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True,
+              help="csv: Excel (Semikolon, UTF-8 mit BOM); jsonl: eine JSON-Zeile je Ereignis.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Datei (sonst Standardausgabe).")
+@click.option("--vorlage", help="Aktenzeichen der Vorlage, z. B. 2024/063.")
+@click.option("--gremium", help="Id des Gremiums.")
+@click.option("--sitzung", help="Sitzung, z. B. SI/2024/131.")
+@click.option("--person", help="Benutzername.")
+@click.option("--ereignis", help="Ereignisart, z. B. task.completed.")
+@click.option("--von", help="ab Tag (TT.MM.JJJJ).")
+@click.option("--bis", help="bis Tag (TT.MM.JJJJ).")
+def audit_export(fmt: str, out: Path | None, **filters: str | None) -> None:
+    """Die Prozesshistorie exportieren (gestreamt, ein Ereignis je Zeile); der Export wird
+    selbst protokolliert."""
+    args = {k: v for k, v in filters.items() if v}
+    with _database() as database:
+        with database.unit_of_work(write=False) as s:
+            try:
+                parsed = audit_history.parse_filters(s, args)
+            except Invalid as exc:
+                raise click.ClickException(" ".join(f"--{k}: {' '.join(v)}" for k, v in exc.errors.items())) \
+                    from None
+        with database.unit_of_work() as s:
+            audit.record(s, "cli", "Kommandozeile", "audit.exported", details={
+                "format": fmt, "filters": args, "out": str(out) if out else "-"})
+        count = 0
+        with database.unit_of_work(write=False) as s:
+            rows = audit_history.stream(s, parsed)
+            lines = audit_history.csv_lines(rows) if fmt == "csv" else audit_history.jsonl_lines(rows)
+            target: IO[str] = sys.stdout
+            if out is not None:
+                target = out.open("w", encoding="utf-8", newline="")
+            try:
+                for line in lines:
+                    target.write(line)
+                    count += 1
+            finally:
+                if out:
+                    target.close()
+    click.echo(f"{count - (1 if fmt == 'csv' else 0)} Ereignisse exportiert.", err=True)
 
 
 @db.command("app-role")

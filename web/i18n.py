@@ -129,6 +129,18 @@ _DATA_STRINGS = (
     N_("Ausschuss"), N_("Beirat"), N_("Fraktion"), N_("Hauptorgan"), N_("Rat"), N_("Kreistag"),
     N_("Verbandsversammlung"), N_("Bezirksvertretung"), N_("Arbeitsgruppe"), N_("Kommission"),
     N_("Vorsitz"), N_("stellvertretender Vorsitz"), N_("Mitglied"), N_("stellvertretendes Mitglied"),
+    # Event types of the process history (engine.audit_history.ACTIONS)
+    N_("Vorlage angelegt"), N_("Ablauf gestartet"), N_("Aufgabe übernommen"), N_("Aufgabe freigegeben"),
+    N_("Aufgabe zugewiesen"), N_("Aufgabe delegiert"), N_("Delegation erledigt"), N_("Kommentar"),
+    N_("Wiedervorlage gesetzt"), N_("Aufgabe erledigt"), N_("Versuch abgelehnt"),
+    N_("Ereignis im Ablauf"), N_("Störung im Ablauf"), N_("Ablauf fortgesetzt"), N_("Sitzung angelegt"),
+    N_("Sitzung verlegt"), N_("Sitzung abgesagt"), N_("Einladung versandt"),
+    N_("Ladungsfrist versäumt"), N_("Niederschrift freigegeben"), N_("Tagesordnung geändert"),
+    N_("Ergebnis freigegeben"), N_("Prozessmodell bereitgestellt"), N_("Fristen geändert"),
+    N_("Bundesland geändert"), N_("Erinnerungsregeln geändert"), N_("Gremium angelegt"),
+    N_("Gremium geändert"), N_("Person angelegt"), N_("Person geändert"),
+    N_("Mitgliedschaft eingetragen"), N_("Mitgliedschaft beendet"), N_("E-Mail erneut gesendet"),
+    N_("Befund der Prüfung"), N_("Historie exportiert"),
 )
 #: ``_()`` calls inside f-strings, which ``pybabel extract`` cannot see on Python 3.11 (the
 #: f-string is one token there): listed here so that they reach the catalogue.

@@ -40,6 +40,7 @@ from .i18n import gettext as _
 from .views import (
     beratungsfolge,
     paper_header,
+    record_refusal,
     request_now,
     request_session,
     request_today,
@@ -244,6 +245,8 @@ def bulk_noted() -> ResponseReturnValue:
             done.append(label)
         except EngineError as exc:
             failed.append(f"{label}: {exc.message} {_joined(exc.errors)}".strip())
+            if exc.status != 404:
+                record_refusal(actor, task_id, exc)
     if done:
         flash(_("Zur Kenntnis genommen: %(list)s", list=", ".join(done)), "success")
     for message in failed:
@@ -311,8 +314,12 @@ def task(task_id: int) -> ResponseReturnValue:
         done = procedures.complete_task(request_session(), _actor(), task_id, values, version,
                                         now=request_now())
     except Invalid as exc:
-        rollback_request()
+        record_refusal(_actor(), task_id, exc)
         return _task_page(task_id, 422, values, exc.errors)
+    except EngineError as exc:
+        if exc.status != 404:
+            record_refusal(_actor(), task_id, exc)
+        raise
     flash(_("Die Aufgabe wurde erledigt."), "success")
     if done.finished:
         flash(_("Die Beratungsfolge ist abgeschlossen."), "success")

@@ -8,8 +8,11 @@ from typing import Any
 from flask import current_app, g, request
 from sqlmodel import Session, col, select
 
+from engine import audit
 from engine.council import AgendaItem, Consultation, Meeting, Organization, Paper, Person
+from engine.errors import EngineError
 from engine.settings import TIMEZONE
+from engine.tasks import HumanTask
 from engine.types import utcnow
 
 
@@ -79,3 +82,19 @@ def paper_header(session: Session, paper: Paper) -> dict[str, Any]:
     lead = session.get(Organization, paper.under_direction_of_id) if paper.under_direction_of_id else None
     clerk = session.get(Person, paper.clerk_id) if paper.clerk_id else None
     return {"lead": lead, "clerk": clerk}
+
+
+def record_refusal(actor: Any, task_id: int, exc: EngineError) -> None:
+    """A refused attempt on a task (403/409/422) is recorded in a unit of work of its own,
+    after the refused one rolled back: the refusal is never lost, the refused change never
+    half-written."""
+    rollback_request()
+    database = current_app.extensions["ratsflow.db"]
+    with database.unit_of_work() as s:
+        task = s.get(HumanTask, task_id) if 0 < task_id < 2**31 else None
+        if task is None:
+            return
+        audit.record(s, actor.username, actor.display_name, "task.refused", paper_id=task.paper_id,
+                     process_instance_id=task.process_instance_id, at=request_now(), details={
+                         "task_id": task.id, "task_title": task.title, "status": exc.status,
+                         "why": exc.message, "errors": exc.errors, "path": request.path})

@@ -1,0 +1,285 @@
+"""The process history as auditors read it: search by Vorlage, Gremium, Sitzung, person,
+event type and period, in a stable order (newest first, by sequence number); each event in
+German words; exports as CSV (German Excel: ``;``, UTF-8 with BOM, 08.11.2024 14:30) and
+JSON Lines, streamed in keyset batches (a million rows in constant memory).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
+
+from .audit import AuditEvent
+from .council import RESULTS, Consultation, Meeting, Organization, Paper
+from .errors import Invalid
+from .settings import TIMEZONE
+from .workflow.models import ProcessInstance
+
+#: What an event type is called in the auditor's view.
+ACTIONS: dict[str, str] = {
+    "paper.created": "Vorlage angelegt",
+    "procedure.started": "Ablauf gestartet",
+    "task.claimed": "Aufgabe übernommen",
+    "task.unclaimed": "Aufgabe freigegeben",
+    "task.assigned": "Aufgabe zugewiesen",
+    "task.delegated": "Aufgabe delegiert",
+    "task.resolved": "Delegation erledigt",
+    "task.commented": "Kommentar",
+    "task.follow_up": "Wiedervorlage gesetzt",
+    "task.completed": "Aufgabe erledigt",
+    "task.refused": "Versuch abgelehnt",
+    "workflow.event": "Ereignis im Ablauf",
+    "workflow.incident": "Störung im Ablauf",
+    "workflow.resumed": "Ablauf fortgesetzt",
+    "meeting.created": "Sitzung angelegt",
+    "meeting.moved": "Sitzung verlegt",
+    "meeting.cancelled": "Sitzung abgesagt",
+    "meeting.invitation_sent": "Einladung versandt",
+    "meeting.invitation_overdue": "Ladungsfrist versäumt",
+    "meeting.minutes_released": "Niederschrift freigegeben",
+    "agenda.changed": "Tagesordnung geändert",
+    "agenda_item.result_released": "Ergebnis freigegeben",
+    "model.deployed": "Prozessmodell bereitgestellt",
+    "deadline_rules.changed": "Fristen geändert",
+    "body.state_changed": "Bundesland geändert",
+    "reminder_rules.changed": "Erinnerungsregeln geändert",
+    "organization.created": "Gremium angelegt",
+    "organization.changed": "Gremium geändert",
+    "person.created": "Person angelegt",
+    "person.changed": "Person geändert",
+    "membership.created": "Mitgliedschaft eingetragen",
+    "membership.ended": "Mitgliedschaft beendet",
+    "outbox.retried": "E-Mail erneut gesendet",
+    "audit.finding": "Befund der Prüfung",
+    "audit.exported": "Historie exportiert",
+}
+
+#: Form values by their field names, as the Beratungsfolge's and the session's forms ask them.
+_FIELDS = {"meeting_id": "Sitzung", "top_nummer": "TOP", "oeffentlich": "öffentlich", "ergebnis": "Ergebnis",
+           "beschlusstext": "Beschlusstext", "ja": "Ja", "nein": "Nein", "enthaltungen": "Enthaltungen",
+           "reason": "Begründung", "anmerkung": "Anmerkung"}
+
+
+def _value(key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "ja" if value else "nein"
+    if key == "ergebnis":
+        return RESULTS.get(str(value), str(value))
+    return str(value)
+
+
+def describe(event: AuditEvent) -> str:
+    """The event's details in German words (never raw JSON)."""
+    d = event.details or {}
+    parts: list[str] = []
+    if event.action == "task.completed":
+        parts.append(f"„{d.get('title', d.get('task', ''))}“")
+        if d.get("gremium"):
+            parts.append(str(d["gremium"]))
+        if d.get("sitzung"):
+            parts.append(f"Sitzung {d['sitzung']}")
+        values = d.get("values") or {}
+        shown = [f"{_FIELDS.get(k, k)}: {_value(k, v)}" for k, v in values.items()
+                 if k != "meeting_id" and v not in (None, "")]
+        if shown:
+            parts.append("; ".join(shown))
+        if d.get("next"):
+            parts.append("weiter: " + ", ".join(d["next"]))
+        if d.get("finished"):
+            parts.append("Ablauf abgeschlossen")
+    elif event.action == "procedure.started":
+        parts.append(f"Modell {d.get('model')} Version {d.get('model_version')}")
+        if d.get("beratungsfolge"):
+            parts.append("Beratungsfolge: " + ", ".join(d["beratungsfolge"]))
+        if d.get("gremium"):
+            parts.append(str(d["gremium"]))
+    elif event.action == "task.refused":
+        parts.append(f"{d.get('status')} {d.get('why', '')}".strip())
+        if d.get("task_title"):
+            parts.append(f"„{d['task_title']}“")
+    elif event.action == "agenda.changed":
+        parts.append(str(d.get("change", "")))
+        parts.append("neu: " + ", ".join(d.get("after", [])))
+    else:
+        for key in ("title", "gremium", "name", "reason", "problem", "note", "text", "to", "user",
+                    "incident", "event", "effect", "file", "version"):
+            if d.get(key) not in (None, "", []):
+                parts.append(f"{key if key not in _NAMES else _NAMES[key]}: {d[key]}")
+        for key, change in (d.get("changes") or {}).items():
+            parts.append(f"{key}: {change.get('old')} → {change.get('new')}")
+    if d.get("reason") and event.action in ("task.completed", "agenda.changed"):
+        parts.append(f"Begründung: {d['reason']}")
+    return " · ".join(p for p in parts if p)
+
+
+_NAMES = {"title": "Aufgabe", "gremium": "Gremium", "name": "Name", "reason": "Grund", "problem": "Befund",
+          "note": "Hinweis", "text": "Text", "to": "an", "user": "an", "incident": "Störung",
+          "event": "Element", "effect": "Wirkung", "file": "Datei", "version": "Version"}
+
+
+# ----------------------------------------------------------------------------- search
+
+@dataclass(frozen=True)
+class Filters:
+    paper_id: int | None = None
+    organization_id: int | None = None
+    meeting_id: int | None = None
+    actor: str | None = None
+    action: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+
+def _day(value: str | None, field: str, errors: dict[str, list[str]]) -> date | None:
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value.strip(), "%d.%m.%Y").date()
+    except ValueError:
+        errors[field] = ["Datum bitte als TT.MM.JJJJ."]
+        return None
+
+
+def _id(value: str | None, field: str, errors: dict[str, list[str]]) -> int | None:
+    if not value:
+        return None
+    if not value.isdigit() or not 0 < int(value) < 2**31:
+        errors[field] = ["Unbekannter Eintrag."]
+        return None
+    return int(value)
+
+
+def parse_filters(session: Session, args: dict[str, str]) -> Filters:
+    """The search form's and the export command's filters; a wrong one is named."""
+    errors: dict[str, list[str]] = {}
+    paper_id = None
+    if args.get("vorlage"):
+        ref = args["vorlage"].strip()
+        paper_id = session.exec(select(Paper.id).where(Paper.reference == ref)).first() if not ref.isdigit() \
+            else _id(ref, "vorlage", errors)
+        if paper_id is None and "vorlage" not in errors:
+            errors["vorlage"] = [f"Keine Vorlage {ref}."]
+    organization_id = _id(args.get("gremium"), "gremium", errors)
+    meeting_id = None
+    if args.get("sitzung"):
+        ref = args["sitzung"].strip()
+        meeting_id = _id(ref, "sitzung", errors) if ref.isdigit() else \
+            session.exec(select(Meeting.id).where(Meeting.reference == ref)).first()
+        if meeting_id is None and "sitzung" not in errors:
+            errors["sitzung"] = [f"Keine Sitzung {ref}."]
+    action = (args.get("ereignis") or "").strip() or None
+    if action is not None and action not in ACTIONS:
+        errors["ereignis"] = ["Bitte eine der angebotenen Ereignisarten wählen."]
+    actor = (args.get("person") or "").strip() or None
+    if actor is not None and (len(actor) > 100 or any(ord(c) < 32 for c in actor)):
+        errors["person"] = ["Ungültiger Benutzername."]
+    since, until = _day(args.get("von"), "von", errors), _day(args.get("bis"), "bis", errors)
+    if since and until and until < since:
+        errors["bis"] = ["Das Ende liegt vor dem Beginn."]
+    if errors:
+        raise Invalid("Filter bitte prüfen.", errors)
+    return Filters(paper_id, organization_id, meeting_id, actor, action, since, until)
+
+
+def _query(session: Session, filters: Filters) -> Any:
+    query = select(AuditEvent, Paper.reference).join(Paper, col(Paper.id) == AuditEvent.paper_id,
+                                                     isouter=True)
+    if filters.paper_id is not None:
+        query = query.where(AuditEvent.paper_id == filters.paper_id)
+    if filters.organization_id is not None:
+        papers = select(Consultation.paper_id).where(Consultation.organization_id == filters.organization_id)
+        instances = select(ProcessInstance.id).join(Meeting, col(Meeting.id) == ProcessInstance.meeting_id) \
+            .where(Meeting.organization_id == filters.organization_id)
+        query = query.where(or_(col(AuditEvent.paper_id).in_(papers),
+                                col(AuditEvent.process_instance_id).in_(instances)))
+    if filters.meeting_id is not None:
+        papers = select(Consultation.paper_id).where(Consultation.meeting_id == filters.meeting_id)
+        instances = select(ProcessInstance.id).where(ProcessInstance.meeting_id == filters.meeting_id)
+        query = query.where(or_(col(AuditEvent.paper_id).in_(papers),
+                                col(AuditEvent.process_instance_id).in_(instances)))
+    if filters.actor is not None:
+        query = query.where(AuditEvent.actor == filters.actor)
+    if filters.action is not None:
+        query = query.where(AuditEvent.action == filters.action)
+    if filters.since is not None:
+        query = query.where(col(AuditEvent.at) >= datetime.combine(filters.since, time(0), TIMEZONE))
+    if filters.until is not None:
+        query = query.where(col(AuditEvent.at) < datetime.combine(filters.until + timedelta(days=1), time(0),
+                                                                  TIMEZONE))
+    return query
+
+
+def search(session: Session, filters: Filters, before: int | None = None,
+           limit: int = 50) -> tuple[list[tuple[AuditEvent, str | None]], int | None]:
+    """One page, newest first; and the sequence number to continue before (None: last page)."""
+    query = _query(session, filters)
+    if before is not None:
+        query = query.where(col(AuditEvent.seq) < before)
+    rows = list(session.exec(query.order_by(col(AuditEvent.seq).desc()).limit(limit + 1)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return [(e, ref) for e, ref in rows], (rows[-1][0].seq if more and rows else None)
+
+
+def stream(session: Session, filters: Filters, batch: int = 2000) -> Iterator[tuple[AuditEvent, str | None]]:
+    """Every matching event in chain order, in keyset batches (each batch let go before the next)."""
+    after = 0
+    query = _query(session, filters)
+    while True:
+        rows = list(session.exec(query.where(col(AuditEvent.seq) > after)
+                                 .order_by(col(AuditEvent.seq)).limit(batch)).all())
+        yield from rows
+        if len(rows) < batch:
+            return
+        after = rows[-1][0].seq
+        session.expunge_all()
+
+
+# ----------------------------------------------------------------------------- export
+
+CSV_HEADER = ["Nr.", "Zeitpunkt", "Benutzer", "Name", "Ereignis", "Art", "Vorlage", "Vorgang", "Beschreibung",
+              "Einzelheiten (JSON)", "Hash"]
+
+
+def _at(event: AuditEvent) -> str:
+    return f"{event.at.astimezone(TIMEZONE):%d.%m.%Y %H:%M}"
+
+
+def csv_lines(rows: Iterator[tuple[AuditEvent, str | None]]) -> Iterator[str]:
+    """German Excel: UTF-8 with BOM, ``;``, dates as 08.11.2024 14:30 (Europe/Berlin)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerow(CSV_HEADER)
+    yield "\ufeff" + buffer.getvalue()
+    for event, ref in rows:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow([
+            event.seq, _at(event), event.actor, event.actor_name, ACTIONS.get(event.action, event.action),
+            event.action, ref or "", event.process_instance_id or "", describe(event),
+            json.dumps(event.details, ensure_ascii=False, sort_keys=True, default=str), event.hash])
+        yield buffer.getvalue()
+
+
+def jsonl_lines(rows: Iterator[tuple[AuditEvent, str | None]]) -> Iterator[str]:
+    for event, ref in rows:
+        yield json.dumps({
+            "seq": event.seq, "at": event.at.isoformat(), "actor": event.actor,
+            "actor_name": event.actor_name,
+            "action": event.action, "paper": ref, "paper_id": event.paper_id,
+            "process_instance_id": event.process_instance_id, "description": describe(event),
+            "details": event.details, "prev_hash": event.prev_hash, "hash": event.hash,
+        }, ensure_ascii=False, sort_keys=True, default=str) + "\n"
+
+
+def gremien(session: Session) -> list[Organization]:
+    return list(session.exec(select(Organization).where(Organization.organization_type == "Gremium")
+                             .order_by(col(Organization.name))))
