@@ -716,3 +716,23 @@ def paper_of_item(session: Session, item: AgendaItem) -> int | None:
     if item.consultation_id is None:
         return None
     return session.exec(select(Consultation.paper_id).where(Consultation.id == item.consultation_id)).first()
+
+
+# ----------------------------------------------------------------------------- the path taken
+
+def diagram_state(session: Session, instance_id: int) -> dict[str, Any]:
+    """What an auditor's diagram marks: the elements completed, the ones waiting now, the
+    sequence flows taken; the model version the instance runs on and its BPMN XML."""
+    found = session.exec(
+        select(ProcessInstance, ProcessModel)
+        .join(ProcessModel, col(ProcessModel.id) == ProcessInstance.model_id)
+        .where(ProcessInstance.id == instance_id)
+    ).first()
+    if found is None:
+        raise NotFound("Vorgang nicht gefunden.")
+    instance, model = found
+    spec = _model_spec(session, model.id or 0, model.spec_hash)
+    workflow = runtime.restore(instance.state, spec.spec_json, model.spec_hash)
+    completed, current = runtime.elements_by_state(workflow)
+    return {"instance": instance, "model": model, "completed": sorted(completed), "current": sorted(current),
+            "taken": runtime.flows_taken(model.bpmn_xml, completed, current)}

@@ -6,7 +6,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, render_template, request, send_from_directory
+from flask import Flask, Response, abort, g, jsonify, render_template, request, send_from_directory
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -83,6 +83,14 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
     def vendor_css() -> ResponseReturnValue:
         return send_from_directory(VENDOR_DIR / "@picocss" / "pico" / "css", "pico.min.css",
                                    max_age=86400)
+
+    bpmn_files = {"bpmn-viewer.production.min.js": "", "diagram-js.css": "assets", "bpmn-js.css": "assets"}
+
+    @app.get("/vendor/bpmn-js/<name>")
+    def vendor_bpmn(name: str) -> ResponseReturnValue:
+        if name not in bpmn_files:
+            abort(404)
+        return send_from_directory(VENDOR_DIR / "bpmn-js" / "dist" / bpmn_files[name], name, max_age=86400)
 
     # 6. Health, errors, security headers.
     @app.get("/healthz")

@@ -12,6 +12,7 @@ from flask import (
     Response,
     abort,
     current_app,
+    jsonify,
     render_template,
     request,
     url_for,
@@ -19,11 +20,12 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from sqlmodel import col, select
 
-from engine import audit, audit_history
+from engine import audit, audit_history, procedures
 from engine.council import ROLE_AUDITOR, Consultation, Meeting, Organization, Paper
-from engine.errors import Invalid
+from engine.errors import Invalid, NotFound
 from engine.settings import TIMEZONE
 from engine.tasks import HumanTask
+from engine.workflow.models import ProcessInstance, ProcessModel
 
 from .auth import current_actor, login_required
 from .views import request_now, request_session
@@ -116,7 +118,10 @@ def timeline(paper_id: int) -> ResponseReturnValue:
         task = tasks.get((event.details or {}).get("task_id"))
         if event.action == "task.completed" and task is not None and task.due is not None:
             deadline[event.seq] = (event.at.astimezone(TIMEZONE).date() - task.due).days
+    instances = list(s.exec(select(ProcessInstance).where(ProcessInstance.paper_id == paper_id)
+                            .order_by(col(ProcessInstance.id))))
     return render_template("audit_timeline.html", paper=paper, events=events, deadline=deadline,
+                           instances=instances,
                            actions=audit_history.ACTIONS,
                            consultations=consultations, report=audit.last_verification(s))
 
@@ -151,3 +156,45 @@ def export(format: str) -> ResponseReturnValue:
     mimetype = "text/csv" if format == "csv" else "application/x-ndjson"
     return Response(body(), mimetype=mimetype, headers={
         "Content-Disposition": f'attachment; filename="prozesshistorie-{stamp}.{format}"'})
+
+
+@bp.get("/vorgaenge/<int(max=2147483647):instance_id>/diagramm")
+@login_required
+def diagram(instance_id: int) -> ResponseReturnValue:
+    """The instance's BPMN diagram drawn by bpmn-js: completed steps, the current step and
+    the path taken marked; the model version it runs on."""
+    _auditor()
+    s = request_session()
+    try:
+        state = procedures.diagram_state(s, instance_id)
+    except NotFound:
+        abort(404)
+    instance, model = state["instance"], state["model"]
+    paper = s.get(Paper, instance.paper_id) if instance.paper_id else None
+    meeting = s.get(Meeting, instance.meeting_id) if instance.meeting_id else None
+    return render_template("audit_diagram.html", instance=instance, model=model, paper=paper, meeting=meeting,
+                           state=state)
+
+
+@bp.get("/vorgaenge/<int(max=2147483647):instance_id>/modell.bpmn")
+@login_required
+def diagram_model(instance_id: int) -> ResponseReturnValue:
+    _auditor()
+    s = request_session()
+    instance = s.get(ProcessInstance, instance_id)
+    model = s.get(ProcessModel, instance.model_id) if instance else None
+    if model is None:
+        abort(404)
+    return Response(model.bpmn_xml, mimetype="application/xml")
+
+
+@bp.get("/vorgaenge/<int(max=2147483647):instance_id>/stand.json")
+@login_required
+def diagram_json(instance_id: int) -> ResponseReturnValue:
+    _auditor()
+    try:
+        state = procedures.diagram_state(request_session(), instance_id)
+    except NotFound:
+        abort(404)
+    return jsonify(completed=state["completed"], current=state["current"], taken=state["taken"],
+                   model=state["model"].process_id, version=state["model"].version)

@@ -470,3 +470,29 @@ def fire_timer_now(workflow: BpmnWorkflow, bpmn_id: str) -> bool:
             task.internal_data["event_fired"] = True
             return True
     return False
+
+
+# ----------------------------------------------------------------------------- the path taken
+
+_BPMN_NS = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
+
+
+def elements_by_state(workflow: BpmnWorkflow) -> tuple[set[str], set[str]]:
+    """The BPMN element ids completed, and those ready or waiting now."""
+    completed, current = set(), set()
+    for task in workflow.get_tasks():
+        bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+        if not bpmn_id:
+            continue
+        if task.state == TaskState.COMPLETED:
+            completed.add(bpmn_id)
+        elif task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED):
+            current.add(bpmn_id)
+    return completed, current
+
+
+def flows_taken(bpmn_xml: str, completed: set[str], current: set[str]) -> list[str]:
+    """Sequence flows from a completed element to a completed or current one."""
+    root = etree.fromstring(bpmn_xml.encode(), parser=etree.XMLParser(resolve_entities=False))
+    return sorted(flow.get("id") for flow in root.iter(f"{_BPMN_NS}sequenceFlow")
+                  if flow.get("sourceRef") in completed and flow.get("targetRef") in completed | current)
