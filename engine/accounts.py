@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from .council import ROLE_ADMIN, Account, Grant
+from .council import ROLE_ADMIN, ROLE_AUDITOR, Account, Grant
 
 _N, _R, _P = 2**14, 8, 1
 
@@ -83,6 +83,14 @@ def authenticate(session: Session, username: str, password: str) -> Actor | None
         return None
     assert account.id is not None
     return load_actor(session, account.id)
+
+
+def privileged_account(session: Session, username: str) -> Account | None:
+    """The account if it is an admin's or an auditor's (their logins are audited)."""
+    if not username or len(username) > 200:
+        return None
+    return session.exec(select(Account).join(Grant, col(Grant.account_id) == Account.id).where(
+        Account.username == username, col(Grant.role).in_([ROLE_ADMIN, ROLE_AUDITOR]))).first()
 
 
 def create_account(

@@ -60,6 +60,8 @@ ACTIONS: dict[str, str] = {
     "outbox.retried": "E-Mail erneut gesendet",
     "audit.finding": "Befund der Prüfung",
     "audit.exported": "Historie exportiert",
+    "login.succeeded": "Anmeldung",
+    "login.failed": "Anmeldung fehlgeschlagen",
 }
 
 #: Form values by their field names, as the Beratungsfolge's and the session's forms ask them.
@@ -110,7 +112,7 @@ def describe(event: AuditEvent) -> str:
         parts.append("neu: " + ", ".join(d.get("after", [])))
     else:
         for key in ("title", "gremium", "name", "reason", "problem", "note", "text", "to", "user",
-                    "incident", "event", "effect", "file", "version"):
+                    "incident", "event", "effect", "file", "version", "address"):
             if d.get(key) not in (None, "", []):
                 parts.append(f"{key if key not in _NAMES else _NAMES[key]}: {d[key]}")
         for key, change in (d.get("changes") or {}).items():
@@ -122,7 +124,7 @@ def describe(event: AuditEvent) -> str:
 
 _NAMES = {"title": "Aufgabe", "gremium": "Gremium", "name": "Name", "reason": "Grund", "problem": "Befund",
           "note": "Hinweis", "text": "Text", "to": "an", "user": "an", "incident": "Störung",
-          "event": "Element", "effect": "Wirkung", "file": "Datei", "version": "Version"}
+          "event": "Element", "effect": "Wirkung", "file": "Datei", "version": "Version", "address": "von"}
 
 
 # ----------------------------------------------------------------------------- search

@@ -129,3 +129,21 @@ def test_export_command(demo, database, settings, tmp_path: Path, monkeypatch) -
     assert all(json.loads(line)["paper"] == "2024/063" for line in jsonl.stdout.splitlines() if line.startswith("{"))
     bad = CliRunner().invoke(cli, ["audit", "export", "--von", "gestern"])
     assert bad.exit_code != 0 and "--von" in bad.output
+
+
+def test_logins_of_privileged_accounts_are_recorded(demo, database, browser) -> None:  # type: ignore[no-untyped-def]
+    assert browser().client.post("/anmelden", data={"username": "admin", "password": "falsch",
+                                                    "csrf_token": ""}).status_code in (400, 401)
+    anonymous = browser()
+    anonymous.get("/anmelden")
+    assert anonymous.post("/anmelden", {"username": "admin", "password": "falsch"}).status_code == 401
+    browser().login("admin")
+    browser().login("krueger")
+    browser().login("hoffmann")  # a secretary: not a privileged account
+    with database.unit_of_work() as s:
+        events = [(e.action, e.actor) for e in s.exec(select(audit.AuditEvent).where(
+            audit.AuditEvent.action.in_(["login.succeeded", "login.failed"]))  # type: ignore[attr-defined]
+            .order_by(audit.AuditEvent.seq))]
+    assert ("login.failed", "admin") in events
+    assert ("login.succeeded", "admin") in events and ("login.succeeded", "krueger") in events
+    assert all(actor != "hoffmann" for _, actor in events)

@@ -26,7 +26,8 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from engine.accounts import Actor, authenticate, load_actor
+from engine import audit
+from engine.accounts import Actor, authenticate, load_actor, privileged_account
 
 from .i18n import gettext as _
 from .views import request_session
@@ -86,7 +87,13 @@ def login() -> ResponseReturnValue:
     if request.method == "POST":
         username = request.form.get("username", "").strip()
         password = request.form.get("password", "")
-        actor = authenticate(request_session(), username, password)
+        s = request_session()
+        actor = authenticate(s, username, password)
+        privileged = privileged_account(s, username)
+        if privileged is not None:  # logins of admins and auditors are part of the history
+            audit.record(s, username, privileged.display_name,
+                         "login.succeeded" if actor is not None else "login.failed",
+                         details={"address": request.remote_addr or ""})
         if actor is None:
             error = _("Benutzername oder Passwort falsch.")
         else:
