@@ -60,6 +60,7 @@ ACTIONS: dict[str, str] = {
     "outbox.retried": "E-Mail erneut gesendet",
     "audit.finding": "Befund der Prüfung",
     "audit.exported": "Historie exportiert",
+    "reminders.sent": "Erinnerungen versandt",
     "login.succeeded": "Anmeldung",
     "login.failed": "Anmeldung fehlgeschlagen",
 }
@@ -107,6 +108,8 @@ def describe(event: AuditEvent) -> str:
         parts.append(f"{d.get('status')} {d.get('why', '')}".strip())
         if d.get("task_title"):
             parts.append(f"„{d['task_title']}“")
+    elif event.action == "reminders.sent":
+        parts.append(f"{d.get('count')} × {d.get('kind')} (Sitzung {d.get('meeting_id')})")
     elif event.action == "agenda.changed":
         parts.append(str(d.get("change", "")))
         parts.append("neu: " + ", ".join(d.get("after", [])))

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from engine import deadlines, meetings, outbox, reminders, timers
+from engine import audit, deadlines, meetings, outbox, reminders, timers
 from engine.council import Account, Meeting, Organization, Person
 from engine.db import Database
 from engine.reminders import Reminder
@@ -144,11 +144,17 @@ class _Firing:
         return None
 
     def settle(self) -> None:
-        """The batch's messages in one INSERT, then each reminder marked with its message."""
+        """The batch's messages in one INSERT, then each reminder marked with its message; the
+        history records what went out, one event per Sitzung and kind (not one per member)."""
         self.session.flush()
+        sent: dict[tuple[int, str], list[int]] = {}
         for row, message in self.queued:
             reminders.mark(row, reminders.SENT, self.now, outbox_id=message.id)
+            sent.setdefault((row.meeting_id, row.kind), []).append(row.id or 0)
         self.session.flush()
+        for (meeting_id, kind), ids in sorted(sent.items()):
+            audit.record(self.session, "system", "Scheduler", "reminders.sent", at=self.now, details={
+                "meeting_id": meeting_id, "kind": kind, "count": len(ids), "reminders": ids[:500]})
 
 
 def fire_due(database: Database, now: datetime, batch: int = 200,

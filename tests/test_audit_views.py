@@ -40,8 +40,18 @@ def test_the_seeds_timeline_reads_as_german_text(demo, database, actor, browser)
     stale = hoffmann.post(f"/aufgaben/{task.id}", {"ergebnis": "zur_kenntnis_genommen", "version": 1})
     assert stale.status_code == 409
     _record_seed_result(database, actor, demo)
+    who = actor("schmitz")  # the assembly's secretary puts it on SI/2024/128 as TOP 7
+    with database.unit_of_work() as s:
+        from engine.council import Meeting
+
+        task = s.exec(select(HumanTask).where(HumanTask.paper_id == demo.paper_id,
+                                              HumanTask.status == TASK_READY)).one()
+        version = s.get(ProcessInstance, task.process_instance_id).version
+        assembly = s.exec(select(Meeting).where(Meeting.reference == "SI/2024/128")).one()
+        procedures.complete_task(s, who, task.id, {"meeting_id": assembly.id, "top_nummer": "7"}, version, now=NOW)
     krueger = browser().login("krueger")
     page = text_of(krueger.get(f"/revision/vorlagen/{demo.paper_id}").get_data(as_text=True))
+    assert "Jonas Schmitz (schmitz)" in page and "TOP: 7" in page and "SI/2024/128" in page
     assert "Verlauf der Vorlage 2024/063" in page
     assert "Ausschuss für (eu)regionale Wirtschaft" in page and "Verbandsversammlung" in page
     assert "Ablauf gestartet" in page and "Björn Zierstedt (zierstedt)" in page

@@ -379,3 +379,8 @@ def test_the_holder_of_an_overdue_task_is_reminded_once(demo, database, actor, s
     with database.unit_of_work() as s:
         rows = s.exec(select(Reminder).where(Reminder.kind == reminders.KIND_TASK_OVERDUE)).all()
         assert len(rows) == 2 and {r.status for r in rows} == {reminders.SENT}
+        # The history says what went out: one event per Sitzung and kind.
+        sent = [e.details for e in s.exec(select(audit.AuditEvent).where(
+            audit.AuditEvent.action == "reminders.sent")) if e.details["kind"] == reminders.KIND_TASK_OVERDUE]
+        assert sum(d["count"] for d in sent) == 2 and sorted(sum((d["reminders"] for d in sent), [])) == \
+            sorted(r.id for r in rows)

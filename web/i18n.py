@@ -141,6 +141,7 @@ _DATA_STRINGS = (
     N_("Gremium geändert"), N_("Person angelegt"), N_("Person geändert"),
     N_("Mitgliedschaft eingetragen"), N_("Mitgliedschaft beendet"), N_("E-Mail erneut gesendet"),
     N_("Befund der Prüfung"), N_("Historie exportiert"), N_("Anmeldung"), N_("Anmeldung fehlgeschlagen"),
+    N_("Erinnerungen versandt"),
 )
 #: ``_()`` calls inside f-strings, which ``pybabel extract`` cannot see on Python 3.11 (the
 #: f-string is one token there): listed here so that they reach the catalogue.

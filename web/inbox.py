@@ -331,9 +331,9 @@ def _act(task_id: int, verb: Any, *args: Any, message: str) -> ResponseReturnVal
     try:
         verb(request_session(), _actor(), task_id, *args, now=request_now())
     except EngineError as exc:
-        rollback_request()
         if exc.status == 404:
             abort(404)
+        record_refusal(_actor(), task_id, exc)
         return _task_page(task_id, exc.status, errors=exc.errors,
                           problem=exc.message + (" " + _joined(exc.errors) if exc.errors else ""))
     flash(message, "success")
