@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Connection, Text, text, update
+from sqlalchemy import JSON, Column, Connection, Index, Text, text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from .types import table_of, utc_column, utcnow
@@ -33,6 +33,11 @@ GENESIS = "0" * 64
 
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
+    __table_args__ = (
+        # The auditors' search: one Vorlage's or one event type's events, newest first.
+        Index("ix_audit_event_paper_seq", "paper_id", "seq"),
+        Index("ix_audit_event_action_at", "action", "at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     seq: int = Field(unique=True)  # position in the chain, 1, 2, …
