@@ -52,6 +52,8 @@ def test_the_seeds_timeline_reads_as_german_text(demo, database, actor, browser)
     krueger = browser().login("krueger")
     page = text_of(krueger.get(f"/revision/vorlagen/{demo.paper_id}").get_data(as_text=True))
     assert "Jonas Schmitz (schmitz)" in page and "TOP: 7" in page and "SI/2024/128" in page
+    # The Sitzungen it was on belong to its procedure: SI/2024/131's session process is in it.
+    assert "„Einladung versenden“" in page and "Tagesordnungsschluss" in page
     assert "Verlauf der Vorlage 2024/063" in page
     assert "Ausschuss für (eu)regionale Wirtschaft" in page and "Verbandsversammlung" in page
     assert "Ablauf gestartet" in page and "Björn Zierstedt (zierstedt)" in page
