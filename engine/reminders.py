@@ -353,12 +353,17 @@ def plan_overdue_tasks(session: Session, now: datetime, horizon_days: int = 60) 
     holders = {a.username: a for a in session.exec(select(Account).where(
         col(Account.username).in_({t.assignee for t in overdue if t.assignee}), Account.active == True))}  # noqa: E712
     written = 0
+    secretariats: dict[int, list[Account]] = {}  # per Gremium, read once per pass
     for task in overdue:
         assert task.meeting_id is not None
         if task.assignee:
             accounts = [holders[task.assignee]] if task.assignee in holders else []
+        elif task.organization_id:
+            if task.organization_id not in secretariats:
+                secretariats[task.organization_id] = secretariat_of(session, task.organization_id)
+            accounts = secretariats[task.organization_id]
         else:
-            accounts = secretariat_of(session, task.organization_id) if task.organization_id else []
+            accounts = []
         for account in accounts:
             key = f"{KIND_TASK_OVERDUE}/t{task.id}/{task.due}/a{account.id}"
             if key in have:

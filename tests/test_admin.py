@@ -116,7 +116,7 @@ def test_admin_changes_the_rules_and_the_bundesland(demo, database, browser) -> 
                 rule.agenda_days_before, rule.result_working_days) == (committee, 9, False, True, 0, 3)
         assert s.get(Body, body).state == "BE"  # type: ignore[union-attr]
         actions = [e.action for e in s.exec(select(AuditEvent).where(
-            AuditEvent.actor == "admin").order_by(AuditEvent.seq))]
+            AuditEvent.actor == "admin").order_by(AuditEvent.seq)) if not e.action.startswith("login.")]
     assert actions == ["body.state_changed", "deadline_rules.changed", "body.state_changed",
                        "deadline_rules.changed"]
 
