@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from .council import ROLE_ADMIN, ROLE_AUDITOR, Account, Grant
+from .errors import Forbidden
 
 _N, _R, _P = 2**14, 8, 1
 
@@ -83,6 +84,12 @@ def authenticate(session: Session, username: str, password: str) -> Actor | None
         return None
     assert account.id is not None
     return load_actor(session, account.id)
+
+
+def require_admin(actor: Actor, message: str) -> None:
+    """Admin-only verbs refuse everyone else with ``message``."""
+    if not actor.has_role(ROLE_ADMIN):
+        raise Forbidden(message)
 
 
 def privileged_account(session: Session, username: str) -> Account | None:

@@ -20,7 +20,7 @@ from .accounts import Actor
 from .council import ROLE_SECRETARIAT, AgendaItem, Consultation, Meeting, Paper
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .meetings import top_key
-from .schemas import InvitationIn, load
+from .schemas import OptionalReasonIn, load
 from .settings import TIMEZONE
 from .tasks import TASK_READY, HumanTask
 from .types import utcnow
@@ -53,12 +53,20 @@ def _guard(session: Session, actor: Actor, meeting_id: int, data: dict[str, Any]
         raise Conflict("Die Sitzung ist abgesagt.")
     if meeting.start <= now:
         raise Conflict("Die Sitzung hat schon begonnen; die Tagesordnung steht.")
-    reason = load(InvitationIn(), {"reason": data.get("reason", "")})["reason"]
+    reason = load(OptionalReasonIn(), {"reason": data.get("reason", "")})["reason"]
     if meeting.agenda_closed is not None and not reason:
         closed = meeting.agenda_closed.astimezone(TIMEZONE)
         raise Invalid("Die Tagesordnung ist geschlossen.", {"reason": [
             f"Die Tagesordnung wurde am {closed:%d.%m.%Y} geschlossen: Änderungen bitte begründen."]})
     return meeting, reason
+
+
+def _find(items: list[tuple[AgendaItem, Paper | None]], item_id: int) -> int:
+    """Where an item stands in the agenda (404 when it is not on this session's agenda)."""
+    for index, (item, _paper) in enumerate(items):
+        if item.id == item_id:
+            return index
+    raise NotFound("Dieser Tagesordnungspunkt steht nicht auf dieser Sitzung.")
 
 
 def _renumber(items: list[tuple[AgendaItem, Paper | None]]) -> None:
@@ -109,9 +117,7 @@ def move(session: Session, actor: Actor, meeting_id: int, item_id: int, directio
     meeting, reason = _guard(session, actor, meeting_id, data, now)
     items = _items(session, meeting_id)
     before = _snapshot(items)
-    index = next((i for i, (item, _) in enumerate(items) if item.id == item_id), None)
-    if index is None:
-        raise NotFound("Dieser Tagesordnungspunkt steht nicht auf dieser Sitzung.")
+    index = _find(items, item_id)
     other = index - 1 if direction == UP else index + 1
     if not 0 <= other < len(items) or items[other][0].public != items[index][0].public:
         where = "Anfang" if direction == UP else "Ende"
@@ -128,10 +134,7 @@ def set_part(session: Session, actor: Actor, meeting_id: int, item_id: int, publ
     meeting, reason = _guard(session, actor, meeting_id, data, now)
     items = _items(session, meeting_id)
     before = _snapshot(items)
-    found = next(((i, p) for i, p in items if i.id == item_id), None)
-    if found is None:
-        raise NotFound("Dieser Tagesordnungspunkt steht nicht auf dieser Sitzung.")
-    item, paper = found
+    item, paper = items[_find(items, item_id)]
     if public and paper is not None and not paper.public:
         raise Conflict(f"Die Vorlage {paper.reference} ist nichtöffentlich; "
                        "ihr TOP bleibt im nichtöffentlichen Teil.")
@@ -178,9 +181,7 @@ def indent(session: Session, actor: Actor, meeting_id: int, item_id: int, sub: b
     meeting, reason = _guard(session, actor, meeting_id, data, now)
     items = _items(session, meeting_id)
     before = _snapshot(items)
-    index = next((i for i, (item, _) in enumerate(items) if item.id == item_id), None)
-    if index is None:
-        raise NotFound("Dieser Tagesordnungspunkt steht nicht auf dieser Sitzung.")
+    index = _find(items, item_id)
     item = items[index][0]
     if sub and (index == 0 or items[index - 1][0].public != item.public):
         raise Conflict("Der erste Punkt eines Teils kann kein Unterpunkt sein.")

@@ -19,7 +19,7 @@ import json
 import re
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -197,7 +197,6 @@ class VerifyReport:
     first_bad: int | None = None
     last_seq: int = 0  # the last event that fitted
     last_hash: str = GENESIS
-    findings: list[str] = field(default_factory=list)
 
 
 _COLUMNS = (AuditEvent.seq, AuditEvent.at, AuditEvent.actor, AuditEvent.action, AuditEvent.paper_id,
@@ -236,18 +235,18 @@ def verify(session: Session, since: tuple[int, str] | None = None,
         elif seq in marks and marks[seq].hash != stored_hash:
             problem, bad = f"Ereignis {seq} weicht vom Prüfpunkt vom {marks[seq].at} ab", seq
         if problem is not None:
-            return VerifyReport(False, count, problem, bad, prev_seq, prev_hash, [problem])
+            return VerifyReport(False, count, problem, bad, prev_seq, prev_hash)
         prev_seq, prev_hash = seq, stored_hash
     beyond = sorted(c for c in marks if c > prev_seq)
     if beyond:
         mark = marks[beyond[-1]]
         problem = (f"Ereignisse nach {prev_seq} fehlen: der Prüfpunkt vom {mark.at} nennt Ereignis "
                    f"{mark.seq} (die Kette wurde abgeschnitten)")
-        return VerifyReport(False, count, problem, None, prev_seq, prev_hash, [problem])
+        return VerifyReport(False, count, problem, None, prev_seq, prev_hash)
     head = session.get(AuditHead, 1)
     if head is not None and (head.seq != prev_seq or head.hash != prev_hash):
         problem = f"Kettenkopf ({head.seq}) passt nicht zum letzten Ereignis ({prev_seq})"
-        return VerifyReport(False, count, problem, None, prev_seq, prev_hash, [problem])
+        return VerifyReport(False, count, problem, None, prev_seq, prev_hash)
     return VerifyReport(True, count, None, None, prev_seq, prev_hash)
 
 
@@ -284,7 +283,7 @@ def _changed_since(session: Session, good: AuditVerification) -> VerifyReport | 
                                                 details) == digest:
             return None
     problem = f"Ereignis {good.to_seq}: seit der Prüfung vom {good.at.isoformat()} verändert oder entfernt"
-    return VerifyReport(False, 0, problem, good.to_seq, good.to_seq - 1, GENESIS, [problem])
+    return VerifyReport(False, 0, problem, good.to_seq, good.to_seq - 1, GENESIS)
 
 
 def verify_incrementally(session: Session, now: datetime | None = None) -> AuditVerification:

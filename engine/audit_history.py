@@ -44,7 +44,6 @@ ACTIONS: dict[str, str] = {
     "meeting.cancelled": "Sitzung abgesagt",
     "meeting.invitation_sent": "Einladung versandt",
     "meeting.invitation_overdue": "Ladungsfrist versäumt",
-    "meeting.minutes_released": "Niederschrift freigegeben",
     "agenda.changed": "Tagesordnung geändert",
     "agenda_item.result_released": "Ergebnis freigegeben",
     "model.deployed": "Prozessmodell bereitgestellt",

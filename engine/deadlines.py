@@ -48,9 +48,10 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, vali
 from sqlmodel import Session, col, select
 
 from . import audit
-from .accounts import Actor
-from .council import ROLE_ADMIN, Body, DeadlineRule, Meeting, Organization
-from .errors import Forbidden, Invalid, NotFound
+from .accounts import Actor, require_admin
+from .council import Body, DeadlineRule, Meeting, Organization
+from .errors import Invalid, NotFound
+from .schemas import MAX_ID
 from .settings import TIMEZONE
 
 #: The 16 Länder by ISO 3166-2 subdivision code (without "DE-"), with their German names.
@@ -73,7 +74,6 @@ BUNDESLAENDER: dict[str, str] = {
     "TH": "Thüringen",
 }
 
-_MAX_DB_ID = 2**31 - 1  # PostgreSQL integer: larger ids cannot exist
 
 
 @dataclass(frozen=True)
@@ -243,19 +243,14 @@ def _load_rules(data: dict[str, Any]) -> dict[str, Any]:
         raise Invalid("Eingaben bitte prüfen.", errors) from None
 
 
-def _require_admin(actor: Actor, message: str) -> None:
-    if not actor.has_role(ROLE_ADMIN):
-        raise Forbidden(message)
-
-
 def set_rules(session: Session, actor: Actor, organization_id: int, data: dict[str, Any]) -> DeadlineRule:
     """The administration sets a Gremium's deadline rules (creates the row on first use).
 
     ``data`` is the whole rule, not a patch: the three numbers are required (form strings or
     ints), the two booleans default to False when missing (an unticked checkbox).
     """
-    _require_admin(actor, "Nur die Administration kann die Fristen eines Gremiums ändern.")
-    org = session.get(Organization, organization_id) if 0 < organization_id <= _MAX_DB_ID else None
+    require_admin(actor, "Nur die Administration kann die Fristen eines Gremiums ändern.")
+    org = session.get(Organization, organization_id) if 0 < organization_id <= MAX_ID else None
     if org is None or org.organization_type != "Gremium":
         raise NotFound("Gremium nicht gefunden.")
     values = _load_rules(data)
@@ -277,8 +272,8 @@ def set_rules(session: Session, actor: Actor, organization_id: int, data: dict[s
 
 def set_body_state(session: Session, actor: Actor, body_id: int, state: str | None) -> Body:
     """The administration sets a Körperschaft's Bundesland (None: nationwide holidays only)."""
-    _require_admin(actor, "Nur die Administration kann das Bundesland einer Körperschaft ändern.")
-    body = session.get(Body, body_id) if 0 < body_id <= _MAX_DB_ID else None
+    require_admin(actor, "Nur die Administration kann das Bundesland einer Körperschaft ändern.")
+    body = session.get(Body, body_id) if 0 < body_id <= MAX_ID else None
     if body is None:
         raise NotFound("Körperschaft nicht gefunden.")
     if state is not None and (not isinstance(state, str) or state not in BUNDESLAENDER):

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session
 
-from . import audit, meetings, rules
+from . import meetings, rules
 from .council import MEETING_HELD, RESULTS, AgendaItem, Consultation, Meeting, Paper
 from .errors import Conflict
 from .types import table_of
@@ -96,8 +96,6 @@ def _send_invitation(ctx: EffectContext) -> dict[str, Any]:
     meeting = ctx.meeting
     if meeting is None:
         return {}
-    if meeting.agenda_closed is None:
-        _close_agenda(ctx)
     sent = meetings.dispatch_invitation(ctx.session, ctx.username, ctx.display_name, meeting,
                                         ctx.values.get("reason"), ctx.now)
     return {"meeting_id": meeting.id, "members": sent.members, "late": sent.late}
@@ -131,10 +129,7 @@ def _release_minutes(ctx: EffectContext) -> dict[str, Any]:
     meeting.minutes_released = ctx.now
     ctx.session.add(meeting)
     ctx.session.flush()
-    audit.record(ctx.session, ctx.username, ctx.display_name, "meeting.minutes_released", at=ctx.now,
-                 process_instance_id=ctx.process_instance_id,
-                 details={"meeting_id": meeting.id, "note": ctx.values.get("anmerkung")})
-    return {"meeting_id": meeting.id}
+    return {"meeting_id": meeting.id, "minutes_released": ctx.now.isoformat()}  # in the completion's event
 
 
 EFFECTS: dict[str, Effect] = {

@@ -11,16 +11,13 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from . import audit, reminders
-from .accounts import Actor
+from .accounts import Actor, require_admin
 from .council import Body, Membership, Organization, Person
-from .errors import Conflict, Forbidden, Invalid, NotFound
-from .schemas import EndMembershipIn, GremiumIn, MembershipIn, PersonIn, load
+from .errors import Conflict, Invalid, NotFound
+from .schemas import MAX_ID, EndMembershipIn, GremiumIn, MembershipIn, PersonIn, load
 from .types import utcnow
 
-
-def _require_admin(actor: Actor) -> None:
-    if not actor.is_admin:
-        raise Forbidden("Nur die Administration pflegt Gremien, Personen und Mitgliedschaften.")
+_ADMIN_ONLY = "Nur die Administration pflegt Gremien, Personen und Mitgliedschaften."
 
 
 def _body(session: Session, body_id: int) -> Body:
@@ -46,7 +43,7 @@ def _plain(value: Any) -> Any:
 
 
 def _gremium(session: Session, organization_id: int) -> Organization:
-    org = session.get(Organization, organization_id) if 0 < organization_id < 2**31 else None
+    org = session.get(Organization, organization_id) if 0 < organization_id <= MAX_ID else None
     if org is None or org.organization_type != "Gremium":
         raise NotFound("Dieses Gremium gibt es nicht.")
     return org
@@ -55,7 +52,7 @@ def _gremium(session: Session, organization_id: int) -> Organization:
 # ----------------------------------------------------------------------------- Gremien
 
 def create_gremium(session: Session, actor: Actor, data: dict[str, Any]) -> Organization:
-    _require_admin(actor)
+    require_admin(actor, _ADMIN_ONLY)
     values = load(GremiumIn(), data)
     _body(session, values["body_id"])
     if session.exec(select(Organization.id).where(Organization.body_id == values["body_id"],
@@ -71,23 +68,29 @@ def create_gremium(session: Session, actor: Actor, data: dict[str, Any]) -> Orga
 
 def update_gremium(session: Session, actor: Actor, organization_id: int,
                    data: dict[str, Any]) -> Organization:
-    _require_admin(actor)
+    require_admin(actor, _ADMIN_ONLY)
     org = _gremium(session, organization_id)
-    values = load(GremiumIn(), {"body_id": org.body_id, **data})
-    values.pop("body_id")
-    changed = _changes(org, values)
-    if changed:
-        session.add(org)
-        session.flush()
-        audit.record(session, actor.username, actor.display_name, "organization.changed", details={
-            "organization_id": org.id, "changes": changed})
+    _update(session, actor, org, GremiumIn(), data, "organization.changed", "organization_id")
     return org
+
+
+def _update(session: Session, actor: Actor, row: Any, schema: Any, data: dict[str, Any], action: str,
+            id_key: str) -> None:
+    """Apply a form to a row of the body it belongs to; audit what changed (old → new)."""
+    values = load(schema, {"body_id": row.body_id, **data})
+    values.pop("body_id")
+    changed = _changes(row, values)
+    if changed:
+        session.add(row)
+        session.flush()
+        audit.record(session, actor.username, actor.display_name, action, details={
+            id_key: row.id, "changes": changed})
 
 
 # ----------------------------------------------------------------------------- persons
 
 def create_person(session: Session, actor: Actor, data: dict[str, Any]) -> Person:
-    _require_admin(actor)
+    require_admin(actor, _ADMIN_ONLY)
     values = load(PersonIn(), data)
     _body(session, values["body_id"])
     person = Person(**values)
@@ -99,18 +102,11 @@ def create_person(session: Session, actor: Actor, data: dict[str, Any]) -> Perso
 
 
 def update_person(session: Session, actor: Actor, person_id: int, data: dict[str, Any]) -> Person:
-    _require_admin(actor)
-    person = session.get(Person, person_id) if 0 < person_id < 2**31 else None
+    require_admin(actor, _ADMIN_ONLY)
+    person = session.get(Person, person_id) if 0 < person_id <= MAX_ID else None
     if person is None:
         raise NotFound("Diese Person gibt es nicht.")
-    values = load(PersonIn(), {"body_id": person.body_id, **data})
-    values.pop("body_id")
-    changed = _changes(person, values)
-    if changed:
-        session.add(person)
-        session.flush()
-        audit.record(session, actor.username, actor.display_name, "person.changed", details={
-            "person_id": person.id, "changes": changed})
+    _update(session, actor, person, PersonIn(), data, "person.changed", "person_id")
     return person
 
 
@@ -118,7 +114,7 @@ def update_person(session: Session, actor: Actor, person_id: int, data: dict[str
 
 def add_membership(session: Session, actor: Actor, organization_id: int, data: dict[str, Any],
                    now: datetime | None = None) -> Membership:
-    _require_admin(actor)
+    require_admin(actor, _ADMIN_ONLY)
     org = _gremium(session, organization_id)
     values = load(MembershipIn(), data)
     person = session.get(Person, values["person_id"])
@@ -147,8 +143,8 @@ def add_membership(session: Session, actor: Actor, organization_id: int, data: d
 
 def end_membership(session: Session, actor: Actor, membership_id: int, data: dict[str, Any],
                    now: datetime | None = None) -> Membership:
-    _require_admin(actor)
-    membership = session.get(Membership, membership_id) if 0 < membership_id < 2**31 else None
+    require_admin(actor, _ADMIN_ONLY)
+    membership = session.get(Membership, membership_id) if 0 < membership_id <= MAX_ID else None
     if membership is None:
         raise NotFound("Diese Mitgliedschaft gibt es nicht.")
     values = load(EndMembershipIn(), data)
@@ -186,7 +182,7 @@ def set_reminder_rules(session: Session, actor: Actor, organization_id: int | No
                        rules: list[dict[str, Any]], now: datetime | None = None) -> list[reminders.Rule]:
     """The reminder lead times of one Gremium (``None``: the default of all Gremien without
     rules of their own). Each rule: audience, anchor, lead in days (whole or half days) or hours."""
-    _require_admin(actor)
+    require_admin(actor, _ADMIN_ONLY)
     org = _gremium(session, organization_id) if organization_id is not None else None
     errors: dict[str, list[str]] = {}
     new: list[reminders.Rule] = []

@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import func, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from . import audit, effects, rules
@@ -348,13 +349,25 @@ def _consultation_notes(session: Session, consultation: Consultation | None, now
     return notes
 
 
-def _instance_of(session: Session, task: HumanTask) -> tuple[ProcessInstance, str]:
+def _instance_with_hash(session: Session, instance_id: int) -> tuple[ProcessInstance, str]:
+    """An instance and its model version's spec hash (one query; the spec itself is cached)."""
     row = session.exec(
         select(ProcessInstance, ProcessModel.spec_hash)
         .join(ProcessModel, col(ProcessModel.id) == ProcessInstance.model_id)
-        .where(ProcessInstance.id == task.process_instance_id)
-    ).one()
+        .where(ProcessInstance.id == instance_id)
+    ).first()
+    if row is None:
+        raise NotFound("Vorgang nicht gefunden.")
     return row[0], row[1]
+
+
+def _instance_of(session: Session, task: HumanTask) -> tuple[ProcessInstance, str]:
+    return _instance_with_hash(session, task.process_instance_id)
+
+
+def _restore(session: Session, instance: ProcessInstance, spec_hash: str) -> tuple[_ModelSpec, Any]:
+    spec = _model_spec(session, instance.model_id, spec_hash)
+    return spec, runtime.restore(instance.state, spec.spec_json, spec_hash)
 
 
 def task_form(session: Session, task: HumanTask, now: datetime | None = None) -> tuple[Form, dict[str, Any]]:
@@ -497,8 +510,7 @@ def _as_int(value: Any) -> int | None:
 def _complete(session: Session, actor: Actor, row: HumanTask, instance: ProcessInstance,
               spec_hash: str, values: dict[str, Any], behind: dict[Any, Any],
               expected_version: int, now: datetime) -> Completion:
-    spec = _model_spec(session, instance.model_id, spec_hash)
-    workflow = runtime.restore(instance.state, spec.spec_json, spec_hash)
+    spec, workflow = _restore(session, instance, spec_hash)
     spiff_task = workflow.get_task_from_id(UUID(row.spiff_task_id))
     if spiff_task is None or spiff_task.state != runtime.TaskState.READY:
         raise Conflict("Die Aufgabe ist im Vorgang nicht mehr bereit.")
@@ -545,16 +557,18 @@ def _save(session: Session, instance: ProcessInstance, workflow: Any, expected_v
           now: datetime) -> int:
     """Write the workflow state if the instance is still at ``expected_version`` (else 409)."""
     finished = workflow.is_completed()
+    values = {"state": runtime.save(workflow), "version": expected_version + 1, "updated": now,
+              "status": INSTANCE_COMPLETED if finished else INSTANCE_RUNNING,
+              "completed": now if finished else None}
     table = table_of(ProcessInstance)  # Core: the ORM's bulk-DML layer only adds time here
     claimed = session.exec(
-        update(table)
-        .where(table.c.id == instance.id, table.c.version == expected_version)
-        .values(state=runtime.save(workflow), version=expected_version + 1, updated=now,
-                status=INSTANCE_COMPLETED if finished else INSTANCE_RUNNING,
-                completed=now if finished else None)
-    )
+        update(table).where(table.c.id == instance.id, table.c.version == expected_version).values(**values))
     if claimed.rowcount != 1:
         raise Conflict("Der Vorgang wurde inzwischen geändert; bitte die Aufgabe neu laden.")
+    # The object in this unit of work holds what the database now holds (no re-read, not dirty),
+    # so a second step on the same instance in this unit of work starts from this one.
+    for name, value in values.items():
+        set_committed_value(instance, name, value)
     return expected_version + 1
 
 
@@ -614,25 +628,16 @@ def advance(session: Session, instance_id: int, now: datetime,
     ``do_engine_steps``), their effects run, its tasks and timer rows follow, under the
     version check. ``change(workflow)`` may alter the workflow first (a moved session's
     dates). Returns the instance and what happened."""
-    found = session.exec(
-        select(ProcessInstance, ProcessModel.spec_hash)
-        .join(ProcessModel, col(ProcessModel.id) == ProcessInstance.model_id)
-        .where(ProcessInstance.id == instance_id)
-    ).first()
-    if found is None:
-        raise NotFound("Vorgang nicht gefunden.")
-    instance, spec_hash = found
+    instance, spec_hash = _instance_with_hash(session, instance_id)
     if instance.status != INSTANCE_RUNNING:
         return instance, []
-    spec = _model_spec(session, instance.model_id, spec_hash)
-    workflow = runtime.restore(instance.state, spec.spec_json, spec_hash)
+    spec, workflow = _restore(session, instance, spec_hash)
     if change is not None:
         change(workflow)
     before = runtime.finished_task_ids(workflow)
     runtime.run_engine(workflow, now)
     happened = _event_effects(session, instance, workflow, before, now)
-    instance.version = _save(session, instance, workflow, instance.version, now)
-    session.refresh(instance)
+    _save(session, instance, workflow, instance.version, now)
     open_rows = list(session.exec(select(HumanTask).where(
         HumanTask.process_instance_id == instance.id, HumanTask.status == TASK_READY)))
     _sync_human_tasks(session, instance, workflow, open_rows, now)
@@ -723,16 +728,10 @@ def paper_of_item(session: Session, item: AgendaItem) -> int | None:
 def diagram_state(session: Session, instance_id: int) -> dict[str, Any]:
     """What an auditor's diagram marks: the elements completed, the ones waiting now, the
     sequence flows taken; the model version the instance runs on and its BPMN XML."""
-    found = session.exec(
-        select(ProcessInstance, ProcessModel)
-        .join(ProcessModel, col(ProcessModel.id) == ProcessInstance.model_id)
-        .where(ProcessInstance.id == instance_id)
-    ).first()
-    if found is None:
-        raise NotFound("Vorgang nicht gefunden.")
-    instance, model = found
-    spec = _model_spec(session, model.id or 0, model.spec_hash)
-    workflow = runtime.restore(instance.state, spec.spec_json, model.spec_hash)
+    instance, spec_hash = _instance_with_hash(session, instance_id)
+    model = session.get(ProcessModel, instance.model_id)
+    assert model is not None
+    _spec, workflow = _restore(session, instance, spec_hash)
     completed, current = runtime.elements_by_state(workflow)
     return {"instance": instance, "model": model, "completed": sorted(completed), "current": sorted(current),
             "taken": runtime.flows_taken(model.bpmn_xml, completed, current)}

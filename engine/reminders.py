@@ -342,10 +342,14 @@ def plan_overdue_tasks(session: Session, now: datetime, horizon_days: int = 60) 
     its holder, or to each secretary of its Gremium while nobody holds it; once per task and
     due date (a task due again later is reminded again). Returns how many were written."""
     today = now.astimezone(TIMEZONE).date()
+    # Only tasks not yet reminded of this due date: a reminder planned after the date passed
+    # is due later than it, so the sweep (every few seconds) reads almost nothing.
+    reminded = select(Reminder.id).where(Reminder.task_id == HumanTask.id, Reminder.kind == KIND_TASK_OVERDUE,
+                                         col(Reminder.due_at) > col(HumanTask.due)).exists()
     overdue = session.exec(select(HumanTask).where(
         HumanTask.status == TASK_READY, col(HumanTask.due) < today,
         col(HumanTask.due) >= today - dt.timedelta(days=horizon_days),
-        col(HumanTask.meeting_id).is_not(None))).all()
+        col(HumanTask.meeting_id).is_not(None), ~reminded)).all()
     if not overdue:
         return 0
     have = set(session.exec(select(Reminder.key).where(

@@ -121,7 +121,7 @@ class ReasonIn(_Base):
     reason = _text(required=True, max_length=1000)
 
 
-class InvitationIn(_Base):
+class OptionalReasonIn(_Base):
     reason = _text(load_default=None, max_length=1000)
 
 

@@ -19,7 +19,7 @@ from . import audit, deadlines, meetings, procedures, reminders, rules
 from .accounts import Actor
 from .council import MEETING_CANCELLED, ROLE_SECRETARIAT, Consultation, Meeting, Organization
 from .errors import Conflict, Forbidden, Invalid, NotFound
-from .schemas import InvitationIn, MeetingIn, MoveIn, ReasonIn, load
+from .schemas import MeetingIn, MoveIn, OptionalReasonIn, ReasonIn, load
 from .settings import TIMEZONE
 from .tasks import TASK_READY, HumanTask
 from .types import utcnow
@@ -135,7 +135,7 @@ def send_invitation(session: Session, actor: Actor, meeting_id: int, data: dict[
     completed (every member gets it with the agenda). Sent before the agenda closed, the
     invitation closes it (the Tagesordnungsschluss counts as reached, audited)."""
     now = now or utcnow()
-    values = load(InvitationIn(), data)
+    values = load(OptionalReasonIn(), data)
     meeting, _org = _ahead(session, actor, meeting_id, now, "Die Sitzung ist abgesagt.")
     if meeting.invited is not None:
         raise Conflict(f"Die Einladung wurde schon am "

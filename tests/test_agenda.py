@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from engine import agenda, audit, meetings, sessions
-from engine.council import Meeting
+from engine.council import Meeting, Paper
 from engine.errors import Conflict, Forbidden, Invalid
 from engine.tasks import HumanTask
 from engine.workflow.models import WorkflowTimer
@@ -95,10 +95,13 @@ def test_after_closing_only_with_a_reason(demo, database, actor, three):  # type
         agenda.move(s, who, meeting.id, ids["2024/092"], agenda.UP, {"reason": "Dringlichkeit"}, now=later)
         event = s.exec(select(audit.AuditEvent).where(audit.AuditEvent.action == "agenda.changed")).one()
         assert event.details["reason"] == "Dringlichkeit" and event.details["after_closing"] is True
-        # The result step of the moved Vorlage names its new TOP.
-        task = s.exec(select(HumanTask).where(HumanTask.status == "bereit", HumanTask.meeting_id == meeting.id,
-                                              HumanTask.form_key == "ergebnis")).all()
-        assert {t.context.get("top") for t in task} <= {"1", "2", "3"}
+    # The open steps of the moved Vorlagen name their new TOPs.
+    with database.unit_of_work() as s:
+        tops = {t.paper_id: t.context.get("top") for t in s.exec(select(HumanTask).where(
+            HumanTask.status == "bereit", HumanTask.meeting_id == meeting.id, HumanTask.form_key == "ergebnis"))}
+        papers = {ref: pid for ref, pid in s.exec(select(Paper.reference, Paper.id).where(
+            col(Paper.reference).in_(["2024/091", "2024/092"])))}
+    assert (tops[papers["2024/092"]], tops[papers["2024/091"]]) == ("2", "3")
 
 
 def test_only_its_secretary_and_not_after_it_began(demo, database, actor, three):  # type: ignore[no-untyped-def]

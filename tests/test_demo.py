@@ -53,11 +53,13 @@ def _open(s, reference: str) -> HumanTask:  # type: ignore[no-untyped-def]
 
 def test_week_has_thirteen_vorlagen_in_their_steps(week, database):  # type: ignore[no-untyped-def]
     assert week.created and week.week == [f"2024/{n:03d}" for n in range(64, 76)]
-    assert [u for u, _ in week.accounts] == [
-        "zierstedt", "albrecht", "lenz", "hoffmann", "weber", "schmitz", "krause", "krueger", "becker", "admin"]
+    usernames = [u for u, _ in week.accounts]
+    assert usernames == ["zierstedt", "albrecht", "lenz", "hoffmann", "weber", "schmitz", "krause", "krueger",
+                         "becker", "admin"]
     with database.unit_of_work() as s:
         papers = s.exec(select(Paper).order_by(Paper.reference)).all()
-        assert [p.reference for p in papers] == [f"2024/{n:03d}" for n in range(63, 76)]
+        references = [p.reference for p in papers]
+        assert references == [f"2024/{n:03d}" for n in range(63, 76)]
         assert {p.paper_type for p in papers} == {
             "Standardvorlage", "Beschlussvorlage", "Mitteilungsvorlage", "Antrag"}
         assert all(p.facts.startswith(("Sachlage:", "Antragstext:")) and p.proposal for p in papers)
@@ -106,7 +108,8 @@ def test_week_has_thirteen_vorlagen_in_their_steps(week, database):  # type: ign
 
         # One non-public Vorlage in consultation, in the non-public part of its session.
         hidden = s.exec(select(Paper).where(Paper.public == False)).all()  # noqa: E712
-        assert [(p.reference, p.status) for p in hidden] == [("2024/073", PAPER_IN_CONSULTATION)]
+        states = [(p.reference, p.status) for p in hidden]
+        assert states == [("2024/073", PAPER_IN_CONSULTATION)]
         item = s.exec(select(AgendaItem).join(Consultation, Consultation.id == AgendaItem.consultation_id)
                       .where(Consultation.paper_id == hidden[0].id)).one()
         assert item.public is False

@@ -384,3 +384,13 @@ def test_the_holder_of_an_overdue_task_is_reminded_once(demo, database, actor, s
             audit.AuditEvent.action == "reminders.sent")) if e.details["kind"] == reminders.KIND_TASK_OVERDUE]
         assert sum(d["count"] for d in sent) == 2 and sorted(sum((d["reminders"] for d in sent), [])) == \
             sorted(r.id for r in rows)
+        # Due again later (its session moved), and that date passed too: reminded once more.
+        seed = s.exec(select(HumanTask).where(HumanTask.paper_id == demo.paper_id,
+                                              HumanTask.status == TASK_READY)).one()
+        seed.due = (morning + timedelta(days=1)).date()
+        s.add(seed)
+        later = morning + timedelta(days=3)
+        reminders.plan_overdue_tasks(s, later)
+        assert reminders.plan_overdue_tasks(s, later) == 0  # once
+        for_seed = s.exec(select(Reminder).where(Reminder.task_id == seed.id)).all()
+        assert len(for_seed) == 2 and for_seed[-1].note == f"Ergebnis erfassen (fällig am {seed.due:%d.%m.%Y})"

@@ -27,7 +27,8 @@ _MAX_ID = 2**31 - 1  # beyond the integer ids of both databases (SQLite refuses 
 _RULE_NUMBERS = ("invitation_days", "agenda_days_before", "result_working_days")
 
 
-def _admin() -> Actor:
+def require_admin() -> Actor:
+    """The logged-in admin (403 for anyone else)."""
     actor = current_actor()
     if actor is None or not actor.is_admin:
         abort(403)
@@ -100,14 +101,14 @@ def _render_overview(errors: dict[str, list[str]], status: int) -> ResponseRetur
 @bp.get("/gremien")
 @login_required
 def gremien() -> ResponseReturnValue:
-    _admin()
+    require_admin()
     return _render_overview({}, 200)
 
 
 @bp.post("/koerperschaften/<int:body_id>/land")
 @login_required
 def body_state(body_id: int) -> ResponseReturnValue:
-    actor = _admin()
+    actor = require_admin()
     if body_id > _MAX_ID:
         abort(404)
     state = request.form.get("state", "").strip() or None
@@ -123,7 +124,7 @@ def body_state(body_id: int) -> ResponseReturnValue:
 @bp.route("/gremien/<int:org_id>/fristen", methods=["GET", "POST"])
 @login_required
 def rules(org_id: int) -> ResponseReturnValue:
-    actor = _admin()
+    actor = require_admin()
     s = request_session()
     org = s.get(Organization, org_id) if org_id <= _MAX_ID else None
     if org is None or org.organization_type != "Gremium":

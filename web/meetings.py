@@ -20,7 +20,7 @@ from notifications import calendar
 
 from .auth import current_actor, login_required
 from .i18n import gettext as _
-from .views import request_now, request_session, request_today, rollback_request
+from .views import form_values, request_now, request_session, request_today, rollback_request
 
 bp = Blueprint("meetings", __name__)
 
@@ -95,7 +95,7 @@ def meeting(meeting_id: int) -> ResponseReturnValue:
 def _act(meeting_id: int, verb: Any, message: str) -> ResponseReturnValue:
     actor = current_actor()
     assert actor is not None
-    values = {k: v for k, v in request.form.items() if k != "csrf_token"}
+    values = form_values()
     try:
         verb(request_session(), actor, meeting_id, values, now=request_now())
     except EngineError as exc:

@@ -24,7 +24,7 @@ from engine.files import FileStore
 
 from .auth import current_actor, login_required
 from .i18n import gettext as _
-from .views import request_now, request_session, rollback_request
+from .views import form_values, request_now, request_session, rollback_request
 
 bp = Blueprint("papers", __name__)
 
@@ -142,7 +142,7 @@ def new_meeting() -> ResponseReturnValue:
     if not orgs:
         abort(403)
     if request.method == "POST":
-        values = {k: v for k, v in request.form.items() if k != "csrf_token"}
+        values = form_values()
         try:
             sessions.create_meeting(s, actor, values, now=request_now())
         except Invalid as exc:

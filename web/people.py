@@ -10,34 +10,17 @@ from flask.typing import ResponseReturnValue
 from sqlmodel import col, select
 
 from engine import audit, members, outbox, reminders, timers
-from engine.accounts import Actor
 from engine.council import Body, Organization, Person
 from engine.errors import Conflict, Invalid, NotFound
 from engine.outbox import OutboxMessage
-from engine.schemas import GREMIUM_KINDS, MAX_ID, MEMBERSHIP_ROLES
+from engine.schemas import GREMIUM_KINDS, MEMBERSHIP_ROLES
 
-from .auth import current_actor, login_required
+from .admin import require_admin
+from .auth import login_required
 from .i18n import gettext as _
-from .views import request_now, request_session, rollback_request
+from .views import form_values, request_now, request_session, rollback_request
 
 bp = Blueprint("people", __name__, url_prefix="/verwaltung")
-
-
-def _admin() -> Actor:
-    actor = current_actor()
-    if actor is None or not actor.is_admin:
-        abort(403)
-    return actor
-
-
-def _form() -> dict[str, Any]:
-    return {key: value for key, value in request.form.items() if key != "csrf_token"}
-
-
-def _bounded(value: int) -> int:
-    if not 0 < value <= MAX_ID:
-        abort(404)
-    return value
 
 
 # ----------------------------------------------------------------------------- Gremien
@@ -54,10 +37,10 @@ def _gremien_page(values: dict[str, Any], errors: dict[str, list[str]], status: 
 @bp.route("/gremien/verzeichnis", methods=["GET", "POST"])
 @login_required
 def organizations() -> ResponseReturnValue:
-    actor = _admin()
+    actor = require_admin()
     if request.method == "GET":
         return _gremien_page({}, {}, 200)
-    values = _form()
+    values = form_values()
     try:
         org = members.create_gremium(request_session(), actor, values)
     except Invalid as exc:
@@ -88,14 +71,13 @@ def _organization_page(org_id: int, values: dict[str, Any], errors: dict[str, li
         today=request_now().date()), status
 
 
-@bp.route("/gremien/<int:org_id>", methods=["GET", "POST"])
+@bp.route("/gremien/<int(max=2147483647):org_id>", methods=["GET", "POST"])
 @login_required
 def organization(org_id: int) -> ResponseReturnValue:
-    actor = _admin()
-    _bounded(org_id)
+    actor = require_admin()
     if request.method == "GET":
         return _organization_page(org_id, {}, {}, 200)
-    values = _form()
+    values = form_values()
     try:
         members.update_gremium(request_session(), actor, org_id, values)
     except NotFound:
@@ -107,12 +89,11 @@ def organization(org_id: int) -> ResponseReturnValue:
     return redirect(url_for("people.organization", org_id=org_id))
 
 
-@bp.post("/gremien/<int:org_id>/mitglieder")
+@bp.post("/gremien/<int(max=2147483647):org_id>/mitglieder")
 @login_required
 def add_membership(org_id: int) -> ResponseReturnValue:
-    actor = _admin()
-    _bounded(org_id)
-    values = _form()
+    actor = require_admin()
+    values = form_values()
     values["voting_right"] = "voting_right" in request.form
     try:
         members.add_membership(request_session(), actor, org_id, values, now=request_now())
@@ -128,13 +109,12 @@ def add_membership(org_id: int) -> ResponseReturnValue:
     return redirect(url_for("people.organization", org_id=org_id))
 
 
-@bp.post("/mitgliedschaften/<int:membership_id>/ende")
+@bp.post("/mitgliedschaften/<int(max=2147483647):membership_id>/ende")
 @login_required
 def end_membership(membership_id: int) -> ResponseReturnValue:
-    actor = _admin()
-    _bounded(membership_id)
+    actor = require_admin()
     try:
-        membership = members.end_membership(request_session(), actor, membership_id, _form(),
+        membership = members.end_membership(request_session(), actor, membership_id, form_values(),
                                             now=request_now())
     except NotFound:
         abort(404)
@@ -146,11 +126,10 @@ def end_membership(membership_id: int) -> ResponseReturnValue:
     return redirect(url_for("people.organization", org_id=membership.organization_id))
 
 
-@bp.post("/gremien/<int:org_id>/erinnerungen")
+@bp.post("/gremien/<int(max=2147483647):org_id>/erinnerungen")
 @login_required
 def reminder_rules(org_id: int) -> ResponseReturnValue:
-    actor = _admin()
-    _bounded(org_id)
+    actor = require_admin()
     rules = [{"audience": a, "anchor": k, "days": d} for a, k, d in zip(
         request.form.getlist("audience"), request.form.getlist("anchor"), request.form.getlist("days"),
         strict=False) if d.strip()]
@@ -178,10 +157,10 @@ def _persons_page(values: dict[str, Any], errors: dict[str, list[str]], status: 
 @bp.route("/personen", methods=["GET", "POST"])
 @login_required
 def persons() -> ResponseReturnValue:
-    actor = _admin()
+    actor = require_admin()
     if request.method == "GET":
         return _persons_page({}, {}, 200)
-    values = _form()
+    values = form_values()
     try:
         person = members.create_person(request_session(), actor, values)
     except Invalid as exc:
@@ -191,11 +170,10 @@ def persons() -> ResponseReturnValue:
     return redirect(url_for("people.persons"))
 
 
-@bp.route("/personen/<int:person_id>", methods=["GET", "POST"])
+@bp.route("/personen/<int(max=2147483647):person_id>", methods=["GET", "POST"])
 @login_required
 def person(person_id: int) -> ResponseReturnValue:
-    actor = _admin()
-    _bounded(person_id)
+    actor = require_admin()
     s = request_session()
     found = s.get(Person, person_id)
     if found is None:
@@ -205,7 +183,7 @@ def person(person_id: int) -> ResponseReturnValue:
     errors: dict[str, list[str]] = {}
     status = 200
     if request.method == "POST":
-        values = _form()
+        values = form_values()
         try:
             members.update_person(s, actor, person_id, values)
         except Invalid as exc:
@@ -222,7 +200,7 @@ def person(person_id: int) -> ResponseReturnValue:
 @bp.get("/postausgang")
 @login_required
 def outbox_page() -> ResponseReturnValue:
-    _admin()
+    require_admin()
     s = request_session()
     failed = list(s.exec(select(OutboxMessage).where(OutboxMessage.status == outbox.FAILED)
                          .order_by(col(OutboxMessage.id).desc()).limit(200)))
@@ -233,11 +211,10 @@ def outbox_page() -> ResponseReturnValue:
                            incidents=timers.incidents(s))
 
 
-@bp.post("/postausgang/<int:message_id>/erneut")
+@bp.post("/postausgang/<int(max=2147483647):message_id>/erneut")
 @login_required
 def retry_message(message_id: int) -> ResponseReturnValue:
-    actor = _admin()
-    _bounded(message_id)
+    actor = require_admin()
     s = request_session()
     message = outbox.retry(s, message_id, request_now())
     if message is None:
@@ -249,11 +226,10 @@ def retry_message(message_id: int) -> ResponseReturnValue:
     return redirect(url_for("people.outbox_page"))
 
 
-@bp.post("/stoerungen/<int:instance_id>/fortsetzen")
+@bp.post("/stoerungen/<int(max=2147483647):instance_id>/fortsetzen")
 @login_required
 def resume(instance_id: int) -> ResponseReturnValue:
-    actor = _admin()
-    _bounded(instance_id)
+    actor = require_admin()
     try:
         timers.resume(request_session(), actor.username, actor.display_name, instance_id, request_now())
     except Conflict as exc:

@@ -40,6 +40,12 @@ def request_today() -> date:
     return request_now().astimezone(TIMEZONE).date()
 
 
+def form_values(*leave_out: str) -> dict[str, Any]:
+    """The submitted form without its CSRF token (and ``leave_out``)."""
+    skip = {"csrf_token", *leave_out}
+    return {k: v for k, v in request.form.items() if k not in skip}
+
+
 def rollback_request() -> None:
     """Undo this request's changes so far (after a refused input) and go on reading."""
     if "uow" in g:
