@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from icalendar import Calendar
-from sqlmodel import select
+from sqlmodel import col, select
 
 from engine import audit, meetings, outbox, procedures, reminders, sessions, timers
 from engine.council import Meeting, Organization, Paper, Person
@@ -392,5 +392,5 @@ def test_the_holder_of_an_overdue_task_is_reminded_once(demo, database, actor, s
         later = morning + timedelta(days=3)
         reminders.plan_overdue_tasks(s, later)
         assert reminders.plan_overdue_tasks(s, later) == 0  # once
-        for_seed = s.exec(select(Reminder).where(Reminder.task_id == seed.id)).all()
+        for_seed = s.exec(select(Reminder).where(Reminder.task_id == seed.id).order_by(col(Reminder.id))).all()
         assert len(for_seed) == 2 and for_seed[-1].note == f"Ergebnis erfassen (fällig am {seed.due:%d.%m.%Y})"
