@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from .types import created_column, modified_column, utc_column
@@ -243,11 +243,16 @@ class File(SQLModel, table=True):
 
 
 class Account(SQLModel, table=True):
-    """A local login. Passwords are stored as salted hashes (scrypt)."""
+    """A login: local (a password hash: argon2id, older ones scrypt) or through an OpenID
+    provider (issuer and subject; its roles are mapped from the provider's claim at each login)."""
+
+    __table_args__ = (Index("uq_account_identity", "identity_issuer", "identity_subject", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(unique=True)
-    password_hash: str
+    password_hash: str  # "" for an account without a local password
+    identity_issuer: str | None = None
+    identity_subject: str | None = None
     display_name: str
     email: str | None = None
     person_id: int | None = Field(default=None, foreign_key="person.id")

@@ -5,9 +5,11 @@ from sqlmodel import SQLModel
 
 import engine.audit  # noqa: F401  (registers the tables on SQLModel.metadata)
 import engine.council  # noqa: F401
+import engine.logins  # noqa: F401
 import engine.outbox  # noqa: F401
 import engine.reminders  # noqa: F401
 import engine.tasks  # noqa: F401
+import engine.tokens  # noqa: F401
 import engine.workflow.models  # noqa: F401
 from engine.db import make_engine
 from engine.settings import load_settings

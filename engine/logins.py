@@ -1,0 +1,119 @@
+"""Login sessions kept on the server: a session cookie is only a key to one of these rows.
+
+A logged-out (or timed-out, or "everywhere" ended) session is dead however often its cookie is
+replayed: the row says so. Only a hash of the key is stored, so the table gives nobody a login.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import Column, Text, update
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from .types import created_column, table_of, utc_column
+
+#: Why a session ended (shown on the account page).
+ENDED_LOGOUT = "abgemeldet"
+ENDED_EVERYWHERE = "überall abgemeldet"
+ENDED_IDLE = "Zeitüberschreitung (inaktiv)"
+ENDED_ABSOLUTE = "Zeitüberschreitung (Höchstdauer)"
+ENDED_PASSWORD = "Passwort geändert"
+ENDED_DISABLED = "Konto deaktiviert"
+
+
+class LoginSession(SQLModel, table=True):
+    __tablename__ = "login_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_hash: str = Field(unique=True, max_length=64)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    #: "Passwort" or "OpenID Connect (<provider>)".
+    method: str = Field(max_length=200)
+    provider: str | None = Field(default=None, max_length=100)
+    #: The provider's ID token, sent back as ``id_token_hint`` at RP-initiated logout.
+    id_token: str | None = Field(default=None, sa_column=Column(Text))
+    address: str = Field(default="", max_length=100)
+    user_agent: str = Field(default="", max_length=300)
+    created: dt.datetime | None = Field(default=None, sa_column=created_column())
+    last_seen: dt.datetime = Field(sa_column=utc_column(nullable=False))
+    ended: dt.datetime | None = Field(default=None, sa_column=utc_column())
+    ended_reason: str | None = Field(default=None, max_length=100)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    idle: dt.timedelta
+    absolute: dt.timedelta
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def begin(session: Session, account_id: int, method: str, now: dt.datetime, *, provider: str | None = None,
+          id_token: str | None = None, address: str = "", user_agent: str = "") -> str:
+    """A new session; returns the key for the cookie (never stored)."""
+    key = secrets.token_urlsafe(32)
+    session.add(LoginSession(key_hash=_hash(key), account_id=account_id, method=method, provider=provider,
+                             id_token=id_token, address=address[:100], user_agent=user_agent[:300],
+                             created=now, last_seen=now))
+    session.flush()
+    return key
+
+
+def find(session: Session, key: str) -> LoginSession | None:
+    if not key or len(key) > 100:
+        return None
+    return session.exec(select(LoginSession).where(LoginSession.key_hash == _hash(key))).first()
+
+
+def check(session: Session, key: str, now: dt.datetime, timeouts: Timeouts,
+          touch_after: dt.timedelta = dt.timedelta(minutes=1)) -> LoginSession | None:
+    """The live session of ``key``, or None (ended, unknown or timed out: then it is ended now).
+
+    ``last_seen`` is written at most once a minute, so reading pages does not write on every request.
+    """
+    row = find(session, key)
+    if row is None or row.ended is not None:
+        return None
+    assert row.created is not None
+    reason = None
+    if now - row.created >= timeouts.absolute:
+        reason = ENDED_ABSOLUTE
+    elif now - row.last_seen >= timeouts.idle:
+        reason = ENDED_IDLE
+    if reason is not None:
+        end(session, row, now, reason)
+        return None
+    if now - row.last_seen >= touch_after:
+        row.last_seen = now
+        session.add(row)
+    return row
+
+
+def end(session: Session, row: LoginSession, now: dt.datetime, reason: str) -> None:
+    row.ended, row.ended_reason = now, reason
+    session.add(row)
+    session.flush()
+
+
+def end_all(session: Session, account_id: int, now: dt.datetime, reason: str,
+            keep: int | None = None) -> int:
+    """End every live session of an account (but ``keep``); returns how many."""
+    stmt = (update(table_of(LoginSession))
+            .where(col(LoginSession.account_id) == account_id, col(LoginSession.ended).is_(None))
+            .values(ended=now, ended_reason=reason))
+    if keep is not None:
+        stmt = stmt.where(col(LoginSession.id) != keep)
+    result = session.execute(stmt)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def live(session: Session, account_id: int) -> list[LoginSession]:
+    return list(session.exec(select(LoginSession).where(
+        LoginSession.account_id == account_id, col(LoginSession.ended).is_(None))
+        .order_by(col(LoginSession.created).desc())))
