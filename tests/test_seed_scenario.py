@@ -92,6 +92,8 @@ def test_seed_vorlage_runs_through_its_beratungsfolge(demo, database, browser, c
     transport = FolderTransport(database.settings.mail_path, "sitzungsdienst@example.org")
     clock.now = datetime.combine(marks.agenda_closing + timedelta(days=1), time(8), TIMEZONE)
     run_once(database, clock.now, transport)
+    assert assembly.get("/aufgaben/").status_code == 302  # days later: yesterday's login has ended
+    assembly = browser().login("schmitz")
     inbox = text_of(assembly.get("/aufgaben/").get_data(as_text=True))
     assert "Einladung versenden" in inbox and f"{marks.invitation:%d.%m.%Y}" in inbox
     _complete(assembly, "Einladung versenden", {})
@@ -107,6 +109,7 @@ def test_seed_vorlage_runs_through_its_beratungsfolge(demo, database, browser, c
 
     clock.now = demo.assembly_meeting.start + timedelta(hours=2)
     run_once(database, clock.now, transport)
+    assembly = browser().login("schmitz")  # after the session, a new day's login
     _complete(assembly, "Ergebnis erfassen", {"ergebnis": "zur_kenntnis_genommen"})
     _complete(assembly, "Niederschrift freigeben", {})
 
