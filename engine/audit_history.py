@@ -62,6 +62,15 @@ ACTIONS: dict[str, str] = {
     "reminders.sent": "Erinnerungen versandt",
     "login.succeeded": "Anmeldung",
     "login.failed": "Anmeldung fehlgeschlagen",
+    "login.ended_everywhere": "Überall abgemeldet",
+    "account.created": "Konto angelegt",
+    "account.changed": "Konto geändert",
+    "account.disabled": "Konto deaktiviert",
+    "account.enabled": "Konto aktiviert",
+    "account.password_set": "Passwort neu gesetzt",
+    "account.password_changed": "Eigenes Passwort geändert",
+    "grant.added": "Rolle vergeben",
+    "grant.removed": "Rolle entzogen",
 }
 
 #: Form values by their field names, as the Beratungsfolge's and the session's forms ask them.
@@ -109,6 +118,20 @@ def describe(event: AuditEvent) -> str:
             parts.append(f"„{d['task_title']}“")
     elif event.action == "reminders.sent":
         parts.append(f"{d.get('count')} × {d.get('kind')} (Sitzung {d.get('meeting_id')})")
+    elif event.action.startswith(("account.", "grant.")):
+        parts.append(f"Konto {d.get('username')}")
+        if d.get("grant"):
+            parts.append(f"Rolle: {d['grant']}")
+        if d.get("name"):
+            parts.append(f"Name: {d['name']}")
+        for key, change in (d.get("changes") or {}).items():
+            old, new = (_value(key, v) if v not in (None, "") else "–" for v in (change.get("old"),
+                                                                                  change.get("new")))
+            parts.append(f"{_ACCOUNT_FIELDS.get(key, key)}: {old} → {new}")
+        if "old" in d and "new" in d:
+            parts.append(f"Rollen: {', '.join(d['old']) or 'keine'} → {', '.join(d['new']) or 'keine'}")
+        if d.get("sessions"):
+            parts.append(f"beendete Anmeldungen: {d['sessions']}")
     elif event.action == "agenda.changed":
         parts.append(str(d.get("change", "")))
         parts.append("neu: " + ", ".join(d.get("after", [])))
@@ -123,6 +146,8 @@ def describe(event: AuditEvent) -> str:
         parts.append(f"Begründung: {d['reason']}")
     return " · ".join(p for p in parts if p)
 
+
+_ACCOUNT_FIELDS = {"display_name": "Name", "email": "E-Mail", "person_id": "Person (Nr.)", "active": "aktiv"}
 
 _NAMES = {"title": "Aufgabe", "gremium": "Gremium", "name": "Name", "reason": "Grund", "problem": "Befund",
           "note": "Hinweis", "text": "Text", "to": "an", "user": "an", "incident": "Störung",

@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
     auth.init_app(app)
 
     # 4. Blueprints, registered by hand.
-    from . import admin, api, audit_views, inbox, meetings, papers, people, public
+    from . import account, accounts_admin, admin, api, audit_views, inbox, meetings, papers, people, public
 
     app.register_blueprint(public.bp)
     app.register_blueprint(auth.bp)
@@ -77,6 +77,8 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
     app.register_blueprint(admin.bp)
     app.register_blueprint(meetings.bp)
     app.register_blueprint(people.bp)
+    app.register_blueprint(account.bp)
+    app.register_blueprint(accounts_admin.bp)
     auth.limit_logins(app)
 
     # 5. Front-end libraries installed from npm (web/package.json), served from node_modules.

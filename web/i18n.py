@@ -142,6 +142,11 @@ _DATA_STRINGS = (
     N_("Mitgliedschaft eingetragen"), N_("Mitgliedschaft beendet"), N_("E-Mail erneut gesendet"),
     N_("Befund der Prüfung"), N_("Historie exportiert"), N_("Anmeldung"), N_("Anmeldung fehlgeschlagen"),
     N_("Erinnerungen versandt"),
+    N_("Überall abgemeldet"), N_("Konto angelegt"), N_("Konto geändert"), N_("Konto deaktiviert"),
+    N_("Konto aktiviert"), N_("Passwort neu gesetzt"), N_("Eigenes Passwort geändert"), N_("Rolle vergeben"),
+    N_("Rolle entzogen"),
+    # Roles of an account (engine.council.ROLE_*)
+    N_("Administration"), N_("Revision"), N_("Sachbearbeitung"), N_("Sekretariat"),
 )
 #: ``_()`` calls inside f-strings, which ``pybabel extract`` cannot see on Python 3.11 (the
 #: f-string is one token there): listed here so that they reach the catalogue.
