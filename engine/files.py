@@ -39,7 +39,7 @@ _BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\
 class _Pending:
     temp: Path
     target: Path
-    transaction: SessionTransaction | None
+    transaction: SessionTransaction | None  # the innermost one it was stored in
 
 
 class FileStore:
@@ -69,6 +69,8 @@ class FileStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        if session.get_transaction() is None:
+            session.begin()  # the blob needs a transaction to end with (commit or rollback)
         transaction = session.get_nested_transaction() or session.get_transaction()
         pending.append(_Pending(Path(tmp), target, transaction))
         return digest

@@ -71,5 +71,7 @@ def download(file_id: int) -> ResponseReturnValue:
     response = send_file(store.path_for(f.sha_512_checksum),
                          mimetype=doc_type.mime_type if doc_type else "application/octet-stream",
                          as_attachment=not (doc_type and doc_type.inline), download_name=name)
+    if doc_type:
+        response.headers["Content-Type"] = doc_type.mime_type  # with the text's own charset
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
