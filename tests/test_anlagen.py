@@ -369,3 +369,10 @@ def test_a_row_of_an_unknown_type_is_offered_as_bytes_to_save(demo, database, br
     assert download.headers["Content-Disposition"] == "attachment; filename=alt.html"
     assert download.headers["X-Content-Type-Options"] == "nosniff"
     download.close()
+
+
+def test_the_form_says_what_is_allowed(demo, database, browser) -> None:  # type: ignore[no-untyped-def]
+    html = browser().login("zierstedt").get("/vorlagen/neu").get_data(as_text=True)
+    assert f"Erlaubt sind {doctypes.ALLOWED_DESCRIPTION}." in text_of(html)
+    accept = re.search(r'accept="([^"]+)"', html).group(1).split(",")  # type: ignore[union-attr]
+    assert {e for t in doctypes.ALLOWED for e in t.extensions} - {".text", ".csv", ".jpe"} == set(accept)
