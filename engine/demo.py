@@ -771,7 +771,7 @@ def _load_week(session: Session, password: str, files: FileStore | None, today: 
 def _attach(session: Session, files: FileStore, paper: Paper, position: int, name: str,
             content: bytes) -> File:
     """Store ``content`` (a PDF) as an Anlage of ``paper``, as an upload is stored."""
-    digest = files.put(content)
+    digest = files.put(session, content)
     row = File(paper_id=_id(paper), position=position, name=name, file_name=f"{name}.pdf",
                mime_type="application/pdf", size=len(content), sha_512_checksum=digest)
     session.add(row)

@@ -38,7 +38,7 @@ from .council import (
     Person,
 )
 from .errors import Conflict, Forbidden, Invalid, NotFound
-from .files import FileStore
+from .files import BadUpload, FileStore, Upload, check_upload
 from .forms import NOT_A_CHOICE, Choice, Form, FormError, parse_form
 from .meetings import meeting_label
 from .schemas import PaperIn, load
@@ -147,11 +147,21 @@ def _model_spec(session: Session, model_id: int, spec_hash: str) -> _ModelSpec:
 def create_paper(session: Session, actor: Actor, data: dict[str, Any],
                  attachments: Sequence[tuple[str, bytes, str | None]] = (),
                  files: FileStore | None = None) -> Paper:
-    """A clerk creates a Vorlage with its Beratungsfolge and Anlagen (as Entwurf)."""
+    """A clerk creates a Vorlage with its Beratungsfolge and Anlagen (as Entwurf).
+
+    ``attachments`` are (file name, bytes, the client's content type); the content type is
+    not trusted: each Anlage's type is told from its bytes (:mod:`engine.doctypes`), its
+    name normalised, and an Anlage of a type not on the list refuses the whole Vorlage."""
     if not actor.has_role(ROLE_CLERK):
         raise Forbidden("Nur die Sachbearbeitung kann Vorlagen anlegen.")
     values = load(PaperIn(), data)
     errors: dict[str, list[str]] = {}
+    uploads: list[Upload] = []
+    for file_name, content, _client_type in attachments:
+        try:
+            uploads.append(check_upload(file_name, content))
+        except BadUpload as exc:
+            errors.setdefault("anlagen", []).append(exc.message)
     if session.exec(select(Paper.id).where(Paper.reference == values["reference"])).first():
         errors["reference"] = [f"Die Vorlage {values['reference']} gibt es schon."]
     lead = session.get(Organization, values["under_direction_of_id"])
@@ -191,12 +201,13 @@ def create_paper(session: Session, actor: Actor, data: dict[str, Any],
         session.add(Consultation(paper_id=paper.id, position=i, organization_id=step["organization_id"],
                                  meeting_id=step["meeting_id"], role=step["role"],
                                  authoritative=step["authoritative"]))
-    for i, (file_name, content, mime_type) in enumerate(attachments, start=1):
+    for i, upload in enumerate(uploads, start=1):
         if files is None:
             raise Invalid("Anlagen können hier nicht gespeichert werden.", {"anlagen": ["Kein Ablageort."]})
-        digest = files.put(content)
-        session.add(File(paper_id=paper.id, position=i, name=Path(file_name).stem, file_name=file_name,
-                         mime_type=mime_type, size=len(content), sha_512_checksum=digest))
+        digest = files.put(session, upload.content)  # in place once this unit of work commits
+        session.add(File(paper_id=paper.id, position=i, name=upload.name, file_name=upload.file_name,
+                         mime_type=upload.doc_type.mime_type, size=len(upload.content),
+                         sha_512_checksum=digest))
     session.flush()
     audit.record(session, actor.username, actor.display_name, "paper.created", paper_id=paper.id,
                  details={"reference": paper.reference, "name": paper.name,

@@ -6,7 +6,9 @@ from flask import Blueprint, abort, current_app, render_template, send_file
 from flask.typing import ResponseReturnValue
 from sqlmodel import col, select
 
+from engine import doctypes
 from engine.council import ROLE_CLERK, File, Paper
+from engine.files import BadFileName, normalise_file_name
 from engine.tasks import ready_tasks_of_paper
 from engine.workflow.models import ProcessInstance
 
@@ -59,5 +61,17 @@ def download(file_id: int) -> ResponseReturnValue:
     store = current_app.extensions["ratsflow.files"]
     if not f.sha_512_checksum or not store.exists(f.sha_512_checksum):
         abort(404)
-    return send_file(store.path_for(f.sha_512_checksum), mimetype=f.mime_type or "application/octet-stream",
-                     as_attachment=True, download_name=f.file_name or f"{f.name}")
+    # The type told from the bytes at upload; a row from before (or an unknown type) is
+    # offered as bytes to save, never for the browser to interpret.
+    doc_type = doctypes.BY_MIME_TYPE.get(f.mime_type or "")
+    try:
+        name = normalise_file_name(f.file_name or f.name, doc_type)
+    except BadFileName:
+        name = f"Anlage-{f.id}{doc_type.extensions[0] if doc_type else ''}"
+    response = send_file(store.path_for(f.sha_512_checksum),
+                         mimetype=doc_type.mime_type if doc_type else "application/octet-stream",
+                         as_attachment=not (doc_type and doc_type.inline), download_name=name)
+    if doc_type:
+        response.headers["Content-Type"] = doc_type.mime_type  # with the text's own charset
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
