@@ -62,6 +62,8 @@ ACTIONS: dict[str, str] = {
     "reminders.sent": "Erinnerungen versandt",
     "login.succeeded": "Anmeldung",
     "login.failed": "Anmeldung fehlgeschlagen",
+    "account.created": "Konto angelegt",
+    "account.grants_changed": "Rechte geändert",
 }
 
 #: Form values by their field names, as the Beratungsfolge's and the session's forms ask them.
@@ -109,6 +111,13 @@ def describe(event: AuditEvent) -> str:
             parts.append(f"„{d['task_title']}“")
     elif event.action == "reminders.sent":
         parts.append(f"{d.get('count')} × {d.get('kind')} (Sitzung {d.get('meeting_id')})")
+    elif event.action in ("account.created", "account.grants_changed"):
+        if d.get("provider"):
+            parts.append(f"OpenID Connect ({d['provider']})")
+        parts.append("Rechte: " + (", ".join(d.get("old") or []) or "keine") + " → "
+                     + (", ".join(d.get("new") or []) or "keine"))
+        if d.get("ignored"):
+            parts.append("ohne Zuordnung: " + ", ".join(d["ignored"]))
     elif event.action == "agenda.changed":
         parts.append(str(d.get("change", "")))
         parts.append("neu: " + ", ".join(d.get("after", [])))
