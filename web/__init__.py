@@ -60,10 +60,11 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
     app.extensions["ratsflow.files"] = FileStore(settings.files_path)
 
     # 3. Request-level services: language, login.
-    from . import auth, i18n
+    from . import auth, i18n, oidc
 
     i18n.init_app(app)
     auth.init_app(app)
+    oidc.init_app(app)  # OpenID providers (RATSFLOW_OIDC_PROVIDERS): its blueprint, the logout URL
 
     # 4. Blueprints, registered by hand.
     from . import admin, api, audit_views, inbox, meetings, papers, people, public
