@@ -56,10 +56,25 @@ class Settings:
     smtp_url: str | None = None
     #: The sender of every e-mail, and the domain of its Message-ID.
     mail_from: str = "Sitzungsdienst <sitzungsdienst@ratsflow.invalid>"
-    #: How links in e-mails and calendar feeds begin.
+    #: How links in e-mails and calendar feeds begin. ``https://…``: cookies are ``Secure``.
     base_url: str = "http://127.0.0.1:5000"
     #: OpenID providers offered on the login page (``RATSFLOW_OIDC_PROVIDERS=keycloak,entra``).
     oidc_providers: tuple[OidcProvider, ...] = ()
+    #: A login session ends after this many minutes without a request …
+    session_idle_minutes: int = 60
+    #: … and after this many hours in any case.
+    session_max_hours: int = 12
+    #: Where flask-limiter counts failed logins: ``memory://`` (one process) or a shared
+    #: store such as ``redis://host:6379`` when several web workers run.
+    ratelimit_storage: str = "memory://"
+    #: Failed logins of one user name (and of one address, ten times as many) before the
+    #: login answers 429 without checking, for ``login_lockout_minutes``.
+    login_failures: int = 10
+    login_lockout_minutes: int = 15
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
 
     @property
     def mail_path(self) -> Path:
@@ -133,6 +148,13 @@ def _oidc_providers(env: dict[str, str]) -> tuple[OidcProvider, ...]:
     return tuple(providers)
 
 
+def _positive(env: dict[str, str], name: str, default: int) -> int:
+    value = _int(env.get(name, str(default)), name)
+    if value < 1:
+        raise SettingsError(f"{name}={value}: expected at least 1")
+    return value
+
+
 def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Settings:
     """Read the settings from the environment (``RATSFLOW_*`` and ``DATABASE_URL``)."""
     env = dict(os.environ if env is None else env)
@@ -155,6 +177,11 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "mail_from": env.get("RATSFLOW_MAIL_FROM") or "Sitzungsdienst <sitzungsdienst@ratsflow.invalid>",
         "base_url": (env.get("RATSFLOW_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
         "oidc_providers": _oidc_providers(env),
+        "session_idle_minutes": _positive(env, "RATSFLOW_SESSION_IDLE_MINUTES", 60),
+        "session_max_hours": _positive(env, "RATSFLOW_SESSION_MAX_HOURS", 12),
+        "ratelimit_storage": env.get("RATSFLOW_RATELIMIT_STORAGE") or "memory://",
+        "login_failures": _positive(env, "RATSFLOW_LOGIN_FAILURES", 10),
+        "login_lockout_minutes": _positive(env, "RATSFLOW_LOGIN_LOCKOUT_MINUTES", 15),
     }
     smtp = values["smtp_url"]
     if isinstance(smtp, str) and not smtp.startswith(("smtp://", "smtps://")):

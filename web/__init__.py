@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
     app.register_blueprint(admin.bp)
     app.register_blueprint(meetings.bp)
     app.register_blueprint(people.bp)
+    auth.limit_logins(app)
 
     # 5. Front-end libraries installed from npm (web/package.json), served from node_modules.
     @app.get("/vendor/pico.min.css")
@@ -126,6 +127,8 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
     def http_error(exc: HTTPException) -> ResponseReturnValue:
         status = exc.code or 500
         message = _error_message(status, exc)
+        if status == 429 and request.endpoint == "auth.login":  # locked out: say so on the login page
+            return render_template("login.html", error=exc.description), 429, _retry_after(exc)
         if request.path.startswith("/api/"):
             return jsonify(error=message, errors={}), status
         return render_template("error.html", status=status, message=message), status
@@ -181,6 +184,11 @@ def _error_message(status: int, exc: HTTPException) -> str:
     }
     return messages.get(status, _("Ein interner Fehler ist aufgetreten. Er wurde protokolliert; "
                                   "bitte versuchen Sie es später noch einmal."))
+
+
+def _retry_after(exc: HTTPException) -> dict[str, str]:
+    response = exc.get_response()
+    return {"Retry-After": response.headers["Retry-After"]} if "Retry-After" in response.headers else {}
 
 
 def _instance_secret(instance: Path) -> str:

@@ -1,7 +1,10 @@
-"""Local login (hashed passwords), the current actor, CSRF protection for forms.
+"""Login (local accounts; OpenID Connect in web/oidc.py), sessions kept on the server, CSRF.
 
-OpenID Connect through authlib follows on roadmap item 5; the session format below
-(an account id) is what that login will set as well.
+The signed session cookie carries only the key of a ``LoginSession`` row (engine/logins.py) and
+the CSRF token. A login starts a new row and a new cookie (no session fixation); logging out
+ends the row, so a copied cookie is dead afterwards; the row also ends after the idle and the
+absolute time-out. Failed logins are counted by flask-limiter: past the limit the login answers
+429 without checking the password.
 """
 
 from __future__ import annotations
@@ -10,12 +13,16 @@ import functools
 import hmac
 import secrets
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
     Flask,
+    Response,
     abort,
+    current_app,
     flash,
     g,
     redirect,
@@ -25,27 +32,74 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_limiter import Limiter, RequestLimit
+from flask_limiter.util import get_remote_address
 
-from engine import audit
+from engine import audit, logins
 from engine.accounts import Actor, authenticate, load_actor, privileged_account
+from engine.council import Account
+from engine.settings import Settings
 
 from .i18n import gettext as _
-from .views import request_session
+from .views import request_now, request_session
 
 bp = Blueprint("auth", __name__)
 
+METHOD_PASSWORD = "Passwort"
+
+
+def _settings() -> Settings:
+    return current_app.extensions["ratsflow.settings"]  # type: ignore[no-any-return]
+
+
+def _timeouts() -> logins.Timeouts:
+    settings = _settings()
+    return logins.Timeouts(idle=timedelta(minutes=settings.session_idle_minutes),
+                           absolute=timedelta(hours=settings.session_max_hours))
+
+
+def current_login() -> logins.LoginSession | None:
+    """The live server-side session of this request (ended ones and time-outs: None)."""
+    if "login" not in g:
+        key = session.get("sid")
+        row = None
+        if isinstance(key, str):
+            row = logins.check(request_session(), key, request_now(), _timeouts())
+            if row is None:
+                session.pop("sid", None)
+        g.login = row
+    return g.login  # type: ignore[no-any-return]
+
 
 def current_actor() -> Actor | None:
-    """The logged-in account, loaded once per request (one query)."""
+    """The logged-in account (or, in the API, the bearer token's), loaded once per request."""
     if "actor" not in g:
-        account_id = session.get("account_id")
-        actor = None
-        if account_id is not None:
-            actor = load_actor(request_session(), account_id)
-            if actor is None:
-                session.clear()
+        row = current_login()
+        actor = load_actor(request_session(), row.account_id) if row is not None else None
+        if row is not None and actor is None:  # the account was disabled meanwhile
+            logins.end(request_session(), row, request_now(), logins.ENDED_DISABLED)
+            session.pop("sid", None)
         g.actor = actor
     return g.actor  # type: ignore[no-any-return]
+
+
+def log_in(account_id: int, method: str, *, provider: str | None = None, id_token: str | None = None) -> None:
+    """Start a new session for the account: a new cookie, a new row, a new CSRF token.
+
+    Whatever the browser's session held before is dropped (no fixation); the privileged
+    accounts' logins are part of the history."""
+    s = request_session()
+    key = logins.begin(s, account_id, method, request_now(), provider=provider, id_token=id_token,
+                       address=request.remote_addr or "", user_agent=request.user_agent.string or "")
+    session.clear()
+    session["sid"] = key
+    session["csrf"] = secrets.token_urlsafe(32)
+    g.pop("login", None)
+    g.pop("actor", None)
+    account = s.get(Account, account_id)
+    if account is not None and privileged_account(s, account.username) is not None:
+        audit.record(s, account.username, account.display_name, "login.succeeded", at=request_now(),
+                     details={"address": request.remote_addr or "", "method": method})
 
 
 def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -69,16 +123,45 @@ def csrf_token() -> str:
 
 def _check_csrf() -> None:
     if request.method != "POST" or request.path.startswith("/api/"):
-        return  # the JSON API takes no cookies-only form posts (content type checked there)
+        return  # the JSON API checks its own (a header, or a bearer token instead of the cookie)
     sent = request.form.get("csrf_token", "")
     if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
         abort(400, "CSRF")
 
 
-def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
+def safe_next(target: str | None) -> str:
+    """Where to go after login: a path on this site, never another host.
+
+    Browsers drop tabs and newlines inside URLs and read a backslash as a slash, so
+    ``/\\t/evil.example`` would become ``//evil.example``: those go first, then the target must
+    parse without scheme and host and start with a single slash."""
+    if target:
+        cleaned = "".join(ch for ch in target if ch.isprintable() and not ch.isspace()).replace("\\", "/")
+        parts = urlsplit(cleaned)
+        if (not parts.scheme and not parts.netloc and cleaned.startswith("/")
+                and not cleaned.startswith("//")):
+            return cleaned
     return url_for("inbox.index")
+
+
+def _login_key() -> str:
+    """Failed logins count per user name (case-insensitive), whoever tries them."""
+    return "login:" + request.form.get("username", "").strip().lower()[:150]
+
+
+def _failed(response: Response) -> bool:
+    return response.status_code == 401
+
+
+def _locked_out(limit: RequestLimit) -> None:
+    """The attempt past the limit is refused unchecked; for an admin or auditor it is recorded."""
+    username = request.form.get("username", "").strip()
+    s = request_session()
+    account = privileged_account(s, username)
+    if account is not None:
+        audit.record(s, username, account.display_name, "login.failed", at=request_now(),
+                     details={"address": request.remote_addr or "", "why": "gesperrt"})
+        g.uow.commit()
 
 
 @bp.route("/anmelden", methods=["GET", "POST"])
@@ -89,27 +172,79 @@ def login() -> ResponseReturnValue:
         password = request.form.get("password", "")
         s = request_session()
         actor = authenticate(s, username, password)
-        privileged = privileged_account(s, username)
-        if privileged is not None:  # logins of admins and auditors are part of the history
-            audit.record(s, username, privileged.display_name,
-                         "login.succeeded" if actor is not None else "login.failed",
-                         details={"address": request.remote_addr or ""})
         if actor is None:
+            privileged = privileged_account(s, username)
+            if privileged is not None:  # failed logins of admins and auditors are part of the history
+                audit.record(s, username, privileged.display_name, "login.failed", at=request_now(),
+                             details={"address": request.remote_addr or ""})
             error = _("Benutzername oder Passwort falsch.")
         else:
-            session.clear()
-            session["account_id"] = actor.account_id
-            session["csrf"] = secrets.token_urlsafe(32)
-            return redirect(_safe_next(request.args.get("next")))
+            log_in(actor.account_id, METHOD_PASSWORD)
+            return redirect(safe_next(request.args.get("next")))
     return render_template("login.html", error=error), (401 if error else 200)
 
 
 @bp.post("/abmelden")
 def logout() -> ResponseReturnValue:
+    """End this session on the server; a provider's session too (RP-initiated logout)."""
+    row = current_login()
+    target = url_for("public.index")
+    if row is not None:
+        logins.end(request_session(), row, request_now(), logins.ENDED_LOGOUT)
+        oidc = current_app.extensions.get("ratsflow.oidc")
+        if row.provider and oidc is not None:
+            target = oidc.end_session_url(row.provider, row.id_token,
+                                          url_for("public.index", _external=True)) or target
     session.clear()
-    return redirect(url_for("public.index"))
+    return redirect(target)
+
+
+@bp.post("/abmelden/ueberall")
+def logout_everywhere() -> ResponseReturnValue:
+    """End every session of this account, on every device (this one included)."""
+    row = current_login()
+    if row is None:
+        return redirect(url_for("auth.login"))
+    s = request_session()
+    ended = logins.end_all(s, row.account_id, request_now(), logins.ENDED_EVERYWHERE)
+    account = s.get(Account, row.account_id)
+    assert account is not None
+    audit.record(s, account.username, account.display_name, "login.ended_everywhere", at=request_now(),
+                 details={"sessions": ended})
+    session.clear()
+    flash(_("Sie wurden auf allen Geräten abgemeldet."), "success")
+    return redirect(url_for("auth.login"))
 
 
 def init_app(app: Flask) -> None:
+    settings: Settings = app.extensions["ratsflow.settings"]
+    app.config.update(
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        # Over HTTPS the __Host- prefix binds the cookie to this host and path (no Domain).
+        SESSION_COOKIE_NAME="__Host-ratsflow" if settings.secure_cookies else "ratsflow",
+    )
     app.before_request(_check_csrf)
     app.jinja_env.globals.update(csrf_token=csrf_token, current_actor=current_actor)
+
+
+def limit_logins(app: Flask) -> Limiter:
+    """Count failed logins (flask-limiter, one limiter per app): per user name and, ten times
+    as many, per address. Called once the login view is registered."""
+    settings: Settings = app.extensions["ratsflow.settings"]
+    limiter = Limiter(get_remote_address, app=app, storage_uri=settings.ratelimit_storage,
+                      headers_enabled=True, key_prefix="ratsflow")
+    minutes = settings.login_lockout_minutes
+
+    def message() -> str:
+        return _("Zu viele fehlgeschlagene Anmeldungen. Bitte in %(minutes)s Minuten erneut versuchen.",
+                 minutes=minutes)
+
+    view: Any = app.view_functions["auth.login"]
+    view = limiter.limit(f"{settings.login_failures * 10} per {minutes} minutes", methods=["POST"],
+                         deduct_when=_failed, error_message=message)(view)
+    view = limiter.limit(f"{settings.login_failures} per {minutes} minutes", key_func=_login_key,
+                         methods=["POST"], deduct_when=_failed, on_breach=_locked_out,
+                         error_message=message)(view)
+    app.view_functions["auth.login"] = view
+    app.extensions["ratsflow.limiter"] = limiter
+    return limiter

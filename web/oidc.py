@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import secrets
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -38,8 +37,9 @@ from engine import audit, identity
 from engine.accounts import privileged_account
 from engine.settings import OidcProvider, Settings
 
+from .auth import log_in, safe_next
 from .i18n import gettext as _
-from .views import request_session
+from .views import request_now, request_session
 
 log = logging.getLogger(__name__)
 
@@ -112,20 +112,6 @@ def _provider(name: str) -> OidcProvider:
     return provider
 
 
-def _log_in(account_id: int, method: str, *, provider: str | None = None,
-            id_token: str | None = None) -> None:
-    """Until ``web.auth.log_in`` lands (server-side sessions): the session format of today."""
-    session.clear()
-    session["account_id"] = account_id
-    session["csrf"] = secrets.token_urlsafe(32)
-
-
-def _safe_next(target: str | None) -> str | None:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
-
-
 def _refused(message: str, status: int) -> ResponseReturnValue:
     return render_template("login.html", error=message), status
 
@@ -151,7 +137,7 @@ def _audit_failure(s: Session, provider: OidcProvider, subject: str | None, reas
     account = identity.find_account(s, provider.issuer, subject)
     if account is None or privileged_account(s, account.username) is None:
         return
-    audit.record(s, account.username, account.display_name, "login.failed",
+    audit.record(s, account.username, account.display_name, "login.failed", at=request_now(),
                  details={"address": request.remote_addr or "", "provider": provider.name, "reason": reason})
 
 
@@ -164,10 +150,7 @@ def start(name: str) -> ResponseReturnValue:
         log.warning("OpenID-Anbieter %s nicht erreichbar: %s", name, exc)
         return _refused(_("Der Anmeldedienst %(label)s ist nicht erreichbar. Bitte später noch einmal "
                           "versuchen.", label=provider.label), 502)
-    session.pop("oidc_next", None)
-    target = _safe_next(request.args.get("next"))
-    if target:
-        session["oidc_next"] = target
+    session["oidc_next"] = safe_next(request.args.get("next"))
     redirect_uri = url_for("oidc.callback", name=name, _external=True)
     return client.authorize_redirect(redirect_uri)  # type: ignore[no-any-return]
 
@@ -220,12 +203,11 @@ def callback(name: str) -> ResponseReturnValue:
                           "Administration."), 401)
     assert result.account.id is not None
     target = session.pop("oidc_next", None)
-    _log_in(result.account.id, f"OpenID Connect ({provider.label})", provider=provider.name,
-            id_token=id_token)
-    if privileged_account(s, result.account.username) is not None:
-        audit.record(s, result.account.username, result.account.display_name, "login.succeeded",
-                     details={"address": request.remote_addr or "", "provider": provider.name})
-    return redirect(_safe_next(target) or url_for("inbox.index"))
+    # A new server-side session (the provider and its ID token kept for the logout); audited
+    # for admins and auditors.
+    log_in(result.account.id, f"OpenID Connect ({provider.label})", provider=provider.name,
+           id_token=id_token)
+    return redirect(safe_next(target))
 
 
 def init_app(app: Flask) -> None:
