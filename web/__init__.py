@@ -145,10 +145,13 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
 
     @app.after_request
     def security_headers(response: Response) -> Response:
+        # Forms post here only; a login through an OpenID provider adds the provider's origin
+        # (the logout form's answer redirects there, and browsers hold redirects to form-action).
+        form_action = " ".join(["'self'", *app.config.get("RATSFLOW_FORM_ACTION_ORIGINS", [])])
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "frame-ancestors 'none'; form-action 'self'",
+            f"frame-ancestors 'none'; form-action {form_action}",
         )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")

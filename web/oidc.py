@@ -23,7 +23,7 @@ import json
 import logging
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from authlib.integrations.base_client import MismatchingStateError, OAuthError
@@ -214,5 +214,8 @@ def init_app(app: Flask) -> None:
     settings: Settings = app.extensions["ratsflow.settings"]
     extension = OidcLogin(app, settings.oidc_providers)
     app.extensions["ratsflow.oidc"] = extension
+    # RP-initiated logout: the logout form's answer redirects to the provider (CSP form-action).
+    app.config["RATSFLOW_FORM_ACTION_ORIGINS"] = sorted(
+        {f"{urlsplit(p.issuer).scheme}://{urlsplit(p.issuer).netloc}" for p in settings.oidc_providers})
     app.jinja_env.globals.update(oidc_providers=lambda: list(extension.providers.values()))
     app.register_blueprint(bp)

@@ -6,7 +6,7 @@
 //   port        the loopback port to listen on; the issuer is http://127.0.0.1:<port>
 //   clients     oidc-provider client metadata (client_id, client_secret, redirect_uris, ...)
 //   jwks        the private signing keys {"keys": [...]} (the fixture keeps them to sign its own tokens)
-//   users_file  a JSON file {"<login>": {"sub", "name", "email", "preferred_username", "groups"}}
+//   users_file  a JSON file {"<login>": {"name", "email", "preferred_username", "groups", ...}}
 //               read again at every findAccount: a test changes a user's groups between logins.
 //
 // Login: oidc-provider's devInteractions form (fields "login" and "password"; any password is
@@ -50,7 +50,7 @@ const provider = new Provider(issuer, {
     return {
       accountId: id,
       async claims() {
-        return { ...users()[id], sub: user.sub || id };
+        return { ...users()[id], sub: id }; // the login is the subject
       },
     };
   },
