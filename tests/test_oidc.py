@@ -62,7 +62,7 @@ def provider(oidc_provider: OidcProviderProcess) -> Iterator[OidcProviderProcess
 def oidc_app(settings, _schema, database, clock, provider):  # type: ignore[no-untyped-def]
     from web import create_app
 
-    configured = dataclasses.replace(settings, oidc_providers=(OidcProvider(
+    configured = dataclasses.replace(settings, base_url="http://localhost", oidc_providers=(OidcProvider(
         name="test", issuer=provider.issuer, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
         label="Test-Anmeldedienst", scope="openid profile email groups"),))
     application = create_app(configured, upgrade=False)
@@ -133,6 +133,7 @@ def test_login_creates_the_account_with_grants_from_groups(client, provider, dat
     assert start["code_challenge_method"] == "S256" and len(start["code_challenge"]) == 43
     assert start["state"] and start["nonce"] and start["client_id"] == CLIENT_ID
     assert "groups" in start["scope"].split()
+    assert start["redirect_uri"] == "http://localhost/anmelden/oidc/test/callback"  # RATSFLOW_BASE_URL
     response = client.get(_provider_login(provider, start["url"], "mara"))
     assert response.status_code == 302 and response.headers["Location"] == "/aufgaben/"
 
@@ -467,11 +468,14 @@ def test_groups_from_nested_claims_and_full_paths() -> None:
 
 @pytest.fixture
 def live_app(oidc_app, app_port: int) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    url = f"http://127.0.0.1:{app_port}"
+    settings = oidc_app.extensions["ratsflow.settings"]
+    oidc_app.extensions["ratsflow.settings"] = dataclasses.replace(settings, base_url=url)
     server = make_server("127.0.0.1", app_port, oidc_app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-oidc-server", daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{app_port}"
+        yield url
     finally:
         server.shutdown()
         server.server_close()

@@ -151,7 +151,10 @@ def start(name: str) -> ResponseReturnValue:
         return _refused(_("Der Anmeldedienst %(label)s ist nicht erreichbar. Bitte später noch einmal "
                           "versuchen.", label=provider.label), 502)
     session["oidc_next"] = safe_next(request.args.get("next"))
-    redirect_uri = url_for("oidc.callback", name=name, _external=True)
+    # The public address (RATSFLOW_BASE_URL), as registered at the provider: behind a reverse
+    # proxy the request's own host and scheme may be internal ones.
+    settings: Settings = current_app.extensions["ratsflow.settings"]
+    redirect_uri = settings.base_url + url_for("oidc.callback", name=name)
     return client.authorize_redirect(redirect_uri)  # type: ignore[no-any-return]
 
 
