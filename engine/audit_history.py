@@ -71,6 +71,7 @@ ACTIONS: dict[str, str] = {
     "account.password_changed": "Eigenes Passwort geändert",
     "grant.added": "Rolle vergeben",
     "grant.removed": "Rolle entzogen",
+    "account.grants_changed": "Rechte vom Anmeldedienst übernommen",
 }
 
 #: Form values by their field names, as the Beratungsfolge's and the session's forms ask them.
@@ -119,7 +120,10 @@ def describe(event: AuditEvent) -> str:
     elif event.action == "reminders.sent":
         parts.append(f"{d.get('count')} × {d.get('kind')} (Sitzung {d.get('meeting_id')})")
     elif event.action.startswith(("account.", "grant.")):
-        parts.append(f"Konto {d.get('username')}")
+        if d.get("provider"):  # created or mapped at a login through an OpenID provider
+            parts.append(f"OpenID Connect ({d['provider']})")
+        else:
+            parts.append(f"Konto {d.get('username')}")
         if d.get("grant"):
             parts.append(f"Rolle: {d['grant']}")
         if d.get("name"):
@@ -130,6 +134,8 @@ def describe(event: AuditEvent) -> str:
             parts.append(f"{_ACCOUNT_FIELDS.get(key, key)}: {old} → {new}")
         if "old" in d and "new" in d:
             parts.append(f"Rollen: {', '.join(d['old']) or 'keine'} → {', '.join(d['new']) or 'keine'}")
+        if d.get("ignored"):
+            parts.append("ohne Zuordnung: " + ", ".join(d["ignored"]))
         if d.get("sessions"):
             parts.append(f"beendete Anmeldungen: {d['sessions']}")
     elif event.action == "agenda.changed":

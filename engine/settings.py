@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -13,6 +15,28 @@ TIMEZONE = ZoneInfo("Europe/Berlin")
 
 class SettingsError(ValueError):
     """A setting has a value that cannot work."""
+
+
+@dataclass(frozen=True)
+class OidcProvider:
+    """One OpenID provider to log in with (``RATSFLOW_OIDC_<NAME>_*``)."""
+
+    #: Lower case, as in the URL ``/anmelden/oidc/<name>`` and the redirect URI.
+    name: str
+    #: Discovery is read from ``<issuer>/.well-known/openid-configuration``.
+    issuer: str
+    client_id: str
+    client_secret: str
+    #: The login button's text.
+    label: str
+    #: The claim listing the user's groups or roles (a dotted path such as ``realm_access.roles``
+    #: reaches into an object).
+    roles_claim: str = "groups"
+    scope: str = "openid profile email"
+
+    @property
+    def discovery_url(self) -> str:
+        return f"{self.issuer}/.well-known/openid-configuration"
 
 
 @dataclass(frozen=True)
@@ -34,6 +58,8 @@ class Settings:
     mail_from: str = "Sitzungsdienst <sitzungsdienst@ratsflow.invalid>"
     #: How links in e-mails and calendar feeds begin. ``https://…``: cookies are ``Secure``.
     base_url: str = "http://127.0.0.1:5000"
+    #: OpenID providers offered on the login page (``RATSFLOW_OIDC_PROVIDERS=keycloak,entra``).
+    oidc_providers: tuple[OidcProvider, ...] = ()
     #: A login session ends after this many minutes without a request …
     session_idle_minutes: int = 60
     #: … and after this many hours in any case.
@@ -83,6 +109,45 @@ def _int(value: str, name: str) -> int:
         raise SettingsError(f"{name}={value!r}: expected a whole number") from None
 
 
+_PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+
+def _oidc_providers(env: dict[str, str]) -> tuple[OidcProvider, ...]:
+    """``RATSFLOW_OIDC_PROVIDERS`` and each named provider's ``RATSFLOW_OIDC_<NAME>_*``."""
+    names = [n.strip().lower() for n in env.get("RATSFLOW_OIDC_PROVIDERS", "").split(",") if n.strip()]
+    providers: list[OidcProvider] = []
+    for name in names:
+        if not _PROVIDER_NAME.match(name):
+            raise SettingsError(f"RATSFLOW_OIDC_PROVIDERS: {name!r} is no provider name "
+                                "(letters, digits, - and _, starting with a letter)")
+        if name in (p.name for p in providers):
+            raise SettingsError(f"RATSFLOW_OIDC_PROVIDERS: {name!r} is named twice")
+        prefix = f"RATSFLOW_OIDC_{name.upper().replace('-', '_')}_"
+
+        def value(key: str, prefix: str = prefix) -> str:
+            return env.get(prefix + key, "").strip()
+
+        for key in ("ISSUER", "CLIENT_ID", "CLIENT_SECRET"):
+            if not value(key):
+                raise SettingsError(f"{prefix}{key} is missing: provider {name!r} is listed in "
+                                    "RATSFLOW_OIDC_PROVIDERS but has no "
+                                    f"{key.lower().replace('_', ' ')}")
+        issuer = value("ISSUER").rstrip("/")
+        url = urlsplit(issuer)
+        loopback = url.scheme == "http" and url.hostname in {"127.0.0.1", "localhost", "::1"}
+        if not url.hostname or not (url.scheme == "https" or loopback) or url.query or url.fragment:
+            raise SettingsError(f"{prefix}ISSUER={issuer!r}: expected https://… "
+                                "(http:// only on the loopback address, for tests)")
+        scope = value("SCOPE") or "openid profile email"
+        if "openid" not in scope.split():
+            raise SettingsError(f"{prefix}SCOPE={scope!r}: must contain openid")
+        providers.append(OidcProvider(
+            name=name, issuer=issuer, client_id=value("CLIENT_ID"), client_secret=value("CLIENT_SECRET"),
+            label=value("LABEL") or name.capitalize(), roles_claim=value("ROLES_CLAIM") or "groups",
+            scope=scope))
+    return tuple(providers)
+
+
 def _positive(env: dict[str, str], name: str, default: int) -> int:
     value = _int(env.get(name, str(default)), name)
     if value < 1:
@@ -111,6 +176,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "smtp_url": env.get("RATSFLOW_SMTP_URL") or None,
         "mail_from": env.get("RATSFLOW_MAIL_FROM") or "Sitzungsdienst <sitzungsdienst@ratsflow.invalid>",
         "base_url": (env.get("RATSFLOW_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+        "oidc_providers": _oidc_providers(env),
         "session_idle_minutes": _positive(env, "RATSFLOW_SESSION_IDLE_MINUTES", 60),
         "session_max_hours": _positive(env, "RATSFLOW_SESSION_MAX_HOURS", 12),
         "ratelimit_storage": env.get("RATSFLOW_RATELIMIT_STORAGE") or "memory://",

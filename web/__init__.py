@@ -60,10 +60,11 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
     app.extensions["ratsflow.files"] = FileStore(settings.files_path)
 
     # 3. Request-level services: language, login.
-    from . import auth, i18n
+    from . import auth, i18n, oidc
 
     i18n.init_app(app)
     auth.init_app(app)
+    oidc.init_app(app)  # OpenID providers (RATSFLOW_OIDC_PROVIDERS): its blueprint, the logout URL
 
     # 4. Blueprints, registered by hand.
     from . import account, accounts_admin, admin, api, audit_views, inbox, meetings, papers, people, public
@@ -146,10 +147,13 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
 
     @app.after_request
     def security_headers(response: Response) -> Response:
+        # Forms post here only; a login through an OpenID provider adds the provider's origin
+        # (the logout form's answer redirects there, and browsers hold redirects to form-action).
+        form_action = " ".join(["'self'", *app.config.get("RATSFLOW_FORM_ACTION_ORIGINS", [])])
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "frame-ancestors 'none'; form-action 'self'",
+            f"frame-ancestors 'none'; form-action {form_action}",
         )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")

@@ -144,7 +144,7 @@ _DATA_STRINGS = (
     N_("Erinnerungen versandt"),
     N_("Überall abgemeldet"), N_("Konto angelegt"), N_("Konto geändert"), N_("Konto deaktiviert"),
     N_("Konto aktiviert"), N_("Passwort neu gesetzt"), N_("Eigenes Passwort geändert"), N_("Rolle vergeben"),
-    N_("Rolle entzogen"),
+    N_("Rolle entzogen"), N_("Rechte vom Anmeldedienst übernommen"),
     # Roles of an account (engine.council.ROLE_*)
     N_("Administration"), N_("Revision"), N_("Sachbearbeitung"), N_("Sekretariat"),
 )
