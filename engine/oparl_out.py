@@ -404,9 +404,11 @@ def _public_items_of_consultations(session: Session, ids: list[int]) -> dict[int
     return found
 
 
-def _consultation_json(session: Session, rows: Sequence[Consultation], links: Links,
-                       embed: bool) -> list[Obj]:
-    items = _public_items_of_consultations(session, [c.id for c in rows if c.id])
+def _consultation_json(session: Session, rows: Sequence[Consultation], links: Links, embed: bool,
+                       items: dict[int, AgendaItem] | None = None) -> list[Obj]:
+    """``items``: the public TOPs of these Beratungen, when the caller read them already."""
+    if items is None:
+        items = _public_items_of_consultations(session, [c.id for c in rows if c.id])
     out = []
     for c in rows:
         assert c.id is not None
@@ -445,6 +447,8 @@ def _paper_json(session: Session, rows: Sequence[Paper], links: Links, embed: bo
                                              col(File.sha_512_checksum).is_not(None))
                           .order_by(col(File.paper_id), col(File.position), col(File.id))):
         files[f.paper_id].append(f)
+    items = _public_items_of_consultations(
+        session, [c.id for cs in consultations.values() for c in cs if c.id]) if embed else {}
     out = []
     for p in rows:
         assert p.id is not None
@@ -456,7 +460,7 @@ def _paper_json(session: Session, rows: Sequence[Paper], links: Links, embed: bo
             if p.under_direction_of_id else None,
             "auxiliaryFile": (_file_json(session, own_f, links, embed) if embed
                               else [links.obj("file", f.id) for f in own_f if f.id]) or None,
-            "consultation": (_consultation_json(session, own_c, links, embed) if embed
+            "consultation": (_consultation_json(session, own_c, links, embed, items) if embed
                              else [links.obj("consultation", c.id) for c in own_c if c.id]) or None,
             "created": _when(p.created), "modified": _when(p.modified), "web": links.web("paper", p.id)}))
     return out

@@ -33,21 +33,26 @@ BODY_LISTS = {
 
 
 def _links() -> oparl_out.Links:
+    """The URLs of this request's host. Built from prefixes found once per request (``url_for``
+    for every object of a page would cost a tenth of its time)."""
     root = request.url_root.rstrip("/")
+    start = url_for("public.index", _external=True)
+    paper = url_for("public.paper", paper_id=1, _external=True).removesuffix("1")
+    meeting = url_for("meetings.meeting", meeting_id=1, _external=True).removesuffix("1")
+    files = url_for("oparl.file_access", file_id=1, _external=True).removesuffix("1/access")
 
     def web(kind: str, object_id: int) -> str | None:
         if kind in {"system", "body"}:
-            return url_for("public.index", _external=True)
+            return start
         if kind == "paper":
-            return url_for("public.paper", paper_id=object_id, _external=True)
+            return f"{paper}{object_id}"
         if kind == "meeting":
-            return url_for("meetings.meeting", meeting_id=object_id, _external=True)
+            return f"{meeting}{object_id}"
         return None
 
     return oparl_out.Links(
-        base=root + bp.url_prefix if bp.url_prefix else root, web=web,
-        file_access=lambda i: url_for("oparl.file_access", file_id=i, _external=True),
-        file_download=lambda i: url_for("oparl.file_download", file_id=i, _external=True))
+        base=root + (bp.url_prefix or ""), web=web,
+        file_access=lambda i: f"{files}{i}/access", file_download=lambda i: f"{files}{i}/download")
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
