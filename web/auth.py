@@ -193,8 +193,8 @@ def logout() -> ResponseReturnValue:
         logins.end(request_session(), row, request_now(), logins.ENDED_LOGOUT)
         oidc = current_app.extensions.get("ratsflow.oidc")
         if row.provider and oidc is not None:
-            target = oidc.end_session_url(row.provider, row.id_token,
-                                          url_for("public.index", _external=True)) or target
+            back = _settings().base_url + url_for("public.index")  # the public address, behind a proxy too
+            target = oidc.end_session_url(row.provider, row.id_token, back) or target
     session.clear()
     return redirect(target)
 
