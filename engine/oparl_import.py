@@ -1110,7 +1110,8 @@ class Importer:
                     col(OparlOrigin.object_type) == kind, col(OparlOrigin.object_id).in_(gone))
                     .values(object_id=None))
             if "position" in table.c and existing:
-                rows = dict(s.exec(select(table.c.id, table.c.position).where(table.c[parent_column] == parent)))
+                rows = {oid: pos for oid, pos in s.execute(
+                    select(table.c.id, table.c.position).where(table.c[parent_column] == parent)).all()}
                 wanted = {existing[u]: i for i, u in enumerate(urls, start=1) if u in existing}
                 if any(rows.get(oid) != pos for oid, pos in wanted.items()):
                     s.execute(update(table).where(table.c[parent_column] == parent)
