@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import Column, Index, Text, bindparam, insert, update
+from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -216,6 +217,11 @@ def _refs(value: Any) -> list[str]:
         elif isinstance(v, dict) and isinstance(v.get("id"), str):
             out.append(v["id"])
     return out
+
+
+def _first(value: Any) -> str | None:
+    refs = _refs(value)
+    return refs[0] if refs else None
 
 
 def _text(value: Any) -> str | None:
@@ -460,7 +466,7 @@ def _crawl(fetcher: Fetcher, chain: _Chain, stop: threading.Event) -> None:
         except FetchError as exc:
             chain.error = (where, exc.reason)
             break
-        links = page.get("links") if isinstance(page.get("links"), dict) else {}
+        links: dict[str, Any] = page["links"] if isinstance(page.get("links"), dict) else {}
         following = links.get("next") if isinstance(links.get("next"), str) else None
         if following == url and not params:
             following = None  # a server that links a page to itself would loop forever
@@ -533,7 +539,8 @@ class Importer:
                     s.flush()
                 assert source.id is not None
                 self.source_id = source.id
-                self.since = source.last_success
+                # As sent (whole seconds): an object stamped in that same second counts as changed.
+                self.since = source.last_success.replace(microsecond=0) if source.last_success else None
                 resume: dict[str, str] = json.loads(source.resume)
                 self.retry = set(json.loads(source.retry))
                 if source.last_started is None or source.last_success != source.last_started:
@@ -814,10 +821,11 @@ class Importer:
         wanted = sorted(own)
         for i in range(0, len(wanted), 500):
             chunk = wanted[i:i + 500]
-            for url, kind, oid, original, modified in s.exec(
-                    select(OparlOrigin.origin_url, OparlOrigin.object_type, OparlOrigin.object_id,
-                           OparlOrigin.original, OparlOrigin.modified)
-                    .where(col(OparlOrigin.origin_url).in_(chunk))):
+            for url, kind, oid, original, modified in s.execute(
+                    sa_select(col(OparlOrigin.origin_url), col(OparlOrigin.object_type),
+                              col(OparlOrigin.object_id), col(OparlOrigin.original),
+                              col(OparlOrigin.modified))
+                    .where(col(OparlOrigin.origin_url).in_(chunk))).all():
                 self.ids[url] = (kind, oid)
                 self.originals[url] = (original, modified, oid)
 
@@ -897,7 +905,7 @@ class Importer:
                     refs.append(c)
                 elif isinstance(c, dict):
                     refs += _refs(c.get("organization"))[:1] + _refs(c.get("meeting"))
-            files = raw.get("auxiliaryFile") if isinstance(raw.get("auxiliaryFile"), list) else []
+            files: list[Any] = raw["auxiliaryFile"] if isinstance(raw.get("auxiliaryFile"), list) else []
             refs += [f for f in [raw.get("mainFile"), *files] if isinstance(f, str) and f]
         elif kind == "membership":
             refs += _refs(raw.get("person")) + _refs(raw.get("organization"))
@@ -1035,7 +1043,8 @@ class Importer:
     def _has_content(self, s: Session, file_id: int) -> bool:
         assert self.files is not None
         row = s.get(File, file_id)
-        return row is not None and bool(row.sha_512_checksum) and self.files.exists(row.sha_512_checksum or "")
+        digest = row.sha_512_checksum if row is not None else None
+        return bool(digest) and self.files.exists(digest or "")
 
     def _save_origin(self, s: Session, origin: OparlOrigin | None, kind: str, oid: int | None, url: str,
                      text: str, modified: datetime | None) -> None:
@@ -1177,7 +1186,8 @@ class Importer:
     def _remove(self, s: Session, kind: str, oid: int) -> None:
         """Delete one row and what hangs on it (its consultations, files, agenda items)."""
         if kind == "paper":
-            consultations = [c for (c,) in s.execute(select(Consultation.id).where(Consultation.paper_id == oid))]
+            consultations = [c for (c,) in s.execute(
+                select(Consultation.id).where(Consultation.paper_id == oid))]
             for c in consultations:
                 self._remove(s, "consultation", c)
             for (f,) in s.execute(select(File.id).where(File.paper_id == oid)):
@@ -1210,10 +1220,15 @@ class Importer:
             rows = list(s.exec(select(OparlOrigin).where(
                 OparlOrigin.source_id == self.source_id, OparlOrigin.object_type == chain.kind,
                 col(OparlOrigin.object_id).is_not(None))))
-            for origin in rows:
-                if origin.origin_url not in chain.seen and origin.origin_url not in self.retry \
-                        and origin.origin_url not in self.touched:
-                    self._delete(s, chain.kind, origin.origin_url)
+            gone = [o for o in rows if o.origin_url not in chain.seen and o.origin_url not in self.retry
+                    and o.origin_url not in self.touched]
+            if len(gone) > max(5, len(rows) // 10):
+                # Not what a full listing looks like: rather keep everything than empty the copy.
+                summary.problem(f"Abgleich der Liste {chain.kind} übersprungen: {len(gone)} von {len(rows)} "
+                                "fehlen in der Auflistung")
+                return
+            for origin in gone:
+                self._delete(s, chain.kind, origin.origin_url)
         self.ids.update(self.pending)
         self.pending.clear()
 
@@ -1302,8 +1317,8 @@ class Importer:
         kind = (_text(raw.get("organizationType")) or "").lower()
         classification = _text(raw.get("classification"))
         if kind:
-            org_type = "Verwaltungsbereich" if re.search(r"verwaltung|amt|dezernat|fachbereich|referat|dienst",
-                                                         kind) else "Gremium"
+            administrative = re.search(r"verwaltung|amt|dezernat|fachbereich|referat|dienst", kind)
+            org_type = "Verwaltungsbereich" if administrative else "Gremium"
         elif classification and re.search(r"verwaltung|amt|dezernat|fachbereich", classification, re.I):
             org_type = "Verwaltungsbereich"
         elif classification or raw.get("meeting") or raw.get("membership"):
@@ -1313,7 +1328,8 @@ class Importer:
             self.summary.problem("Art der Organisation nicht angegeben: als Verwaltungsbereich übernommen "
                                  "(keine Sitzungen, keine Mitglieder)")
         self.membership_refs.update(m for m in _refs(raw.get("membership")))
-        return {"body_id": self._body_id(s, raw), "name": name[:300], "short_name": _text(raw.get("shortName")),
+        return {"body_id": self._body_id(s, raw), "name": name[:300],
+                "short_name": _text(raw.get("shortName")),
                 "organization_type": org_type, "classification": classification}
 
     def _map_person(self, s: Session, raw: dict[str, Any], parent: int | None,
@@ -1369,13 +1385,14 @@ class Importer:
         if state is None:
             state = MEETING_CANCELLED if cancelled else (
                 MEETING_HELD if start < (self.now or utcnow()) else MEETING_PLANNED)
-        return {"organization_id": org, "name": _text(raw.get("name")) or "Sitzung", "start": start, "end": end,
+        return {"organization_id": org, "name": _text(raw.get("name")) or "Sitzung", "start": start,
+                "end": end,
                 "location": place, "meeting_state": state, "cancelled": cancelled}
 
     def _map_agenda_item(self, s: Session, raw: dict[str, Any], parent: int | None,
                          position: int | None) -> dict[str, Any]:
         meeting = parent if parent is not None else self._need(
-            s, _refs(raw.get("meeting"))[0] if _refs(raw.get("meeting")) else None, "meeting", "Sitzung des TOP")
+            s, _first(raw.get("meeting")), "meeting", "Sitzung des TOP")
         text = _text(raw.get("result"))
         result = normalise_result(text)
         if text and result is None:
@@ -1388,7 +1405,7 @@ class Importer:
             "result": result, "result_text": text, "resolution_text": resolution,
             "votes_yes": yes, "votes_no": no, "votes_abstain": abstain, "result_released": True}
         # Linked from whichever side comes second (the Beratung may come with its Vorlage later).
-        consultation = self._known(_refs(raw.get("consultation"))[0] if _refs(raw.get("consultation")) else None)
+        consultation = self._known(_first(raw.get("consultation")))
         if consultation is not None and consultation[0] == "consultation" and consultation[1] is not None:
             values["consultation_id"] = consultation[1]
         return values
@@ -1400,7 +1417,8 @@ class Importer:
             raise Skip("Vorlage ohne Betreff")
         reference = _text(raw.get("reference"))
         if not reference:
-            reference = "OParl " + raw["id"].rstrip("/").rsplit("/", 2)[-2] + "/" + raw["id"].rsplit("/", 1)[-1]
+            tail = raw["id"].rstrip("/").rsplit("/", 2)
+            reference = "OParl " + "/".join(tail[-2:])
             self.summary.problem("Vorlage ohne Aktenzeichen: aus der URL gebildet", raw["id"])
         if reference not in self.taken:
             clash = s.exec(select(Paper.id).where(Paper.reference == reference)).first()
@@ -1423,7 +1441,7 @@ class Importer:
     def _map_consultation(self, s: Session, raw: dict[str, Any], parent: int | None,
                           position: int | None) -> dict[str, Any]:
         paper = parent if parent is not None else self._need(
-            s, _refs(raw.get("paper"))[0] if _refs(raw.get("paper")) else None, "paper", "Vorlage der Beratung")
+            s, _first(raw.get("paper")), "paper", "Vorlage der Beratung")
         orgs = _refs(raw.get("organization"))
         meeting_url = _refs(raw.get("meeting"))
         meeting = self._resolve(s, meeting_url[0], "meeting") if meeting_url else None
@@ -1437,7 +1455,8 @@ class Importer:
         if not meeting_url:
             self.summary.problem("Beratung ohne Sitzung: ohne Sitzung übernommen")
         elif meeting is None:
-            self.summary.problem("Sitzung der Beratung nicht abrufbar: ohne Sitzung übernommen", meeting_url[0])
+            self.summary.problem("Sitzung der Beratung nicht abrufbar: ohne Sitzung übernommen",
+                                 meeting_url[0])
         authoritative = _bool(raw.get("authoritative"), False)
         text = _text(raw.get("role"))
         role = normalise_role(text, authoritative)

@@ -119,7 +119,7 @@ class OparlStore:
         """The object stays as a tombstone (``deleted: true``, seen only with ``modified_since``)."""
         with self.lock:
             obj = self.by_id[url]
-            keep = {k: obj[k] for k in ("id", "type", "created", "body") if k in obj}
+            keep: dict[str, Any] = {k: obj[k] for k in ("id", "type", "created", "body") if k in obj}
             obj.clear()
             obj.update(keep, deleted=True, modified=stamp())
 
