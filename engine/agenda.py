@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from . import audit
+from . import audit, oparl_out
 from .accounts import Actor
 from .council import ROLE_SECRETARIAT, AgendaItem, Consultation, Meeting, Paper
 from .errors import Conflict, Forbidden, Invalid, NotFound
@@ -140,6 +140,11 @@ def set_part(session: Session, actor: Actor, meeting_id: int, item_id: int, publ
                        "ihr TOP bleibt im nichtöffentlichen Teil.")
     if item.public == public:
         return before
+    assert item.id is not None
+    if public:
+        oparl_out.restore(session, [("agendaitem", item.id)])
+    elif paper is None or paper.public:  # it was served: mirrors learn that it is gone
+        oparl_out.withdraw(session, [("agendaitem", item.id)], now)
     item.public = public
     moved = sorted(items, key=lambda r: (not r[0].public, top_key(r[0].number), r[0].id or 0))
     _renumber(moved)

@@ -114,6 +114,8 @@ class Membership(SQLModel, table=True):
     voting_right: bool = True
     start_date: dt.date | None = None
     end_date: dt.date | None = None
+    created: dt.datetime | None = Field(default=None, sa_column=created_column())
+    modified: dt.datetime | None = Field(default=None, sa_column=modified_column())
 
 
 class Meeting(SQLModel, table=True):
@@ -181,6 +183,8 @@ class Consultation(SQLModel, table=True):
     #: The role as the source wrote it (imported from OParl: free text, "unbekannt" …).
     role_text: str | None = None
     authoritative: bool = False
+    created: dt.datetime | None = Field(default=None, sa_column=created_column())
+    modified: dt.datetime | None = Field(default=None, sa_column=modified_column())
 
 
 class AgendaItem(SQLModel, table=True):
@@ -244,6 +248,19 @@ class File(SQLModel, table=True):
     size: int = 0
     sha_512_checksum: str | None = None  # None: known by name and size only (imported)
     created: dt.datetime | None = Field(default=None, sa_column=created_column())
+
+
+class OparlTombstone(SQLModel, table=True):
+    """An object that left the public (a Vorlage made non-public or deleted, a TOP moved into
+    the non-public part, with their Beratungen and Anlagen): the OParl server lists it as
+    ``deleted: true`` to clients asking with ``modified_since``, so mirrors remove it.
+    Written by ``engine.oparl_out.withdraw``; dropped again when the object is public again."""
+
+    __tablename__ = "oparl_tombstone"
+
+    object_type: str = Field(primary_key=True, max_length=20)  # "paper", "consultation", …
+    object_id: int = Field(primary_key=True)
+    deleted_at: dt.datetime = Field(sa_column=utc_column(nullable=False, index=True))
 
 
 class Account(SQLModel, table=True):

@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
     auth.init_app(app)
 
     # 4. Blueprints, registered by hand.
-    from . import admin, api, audit_views, inbox, meetings, papers, people, public
+    from . import admin, api, audit_views, inbox, meetings, oparl, papers, people, public
 
     app.register_blueprint(public.bp)
     app.register_blueprint(auth.bp)
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
     app.register_blueprint(admin.bp)
     app.register_blueprint(meetings.bp)
     app.register_blueprint(people.bp)
+    oparl.init_app(app)  # /oparl/v1.1: the public data as OParl 1.1, CORS on every answer
     auth.limit_logins(app)
 
     # 5. Front-end libraries installed from npm (web/package.json), served from node_modules.
@@ -126,6 +127,8 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
     def http_error(exc: HTTPException) -> ResponseReturnValue:
         status = exc.code or 500
         message = _error_message(status, exc)
+        if request.path.startswith(oparl.PREFIX):
+            return oparl.error_response(status, message)
         if status == 429 and request.endpoint == "auth.login":  # locked out: say so on the login page
             return render_template("login.html", error=exc.description), 429, _retry_after(exc)
         if request.path.startswith("/api/"):
@@ -138,6 +141,8 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
         app.logger.error("Fehler bei %s %s", request.method, request.path,
                          exc_info=exc.original_exception or exc)
         message = _error_message(500, exc)
+        if request.path.startswith(oparl.PREFIX):
+            return oparl.error_response(500, message)
         if request.path.startswith("/api/"):
             return jsonify(error=message, errors={}), 500
         return render_template("error.html", status=500, message=message), 500

@@ -2,7 +2,7 @@
 the original text of a Beratung's role and a TOP's result next to their normalised values.
 
 Revision ID: 0009
-Revises: 0007 (0008, the OParl server's tombstones, lands in parallel: the chain is fixed at merge)
+Revises: 0008 (the OParl server's tombstones)
 Create Date: 2026-12-01 14:52:32.530609
 """
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ import sqlmodel  # noqa: F401  (autogenerate emits sqlmodel.sql.sqltypes.AutoStr
 from alembic import op
 
 revision: str = '0009'
-down_revision: str | None = '0007'
+down_revision: str | None = '0008'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
