@@ -180,6 +180,8 @@ class Consultation(SQLModel, table=True):
     organization_id: int = Field(foreign_key="organization.id", index=True)
     meeting_id: int | None = Field(default=None, foreign_key="meeting.id", index=True)
     role: str = "Kenntnisnahme"
+    #: The role as the source wrote it (imported from OParl: free text, "unbekannt" …).
+    role_text: str | None = None
     authoritative: bool = False
     created: dt.datetime | None = Field(default=None, sa_column=created_column())
     modified: dt.datetime | None = Field(default=None, sa_column=modified_column())
@@ -200,6 +202,8 @@ class AgendaItem(SQLModel, table=True):
     name: str
     public: bool = True
     result: str | None = None  # a key of RESULTS
+    #: The result as the source wrote it (imported from OParl: "einstimmig zugestimmt" …).
+    result_text: str | None = None
     resolution_text: str | None = Field(default=None, sa_column=Column(Text))
     votes_yes: int | None = None
     votes_no: int | None = None

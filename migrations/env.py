@@ -6,6 +6,7 @@ from sqlmodel import SQLModel
 import engine.audit  # noqa: F401  (registers the tables on SQLModel.metadata)
 import engine.council  # noqa: F401
 import engine.logins  # noqa: F401
+import engine.oparl_import  # noqa: F401
 import engine.outbox  # noqa: F401
 import engine.reminders  # noqa: F401
 import engine.tasks  # noqa: F401

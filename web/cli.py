@@ -73,11 +73,62 @@ def _demo(database: Database) -> None:
 
 
 @main.command()
-def demo() -> None:
+@click.option("--oparl-sample", "oparl_sample", is_flag=True,
+              help="Dazu echte Vorlagen, Sitzungen und Gremien der Stadt Karlsruhe (OParl-Beispiel) "
+                   "über den OParl-Import laden.")
+@click.option("--oparl-path", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Ordner des OParl-Beispiels (papers.json, meetings.json, organizations.json); "
+                   "Vorgabe: ../shared/oparl/karlsruhe-sample neben dem Projekt, oder RATSFLOW_OPARL_SAMPLE.")
+def demo(oparl_sample: bool, oparl_path: Path | None) -> None:
     """Demodaten laden (Vorlage 2024/063 mit Gremien, Sitzungen, Konten)."""
     with _database() as database:
         database.upgrade()
         _demo(database)
+        if oparl_sample:
+            _oparl_sample(database, oparl_path)
+
+
+def _oparl_sample(database: Database, path: Path | None) -> None:
+    """The sample is served by a small OParl server on loopback and read by the same importer
+    as ``import-oparl`` (the objects keep their real Karlsruhe URLs as origin)."""
+    from engine.oparl_import import Fetcher, Importer
+    from engine.oparl_sample import KARLSRUHE, OparlStore, SampleServer, load_sample
+    from engine.settings import PROJECT_ROOT
+
+    folder = path or Path(os.environ.get("RATSFLOW_OPARL_SAMPLE", PROJECT_ROOT.parent / "shared" / "oparl"
+                                         / "karlsruhe-sample"))
+    if not (folder / "papers.json").is_file():
+        raise click.ClickException(f"Kein OParl-Beispiel in {folder} (papers.json fehlt).")
+    with SampleServer(OparlStore(load_sample(folder))) as server, Fetcher(rewrite=server.rewrite) as fetcher:
+        summary = Importer(database, fetcher, progress=True).run(KARLSRUHE + "/system")
+    for line in summary.lines():
+        click.echo(line)
+
+
+@main.command("import-oparl")
+@click.argument("url")
+@click.option("--with-files", is_flag=True, help="Die Dokumente herunterladen (geprüft gegen Größe und "
+                                                 "Prüfsumme, wo angegeben).")
+@click.option("--limit", default=4, show_default=True, type=click.IntRange(1, 16),
+              help="Höchstens so viele Abrufe gleichzeitig.")
+@click.option("--timeout", default=30.0, show_default=True, type=float, help="Sekunden je Abruf.")
+@click.option("--progress/--no-progress", default=True, help="Fortschrittsbalken (nur im Terminal).")
+def import_oparl_command(url: str, with_files: bool, limit: int, timeout: float, progress: bool) -> None:
+    """Vorlagen, Sitzungen, Gremien und Personen aus einem OParl-1.0/1.1-Endpunkt übernehmen
+    (URL eines System- oder Body-Objekts). Ein zweiter Lauf holt nur Geändertes."""
+    from engine.oparl_import import Fetcher, FetchError, Importer
+
+    with _database() as database, Fetcher(limit=limit, timeout=timeout) as fetcher:
+        database.upgrade()
+        try:
+            summary = Importer(database, fetcher, files=FileStore(database.settings.files_path),
+                               with_files=with_files, progress=progress).run(url)
+        except FetchError as exc:
+            raise click.ClickException(str(exc)) from None
+    for line in summary.lines():
+        click.echo(line)
+    if summary.failed_pages:
+        sys.exit(1)
 
 
 @main.command()

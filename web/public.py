@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, send_file
+from flask import Blueprint, abort, current_app, render_template, request, send_file
 from flask.typing import ResponseReturnValue
 from sqlmodel import col, select
 
@@ -30,8 +30,13 @@ def index() -> ResponseReturnValue:
     query = select(Paper).order_by(col(Paper.reference).desc())
     if current_actor() is None:
         query = query.where(Paper.public == True)  # noqa: E712
+    q = request.args.get("q", "").strip()[:200]
+    if q:  # Aktenzeichen or Betreff, imported historic Vorlagen too
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(col(Paper.reference).ilike(pattern, escape="\\")
+                            | col(Paper.name).ilike(pattern, escape="\\"))
     papers = list(request_session().exec(query.limit(200)))
-    return render_template("index.html", papers=papers)
+    return render_template("index.html", papers=papers, q=q)
 
 
 @bp.get("/vorlagen/<int:paper_id>")
