@@ -94,7 +94,8 @@ def test_the_eleventh_failed_login_in_a_row_is_refused_without_checking_the_pass
     # The admin's failures and the refused attempts are in the history.
     with database.unit_of_work() as s:
         failed = [e.details for e in s.exec(select(audit.AuditEvent).where(
-            audit.AuditEvent.action == "login.failed", audit.AuditEvent.actor == "admin"))]
+            audit.AuditEvent.action == "login.failed", audit.AuditEvent.actor == "admin")
+            .order_by(col(audit.AuditEvent.seq)))]
     assert len(failed) == 11 and failed[-1]["why"] == "gesperrt"
 
 
