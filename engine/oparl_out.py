@@ -418,7 +418,9 @@ def _consultation_json(session: Session, rows: Sequence[Consultation], links: Li
             "meeting": links.obj("meeting", c.meeting_id) if c.meeting_id else None,
             "agendaItem": links.obj("agendaitem", item.id) if item is not None and item.id else None,
             "organization": [links.obj("organization", c.organization_id)],
-            "authoritative": c.authoritative, "role": c.role,
+            # The source's own words for an imported Beratung (OParl's role is free text; the
+            # normalised role is ours), so a mirror reads what the source said.
+            "authoritative": c.authoritative, "role": c.role_text or c.role,
             "created": _when(c.created), "modified": _when(c.modified)}))
     return out
 
