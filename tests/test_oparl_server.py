@@ -227,7 +227,7 @@ def test_etag_and_conditional_get_on_objects_lists_and_files(seeded, app):  # ty
 def test_files_of_a_non_public_paper_are_not_served(seeded, app, database, settings):  # type: ignore[no-untyped-def]
     store = FileStore(settings.files_path)
     with database.unit_of_work() as s:
-        digest = store.put(b"%PDF-1.4 vertraulich")
+        digest = store.put(s, b"%PDF-1.4 vertraulich")
         hidden = File(paper_id=seeded["hidden"], name="Vertraulich", file_name="v.pdf",
                       mime_type="application/pdf", size=20, sha_512_checksum=digest)
         s.add(hidden)
