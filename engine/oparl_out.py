@@ -44,7 +44,7 @@ from .council import (
     Paper,
     Person,
 )
-from .meetings import top_key
+from .meetings import agenda_key
 from .settings import TIMEZONE
 from .types import utcnow
 
@@ -353,7 +353,7 @@ def _ordered_items(session: Session, meeting_ids: Iterable[int]) -> dict[int, li
         for item in session.exec(_items_query().where(col(AgendaItem.meeting_id).in_(ids))):
             found[item.meeting_id].append(item)
     for items in found.values():
-        items.sort(key=lambda i: (top_key(i.number), i.id or 0))
+        items.sort(key=agenda_key)
     return found
 
 
