@@ -199,6 +199,8 @@ class AgendaItem(SQLModel, table=True):
     meeting_id: int = Field(foreign_key="meeting.id", index=True)
     consultation_id: int | None = Field(default=None, foreign_key="consultation.id", index=True)
     number: str | None = None  # "10.1"
+    #: The place in the agenda as an OParl source gave it (imported TOPs); None: by ``number``.
+    position: int | None = None
     name: str
     public: bool = True
     result: str | None = None  # a key of RESULTS

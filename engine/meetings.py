@@ -113,6 +113,12 @@ def top_key(number: str | None) -> tuple[Any, ...]:
     return (0, *parts)
 
 
+def agenda_key(item: AgendaItem) -> tuple[Any, ...]:
+    """A Sitzung's TOPs in order: an imported agenda as the source ordered it (``position``),
+    TOPs made here by their number (after the imported ones, should a Sitzung have both)."""
+    return (item.position is None, item.position or 0, top_key(item.number), item.id or 0)
+
+
 def agendas(session: Session, meeting_ids: Iterable[int], *,
             public_only: bool = False) -> dict[int, list[AgendaEntry]]:
     """The agendas of several Sitzungen in TOP order, with their Vorlagen (one query)."""
@@ -125,7 +131,7 @@ def agendas(session: Session, meeting_ids: Iterable[int], *,
                                        isouter=True)
         .join(Paper, col(Paper.id) == Consultation.paper_id, isouter=True)
         .where(col(AgendaItem.meeting_id).in_(ids))).all()
-    for item, paper in rows:
+    for item, paper in sorted(rows, key=lambda r: agenda_key(r[0])):
         public = item.public and (paper is None or paper.public)
         if public_only and not public:
             continue
@@ -133,7 +139,7 @@ def agendas(session: Session, meeting_ids: Iterable[int], *,
             item.number, paper.name if paper else item.name, public,
             paper.id if paper else None, paper.reference if paper else None, item.id, item.result))
     for entries in found.values():
-        entries.sort(key=lambda e: (not e.public, top_key(e.number)))
+        entries.sort(key=lambda e: not e.public)  # stable: agenda order within each part
     return found
 
 

@@ -1401,7 +1401,7 @@ class Importer:
         resolution = _text(raw.get("resolutionText"))
         yes, no, abstain = parse_votes(text, resolution)
         values: dict[str, Any] = {
-            "meeting_id": meeting, "number": _text(raw.get("number")),
+            "meeting_id": meeting, "number": _text(raw.get("number")), "position": position,
             "name": _text(raw.get("name")) or "(ohne Titel)", "public": _bool(raw.get("public"), True),
             "result": result, "result_text": text, "resolution_text": resolution,
             "votes_yes": yes, "votes_no": no, "votes_abstain": abstain, "result_released": True}

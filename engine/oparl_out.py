@@ -44,7 +44,7 @@ from .council import (
     Paper,
     Person,
 )
-from .meetings import top_key
+from .meetings import agenda_key
 from .settings import TIMEZONE
 from .types import utcnow
 
@@ -353,7 +353,7 @@ def _ordered_items(session: Session, meeting_ids: Iterable[int]) -> dict[int, li
         for item in session.exec(_items_query().where(col(AgendaItem.meeting_id).in_(ids))):
             found[item.meeting_id].append(item)
     for items in found.values():
-        items.sort(key=lambda i: (top_key(i.number), i.id or 0))
+        items.sort(key=agenda_key)
     return found
 
 
@@ -418,7 +418,9 @@ def _consultation_json(session: Session, rows: Sequence[Consultation], links: Li
             "meeting": links.obj("meeting", c.meeting_id) if c.meeting_id else None,
             "agendaItem": links.obj("agendaitem", item.id) if item is not None and item.id else None,
             "organization": [links.obj("organization", c.organization_id)],
-            "authoritative": c.authoritative, "role": c.role,
+            # The source's own words for an imported Beratung (OParl's role is free text; the
+            # normalised role is ours), so a mirror reads what the source said.
+            "authoritative": c.authoritative, "role": c.role_text or c.role,
             "created": _when(c.created), "modified": _when(c.modified)}))
     return out
 
