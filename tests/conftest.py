@@ -109,7 +109,8 @@ def draft(database, demo):  # type: ignore[no-untyped-def]
     def make(reference: str, name: str = "Test") -> int:
         with database.unit_of_work() as s:
             seed = s.get(Paper, demo.paper_id)
-            paper = Paper(body_id=seed.body_id, reference=reference, name=name)
+            paper = Paper(body_id=seed.body_id, reference=reference, name=name,
+                          under_direction_of_id=seed.under_direction_of_id)
             s.add(paper)
             s.flush()
             first = s.exec(select(Consultation).where(Consultation.paper_id == seed.id)

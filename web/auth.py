@@ -11,6 +11,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from flask import (
     Blueprint,
@@ -71,14 +72,23 @@ def _check_csrf() -> None:
     if request.method != "POST" or request.path.startswith("/api/"):
         return  # the JSON API takes no cookies-only form posts (content type checked there)
     sent = request.form.get("csrf_token", "")
-    if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
+    if not sent or not hmac.compare_digest(sent.encode(), session.get("csrf", "").encode()):
         abort(400, "CSRF")
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("inbox.index")
+    r"""A path on this site, or the inbox. Browsers drop TAB/LF/CR inside a URL and read
+    ``\`` as ``/``: ``/\t/evil.example`` or ``/\evil.example`` would leave the site."""
+    cleaned = _printable(target or "").replace("\\", "/")
+    for candidate in (cleaned, _printable(unquote(cleaned)).replace("\\", "/")):
+        parts = urlsplit(candidate)
+        if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+            return url_for("inbox.index")
+    return cleaned
+
+
+def _printable(text: str) -> str:
+    return "".join(c for c in text if c.isprintable() and not c.isspace())
 
 
 @bp.route("/anmelden", methods=["GET", "POST"])
