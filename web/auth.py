@@ -82,7 +82,7 @@ def _safe_next(target: str | None) -> str:
     cleaned = _printable(target or "").replace("\\", "/")
     for candidate in (cleaned, _printable(unquote(cleaned)).replace("\\", "/")):
         parts = urlsplit(candidate)
-        if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        if parts.scheme or parts.netloc or not candidate.startswith("/") or candidate.startswith("//"):
             return url_for("inbox.index")
     return cleaned
 

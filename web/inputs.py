@@ -83,7 +83,11 @@ def _check_json(value: Any, where: str) -> None:
 
 def check_request() -> None:
     """Refuse (422, naming the field) any text of the request with a control character: URL
-    parameters, query string, form fields, file names, the string values of a JSON body."""
+    parameters, query string, form fields, file names, the string values of a JSON body.
+
+    A URL no route matches is answered first (404/405, before the CSRF check's 400)."""
+    if request.routing_exception is not None:
+        raise request.routing_exception
     for name, value in (request.view_args or {}).items():
         if isinstance(value, str) and has_control(value):
             _refuse(name, value)
