@@ -149,6 +149,7 @@ def agenda_change(meeting_id: int) -> ResponseReturnValue:
         if action == "order":
             order = [int(i) for i in values.get("order", "").split(",") if i.strip().isdigit()]
             return agenda.set_order(session, actor, meeting_id, order, values, now)
+        agenda.may_change(session, actor, meeting_id, values, now)
         raise Invalid("Eingaben bitte prüfen.", {"action": ["Unbekannte Änderung der Tagesordnung."]})
 
     return _act(meeting_id, change, _("Die Tagesordnung wurde geändert."))
