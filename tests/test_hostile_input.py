@@ -139,3 +139,34 @@ def test_models_with_a_doctype_are_refused_naming_the_file(tmp_path, database, d
         runtime.parse_model(utf16)
     with database.unit_of_work() as s:
         assert s.exec(select(ProcessModel)).all() == []
+
+
+def test_numbers_that_are_digits_but_not_decimals_are_no_500(demo, database, actor, draft, browser):  # type: ignore[no-untyped-def]
+    """"²" is a digit to ``str.isdigit`` but no number to ``int``: a TOP numbered so, a task
+    version, an agenda item id, an audit page or a bulk selection were a 500."""
+    from engine.council import Meeting
+    from engine.tasks import TASK_READY, HumanTask
+    from engine.workflow.models import ProcessInstance
+
+    from .conftest import NOW
+
+    paper_id = draft("2024/095", "Hochgestellt")
+    clerk = actor("zierstedt")
+    with database.unit_of_work() as s:
+        meeting = s.exec(select(Meeting).where(Meeting.reference == "SI/2024/140")).one()
+        procedures.start_beratungsfolge(s, clerk, paper_id, now=NOW)
+    with database.unit_of_work() as s:
+        task = s.exec(select(HumanTask).where(HumanTask.paper_id == paper_id,
+                                              HumanTask.status == TASK_READY)).one()
+        version = s.get(ProcessInstance, task.process_instance_id).version  # type: ignore[union-attr]
+    hoffmann = browser().login("hoffmann")
+    assert hoffmann.post(f"/aufgaben/{task.id}", {"meeting_id": "x", "version": "²"}).status_code == 422
+    done = hoffmann.post(f"/aufgaben/{task.id}", {"meeting_id": meeting.id, "top_nummer": "²",
+                                                  "version": version})
+    assert done.status_code == 302, text_of(done.get_data(as_text=True))
+    assert hoffmann.get(f"/sitzungen/{meeting.id}").status_code == 200
+    assert hoffmann.post(f"/sitzungen/{meeting.id}/tagesordnung", {"action": "up:²"}).status_code == 404
+    assert hoffmann.post(f"/sitzungen/{meeting.id}/tagesordnung",
+                         {"action": "order", "order": "²,1"}).status_code == 422
+    assert hoffmann.post("/aufgaben/kenntnisnahme", {"task": "²", "version-1": "²"}).status_code == 302
+    assert browser().login("krueger").get("/revision/?vor=²&sitzung=²").status_code == 422

@@ -79,7 +79,7 @@ def index() -> ResponseReturnValue:
     before = request.args.get("vor", "")
     try:
         filters = audit_history.parse_filters(s, args)
-        if before and (not before.isdigit() or not 0 < int(before) < 2**63):
+        if before and (not before.isdecimal() or not 0 < int(before) < 2**63):
             raise Invalid("Filter bitte prüfen.", {"vor": ["Ungültige Seite."]})
         rows, next_before = audit_history.search(s, filters, int(before) if before else None)
     except Invalid as exc:

@@ -47,7 +47,7 @@ def parse_id(value: str | None, field: str, *, required: bool = False) -> int | 
     raw = (value or "").strip()
     if not raw and not required:
         return None
-    if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
+    if not raw.isascii() or not raw.isdecimal() or not 0 < int(raw) <= MAX_ID:
         raise Invalid(_("Eingaben bitte prüfen."), {field: [_("Ungültige Nummer.")]})
     return int(raw)
 

@@ -134,7 +134,7 @@ def agenda_change(meeting_id: int) -> ResponseReturnValue:
     """One change of the agenda: ``action`` is up:ID, down:ID, public:ID, private:ID, sub:ID,
     top:ID, renumber or order (``order``: the item ids in their new order, from dragging)."""
     action, _sep, raw_id = request.form.get("action", "").partition(":")
-    item_id = int(raw_id) if raw_id.isdigit() and 0 < int(raw_id) < 2**31 else 0
+    item_id = int(raw_id) if raw_id.isdecimal() and 0 < int(raw_id) < 2**31 else 0
 
     def change(session: Session, actor: Actor, meeting_id: int, values: dict[str, Any],
                now: Any) -> list[str]:
@@ -147,7 +147,7 @@ def agenda_change(meeting_id: int) -> ResponseReturnValue:
         if action == "renumber":
             return agenda.renumber(session, actor, meeting_id, values, now)
         if action == "order":
-            order = [int(i) for i in values.get("order", "").split(",") if i.strip().isdigit()]
+            order = [int(i) for i in values.get("order", "").split(",") if i.strip().isdecimal()]
             return agenda.set_order(session, actor, meeting_id, order, values, now)
         agenda.may_change(session, actor, meeting_id, values, now)
         raise Invalid("Eingaben bitte prüfen.", {"action": ["Unbekannte Änderung der Tagesordnung."]})
