@@ -42,6 +42,13 @@ def _snapshot(items: list[tuple[AgendaItem, Paper | None]]) -> list[str]:
             for item, paper in items]
 
 
+def may_change(session: Session, actor: Actor, meeting_id: int, data: dict[str, Any],
+               now: datetime | None = None) -> None:
+    """The checks every change of the agenda passes first (404, 403, 409, a closed agenda's
+    reason): who may not change it learns that before any fault of the input."""
+    _guard(session, actor, meeting_id, data, now or utcnow())
+
+
 def _guard(session: Session, actor: Actor, meeting_id: int, data: dict[str, Any],
            now: datetime) -> tuple[Meeting, str | None]:
     meeting = session.get(Meeting, meeting_id) if 0 < meeting_id < 2**31 else None

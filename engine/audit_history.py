@@ -186,7 +186,7 @@ def _day(value: str | None, field: str, errors: dict[str, list[str]]) -> date | 
 def _id(value: str | None, field: str, errors: dict[str, list[str]]) -> int | None:
     if not value:
         return None
-    if not value.isdigit() or not 0 < int(value) < 2**31:
+    if not value.isdecimal() or not 0 < int(value) < 2**31:
         errors[field] = ["Unbekannter Eintrag."]
         return None
     return int(value)
@@ -198,15 +198,15 @@ def parse_filters(session: Session, args: dict[str, str]) -> Filters:
     paper_id = None
     if args.get("vorlage"):
         ref = args["vorlage"].strip()
-        paper_id = session.exec(select(Paper.id).where(Paper.reference == ref)).first() if not ref.isdigit() \
-            else _id(ref, "vorlage", errors)
+        paper_id = _id(ref, "vorlage", errors) if ref.isdecimal() \
+            else session.exec(select(Paper.id).where(Paper.reference == ref)).first()
         if paper_id is None and "vorlage" not in errors:
             errors["vorlage"] = [f"Keine Vorlage {ref}."]
     organization_id = _id(args.get("gremium"), "gremium", errors)
     meeting_id = None
     if args.get("sitzung"):
         ref = args["sitzung"].strip()
-        meeting_id = _id(ref, "sitzung", errors) if ref.isdigit() else \
+        meeting_id = _id(ref, "sitzung", errors) if ref.isdecimal() else \
             session.exec(select(Meeting.id).where(Meeting.reference == ref)).first()
         if meeting_id is None and "sitzung" not in errors:
             errors["sitzung"] = [f"Keine Sitzung {ref}."]

@@ -208,7 +208,7 @@ def load_demo(session: Session, password: str, now: datetime | None = None,
 
     accounts: list[tuple[str, str, Person, list[tuple[str, int | None]]]] = [
         ("zierstedt", "Bearbeiter (Sachbearbeitung, Wirtschaft und Raum)", clerk,
-         [(ROLE_CLERK, None)]),
+         [(ROLE_CLERK, department.id)]),
         ("hoffmann", f"Sekretariat {committee.short_name}", secretary_c,
          [(ROLE_SECRETARIAT, committee.id)]),
         ("schmitz", f"Sekretariat {assembly.short_name}", secretary_a,
@@ -435,9 +435,9 @@ def _load_week(session: Session, password: str, files: FileStore | None, today: 
                                role=role))
     accounts: list[tuple[str, str, Person, list[tuple[str, int | None]]]] = [
         ("albrecht", "Bearbeiterin (Sachbearbeitung, Wirtschaft und Raum)", albrecht,
-         [(ROLE_CLERK, None)]),
+         [(ROLE_CLERK, department.id)]),
         ("lenz", "Bearbeiter (Sachbearbeitung, Mobilität und Digitalisierung)", lenz,
-         [(ROLE_CLERK, None)]),
+         [(ROLE_CLERK, digital.id)]),
         ("weber", f"Sekretariat {committee.short_name} (Kollegin von hoffmann)", weber,
          [(ROLE_SECRETARIAT, committee.id)]),
         ("krause", f"Sekretariat {mobility.short_name}", krause, [(ROLE_SECRETARIAT, mobility.id)]),

@@ -86,7 +86,7 @@ def flag_invitation_missed(session: Session, meeting: Meeting, now: datetime) ->
 def next_top_number(session: Session, meeting_id: int | None) -> str:
     """The next free top-level TOP number of a session's agenda ("1", "2", …)."""
     numbers = session.exec(select(AgendaItem.number).where(AgendaItem.meeting_id == meeting_id)).all()
-    tops = [int(n.split(".")[0]) for n in numbers if n and n.split(".")[0].isdigit()]
+    tops = [int(n.split(".")[0]) for n in numbers if n and n.split(".")[0].isdecimal()]
     return str(max(tops, default=0) + 1)
 
 
@@ -109,7 +109,7 @@ def top_key(number: str | None) -> tuple[Any, ...]:
         return (1,)
     parts: list[Any] = []
     for part in number.split("."):
-        parts.append((0, int(part), "") if part.isdigit() else (1, 0, part))
+        parts.append((0, int(part), "") if part.isdecimal() else (1, 0, part))
     return (0, *parts)
 
 

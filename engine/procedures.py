@@ -18,7 +18,7 @@ from sqlalchemy import func, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
-from . import audit, effects, rules
+from . import audit, effects, rules, visibility
 from .accounts import Actor
 from .council import (
     PAPER_DONE,
@@ -27,7 +27,6 @@ from .council import (
     PAPER_WITHDRAWN,
     RESULTS,
     ROLE_ADMIN,
-    ROLE_CLERK,
     ROLE_SECRETARIAT,
     AgendaItem,
     Consultation,
@@ -152,7 +151,7 @@ def create_paper(session: Session, actor: Actor, data: dict[str, Any],
     ``attachments`` are (file name, bytes, the client's content type); the content type is
     not trusted: each Anlage's type is told from its bytes (:mod:`engine.doctypes`), its
     name normalised, and an Anlage of a type not on the list refuses the whole Vorlage."""
-    if not actor.has_role(ROLE_CLERK):
+    if not visibility.is_clerk(actor):
         raise Forbidden("Nur die Sachbearbeitung kann Vorlagen anlegen.")
     values = load(PaperIn(), data)
     errors: dict[str, list[str]] = {}
@@ -167,6 +166,8 @@ def create_paper(session: Session, actor: Actor, data: dict[str, Any],
     lead = session.get(Organization, values["under_direction_of_id"])
     if lead is None or lead.organization_type != "Verwaltungsbereich":
         errors["under_direction_of_id"] = ["Bitte den federführenden Bereich wählen."]
+    elif not visibility.leads(actor, lead.id):
+        errors["under_direction_of_id"] = ["Vorlagen legt die Sachbearbeitung des eigenen Bereichs an."]
     if values["clerk_id"] is not None and session.get(Person, values["clerk_id"]) is None:
         errors["clerk_id"] = ["Unbekannte Person."]
     previous_start: datetime | None = None
@@ -226,10 +227,10 @@ def start_beratungsfolge(session: Session, actor: Actor, paper_id: int,
     """Start the Beratungsfolge of a Vorlage: the first Gremium's Sekretariat gets a task."""
     now = now or utcnow()
     paper = session.get(Paper, paper_id)
-    if paper is None:
+    if paper is None or not visibility.can_see_paper(session, actor, paper, now.astimezone(TIMEZONE).date()):
         raise NotFound("Vorlage nicht gefunden.")
-    if not actor.has_role(ROLE_CLERK):
-        raise Forbidden("Nur die Sachbearbeitung kann eine Beratungsfolge starten.")
+    if not visibility.leads(actor, paper.under_direction_of_id):
+        raise Forbidden("Die Beratungsfolge startet die Sachbearbeitung des federführenden Bereichs.")
     if paper.status != PAPER_DRAFT:
         raise Conflict(f"Die Vorlage {paper.reference} ist nicht im Entwurf ({paper.status}).")
     consultations = consultations_of(session, paper_id)

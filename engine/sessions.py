@@ -206,9 +206,9 @@ def move(session: Session, actor: Actor, meeting_id: int, data: dict[str, Any],
          now: datetime | None = None) -> Meeting:
     """New date, time or place, with a reason: reminders, due dates and members follow."""
     now = now or utcnow()
-    values = load(MoveIn(), data)
-    meeting, org = _ahead(session, actor, meeting_id, now,
+    meeting, org = _ahead(session, actor, meeting_id, now,  # who may not learns it before the input's faults
                           "Die Sitzung ist abgesagt und kann nicht verlegt werden.")
+    values = load(MoveIn(), data)
     start = datetime.combine(values["date"], values["start_time"], TIMEZONE)
     if start <= now:
         raise Invalid("Eingaben bitte prüfen.", {"date": ["Die neue Zeit liegt in der Vergangenheit."]})
@@ -235,8 +235,8 @@ def cancel(session: Session, actor: Actor, meeting_id: int, data: dict[str, Any]
     """Cancel with a reason: its reminders are cancelled, members told, waiting tasks
     turn to the Gremium's next session."""
     now = now or utcnow()
-    values = load(ReasonIn(), data)
     meeting, org = _ahead(session, actor, meeting_id, now, "Die Sitzung ist schon abgesagt.")
+    values = load(ReasonIn(), data)
     meeting.cancelled = True
     meeting.meeting_state = MEETING_CANCELLED
     followed = _follow(session, meeting, reminders.KIND_CANCELLED, values["reason"], now)

@@ -21,7 +21,7 @@ from sqlmodel import SQLModel, select
 from engine import procedures
 from engine.accounts import Account, create_account, load_actor
 from engine.audit import GENESIS, drop_append_only, install_append_only
-from engine.council import ROLE_SECRETARIAT, Consultation, Meeting, Organization, Paper
+from engine.council import ROLE_CLERK, ROLE_SECRETARIAT, Consultation, Meeting, Organization, Paper
 from engine.db import Database
 from engine.demo import load_demo
 from engine.settings import load_settings
@@ -109,7 +109,8 @@ def draft(database, demo):  # type: ignore[no-untyped-def]
     def make(reference: str, name: str = "Test") -> int:
         with database.unit_of_work() as s:
             seed = s.get(Paper, demo.paper_id)
-            paper = Paper(body_id=seed.body_id, reference=reference, name=name)
+            paper = Paper(body_id=seed.body_id, reference=reference, name=name,
+                          under_direction_of_id=seed.under_direction_of_id)
             s.add(paper)
             s.flush()
             first = s.exec(select(Consultation).where(Consultation.paper_id == seed.id)
@@ -127,6 +128,24 @@ def colleague(database, demo):  # type: ignore[no-untyped-def]
             committee = s.exec(select(Organization).where(Organization.short_name == "AWSG")).one()
             create_account(s, "weber", PASSWORD, "Sabine Weber", [(ROLE_SECRETARIAT, committee.id)])
     return "weber"
+
+
+@pytest.fixture
+def others(database, demo):  # type: ignore[no-untyped-def]
+    """Accounts of another Gremium and another department (as the demo's week has them):
+    krause, Sekretariat of the AMD, and lenz, Sachbearbeitung of Mobilität und Digitalisierung."""
+    with database.unit_of_work() as s:
+        if s.exec(select(Account).where(Account.username == "krause")).first() is None:
+            seed = s.get(Paper, demo.paper_id)
+            mobility = Organization(body_id=seed.body_id, name="Ausschuss für Mobilität und Digitalisierung",
+                                    short_name="AMD", organization_type="Gremium", classification="Ausschuss")
+            digital = Organization(body_id=seed.body_id, name="Mobilität und Digitalisierung",
+                                   organization_type="Verwaltungsbereich")
+            s.add_all([mobility, digital])
+            s.flush()
+            create_account(s, "krause", PASSWORD, "Tobias Krause", [(ROLE_SECRETARIAT, mobility.id)])
+            create_account(s, "lenz", PASSWORD, "Dominik Lenz", [(ROLE_CLERK, digital.id)])
+    return ("krause", "lenz")
 
 
 def on_agenda(database, actor, draft, reference: str, name: str, meeting_ref: str = "SI/2024/131",  # type: ignore[no-untyped-def]

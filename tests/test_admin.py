@@ -160,11 +160,9 @@ GOOD = {"invitation_days": "9", "working_days": "false", "count_session_day": "t
 @pytest.mark.parametrize(("field", "value", "message"), [
     pytest.param("invitation_days", "abc", "Bitte eine ganze Zahl eingeben.", id="letters"),
     pytest.param("invitation_days", "", "Pflichtfeld: bitte ausfüllen.", id="empty"),
-    pytest.param("invitation_days", "7\x00", "Bitte eine ganze Zahl eingeben.", id="NUL character"),
     pytest.param("invitation_days", str(10**12), "Bitte eine Zahl von 0 bis 90 eingeben.", id="10**12"),
     pytest.param("agenda_days_before", "-1", "Bitte eine Zahl von 0 bis 60 eingeben.", id="negative"),
     pytest.param("result_working_days", "2.5", "Bitte eine ganze Zahl eingeben.", id="fraction"),
-    pytest.param("working_days", "\x00", "Bitte Kalendertage oder Werktage wählen.", id="unit NUL"),
 ])
 def test_bad_input_names_the_field_and_changes_nothing(demo, database, browser, field, value,  # type: ignore[no-untyped-def]
                                                        message) -> None:
@@ -189,7 +187,7 @@ def test_bad_input_names_the_field_and_changes_nothing(demo, database, browser, 
         assert len(changes) == 1
 
 
-@pytest.mark.parametrize("state", ["XX", "N\x00W", "nw"])
+@pytest.mark.parametrize("state", ["XX", "nw"])
 def test_bad_bundesland_is_named_and_changes_nothing(demo, database, browser, state) -> None:  # type: ignore[no-untyped-def]
     _committee, body = _setup(database)
     admin = browser().login("admin")
@@ -198,7 +196,23 @@ def test_bad_bundesland_is_named_and_changes_nothing(demo, database, browser, st
     html = response.get_data(as_text=True)
     assert f'id="state-{body}-error">Bitte eines der Bundesländer wählen.' in html
     assert re.search(rf'id="state-{body}" name="state"\s+aria-invalid="true"', html)
+
     assert _row(html, COMMITTEE).endswith("03.11.2095 27.10.2095 24.10.2095")  # the page still works
     with database.unit_of_work() as s:
         assert s.get(Body, body).state is None  # type: ignore[union-attr]
         assert s.exec(select(AuditEvent).where(AuditEvent.action == "body.state_changed")).all() == []
+
+
+@pytest.mark.parametrize(("url", "field", "value"), [
+    ("fristen", "invitation_days", "7\x00"), ("fristen", "working_days", "\x00"), ("land", "state", "N\x00W")])
+def test_control_characters_are_named_and_change_nothing(demo, database, browser, url, field,  # type: ignore[no-untyped-def]
+                                                         value) -> None:
+    """A NUL is refused before any view (``web.inputs``): the error page names the field."""
+    committee, body = _setup(database)
+    admin = browser().login("admin")
+    target = f"/verwaltung/gremien/{committee}/fristen" if url == "fristen" \
+        else f"/verwaltung/koerperschaften/{body}/land"
+    response = admin.post(target, {**GOOD, field: value} if url == "fristen" else {field: value})
+    assert response.status_code == 422
+    assert f"Das Feld „{field}“ enthält ein unzulässiges Steuerzeichen." in response.get_data(as_text=True)
+    assert _rules(database) == []

@@ -185,7 +185,7 @@ def test_cookies_are_secure_and_host_bound_when_served_over_https(settings, _sch
 def test_next_after_login_never_leaves_the_site(demo, browser):  # type: ignore[no-untyped-def]
     for target, expected in [("/vorlagen/1", "/vorlagen/1"), ("/\t/evil.example", "/aufgaben/"),
                              ("//evil.example", "/aufgaben/"), ("/\\evil.example", "/aufgaben/"),
-                             ("https://evil.example/", "/aufgaben/"), ("/%0a/x", "/%0a/x"),
+                             ("https://evil.example/", "/aufgaben/"), ("/%0a/x", "/aufgaben/"),
                              ("/\n/evil.example", "/aufgaben/"), ("\\\\evil.example", "/aufgaben/"),
                              ("javascript:alert(1)", "/aufgaben/")]:
         client = browser()

@@ -59,10 +59,12 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
     app.extensions["ratsflow.db"] = db
     app.extensions["ratsflow.files"] = FileStore(settings.files_path)
 
-    # 3. Request-level services: language, login.
-    from . import auth, i18n, oidc
+    # 3. Request-level services: bounded ids and clean input, language, login.
+    from . import auth, i18n, inputs, oidc
 
+    inputs.register_converter(app)  # before any route: every <int:…> is bounded
     i18n.init_app(app)
+    inputs.init_app(app)  # before the CSRF check: a control character is 422, whoever sends it
     auth.init_app(app)
     oidc.init_app(app)  # OpenID providers (RATSFLOW_OIDC_PROVIDERS): its blueprint, the logout URL
 

@@ -23,7 +23,6 @@ from .views import request_session, rollback_request
 
 bp = Blueprint("admin", __name__, url_prefix="/verwaltung")
 
-_MAX_ID = 2**31 - 1  # beyond the integer ids of both databases (SQLite refuses larger ones outright)
 _RULE_NUMBERS = ("invitation_days", "agenda_days_before", "result_working_days")
 
 
@@ -109,8 +108,6 @@ def gremien() -> ResponseReturnValue:
 @login_required
 def body_state(body_id: int) -> ResponseReturnValue:
     actor = require_admin()
-    if body_id > _MAX_ID:
-        abort(404)
     state = request.form.get("state", "").strip() or None
     try:
         deadlines.set_body_state(request_session(), actor, body_id, state)
@@ -126,7 +123,7 @@ def body_state(body_id: int) -> ResponseReturnValue:
 def rules(org_id: int) -> ResponseReturnValue:
     actor = require_admin()
     s = request_session()
-    org = s.get(Organization, org_id) if org_id <= _MAX_ID else None
+    org = s.get(Organization, org_id)
     if org is None or org.organization_type != "Gremium":
         abort(404)
     errors: dict[str, list[str]] = {}

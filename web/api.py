@@ -115,6 +115,20 @@ def _same_origin() -> None:
         abort(403)
 
 
+@bp.before_request
+def _task_of_my_groups() -> None:
+    """Who may not work on a task learns that (403) before any fault of their input (422)."""
+    task_id = (request.view_args or {}).get("task_id")
+    actor = current_actor()
+    if request.method == "POST" and task_id is not None and actor is not None:
+        try:
+            load_for(request_session(), actor, task_id, ready=False)
+        except EngineError as exc:
+            if exc.status != 404:
+                record_refusal(actor, task_id, exc)  # as the view would have
+            raise
+
+
 @bp.get("/tasks")
 @login_required
 def task_list() -> ResponseReturnValue:

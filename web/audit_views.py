@@ -79,7 +79,7 @@ def index() -> ResponseReturnValue:
     before = request.args.get("vor", "")
     try:
         filters = audit_history.parse_filters(s, args)
-        if before and (not before.isdigit() or not 0 < int(before) < 2**63):
+        if before and (not before.isdecimal() or not 0 < int(before) < 2**63):
             raise Invalid("Filter bitte prüfen.", {"vor": ["Ungültige Seite."]})
         rows, next_before = audit_history.search(s, filters, int(before) if before else None)
     except Invalid as exc:
@@ -97,7 +97,7 @@ def _url(endpoint: str, args: dict[str, str], **more: Any) -> str:
     return url_for(endpoint, **values)
 
 
-@bp.get("/vorlagen/<int(max=2147483647):paper_id>")
+@bp.get("/vorlagen/<int:paper_id>")
 @login_required
 def timeline(paper_id: int) -> ResponseReturnValue:
     """A Vorlage's whole procedure across its Beratungen and Sitzungen, oldest first: who,
@@ -168,7 +168,7 @@ def export(format: str) -> ResponseReturnValue:
         "Content-Disposition": f'attachment; filename="prozesshistorie-{stamp}.{format}"'})
 
 
-@bp.get("/vorgaenge/<int(max=2147483647):instance_id>/diagramm")
+@bp.get("/vorgaenge/<int:instance_id>/diagramm")
 @login_required
 def diagram(instance_id: int) -> ResponseReturnValue:
     """The instance's BPMN diagram drawn by bpmn-js: completed steps, the current step and
@@ -186,7 +186,7 @@ def diagram(instance_id: int) -> ResponseReturnValue:
                            state=state)
 
 
-@bp.get("/vorgaenge/<int(max=2147483647):instance_id>/modell.bpmn")
+@bp.get("/vorgaenge/<int:instance_id>/modell.bpmn")
 @login_required
 def diagram_model(instance_id: int) -> ResponseReturnValue:
     _auditor()
@@ -198,7 +198,7 @@ def diagram_model(instance_id: int) -> ResponseReturnValue:
     return Response(model.bpmn_xml, mimetype="application/xml")
 
 
-@bp.get("/vorgaenge/<int(max=2147483647):instance_id>/stand.json")
+@bp.get("/vorgaenge/<int:instance_id>/stand.json")
 @login_required
 def diagram_json(instance_id: int) -> ResponseReturnValue:
     _auditor()

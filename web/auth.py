@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import (
     Blueprint,
@@ -125,23 +125,24 @@ def _check_csrf() -> None:
     if request.method != "POST" or request.path.startswith("/api/"):
         return  # the JSON API checks its own (a header, or a bearer token instead of the cookie)
     sent = request.form.get("csrf_token", "")
-    if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
+    if not sent or not hmac.compare_digest(sent.encode(), session.get("csrf", "").encode()):
         abort(400, "CSRF")
 
 
 def safe_next(target: str | None) -> str:
-    """Where to go after login: a path on this site, never another host.
+    r"""Where to go after login: a path on this site, or the inbox. Browsers drop TAB/LF/CR
+    inside a URL and read ``\`` as ``/``: ``/\t/evil.example`` or ``/\evil.example`` would
+    leave the site. The target must parse without scheme and host, as sent and decoded."""
+    cleaned = _printable(target or "").replace("\\", "/")
+    for candidate in (cleaned, _printable(unquote(cleaned)).replace("\\", "/")):
+        parts = urlsplit(candidate)
+        if parts.scheme or parts.netloc or not candidate.startswith("/") or candidate.startswith("//"):
+            return url_for("inbox.index")
+    return cleaned
 
-    Browsers drop tabs and newlines inside URLs and read a backslash as a slash, so
-    ``/\\t/evil.example`` would become ``//evil.example``: those go first, then the target must
-    parse without scheme and host and start with a single slash."""
-    if target:
-        cleaned = "".join(ch for ch in target if ch.isprintable() and not ch.isspace()).replace("\\", "/")
-        parts = urlsplit(cleaned)
-        if (not parts.scheme and not parts.netloc and cleaned.startswith("/")
-                and not cleaned.startswith("//")):
-            return cleaned
-    return url_for("inbox.index")
+
+def _printable(text: str) -> str:
+    return "".join(c for c in text if c.isprintable() and not c.isspace())
 
 
 def _login_key() -> str:

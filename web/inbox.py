@@ -37,6 +37,7 @@ from engine.workflow.models import ProcessModel
 from .auth import current_actor, login_required
 from .i18n import N_, current_language
 from .i18n import gettext as _
+from .inputs import parse_id
 from .views import (
     beratungsfolge,
     paper_header,
@@ -226,7 +227,7 @@ def bulk_noted() -> ResponseReturnValue:
     """Record "zur Kenntnis genommen" for several result tasks: each its own unit of work."""
     actor = _actor()
     database = current_app.extensions["ratsflow.db"]
-    ids = [int(v) for v in request.form.getlist("task") if v.isdigit() and len(v) < 10]
+    ids = [int(v) for v in request.form.getlist("task") if v.isdecimal() and len(v) < 10]
     if not ids:
         flash(_("Bitte mindestens eine Aufgabe auswählen."), "error")
         back = request.form.get("back")
@@ -240,7 +241,7 @@ def bulk_noted() -> ResponseReturnValue:
                 row = s.get(HumanTask, task_id)
                 label = _task_label(s, row) if row else f"#{task_id}"
                 procedures.complete_task(s, actor, task_id, dict(NOTED),
-                                         int(version) if version.isdigit() and len(version) < 10 else -1,
+                                         int(version) if version.isdecimal() and len(version) < 10 else -1,
                                          now=request_now())
             done.append(label)
         except EngineError as exc:
@@ -307,9 +308,10 @@ def task(task_id: int) -> ResponseReturnValue:
         return _task_page(task_id)
     values = {k: v for k, v in request.form.items() if k not in {"csrf_token", "version"}}
     try:
-        version = int(request.form.get("version", ""))
-    except ValueError:
-        abort(400, "version")
+        version = parse_id(request.form.get("version"), "version", required=True)
+    except Invalid as exc:
+        return _task_page(task_id, 422, values, exc.errors, problem=exc.message)
+    assert version is not None
     try:
         done = procedures.complete_task(request_session(), _actor(), task_id, values, version,
                                         now=request_now())

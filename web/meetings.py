@@ -87,7 +87,7 @@ def _meeting_page(meeting_id: int, status: int = 200, errors: dict[str, list[str
     ), status
 
 
-@bp.get("/sitzungen/<int(max=2147483647):meeting_id>")
+@bp.get("/sitzungen/<int:meeting_id>")
 def meeting(meeting_id: int) -> ResponseReturnValue:
     return _meeting_page(meeting_id)
 
@@ -107,13 +107,13 @@ def _act(meeting_id: int, verb: Any, message: str) -> ResponseReturnValue:
     return redirect(url_for("meetings.meeting", meeting_id=meeting_id))
 
 
-@bp.post("/sitzungen/<int(max=2147483647):meeting_id>/einladen")
+@bp.post("/sitzungen/<int:meeting_id>/einladen")
 @login_required
 def invite(meeting_id: int) -> ResponseReturnValue:
     return _act(meeting_id, sessions.send_invitation, _("Die Einladung geht an alle Mitglieder."))
 
 
-@bp.post("/sitzungen/<int(max=2147483647):meeting_id>/verlegen")
+@bp.post("/sitzungen/<int:meeting_id>/verlegen")
 @login_required
 def move(meeting_id: int) -> ResponseReturnValue:
     return _act(meeting_id, sessions.move,
@@ -121,20 +121,20 @@ def move(meeting_id: int) -> ResponseReturnValue:
                   "werden benachrichtigt."))
 
 
-@bp.post("/sitzungen/<int(max=2147483647):meeting_id>/absagen")
+@bp.post("/sitzungen/<int:meeting_id>/absagen")
 @login_required
 def cancel(meeting_id: int) -> ResponseReturnValue:
     return _act(meeting_id, sessions.cancel,
                 _("Die Sitzung wurde abgesagt; die Mitglieder werden benachrichtigt."))
 
 
-@bp.post("/sitzungen/<int(max=2147483647):meeting_id>/tagesordnung")
+@bp.post("/sitzungen/<int:meeting_id>/tagesordnung")
 @login_required
 def agenda_change(meeting_id: int) -> ResponseReturnValue:
     """One change of the agenda: ``action`` is up:ID, down:ID, public:ID, private:ID, sub:ID,
     top:ID, renumber or order (``order``: the item ids in their new order, from dragging)."""
     action, _sep, raw_id = request.form.get("action", "").partition(":")
-    item_id = int(raw_id) if raw_id.isdigit() and 0 < int(raw_id) < 2**31 else 0
+    item_id = int(raw_id) if raw_id.isdecimal() and 0 < int(raw_id) < 2**31 else 0
 
     def change(session: Session, actor: Actor, meeting_id: int, values: dict[str, Any],
                now: Any) -> list[str]:
@@ -147,8 +147,9 @@ def agenda_change(meeting_id: int) -> ResponseReturnValue:
         if action == "renumber":
             return agenda.renumber(session, actor, meeting_id, values, now)
         if action == "order":
-            order = [int(i) for i in values.get("order", "").split(",") if i.strip().isdigit()]
+            order = [int(i) for i in values.get("order", "").split(",") if i.strip().isdecimal()]
             return agenda.set_order(session, actor, meeting_id, order, values, now)
+        agenda.may_change(session, actor, meeting_id, values, now)
         raise Invalid("Eingaben bitte prüfen.", {"action": ["Unbekannte Änderung der Tagesordnung."]})
 
     return _act(meeting_id, change, _("Die Tagesordnung wurde geändert."))
@@ -224,7 +225,7 @@ def public_calendar() -> ResponseReturnValue:
     return _feed(_("Sitzungen"), _recent_and_ahead(), True, [])
 
 
-@bp.get("/kalender/<int(max=2147483647):organization_id>.ics")
+@bp.get("/kalender/<int:organization_id>.ics")
 def gremium_calendar(organization_id: int) -> ResponseReturnValue:
     org = request_session().get(Organization, organization_id)
     if org is None or org.organization_type != "Gremium":

@@ -10,23 +10,24 @@ from flask.typing import ResponseReturnValue
 from sqlmodel import Session, col, select
 
 from engine import deadlines, procedures, sessions
-from engine.accounts import Account
+from engine.accounts import Account, Actor
 from engine.council import (
     CONSULTATION_ROLES,
     PAPER_TYPES,
-    ROLE_CLERK,
     Meeting,
     Organization,
     Person,
 )
 from engine.errors import Invalid
 from engine.files import FileStore
+from engine.visibility import is_clerk, leads
 
 from .auth import current_actor, login_required
 from .i18n import gettext as _
 from .views import form_values, request_now, request_session, rollback_request
 
 bp = Blueprint("papers", __name__)
+bp.add_app_template_global(is_clerk)
 
 _ROW = re.compile(r"^consultations-(\d+)-(organization_id|role|meeting_id)$")
 
@@ -41,13 +42,13 @@ def _consultation_rows(form: Any) -> list[dict[str, str]]:
     return [r for r in ordered if any(v.strip() for v in r.values())]
 
 
-def _choices(session: Session) -> dict[str, Any]:
+def _choices(session: Session, actor: Actor) -> dict[str, Any]:
     orgs = list(session.exec(select(Organization).order_by(col(Organization.name))))
     meetings = list(session.exec(select(Meeting).where(Meeting.cancelled == False)  # noqa: E712
                                  .order_by(col(Meeting.start))))
     return {
         "gremien": [o for o in orgs if o.organization_type == "Gremium"],
-        "bereiche": [o for o in orgs if o.organization_type == "Verwaltungsbereich"],
+        "bereiche": [o for o in orgs if o.organization_type == "Verwaltungsbereich" and leads(actor, o.id)],
         "meetings": meetings,
         "persons": list(session.exec(select(Person).order_by(col(Person.family_name),
                                                              col(Person.given_name)))),
@@ -61,7 +62,7 @@ def _choices(session: Session) -> dict[str, Any]:
 def new_paper() -> ResponseReturnValue:
     actor = current_actor()
     assert actor is not None
-    if not actor.has_role(ROLE_CLERK):
+    if not is_clerk(actor):
         abort(403)
     s = request_session()
     errors: dict[str, list[str]] = {}
@@ -75,8 +76,8 @@ def new_paper() -> ResponseReturnValue:
         rows = _consultation_rows(request.form)
         if "add_row" not in request.form:
             data = {**values, "consultations": rows}
-            attachments = [(f.filename, f.read(), f.mimetype) for f in request.files.getlist("anlagen")
-                           if f and f.filename]
+            attachments = [(f.filename, f.read(), f.mimetype)  # names normalised by engine.files
+                           for f in request.files.getlist("anlagen") if f and f.filename]
             try:
                 paper = procedures.create_paper(s, actor, data, attachments, files=_files())
                 assert paper.id is not None
@@ -94,7 +95,7 @@ def new_paper() -> ResponseReturnValue:
     else:
         account = s.get(Account, actor.account_id)
         values["clerk_id"] = account.person_id if account else None
-    choices = _choices(s)
+    choices = _choices(s, actor)
     shown = rows + [{} for _ in range(max(1, 3 - len(rows)) + (1 if "add_row" in request.form else 0))]
     return render_template("paper_form.html", values=values, rows=shown, errors=errors,
                            **choices), status

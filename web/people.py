@@ -71,7 +71,7 @@ def _organization_page(org_id: int, values: dict[str, Any], errors: dict[str, li
         today=request_now().date()), status
 
 
-@bp.route("/gremien/<int(max=2147483647):org_id>", methods=["GET", "POST"])
+@bp.route("/gremien/<int:org_id>", methods=["GET", "POST"])
 @login_required
 def organization(org_id: int) -> ResponseReturnValue:
     actor = require_admin()
@@ -89,7 +89,7 @@ def organization(org_id: int) -> ResponseReturnValue:
     return redirect(url_for("people.organization", org_id=org_id))
 
 
-@bp.post("/gremien/<int(max=2147483647):org_id>/mitglieder")
+@bp.post("/gremien/<int:org_id>/mitglieder")
 @login_required
 def add_membership(org_id: int) -> ResponseReturnValue:
     actor = require_admin()
@@ -109,7 +109,7 @@ def add_membership(org_id: int) -> ResponseReturnValue:
     return redirect(url_for("people.organization", org_id=org_id))
 
 
-@bp.post("/mitgliedschaften/<int(max=2147483647):membership_id>/ende")
+@bp.post("/mitgliedschaften/<int:membership_id>/ende")
 @login_required
 def end_membership(membership_id: int) -> ResponseReturnValue:
     actor = require_admin()
@@ -126,7 +126,7 @@ def end_membership(membership_id: int) -> ResponseReturnValue:
     return redirect(url_for("people.organization", org_id=membership.organization_id))
 
 
-@bp.post("/gremien/<int(max=2147483647):org_id>/erinnerungen")
+@bp.post("/gremien/<int:org_id>/erinnerungen")
 @login_required
 def reminder_rules(org_id: int) -> ResponseReturnValue:
     actor = require_admin()
@@ -170,7 +170,7 @@ def persons() -> ResponseReturnValue:
     return redirect(url_for("people.persons"))
 
 
-@bp.route("/personen/<int(max=2147483647):person_id>", methods=["GET", "POST"])
+@bp.route("/personen/<int:person_id>", methods=["GET", "POST"])
 @login_required
 def person(person_id: int) -> ResponseReturnValue:
     actor = require_admin()
@@ -211,7 +211,7 @@ def outbox_page() -> ResponseReturnValue:
                            incidents=timers.incidents(s))
 
 
-@bp.post("/postausgang/<int(max=2147483647):message_id>/erneut")
+@bp.post("/postausgang/<int:message_id>/erneut")
 @login_required
 def retry_message(message_id: int) -> ResponseReturnValue:
     actor = require_admin()
@@ -226,7 +226,7 @@ def retry_message(message_id: int) -> ResponseReturnValue:
     return redirect(url_for("people.outbox_page"))
 
 
-@bp.post("/stoerungen/<int(max=2147483647):instance_id>/fortsetzen")
+@bp.post("/stoerungen/<int:instance_id>/fortsetzen")
 @login_required
 def resume(instance_id: int) -> ResponseReturnValue:
     actor = require_admin()

@@ -7,29 +7,29 @@ from flask.typing import ResponseReturnValue
 from sqlmodel import col, select
 
 from engine import doctypes
-from engine.council import ROLE_CLERK, File, Paper
+from engine.council import File, Paper
 from engine.files import BadFileName, normalise_file_name
 from engine.tasks import ready_tasks_of_paper
+from engine.visibility import can_see_paper, leads, visible_papers_clause
 from engine.workflow.models import ProcessInstance
 
 from .auth import current_actor
-from .views import beratungsfolge, paper_header, request_session
+from .views import beratungsfolge, paper_header, request_session, request_today
 
 bp = Blueprint("public", __name__)
 
 
 def _visible(paper: Paper | None) -> Paper:
-    """Non-public Vorlagen exist only for people who are logged in."""
-    if paper is None or (not paper.public and current_actor() is None):
+    """A non-public Vorlage exists only for those who may see it (``engine.visibility``)."""
+    if paper is None or not can_see_paper(request_session(), current_actor(), paper, request_today()):
         abort(404)
     return paper
 
 
 @bp.get("/")
 def index() -> ResponseReturnValue:
-    query = select(Paper).order_by(col(Paper.reference).desc())
-    if current_actor() is None:
-        query = query.where(Paper.public == True)  # noqa: E712
+    query = select(Paper).where(visible_papers_clause(current_actor(), request_today())) \
+        .order_by(col(Paper.reference).desc())
     q = request.args.get("q", "").strip()[:200]
     if q:  # Aktenzeichen or Betreff, imported historic Vorlagen too
         pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -52,7 +52,7 @@ def paper(paper_id: int) -> ResponseReturnValue:
         **paper_header(s, p),
     }
     actor = current_actor()
-    can_start = actor is not None and actor.has_role(ROLE_CLERK) and instance is None
+    can_start = leads(actor, p.under_direction_of_id) and instance is None
     return render_template("paper.html", can_start=can_start, **context)
 
 

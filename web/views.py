@@ -97,7 +97,7 @@ def record_refusal(actor: Any, task_id: int, exc: EngineError) -> None:
     rollback_request()
     database = current_app.extensions["ratsflow.db"]
     with database.unit_of_work() as s:
-        task = s.get(HumanTask, task_id) if 0 < task_id < 2**31 else None
+        task = s.get(HumanTask, task_id)
         if task is None:
             return
         audit.record(s, actor.username, actor.display_name, "task.refused", paper_id=task.paper_id,

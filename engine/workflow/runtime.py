@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -40,6 +41,10 @@ from .sandbox import ScriptLimit, check_source, restricted_script_engine
 FORM_PROPERTY = "formJsonSchemaFilename"
 CANDIDATE_ORGANIZATION_PROPERTY = "candidateOrganization"
 RESERVED_IDS = {"Start", "End", "Root"}
+#: A DTD can pull in files or URLs (external entities, parameter entities) or blow up in
+#: memory (entity expansion): BPMN needs none, so a model with one is refused outright.
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+_NO_DOCTYPE = "die Datei enthält eine DOCTYPE-Deklaration; das ist nicht erlaubt"
 
 
 class ModelError(ValueError):
@@ -191,10 +196,15 @@ def parse_model(path: Path | str, content: bytes | None = None,
             content = path.read_bytes()
         except OSError as exc:
             raise ModelError(file_name, f"Datei nicht lesbar: {exc.strerror}") from None
+    if _DOCTYPE.search(content.replace(b"\x00", b"")):  # also in UTF-16, before any parsing
+        raise ModelError(file_name, _NO_DOCTYPE)
     try:
-        root = etree.fromstring(content, parser=etree.XMLParser(resolve_entities=False))
+        root = etree.fromstring(content, parser=etree.XMLParser(
+            resolve_entities=False, load_dtd=False, no_network=True, dtd_validation=False))
     except etree.XMLSyntaxError as exc:
         raise ModelError(file_name, f"kein gültiges XML: {exc.msg}", line=exc.lineno) from None
+    if root.getroottree().docinfo.doctype:
+        raise ModelError(file_name, _NO_DOCTYPE)
 
     for node in root.iter():
         node_id = node.get("id") if isinstance(node.tag, str) else None

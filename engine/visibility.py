@@ -1,0 +1,71 @@
+"""Who sees a non-public Vorlage: the one rule every page, list, count and API answer uses.
+
+A public Vorlage is seen by everyone. A non-public one by the clerks of its lead department
+(a Sachbearbeitung grant on ``under_direction_of_id``), the members and Sekretariate of the
+Gremien of its Beratungsfolge, Revision and the administration. Everyone else (anonymous
+visitors included) is told it does not exist: 404, never 403.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import or_, true
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col, select
+
+from .accounts import Actor
+from .council import ROLE_AUDITOR, ROLE_CLERK, ROLE_SECRETARIAT, Account, Consultation, Membership, Paper
+
+
+def sees_everything(actor: Actor | None) -> bool:
+    """Revision and the administration see every Vorlage."""
+    return actor is not None and (actor.is_admin or actor.has_role(ROLE_AUDITOR))
+
+
+def is_clerk(actor: Actor | None) -> bool:
+    """Sachbearbeitung of some department (or of all: a grant without one)."""
+    return actor is not None and (actor.is_admin or any(role == ROLE_CLERK for role, _ in actor.grants))
+
+
+def leads(actor: Actor | None, department_id: int | None) -> bool:
+    """A clerk of ``department_id`` (the lead department of a Vorlage)."""
+    return actor is not None and department_id is not None and actor.has_role(ROLE_CLERK, department_id)
+
+
+def visible_papers_clause(actor: Actor | None, today: dt.date) -> ColumnElement[bool]:
+    """The SQL condition on ``Paper`` for the Vorlagen ``actor`` may see (lists, counts)."""
+    if sees_everything(actor):
+        return true()
+    conditions: list[ColumnElement[bool]] = [col(Paper.public) == True]  # noqa: E712
+    if actor is None:
+        return conditions[0]
+    if (ROLE_CLERK, None) in actor.grants:
+        return true()
+    departments = actor.organizations_for(ROLE_CLERK)
+    if departments:
+        conditions.append(col(Paper.under_direction_of_id).in_(sorted(departments)))
+    secretariats = actor.organizations_for(ROLE_SECRETARIAT)
+    if secretariats:
+        conditions.append(col(Paper.id).in_(select(Consultation.paper_id).where(
+            col(Consultation.organization_id).in_(sorted(secretariats)))))
+    member_of = (select(Membership.organization_id)
+                 .join(Account, col(Account.person_id) == Membership.person_id)
+                 .where(Account.id == actor.account_id,
+                        or_(col(Membership.start_date).is_(None), col(Membership.start_date) <= today),
+                        or_(col(Membership.end_date).is_(None), col(Membership.end_date) >= today)))
+    conditions.append(col(Paper.id).in_(select(Consultation.paper_id).where(
+        col(Consultation.organization_id).in_(member_of))))
+    return or_(*conditions)
+
+
+def can_see_paper(session: Session, actor: Actor | None, paper: Paper | None, today: dt.date) -> bool:
+    """Whether ``actor`` (None: anonymous) may know that ``paper`` exists."""
+    if paper is None:
+        return False
+    if paper.public or sees_everything(actor):
+        return True
+    if actor is None:
+        return False
+    return session.exec(select(Paper.id).where(
+        Paper.id == paper.id, visible_papers_clause(actor, today))).first() is not None
