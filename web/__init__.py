@@ -92,6 +92,15 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
             abort(404)
         return send_from_directory(VENDOR_DIR / "bpmn-js" / "dist" / bpmn_files[name], name, max_age=86400)
 
+    swagger_files = {"swagger-ui-bundle.js", "swagger-ui.css"}
+
+    @app.get("/vendor/swagger-ui/<name>")
+    def vendor_swagger(name: str) -> ResponseReturnValue:
+        """Swagger UI for ``/api/v1/docs`` (npm swagger-ui-dist)."""
+        if name not in swagger_files:
+            abort(404)
+        return send_from_directory(VENDOR_DIR / "swagger-ui-dist", name, max_age=86400)
+
     # 6. Health, errors, security headers.
     @app.get("/healthz")
     def healthz() -> ResponseReturnValue:
@@ -124,9 +133,13 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> ResponseReturnValue:
         status = exc.code or 500
-        message = _error_message(status, exc)
+        message = getattr(exc, "message", None) or _error_message(status, exc)
         if request.path.startswith("/api/"):
-            return jsonify(error=message, errors={}), status
+            # JSON always, with the exception's headers (Allow of a 405, the Bearer challenge of a 401).
+            headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+            if status == 401 and not any(k.lower() == "www-authenticate" for k, _v in headers):
+                headers.append(("WWW-Authenticate", 'Bearer realm="ratsflow"'))
+            return jsonify(error=message, errors={}), status, headers
         return render_template("error.html", status=status, message=message), status
 
     @app.errorhandler(InternalServerError)
