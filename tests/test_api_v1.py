@@ -346,3 +346,74 @@ def test_instance_versions_untouched_by_reads(app, demo, database, token):  # ty
     with database.unit_of_work() as s:
         assert [(i.id, i.version) for i in s.exec(select(ProcessInstance))] == before
         assert len(s.exec(select(AuditEvent)).all()) == events
+
+
+# ----------------------------------------------------------------------------- the page "API-Zugänge"
+
+def test_api_tokens_page_create_shown_once_use_revoke(app, demo, database, browser):  # type: ignore[no-untyped-def]
+    import re
+
+    from .conftest import text_of
+
+    hoffmann = browser().login("hoffmann")
+    page = hoffmann.get("/konto/tokens")
+    assert page.status_code == 200 and "API-Zugänge" in text_of(page.get_data(as_text=True))
+    page.close()
+    refused = hoffmann.client.post("/konto/tokens", data={"action": "create", "name": "x", "scopes": "tasks:read"})
+    assert refused.status_code == 400  # no CSRF token in the form
+    refused.close()
+    made = hoffmann.post("/konto/tokens", {"action": "create", "name": "Fachverfahren", "expires": "30",
+                                           "scopes": ["tasks:read", "tasks:write"]})
+    html = made.get_data(as_text=True)
+    made.close()
+    assert made.status_code == 201
+    plain = re.search(r"<code>(rf_[^<]+)</code>", html).group(1)
+    assert call(app, "GET", "/api/v1/tasks", plain)[0] == 200
+    again = hoffmann.get("/konto/tokens")
+    listing = again.get_data(as_text=True)
+    again.close()
+    assert plain not in listing and plain[:10] in listing and "Fachverfahren" in listing
+    with database.unit_of_work() as s:
+        row = tokens.find(s, plain)
+        assert row.scopes == "tasks:read tasks:write" and row.expires == NOW + timedelta(days=30)
+    # Another account cannot revoke it; its owner can.
+    schmitz = browser().login("schmitz")
+    other = schmitz.post("/konto/tokens", {"action": "revoke", "token_id": str(row.id)})
+    assert other.status_code == 403
+    other.close()
+    gone = hoffmann.post("/konto/tokens", {"action": "revoke", "token_id": str(row.id)})
+    assert gone.status_code == 200 and "widerrufen" in text_of(gone.get_data(as_text=True))
+    gone.close()
+    assert call(app, "GET", "/api/v1/tasks", plain)[0] == 401
+    bad = hoffmann.post("/konto/tokens", {"action": "create", "name": "", "scopes": []})
+    assert bad.status_code == 422
+    bad.close()
+
+
+def test_admin_creates_a_token_for_a_service_account(app, demo, database, browser, actor):  # type: ignore[no-untyped-def]
+    import re
+
+    becker = actor("becker")
+    admin = browser().login("admin")
+    made = admin.post("/konto/tokens", {"action": "create", "name": "Ratsinfo-Export", "expires": "0",
+                                        "account": str(becker.account_id), "scopes": ["meetings:read"]})
+    html = made.get_data(as_text=True)
+    made.close()
+    assert made.status_code == 201
+    plain = re.search(r"<code>(rf_[^<]+)</code>", html).group(1)
+    with database.unit_of_work() as s:
+        row = tokens.find(s, plain)
+        assert row.account_id == becker.account_id and row.created_by == "admin" and row.expires is None
+    assert call(app, "GET", "/api/v1/meetings", plain)[0] == 200
+    assert call(app, "GET", "/api/v1/tasks", plain)[0] == 403
+    page = admin.get("/konto/tokens")
+    assert "Ratsinfo-Export" in page.get_data(as_text=True) and "becker" in page.get_data(as_text=True)
+    page.close()
+    # Not an admin: the account field is ignored, the token is one's own.
+    hoffmann = browser().login("hoffmann")
+    own = hoffmann.post("/konto/tokens", {"action": "create", "name": "Eigener", "scopes": ["tasks:read"],
+                                          "account": str(becker.account_id)})
+    own.close()
+    with database.unit_of_work() as s:
+        mine = tokens.list_for(s, actor("hoffmann").account_id)
+        assert [t.name for t in mine] == ["Eigener"]

@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
     auth.init_app(app)
 
     # 4. Blueprints, registered by hand.
-    from . import admin, api, audit_views, inbox, meetings, papers, people, public
+    from . import account, admin, api, audit_views, inbox, meetings, papers, people, public
 
     app.register_blueprint(public.bp)
     app.register_blueprint(auth.bp)
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
     app.register_blueprint(admin.bp)
     app.register_blueprint(meetings.bp)
     app.register_blueprint(people.bp)
+    app.register_blueprint(account.bp)
 
     # 5. Front-end libraries installed from npm (web/package.json), served from node_modules.
     @app.get("/vendor/pico.min.css")
