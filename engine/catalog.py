@@ -18,6 +18,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import or_, tuple_
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from . import reminders
@@ -39,6 +40,7 @@ from .council import (
 from .errors import Invalid
 from .settings import TIMEZONE
 from .tasks import HumanTask
+from .types import table_of
 from .workflow.models import ProcessInstance, ProcessModel
 
 DEFAULT_LIMIT = 50
@@ -120,7 +122,9 @@ def _page(session: Session, kind: str, statement: Any, keys: list[Any], types: S
         statement = statement.where(tuple_(*keys) < tuple_(*after) if descending
                                     else tuple_(*keys) > tuple_(*after))
     order = [k.desc() for k in keys] if descending else keys
-    rows = list(session.exec(statement.order_by(*order).limit(limit + 1)).all())
+    rows = list(session.execute(statement.order_by(*order).limit(limit + 1)).all())
+    if rows and len(rows[0]) == 1 and hasattr(rows[0][0], "__table__"):
+        rows = [r[0] for r in rows]  # one entity selected: the entities
     page = Page(rows[:limit])
     if len(rows) > limit:
         page.next = encode_cursor(kind, key_of(page.rows[-1]))
@@ -128,6 +132,9 @@ def _page(session: Session, kind: str, statement: Any, keys: list[Any], types: S
 
 
 # ----------------------------------------------------------------------------- Vorlagen
+
+_PAPER_TEXTS = {"facts", "proposal", "financial_impact", "personnel_impact"}
+
 
 @dataclass
 class AgendaEntryOut:
@@ -137,7 +144,7 @@ class AgendaEntryOut:
 
 @dataclass
 class ConsultationOut:
-    consultation: Consultation
+    consultation: Any  # a row of Consultation's table
     organization: Organization
     meeting: Meeting | None
     agenda_items: list[AgendaEntryOut]
@@ -145,18 +152,21 @@ class ConsultationOut:
 
 @dataclass
 class PaperOut:
-    paper: Paper
+    paper: Any  # a Paper, or a row of its table without the texts (lists)
     consultations: list[ConsultationOut]
 
 
-def beratungsfolgen(session: Session, papers: list[Paper], show_closed: bool) -> list[PaperOut]:
+def beratungsfolgen(session: Session, papers: Sequence[Any], show_closed: bool) -> list[PaperOut]:
     """The Vorlagen with their ordered Beratungsfolge (Gremium, planned Sitzung, the TOPs with
     their results), in four queries for a whole page; non-public TOPs only if ``show_closed``."""
     ids = [p.id for p in papers]
     if not ids:
         return []
-    consultations = list(session.exec(select(Consultation).where(col(Consultation.paper_id).in_(ids))
-                                      .order_by(col(Consultation.paper_id), col(Consultation.position))))
+    # Plain rows, not ORM objects: a page has a hundred Beratungen, and building SQLModel
+    # instances cost more than the queries (see benchmarks/bench_api.py).
+    table = table_of(Consultation)
+    consultations: list[Any] = list(session.execute(
+        core_select(table).where(table.c.paper_id.in_(ids)).order_by(table.c.paper_id, table.c.position)))
     c_ids = [c.id for c in consultations]
     items = list(session.exec(select(AgendaItem, Meeting)
                               .join(Meeting, col(Meeting.id) == AgendaItem.meeting_id)
@@ -179,15 +189,17 @@ def beratungsfolgen(session: Session, papers: list[Paper], show_closed: bool) ->
 def list_papers(session: Session, actor: Actor | None, *, status: str | None = None,
                 paper_type: str | None = None, cursor: str | None = None,
                 limit: int = DEFAULT_LIMIT) -> tuple[list[PaperOut], str | None]:
-    """Vorlagen by id, with their Beratungsfolge; non-public ones only for those who may."""
-    statement = select(Paper)
+    """Vorlagen by id (without their texts), with their Beratungsfolge; non-public ones only
+    for those who may."""
+    table = table_of(Paper)
+    statement: Any = core_select(*[c for c in table.c if c.name not in _PAPER_TEXTS])
     if not sees_non_public_papers(actor):
-        statement = statement.where(col(Paper.public).is_(True))
+        statement = statement.where(table.c.public.is_(True))
     if status is not None:
-        statement = statement.where(Paper.status == status)
+        statement = statement.where(table.c.status == status)
     if paper_type is not None:
-        statement = statement.where(Paper.paper_type == paper_type)
-    page = _page(session, "papers", statement, [col(Paper.id)], [int], cursor, limit, lambda p: [p.id])
+        statement = statement.where(table.c.paper_type == paper_type)
+    page = _page(session, "papers", statement, [table.c.id], [int], cursor, limit, lambda p: [p.id])
     return beratungsfolgen(session, page.rows, sees_non_public_papers(actor)), page.next
 
 

@@ -12,6 +12,7 @@ more than its account. Errors are JSON, always: ``{"error": message, "errors": {
 
 from __future__ import annotations
 
+import functools
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -200,12 +201,12 @@ def _actor() -> Actor:
 
 def _query(schema: type[Schema]) -> dict[str, Any]:
     try:
-        return schema().load(dict(request.args.items()))  # type: ignore[no-any-return]
+        return _instance(schema).load(dict(request.args.items()))  # type: ignore[no-any-return]
     except ValidationError as exc:
         raise Invalid(_("Parameter bitte prüfen."), flatten_errors(exc.messages)) from None
 
 
-def _body(schema: Schema) -> dict[str, Any]:
+def _body(schema: type[Schema]) -> dict[str, Any]:
     """The JSON body loaded with ``schema`` (an empty body is ``{}``); 415/422 otherwise."""
     if request.content_length and not request.is_json:
         abort(415)
@@ -213,13 +214,19 @@ def _body(schema: Schema) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise Invalid("Eingaben bitte prüfen.", {"_": ["Ein JSON-Objekt erwartet."]})
     try:
-        return schema.load(payload)  # type: ignore[no-any-return]
+        return _instance(schema).load(payload)  # type: ignore[no-any-return]
     except ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {"_": exc.messages}
         raise Invalid("Eingaben bitte prüfen.", messages) from None
 
 
 # ----------------------------------------------------------------------------- output
+
+@functools.cache
+def _instance(schema: type[Schema], many: bool = False) -> Schema:
+    """One instance per schema (building one costs more than dumping a page with it)."""
+    return schema(many=many)
+
 
 def _meeting_ref(meeting: Meeting | None) -> dict[str, Any] | None:
     if meeting is None:
@@ -228,14 +235,13 @@ def _meeting_ref(meeting: Meeting | None) -> dict[str, Any] | None:
             "start": meeting.start.astimezone(TIMEZONE)}
 
 
-_TASK_OUT = S.TaskOut()
 
 
 def task_json(row: InboxRow) -> dict[str, Any]:
     """A task as the API shows it (the contract of ``GET /api/v1/tasks``), through ``TaskOut``."""
     t, paper, meeting, org = row.task, row.paper, row.meeting, row.organization
     top = t.context.get("top")
-    return _TASK_OUT.dump({  # type: ignore[no-any-return]
+    return _instance(S.TaskOut).dump({  # type: ignore[no-any-return]
         "id": t.id,
         "title": t.context.get("title_en", t.title) if current_language() == "en" else t.title,
         "form": t.form_key, "step": t.bpmn_id, "status": t.status, "due": t.due,
@@ -258,6 +264,11 @@ def _row(task_id: int) -> dict[str, Any]:
     return task_json(row)
 
 
+def _fields(row: Any) -> dict[str, Any]:
+    """The columns of an ORM object or of a plain row."""
+    return row.model_dump() if hasattr(row, "model_dump") else dict(row._mapping)
+
+
 def _paper(out: catalog.PaperOut, schema: Schema) -> dict[str, Any]:
     p = out.paper
     lead = None
@@ -266,9 +277,9 @@ def _paper(out: catalog.PaperOut, schema: Schema) -> dict[str, Any]:
 
         lead = request_session().get(Organization, p.under_direction_of_id)
     return schema.dump({  # type: ignore[no-any-return]
-        **p.model_dump(), "under_direction_of": lead,
+        **_fields(p), "under_direction_of": lead,
         "consultations": [{
-            **c.consultation.model_dump(), "organization": c.organization,
+            **_fields(c.consultation), "organization": c.organization,
             "meeting": _meeting_ref(c.meeting),
             "agenda_items": [{**e.item.model_dump(), "result_label": RESULTS.get(e.item.result or ""),
                               "meeting": _meeting_ref(e.meeting)} for e in c.agenda_items],
@@ -291,7 +302,7 @@ def _person(person: Any, contact: bool) -> dict[str, Any]:
 def paper_list() -> ResponseReturnValue:
     args = _query(S.PaperQueryIn)
     rows, after = catalog.list_papers(request_session(), _actor(), **args)
-    schema = S.PaperOut()
+    schema = _instance(S.PaperOut)
     return jsonify(papers=[_paper(r, schema) for r in rows], next=after)
 
 
@@ -301,7 +312,7 @@ def paper_detail(paper_id: int) -> ResponseReturnValue:
     out = catalog.paper(request_session(), _actor(), paper_id)
     if out is None:
         raise NotFound(_("Vorlage nicht gefunden."))
-    return jsonify(_paper(out, S.PaperDetailOut()))
+    return jsonify(_paper(out, _instance(S.PaperDetailOut)))
 
 
 # ----------------------------------------------------------------------------- Sitzungen
@@ -316,7 +327,7 @@ def _meeting(out: catalog.MeetingOut) -> dict[str, Any]:
      query=S.MeetingQueryIn, summary="Sitzungen nach Beginn")
 def meeting_list() -> ResponseReturnValue:
     rows, after = catalog.list_meetings(request_session(), **_meeting_args())
-    return jsonify(meetings=S.MeetingOut(many=True).dump([_meeting(r) for r in rows]), next=after)
+    return jsonify(meetings=_instance(S.MeetingOut, many=True).dump([_meeting(r) for r in rows]), next=after)
 
 
 def _meeting_args() -> dict[str, Any]:
@@ -336,7 +347,7 @@ def meeting_detail(meeting_id: int) -> ResponseReturnValue:
     agenda = [{"id": e.item_id, "number": e.number, "name": e.name, "public": e.public,
                "paper_id": e.paper_id, "paper_reference": e.reference, "result": e.result}
               for e in out.agenda or []]
-    return jsonify(S.MeetingDetailOut().dump({**_meeting(out), "agenda": agenda}))
+    return jsonify(_instance(S.MeetingDetailOut).dump({**_meeting(out), "agenda": agenda}))
 
 
 # ----------------------------------------------------------------------------- Gremien, Personen
@@ -347,7 +358,7 @@ def organization_list() -> ResponseReturnValue:
     args = _query(S.OrganizationQueryIn)
     rows, after = catalog.list_organizations(request_session(), organization_type=args["type"],
                                              cursor=args["cursor"], limit=args["limit"])
-    return jsonify(organizations=S.OrganizationOut(many=True).dump(rows), next=after)
+    return jsonify(organizations=_instance(S.OrganizationOut, many=True).dump(rows), next=after)
 
 
 @api("GET", f"/organizations/<{ID}:organization_id>", scope="meetings:read", tag="Gremien und Personen",
@@ -360,7 +371,7 @@ def organization_detail(organization_id: int) -> ResponseReturnValue:
     if org is None:
         raise NotFound(_("Gremium nicht gefunden."))
     memberships = [_membership(m) for m in catalog.memberships_of_organization(s, organization_id)]
-    return jsonify(S.OrganizationDetailOut().dump({**org.model_dump(), "memberships": memberships}))
+    return jsonify(_instance(S.OrganizationDetailOut).dump({**org.model_dump(), "memberships": memberships}))
 
 
 @api("GET", "/persons", scope="meetings:read", tag="Gremien und Personen", response=S.PersonListOut,
@@ -369,7 +380,8 @@ def person_list() -> ResponseReturnValue:
     args = _query(S.PageIn)
     rows, after = catalog.list_persons(request_session(), **args)
     contact = catalog.sees_contact_data(_actor())
-    return jsonify(persons=S.PersonOut(many=True).dump([_person(p, contact) for p in rows]), next=after)
+    return jsonify(persons=_instance(S.PersonOut, many=True).dump([_person(p, contact) for p in rows]),
+                   next=after)
 
 
 @api("GET", f"/persons/<{ID}:person_id>", scope="meetings:read", tag="Gremien und Personen",
@@ -382,7 +394,7 @@ def person_detail(person_id: int) -> ResponseReturnValue:
     if person is None:
         raise NotFound(_("Person nicht gefunden."))
     memberships = [_membership(m) for m in catalog.memberships_of_person(s, person_id)]
-    return jsonify(S.PersonDetailOut().dump({**_person(person, catalog.sees_contact_data(_actor())),
+    return jsonify(_instance(S.PersonDetailOut).dump({**_person(person, catalog.sees_contact_data(_actor())),
                                              "memberships": memberships}))
 
 
@@ -393,7 +405,8 @@ def membership_list() -> ResponseReturnValue:
     rows, after = catalog.list_memberships(request_session(), organization_id=args["organization"],
                                            person_id=args["person"], on=args["on"], cursor=args["cursor"],
                                            limit=args["limit"])
-    return jsonify(memberships=S.MembershipOut(many=True).dump([_membership(m) for m in rows]), next=after)
+    return jsonify(memberships=_instance(S.MembershipOut, many=True).dump([_membership(m) for m in rows]),
+                   next=after)
 
 
 # ----------------------------------------------------------------------------- Aufgaben
@@ -420,7 +433,7 @@ def task_detail(task_id: int) -> ResponseReturnValue:
         out["schema"] = json_schema(form, english=current_language() == "en")
         out["initial"] = initial
         out["blocked"] = procedures.completion_blocked(s, task, request_now())
-    out["comments"] = S.CommentOut(many=True).dump(comments_of(s, task_id))
+    out["comments"] = _instance(S.CommentOut, many=True).dump(comments_of(s, task_id))
     return jsonify(out)
 
 
@@ -441,14 +454,14 @@ def unclaim(task_id: int) -> ResponseReturnValue:
 @api("POST", f"/tasks/<{ID}:task_id>/assign", scope="tasks:write", tag="Aufgaben", response=S.TaskOut,
      body=S.UserIn, errors=TASK_ERRORS, summary="Aufgabe einer Kollegin oder einem Kollegen zuweisen")
 def assign(task_id: int) -> ResponseReturnValue:
-    tasks.assign(request_session(), _actor(), task_id, _body(S.UserIn())["user"], now=request_now())
+    tasks.assign(request_session(), _actor(), task_id, _body(S.UserIn)["user"], now=request_now())
     return jsonify(_row(task_id))
 
 
 @api("POST", f"/tasks/<{ID}:task_id>/delegate", scope="tasks:write", tag="Aufgaben", response=S.TaskOut,
      body=S.UserIn, errors=TASK_ERRORS, summary="Aufgabe delegieren (kommt nach Erledigung zurück)")
 def delegate(task_id: int) -> ResponseReturnValue:
-    tasks.delegate(request_session(), _actor(), task_id, _body(S.UserIn())["user"], now=request_now())
+    tasks.delegate(request_session(), _actor(), task_id, _body(S.UserIn)["user"], now=request_now())
     return jsonify(_row(task_id))
 
 
@@ -462,7 +475,7 @@ def resolve(task_id: int) -> ResponseReturnValue:
 @api("POST", f"/tasks/<{ID}:task_id>/follow-up", scope="tasks:write", tag="Aufgaben", response=S.TaskOut,
      body=S.FollowUpIn, errors=TASK_ERRORS, summary="Wiedervorlage setzen oder aufheben")
 def follow_up(task_id: int) -> ResponseReturnValue:
-    tasks.set_follow_up(request_session(), _actor(), task_id, _body(S.FollowUpIn())["follow_up"],
+    tasks.set_follow_up(request_session(), _actor(), task_id, _body(S.FollowUpIn)["follow_up"],
                         now=request_now())
     return jsonify(_row(task_id))
 
@@ -470,7 +483,7 @@ def follow_up(task_id: int) -> ResponseReturnValue:
 @api("POST", f"/tasks/<{ID}:task_id>/comments", scope="tasks:write", tag="Aufgaben", response=S.TaskOut,
      status=201, body=S.CommentIn, errors=TASK_ERRORS, summary="Kommentar zur Aufgabe schreiben")
 def comment(task_id: int) -> ResponseReturnValue:
-    tasks.add_comment(request_session(), _actor(), task_id, _body(S.CommentIn())["text"], now=request_now())
+    tasks.add_comment(request_session(), _actor(), task_id, _body(S.CommentIn)["text"], now=request_now())
     return jsonify(_row(task_id)), 201
 
 
@@ -480,7 +493,7 @@ def comment(task_id: int) -> ResponseReturnValue:
 def complete(task_id: int) -> ResponseReturnValue:
     if not request.is_json:
         abort(415)
-    payload = _body(S.CompleteIn())
+    payload = _body(S.CompleteIn)
     s = request_session()
     try:
         done = procedures.complete_task(s, _actor(), task_id, payload["data"], payload["expected_version"],
@@ -512,7 +525,7 @@ def process_instance(instance_id: int) -> ResponseReturnValue:
     if not catalog.may_read_instance(_actor(), out.instance, s):
         raise Forbidden(_("Keine Berechtigung für diesen Vorgang."))
     i, m = out.instance, out.model
-    return jsonify(S.ProcessInstanceOut().dump({
+    return jsonify(_instance(S.ProcessInstanceOut).dump({
         **i.model_dump(exclude={"state"}), "process_id": m.process_id, "model_name": m.name,
         "model_version": m.version,
         "open_tasks": [{"id": t.id, "title": t.title, "step": t.bpmn_id, "holder": t.assignee, "due": t.due}
@@ -533,7 +546,7 @@ def process_history(instance_id: int) -> ResponseReturnValue:
     if s.get(ProcessInstance, instance_id) is None:
         raise NotFound(_("Vorgang nicht gefunden."))
     events, after = catalog.history(s, instance_id, **args)
-    return jsonify(events=S.HistoryEventOut(many=True).dump([{
+    return jsonify(events=_instance(S.HistoryEventOut, many=True).dump([{
         **e.model_dump(), "action_label": ACTIONS.get(e.action, e.action), "description": describe(e)}
         for e in events]), next=after)
 
@@ -545,7 +558,7 @@ def process_history(instance_id: int) -> ResponseReturnValue:
 def my_reminders() -> ResponseReturnValue:
     args = _query(S.PageIn)
     rows, after = catalog.my_reminders(request_session(), _actor(), **args)
-    return jsonify(reminders=S.ReminderOut(many=True).dump([
+    return jsonify(reminders=_instance(S.ReminderOut, many=True).dump([
         {**r.model_dump(), "meeting": _meeting_ref(m)} for r, m in rows]), next=after)
 
 
