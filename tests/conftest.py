@@ -233,6 +233,9 @@ class Browser:
         response = self.client.post("/anmelden", data={
             "username": username, "password": password, "csrf_token": token})
         assert response.status_code == 302, response.get_data(as_text=True)
+        # Like a script on the app's pages, API writes with the session cookie send its CSRF token.
+        with self.client.session_transaction() as sess:
+            self.client.environ_base["HTTP_X_CSRF_TOKEN"] = sess["csrf"]
         return self
 
     def post(self, url: str, data: dict, **kw):  # type: ignore[no-untyped-def,type-arg]

@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
         papers,
         people,
         public,
+        tokens_page,
     )
 
     app.register_blueprint(public.bp)
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
     app.register_blueprint(people.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(accounts_admin.bp)
+    app.register_blueprint(tokens_page.bp)
     oparl.init_app(app)  # /oparl/v1.1: the public data as OParl 1.1, CORS on every answer
     auth.limit_logins(app)
 
@@ -110,6 +112,15 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
         if name not in bpmn_files:
             abort(404)
         return send_from_directory(VENDOR_DIR / "bpmn-js" / "dist" / bpmn_files[name], name, max_age=86400)
+
+    swagger_files = {"swagger-ui-bundle.js", "swagger-ui.css"}
+
+    @app.get("/vendor/swagger-ui/<name>")
+    def vendor_swagger(name: str) -> ResponseReturnValue:
+        """Swagger UI for ``/api/v1/docs`` (npm swagger-ui-dist)."""
+        if name not in swagger_files:
+            abort(404)
+        return send_from_directory(VENDOR_DIR / "swagger-ui-dist", name, max_age=86400)
 
     # 6. Health, errors, security headers.
     @app.get("/healthz")
@@ -143,13 +154,17 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> ResponseReturnValue:
         status = exc.code or 500
-        message = _error_message(status, exc)
+        message = getattr(exc, "message", None) or _error_message(status, exc)
         if request.path.startswith(oparl.PREFIX):
             return oparl.error_response(status, message)
         if status == 429 and request.endpoint == "auth.login":  # locked out: say so on the login page
             return render_template("login.html", error=exc.description), 429, _retry_after(exc)
         if request.path.startswith("/api/"):
-            return jsonify(error=message, errors={}), status
+            # JSON always, with the exception's headers (Allow of a 405, the Bearer challenge of a 401).
+            headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+            if status == 401 and not any(k.lower() == "www-authenticate" for k, _v in headers):
+                headers.append(("WWW-Authenticate", 'Bearer realm="ratsflow"'))
+            return jsonify(error=message, errors={}), status, headers
         return render_template("error.html", status=status, message=message), status
 
     @app.errorhandler(InternalServerError)

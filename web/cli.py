@@ -14,11 +14,14 @@ from typing import IO
 
 import click
 from sqlalchemy import text
+from sqlmodel import Session, select
 
-from engine import audit, audit_history, procedures
+from engine import audit, audit_history, procedures, tokens
+from engine.accounts import Actor
+from engine.council import ROLE_ADMIN, Account
 from engine.db import Database
 from engine.demo import load_demo
-from engine.errors import Invalid
+from engine.errors import EngineError, Invalid
 from engine.files import FileStore
 from engine.settings import TIMEZONE, SettingsError, load_settings
 from engine.types import utcnow
@@ -236,6 +239,73 @@ def audit_export(fmt: str, out: Path | None, **filters: str | None) -> None:
                 if out:
                     target.close()
     click.echo(f"{count - (1 if fmt == 'csv' else 0)} Ereignisse exportiert.", err=True)
+
+
+@main.group("token")
+def token_group() -> None:
+    """Persönliche API-Tokens (Bearer) anlegen, auflisten, widerrufen."""
+
+
+#: The command line acts as the administration (audited as "cli").
+_CLI_ACTOR = Actor(0, "cli", "Kommandozeile", frozenset({(ROLE_ADMIN, None)}))
+
+
+def _account_id(s: Session, username: str) -> int:
+    account = s.exec(select(Account).where(Account.username == username)).first()
+    if account is None or account.id is None:
+        raise click.ClickException(f"Kein Konto {username!r}.")
+    return account.id
+
+
+@token_group.command("create")
+@click.argument("username")
+@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(list(tokens.SCOPES)),
+              help="Bereich (mehrfach möglich).")
+@click.option("--name", default="Kommandozeile", show_default=True, help="Wofür der Token ist.")
+@click.option("--expires", default="90d", show_default=True,
+              help="Gültigkeit in Tagen, z. B. 90d; 0: unbegrenzt.")
+def token_create(username: str, scopes: tuple[str, ...], name: str, expires: str) -> None:
+    """Einen Token für USERNAME anlegen; er wird nur dieses eine Mal ausgegeben (als letztes Wort)."""
+    now = utcnow()
+    with _database() as database, database.unit_of_work() as s:
+        try:
+            created = tokens.create(s, _CLI_ACTOR, _account_id(s, username), name, scopes,
+                                    tokens.parse_expiry(expires, now), now=now)
+        except EngineError as exc:
+            raise click.ClickException(" ".join([exc.message, *[" ".join(v) for v in exc.errors.values()]])) \
+                from None
+    expiry = created.token.expires
+    until = f"bis {expiry.astimezone(TIMEZONE):%d.%m.%Y}" if expiry else "unbegrenzt"
+    click.echo(f"Token {created.token.id} für {username} ({' '.join(created.token.scope_list)}; {until}), "
+               f"nur jetzt sichtbar: {created.plain}")
+
+
+@token_group.command("list")
+@click.argument("username")
+def token_list(username: str) -> None:
+    """Die Tokens von USERNAME (Id, Präfix, Name, Bereiche, Ablauf, letzte Nutzung, Status)."""
+    now = utcnow()
+    with _database() as database, database.unit_of_work(write=False) as s:
+        rows = tokens.list_for(s, _account_id(s, username))
+    for t in rows:
+        status = "widerrufen" if t.revoked else ("abgelaufen" if not tokens.is_valid(t, now) else "gültig")
+        expires = f"{t.expires.astimezone(TIMEZONE):%d.%m.%Y}" if t.expires else "unbegrenzt"
+        used = f"{t.last_used.astimezone(TIMEZONE):%d.%m.%Y %H:%M}" if t.last_used else "nie"
+        click.echo(f"{t.id}\t{t.prefix}…\t{t.name}\t{t.scopes}\tbis {expires}\tzuletzt {used}\t{status}")
+    if not rows:
+        click.echo(f"{username} hat keine Tokens.")
+
+
+@token_group.command("revoke")
+@click.argument("token_id", type=click.IntRange(1, 2**31 - 1))
+def token_revoke(token_id: int) -> None:
+    """Den Token TOKEN_ID widerrufen (gilt sofort nicht mehr)."""
+    with _database() as database, database.unit_of_work() as s:
+        try:
+            token = tokens.revoke(s, _CLI_ACTOR, token_id)
+        except EngineError as exc:
+            raise click.ClickException(exc.message) from None
+    click.echo(f"Token {token.id} ({token.prefix}…, {token.name}) widerrufen.")
 
 
 @db.command("app-role")
