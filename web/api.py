@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import hmac
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,32 +43,15 @@ from . import api_schemas as S
 from .auth import current_actor
 from .i18n import current_language
 from .i18n import gettext as _
+from .openapi import WRITES, Route, document
 from .views import record_refusal, request_now, request_session, request_today
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 ID = "int(max=2147483647)"
-WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 # ----------------------------------------------------------------------------- the routes' register
-
-@dataclass(frozen=True)
-class Route:
-    """One API operation as the OpenAPI document describes it."""
-
-    method: str
-    rule: str
-    endpoint: str
-    scope: str
-    summary: str
-    tag: str
-    response: type[Schema]
-    status: int = 200
-    query: type[Schema] | None = None
-    body: type[Schema] | None = None
-    errors: tuple[int, ...] = field(default=(401, 403, 422))
-
 
 ROUTES: list[Route] = []
 _BY_ENDPOINT: dict[str, Route] = {}
@@ -581,9 +564,7 @@ def my_reminders() -> ResponseReturnValue:
 
 @bp.get("/openapi.json")
 def openapi() -> ResponseReturnValue:
-    from .openapi import document
-
-    return jsonify(document())
+    return jsonify(document(tuple(ROUTES)))
 
 
 @bp.get("/docs")

@@ -1,14 +1,16 @@
 """The OpenAPI 3.1 document of the JSON API, generated with apispec from the routes'
-register (``web.api.ROUTES``) and their marshmallow schemas (``web.api_schemas``)."""
+register (``web.api.ROUTES``, handed in) and their marshmallow schemas (``web.api_schemas``)."""
 
 from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
+from marshmallow import Schema
 
 from engine.schemas import MAX_ID
 from engine.tokens import SCOPES
@@ -36,10 +38,30 @@ def _path(rule: str) -> str:
     return "/api/v1" + _PATH_PARAM.sub(r"{\1}", rule)
 
 
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+@dataclass(frozen=True)
+class Route:
+    """One API operation as the OpenAPI document describes it."""
+
+    method: str
+    rule: str
+    endpoint: str
+    scope: str
+    summary: str
+    tag: str
+    response: type[Schema]
+    status: int = 200
+    query: type[Schema] | None = None
+    body: type[Schema] | None = None
+    errors: tuple[int, ...] = field(default=(401, 403, 422))
+
+
+
 @functools.cache
-def document() -> dict[str, Any]:
+def document(routes: tuple[Route, ...]) -> dict[str, Any]:
     """The whole document (built once per process: the routes do not change while it runs)."""
-    from .api import ROUTES, WRITES
 
     spec = APISpec(
         title="ratsflow API", version="1.0.0", openapi_version="3.1.0",
@@ -70,7 +92,7 @@ def document() -> dict[str, Any]:
                                         "content": {"application/json": {"schema": "Error"}}})
 
     paths: dict[str, dict[str, Any]] = {}
-    for route in ROUTES:
+    for route in routes:
         parameters: list[dict[str, Any]] = [
             {"in": "path", "name": name, "required": True,
              "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}
