@@ -835,6 +835,15 @@ class Importer:
 
     # ------------------------------------------------------------------ references
 
+    def _fetch_one(self, url: str) -> tuple[str, Any]:
+        """One referenced object: its JSON, None if the server no longer serves it, or why not."""
+        try:
+            return url, self.fetcher.json(url)
+        except NotServed:
+            return url, None
+        except FetchError as exc:
+            return url, exc
+
     def _prefetch(self, kind: str, data: list[Any]) -> None:
         """Fetch, concurrently, the referenced objects nothing imported yet (and embedded
         objects sent as URLs only)."""
@@ -854,15 +863,7 @@ class Importer:
             self._load_known(s, [sorted(wanted)])
         wanted = {u for u in wanted if u not in self.ids}
 
-        def fetch(url: str) -> tuple[str, Any]:
-            try:
-                return url, self.fetcher.json(url)
-            except NotServed:
-                return url, None
-            except FetchError as exc:
-                return url, exc
-
-        for url, value in self.pool.map(fetch, sorted(wanted)):
+        for url, value in self.pool.map(self._fetch_one, sorted(wanted)):
             if value is None:
                 self.not_served.add(url)
             elif not isinstance(value, FetchError):
@@ -1243,17 +1244,8 @@ class Importer:
         self.membership_refs.clear()
         for i in range(0, len(missing), 100):
             chunk = missing[i:i + 100]
-
-            def fetch(url: str) -> tuple[str, Any]:
-                try:
-                    return url, self.fetcher.json(url)
-                except NotServed:
-                    return url, None
-                except FetchError as exc:
-                    return url, exc
-
             found = []
-            for url, value in self.pool.map(fetch, chunk):
+            for url, value in self.pool.map(self._fetch_one, chunk):
                 if value is None:
                     self.not_served.add(url)
                     summary.problem("Mitgliedschaft wird vom Server nicht mehr ausgeliefert (404)", url)

@@ -16,9 +16,12 @@ from engine import procedures
 from engine.council import (
     PAPER_DONE,
     PAPER_DRAFT,
+    ROLE_CLERK,
+    Account,
     AgendaItem,
     Consultation,
     File,
+    Grant,
     Meeting,
     Membership,
     Organization,
@@ -267,8 +270,14 @@ def test_an_imported_vorlage_with_a_beratung_ahead_can_be_started(database, demo
         assert paper.status == PAPER_DRAFT
         other = s.exec(select(Paper).where(Paper.reference != "2023/0425", Paper.reference != "2024/063")).first()
         assert other is not None and other.status == PAPER_DONE
+    # The lead department came with the import: its clerks are granted here (as the admin would).
+    assert paper.under_direction_of_id is not None
     with database.unit_of_work() as s:
-        procedures.start_beratungsfolge(s, actor("zierstedt"), paper.id, now=NOW)
+        clerk = s.exec(select(Account).where(Account.username == "zierstedt")).one()
+        s.add(Grant(account_id=clerk.id, role=ROLE_CLERK, organization_id=paper.under_direction_of_id))
+    clerk_actor = actor("zierstedt")
+    with database.unit_of_work() as s:
+        procedures.start_beratungsfolge(s, clerk_actor, paper.id, now=NOW)
     with database.unit_of_work(write=False) as s:
         tasks = s.exec(select(HumanTask).where(HumanTask.paper_id == paper.id,
                                                HumanTask.status == TASK_READY)).all()
