@@ -60,7 +60,7 @@ def test_the_list_shows_every_account_with_roles_in_words_and_last_login(demo, d
     assert rows["hoffmann"] == ("hoffmann Lea Hoffmann lea.hoffmann@example.org Hoffmann, Lea Sekretariat: Ausschuss "
                                 "für (eu)regionale Wirtschaft, Strukturentwicklung und Gesundheit aktiv lokal "
                                 "24.11.2026 10:00")
-    assert rows["zierstedt"].endswith("Sachbearbeitung (alle Bereiche) aktiv lokal nie")
+    assert rows["zierstedt"].endswith("Sachbearbeitung: Wirtschaft und Raum aktiv lokal nie")
     assert rows["becker"].endswith("– aktiv lokal nie")
     assert "Revision" in rows["krueger"] and "Administration" in rows["admin"]
     assert 'href="/verwaltung/konten"' in admin.get("/verwaltung/gremien/verzeichnis").get_data(as_text=True)
