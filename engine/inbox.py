@@ -28,6 +28,7 @@ from sqlmodel import Session, col
 from .accounts import Actor
 from .council import Meeting, Organization, Paper
 from .errors import Invalid
+from .schemas import MAX_ID
 from .tasks import TASK_DONE, TASK_READY, HumanTask
 from .workflow.models import ProcessInstance
 
@@ -36,12 +37,11 @@ SORTS = ("due", "created")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 DUE_SOON_DAYS = 2
-_INT32 = 2**31 - 1
 
 
 def _id_field() -> fields.Integer:
     return fields.Integer(load_default=None, allow_none=True, strict=False,
-                          validate=validate.Range(min=1, max=_INT32, error="Unbekannte Nummer."),
+                          validate=validate.Range(min=1, max=MAX_ID, error="Unbekannte Nummer."),
                           error_messages={"invalid": "Ungültiger Wert."})
 
 

@@ -45,6 +45,7 @@ from .council import (
     Person,
 )
 from .meetings import agenda_key
+from .schemas import MAX_ID
 from .settings import TIMEZONE
 from .types import utcnow
 
@@ -53,7 +54,6 @@ Sel = SelectOfScalar[Any]
 SCHEMA = "https://schema.oparl.org/1.1/"
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
-MAX_ID = 2**31 - 1
 FILTERS = ("created_since", "created_until", "modified_since", "modified_until")
 
 #: The kinds of objects by their path segment (``/oparl/v1.1/<kind>/<id>``) and OParl type.

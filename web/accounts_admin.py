@@ -20,7 +20,7 @@ from .views import form_values, request_now, request_session, rollback_request
 
 bp = Blueprint("accounts", __name__, url_prefix="/verwaltung/konten")
 
-_ID = "<int(max=2147483647):account_id>"
+_ID = "<int:account_id>"
 
 
 def _persons() -> list[Person]:
@@ -111,7 +111,7 @@ def add_grant(account_id: int) -> ResponseReturnValue:
     return redirect(url_for("accounts.account", account_id=account_id))
 
 
-@bp.post(f"/{_ID}/rollen/<int(max=2147483647):grant_id>/entfernen")
+@bp.post(f"/{_ID}/rollen/<int:grant_id>/entfernen")
 @login_required
 def remove_grant(account_id: int, grant_id: int) -> ResponseReturnValue:
     actor = require_admin()

@@ -48,7 +48,7 @@ from .views import record_refusal, request_now, request_session, request_today
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-ID = "int(max=2147483647)"
+ID = "int"  # bounded to MAX_ID by the app's converter (web/inputs.py)
 
 
 # ----------------------------------------------------------------------------- the routes' register

@@ -23,6 +23,7 @@ from engine.db import Database
 from engine.demo import load_demo
 from engine.errors import EngineError, Invalid
 from engine.files import FileStore
+from engine.schemas import MAX_ID
 from engine.settings import TIMEZONE, SettingsError, load_settings
 from engine.types import utcnow
 from engine.workflow.runtime import ModelError
@@ -297,7 +298,7 @@ def token_list(username: str) -> None:
 
 
 @token_group.command("revoke")
-@click.argument("token_id", type=click.IntRange(1, 2**31 - 1))
+@click.argument("token_id", type=click.IntRange(1, MAX_ID))
 def token_revoke(token_id: int) -> None:
     """Den Token TOKEN_ID widerrufen (gilt sofort nicht mehr)."""
     with _database() as database, database.unit_of_work() as s:

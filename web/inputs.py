@@ -15,12 +15,9 @@ from flask import Flask, request
 from werkzeug.routing import IntegerConverter, Map
 
 from engine.errors import Invalid
+from engine.schemas import MAX_ID  # the largest id both databases hold (PostgreSQL: 32 bits)
 
 from .i18n import gettext as _
-
-#: The largest id both databases hold (PostgreSQL's integer columns are 32 bits; SQLite
-#: refuses larger bound parameters outright).
-MAX_ID = 2**31 - 1
 
 #: C0 control characters except TAB, LF and CR (PostgreSQL refuses NUL in text; none of them
 #: belongs in a form field, a query string or a file name).

@@ -22,7 +22,7 @@ from .views import request_session
 bp = Blueprint("oparl", __name__, url_prefix="/oparl/v1.1")
 PREFIX = "/oparl/"
 JSON_TYPE = "application/json; charset=utf-8"
-ID = "int(max=2147483647)"
+ID = "int"  # bounded to MAX_ID by the app's converter (web/inputs.py)
 
 #: Lists below a Body, by their name in the Body object, and the kind of object they hold.
 BODY_LISTS = {
