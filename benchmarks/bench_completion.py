@@ -114,6 +114,9 @@ def http_client(app):
     response = client.post("/anmelden", data={"username": "hoffmann", "password": PASSWORD,
                                               "csrf_token": token})
     assert response.status_code == 302, response.get_data(as_text=True)
+    # Cookie-authenticated API writes carry the session's CSRF token, as the app's pages send it.
+    with client.session_transaction() as sess:
+        client.environ_base["HTTP_X_CSRF_TOKEN"] = sess["csrf"]
     return client
 
 
