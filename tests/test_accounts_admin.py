@@ -147,8 +147,9 @@ def test_grants_are_added_and_removed_with_their_rules(demo, database, browser):
     assert _grants(database, "becker") == {(ROLE_SECRETARIAT, committee.id), (ROLE_CLERK, bereich.id),
                                            (ROLE_CLERK, None)}
     added = _events(database, "grant.added")
-    assert [e.details["grant"] for e in added] == [f"Sekretariat: {committee.name}", f"Sachbearbeitung: {bereich.name}",
-                                                   "Sachbearbeitung (alle Bereiche)"]
+    granted = [e.details["grant"] for e in added]
+    assert granted == [f"Sekretariat: {committee.name}", f"Sachbearbeitung: {bereich.name}",
+                       "Sachbearbeitung (alle Bereiche)"]
     assert added[0].details["old"] == [] and added[0].details["new"] == [f"Sekretariat: {committee.name}"]
     # The new role counts at becker's next request.
     member = browser().login("becker")
@@ -176,7 +177,8 @@ def test_deactivation_ends_the_sessions_at_once_and_activation_lets_in_again(dem
     assert secretary.get("/aufgaben/").status_code == 302  # the next request is a stranger's
     with database.unit_of_work() as s:
         rows = s.exec(select(logins.LoginSession).where(logins.LoginSession.account_id == hoffmann.id)).all()
-        assert [r.ended_reason for r in rows] == [logins.ENDED_DISABLED]
+        reasons = [r.ended_reason for r in rows]
+        assert reasons == [logins.ENDED_DISABLED]
     client = browser()
     token = client.csrf()
     assert client.client.post("/anmelden", data={"username": "hoffmann", "password": PASSWORD,
