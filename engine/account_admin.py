@@ -18,7 +18,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from . import audit, logins
-from .accounts import MIN_PASSWORD_LENGTH, Actor, change_password, hash_password, require_admin
+from .accounts import MIN_PASSWORD_LENGTH, Actor, change_password, grant_label, hash_password, require_admin
 from .council import (
     ROLE_ADMIN,
     ROLE_AUDITOR,
@@ -71,15 +71,6 @@ class GrantRow:
     @property
     def label(self) -> str:
         return grant_label(self.role, self.organization)
-
-
-def grant_label(role: str, organization: Organization | None) -> str:
-    """A grant in words: "Sekretariat: Ausschuss für …", "Sachbearbeitung (alle Bereiche)"."""
-    if organization is not None:
-        return f"{role}: {organization.name}"
-    if role in (ROLE_CLERK, ROLE_SECRETARIAT):
-        return f"{role} (alle Bereiche)"
-    return role
 
 
 def grants_of(session: Session, account_ids: list[int]) -> dict[int, list[GrantRow]]:

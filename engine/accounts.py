@@ -19,7 +19,7 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, col, select
 
-from .council import ROLE_ADMIN, ROLE_AUDITOR, Account, Grant
+from .council import ROLE_ADMIN, ROLE_AUDITOR, ROLE_CLERK, ROLE_SECRETARIAT, Account, Grant, Organization
 from .errors import Forbidden, Invalid
 
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, type=Type.ID)
@@ -139,6 +139,15 @@ def change_password(session: Session, account: Account, current: str, new: str, 
     account.password_hash = hash_password(new)
     session.add(account)
     session.flush()
+
+
+def grant_label(role: str, organization: Organization | None) -> str:
+    """A grant in words: "Sekretariat: Ausschuss für …", "Sachbearbeitung (alle Bereiche)"."""
+    if organization is not None:
+        return f"{role}: {organization.name}"
+    if role in (ROLE_CLERK, ROLE_SECRETARIAT):
+        return f"{role} (alle Bereiche)"
+    return role
 
 
 def require_admin(actor: Actor, message: str) -> None:

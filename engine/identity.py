@@ -31,6 +31,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from . import audit
+from .accounts import grant_label
 from .council import (
     ROLE_ADMIN,
     ROLE_AUDITOR,
@@ -139,9 +140,12 @@ def map_groups(session: Session, groups: Iterable[str]) -> tuple[set[tuple[str, 
 
 
 def describe(session: Session, grants: Iterable[tuple[str, int | None]]) -> tuple[str, ...]:
-    """Grants as people read them: "Administration", "Sekretariat: AWSG"."""
-    names = {o.id: o.short_name or o.name for o in session.exec(select(Organization)).all()}
-    return tuple(sorted(role if org is None else f"{role}: {names.get(org, org)}" for role, org in grants))
+    """Grants in words, as the admin page records them (``accounts.grant_label``)."""
+    grants = list(grants)
+    ids = {org for _, org in grants if org is not None}
+    orgs = {o.id: o for o in session.exec(select(Organization).where(col(Organization.id).in_(ids)))} \
+        if ids else {}
+    return tuple(sorted(grant_label(role, orgs.get(org)) for role, org in grants))
 
 
 def _unique_username(session: Session, wanted: str) -> str:
