@@ -3,7 +3,7 @@
 Every list has a stable order (its key, then the id) and is cut by an opaque cursor that
 names the last row's key (never OFFSET): a row that arrives meanwhile neither repeats nor
 hides another. Who sees a non-public Vorlage is ``engine.visibility``'s rule (the same as
-the pages'); a Sitzung's non-public part is :func:`sees_closed_agenda` (as its page decides).
+the pages'), and so is a Sitzung's non-public part (``visibility.sees_closed_part``).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from .errors import Invalid
 from .settings import TIMEZONE
 from .tasks import HumanTask
 from .types import table_of
-from .visibility import can_see_paper, visible_papers_clause
+from .visibility import can_see_paper, sees_closed_part, visible_papers_clause
 from .workflow.models import ProcessInstance, ProcessModel
 
 DEFAULT_LIMIT = 50
@@ -48,18 +48,6 @@ MAX_LIMIT = 200
 
 
 # ----------------------------------------------------------------------------- visibility
-
-def sees_closed_agenda(session: Session, actor: Actor | None, meeting: Meeting, today: date) -> bool:
-    """A Sitzung's non-public part: its Gremium's members and Sekretariat, Revision, admin
-    (as the Sitzung's page decides)."""
-    if actor is None:
-        return False
-    if actor.has_role(ROLE_SECRETARIAT, meeting.organization_id) or actor.has_role(ROLE_AUDITOR):
-        return True
-    person_id = person_of(session, actor)
-    return person_id is not None and any(
-        o.id == meeting.organization_id for o in reminders.gremien_of(session, person_id, today))
-
 
 def sees_contact_data(actor: Actor | None) -> bool:
     """E-mail addresses of persons: the Sekretariate and the administration."""
@@ -176,7 +164,7 @@ def beratungsfolgen(session: Session, papers: Sequence[Any], actor: Actor | None
         if item.public:
             return True
         if meeting.id not in closed:
-            closed[meeting.id] = sees_closed_agenda(session, actor, meeting, today)
+            closed[meeting.id] = sees_closed_part(session, actor, meeting, today)
         return closed[meeting.id]
 
     for c in consultations:
@@ -246,7 +234,7 @@ def meeting(session: Session, actor: Actor | None, meeting_id: int, today: date)
         return None
     org = session.get(Organization, found.organization_id)
     assert org is not None
-    closed = sees_closed_agenda(session, actor, found, today)
+    closed = sees_closed_part(session, actor, found, today)
     return MeetingOut(found, org, agenda(session, meeting_id, public_only=not closed))
 
 

@@ -13,9 +13,19 @@ import datetime as dt
 from sqlalchemy import or_, true
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from .accounts import Actor
-from .council import ROLE_AUDITOR, ROLE_CLERK, ROLE_SECRETARIAT, Account, Consultation, Membership, Paper
+from .council import (
+    ROLE_AUDITOR,
+    ROLE_CLERK,
+    ROLE_SECRETARIAT,
+    Account,
+    Consultation,
+    Meeting,
+    Membership,
+    Paper,
+)
 
 
 def sees_everything(actor: Actor | None) -> bool:
@@ -49,14 +59,29 @@ def visible_papers_clause(actor: Actor | None, today: dt.date) -> ColumnElement[
     if secretariats:
         conditions.append(col(Paper.id).in_(select(Consultation.paper_id).where(
             col(Consultation.organization_id).in_(sorted(secretariats)))))
-    member_of = (select(Membership.organization_id)
-                 .join(Account, col(Account.person_id) == Membership.person_id)
-                 .where(Account.id == actor.account_id,
-                        or_(col(Membership.start_date).is_(None), col(Membership.start_date) <= today),
-                        or_(col(Membership.end_date).is_(None), col(Membership.end_date) >= today)))
+    member_of = _gremien_of(actor, today)
     conditions.append(col(Paper.id).in_(select(Consultation.paper_id).where(
         col(Consultation.organization_id).in_(member_of))))
     return or_(*conditions)
+
+
+def _gremien_of(actor: Actor, today: dt.date) -> SelectOfScalar[int]:
+    """The Gremien ``actor``'s person is a member of today (a subquery)."""
+    return (select(Membership.organization_id)
+            .join(Account, col(Account.person_id) == Membership.person_id)
+            .where(Account.id == actor.account_id,
+                   or_(col(Membership.start_date).is_(None), col(Membership.start_date) <= today),
+                   or_(col(Membership.end_date).is_(None), col(Membership.end_date) >= today)))
+
+
+def sees_closed_part(session: Session, actor: Actor | None, meeting: Meeting, today: dt.date) -> bool:
+    """A Sitzung's non-public part: its Gremium's members and Sekretariat, Revision, admin."""
+    if actor is None:
+        return False
+    if sees_everything(actor) or actor.has_role(ROLE_SECRETARIAT, meeting.organization_id):
+        return True
+    gremien = _gremien_of(actor, today).where(Membership.organization_id == meeting.organization_id)
+    return session.exec(gremien).first() is not None
 
 
 def can_see_paper(session: Session, actor: Actor | None, paper: Paper | None, today: dt.date) -> bool:

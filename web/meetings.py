@@ -11,10 +11,11 @@ from sqlmodel import Session, col, select
 
 from engine import agenda, deadlines, meetings, reminders, sessions
 from engine.accounts import Actor
-from engine.council import ROLE_ADMIN, ROLE_AUDITOR, ROLE_SECRETARIAT, Account, Meeting, Organization, Person
+from engine.council import ROLE_SECRETARIAT, Account, Meeting, Organization, Person
 from engine.errors import EngineError, Invalid
 from engine.settings import TIMEZONE, Settings
 from engine.tasks import HumanTask
+from engine.visibility import sees_closed_part
 from engine.workflow.models import WorkflowTimer
 from notifications import calendar
 
@@ -41,19 +42,6 @@ def _person_of(s: Session, actor: Actor | None) -> Person | None:
     return s.get(Person, account.person_id) if account and account.person_id else None
 
 
-def _sees_closed_part(s: Session, actor: Actor | None, meeting: Meeting) -> bool:
-    """The non-public part: the Gremium's members and Sekretariat, Revision, admin."""
-    if actor is None:
-        return False
-    if actor.has_role(ROLE_SECRETARIAT, meeting.organization_id) or actor.has_role(ROLE_AUDITOR) \
-            or actor.has_role(ROLE_ADMIN):
-        return True
-    person = _person_of(s, actor)
-    today = request_today()
-    return person is not None and person.id is not None and any(
-        o.id == meeting.organization_id for o in reminders.gremien_of(s, person.id, today))
-
-
 # ----------------------------------------------------------------------------- a Sitzung
 
 def _meeting_page(meeting_id: int, status: int = 200, errors: dict[str, list[str]] | None = None,
@@ -65,7 +53,7 @@ def _meeting_page(meeting_id: int, status: int = 200, errors: dict[str, list[str
     org = s.get(Organization, meeting.organization_id)
     assert org is not None
     actor = current_actor()
-    closed = _sees_closed_part(s, actor, meeting)
+    closed = sees_closed_part(s, actor, meeting, request_today())
     secretary = actor is not None and actor.has_role(ROLE_SECRETARIAT, meeting.organization_id)
     planned = list(s.exec(select(reminders.Reminder).where(reminders.Reminder.meeting_id == meeting_id)
                           .order_by(col(reminders.Reminder.due_at)))) if secretary else []
