@@ -71,6 +71,11 @@ class Settings:
     #: login answers 429 without checking, for ``login_lockout_minutes``.
     login_failures: int = 10
     login_lockout_minutes: int = 15
+    #: Worker processes that run the models' scripts and expressions (at most this many at
+    #: once per engine process; more wait their turn) …
+    script_workers: int = 2
+    #: … and the address space each may use, in MiB (past it the step fails with an incident).
+    script_memory_mb: int = 256
 
     @property
     def secure_cookies(self) -> bool:
@@ -182,7 +187,12 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "ratelimit_storage": env.get("RATSFLOW_RATELIMIT_STORAGE") or "memory://",
         "login_failures": _positive(env, "RATSFLOW_LOGIN_FAILURES", 10),
         "login_lockout_minutes": _positive(env, "RATSFLOW_LOGIN_LOCKOUT_MINUTES", 15),
+        "script_workers": _positive(env, "RATSFLOW_SCRIPT_WORKERS", 2),
+        "script_memory_mb": _positive(env, "RATSFLOW_SCRIPT_MEMORY_MB", 256),
     }
+    if int(str(values["script_memory_mb"])) < 64:
+        raise SettingsError(f"RATSFLOW_SCRIPT_MEMORY_MB={values['script_memory_mb']}: expected at least 64 "
+                            "(the worker's interpreter alone needs about 20)")
     smtp = values["smtp_url"]
     if isinstance(smtp, str) and not smtp.startswith(("smtp://", "smtps://")):
         raise SettingsError(f"RATSFLOW_SMTP_URL={smtp!r}: expected smtp://… or smtps://…")

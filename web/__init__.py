@@ -16,6 +16,7 @@ from engine.errors import EngineError
 from engine.files import FileStore
 from engine.settings import Settings, load_settings
 from engine.types import utcnow
+from engine.workflow import sandbox
 from engine.workflow.runtime import TaskFailed
 
 WEB_DIR = Path(__file__).resolve().parent
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
         SESSION_COOKIE_SAMESITE="Lax",
     )
     app.extensions["ratsflow.settings"] = settings
+    sandbox.configure(workers=settings.script_workers, memory_mb=settings.script_memory_mb)
 
     # 2. Database: the schema is brought up to date before the first request.
     db = Database(settings)

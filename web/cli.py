@@ -26,6 +26,7 @@ from engine.files import FileStore
 from engine.schemas import MAX_ID
 from engine.settings import TIMEZONE, SettingsError, load_settings
 from engine.types import utcnow
+from engine.workflow import sandbox
 from engine.workflow.runtime import ModelError
 
 DEMO_PASSWORD_ENV = "RATSFLOW_DEMO_PASSWORD"
@@ -33,9 +34,11 @@ DEMO_PASSWORD_ENV = "RATSFLOW_DEMO_PASSWORD"
 
 def _database() -> Database:
     try:
-        return Database(load_settings())
+        settings = load_settings()
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
+    sandbox.configure(workers=settings.script_workers, memory_mb=settings.script_memory_mb)
+    return Database(settings)
 
 
 @click.group()

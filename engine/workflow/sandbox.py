@@ -1,248 +1,270 @@
-"""The restricted environment for expressions and scripts inside BPMN models.
+"""Where expressions and scripts inside BPMN models run: a pool of worker processes.
 
-SpiffWorkflow's default script engine is plain ``eval``/``exec``. Here every expression and
-script is compiled with RestrictedPython and runs with guarded attribute, item and iteration
-access, a write guard and a short list of builtins. Modules are never exposed, only functions.
-Refused code raises ``ValueError`` (SpiffWorkflow's error reporting crashes on a bare
-``SyntaxError`` without a line number).
+SpiffWorkflow's default script engine is plain ``eval``/``exec`` in the engine's own process.
+Here :class:`RestrictedEnvironment` compiles the code with the restricted policy
+(:mod:`engine.workflow.restricted`: refusals as ``ValueError`` before anything runs) and
+hands it, with the task data it may see, to a worker process
+(:mod:`engine.workflow.sandbox_worker`) that runs it under hard OS limits and sends back
+data only (:mod:`engine.workflow.wire`). The engine waits at most the time limit and a
+grace second, then kills the worker and starts another: a C call that holds its
+interpreter (``pow(10, 10**8)``) or a loop that catches every stop cannot hang a request or
+the scheduler, and a script that exhausts its memory takes only its worker down. Every
+limit surfaces as :class:`ScriptLimit`, which fails the step with an incident.
 
-Code also runs bounded (:class:`ScriptLimit`): a time limit per expression or script
-(``sys.settrace`` on the model's own frames: ``while True: pass`` stops), and a limit on what
-one operation may build: ``**`` and ``<<`` on integers, ``*`` on strings and sequences,
-``range`` and the padding string methods are checked before they allocate
-(``10**10**8`` and ``'a'*10**10`` are refused at once, not after minutes and gigabytes).
+The pool keeps its workers between evaluations (one round trip costs tens of
+microseconds, see ``benchmarks/bench_sandbox.py``); a worker starts on first need
+(about 50 ms), at most ``RATSFLOW_SCRIPT_WORKERS`` run at once, each with
+``RATSFLOW_SCRIPT_MEMORY_MB`` of address space.
 """
 
 from __future__ import annotations
 
-import ast
-import math
-import operator
+import atexit
+import os
+import selectors
+import signal
+import subprocess
 import sys
+import threading
 import time
-from functools import lru_cache
-from types import CodeType
+from pathlib import Path
 from typing import Any
 
-from RestrictedPython import (
-    RestrictingNodeTransformer,
-    compile_restricted_eval,
-    compile_restricted_exec,
-    safe_builtins,
-)
-from RestrictedPython.Eval import default_guarded_getitem, default_guarded_getiter
-from RestrictedPython.Guards import (
-    full_write_guard,
-    guarded_iter_unpack_sequence,
-    guarded_unpack_sequence,
-    safer_getattr,
-)
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
-_INPLACE = {
-    "+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,
-    "//=": operator.ifloordiv, "%=": operator.imod, "**=": operator.ipow,
-    "|=": operator.ior, "&=": operator.iand, "^=": operator.ixor,
+from . import restricted, wire
+from .restricted import MAX_INT_BITS, MAX_ITEMS, TIME_LIMIT, ScriptLimit, check_source
+
+__all__ = ["MAX_INT_BITS", "MAX_ITEMS", "TIME_LIMIT", "RestrictedEnvironment", "SandboxPool",
+           "ScriptLimit", "check_source", "configure", "restricted_script_engine"]
+
+#: Seconds past the time limit before the engine kills a worker that did not answer.
+GRACE = 1.0
+#: Seconds a new worker may take to say it is ready.
+START_TIMEOUT = 20.0
+_ROOT = Path(__file__).resolve().parents[2]
+
+#: Exceptions of the model's own code that come back as themselves (SpiffWorkflow words
+#: some of them specially, e.g. "did you mean" for a NameError); others as RuntimeError.
+_REBUILT: dict[str, type[Exception]] = {
+    cls.__name__: cls for cls in (
+        ArithmeticError, AssertionError, AttributeError, IndexError, KeyError, LookupError,
+        NameError, NotImplementedError, OverflowError, RuntimeError, StopIteration, TypeError,
+        UnboundLocalError, UnicodeError, ValueError, ZeroDivisionError)
 }
 
 
-def _inplacevar(op: str, x: Any, y: Any) -> Any:
-    if op in ("**=", "<<=", "*="):
-        return _binop(op[:-1], x, y)
+class _Stopped(Exception):
+    """The worker is gone (killed after the time limit, or ended by its own limits)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _died(returncode: int | None) -> str:
+    if returncode == -signal.SIGXCPU:
+        return "Rechenzeitgrenze überschritten"
+    if returncode in (-signal.SIGKILL, -signal.SIGSEGV, -signal.SIGABRT):
+        return "Skript abgebrochen (Speicher- oder Rechenzeitgrenze)"
+    return "Skript abgebrochen"
+
+
+class _Worker:
+    """One worker process and its two pipes."""
+
+    def __init__(self, memory_mb: int, seconds: float) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-s", "-m", "engine.workflow.sandbox_worker", str(memory_mb), repr(seconds)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            cwd=_ROOT, env={"PATH": os.defpath, "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"},
+            close_fds=True, start_new_session=True)
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.stdin, self.stdout = self.process.stdin, self.process.stdout
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.stdout, selectors.EVENT_READ)
+        ready = self._read(time.monotonic() + START_TIMEOUT, "Skript-Prozess startet nicht")
+        if not ready.get("ready"):
+            self.kill()
+            raise RuntimeError("Skript-Prozess startet nicht")
+
+    def _read_exactly(self, size: int, deadline: float, late: str) -> bytes:
+        chunks: list[bytes] = []
+        fd = self.stdout.fileno()
+        while size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self.selector.select(remaining):
+                self.kill()
+                raise _Stopped(late)
+            chunk = os.read(fd, min(size, 1 << 20))
+            if not chunk:
+                self.process.wait()
+                raise _Stopped(_died(self.process.returncode))
+            chunks.append(chunk)
+            size -= len(chunk)
+        return b"".join(chunks)
+
+    def _read(self, deadline: float, late: str) -> dict[str, Any]:
+        length = wire.header_length(self._read_exactly(wire.HEADER_SIZE, deadline, late))
+        if length > wire.MAX_FRAME:
+            self.kill()
+            raise _Stopped("Ergebnis zu groß")
+        return wire.decode(self._read_exactly(length, deadline, late))
+
+    def call(self, request: bytes, seconds: float) -> dict[str, Any]:
+        deadline = time.monotonic() + seconds + GRACE
+        try:
+            self.stdin.write(request)
+            self.stdin.flush()
+        except (BrokenPipeError, OSError):
+            self.kill()
+            raise _Stopped(_died(self.process.returncode)) from None
+        return self._read(deadline, f"Zeitlimit überschritten: läuft länger als {seconds:g} s")
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self.selector.close()
+        for pipe in (self.stdin, self.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+
+
+class SandboxPool:
+    """Worker processes that run model code, started on need, kept while they are healthy."""
+
+    def __init__(self, workers: int = 2, memory_mb: int = 256, seconds: float = TIME_LIMIT) -> None:
+        self.workers, self.memory_mb, self.seconds = workers, memory_mb, seconds
+        self.pid = os.getpid()
+        self._slots = threading.BoundedSemaphore(workers)
+        self._idle: list[_Worker] = []
+        self._lock = threading.Lock()
+        #: Workers started, and killed or ended by a limit (for tests and the benchmark).
+        self.started = self.stopped = 0
+
+    def run(self, mode: str, source: str, data: dict[str, Any], external: dict[str, Any]) -> Any:
+        """Evaluate (``"eval"``) or execute (``"exec"``) ``source`` in a worker; the value, or
+        the script's data. Refused code raises ValueError, a limit :class:`ScriptLimit`."""
+        restricted.compile_code(source, mode)  # refusals answered here, no round trip
+        try:
+            request = wire.frame({"mode": mode, "source": source, "data": wire.pack(data),
+                                  "external": wire.pack(external)})
+        except wire.NotData as exc:
+            raise ValueError(f"Die Daten des Schritts lassen sich nicht übergeben: {exc}") from None
+        with self._slots:
+            worker = self._take()
+            try:
+                answer = worker.call(request, self.seconds)
+            except _Stopped as stopped:
+                self.stopped += 1
+                raise ScriptLimit(stopped.message) from None
+            except BaseException:
+                worker.kill()
+                raise
+            if worker.alive and answer.get("error") != "memory":
+                with self._lock:
+                    self._idle.append(worker)
+            else:
+                self.stopped += 1
+                worker.kill()
+        return _answer(mode, answer)
+
+    def _take(self) -> _Worker:
+        with self._lock:
+            while self._idle:
+                worker = self._idle.pop()
+                if worker.alive:
+                    return worker
+                worker.kill()
+        self.started += 1
+        return _Worker(self.memory_mb, self.seconds)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.kill()
+
+
+def _answer(mode: str, answer: dict[str, Any]) -> Any:
+    error = answer.get("error")
     try:
-        return _INPLACE[op](x, y)
-    except KeyError:
-        raise ValueError(f"operator {op} is not allowed in model scripts") from None
+        if error is None:
+            return wire.unpack(answer["value"] if mode == "eval" else answer["data"])
+    except (wire.NotData, KeyError, TypeError, ValueError) as exc:
+        raise ScriptLimit(f"Antwort des Skript-Prozesses unlesbar: {exc}") from None
+    message = str(answer.get("message", ""))[:2000]
+    if error in ("limit", "memory"):
+        raise ScriptLimit(message)
+    if error == "refused":
+        raise ValueError(message)
+    cls = _REBUILT.get(str(answer.get("type")))
+    if cls is None:
+        raise RuntimeError(f"{answer.get('type')}: {message}")
+    if cls is NameError:
+        raise NameError(message, name=answer.get("name"))
+    raise cls(message)
 
 
-#: Seconds one expression or script may run.
-TIME_LIMIT = 2.0
-#: Elements of a string or sequence one operation may build.
-MAX_ITEMS = 1_000_000
-#: Bits of an integer one operation may build (about 300,000 decimal digits).
-MAX_INT_BITS = 1_000_000
-_FILENAME = "<bpmn>"
+_pool: SandboxPool | None = None
+_pool_lock = threading.Lock()
+_config = {"workers": 2, "memory_mb": 256}
 
 
-class ScriptLimit(ValueError):
-    """A model's code ran past a limit (time or size)."""
+def configure(*, workers: int, memory_mb: int) -> None:
+    """Set the pool's size and memory per worker (``RATSFLOW_SCRIPT_WORKERS``,
+    ``RATSFLOW_SCRIPT_MEMORY_MB``); a running pool is replaced when they change."""
+    global _pool
+    with _pool_lock:
+        if _config == {"workers": workers, "memory_mb": memory_mb}:
+            return
+        _config.update(workers=workers, memory_mb=memory_mb)
+        old, _pool = _pool, None
+    if old is not None and old.pid == os.getpid():
+        old.close()
 
 
-def _check_items(count: int) -> None:
-    if count > MAX_ITEMS:
-        raise ScriptLimit(f"Ergebnis zu groß: {count:,} Elemente (erlaubt: {MAX_ITEMS:,})".replace(",", "."))
+def pool() -> SandboxPool:
+    """This process's pool (a forked child, e.g. a gunicorn worker, starts its own)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool.pid != os.getpid():
+            _pool = SandboxPool(**_config)
+        return _pool
 
 
-def _bits(value: int) -> int:
-    return max(abs(value).bit_length(), 1)
-
-
-def _binop(op: str, left: Any, right: Any) -> Any:
-    """``**``, ``<<`` and ``*`` with their result's size checked before it is built."""
-    if op == "**":
-        if isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1 and \
-                right * math.log2(abs(left)) > MAX_INT_BITS:
-            raise ScriptLimit(f"Ergebnis zu groß: Potenz mit mehr als {MAX_INT_BITS:,} Bit".replace(",", "."))
-        return left ** right
-    if op == "<<":
-        if isinstance(left, int) and isinstance(right, int) and _bits(left) + right > MAX_INT_BITS:
-            raise ScriptLimit(f"Ergebnis zu groß: Verschiebung über {MAX_INT_BITS:,} Bit".replace(",", "."))
-        return left << right
-    for seq, n in ((left, right), (right, left)):
-        if isinstance(seq, str | bytes | list | tuple) and isinstance(n, int):
-            _check_items(len(seq) * n)
-    return left * right
-
-
-_OPS = {ast.Pow: "**", ast.LShift: "<<", ast.Mult: "*"}
-
-
-class _Policy(RestrictingNodeTransformer):
-    """RestrictedPython's policy, and then ``a ** b`` → ``_binop_('**', a, b)`` (also ``<<``
-    and ``*``; their augmented forms go through ``_inplacevar_``)."""
-
-    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
-        checked = self.node_contents_visit(node)
-        op = _OPS.get(type(checked.op))
-        if op is None:
-            return checked
-        call = ast.Call(ast.Name("_binop_", ast.Load()), [ast.Constant(op), checked.left, checked.right], [])
-        return ast.fix_missing_locations(ast.copy_location(call, checked))
-
-
-def _range(*args: int) -> range:
-    bounded = range(*args)
-    _check_items(len(bounded))
-    return bounded
-
-
-_PADDING = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs"})
-
-
-def _getattr(obj: Any, name: str, *default: Any) -> Any:
-    if name in _PADDING and isinstance(obj, str | bytes):
-        def padded(width: int, *args: Any) -> Any:
-            _check_items(width if name != "expandtabs" else len(obj) * max(width, 1))
-            return getattr(obj, name)(width, *args)
-        return padded
-    return safer_getattr(obj, name, *default)
-
-
-class _Deadline:
-    """Stops the model's own frames once the time limit has passed."""
-
-    def __init__(self, seconds: float) -> None:
-        self.until = time.monotonic() + seconds
-        self.seconds = seconds
-
-    def __call__(self, frame: Any, event: str, arg: Any) -> Any:
-        if frame.f_code.co_filename != _FILENAME:
-            return None  # only the model's code is traced, not the engine's
-        if time.monotonic() > self.until:
-            raise ScriptLimit(f"Zeitlimit überschritten: läuft länger als {self.seconds:g} s")
-        return self
-
-
-def _bounded(run: Any) -> Any:
-    deadline = _Deadline(TIME_LIMIT)
-    previous = sys.gettrace()
-    sys.settrace(deadline)
-    try:
-        return run()
-    finally:
-        sys.settrace(previous)
-
-
-_BUILTINS: dict[str, Any] = dict(safe_builtins)
-for _name in ("setattr", "delattr", "__build_class__"):
-    _BUILTINS.pop(_name, None)
-_BUILTINS.update({
-    "list": list, "dict": dict, "set": set, "frozenset": frozenset, "tuple": tuple,
-    "min": min, "max": max, "sum": sum, "any": any, "all": all, "sorted": sorted,
-    "enumerate": enumerate, "reversed": reversed, "zip": zip, "map": map, "filter": filter,
-    "len": len, "range": _range, "str": str, "int": int, "float": float, "bool": bool,
-})
-
-FORBIDDEN_NAMES = frozenset({
-    "open", "exec", "eval", "compile", "__import__", "globals", "locals", "vars",
-    "getattr", "input", "breakpoint", "help", "memoryview", "type", "object",
-})
-
-
-def _base_globals() -> dict[str, Any]:
-    return {
-        "__builtins__": _BUILTINS,
-        "_getattr_": _getattr,
-        "_binop_": _binop,
-        "_getitem_": default_guarded_getitem,
-        "_getiter_": default_guarded_getiter,
-        "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
-        "_unpack_sequence_": guarded_unpack_sequence,
-        "_write_": full_write_guard,
-        "_inplacevar_": _inplacevar,
-    }
-
-
-def check_source(source: str, mode: str) -> list[str]:
-    """Why ``source`` may not run in a model; an empty list when it may."""
-    problems: list[str] = []
-    try:
-        tree = ast.parse(source, mode=mode)
-    except SyntaxError as exc:
-        return [f"Syntaxfehler in Zeile {exc.lineno}: {exc.msg}"]
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            problems.append(f"Zeile {node.lineno}: import ist in Modellen nicht erlaubt")
-        elif isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
-            problems.append(f"Zeile {node.lineno}: {node.id} ist in Modellen nicht erlaubt")
-    compiler = compile_restricted_eval if mode == "eval" else compile_restricted_exec
-    result = compiler(source, filename=_FILENAME, policy=_Policy)
-    problems.extend(result.errors)
-    return problems
-
-
-@lru_cache(maxsize=2048)
-def _compile(source: str, mode: str) -> CodeType:
-    problems = check_source(source, mode)
-    if problems:
-        raise ValueError("; ".join(problems))
-    compiler = compile_restricted_eval if mode == "eval" else compile_restricted_exec
-    result = compiler(source, filename=_FILENAME, policy=_Policy)
-    if result.code is None:  # check_source saw these errors already; kept for the type
-        raise ValueError("; ".join(result.errors))
-    return result.code
+@atexit.register
+def _close() -> None:
+    if _pool is not None and _pool.pid == os.getpid():
+        _pool.close()
 
 
 class RestrictedEnvironment(TaskDataEnvironment):
-    """A ``TaskDataEnvironment`` whose code is compiled by RestrictedPython."""
+    """A ``TaskDataEnvironment`` whose code runs restricted, in a sandbox worker process."""
 
-    def __init__(self, functions: dict[str, Any] | None = None) -> None:
-        super().__init__(dict(functions or {}))
+    def __init__(self, sandbox: SandboxPool | None = None) -> None:
+        super().__init__({})
+        self._sandbox = sandbox
 
-    def _globals(self, context: dict[str, Any], external: dict[str, Any] | None) -> dict[str, Any]:
-        scope = _base_globals()
-        scope.update(self.globals)
-        scope.update(external or {})
-        scope.update(context)
-        return scope
+    @property
+    def sandbox(self) -> SandboxPool:
+        return self._sandbox or pool()
 
     def evaluate(self, expression: str, context: dict[str, Any],
                  external_context: dict[str, Any] | None = None) -> Any:
-        code = _compile(expression, "eval")
-        scope = self._globals(context, external_context)
-        return _bounded(lambda: eval(code, scope))
+        return self.sandbox.run("eval", expression, context, external_context or {})
 
     def execute(self, script: str, context: dict[str, Any],
                 external_context: dict[str, Any] | None = None) -> bool:
         self.check_for_overwrite(context, external_context or {})
-        code = _compile(script, "exec")
-        scope = self._globals(context, external_context)
-        _bounded(lambda: exec(code, scope))
-        hidden = set(_base_globals()) | set(self.globals) | set(external_context or {})
-        result = {
-            key: value for key, value in scope.items()
-            if key not in hidden and not key.startswith("_") and not callable(value)
-        }
+        result = self.sandbox.run("exec", script, context, external_context or {})
         context.clear()
         context.update(result)
         return True
@@ -250,3 +272,4 @@ class RestrictedEnvironment(TaskDataEnvironment):
 
 def restricted_script_engine() -> PythonScriptEngine:
     return PythonScriptEngine(environment=RestrictedEnvironment())
+
