@@ -111,6 +111,8 @@ def _binop(op: str, left: Any, right: Any) -> Any:
             _check_bits(_bits(left) + right, "Verschiebung")
         return left << right
     if op == "*":
+        if isinstance(left, int) and isinstance(right, int):
+            _check_bits(_bits(left) + _bits(right), "Produkt")
         for seq, n in ((left, right), (right, left)):
             if isinstance(seq, _SIZED) and isinstance(n, int):
                 _check_items(len(seq) * n)

@@ -142,6 +142,9 @@ class SandboxPool:
 
     def __init__(self, workers: int = 2, memory_mb: int = 256, seconds: float = TIME_LIMIT) -> None:
         self.workers, self.memory_mb, self.seconds = workers, memory_mb, seconds
+        #: When a worker stops its own code (the engine kills it ``GRACE`` seconds after
+        #: ``seconds``); a test sets it higher to see the kill.
+        self.alarm = seconds
         self.pid = os.getpid()
         self._slots = threading.BoundedSemaphore(workers)
         self._idle: list[_Worker] = []
@@ -184,7 +187,7 @@ class SandboxPool:
                     return worker
                 worker.kill()
         self.started += 1
-        return _Worker(self.memory_mb, self.seconds)
+        return _Worker(self.memory_mb, self.alarm)
 
     def close(self) -> None:
         with self._lock:

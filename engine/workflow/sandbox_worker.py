@@ -100,15 +100,14 @@ def handle(request: dict[str, Any], alarm: _Alarm) -> dict[str, Any]:
         value = run(source, mode, scope)
         if mode == "eval":
             return {"value": pack(value)}
-        data = {}
-        for key, item in scope.items():
-            if key in HIDDEN or key in external or key.startswith("_") or callable(item):
-                continue
+        data = {key: item for key, item in scope.items()
+                if key not in HIDDEN and key not in external and not key.startswith("_") and not callable(item)}
+        for key, item in data.items():
             try:
-                data[key] = pack(item)
+                pack(item)
             except NotData as exc:
                 raise NotData(f"{key}: {exc}") from None
-        return {"data": data}
+        return {"data": pack(data)}
     finally:
         alarm.disarm()
 
