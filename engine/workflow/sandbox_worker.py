@@ -100,8 +100,9 @@ def handle(request: dict[str, Any], alarm: _Alarm) -> dict[str, Any]:
         value = run(source, mode, scope)
         if mode == "eval":
             return {"value": pack(value)}
+        hidden = HIDDEN | set(external)
         data = {key: item for key, item in scope.items()
-                if key not in HIDDEN and key not in external and not key.startswith("_") and not callable(item)}
+                if key not in hidden and not key.startswith("_") and not callable(item)}
         for key, item in data.items():
             try:
                 pack(item)
