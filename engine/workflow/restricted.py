@@ -333,6 +333,20 @@ def compile_code(source: str, mode: str) -> CodeType:
     return result.code
 
 
+@lru_cache(maxsize=2048)
+def names_of(source: str, mode: str) -> frozenset[str]:
+    """Every name ``source`` can read, write or delete (a superset: attribute names too).
+    Restricted code has no ``globals()``/``vars()``, so it reaches data only by these names:
+    the rest of a task's data need not go to the worker, nor come back."""
+    names: set[str] = set()
+    codes = [compile_code(source, mode)]
+    while codes:
+        code = codes.pop()
+        names.update(code.co_names)
+        codes.extend(c for c in code.co_consts if isinstance(c, CodeType))  # comprehensions
+    return frozenset(names)
+
+
 def run(source: str, mode: str, scope: dict[str, Any]) -> Any:
     """Evaluate (``mode="eval"``) or execute ``source`` in ``scope`` (data, globals added here)."""
     code = compile_code(source, mode)

@@ -88,35 +88,34 @@ class _Worker:
             self.kill()
             raise RuntimeError("Skript-Prozess startet nicht")
 
-    def _read_exactly(self, size: int, deadline: float, late: str) -> bytes:
-        chunks: list[bytes] = []
-        fd = self.stdout.fileno()
-        while size:
+    def _read(self, deadline: float, late: str) -> dict[str, Any]:
+        """The next frame: one ``select`` and one ``read`` for a small answer, at most
+        until ``deadline`` (then the worker is killed)."""
+        fd, buffer, length = self.stdout.fileno(), bytearray(), None
+        while length is None or len(buffer) < wire.HEADER_SIZE + length:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not self.selector.select(remaining):
                 self.kill()
                 raise _Stopped(late)
-            chunk = os.read(fd, min(size, 1 << 20))
+            chunk = os.read(fd, 1 << 20)
             if not chunk:
-                self.process.wait()
+                self.kill()
                 raise _Stopped(_died(self.process.returncode))
-            chunks.append(chunk)
-            size -= len(chunk)
-        return b"".join(chunks)
-
-    def _read(self, deadline: float, late: str) -> dict[str, Any]:
-        length = wire.header_length(self._read_exactly(wire.HEADER_SIZE, deadline, late))
-        if length > wire.MAX_FRAME:
-            self.kill()
-            raise _Stopped("Ergebnis zu groß")
-        return wire.decode(self._read_exactly(length, deadline, late))
+            buffer += chunk
+            if length is None and len(buffer) >= wire.HEADER_SIZE:
+                length = wire.header_length(bytes(buffer[:wire.HEADER_SIZE]))
+                if length > wire.MAX_FRAME:
+                    self.kill()
+                    raise _Stopped("Ergebnis zu groß")
+        return wire.decode(bytes(buffer[wire.HEADER_SIZE:]))
 
     def call(self, request: bytes, seconds: float) -> dict[str, Any]:
         deadline = time.monotonic() + seconds + GRACE
+        view, fd = memoryview(request), self.stdin.fileno()
         try:
-            self.stdin.write(request)
-            self.stdin.flush()
-        except (BrokenPipeError, OSError):
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError:  # BrokenPipeError: it ended between two requests
             self.kill()
             raise _Stopped(_died(self.process.returncode)) from None
         return self._read(deadline, f"Zeitlimit überschritten: läuft länger als {seconds:g} s")
@@ -154,11 +153,13 @@ class SandboxPool:
 
     def run(self, mode: str, source: str, data: dict[str, Any], external: dict[str, Any]) -> Any:
         """Evaluate (``"eval"``) or execute (``"exec"``) ``source`` in a worker; the value, or
-        the script's data. Refused code raises ValueError, a limit :class:`ScriptLimit`."""
-        restricted.compile_code(source, mode)  # refusals answered here, no round trip
+        what the script set and removed (``({name: value}, [removed names])``). Refused code
+        raises ValueError, a limit :class:`ScriptLimit`. Only the data the code names is sent."""
+        names = restricted.names_of(source, mode)  # compiles: refusals answered here, no round trip
         try:
-            request = wire.frame({"mode": mode, "source": source, "data": wire.pack(data),
-                                  "external": wire.pack(external)})
+            request = wire.frame({"mode": mode, "source": source,
+                                  "data": {k: v for k, v in data.items() if k in names},
+                                  "external": {k: v for k, v in external.items() if k in names}})
         except wire.NotData as exc:
             raise ValueError(f"Die Daten des Schritts lassen sich nicht übergeben: {exc}") from None
         with self._slots:
@@ -198,11 +199,13 @@ class SandboxPool:
 
 def _answer(mode: str, answer: dict[str, Any]) -> Any:
     error = answer.get("error")
-    try:
-        if error is None:
-            return wire.unpack(answer["value"] if mode == "eval" else answer["data"])
-    except (wire.NotData, KeyError, TypeError, ValueError) as exc:
-        raise ScriptLimit(f"Antwort des Skript-Prozesses unlesbar: {exc}") from None
+    if error is None:
+        if mode == "eval" and "value" in answer:
+            return answer["value"]
+        data, removed = answer.get("data"), answer.get("removed")
+        if mode == "exec" and isinstance(data, dict) and isinstance(removed, list):
+            return data, [str(name) for name in removed]
+        raise ScriptLimit("Antwort des Skript-Prozesses unlesbar")
     message = str(answer.get("message", ""))[:2000]
     if error in ("limit", "memory"):
         raise ScriptLimit(message)
@@ -267,9 +270,10 @@ class RestrictedEnvironment(TaskDataEnvironment):
     def execute(self, script: str, context: dict[str, Any],
                 external_context: dict[str, Any] | None = None) -> bool:
         self.check_for_overwrite(context, external_context or {})
-        result = self.sandbox.run("exec", script, context, external_context or {})
-        context.clear()
-        context.update(result)
+        changed, removed = self.sandbox.run("exec", script, context, external_context or {})
+        context.update(changed)
+        for name in removed:
+            context.pop(name, None)
         return True
 
 

@@ -4,8 +4,8 @@ Started by :mod:`engine.workflow.sandbox` as ``python -s -m engine.workflow.sand
 MEMORY_MB SECONDS`` with an empty environment (no database URL, no keys). Before it reads
 its first request it limits itself with ``resource.setrlimit``: address space (a
 ``MemoryError`` instead of a swapping machine), no files written, no core dumps, no new
-processes, and CPU time (raised per request to what was used plus the time limit; SIGXCPU
-ends the process). A request is one frame (:mod:`engine.workflow.wire`): the source, its
+processes, and CPU time over its life (a backstop: SIGXCPU ends it; it leaves on its own
+shortly before). A request is one frame (:mod:`engine.workflow.wire`): the source, its
 mode and its data; the answer is the value (``eval``), the script's data (``exec``) or what
 went wrong. ``SIGALRM`` stops code that runs past the time limit (also the one-line loops
 that ``sys.settrace`` never sees, and again every 0.1 s for code that catches it); the
@@ -22,7 +22,7 @@ from types import FrameType
 from typing import Any
 
 from .restricted import FILENAME, HIDDEN, ScriptLimit, run
-from .wire import NotData, frame, pack, read_frame, unpack
+from .wire import NotData, frame, read_frame
 
 #: CPU seconds a worker may use in its life; it exits (and is replaced) past this.
 LIFETIME_CPU_SECONDS = 600
@@ -39,6 +39,7 @@ def limit_process(memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+    # A backstop only: the engine kills a worker that runs past the time limit.
     hard = math.ceil(_cpu_used()) + LIFETIME_CPU_SECONDS
     resource.setrlimit(resource.RLIMIT_CPU, (hard, hard))
 
@@ -54,9 +55,6 @@ class _Alarm:
             raise ScriptLimit(f"Zeitlimit überschritten: läuft länger als {self.seconds:g} s")
 
     def arm(self) -> None:
-        hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
-        soft = min(hard, math.ceil(_cpu_used() + self.seconds) + 1)
-        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
         self.armed = True
         signal.setitimer(signal.ITIMER_REAL, self.seconds, 0.1)
 
@@ -90,25 +88,30 @@ def _failure(exc: BaseException) -> dict[str, Any]:
             "line": _line(exc)}
 
 
+def _which(answer: dict[str, Any], exc: NotData) -> str:
+    """Name the script's variable that is no data."""
+    for key, item in (answer.get("data") or {}).items():
+        try:
+            frame({"v": item})
+        except NotData as inner:
+            return f"{key}: {inner}"
+    return str(exc)
+
+
 def handle(request: dict[str, Any], alarm: _Alarm) -> dict[str, Any]:
     mode, source = request["mode"], request["source"]
-    external = unpack(request.get("external") or {})
+    external, given = request.get("external") or {}, request["data"]
     scope: dict[str, Any] = dict(external)
-    scope.update(unpack(request["data"]))
+    scope.update(given)
     alarm.arm()
     try:
         value = run(source, mode, scope)
         if mode == "eval":
-            return {"value": pack(value)}
+            return {"value": value}
         hidden = HIDDEN | set(external)
         data = {key: item for key, item in scope.items()
                 if key not in hidden and not key.startswith("_") and not callable(item)}
-        for key, item in data.items():
-            try:
-                pack(item)
-            except NotData as exc:
-                raise NotData(f"{key}: {exc}") from None
-        return {"data": pack(data)}
+        return {"data": data, "removed": [key for key in given if key not in data]}
     finally:
         alarm.disarm()
 
@@ -135,8 +138,10 @@ def main(argv: list[str]) -> int:
             answer = _failure(exc)
         try:
             out = frame(answer)
-        except (NotData, MemoryError) as exc:
-            out = frame({"error": "limit", "message": f"Ergebnis zu groß: {exc}"})
+        except NotData as exc:
+            out = frame(_failure(NotData(_which(answer, exc))))
+        except MemoryError:
+            out = frame({"error": "limit", "message": "Ergebnis zu groß"})
         sink.write(out)
         sink.flush()
         if answer.get("error") == "memory" or _cpu_used() > resource.getrlimit(resource.RLIMIT_CPU)[1] - 30:
