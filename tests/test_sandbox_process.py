@@ -81,7 +81,7 @@ def test_a_hostile_script_ends_in_a_limit_within_seconds(sandbox: SandboxPool, c
 
 def test_a_worker_that_does_not_stop_itself_is_killed_and_replaced() -> None:
     pool = SandboxPool(workers=1, seconds=0.3)
-    pool.alarm = 60  # the worker's own stop would come far too late
+    pool.alarm_delay = 60  # the worker's own stop would come far too late
     try:
         env = RestrictedEnvironment(pool)
         started = time.monotonic()
@@ -93,6 +93,19 @@ def test_a_worker_that_does_not_stop_itself_is_killed_and_replaced() -> None:
         assert pool.started == 2
     finally:
         pool.close()
+
+
+def test_many_scripts_in_one_step_share_one_time_budget(sandbox: SandboxPool) -> None:
+    """A model that loops through scripts, each under the limit, cannot hold a unit of work
+    (and SQLite's write lock) for longer than the budget."""
+    env = RestrictedEnvironment(sandbox, budget=0.6)
+    assert env.evaluate("1", {}) == 1
+    started = time.monotonic()
+    with pytest.raises(ScriptLimit, match="laufen zusammen länger als 0.6 s"):
+        env.execute("while True: pass", {})
+    with pytest.raises(ScriptLimit, match="laufen zusammen länger als 0.6 s"):
+        env.evaluate("1", {})  # nothing left: refused without a round trip
+    assert time.monotonic() - started < 0.6 + GRACE + 1.0
 
 
 def test_the_worker_sees_no_secrets_and_cannot_write_files(sandbox: SandboxPool,

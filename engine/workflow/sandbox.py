@@ -73,9 +73,9 @@ def _died(returncode: int | None) -> str:
 class _Worker:
     """One worker process and its two pipes."""
 
-    def __init__(self, memory_mb: int, seconds: float) -> None:
+    def __init__(self, memory_mb: int) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-s", "-m", "engine.workflow.sandbox_worker", str(memory_mb), repr(seconds)],
+            [sys.executable, "-s", "-m", "engine.workflow.sandbox_worker", str(memory_mb)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             cwd=_ROOT, env={"PATH": os.defpath, "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"},
             close_fds=True, start_new_session=True)
@@ -109,7 +109,7 @@ class _Worker:
                     raise _Stopped("Ergebnis zu groß")
         return wire.decode(bytes(buffer[wire.HEADER_SIZE:]))
 
-    def call(self, request: bytes, seconds: float) -> dict[str, Any]:
+    def call(self, request: bytes, seconds: float, late: str) -> dict[str, Any]:
         deadline = time.monotonic() + seconds + GRACE
         view, fd = memoryview(request), self.stdin.fileno()
         try:
@@ -118,7 +118,7 @@ class _Worker:
         except OSError:  # BrokenPipeError: it ended between two requests
             self.kill()
             raise _Stopped(_died(self.process.returncode)) from None
-        return self._read(deadline, f"Zeitlimit überschritten: läuft länger als {seconds:g} s")
+        return self._read(deadline, late)
 
     @property
     def alive(self) -> bool:
@@ -141,9 +141,9 @@ class SandboxPool:
 
     def __init__(self, workers: int = 2, memory_mb: int = 256, seconds: float = TIME_LIMIT) -> None:
         self.workers, self.memory_mb, self.seconds = workers, memory_mb, seconds
-        #: When a worker stops its own code (the engine kills it ``GRACE`` seconds after
-        #: ``seconds``); a test sets it higher to see the kill.
-        self.alarm = seconds
+        #: Seconds a worker waits past the limit before it stops its own code (the engine
+        #: kills it ``GRACE`` seconds after the limit); a test sets it higher to see the kill.
+        self.alarm_delay = 0.0
         self.pid = os.getpid()
         self._slots = threading.BoundedSemaphore(workers)
         self._idle: list[_Worker] = []
@@ -151,13 +151,18 @@ class SandboxPool:
         #: Workers started, and killed or ended by a limit (for tests and the benchmark).
         self.started = self.stopped = 0
 
-    def run(self, mode: str, source: str, data: dict[str, Any], external: dict[str, Any]) -> Any:
+    def run(self, mode: str, source: str, data: dict[str, Any], external: dict[str, Any],
+            seconds: float | None = None, late: str | None = None) -> Any:
         """Evaluate (``"eval"``) or execute (``"exec"``) ``source`` in a worker; the value, or
         what the script set and removed (``({name: value}, [removed names])``). Refused code
-        raises ValueError, a limit :class:`ScriptLimit`. Only the data the code names is sent."""
+        raises ValueError, a limit :class:`ScriptLimit` (past ``seconds``, at most the pool's,
+        with the message ``late``). Only the data the code names is sent."""
+        seconds = self.seconds if seconds is None else min(seconds, self.seconds)
+        late = late or f"Zeitlimit überschritten: läuft länger als {seconds:g} s"
         names = restricted.names_of(source, mode)  # compiles: refusals answered here, no round trip
         try:
-            request = wire.frame({"mode": mode, "source": source,
+            request = wire.frame({"mode": mode, "source": source, "late": late,
+                                  "seconds": seconds + self.alarm_delay,
                                   "data": {k: v for k, v in data.items() if k in names},
                                   "external": {k: v for k, v in external.items() if k in names}})
         except wire.NotData as exc:
@@ -165,7 +170,7 @@ class SandboxPool:
         with self._slots:
             worker = self._take()
             try:
-                answer = worker.call(request, self.seconds)
+                answer = worker.call(request, seconds, late)
             except _Stopped as stopped:
                 self.stopped += 1
                 raise ScriptLimit(stopped.message) from None
@@ -188,7 +193,7 @@ class SandboxPool:
                     return worker
                 worker.kill()
         self.started += 1
-        return _Worker(self.memory_mb, self.alarm)
+        return _Worker(self.memory_mb)
 
     def close(self) -> None:
         with self._lock:
@@ -252,12 +257,36 @@ def _close() -> None:
         _pool.close()
 
 
-class RestrictedEnvironment(TaskDataEnvironment):
-    """A ``TaskDataEnvironment`` whose code runs restricted, in a sandbox worker process."""
+#: Seconds all the model code of one workflow may run together in one unit of work (a
+#: request, a scheduler job): a model that loops through many scripts, each under the limit,
+#: cannot hold SQLite's write lock (``busy_timeout`` 10 s) for longer.
+RUN_BUDGET = 5.0
 
-    def __init__(self, sandbox: SandboxPool | None = None) -> None:
+
+class RestrictedEnvironment(TaskDataEnvironment):
+    """A ``TaskDataEnvironment`` whose code runs restricted, in a sandbox worker process,
+    within :data:`RUN_BUDGET` seconds together (a new environment for each restore)."""
+
+    def __init__(self, sandbox: SandboxPool | None = None, budget: float = RUN_BUDGET) -> None:
         super().__init__({})
         self._sandbox = sandbox
+        self.budget, self.spent = budget, 0.0
+
+    def _run(self, mode: str, source: str, context: dict[str, Any], external: dict[str, Any]) -> Any:
+        left = self.budget - self.spent
+        if left <= 0:
+            raise ScriptLimit(self._over_budget())
+        sandbox = self.sandbox
+        late = None if left >= sandbox.seconds else self._over_budget()
+        started = time.monotonic()
+        try:
+            return sandbox.run(mode, source, context, external, seconds=left, late=late)
+        finally:
+            self.spent += time.monotonic() - started
+
+    def _over_budget(self) -> str:
+        return ("Zeitlimit überschritten: die Skripte dieses Schritts laufen zusammen länger als "
+                f"{self.budget:g} s")
 
     @property
     def sandbox(self) -> SandboxPool:
@@ -265,12 +294,12 @@ class RestrictedEnvironment(TaskDataEnvironment):
 
     def evaluate(self, expression: str, context: dict[str, Any],
                  external_context: dict[str, Any] | None = None) -> Any:
-        return self.sandbox.run("eval", expression, context, external_context or {})
+        return self._run("eval", expression, context, external_context or {})
 
     def execute(self, script: str, context: dict[str, Any],
                 external_context: dict[str, Any] | None = None) -> bool:
         self.check_for_overwrite(context, external_context or {})
-        changed, removed = self.sandbox.run("exec", script, context, external_context or {})
+        changed, removed = self._run("exec", script, context, external_context or {})
         context.update(changed)
         for name in removed:
             context.pop(name, None)

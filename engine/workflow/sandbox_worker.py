@@ -1,12 +1,12 @@
 """The sandbox worker: a separate process that runs model code, and nothing else.
 
 Started by :mod:`engine.workflow.sandbox` as ``python -s -m engine.workflow.sandbox_worker
-MEMORY_MB SECONDS`` with an empty environment (no database URL, no keys). Before it reads
+MEMORY_MB`` with an empty environment (no database URL, no keys). Before it reads
 its first request it limits itself with ``resource.setrlimit``: address space (a
 ``MemoryError`` instead of a swapping machine), no files written, no core dumps, no new
 processes, and CPU time over its life (a backstop: SIGXCPU ends it; it leaves on its own
 shortly before). A request is one frame (:mod:`engine.workflow.wire`): the source, its
-mode and its data; the answer is the value (``eval``), the script's data (``exec``) or what
+mode, its data and its time limit; the answer is the value (``eval``), the script's data (``exec``) or what
 went wrong. ``SIGALRM`` stops code that runs past the time limit (also the one-line loops
 that ``sys.settrace`` never sees, and again every 0.1 s for code that catches it); the
 engine kills the process if even that fails. It ends when its input ends.
@@ -45,18 +45,17 @@ def limit_process(memory_mb: int) -> None:
 
 
 class _Alarm:
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.armed = False
+    def __init__(self) -> None:
+        self.armed, self.message = False, ""
         signal.signal(signal.SIGALRM, self)
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         if self.armed:
-            raise ScriptLimit(f"Zeitlimit überschritten: läuft länger als {self.seconds:g} s")
+            raise ScriptLimit(self.message)
 
-    def arm(self) -> None:
-        self.armed = True
-        signal.setitimer(signal.ITIMER_REAL, self.seconds, 0.1)
+    def arm(self, seconds: float, message: str) -> None:
+        self.armed, self.message = True, message
+        signal.setitimer(signal.ITIMER_REAL, seconds, 0.1)
 
     def disarm(self) -> None:
         self.armed = False
@@ -103,7 +102,7 @@ def handle(request: dict[str, Any], alarm: _Alarm) -> dict[str, Any]:
     external, given = request.get("external") or {}, request["data"]
     scope: dict[str, Any] = dict(external)
     scope.update(given)
-    alarm.arm()
+    alarm.arm(float(request["seconds"]), str(request["late"]))
     try:
         value = run(source, mode, scope)
         if mode == "eval":
@@ -117,9 +116,8 @@ def handle(request: dict[str, Any], alarm: _Alarm) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    memory_mb, seconds = int(argv[0]), float(argv[1])
-    limit_process(memory_mb)
-    alarm = _Alarm(seconds)
+    limit_process(int(argv[0]))
+    alarm = _Alarm()
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but frames on the wire
     sink.write(frame({"ready": True}))
