@@ -11,9 +11,9 @@ interpreter (``pow(10, 10**8)``) or a loop that catches every stop cannot hang a
 the scheduler, and a script that exhausts its memory takes only its worker down. Every
 limit surfaces as :class:`ScriptLimit`, which fails the step with an incident.
 
-The pool keeps its workers between evaluations (one round trip costs tens of
-microseconds, see ``benchmarks/bench_sandbox.py``); a worker starts on first need
-(about 50 ms), at most ``RATSFLOW_SCRIPT_WORKERS`` run at once, each with
+The pool keeps its workers between evaluations (one round trip costs about a tenth of a
+millisecond, see ``benchmarks/bench_sandbox.py``); a worker starts on first need
+(60–80 ms), at most ``RATSFLOW_SCRIPT_WORKERS`` run at once, each with
 ``RATSFLOW_SCRIPT_MEMORY_MB`` of address space.
 """
 
@@ -98,7 +98,11 @@ class _Worker:
                 self.kill()
                 raise _Stopped(late)
             chunk = os.read(fd, 1 << 20)
-            if not chunk:
+            if not chunk:  # it ended: by its CPU limit, its memory, or a crash
+                try:
+                    self.process.wait(timeout=GRACE)
+                except subprocess.TimeoutExpired:
+                    pass
                 self.kill()
                 raise _Stopped(_died(self.process.returncode))
             buffer += chunk
