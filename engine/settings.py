@@ -58,6 +58,9 @@ class Settings:
     mail_from: str = "Sitzungsdienst <sitzungsdienst@ratsflow.invalid>"
     #: How links in e-mails and calendar feeds begin. ``https://…``: cookies are ``Secure``.
     base_url: str = "http://127.0.0.1:5000"
+    #: A second origin (``https://anlagen.example.org``) that serves the Anlagen of public
+    #: Vorlagen, so a file never runs on the app's origin. None: the app's origin serves them.
+    files_base_url: str | None = None
     #: OpenID providers offered on the login page (``RATSFLOW_OIDC_PROVIDERS=keycloak,entra``).
     oidc_providers: tuple[OidcProvider, ...] = ()
     #: A login session ends after this many minutes without a request …
@@ -160,6 +163,22 @@ def _positive(env: dict[str, str], name: str, default: int) -> int:
     return value
 
 
+def _files_base_url(env: dict[str, str], base_url: str) -> str | None:
+    """``RATSFLOW_FILES_BASE_URL``: an origin only (scheme and host), not the app's own."""
+    value = (env.get("RATSFLOW_FILES_BASE_URL") or "").strip().rstrip("/")
+    if not value:
+        return None
+    url = urlsplit(value)
+    if url.scheme not in {"http", "https"} or not url.hostname or url.path or url.query \
+            or url.fragment or url.username or url.password:
+        raise SettingsError(f"RATSFLOW_FILES_BASE_URL={value!r}: expected an origin such as "
+                            "https://anlagen.example.org (no path)")
+    if url.netloc.lower() == urlsplit(base_url).netloc.lower():
+        raise SettingsError(f"RATSFLOW_FILES_BASE_URL={value!r}: must be another host than "
+                            "RATSFLOW_BASE_URL (that is its point)")
+    return f"{url.scheme}://{url.netloc.lower()}"
+
+
 def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Settings:
     """Read the settings from the environment (``RATSFLOW_*`` and ``DATABASE_URL``)."""
     env = dict(os.environ if env is None else env)
@@ -193,6 +212,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
     if int(str(values["script_memory_mb"])) < 64:
         raise SettingsError(f"RATSFLOW_SCRIPT_MEMORY_MB={values['script_memory_mb']}: expected at least 64 "
                             "(the worker's interpreter alone needs about 20)")
+    values["files_base_url"] = _files_base_url(env, str(values["base_url"]))
     smtp = values["smtp_url"]
     if isinstance(smtp, str) and not smtp.startswith(("smtp://", "smtps://")):
         raise SettingsError(f"RATSFLOW_SMTP_URL={smtp!r}: expected smtp://… or smtps://…")

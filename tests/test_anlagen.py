@@ -291,7 +291,8 @@ def test_a_png_called_pdf_is_stored_and_served_as_a_png(demo, database, browser)
     assert (f.name, f.file_name, f.mime_type) == ("Lageplan.pdf", "Lageplan.pdf.png", "image/png")
     download = browser().get(f"/dateien/{f.id}")
     assert download.mimetype == "image/png"
-    assert download.headers["Content-Disposition"] == "inline; filename=Lageplan.pdf.png"
+    assert download.headers["Content-Disposition"] == \
+        "inline; filename=\"Lageplan.pdf.png\"; filename*=UTF-8''Lageplan.pdf.png"
     download.close()
 
 
@@ -369,7 +370,7 @@ def test_a_row_of_an_unknown_type_is_offered_as_bytes_to_save(demo, database, br
         file_id = f.id
     download = browser().get(f"/dateien/{file_id}")
     assert download.status_code == 200 and download.mimetype == "application/octet-stream"
-    assert download.headers["Content-Disposition"] == "attachment; filename=alt.html"
+    assert download.headers["Content-Disposition"] == "attachment; filename=\"alt.html\"; filename*=UTF-8''alt.html"
     assert download.headers["X-Content-Type-Options"] == "nosniff"
     download.close()
 

@@ -391,3 +391,46 @@ def test_the_auditors_pages_diagram_timeline_and_search(demo, database, chromium
         if "diagramm" in url:
             page.locator("#diagram[data-ready='true']").wait_for()
         _assert_accessible(page, what)
+
+
+def test_a_pdf_anlage_shows_in_the_viewer_and_stored_markup_never_runs(chromium, live_server, demo, database, app) -> None:  # type: ignore[no-untyped-def]
+    """Under the files' CSP (``sandbox`` included; not bypassed here) Chromium still shows a
+    PDF in its viewer, and an old row's HTML, even one labelled as an image, does not run."""
+    from engine.council import File, Paper
+    from engine.demo import demo_pdf
+
+    store = app.extensions["ratsflow.files"]
+    html = b"<!doctype html><title>x</title><script>document.title='PWNED'</script>"
+    rows = {"pdf": (demo_pdf("Anlage", ["Eine Zeile."]), "application/pdf"),
+            "html": (html, "text/html"), "html_as_png": (html, "image/png")}
+    ids = {}
+    with database.unit_of_work() as s:
+        paper = s.get(Paper, demo.paper_id)
+        paper.public = True
+        s.add(paper)
+        for position, (kind, (content, mime_type)) in enumerate(rows.items(), 30):
+            f = File(paper_id=demo.paper_id, position=position, name=kind, file_name=f"{kind}.bin",
+                     mime_type=mime_type, size=len(content), sha_512_checksum=store.put(s, content))
+            s.add(f)
+            s.flush()
+            ids[kind] = f.id
+    context = chromium.new_context(base_url=live_server, accept_downloads=True)
+    try:
+        page = context.new_page()
+        page.goto(f"/dateien/{ids['pdf']}")
+        for _ in range(50):
+            if any(f.url.startswith("chrome-extension://") for f in page.frames):
+                break
+            page.wait_for_timeout(100)
+        assert any(f.url.startswith("chrome-extension://") for f in page.frames), [f.url for f in page.frames]
+        page.goto(f"/oparl/v1.1/file/{ids['html_as_png']}/access")  # image/png, nosniff: no markup
+        assert page.title() != "PWNED"
+        with page.expect_download() as download:
+            try:
+                page.goto(f"/oparl/v1.1/file/{ids['html']}/access")
+            except Exception as exc:  # Chromium reports a navigation that became a download
+                assert "Download is starting" in str(exc)
+        assert download.value.suggested_filename == "html.bin"
+        assert page.title() != "PWNED"
+    finally:
+        context.close()

@@ -62,9 +62,10 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
     app.extensions["ratsflow.files"] = FileStore(settings.files_path)
 
     # 3. Request-level services: bounded ids and clean input, language, login.
-    from . import auth, i18n, inputs, oidc
+    from . import auth, files_response, i18n, inputs, oidc
 
     inputs.register_converter(app)  # before any route: every <int:…> is bounded
+    files_response.init_app(app)  # the files origin (RATSFLOW_FILES_BASE_URL) answers file routes only
     i18n.init_app(app)
     inputs.init_app(app)  # before the CSRF check: a control character is 422, whoever sends it
     auth.init_app(app)

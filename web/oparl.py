@@ -11,12 +11,12 @@ import hashlib
 import json
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, current_app, request, send_file, url_for
+from flask import Blueprint, Flask, Response, abort, request, url_for
 from flask.typing import ResponseReturnValue
 
 from engine import oparl_out
-from engine.files import FileStore
 
+from . import files_response
 from .views import request_session
 
 bp = Blueprint("oparl", __name__, url_prefix="/oparl/v1.1")
@@ -39,7 +39,8 @@ def _links() -> oparl_out.Links:
     start = url_for("public.index", _external=True)
     paper = url_for("public.paper", paper_id=1, _external=True).removesuffix("1")
     meeting = url_for("meetings.meeting", meeting_id=1, _external=True).removesuffix("1")
-    files = url_for("oparl.file_access", file_id=1, _external=True).removesuffix("1/access")
+    files = files_response.file_url("oparl.file_access", public=True, file_id=1, _external=True) \
+        .removesuffix("1/access")
 
     def web(kind: str, object_id: int) -> str | None:
         if kind in {"system", "body"}:
@@ -117,13 +118,13 @@ def _list(kind: str, list_url: str, **scope: int) -> Response:
 
 
 def _file(file_id: int, attachment: bool) -> Response:
+    """The bytes of a public Anlage as ``web.files_response`` serves every stored file (its
+    allow-listed type, not whatever type an import stored; on the files origin if set)."""
     f = oparl_out.public_file(request_session(), file_id)
-    store: FileStore = current_app.extensions["ratsflow.files"]
-    if f is None or f.sha_512_checksum is None or not store.exists(f.sha_512_checksum):
+    if f is None:
         abort(404)
-    return send_file(store.path_for(f.sha_512_checksum), mimetype=f.mime_type or "application/octet-stream",
-                     as_attachment=attachment, download_name=f.file_name or f.name,
-                     etag=f.sha_512_checksum[:40], conditional=True, max_age=3600)
+    return files_response.to_files_origin(public=True) \
+        or files_response.file_response(f, attachment=attachment, max_age=3600)
 
 
 @bp.get(f"/file/<{ID}:file_id>/access")

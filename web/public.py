@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request, send_file
+from flask import Blueprint, abort, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlmodel import col, select
 
-from engine import doctypes
 from engine.council import File, Paper
-from engine.files import BadFileName, normalise_file_name
 from engine.tasks import ready_tasks_of_paper
 from engine.visibility import can_see_paper, leads, visible_papers_clause
 from engine.workflow.models import ProcessInstance
 
+from . import files_response
 from .auth import current_actor
 from .views import beratungsfolge, paper_header, request_session, request_today
 
@@ -48,6 +47,7 @@ def paper(paper_id: int) -> ResponseReturnValue:
                       .order_by(col(ProcessInstance.id).desc())).first()
     context = {
         "paper": p, "files": files, "folge": beratungsfolge(s, paper_id),
+        "files_public": can_see_paper(s, None, p, request_today()),  # on the files origin, if set
         "open_tasks": ready_tasks_of_paper(s, paper_id), "instance": instance,
         **paper_header(s, p),
     }
@@ -58,25 +58,11 @@ def paper(paper_id: int) -> ResponseReturnValue:
 
 @bp.get("/dateien/<int:file_id>")
 def download(file_id: int) -> ResponseReturnValue:
+    """An Anlage (``web.files_response``: its allow-listed type, never run on our origin)."""
     s = request_session()
     f = s.get(File, file_id)
     if f is None:
         abort(404)
-    _visible(s.get(Paper, f.paper_id))
-    store = current_app.extensions["ratsflow.files"]
-    if not f.sha_512_checksum or not store.exists(f.sha_512_checksum):
-        abort(404)
-    # The type told from the bytes at upload; a row from before (or an unknown type) is
-    # offered as bytes to save, never for the browser to interpret.
-    doc_type = doctypes.BY_MIME_TYPE.get(f.mime_type or "")
-    try:
-        name = normalise_file_name(f.file_name or f.name, doc_type)
-    except BadFileName:
-        name = f"Anlage-{f.id}{doc_type.extensions[0] if doc_type else ''}"
-    response = send_file(store.path_for(f.sha_512_checksum),
-                         mimetype=doc_type.mime_type if doc_type else "application/octet-stream",
-                         as_attachment=not (doc_type and doc_type.inline), download_name=name)
-    if doc_type:
-        response.headers["Content-Type"] = doc_type.mime_type  # with the text's own charset
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    paper = _visible(s.get(Paper, f.paper_id))
+    moved = files_response.to_files_origin(can_see_paper(s, None, paper, request_today()))
+    return moved or files_response.file_response(f)
