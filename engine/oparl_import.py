@@ -425,7 +425,7 @@ class _GuardedBackend(httpcore.NetworkBackend):
         if not self.allow_private:
             for address in addresses:
                 if not public_address(address):
-                    raise _NotPublic(f"{host} ist {address}")
+                    raise _NotPublic(address if address == host else f"{host} ist {address}")
         left = self.deadline() - time.monotonic()
         if left <= 0:
             raise httpcore.ConnectTimeout("Frist der Antwort abgelaufen")
