@@ -1074,6 +1074,7 @@ class Importer:
                 item = None  # the reader is gone without its end mark (cannot happen; never wait forever)
             if item is None:
                 error = chain.error
+                self._out_of_time(summary)  # the reader may have stopped for it: said in the summary
                 break
             where, page, following = item
             ahead = following
