@@ -452,27 +452,32 @@ class _GuardedBackend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
-_STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
-_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
-_DEPTH_STEPS = str.maketrans("[{]}", "\x02\x02\x00\x00")
+#: Every byte but brackets and quotes (deleted for the depth count).
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
+_DEPTH_STEPS = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
 
 
-def json_depth(text: str) -> int:
-    """How deep the arrays and objects of the JSON ``text`` nest (strings skipped), counted
-    without parsing (json.loads of 100,000 ``[`` ends in a RecursionError)."""
-    if text.count("[") + text.count("{") < 2:
-        return min(1, text.count("[") + text.count("{"))
-    steps = _NOT_BRACKETS.sub("", _STRINGS.sub("", text)).translate(_DEPTH_STEPS).encode("latin-1")
+def json_depth(body: bytes) -> int:
+    """How deep the arrays and objects of the UTF-8 JSON ``body`` nest (brackets inside strings
+    do not count), counted without parsing: json.loads of 100,000 ``[`` ends in a RecursionError."""
+    if b"\\" in body:  # escaped backslashes, then escaped quotes: what is left of a quote delimits
+        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    skeleton = body.translate(None, _NOT_STRUCTURE)
+    outside = b"".join(skeleton.split(b'"')[::2]).translate(_DEPTH_STEPS)
     # after the i-th bracket (from 1): 2 * opened so far - i
-    return max(map(operator.sub, accumulate(steps), count(1)), default=0)
+    return max(map(operator.sub, accumulate(outside), count(1)), default=0)
 
 
 #: Characters no text from outside keeps: C0 controls but tab, newline and carriage return,
 #: DEL, C1 controls, lone surrogates (PostgreSQL refuses NUL; psycopg cannot encode a surrogate).
 _BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-#: In JSON text, where such a character may hide (escaped or not): only then the walk.
-_SUSPECT = re.compile(r'\\u00[0-1][0-9a-fA-F]|\\u00[89][0-9a-fA-F]|\\u007[fF]|\\u[dD][89a-fA-F]|\\[bf]'
-                      "|[\x7f-\x9f]")
+#: Where, in UTF-8 JSON, such a character may hide (escaped or not): only then the walk.
+_SUSPECT_ESCAPES = re.compile(rb"\\(?:u00[0189]|u007[fF]|u[dD][89a-fA-F]|[bf])")
+_C1_UTF8 = re.compile(rb"\xc2[\x80-\x9f]")
+
+
+def _suspect(body: bytes) -> bool:
+    return b"\x7f" in body or bool(_SUSPECT_ESCAPES.search(body)) or bool(_C1_UTF8.search(body))
 
 
 def _cleaned(value: Any, touched: list[str], holder: str) -> Any:
@@ -671,16 +676,19 @@ class Fetcher:
     def parse(self, url: str, body: bytes) -> Any:
         """JSON from outside: depth checked before parsing, text cleaned of control characters."""
         try:
-            text = body.decode(json.detect_encoding(body))
-        except (UnicodeDecodeError, LookupError):
+            encoding = json.detect_encoding(body)
+            text = body.decode(encoding)
+            if not encoding.startswith("utf-8"):
+                body = text.encode("utf-8", "surrogatepass")
+        except (UnicodeError, LookupError):
             raise FetchError(url, "keine JSON-Antwort") from None
-        if json_depth(text) > self.max_depth:
+        if json_depth(body) > self.max_depth:
             raise FetchError(url, f"JSON tiefer verschachtelt als {self.max_depth} Ebenen: nicht gelesen")
         try:
             value = json.loads(text)
         except (ValueError, RecursionError):
             raise FetchError(url, "keine JSON-Antwort") from None
-        if _SUSPECT.search(text):
+        if _suspect(body):
             touched: list[str] = []
             value = _cleaned(value, touched, url)
             if touched:

@@ -338,7 +338,7 @@ def test_deeply_nested_json_is_refused_and_the_run_ends(database, source) -> Non
     assert (f"{source.url}/papers?limit=100", reason) in summary.failed_pages
     assert (f"{source.url}/meetings?limit=100", reason) in summary.failed_pages
     assert not any("/orgs" in url for url, _ in summary.failed_pages)
-    assert json_depth('{"a": "[[[[", "b": [[1], {"c": "]]]"}]}') == 3
+    assert json_depth(b'{"a": "[[[[\\\\", "b": [[1], {"c": "]]]\\"["}]}') == 3
 
 
 def test_an_unexpected_error_in_a_list_reader_ends_the_run_with_a_line(database, source) -> None:  # type: ignore[no-untyped-def]
