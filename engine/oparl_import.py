@@ -538,8 +538,9 @@ class Fetcher:
                                    headers={"User-Agent": "ratsflow-oparl-import/0.1",
                                             "Accept": "application/json"})
         self.allowed_origins: set[tuple[str, str, int]] = set()
+        self._prefixes: tuple[str, ...] = ()
         for spec in allow_hosts:
-            self.allowed_origins |= allowed_origins(spec)
+            self._allow(allowed_origins(spec))
         self.allow_private = allow_private
         self.max_bytes = max_bytes
         self.max_depth = max_depth
@@ -563,10 +564,24 @@ class Fetcher:
         origin = origin_of(url)
         if origin is None:
             raise Refused(url, "keine http(s)-Adresse")
-        self.allowed_origins.add(origin)
+        self._allow({origin})
+
+    def _allow(self, origins: set[tuple[str, str, int]]) -> None:
+        self.allowed_origins |= origins
+        prefixes = []
+        for scheme, host, port in sorted(self.allowed_origins):
+            shown = f"[{host}]" if ":" in host else host
+            prefixes.append(f"{scheme}://{shown}:{port}/")
+            if port == _DEFAULT_PORTS[scheme]:
+                prefixes.append(f"{scheme}://{shown}/")
+        self._prefixes = tuple(prefixes)
 
     def allowed(self, url: Any) -> bool:
-        return isinstance(url, str) and origin_of(url) in self.allowed_origins
+        """Whether ``url`` lies on an allowed origin (the common spelling by its beginning,
+        which ends with the authority's ``/``; any other parsed)."""
+        if not isinstance(url, str):
+            return False
+        return url.startswith(self._prefixes) or origin_of(url) in self.allowed_origins
 
     def _target(self, url: str) -> str:
         for prefix, local in self.rewrite.items():
