@@ -14,6 +14,15 @@ noticed (older objects come back) and then the stored ``modified`` decides, and 
 full listing removes what the source no longer lists. ``deleted: true`` removes the object.
 An interrupted run resumes each list at the page it stopped at. Objects that could not be
 imported are listed in the summary and fetched again by the next run.
+
+A source is input from outside and may be hostile. The importer stays on it: only URLs on the
+source's scheme, host and port (and ``allow_hosts``) are fetched, redirects included, and only
+from public addresses (unless ``allow_private``); objects with an id elsewhere, or that another
+source brought, are not written. Every list, response, JSON answer and the run itself is
+bounded (``MAX_PAGES``, ``MAX_BYTES``, ``MAX_DEPTH``, ``MAX_SECONDS``, ``RESPONSE_SECONDS``;
+documents up to the upload limit, of the allowed types only); text is cleaned of control
+characters. Whatever a bound or a refusal cut off is named in the summary, and the next run
+goes on from there.
 """
 
 from __future__ import annotations
@@ -2031,10 +2040,12 @@ class Importer:
         return self.files.put(s, content), len(content), upload.doc_type.mime_type
 
 
-def import_oparl(database: Database, url: str, *, fetcher: Fetcher | None = None, **options: Any) -> Summary:
-    """Import everything below the System or Body ``url``; see the module's docstring."""
+def import_oparl(database: Database, url: str, *, fetcher: Fetcher | None = None,
+                 allow_hosts: Iterable[str] = (), allow_private: bool = False, **options: Any) -> Summary:
+    """Import everything below the System or Body ``url``; see the module's docstring.
+    ``allow_hosts`` and ``allow_private`` go to the fetcher made here (see :class:`Fetcher`)."""
     own = fetcher is None
-    client = fetcher or Fetcher()
+    client = fetcher or Fetcher(allow_hosts=allow_hosts, allow_private=allow_private)
     try:
         return Importer(database, client, **options).run(url)
     finally:
