@@ -39,6 +39,7 @@ import ssl
 import sys
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -545,7 +546,8 @@ class Fetcher:
         self.client = httpx.Client(timeout=timeout, follow_redirects=False, transport=transport,
                                    trust_env=False,
                                    headers={"User-Agent": "ratsflow-oparl-import/0.1",
-                                            "Accept": "application/json"})
+                                            "Accept": "application/json",
+                                            "Accept-Encoding": "gzip, deflate"})
         self.allowed_origins: set[tuple[str, str, int]] = set()
         self._prefixes: tuple[str, ...] = ()
         for spec in allow_hosts:
@@ -680,18 +682,32 @@ class Fetcher:
         raise FetchError(url, f"mehr als {MAX_REDIRECTS} Weiterleitungen")
 
     def _body(self, url: str, response: httpx.Response, cap: int) -> bytes:
-        """The body, read in pieces: refused as soon as it is larger than ``cap``."""
+        """The body, read in pieces: refused as soon as it is (or unpacks to) more than ``cap``."""
         too_large = f"Antwort größer als {cap / 2**20:.3g} MB: nicht gelesen"
         declared = response.headers.get("content-length", "")
         if declared.strip().isdigit() and int(declared) > cap:
             raise FetchError(url, too_large)
+        coding = response.headers.get("content-encoding", "").strip().lower()
+        if coding not in ("", "identity", "gzip", "x-gzip", "deflate"):
+            raise FetchError(url, f"Kodierung {coding[:40]!r} nicht unterstützt")
+        # unpacked here, never more than the cap at a time (a small gzip can unpack to gigabytes)
+        unpack = zlib.decompressobj(zlib.MAX_WBITS | 32) if coding not in ("", "identity") else None
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > cap:
-                raise FetchError(url, too_large)
-            chunks.append(chunk)
+        try:
+            for raw in response.iter_raw():
+                while raw:
+                    if unpack is None:
+                        chunk, raw = raw, b""
+                    else:
+                        chunk = unpack.decompress(raw, cap + 1 - size)
+                        raw = unpack.unconsumed_tail
+                    size += len(chunk)
+                    if size > cap:
+                        raise FetchError(url, too_large)
+                    chunks.append(chunk)
+        except zlib.error:
+            raise FetchError(url, "fehlerhaft komprimierte Antwort") from None
         return b"".join(chunks)
 
     def json(self, url: str, params: dict[str, str] | None = None) -> Any:
@@ -1016,8 +1032,10 @@ class Importer:
         with self.fetcher.lock:
             refused, self.fetcher.refused = self.fetcher.refused, []
             cleaned, self.fetcher.cleaned = self.fetcher.cleaned, []
-        for url in dict.fromkeys(u for u, _ in refused):
-            reason = next(r for u, r in refused if u == url)
+        reasons: dict[str, str] = {}
+        for url, reason in refused:
+            reasons.setdefault(url, reason)
+        for url, reason in reasons.items():
             summary.problem(f"Abruf verweigert: {reason}", url[:200])
         for what in dict.fromkeys(cleaned):
             summary.problem("Steuerzeichen (z. B. NUL) aus Textfeldern entfernt", what[:200])

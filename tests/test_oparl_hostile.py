@@ -10,6 +10,7 @@ import json
 import threading
 import time
 import tracemalloc
+import zlib
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -304,6 +305,32 @@ def test_an_answer_larger_than_the_cap_is_not_read(database, source, declared) -
     assert (f"{source.url}/papers?limit=100", "Antwort größer als 1 MB: nicht gelesen") in summary.failed_pages
     assert peak < 40 * 2**20
     assert source.sent < 64 * 2**20  # what the socket buffers took, not 600 MB
+
+
+def test_a_small_answer_that_unpacks_to_a_large_one_is_not_unpacked(database, source) -> None:  # type: ignore[no-untyped-def]
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip
+    bomb = packer.compress(b'{"data": [') + b"".join(packer.compress(b" " * 2**20) for _ in range(200))
+    bomb += packer.flush()  # 200 MB of JSON in about 200 KB
+
+    def answer(handler: BaseHTTPRequestHandler, _query: dict[str, str]) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Encoding", "gzip")
+        handler.send_header("Content-Length", str(len(bomb)))
+        handler.end_headers()
+        handler.wfile.write(bomb)
+
+    source.routes["/papers"] = answer
+    source.routes["/meetings"] = lambda h, q: send(h, b"{}")
+    tracemalloc.start()
+    try:
+        summary, _text, _ = run(database, source, fetcher={"max_bytes": 2**20})
+        _now, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(bomb) < 2**20
+    assert (f"{source.url}/papers?limit=100", "Antwort größer als 1 MB: nicht gelesen") in summary.failed_pages
+    assert peak < 40 * 2**20
 
 
 def test_a_document_larger_than_an_upload_is_not_stored(database, source, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
