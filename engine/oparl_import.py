@@ -14,28 +14,45 @@ noticed (older objects come back) and then the stored ``modified`` decides, and 
 full listing removes what the source no longer lists. ``deleted: true`` removes the object.
 An interrupted run resumes each list at the page it stopped at. Objects that could not be
 imported are listed in the summary and fetched again by the next run.
+
+A source is input from outside and may be hostile. The importer stays on it: only URLs on the
+source's scheme, host and port (and ``allow_hosts``) are fetched, redirects included, and only
+from public addresses (unless ``allow_private``); objects with an id elsewhere, or that another
+source brought, are not written. Every list, response, JSON answer and the run itself is
+bounded (``MAX_PAGES``, ``MAX_BYTES``, ``MAX_DEPTH``, ``MAX_SECONDS``, ``RESPONSE_SECONDS``;
+documents up to the upload limit, of the allowed types only); text is cleaned of control
+characters. Whatever a bound or a refusal cut off is named in the summary, and the next run
+goes on from there.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
+import math
+import operator
 import queue
 import re
+import socket
+import ssl
 import sys
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from itertools import accumulate, count
 from typing import Any
 
+import httpcore
 import httpx
 from sqlalchemy import Column, Index, Text, bindparam, insert, update
 from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from . import audit
@@ -57,8 +74,7 @@ from .council import (
     Person,
 )
 from .db import Database
-from .doctypes import detect
-from .files import FileStore
+from .files import BadUpload, FileStore, check_upload
 from .settings import TIMEZONE
 from .types import table_of, utc_column, utcnow
 
@@ -281,7 +297,22 @@ class Skip(Exception):
     """This object cannot be imported: why (reported; the run goes on)."""
 
 
+class ForeignObject(Skip):
+    """An object this source may not write: its id is on another host, or it belongs to another
+    source (reported, not fetched again)."""
+
+
 # ----------------------------------------------------------------------------- HTTP
+
+#: Bounds of a run, each a keyword option (README: "OParl-Import: Grenzen").
+MAX_PAGES = 10_000  # pages per list
+MAX_BYTES = 50 * 1024 * 1024  # bytes per response (a page or an object)
+MAX_DEPTH = 64  # nesting of a JSON answer
+MAX_SECONDS = 6 * 3600.0  # the whole run
+RESPONSE_SECONDS = 300.0  # one response, from the request to its last byte
+MAX_REDIRECTS = 5
+_REDIRECTS = {301, 302, 303, 307, 308}
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class FetchError(Exception):
@@ -295,12 +326,205 @@ class NotServed(FetchError):
     """404 or 410: the server no longer serves the object."""
 
 
+class Refused(FetchError):
+    """Not asked for: the URL lies outside the source (another scheme, host or port, or an
+    address that is not public)."""
+
+
+class OutOfTime(FetchError):
+    """The run's time is up."""
+
+
+class _Again(Exception):
+    """Worth another try (a timeout, a 5xx): why."""
+
+
+class _NotPublic(Exception):
+    """The host resolves to (or connected to) an address that is not public."""
+
+
 def default_backoff(attempt: int) -> float:
     return float(min(30.0, 0.5 * 2 ** attempt))
 
 
+def public_address(address: str) -> bool:
+    """Whether ``address`` (an IP) is a global unicast address: not loopback, link-local,
+    private, shared, reserved or multicast (IPv4 inside IPv6 judged as IPv4)."""
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if inner is not None:
+            ip = inner
+    return ip.is_global and not ip.is_multicast
+
+
+def origin_of(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL, None for anything else."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return None
+    scheme = parsed.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parsed.raw_host:
+        return None
+    host = parsed.raw_host.decode("ascii", "replace").lower().strip("[]")
+    return scheme, host, parsed.port or _DEFAULT_PORTS[scheme]
+
+
+def allowed_origins(spec: str) -> set[tuple[str, str, int]]:
+    """The origins ``HOST[:PORT]`` (``--allow-host``) stands for: http and https on that port,
+    without one on their default ports."""
+    parsed = origin_of(f"http://{spec.strip()}")
+    if parsed is None or "/" in spec:
+        raise ValueError(f"kein Host[:Port]: {spec!r}")
+    _scheme, host, _port = parsed
+    if ":" in spec.rsplit("]", 1)[-1]:
+        return {("http", host, parsed[2]), ("https", host, parsed[2])}
+    return {("http", host, 80), ("https", host, 443)}
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write ends at the current response's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream, deadline: Callable[[], float]) -> None:
+        self.inner = inner
+        self.deadline = deadline
+
+    def _left(self, timeout: float | None) -> float:
+        left = self.deadline() - time.monotonic()
+        if left <= 0:
+            raise httpcore.ReadTimeout("Frist der Antwort abgelaufen")
+        return left if timeout is None else min(timeout, left)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.inner.read(max_bytes, self._left(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.inner.write(buffer, self._left(timeout))
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self.inner.start_tls(ssl_context, server_hostname, self._left(timeout)),
+                               self.deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.inner.get_extra_info(info)
+
+
+class _GuardedBackend(httpcore.NetworkBackend):
+    """Connects only to public addresses (unless ``allow_private``): the host is resolved
+    here, every address it has is checked, a checked address is connected to (no second
+    lookup a DNS rebinding could change) and the peer is checked once more."""
+
+    def __init__(self, allow_private: bool, deadline: Callable[[], float]) -> None:
+        self.inner = httpcore.SyncBackend()
+        self.allow_private = allow_private
+        self.deadline = deadline
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise httpcore.ConnectError(f"{host} nicht auflösbar") from exc
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        if not self.allow_private:
+            for address in addresses:
+                if not public_address(address):
+                    raise _NotPublic(address if address == host else f"{host} ist {address}")
+        left = self.deadline() - time.monotonic()
+        if left <= 0:
+            raise httpcore.ConnectTimeout("Frist der Antwort abgelaufen")
+        timeout = left if timeout is None else min(timeout, left)
+        failed: Exception = httpcore.ConnectError(f"{host}: keine Adresse")
+        for address in addresses:
+            try:
+                stream = self.inner.connect_tcp(address, port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failed = exc
+                continue
+            peer = stream.get_extra_info("server_addr")
+            if not self.allow_private and not (peer and public_address(str(peer[0]))):
+                stream.close()
+                raise _NotPublic(f"{host} verbunden mit {peer[0] if peer else '?'}")
+            return _DeadlineStream(stream, self.deadline)
+        raise failed
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        raise httpcore.ConnectError("keine Unix-Sockets")
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+#: Every byte but brackets and quotes (deleted for the depth count).
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
+_DEPTH_STEPS = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
+
+
+def json_depth(body: bytes) -> int:
+    """How deep the arrays and objects of the UTF-8 JSON ``body`` nest (brackets inside strings
+    do not count), counted without parsing: json.loads of 100,000 ``[`` ends in a RecursionError."""
+    if b"\\" in body:  # escaped backslashes, then escaped quotes: what is left of a quote delimits
+        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    skeleton = body.translate(None, _NOT_STRUCTURE)
+    outside = b"".join(skeleton.split(b'"')[::2]).translate(_DEPTH_STEPS)
+    # after the i-th bracket (from 1): 2 * opened so far - i
+    return max(map(operator.sub, accumulate(outside), count(1)), default=0)
+
+
+#: Characters no text from outside keeps: C0 controls but tab, newline and carriage return,
+#: DEL, C1 controls, lone surrogates (PostgreSQL refuses NUL; psycopg cannot encode a surrogate).
+_BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+#: Where, in UTF-8 JSON, such a character may hide (escaped or not): only then the walk.
+_SUSPECT_ESCAPES = re.compile(rb"\\(?:u00[0189]|u007[fF]|u[dD][89a-fA-F]|[bf])")
+_C1_UTF8 = re.compile(rb"\xc2[\x80-\x9f]")
+
+
+def _suspect(body: bytes) -> bool:
+    return b"\x7f" in body or bool(_SUSPECT_ESCAPES.search(body)) or bool(_C1_UTF8.search(body))
+
+
+def _cleaned(value: Any, touched: list[str], holder: str) -> Any:
+    """``value`` without bad characters in any string; the ids of the objects that had some
+    are added to ``touched`` (an object whose own id has some loses the id)."""
+    if isinstance(value, str):
+        if _BAD_CHARS.search(value):
+            if holder not in touched:
+                touched.append(holder)
+            return _BAD_CHARS.sub("", value)
+        return value
+    if isinstance(value, list):
+        return [_cleaned(v, touched, holder) for v in value]
+    if isinstance(value, dict):
+        own = value.get("id")
+        if isinstance(own, str):
+            if _BAD_CHARS.search(own):
+                touched.append(repr(_BAD_CHARS.sub("", own))[:80] + " (id mit Steuerzeichen: verworfen)")
+                value = {k: v for k, v in value.items() if k != "id"}
+            else:
+                holder = own
+        return {_cleaned(k, touched, holder): _cleaned(v, touched, holder) for k, v in value.items()}
+    return value
+
+
 class Fetcher:
-    """A polite HTTP client: at most ``limit`` requests at a time, retries with backoff.
+    """A polite HTTP client that stays on its source: at most ``limit`` requests at a time,
+    retries with backoff, and bounds on everything a hostile server could stretch.
+
+    Only URLs on the origins of the sources it was given (``add_source``) and on
+    ``allow_hosts`` (``HOST[:PORT]``) are asked for; redirects are followed by hand, only within
+    those, at most ``MAX_REDIRECTS``. Addresses that are not public (loopback, private,
+    link-local, …) are refused unless ``allow_private`` (a server on this machine: tests, the
+    demo). A response may take ``response_seconds`` and carry ``max_bytes`` (downloads name
+    their own cap); JSON may nest ``max_depth`` deep; nothing runs past ``deadline`` (a
+    ``time.monotonic()`` value, set by the importer). Text from outside is cleaned of control
+    characters (``cleaned`` names the objects).
 
     ``rewrite`` maps URL prefixes to where they are fetched from (a local copy of a server);
     ``sleep`` and ``backoff`` are injectable so tests never wait.
@@ -309,10 +533,29 @@ class Fetcher:
     def __init__(self, *, limit: int = 4, timeout: float = 30.0, retries: int = 3,
                  backoff: Callable[[int], float] = default_backoff,
                  sleep: Callable[[float], None] = time.sleep, rewrite: dict[str, str] | None = None,
-                 transport: httpx.BaseTransport | None = None) -> None:
-        self.client = httpx.Client(timeout=timeout, follow_redirects=True, transport=transport,
+                 transport: httpx.BaseTransport | None = None, allow_hosts: Iterable[str] = (),
+                 allow_private: bool = False, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH,
+                 response_seconds: float = RESPONSE_SECONDS) -> None:
+        self._local = threading.local()
+        self.deadline = math.inf
+        if transport is None:
+            guarded = httpx.HTTPTransport()
+            guarded._pool._network_backend = _GuardedBackend(allow_private, self._response_deadline)
+            transport = guarded
+        # trust_env=False: no proxy from the environment (it would connect where we did not check)
+        self.client = httpx.Client(timeout=timeout, follow_redirects=False, transport=transport,
+                                   trust_env=False,
                                    headers={"User-Agent": "ratsflow-oparl-import/0.1",
-                                            "Accept": "application/json"})
+                                            "Accept": "application/json",
+                                            "Accept-Encoding": "gzip, deflate"})
+        self.allowed_origins: set[tuple[str, str, int]] = set()
+        self._prefixes: tuple[str, ...] = ()
+        for spec in allow_hosts:
+            self._allow(allowed_origins(spec))
+        self.allow_private = allow_private
+        self.max_bytes = max_bytes
+        self.max_depth = max_depth
+        self.response_seconds = response_seconds
         self.slots = threading.Semaphore(limit)
         self.retries = retries
         self.backoff = backoff
@@ -321,6 +564,35 @@ class Fetcher:
         self.lock = threading.Lock()
         self.requests = 0
         self.retried = 0
+        #: (URL, why) of what was not asked for; objects whose text was cleaned (by id).
+        self.refused: list[tuple[str, str]] = []
+        self.cleaned: list[str] = []
+
+    # ------------------------------------------------------------------ where it may go
+
+    def add_source(self, url: str) -> None:
+        """Allow the origin (scheme, host, port) of the source ``url``."""
+        origin = origin_of(url)
+        if origin is None:
+            raise Refused(url, "keine http(s)-Adresse")
+        self._allow({origin})
+
+    def _allow(self, origins: set[tuple[str, str, int]]) -> None:
+        self.allowed_origins |= origins
+        prefixes = []
+        for scheme, host, port in sorted(self.allowed_origins):
+            shown = f"[{host}]" if ":" in host else host
+            prefixes.append(f"{scheme}://{shown}:{port}/")
+            if port == _DEFAULT_PORTS[scheme]:
+                prefixes.append(f"{scheme}://{shown}/")
+        self._prefixes = tuple(prefixes)
+
+    def allowed(self, url: Any) -> bool:
+        """Whether ``url`` lies on an allowed origin (the common spelling by its beginning,
+        which ends with the authority's ``/``; any other parsed)."""
+        if not isinstance(url, str):
+            return False
+        return url.startswith(self._prefixes) or origin_of(url) in self.allowed_origins
 
     def _target(self, url: str) -> str:
         for prefix, local in self.rewrite.items():
@@ -328,40 +600,141 @@ class Fetcher:
                 return local + url[len(prefix):]
         return url
 
-    def get(self, url: str, params: dict[str, str] | None = None) -> httpx.Response:
+    def _logical(self, url: str) -> str:
+        """The source's URL for one fetched from a rewritten place (a redirect's target)."""
+        for prefix, local in self.rewrite.items():
+            if url.startswith(local):
+                return prefix + url[len(local):]
+        return url
+
+    def _refuse(self, url: str, reason: str) -> Refused:
+        with self.lock:
+            if len(self.refused) < 1000:
+                self.refused.append((url, reason))
+        return Refused(url, reason)
+
+    # ------------------------------------------------------------------ time
+
+    def _response_deadline(self) -> float:
+        return min(getattr(self._local, "until", math.inf), self.deadline)
+
+    def out_of_time(self) -> bool:
+        return time.monotonic() >= self.deadline
+
+    def _late(self, url: str) -> OutOfTime:
+        return OutOfTime(url, "Zeitlimit des Laufs erreicht")
+
+    # ------------------------------------------------------------------ fetching
+
+    def get(self, url: str, params: dict[str, str] | None = None, *, max_bytes: int | None = None) -> bytes:
+        """The body of ``url`` (at most ``max_bytes``, else the fetcher's ``max_bytes``)."""
+        cap = self.max_bytes if max_bytes is None else max_bytes
         reason = ""
         for attempt in range(self.retries + 1):
             if attempt:
                 with self.lock:
                     self.retried += 1
-                self.sleep(self.backoff(attempt - 1))
-            with self.slots:
-                with self.lock:
-                    self.requests += 1
-                try:
-                    response = self.client.get(self._target(url), params=params)
-                except httpx.TimeoutException:
-                    reason = "Zeitüberschreitung"
-                    continue
-                except httpx.TransportError as exc:
-                    reason = f"Verbindungsfehler ({type(exc).__name__})"
-                    continue
-            if response.status_code in (404, 410):
-                raise NotServed(url, f"HTTP {response.status_code}")
-            if response.status_code >= 500 or response.status_code == 429:
-                reason = f"HTTP {response.status_code}"
-                continue
-            if response.status_code >= 400:
-                raise FetchError(url, f"HTTP {response.status_code}")
-            return response
+                pause = self.backoff(attempt - 1)
+                if time.monotonic() + pause >= self.deadline:
+                    raise self._late(url)
+                self.sleep(pause)
+            try:
+                return self._once(url, params, cap)
+            except _Again as exc:
+                reason = str(exc)
         raise FetchError(url, f"{reason} nach {self.retries + 1} Versuchen")
 
-    def json(self, url: str, params: dict[str, str] | None = None) -> Any:
-        response = self.get(url, params)
+    def _once(self, url: str, params: dict[str, str] | None, cap: int) -> bytes:
+        logical = url
+        for _hop in range(MAX_REDIRECTS + 1):
+            if not self.allowed(logical):
+                raise self._refuse(logical, "anderer Host als die Quelle: nicht abgerufen")
+            if self.out_of_time():
+                raise self._late(url)
+            self._local.until = time.monotonic() + self.response_seconds
+            try:
+                with self.slots:
+                    with self.lock:
+                        self.requests += 1
+                    with self.client.stream("GET", self._target(logical), params=params) as response:
+                        status = response.status_code
+                        if status in _REDIRECTS and response.headers.get("location"):
+                            logical = self._logical(str(response.url.join(response.headers["location"])))
+                            params = None
+                            continue
+                        if status in (404, 410):
+                            raise NotServed(url, f"HTTP {status}")
+                        if status >= 500 or status == 429:
+                            raise _Again(f"HTTP {status}")
+                        if status >= 300:
+                            raise FetchError(url, f"HTTP {status}")
+                        return self._body(url, response, cap)
+            except httpx.TimeoutException:
+                if self.out_of_time():
+                    raise self._late(url) from None
+                raise _Again("Zeitüberschreitung") from None
+            except httpx.TransportError as exc:
+                raise _Again(f"Verbindungsfehler ({type(exc).__name__})") from None
+            except _NotPublic as exc:
+                raise self._refuse(logical, f"keine öffentliche Adresse ({exc}): nicht abgerufen") from None
+            finally:
+                self._local.until = math.inf
+        raise FetchError(url, f"mehr als {MAX_REDIRECTS} Weiterleitungen")
+
+    def _body(self, url: str, response: httpx.Response, cap: int) -> bytes:
+        """The body, read in pieces: refused as soon as it is (or unpacks to) more than ``cap``."""
+        too_large = f"Antwort größer als {cap / 2**20:.3g} MB: nicht gelesen"
+        declared = response.headers.get("content-length", "")
+        if declared.strip().isdigit() and int(declared) > cap:
+            raise FetchError(url, too_large)
+        coding = response.headers.get("content-encoding", "").strip().lower()
+        if coding not in ("", "identity", "gzip", "x-gzip", "deflate"):
+            raise FetchError(url, f"Kodierung {coding[:40]!r} nicht unterstützt")
+        # unpacked here, never more than the cap at a time (a small gzip can unpack to gigabytes)
+        unpack = zlib.decompressobj(zlib.MAX_WBITS | 32) if coding not in ("", "identity") else None
+        chunks: list[bytes] = []
+        size = 0
         try:
-            return response.json()
-        except ValueError:
+            for raw in response.iter_raw():
+                while raw:
+                    if unpack is None:
+                        chunk, raw = raw, b""
+                    else:
+                        chunk = unpack.decompress(raw, cap + 1 - size)
+                        raw = unpack.unconsumed_tail
+                    size += len(chunk)
+                    if size > cap:
+                        raise FetchError(url, too_large)
+                    chunks.append(chunk)
+        except zlib.error:
+            raise FetchError(url, "fehlerhaft komprimierte Antwort") from None
+        return b"".join(chunks)
+
+    def json(self, url: str, params: dict[str, str] | None = None) -> Any:
+        return self.parse(url, self.get(url, params))
+
+    def parse(self, url: str, body: bytes) -> Any:
+        """JSON from outside: depth checked before parsing, text cleaned of control characters."""
+        try:
+            encoding = json.detect_encoding(body)
+            text = body.decode(encoding)
+            if not encoding.startswith("utf-8"):
+                body = text.encode("utf-8", "surrogatepass")
+        except (UnicodeError, LookupError):
             raise FetchError(url, "keine JSON-Antwort") from None
+        if json_depth(body) > self.max_depth:
+            raise FetchError(url, f"JSON tiefer verschachtelt als {self.max_depth} Ebenen: nicht gelesen")
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError):
+            raise FetchError(url, "keine JSON-Antwort") from None
+        if _suspect(body):
+            touched: list[str] = []
+            value = _cleaned(value, touched, url)
+            if touched:
+                with self.lock:
+                    self.cleaned.extend(touched)
+        return value
 
     def close(self) -> None:
         self.client.close()
@@ -453,38 +826,61 @@ class _Chain:
     #: Every object URL the list showed (for removing what a full listing no longer shows).
     seen: set[str] = field(default_factory=set)
     thread: threading.Thread | None = None
+    #: A ``next`` that led back to a page read before, or off the source: not followed.
+    loop: str | None = None
+    foreign: str | None = None
+
+    @property
+    def first(self) -> str:
+        """Where the list begins (with its query): where a run that read nothing goes on."""
+        return str(httpx.URL(self.url, params=self.params)) if self.params else self.url
 
 
-def _crawl(fetcher: Fetcher, chain: _Chain, stop: threading.Event) -> None:
+def _crawl(fetcher: Fetcher, chain: _Chain, stop: threading.Event, max_pages: int) -> None:
+    """Read one list page by page (to ``chain.pages``), following ``next`` – never in a
+    circle, never off the source, at most ``max_pages`` pages. Whatever goes wrong ends the
+    list with ``chain.error``; the consumer always gets its end mark."""
     url: str | None = chain.url
     params = chain.params
-    while url and not stop.is_set():
-        where = str(httpx.URL(url, params=params)) if params else url
-        try:
-            page = fetcher.json(url, params)
-            if not isinstance(page, dict) or not isinstance(page.get("data"), list):
-                raise FetchError(where, "keine OParl-Liste")
-        except FetchError as exc:
-            chain.error = (where, exc.reason)
-            break
-        links: dict[str, Any] = page["links"] if isinstance(page.get("links"), dict) else {}
-        following = links.get("next") if isinstance(links.get("next"), str) else None
-        if following == url and not params:
-            following = None  # a server that links a page to itself would loop forever
-        item = (where, page, following)
+    visited: set[str] = set()
+    where = chain.first
+    try:
+        while url and not stop.is_set():
+            where = str(httpx.URL(url, params=params)) if params else url
+            if len(visited) >= max_pages:
+                chain.error = (where, f"mehr als {max_pages} Seiten in einer Liste (Höchstzahl je Lauf)")
+                break
+            visited.add(where)
+            try:
+                page = fetcher.json(url, params)
+                if not isinstance(page, dict) or not isinstance(page.get("data"), list):
+                    raise FetchError(where, "keine OParl-Liste")
+            except FetchError as exc:
+                chain.error = (where, exc.reason)
+                break
+            links: dict[str, Any] = page["links"] if isinstance(page.get("links"), dict) else {}
+            following = links.get("next") if isinstance(links.get("next"), str) else None
+            if following is not None and (following in visited or following == url):
+                chain.loop, following = following, None  # a server whose pages link in a circle
+            elif following is not None and not fetcher.allowed(following):
+                chain.foreign, following = following, None
+            item = (where, page, following)
+            while not stop.is_set():
+                try:
+                    chain.pages.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            url, params = following, None
+    except BaseException as exc:  # noqa: BLE001 - reported as the list's error; the run goes on
+        chain.error = (where, f"unerwarteter Fehler beim Abruf ({type(exc).__name__})")
+    finally:
         while not stop.is_set():
             try:
-                chain.pages.put(item, timeout=0.1)
+                chain.pages.put(None, timeout=0.1)
                 break
             except queue.Full:
                 continue
-        url, params = following, None
-    while not stop.is_set():
-        try:
-            chain.pages.put(None, timeout=0.1)
-            return
-        except queue.Full:
-            continue
 
 
 # ----------------------------------------------------------------------------- the importer
@@ -493,7 +889,9 @@ def _crawl(fetcher: Fetcher, chain: _Chain, stop: threading.Event) -> None:
 class Importer:
     def __init__(self, database: Database, fetcher: Fetcher, *, files: FileStore | None = None,
                  with_files: bool = False, now: datetime | None = None, progress: bool = False,
-                 page_size: int = 100, on_page: Callable[[str], None] | None = None) -> None:
+                 page_size: int = 100, on_page: Callable[[str], None] | None = None,
+                 max_pages: int = MAX_PAGES, max_seconds: float = MAX_SECONDS,
+                 max_file_bytes: int | None = None) -> None:
         self.database = database
         self.fetcher = fetcher
         self.files = files
@@ -522,6 +920,15 @@ class Importer:
         self.meeting_start: dict[int, datetime] = {}
         self.taken: dict[str, int | str] = {}  # Aktenzeichen -> paper id (or origin URL, new in this page)
         self.bar: Any = None
+        self.max_pages = max_pages
+        self.max_seconds = max_seconds
+        #: A document is stored only up to the size of an upload.
+        self.max_file_bytes = max_file_bytes or database.settings.max_upload_bytes
+        #: origin URL -> the source it belongs to (objects of another source are not touched).
+        self.owner: dict[str, int] = {}
+        #: A list was cut short (circle, foreign ``next``, time): the run is not complete.
+        self.truncated = False
+        self.timed_out = False
 
     # ------------------------------------------------------------------ the run
 
@@ -531,6 +938,8 @@ class Importer:
         summary = self.summary = Summary(url)
         stop = threading.Event()
         chains: list[_Chain] = []
+        self.fetcher.add_source(url)
+        self.fetcher.deadline = time.monotonic() + self.max_seconds
         try:
             with self.database.unit_of_work() as s:
                 source = s.exec(select(OparlSource).where(OparlSource.url == url)).first()
@@ -555,6 +964,10 @@ class Importer:
                 return summary
             bodies = self._bodies(root, summary)
             for body in bodies:
+                if not self.fetcher.allowed(body.get("id")):
+                    summary.problem("Körperschaft mit id auf einem fremden Host: abgelehnt",
+                                    str(body.get("id"))[:200])
+                    continue
                 self._write_page("body", [body], summary)
                 for kind in LISTS:
                     list_url = body.get(kind)
@@ -568,7 +981,8 @@ class Importer:
                     else:
                         chains.append(_Chain(kind, list_url, params, list_url))
             for chain in chains:
-                chain.thread = threading.Thread(target=_crawl, args=(self.fetcher, chain, stop), daemon=True)
+                chain.thread = threading.Thread(
+                    target=_crawl, args=(self.fetcher, chain, stop, self.max_pages), daemon=True)
                 chain.thread.start()
             for chain in chains:
                 self._consume(chain, summary)
@@ -578,14 +992,14 @@ class Importer:
             for chain in chains:
                 # A list that ignored modified_since was a full listing: what it no longer shows is gone.
                 if chain.older and chain.error is None and chain.params is not None \
-                        and chain.kind in ("meeting", "paper"):
+                        and chain.kind in ("meeting", "paper") and not self.truncated:
                     self._remove_unlisted(chain, summary)
-            summary.complete = not summary.failed_pages and not summary.skipped
+            summary.complete = not summary.failed_pages and not summary.skipped and not self.truncated
             summary.filters_ignored = self.ignored
             with self.database.unit_of_work() as s:
                 source = s.get(OparlSource, self.source_id)
                 assert source is not None
-                if not summary.failed_pages:
+                if not summary.failed_pages and not self.truncated:
                     source.last_success = source.last_started = run_started
                     source.resume = "{}"
                 if self.ignored != source.filters_ignored:
@@ -600,15 +1014,42 @@ class Importer:
             return summary
         finally:
             stop.set()
+            self.fetcher.deadline = min(self.fetcher.deadline, time.monotonic())  # what still waits ends now
             for chain in chains:
                 if chain.thread is not None:
                     chain.thread.join()
             self.pool.shutdown(wait=True)
+            self.fetcher.deadline = math.inf
+            self._report_fetcher(summary)
             summary.requests = self.fetcher.requests
             summary.retries = self.fetcher.retried
             summary.seconds = time.perf_counter() - started
             if self.bar is not None:
                 self.bar.close()
+
+    def _report_fetcher(self, summary: Summary) -> None:
+        """What the fetcher refused to ask for and what text it cleaned, named in the summary."""
+        with self.fetcher.lock:
+            refused, self.fetcher.refused = self.fetcher.refused, []
+            cleaned, self.fetcher.cleaned = self.fetcher.cleaned, []
+        reasons: dict[str, str] = {}
+        for url, reason in refused:
+            reasons.setdefault(url, reason)
+        for url, reason in reasons.items():
+            summary.problem(f"Abruf verweigert: {reason}", url[:200])
+        for what in dict.fromkeys(cleaned):
+            summary.problem("Steuerzeichen (z. B. NUL) aus Textfeldern entfernt", what[:200])
+
+    def _out_of_time(self, summary: Summary) -> bool:
+        """Whether the run's time is up (said once in the summary; the run is then not complete)."""
+        if not self.fetcher.out_of_time():
+            return False
+        if not self.timed_out:
+            self.timed_out = True
+            summary.problem(f"Zeitlimit des Laufs erreicht ({self.max_seconds:g} s): abgebrochen, "
+                            "der nächste Lauf setzt fort")
+        self.truncated = True
+        return True
 
     def _open_bar(self) -> None:
         if not self.progress or not sys.stderr.isatty():
@@ -625,32 +1066,68 @@ class Importer:
             return [root]
         if kind != "system":
             raise FetchError(summary.url, "weder System noch Body")
-        bodies: list[dict[str, Any]] = []
+        items: list[Any] = []
         refs = root.get("body")
         if isinstance(refs, str):  # a list URL (1.1) – or in some 1.0 servers a list of URLs
             url: str | None = refs
+            visited: set[str] = set()
             while url:
+                if url in visited:
+                    summary.problem("'next' führt im Kreis: Liste dort beendet", url[:200])
+                    self.truncated = True
+                    break
+                if len(visited) >= self.max_pages:
+                    summary.failed_pages.append((url, f"mehr als {self.max_pages} Seiten in einer Liste"))
+                    break
+                visited.add(url)
                 try:
                     page = self.fetcher.json(url)
                 except FetchError as exc:
                     summary.failed_pages.append((url, exc.reason))
                     break
-                for item in page.get("data", []) if isinstance(page, dict) else []:
-                    bodies.append(item if isinstance(item, dict) else self.fetcher.json(item))
+                data = page.get("data") if isinstance(page, dict) else None
+                items += data if isinstance(data, list) else []
                 links = page.get("links") if isinstance(page, dict) else None
-                url = links.get("next") if isinstance(links, dict) else None
+                following = links.get("next") if isinstance(links, dict) else None
+                url = following if isinstance(following, str) else None
         else:
-            for ref in _refs(refs):
-                bodies.append(self.fetcher.json(ref))
-        return bodies
+            items = _refs(refs)
+        bodies: dict[str, dict[str, Any]] = {}
+        for item in items:
+            if isinstance(item, str):
+                try:
+                    item = self.fetcher.json(item)
+                except FetchError as exc:
+                    summary.failed_pages.append((exc.url, exc.reason))
+                    continue
+            if not isinstance(item, dict) or _kind(item) not in ("body", None) \
+                    or not isinstance(item.get("id"), str):
+                summary.problem("kein Body in der Liste der Körperschaften", str(
+                    item.get("id") if isinstance(item, dict) else item)[:200])
+                continue
+            bodies.setdefault(item["id"], item)
+        return list(bodies.values())
 
     def _consume(self, chain: _Chain, summary: Summary) -> None:
         key = chain.key
+        ahead: str | None = chain.first  # the next page to write: where a cut-off run goes on
+        error: tuple[str, str] | None = None
         while True:
-            item = chain.pages.get()
+            if self._out_of_time(summary):
+                error = (ahead, "Zeitlimit des Laufs erreicht") if ahead else None
+                break
+            try:
+                item = chain.pages.get(timeout=0.2)
+            except queue.Empty:
+                if chain.thread is None or chain.thread.is_alive() or not chain.pages.empty():
+                    continue
+                item = None  # the reader is gone without its end mark (cannot happen; never wait forever)
             if item is None:
+                error = chain.error
+                self._out_of_time(summary)  # the reader may have stopped for it: said in the summary
                 break
             where, page, following = item
+            ahead = following
             if self.bar is not None and page.get("pagination", {}).get("currentPage") in (None, 1):
                 total = page.get("pagination", {}).get("totalElements")
                 if isinstance(total, int):
@@ -670,13 +1147,22 @@ class Importer:
                 self.bar.set_postfix_str(f"{summary.pages} Seiten, {chain.kind}")
             if self.on_page is not None:
                 self.on_page(where)
-        if chain.error is not None:
-            summary.failed_pages.append(chain.error)
+        if chain.loop is not None:
+            summary.problem(f"'next' führt im Kreis (Liste {chain.kind}): Liste dort beendet",
+                            chain.loop[:200])
+            self.truncated = True
+        if chain.foreign is not None:
+            summary.problem(f"'next' auf einem fremden Host (Liste {chain.kind}): nicht gefolgt",
+                            chain.foreign[:200])
+            self.truncated = True
+        chain.error = error
+        if error is not None:
+            summary.failed_pages.append(error)
             with self.database.unit_of_work() as s:
                 source = s.get(OparlSource, self.source_id)
                 assert source is not None
                 resume = json.loads(source.resume)
-                resume[key] = chain.error[0]
+                resume[key] = error[0]
                 source.resume = json.dumps(resume)
 
     # ------------------------------------------------------------------ one page, one unit of work
@@ -706,7 +1192,7 @@ class Importer:
                             self._one(s, kind, raw, summary)
                             self._write_deferred(s)
                             nested.commit()
-                        except IntegrityError as exc:
+                        except (IntegrityError, DataError) as exc:
                             nested.rollback()
                             self.deferred.clear()
                             self.new_origins.clear()
@@ -716,7 +1202,7 @@ class Importer:
                 if resume is not None:
                     self._save_resume(s, *resume)
                 uow.commit()
-            except IntegrityError:
+            except (IntegrityError, DataError):
                 uow.rollback()
                 uow.close()
                 self.pending.clear()
@@ -774,6 +1260,8 @@ class Importer:
                 raise Skip(f"{raw.get('type')} in der Liste der {kind}")
             self._import(s, kind, raw)
             self.retry.discard(url)
+        except ForeignObject as exc:
+            summary.problem(str(exc), url[:200] if isinstance(url, str) else None)
         except Skip as exc:
             self._skip(summary, raw, str(exc))
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -787,9 +1275,20 @@ class Importer:
             self.retry.add(url)
 
     def _known(self, url: str | None) -> tuple[str, int | None] | None:
-        if url is None:
+        """The local row of an object of this source (another source's objects are not ours)."""
+        if url is None or self._foreign(url):
             return None
         return self.pending.get(url) or self.ids.get(url)
+
+    def _foreign(self, url: str) -> bool:
+        return self.owner.get(url, self.source_id) != self.source_id
+
+    def _check_ours(self, url: str) -> None:
+        """Refuse to write an object whose id is on another host or that another source brought."""
+        if not self.fetcher.allowed(url):
+            raise ForeignObject("Objekt mit id auf einem fremden Host: abgelehnt")
+        if self._foreign(url):
+            raise ForeignObject("Objekt einer anderen Quelle: nicht geändert")
 
     def _load_known(self, s: Session, data: Iterable[Any]) -> None:
         """Read the origin rows of a page's objects and references in few queries."""
@@ -814,21 +1313,24 @@ class Importer:
         pending = sorted(urls)
         for i in range(0, len(pending), 500):
             chunk = pending[i:i + 500]
-            for url, kind, oid in s.exec(select(OparlOrigin.origin_url, OparlOrigin.object_type,
-                                                OparlOrigin.object_id)
-                                         .where(col(OparlOrigin.origin_url).in_(chunk))):
+            for url, kind, oid, source in s.exec(select(OparlOrigin.origin_url, OparlOrigin.object_type,
+                                                        OparlOrigin.object_id, OparlOrigin.source_id)
+                                                 .where(col(OparlOrigin.origin_url).in_(chunk))):
                 self.ids[url] = (kind, oid)
+                self.owner[url] = source
         self.originals = {}
         wanted = sorted(own)
         for i in range(0, len(wanted), 500):
             chunk = wanted[i:i + 500]
-            for url, kind, oid, original, modified in s.execute(
+            for url, kind, oid, original, modified, source in s.execute(
                     sa_select(col(OparlOrigin.origin_url), col(OparlOrigin.object_type),
                               col(OparlOrigin.object_id), col(OparlOrigin.original),
-                              col(OparlOrigin.modified))
+                              col(OparlOrigin.modified), col(OparlOrigin.source_id))
                     .where(col(OparlOrigin.origin_url).in_(chunk))).all():
                 self.ids[url] = (kind, oid)
-                self.originals[url] = (original, modified, oid)
+                self.owner[url] = source
+                if source == self.source_id:
+                    self.originals[url] = (original, modified, oid)
 
     def _origin(self, s: Session, url: str) -> OparlOrigin | None:
         return s.exec(select(OparlOrigin).where(OparlOrigin.origin_url == url)).first()
@@ -889,7 +1391,7 @@ class Importer:
 
         def fetch(url: str) -> tuple[str, bytes | FetchError]:
             try:
-                return url, self.fetcher.get(url).content
+                return url, self.fetcher.get(url, max_bytes=self.max_file_bytes)
             except FetchError as exc:
                 return url, exc
 
@@ -923,6 +1425,9 @@ class Importer:
         """The local id of a referenced object: known, or fetched and imported now."""
         if not url:
             return None
+        if self._foreign(url):
+            self.summary.problem("Verweis auf ein Objekt einer anderen Quelle: nicht verknüpft", url[:200])
+            return None
         known = self._known(url)
         if known is not None:
             return known[1] if known[0] == kind else None
@@ -939,7 +1444,11 @@ class Importer:
                 return None
         if _kind(raw) != kind or raw.get("deleted"):
             return None
-        self._import(s, kind, raw)
+        try:
+            self._import(s, kind, raw)
+        except ForeignObject as exc:
+            self.summary.problem(str(exc), str(raw.get("id"))[:200])
+            return None
         found = self._known(url)
         return found[1] if found else None
 
@@ -956,6 +1465,7 @@ class Importer:
     def _import(self, s: Session, kind: str, raw: dict[str, Any], parent: int | None = None,
                 position: int | None = None, force: bool = False) -> int | None:
         url = raw["id"]
+        self._check_ours(url)
         if raw.get("deleted"):
             self._delete(s, kind, url)
             return None
@@ -1062,6 +1572,7 @@ class Importer:
                 origin.object_id = oid
         self.pending[url] = (kind, oid)
         self.originals[url] = (text, modified, oid)
+        self.owner[url] = self.source_id
 
     def _children(self, s: Session, kind: str, oid: int, children: list[tuple[str, str, Any]],
                   changed: bool, created: bool = False) -> None:
@@ -1111,7 +1622,8 @@ class Importer:
             existing = {url: oid for url, kind_, oid in s.exec(
                 select(OparlOrigin.origin_url, OparlOrigin.object_type, OparlOrigin.object_id)
                 .join(table, table.c.id == OparlOrigin.object_id)
-                .where(OparlOrigin.object_type == kind, table.c[parent_column] == parent))}
+                .where(OparlOrigin.object_type == kind, OparlOrigin.source_id == self.source_id,
+                       table.c[parent_column] == parent))}
             gone = [oid for url, oid in existing.items() if url not in urls and oid is not None]
             for oid in gone:
                 self._remove(s, kind, oid)
@@ -1166,6 +1678,9 @@ class Importer:
         origin = self._origin(s, url)
         if origin is None or origin.object_id is None:
             return  # never had it (or removed already)
+        if origin.source_id != self.source_id:
+            self.summary.problem("Löschung eines Objekts einer anderen Quelle: abgelehnt", url[:200])
+            return
         if kind == "paper":
             from .workflow.models import ProcessInstance
 
@@ -1243,6 +1758,8 @@ class Importer:
         missing = sorted(u for u in self.membership_refs if u not in self.ids)
         self.membership_refs.clear()
         for i in range(0, len(missing), 100):
+            if self._out_of_time(summary):
+                return
             chunk = missing[i:i + 100]
             found = []
             for url, value in self.pool.map(self._fetch_one, chunk):
@@ -1263,6 +1780,8 @@ class Importer:
             return
         by_kind: dict[str, list[Any]] = {}
         for url in left:
+            if self._out_of_time(summary):
+                return
             try:
                 raw = self.fetcher.json(url)
             except NotServed:
@@ -1295,8 +1814,8 @@ class Importer:
     def _body_id(self, s: Session, raw: dict[str, Any]) -> int:
         body = self._resolve(s, _refs(raw.get("body"))[0] if _refs(raw.get("body")) else None, "body")
         if body is None:
-            bodies = [oid for kind, oid in list(self.ids.values()) + list(self.pending.values())
-                      if kind == "body" and oid is not None]
+            bodies = [oid for url, (kind, oid) in list(self.ids.items()) + list(self.pending.items())
+                      if kind == "body" and oid is not None and not self._foreign(url)]
             if not bodies:
                 raise Skip("keine Körperschaft")
             body = bodies[-1]
@@ -1502,7 +2021,7 @@ class Importer:
 
     def _download(self, s: Session, raw: dict[str, Any]) -> tuple[str | None, int, str | None]:
         """The document stored with this page's unit of work (in place once it commits):
-        its SHA-512, size and the type its bytes show (None if not on the allow-list)."""
+        its SHA-512, size and the type its bytes show; none of them if it is not on the allow-list."""
         assert self.files is not None
         url = _text(raw.get("downloadUrl")) or _text(raw.get("accessUrl"))
         if not url:
@@ -1516,7 +2035,7 @@ class Importer:
         try:
             if isinstance(got, FetchError):
                 raise got
-            content = got if got is not None else self.fetcher.get(url).content
+            content = got if got is not None else self.fetcher.get(url, max_bytes=self.max_file_bytes)
         except FetchError as exc:
             self.summary.problem(f"Datei nicht abrufbar ({exc.reason})", url)
             return None, 0, None
@@ -1531,14 +2050,20 @@ class Importer:
         if sha1 and hashlib.sha1(content).hexdigest() != sha1:  # noqa: S324 - OParl 1.0's checksum
             self.summary.problem("Datei: sha1Checksum stimmt nicht: verworfen", url)
             return None, 0, None
-        kind = detect(content)
-        return self.files.put(s, content), len(content), kind.mime_type if kind else None
+        try:  # only the document types an upload may have, told from the bytes
+            upload = check_upload("anlage", content, field="Datei")
+        except BadUpload:
+            self.summary.problem("Datei leer oder von keinem erlaubten Typ: nicht gespeichert", url[:200])
+            return None, 0, None
+        return self.files.put(s, content), len(content), upload.doc_type.mime_type
 
 
-def import_oparl(database: Database, url: str, *, fetcher: Fetcher | None = None, **options: Any) -> Summary:
-    """Import everything below the System or Body ``url``; see the module's docstring."""
+def import_oparl(database: Database, url: str, *, fetcher: Fetcher | None = None,
+                 allow_hosts: Iterable[str] = (), allow_private: bool = False, **options: Any) -> Summary:
+    """Import everything below the System or Body ``url``; see the module's docstring.
+    ``allow_hosts`` and ``allow_private`` go to the fetcher made here (see :class:`Fetcher`)."""
     own = fetcher is None
-    client = fetcher or Fetcher()
+    client = fetcher or Fetcher(allow_hosts=allow_hosts, allow_private=allow_private)
     try:
         return Importer(database, client, **options).run(url)
     finally:

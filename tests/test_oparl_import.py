@@ -60,7 +60,8 @@ def server():  # type: ignore[no-untyped-def]
 
 
 def run(database, server, **options) -> Summary:  # type: ignore[no-untyped-def]
-    with Fetcher(rewrite=server.rewrite, sleep=lambda _s: None, timeout=options.pop("timeout", 10)) as fetcher:
+    with Fetcher(rewrite=server.rewrite, sleep=lambda _s: None, timeout=options.pop("timeout", 10),
+                 allow_private=True) as fetcher:
         return Importer(database, fetcher, now=NOW, page_size=50, **options).run(SYSTEM)
 
 

@@ -69,7 +69,7 @@ def _ours(ref: str | dict[str, Any]) -> tuple[str, int]:
 @pytest.fixture
 def imported(database) -> tuple[OparlStore, Summary]:  # type: ignore[no-untyped-def]
     with SampleServer(OparlStore(load_sample(SAMPLE))) as server, \
-            Fetcher(rewrite=server.rewrite, sleep=lambda _s: None, timeout=10) as fetcher:
+            Fetcher(rewrite=server.rewrite, sleep=lambda _s: None, timeout=10, allow_private=True) as fetcher:
         summary = Importer(database, fetcher, now=NOW, page_size=50).run(KARLSRUHE + "/system")
     assert summary.complete and summary.skipped == [], summary.lines()
     return server.store, summary

@@ -23,6 +23,7 @@ from engine.db import Database
 from engine.demo import load_demo
 from engine.errors import EngineError, Invalid
 from engine.files import FileStore
+from engine.oparl_import import MAX_PAGES, MAX_SECONDS
 from engine.schemas import MAX_ID
 from engine.settings import TIMEZONE, SettingsError, load_settings
 from engine.types import utcnow
@@ -106,7 +107,9 @@ def _oparl_sample(database: Database, path: Path | None) -> None:
                                          / "karlsruhe-sample"))
     if not (folder / "papers.json").is_file():
         raise click.ClickException(f"Kein OParl-Beispiel in {folder} (papers.json fehlt).")
-    with SampleServer(OparlStore(load_sample(folder))) as server, Fetcher(rewrite=server.rewrite) as fetcher:
+    # The sample server listens on loopback: a private address, allowed for this one source.
+    with SampleServer(OparlStore(load_sample(folder))) as server, \
+            Fetcher(rewrite=server.rewrite, allow_private=True) as fetcher:
         summary = Importer(database, fetcher, progress=True).run(KARLSRUHE + "/system")
     for line in summary.lines():
         click.echo(line)
@@ -120,16 +123,34 @@ def _oparl_sample(database: Database, path: Path | None) -> None:
               help="Höchstens so viele Abrufe gleichzeitig.")
 @click.option("--timeout", default=30.0, show_default=True, type=float, help="Sekunden je Abruf.")
 @click.option("--progress/--no-progress", default=True, help="Fortschrittsbalken (nur im Terminal).")
-def import_oparl_command(url: str, with_files: bool, limit: int, timeout: float, progress: bool) -> None:
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="HOST[:PORT]",
+              help="Auch von diesem Host abrufen (z. B. ein Dateiserver, den die Quelle nennt); "
+                   "mehrfach möglich. Sonst nur Schema, Host und Port der URL.")
+@click.option("--allow-private", is_flag=True,
+              help="Auch nicht öffentliche Adressen (localhost, 10.x, 192.168.x, …) abrufen.")
+@click.option("--max-seconds", default=MAX_SECONDS, show_default=True, type=click.FloatRange(min=1),
+              help="Höchstdauer des ganzen Laufs in Sekunden; danach setzt der nächste Lauf fort.")
+@click.option("--max-pages", default=MAX_PAGES, show_default=True, type=click.IntRange(min=1),
+              help="Höchstens so viele Seiten je Liste und Lauf.")
+def import_oparl_command(url: str, with_files: bool, limit: int, timeout: float, progress: bool,
+                         allow_hosts: tuple[str, ...], allow_private: bool, max_seconds: float,
+                         max_pages: int) -> None:
     """Vorlagen, Sitzungen, Gremien und Personen aus einem OParl-1.0/1.1-Endpunkt übernehmen
-    (URL eines System- oder Body-Objekts). Ein zweiter Lauf holt nur Geändertes."""
+    (URL eines System- oder Body-Objekts). Ein zweiter Lauf holt nur Geändertes. Abgerufen wird
+    nur von der Quelle selbst (Schema, Host, Port) und den mit --allow-host genannten Hosts."""
     from engine.oparl_import import Fetcher, FetchError, Importer
 
-    with _database() as database, Fetcher(limit=limit, timeout=timeout) as fetcher:
+    try:
+        fetcher = Fetcher(limit=limit, timeout=timeout, allow_hosts=allow_hosts, allow_private=allow_private)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--allow-host") from None
+    with _database() as database, fetcher:
         database.upgrade()
         try:
             summary = Importer(database, fetcher, files=FileStore(database.settings.files_path),
-                               with_files=with_files, progress=progress).run(url)
+                               with_files=with_files, progress=progress, max_seconds=max_seconds,
+                               max_pages=max_pages,
+                               max_file_bytes=database.settings.max_upload_bytes).run(url)
         except FetchError as exc:
             raise click.ClickException(str(exc)) from None
     for line in summary.lines():
