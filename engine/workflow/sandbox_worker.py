@@ -26,6 +26,8 @@ from .wire import NotData, frame, read_frame
 
 #: CPU seconds a worker may use in its life; it exits (and is replaced) past this.
 LIFETIME_CPU_SECONDS = 600
+#: Bytes held back during each request and freed when the script runs out of memory.
+_RESERVE = 4 * 1024 * 1024
 
 
 def _cpu_used() -> float:
@@ -75,8 +77,6 @@ def _line(exc: BaseException) -> int | None:
 def _failure(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, ScriptLimit):
         return {"error": "limit", "message": str(exc)}
-    if isinstance(exc, MemoryError):
-        return {"error": "memory", "message": "Speichergrenze überschritten"}
     if isinstance(exc, RecursionError):
         return {"error": "limit", "message": "zu tief verschachtelt (Rekursion)"}
     if isinstance(exc, NotData):
@@ -118,6 +118,7 @@ def handle(request: dict[str, Any], alarm: _Alarm) -> dict[str, Any]:
 def main(argv: list[str]) -> int:
     limit_process(int(argv[0]))
     alarm = _Alarm()
+    reserve: bytearray | None = bytearray(_RESERVE)  # room to answer in once a script used up the rest
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but frames on the wire
     sink.write(frame({"ready": True}))
@@ -131,6 +132,12 @@ def main(argv: list[str]) -> int:
             return 0
         try:
             answer = handle(request, alarm)
+        except MemoryError as exc:
+            alarm.disarm()
+            exc.__traceback__ = None  # lets the script's data go
+            del exc
+            reserve = None
+            answer = {"error": "memory", "message": "Speichergrenze überschritten"}
         except BaseException as exc:  # noqa: BLE001 - whatever the model's code raised goes back as data
             alarm.disarm()
             answer = _failure(exc)
@@ -142,7 +149,7 @@ def main(argv: list[str]) -> int:
             out = frame({"error": "limit", "message": "Ergebnis zu groß"})
         sink.write(out)
         sink.flush()
-        if answer.get("error") == "memory" or _cpu_used() > resource.getrlimit(resource.RLIMIT_CPU)[1] - 30:
+        if reserve is None or _cpu_used() > resource.getrlimit(resource.RLIMIT_CPU)[1] - 30:
             return 0  # a worker that ran out of memory, or nearly of CPU time, is replaced
 
 
