@@ -21,6 +21,7 @@ from .audit import AuditEvent
 from .council import RESULTS, Consultation, Meeting, Organization, Paper
 from .errors import Invalid
 from .settings import TIMEZONE
+from .types import ascii_int
 from .workflow.models import ProcessInstance
 
 #: What an event type is called in the auditor's view.
@@ -186,10 +187,11 @@ def _day(value: str | None, field: str, errors: dict[str, list[str]]) -> date | 
 def _id(value: str | None, field: str, errors: dict[str, list[str]]) -> int | None:
     if not value:
         return None
-    if not value.isdecimal() or not 0 < int(value) < 2**31:
+    number = ascii_int(value)
+    if number is None or not 0 < number < 2**31:
         errors[field] = ["Unbekannter Eintrag."]
         return None
-    return int(value)
+    return number
 
 
 def parse_filters(session: Session, args: dict[str, str]) -> Filters:
@@ -198,7 +200,7 @@ def parse_filters(session: Session, args: dict[str, str]) -> Filters:
     paper_id = None
     if args.get("vorlage"):
         ref = args["vorlage"].strip()
-        paper_id = _id(ref, "vorlage", errors) if ref.isdecimal() \
+        paper_id = _id(ref, "vorlage", errors) if ref.isascii() and ref.isdigit() \
             else session.exec(select(Paper.id).where(Paper.reference == ref)).first()
         if paper_id is None and "vorlage" not in errors:
             errors["vorlage"] = [f"Keine Vorlage {ref}."]
@@ -206,7 +208,7 @@ def parse_filters(session: Session, args: dict[str, str]) -> Filters:
     meeting_id = None
     if args.get("sitzung"):
         ref = args["sitzung"].strip()
-        meeting_id = _id(ref, "sitzung", errors) if ref.isdecimal() else \
+        meeting_id = _id(ref, "sitzung", errors) if ref.isascii() and ref.isdigit() else \
             session.exec(select(Meeting.id).where(Meeting.reference == ref)).first()
         if meeting_id is None and "sitzung" not in errors:
             errors["sitzung"] = [f"Keine Sitzung {ref}."]

@@ -62,6 +62,10 @@ def person_of(session: Session, actor: Actor) -> int | None:
 
 # ----------------------------------------------------------------------------- cursors
 
+#: A cursor's integer keys fit a 64-bit column (a larger one overflows the database driver).
+KEY_LIMIT = 2**63
+
+
 def encode_cursor(kind: str, values: Sequence[Any]) -> str:
     raw = json.dumps([kind, *[v.isoformat() if isinstance(v, date | datetime) else v for v in values]])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
@@ -79,9 +83,11 @@ def decode_cursor(kind: str, cursor: str, types: Sequence[type]) -> tuple[Any, .
                 value = datetime.fromisoformat(value)
             elif not isinstance(value, kind_of) or isinstance(value, bool):
                 raise ValueError("wrong type")
+            elif isinstance(value, int) and not -KEY_LIMIT < value < KEY_LIMIT:
+                raise ValueError("beyond the database's integers")
             values.append(value)
         return tuple(values)
-    except (ValueError, TypeError, AttributeError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, TypeError, AttributeError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise Invalid("Eingaben bitte prüfen.", {
             "cursor": ["Ungültiger Cursor: bitte die erste Seite neu laden."]}) from None
 

@@ -51,7 +51,7 @@ from . import audit
 from .accounts import Actor, require_admin
 from .council import Body, DeadlineRule, Meeting, Organization
 from .errors import Invalid, NotFound
-from .schemas import MAX_ID
+from .schemas import MAX_ID, Integer
 from .settings import TIMEZONE
 
 #: The 16 Länder by ISO 3166-2 subdivision code (without "DE-"), with their German names.
@@ -189,7 +189,7 @@ _MESSAGES: dict[str, Any] = {
     "invalid": "Bitte eine ganze Zahl eingeben.", "too_large": "Die Zahl ist zu groß."}
 
 
-class _WholeNumber(fields.Integer):
+class _WholeNumber(Integer):
     """An integer from a form string; refuses fractions (1.5) instead of cutting them off."""
 
     def _validated(self, value: Any) -> int:

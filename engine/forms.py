@@ -16,6 +16,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from .schemas import Integer
+
 TYPES = {"string", "integer", "boolean", "date"}
 WIDGETS = {"textarea", None}
 
@@ -159,7 +161,7 @@ def _field(f: FormField) -> fields.Field[Any]:
     if f.type == "string":
         return fields.String(**kwargs)
     if f.type == "integer":
-        return fields.Integer(strict=False, **kwargs)
+        return Integer(strict=False, **kwargs)
     if f.type == "boolean":
         return fields.Boolean(**kwargs)
     return fields.Date(**kwargs)

@@ -28,7 +28,7 @@ from sqlmodel import Session, col
 from .accounts import Actor
 from .council import Meeting, Organization, Paper
 from .errors import Invalid
-from .schemas import MAX_ID
+from .schemas import MAX_ID, Integer
 from .tasks import TASK_DONE, TASK_READY, HumanTask
 from .workflow.models import ProcessInstance
 
@@ -39,8 +39,8 @@ MAX_LIMIT = 200
 DUE_SOON_DAYS = 2
 
 
-def _id_field() -> fields.Integer:
-    return fields.Integer(load_default=None, allow_none=True, strict=False,
+def _id_field() -> Integer:
+    return Integer(load_default=None, allow_none=True, strict=False,
                           validate=validate.Range(min=1, max=MAX_ID, error="Unbekannte Nummer."),
                           error_messages={"invalid": "Ungültiger Wert."})
 
@@ -70,7 +70,7 @@ class InboxQueryIn(Schema):
     q = _text_field(200)
     sort = fields.String(load_default="due", validate=validate.OneOf(
         SORTS, error="Sortierung: due oder created."))
-    limit = fields.Integer(load_default=DEFAULT_LIMIT, strict=False, validate=validate.Range(
+    limit = Integer(load_default=DEFAULT_LIMIT, strict=False, validate=validate.Range(
         min=1, max=MAX_LIMIT, error=f"Zwischen 1 und {MAX_LIMIT}."),
         error_messages={"invalid": "Ungültiger Wert."})
     cursor = _text_field(500)
@@ -130,12 +130,13 @@ class InboxQuery:
         try:
             raw = json.loads(base64.urlsafe_b64decode((self.cursor or "").encode() + b"==="))
             view, sort, value, last_id = raw
-            if view != self.view or sort != self.sort or not isinstance(last_id, int):
+            if view != self.view or sort != self.sort or not isinstance(last_id, int) \
+                    or isinstance(last_id, bool) or not 0 <= last_id <= MAX_ID:
                 raise ValueError("cursor of another view")
             if value is not None:
                 value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
             return value, last_id
-        except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
             raise Invalid("Filter bitte prüfen.", {
                 "cursor": ["Ungültiger Cursor: bitte die erste Seite neu laden."]}) from None
 

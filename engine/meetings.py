@@ -16,6 +16,7 @@ from . import audit, deadlines, reminders
 from .council import MEETING_INVITED, AgendaItem, Consultation, Meeting, Organization, Paper
 from .errors import Conflict, Invalid
 from .settings import TIMEZONE
+from .types import ascii_int
 
 
 def meeting_label(meeting: Meeting) -> str:
@@ -86,8 +87,8 @@ def flag_invitation_missed(session: Session, meeting: Meeting, now: datetime) ->
 def next_top_number(session: Session, meeting_id: int | None) -> str:
     """The next free top-level TOP number of a session's agenda ("1", "2", …)."""
     numbers = session.exec(select(AgendaItem.number).where(AgendaItem.meeting_id == meeting_id)).all()
-    tops = [int(n.split(".")[0]) for n in numbers if n and n.split(".")[0].isdecimal()]
-    return str(max(tops, default=0) + 1)
+    tops = [ascii_int(n.split(".")[0], 9) for n in numbers if n]
+    return str(max((t for t in tops if t is not None), default=0) + 1)
 
 
 # ----------------------------------------------------------------------------- the agenda
@@ -109,7 +110,8 @@ def top_key(number: str | None) -> tuple[Any, ...]:
         return (1,)
     parts: list[Any] = []
     for part in number.split("."):
-        parts.append((0, int(part), "") if part.isdecimal() else (1, 0, part))
+        value = ascii_int(part, 18)
+        parts.append((0, value, "") if value is not None else (1, 0, part))
     return (0, *parts)
 
 

@@ -47,7 +47,7 @@ from .council import (
 from .meetings import agenda_key
 from .schemas import MAX_ID
 from .settings import TIMEZONE
-from .types import utcnow
+from .types import ascii_int, utcnow
 
 Obj = dict[str, Any]
 Sel = SelectOfScalar[Any]
@@ -151,9 +151,10 @@ def _datetime(name: str, raw: str) -> datetime:
 
 
 def _integer(name: str, raw: str) -> int:
-    if not raw.strip().isdigit() or len(raw.strip()) > 12:
+    value = ascii_int(raw.strip(), 12)
+    if value is None:
         raise BadFilter(f"{name}: „{raw}“ ist keine ganze Zahl.")
-    return int(raw)
+    return value
 
 
 # ----------------------------------------------------------------------------------- formatting

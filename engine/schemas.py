@@ -5,6 +5,8 @@ Messages are German: they reach the secretary on the form, next to the field the
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 from marshmallow import (
@@ -30,6 +32,26 @@ REQUIRED: ErrorMessages = {"required": "Pflichtfeld: bitte ausfüllen.",
 #: NUL and other control characters (tab and line breaks stay): PostgreSQL refuses NUL in
 #: text with an error, and none of them belongs in a council's texts.
 _CONTROL = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
+#: A whole number as a form or a client sends it: ASCII digits, at most 18 (below 2**63, so no
+#: database driver overflows on it).
+_WHOLE = re.compile(r"[+-]?[0-9]{1,18}")
+
+
+class Integer(fields.Integer):
+    """marshmallow's ``Integer`` for input. ``int()`` would read "١" as 1 and "１２" as 12, raise
+    on 5,000 digits, and overflow on an infinite float: each is "invalid" here."""
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, str) and not _WHOLE.fullmatch(value.strip()):
+            raise self.make_error("invalid", input=value)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.make_error("invalid", input=value)
+        number = super()._validated(value)
+        if number is not None and not -(10**18) < number < 10**18:
+            raise self.make_error("invalid", input=value)
+        return number
 
 
 def _text(required: bool = False, max_length: int | None = None, **kw: Any) -> fields.String:
@@ -59,11 +81,11 @@ class _Base(Schema):
 
 
 class ConsultationIn(_Base):
-    organization_id = fields.Integer(required=True, error_messages={
+    organization_id = Integer(required=True, error_messages={
         **REQUIRED, "required": "Bitte ein Gremium wählen."})
     role = fields.String(required=True, validate=validate.OneOf(CONSULTATION_ROLES,
                          error="Bitte eine der angebotenen Rollen wählen."), error_messages=REQUIRED)
-    meeting_id = fields.Integer(load_default=None, allow_none=True, error_messages=REQUIRED)
+    meeting_id = Integer(load_default=None, allow_none=True, error_messages=REQUIRED)
     authoritative = fields.Boolean(load_default=False)
 
 
@@ -75,9 +97,9 @@ class PaperIn(_Base):
     public = fields.Boolean(load_default=False)
     date = fields.Date(load_default=None, error_messages={"invalid": "Datum bitte als TT.MM.JJJJ."},
                        format="%d.%m.%Y")
-    under_direction_of_id = fields.Integer(required=True, error_messages={
+    under_direction_of_id = Integer(required=True, error_messages={
         **REQUIRED, "required": "Bitte den federführenden Bereich wählen."})
-    clerk_id = fields.Integer(load_default=None, allow_none=True, error_messages=REQUIRED)
+    clerk_id = Integer(load_default=None, allow_none=True, error_messages=REQUIRED)
     facts = _text(max_length=200_000, load_default="")
     proposal_heading = fields.String(load_default="Beschlussvorschlag", validate=validate.OneOf(
         ["Beschlussvorschlag", "Beschlussempfehlung"]))
@@ -107,7 +129,7 @@ class _WhenIn(_Base):
 
 
 class MeetingIn(_WhenIn):
-    organization_id = fields.Integer(required=True, error_messages={
+    organization_id = Integer(required=True, error_messages={
         **REQUIRED, "required": "Bitte ein Gremium wählen."})
     reference = _text(max_length=50, load_default=None)
     name = _text(required=True, max_length=500)
@@ -150,9 +172,9 @@ def load(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
 MAX_ID = 2**31 - 1
 
 
-def _id(required: bool = True, message: str = "Bitte auswählen.") -> fields.Integer:
+def _id(required: bool = True, message: str = "Bitte auswählen.") -> Integer:
     extra: dict[str, Any] = {} if required else {"load_default": None}
-    return fields.Integer(required=required, allow_none=not required, **extra,
+    return Integer(required=required, allow_none=not required, **extra,
                           validate=validate.Range(1, MAX_ID, error="Unbekannter Eintrag."),
                           error_messages={**REQUIRED, "required": message})
 

@@ -37,7 +37,7 @@ PREFIX = "rf_"
 #: How often ``last_used`` is written at most (a busy client does not write on every call).
 LAST_USED_GRANULARITY = dt.timedelta(minutes=1)
 MAX_DAYS = 3650
-_EXPIRY = re.compile(r"^(\d{1,4})d?$")
+_EXPIRY = re.compile(r"^([0-9]{1,4})d?$")  # ASCII: int() reads "١" as 1
 
 
 class ApiToken(SQLModel, table=True):

@@ -14,6 +14,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def ascii_int(text: str | None, max_digits: int = 10) -> int | None:
+    """``text`` as a whole number when it is 1 to ``max_digits`` ASCII digits, else None.
+
+    ``int()`` reads any Unicode decimal ("١" is 1, "１２" is 12) and raises on more than
+    4,300 digits; ``str.isdigit`` is true for "²", which ``int()`` refuses."""
+    if text is None or not 0 < len(text) <= max_digits or not text.isascii() or not text.isdigit():
+        return None
+    return int(text)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware datetimes, stored as UTC on every backend.
 

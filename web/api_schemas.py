@@ -12,16 +12,16 @@ from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
 
 from engine.council import CONSULTATION_ROLES, PAPER_TYPES
 from engine.inbox import InboxQueryIn
-from engine.schemas import MAX_ID
+from engine.schemas import MAX_ID, Integer
 
 __all__ = ["InboxQueryIn"]
 
 _CONTROL = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 
 
-def _id(**kw: Any) -> fields.Integer:
+def _id(**kw: Any) -> Integer:
     """An id as a client sends it: 1 … 2**31-1 (the integer columns of both databases)."""
-    return fields.Integer(validate=validate.Range(1, MAX_ID, error="Unbekannte Nummer."),
+    return Integer(validate=validate.Range(1, MAX_ID, error="Unbekannte Nummer."),
                           error_messages={"invalid": "Ungültiger Wert."}, **kw)
 
 
@@ -45,7 +45,7 @@ class _QueryIn(Schema):
 
 
 class PageIn(_QueryIn):
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200, error="Zwischen 1 und 200."),
+    limit = Integer(load_default=50, validate=validate.Range(1, 200, error="Zwischen 1 und 200."),
                            error_messages={"invalid": "Ungültiger Wert."},
                            metadata={"description": "Einträge je Seite (1–200)."})
     cursor = _text(500, load_default=None, metadata={
@@ -79,7 +79,7 @@ class MembershipQueryIn(PageIn):
 class CompleteIn(Schema):
     data = fields.Dict(keys=fields.String(), load_default=dict,
                        metadata={"description": "Die Formularwerte (siehe `schema` der Aufgabe)."})
-    expected_version = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_ID),
+    expected_version = Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_ID),
                                       metadata={"description":
                                                 "`version` der Aufgabe beim Lesen (409, wenn veraltet)."})
 

@@ -26,6 +26,7 @@ from engine.council import ROLE_AUDITOR, AgendaItem, Consultation, Meeting, Orga
 from engine.errors import Invalid, NotFound
 from engine.settings import TIMEZONE
 from engine.tasks import HumanTask
+from engine.types import ascii_int
 from engine.workflow.models import ProcessInstance, ProcessModel
 
 from .auth import current_actor, login_required
@@ -79,9 +80,10 @@ def index() -> ResponseReturnValue:
     before = request.args.get("vor", "")
     try:
         filters = audit_history.parse_filters(s, args)
-        if before and (not before.isdecimal() or not 0 < int(before) < 2**63):
+        after = ascii_int(before, 19)
+        if before and (after is None or not 0 < after < 2**63):
             raise Invalid("Filter bitte prüfen.", {"vor": ["Ungültige Seite."]})
-        rows, next_before = audit_history.search(s, filters, int(before) if before else None)
+        rows, next_before = audit_history.search(s, filters, after)
     except Invalid as exc:
         errors, status = exc.errors, 422
     return render_template(

@@ -32,6 +32,7 @@ from engine.tasks import (
     SavedFilter,
     comments_of,
 )
+from engine.types import ascii_int
 from engine.workflow.models import ProcessModel
 
 from .auth import current_actor, login_required
@@ -227,7 +228,7 @@ def bulk_noted() -> ResponseReturnValue:
     """Record "zur Kenntnis genommen" for several result tasks: each its own unit of work."""
     actor = _actor()
     database = current_app.extensions["ratsflow.db"]
-    ids = [int(v) for v in request.form.getlist("task") if v.isdecimal() and len(v) < 10]
+    ids = [i for i in map(ascii_int, request.form.getlist("task")) if i]
     if not ids:
         flash(_("Bitte mindestens eine Aufgabe auswählen."), "error")
         back = request.form.get("back")
@@ -241,7 +242,7 @@ def bulk_noted() -> ResponseReturnValue:
                 row = s.get(HumanTask, task_id)
                 label = _task_label(s, row) if row else f"#{task_id}"
                 procedures.complete_task(s, actor, task_id, dict(NOTED),
-                                         int(version) if version.isdecimal() and len(version) < 10 else -1,
+                                         ascii_int(version, 9) or -1,
                                          now=request_now())
             done.append(label)
         except EngineError as exc:
@@ -261,7 +262,10 @@ def _joined(errors: dict[str, list[str]]) -> str:
 
 
 def _local(target: str | None) -> TypeGuard[str]:
-    return target is not None and target.startswith("/aufgaben") and "//" not in target
+    """A path of the inbox to go back to; one with a line break or another control character
+    (a header injection, a 500 from the redirect) or a backslash is ignored."""
+    return (target is not None and target.startswith("/aufgaben") and "//" not in target
+            and "\\" not in target and target.isprintable())
 
 
 def _task_label(s: Session, row: HumanTask) -> str:
@@ -389,8 +393,10 @@ def follow_up(task_id: int) -> ResponseReturnValue:
 
 
 def _german_date(raw: str) -> date:
-    day, month, year = raw.split(".")
-    return date(int(year), int(month), int(day))
+    day, month, year = (ascii_int(part.strip(), 4) for part in raw.split("."))
+    if day is None or month is None or year is None:
+        raise ValueError(raw)
+    return date(year, month, day)
 
 
 @bp.post("/<int:task_id>/kommentare")

@@ -13,8 +13,10 @@ from engine import agenda, deadlines, meetings, reminders, sessions
 from engine.accounts import Actor
 from engine.council import ROLE_SECRETARIAT, Account, Meeting, Organization, Person
 from engine.errors import EngineError, Invalid
+from engine.schemas import MAX_ID
 from engine.settings import TIMEZONE, Settings
 from engine.tasks import HumanTask
+from engine.types import ascii_int
 from engine.visibility import sees_closed_part
 from engine.workflow.models import WorkflowTimer
 from notifications import calendar
@@ -122,7 +124,8 @@ def agenda_change(meeting_id: int) -> ResponseReturnValue:
     """One change of the agenda: ``action`` is up:ID, down:ID, public:ID, private:ID, sub:ID,
     top:ID, renumber or order (``order``: the item ids in their new order, from dragging)."""
     action, _sep, raw_id = request.form.get("action", "").partition(":")
-    item_id = int(raw_id) if raw_id.isdecimal() and 0 < int(raw_id) < 2**31 else 0
+    item_id = ascii_int(raw_id) or 0
+    item_id = item_id if item_id <= MAX_ID else 0
 
     def change(session: Session, actor: Actor, meeting_id: int, values: dict[str, Any],
                now: Any) -> list[str]:
@@ -135,7 +138,10 @@ def agenda_change(meeting_id: int) -> ResponseReturnValue:
         if action == "renumber":
             return agenda.renumber(session, actor, meeting_id, values, now)
         if action == "order":
-            order = [int(i) for i in values.get("order", "").split(",") if i.strip().isdecimal()]
+            parts = [ascii_int(i.strip()) for i in values.get("order", "").split(",") if i.strip()]
+            order = [i for i in parts if i is not None]
+            if len(order) != len(parts):  # "²", "١", 5,000 digits: no item id
+                raise Invalid("Eingaben bitte prüfen.", {"order": ["Ungültige Reihenfolge."]})
             return agenda.set_order(session, actor, meeting_id, order, values, now)
         agenda.may_change(session, actor, meeting_id, values, now)
         raise Invalid("Eingaben bitte prüfen.", {"action": ["Unbekannte Änderung der Tagesordnung."]})

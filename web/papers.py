@@ -29,7 +29,7 @@ from .views import form_values, request_now, request_session, rollback_request
 bp = Blueprint("papers", __name__)
 bp.add_app_template_global(is_clerk)
 
-_ROW = re.compile(r"^consultations-(\d+)-(organization_id|role|meeting_id)$")
+_ROW = re.compile(r"^consultations-([0-9]{1,3})-(organization_id|role|meeting_id)$")
 
 
 def _consultation_rows(form: Any) -> list[dict[str, str]]:

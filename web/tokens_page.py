@@ -14,9 +14,11 @@ from sqlmodel import col, select
 from engine import tokens
 from engine.council import Account
 from engine.errors import EngineError
+from engine.types import ascii_int
 
 from .auth import current_actor, login_required
 from .i18n import gettext as _
+from .inputs import parse_id
 from .views import request_now, request_session, rollback_request
 
 bp = Blueprint("tokens", __name__, url_prefix="/konto")
@@ -37,18 +39,16 @@ def index() -> ResponseReturnValue:
     if request.method == "POST":
         try:
             if request.form.get("action") == "revoke":
-                raw = request.form.get("token_id", "")
-                revoked = tokens.revoke(s, actor, int(raw) if raw.isdigit() and len(raw) < 11 else 0,
+                revoked = tokens.revoke(s, actor, ascii_int(request.form.get("token_id", "")) or 0,
                                         now=request_now())
                 flash(_("Der Zugang „%(name)s“ gilt nicht mehr.", name=revoked.name), "success")
             else:
                 account_id = actor.account_id
-                if actor.is_admin and request.form.get("account", "").isdigit():
-                    account_id = int(request.form["account"][:10])
-                days = request.form.get("expires", "90")
+                if actor.is_admin and request.form.get("account"):
+                    account_id = parse_id(request.form["account"], "account", required=True) or 0
                 created = tokens.create(
                     s, actor, account_id, request.form.get("name", ""), request.form.getlist("scopes"),
-                    tokens.parse_expiry(days if days.isdigit() else days[:12], request_now()),
+                    tokens.parse_expiry(request.form.get("expires", "90")[:12], request_now()),
                     now=request_now())
                 status = 201
         except EngineError as exc:
