@@ -70,8 +70,17 @@ def test_a_name_with_a_line_break_fails_alone_and_the_others_go_out_once(  # typ
     assert {(r.status, r.attempts) for r in rows.values()} == {(outbox.SENT, 1)}
 
     # The admin's Postausgang names the recipient and the reason.
-    page = text_of(browser().login("admin").get("/verwaltung/postausgang").get_data(as_text=True))
+    admin = browser().login("admin")
+    page = text_of(admin.get("/verwaltung/postausgang").get_data(as_text=True))
     assert f"{JANSEN} Max Bcc: x@evil Jansen {bad.subject} 1 {LINE_BREAK}" in page
+
+    # "Erneut senden": the admin has seen the reason; the name goes with spaces for the breaks.
+    assert admin.post(f"/verwaltung/postausgang/{bad.id}/erneut", {}).status_code == 302
+    smtp.inbox.clear()
+    run_once(database, moment, transport)
+    [again] = smtp.inbox.messages
+    assert smtp.inbox.recipients == [JANSEN] and again["Bcc"] is None
+    assert again["To"].addresses[0].display_name == "Max Bcc: x@evil Jansen"
 
 
 class Crash(BaseException):
