@@ -30,7 +30,7 @@ from .council import (
     Person,
 )
 from .errors import Conflict, Invalid, NotFound
-from .schemas import MAX_ID, REQUIRED, _Base, _id, _text, load
+from .schemas import MAX_ID, REQUIRED, _Base, _id, _name, load
 
 _ADMIN_ONLY = "Nur die Administration pflegt Konten und Rollen."
 #: The roles an admin grants, in the order the form offers them.
@@ -40,7 +40,7 @@ LAST_ADMIN = "Es muss immer ein aktives Konto mit der Rolle Administration geben
 
 
 class AccountIn(_Base):
-    display_name = _text(required=True, max_length=200)
+    display_name = _name("Der Name", required=True, max_length=200)
     email = fields.Email(load_default=None, validate=validate.Length(max=320),
                          error_messages={"invalid": "Bitte eine gültige E-Mail-Adresse angeben."})
     person_id = _id(required=False)

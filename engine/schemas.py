@@ -21,6 +21,7 @@ from marshmallow import (
 
 from .council import CONSULTATION_ROLES, PAPER_TYPES
 from .errors import Invalid
+from .text import line_problem
 
 #: marshmallow's ``error_messages`` (``marshmallow.types.ErrorMessages``; dict is invariant).
 ErrorMessages = dict[str, str | list[Any] | dict[Any, Any]]
@@ -61,6 +62,19 @@ def _text(required: bool = False, max_length: int | None = None, **kw: Any) -> f
     if required:
         validators.append(validate.Length(min=1, error="Pflichtfeld: bitte ausfüllen."))
     return fields.String(required=required, validate=validators, error_messages=REQUIRED, **kw)
+
+
+def _name(label: str, required: bool = False, max_length: int | None = None, **kw: Any) -> fields.String:
+    """A name that goes on one line (into an e-mail header, a list, a greeting): besides the
+    checks of :func:`_text`, no line break, tab or other control character."""
+    field = _text(required=required, max_length=max_length, **kw)
+
+    def one_line(value: str) -> None:
+        if line_problem(value) is not None:
+            raise ValidationError(f"{label} darf keinen Zeilenumbruch und kein Steuerzeichen enthalten.")
+
+    field.validators.insert(0, one_line)
+    return field
 
 
 class _Base(Schema):
@@ -195,9 +209,9 @@ class GremiumIn(_Base):
 
 
 class PersonIn(_Base):
-    family_name = _text(required=True, max_length=200)
-    given_name = _text(required=True, max_length=200)
-    form_of_address = _text(max_length=50, load_default=None)
+    family_name = _name("Der Nachname", required=True, max_length=200)
+    given_name = _name("Der Vorname", required=True, max_length=200)
+    form_of_address = _name("Die Anrede", max_length=50, load_default=None)
     email = fields.Email(load_default=None, validate=validate.Length(max=320),
                          error_messages={"invalid": "Bitte eine gültige E-Mail-Adresse angeben."})
     body_id = _id(message="Bitte die Körperschaft wählen.")

@@ -1,10 +1,18 @@
 """Delivery of the outbox: over SMTP (``RATSFLOW_SMTP_URL``), or into a folder.
 
 ``dispatch`` claims waiting rows (``engine.outbox.claim``: one short unit of work), sends
-them outside any transaction, and settles each (sent, retried with backoff, failed after
-the last attempt). Several workers may run at once: on PostgreSQL each claims other rows
-(``SKIP LOCKED``). A message keeps its Message-ID across attempts, so a resend after a
-crash is recognisable by the receiving side.
+them one after the other outside any transaction, and settles each in its own unit of work
+right after it was tried: sent, retried with backoff, failed after the last attempt. So a
+message the server accepted is recorded as sent before the next one leaves; a later crash
+in the batch cannot send it again. Several workers may run at once: on PostgreSQL each
+claims other rows (``SKIP LOCKED``). A message keeps its Message-ID across attempts, so a
+resend after a crash is recognisable by the receiving side.
+
+A message whose data cannot go into an e-mail (a line break or control character in the
+recipient's name or the subject, an address that is no single ASCII ``local@domain``) is
+refused, not repaired: it fails at once with a German reason, shown in the admin's
+Postausgang, and the other messages go out. Cleaning a name silently would hide bad data
+(or an attempt at header injection) that the admin should correct where it came from.
 """
 
 from __future__ import annotations
@@ -14,13 +22,17 @@ import os
 import smtplib
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from email import errors as email_errors
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
-from email.utils import format_datetime, formataddr, parseaddr
+from email.policy import Policy
+from email.policy import default as DEFAULT_POLICY
+from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -29,17 +41,51 @@ from engine import outbox
 from engine.db import Database
 from engine.outbox import OutboxMessage
 from engine.settings import Settings
+from engine.text import line_problem
 
 log = logging.getLogger(__name__)
 
 SMTP_TIMEOUT = 20  # seconds for connect and each command
+#: A batch stops sending this long before its claim runs out (another worker may take the
+#: rest then); what it did not try is released at once.
+LEASE_MARGIN = SMTP_TIMEOUT * 2
+
+
+class Unsendable(ValueError):
+    """The message cannot be built from its row; the German reason is the text. Another
+    attempt would fail the same way."""
+
+
+def _one_line(value: str, what: str) -> str:
+    problem = line_problem(value)
+    if problem is not None:
+        raise Unsendable(f"{what}: {problem}")
+    return value
+
+
+def recipient(row: OutboxMessage) -> Address:
+    """The To: of ``row``, checked: one ASCII addr-spec, a display name on one line."""
+    address = _one_line(row.to_address, "Ungültige Empfängeradresse")
+    if not address.isascii():  # no SMTPUTF8 here: the envelope could not carry it
+        raise Unsendable("Ungültige Empfängeradresse: enthält Zeichen außerhalb von ASCII")
+    name = _one_line(row.to_name or "", "Ungültiger Empfängername")
+    try:
+        return Address(display_name=name, addr_spec=address)
+    except (ValueError, IndexError, email_errors.HeaderParseError):
+        raise Unsendable(f"Ungültige Empfängeradresse: {address}") from None
 
 
 def build_email(row: OutboxMessage, sender: str) -> EmailMessage:
+    """The message of ``row``; :class:`Unsendable` when its data cannot go into the headers.
+
+    Every header from data is checked here (the e-mail library refuses CR and LF, but lets
+    NUL and other control characters through)."""
+    to = recipient(row)
+    subject = _one_line(row.subject, "Ungültiger Betreff")
     message = EmailMessage()
     message["From"] = sender
-    message["To"] = formataddr((row.to_name or "", row.to_address))
-    message["Subject"] = row.subject
+    message["To"] = to
+    message["Subject"] = subject
     message["Message-ID"] = row.message_id
     message["Date"] = format_datetime(row.created or row.next_attempt_at)
     message["Auto-Submitted"] = "auto-generated"
@@ -52,9 +98,35 @@ def build_email(row: OutboxMessage, sender: str) -> EmailMessage:
     return message
 
 
+def encode(row: OutboxMessage, sender: str, policy: Policy = SMTP_POLICY) -> bytes:
+    """``row`` as the bytes that leave (CRLF line ends for SMTP)."""
+    return build_email(row, sender).as_bytes(policy=policy)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one message: accepted (no error), to retry, or ``permanent``ly refused."""
+
+    error: str | None = None
+    permanent: bool = False
+
+
+ACCEPTED = Outcome()
+#: Each message with its outcome, one after the other (the next leaves when asked for).
+Deliveries = Generator[tuple[OutboxMessage, Outcome], None, None]
+
+
+def _internal(row: OutboxMessage, exc: Exception) -> Outcome:
+    """An error nobody expected while preparing one message: retried with backoff (the
+    reason on the row, the traceback in the log), the batch goes on."""
+    log.exception("e-mail %s to %s could not be prepared", row.message_id, row.to_address)
+    return Outcome(f"Interner Fehler: {type(exc).__name__}: {exc}")
+
+
 class Transport(Protocol):
-    def send(self, rows: list[OutboxMessage]) -> dict[int, str | None]:
-        """Send each row; the error per row id, or None when it was accepted."""
+    def deliver(self, rows: list[OutboxMessage]) -> Deliveries:
+        """Send the rows one after the other, yielding each with its outcome right after it
+        was tried (the next one leaves only when the caller asks for it)."""
         ...
 
     def describe(self) -> str:
@@ -87,35 +159,40 @@ class SmtpTransport:
             client.login(unquote(parts.username), unquote(parts.password or ""))
         return client
 
-    def send(self, rows: list[OutboxMessage]) -> dict[int, str | None]:
-        results: dict[int, str | None] = {}
+    def deliver(self, rows: list[OutboxMessage]) -> Deliveries:
         try:
             client = self._connect()
         except (OSError, smtplib.SMTPException) as exc:
-            return {r.id: f"SMTP nicht erreichbar: {exc}" for r in rows if r.id is not None}
+            for row in rows:
+                yield row, Outcome(f"SMTP nicht erreichbar: {exc}")
+            return
         try:
             envelope_from = parseaddr(self.sender)[1]
-            for row in rows:
-                assert row.id is not None
+            for position, row in enumerate(rows):
                 try:
-                    # Flattened once here; send_message would flatten again to find addresses.
-                    client.sendmail(envelope_from, [row.to_address],
-                                    build_email(row, self.sender).as_bytes(policy=SMTP_POLICY))
-                    results[row.id] = None
+                    data = encode(row, self.sender)
+                except Unsendable as exc:
+                    yield row, Outcome(str(exc), permanent=True)
+                    continue
+                except Exception as exc:  # noqa: BLE001 - recorded on the row and logged
+                    yield row, _internal(row, exc)
+                    continue
+                try:
+                    client.sendmail(envelope_from, [row.to_address], data)
                 except smtplib.SMTPServerDisconnected as exc:
-                    results[row.id] = f"Verbindung getrennt: {exc}"
-                    break
+                    yield row, Outcome(f"Verbindung getrennt: {exc}")
+                    for rest in rows[position + 1:]:
+                        yield rest, Outcome("nicht versucht (Verbindung getrennt)")
+                    return
                 except (OSError, smtplib.SMTPException) as exc:
-                    results[row.id] = f"{type(exc).__name__}: {exc}"
+                    yield row, Outcome(f"{type(exc).__name__}: {exc}")
+                    continue
+                yield row, ACCEPTED
         finally:
             try:
                 client.quit()
             except (OSError, smtplib.SMTPException):
                 client.close()
-        for row in rows:  # after a disconnect the rest was not tried
-            if row.id is not None and row.id not in results:
-                results[row.id] = "nicht versucht (Verbindung getrennt)"
-        return results
 
 
 @dataclass
@@ -128,17 +205,23 @@ class FolderTransport:
     def describe(self) -> str:
         return f"Ordner {self.path}"
 
-    def send(self, rows: list[OutboxMessage]) -> dict[int, str | None]:
+    def deliver(self, rows: list[OutboxMessage]) -> Deliveries:
         self.path.mkdir(parents=True, exist_ok=True)
-        results: dict[int, str | None] = {}
         for row in rows:
             assert row.id is not None
+            try:
+                data = encode(row, self.sender, DEFAULT_POLICY)
+            except Unsendable as exc:
+                yield row, Outcome(str(exc), permanent=True)
+                continue
+            except Exception as exc:  # noqa: BLE001 - recorded on the row and logged
+                yield row, _internal(row, exc)
+                continue
             target = self.path / f"{row.id:08d}.eml"
             temporary = target.with_suffix(".tmp")
-            temporary.write_bytes(bytes(build_email(row, self.sender)))
+            temporary.write_bytes(data)
             os.replace(temporary, target)
-            results[row.id] = None
-        return results
+            yield row, ACCEPTED
 
 
 def transport_for(settings: Settings) -> Transport:
@@ -161,30 +244,53 @@ class DispatchReport:
             self.failed += other.failed
 
 
-def dispatch_batch(database: Database, transport: Transport, now: datetime,
-                   batch: int = 100) -> DispatchReport | None:
-    """Claim, send and settle one batch; None when nothing was waiting."""
+def _settle(database: Database, row: OutboxMessage, outcome: Outcome, now: datetime,
+            report: DispatchReport) -> None:
+    """One message's outcome, in its own unit of work (committed before the next leaves).
+
+    On the hot path: one short UPDATE and commit per message (before: one per batch)."""
+    assert row.id is not None
     with database.unit_of_work() as s:
-        rows = outbox.claim(s, now, batch)
+        if outcome.error is None:
+            outbox.settle_sent(s, [row.id], now)
+            report.sent += 1
+            return
+        status = outbox.settle_failed(s, row.id, now, outcome.error, permanent=outcome.permanent)
+    if status == outbox.FAILED:
+        report.failed += 1
+        log.error("e-mail %s to %s failed for good: %s", row.message_id, row.to_address, outcome.error)
+    else:
+        report.retried += 1
+
+
+def dispatch_batch(database: Database, transport: Transport, now: datetime | Callable[[], datetime],
+                   batch: int = 100) -> DispatchReport | None:
+    """Claim one batch, send and settle it message by message; None when nothing was waiting.
+
+    ``now`` is a moment or a clock; with a clock the batch stops sending
+    :data:`LEASE_MARGIN` before its claim runs out and releases what it did not try."""
+    clock: Callable[[], datetime] = now if callable(now) else (lambda: now)
+    claimed_at = clock()
+    with database.unit_of_work() as s:
+        rows = outbox.claim(s, claimed_at, batch)
     if not rows:
         return None
-    results = transport.send(rows)
     report = DispatchReport()
-    errors = {r.id: results.get(r.id, "nicht versucht") for r in rows if r.id is not None}
-    with database.unit_of_work() as s:
-        sent = [message_id for message_id, error in errors.items() if error is None]
-        outbox.settle_sent(s, sent, now)
-        report.sent = len(sent)
-        for row in rows:
-            error = errors[row.id]  # type: ignore[index]
-            if error is None:
-                continue
-            status = outbox.settle_failed(s, row.id, now, error)  # type: ignore[arg-type]
-            if status == outbox.FAILED:
-                report.failed += 1
-                log.error("e-mail %s to %s failed for good: %s", row.message_id, row.to_address, error)
-            else:
-                report.retried += 1
+    stop_at = claimed_at + outbox.LEASE - timedelta(seconds=LEASE_MARGIN)
+    settled: set[int] = set()
+    deliveries = transport.deliver(rows)
+    try:
+        for row, outcome in deliveries:
+            _settle(database, row, outcome, clock(), report)
+            settled.add(row.id or 0)
+            if clock() >= stop_at:
+                break
+    finally:
+        deliveries.close()
+    untried = [r.id for r in rows if r.id is not None and r.id not in settled]
+    if untried:
+        with database.unit_of_work() as s:
+            outbox.release(s, untried)
     return report
 
 
@@ -228,13 +334,13 @@ def dispatch(database: Database, transport: Transport, now: datetime | Callable[
     def work() -> None:
         while True:
             seen = producing.batches if producing is not None else 0
-            report = dispatch_batch(database, transport, clock(), batch)
+            report = dispatch_batch(database, transport, clock, batch)
             if report is None:
                 if producing is not None and producing.more(seen):
                     continue
                 return
             total.add(report)
-            if report.sent == 0:  # the server refuses everything: wait for the backoff
+            if report.sent == 0 and report.failed == 0:  # the server refuses everything: wait for the backoff
                 return
 
     if workers <= 1:

@@ -271,6 +271,7 @@ class MailInbox:
 
     def __init__(self) -> None:
         self.messages: list[Any] = []
+        self.recipients: list[str] = []  # every envelope recipient (RCPT TO) of what was accepted
         self.changed = threading.Condition()
         self.hold: threading.Event | None = None  # set: DATA waits until it is set again
         self.holding = threading.Event()  # a DATA is being held now
@@ -286,6 +287,7 @@ class MailInbox:
         message = message_from_bytes(envelope.content, policy=policy.default)
         with self.changed:
             self.messages.append(message)
+            self.recipients.extend(envelope.rcpt_tos)
             self.changed.notify_all()
         return "250 Message accepted"
 
@@ -301,6 +303,7 @@ class MailInbox:
     def clear(self) -> None:
         with self.changed:
             self.messages.clear()
+            self.recipients.clear()
 
 
 class SmtpServer:
