@@ -290,8 +290,26 @@ def _at(event: AuditEvent) -> str:
     return f"{event.at.astimezone(TIMEZONE):%d.%m.%Y %H:%M}"
 
 
+#: What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: str | int | None) -> str | int:
+    """``value`` as a CSV cell a spreadsheet shows and never computes: text that starts with
+    ``= + - @``, a tab or a carriage return gets a leading ``'`` (OWASP's advice; the value
+    stays readable, the ``'`` says it was text). Numbers are the export's own (Nr., Vorgang)
+    and stay numbers, a negative one too; text that looks like a number ("-2") is text a
+    user typed and is prefixed like any other."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def csv_lines(rows: Iterator[tuple[AuditEvent, str | None]]) -> Iterator[str]:
-    """German Excel: UTF-8 with BOM, ``;``, dates as 08.11.2024 14:30 (Europe/Berlin)."""
+    """German Excel: UTF-8 with BOM, ``;``, dates as 08.11.2024 14:30 (Europe/Berlin); no
+    cell a spreadsheet would compute (:func:`spreadsheet_cell`)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
@@ -299,10 +317,10 @@ def csv_lines(rows: Iterator[tuple[AuditEvent, str | None]]) -> Iterator[str]:
     for event, ref in rows:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerow([
+        writer.writerow([spreadsheet_cell(cell) for cell in (
             event.seq, _at(event), event.actor, event.actor_name, ACTIONS.get(event.action, event.action),
-            event.action, ref or "", event.process_instance_id or "", describe(event),
-            json.dumps(event.details, ensure_ascii=False, sort_keys=True, default=str), event.hash])
+            event.action, ref, event.process_instance_id, describe(event),
+            json.dumps(event.details, ensure_ascii=False, sort_keys=True, default=str), event.hash)])
         yield buffer.getvalue()
 
 

@@ -74,6 +74,15 @@ _CP1252_UNDEFINED = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
 
 def detect(content: bytes) -> DocType | None:
     """The allowed type ``content`` is, or None (not on the list, or not recognisably so)."""
+    try:
+        return identify(content)
+    except DamagedCompoundFile:
+        return None
+
+
+def identify(content: bytes) -> DocType | None:
+    """Like :func:`detect`, but a legacy Office file whose directory cannot be read raises
+    :class:`DamagedCompoundFile`, so that a refusal can say so."""
     if not content:
         return None
     if content.startswith(b"%PDF-"):
@@ -118,7 +127,19 @@ def _zip_type(content: bytes) -> DocType | None:
 # ----------------------------------------------------------------------------- OLE compound files
 
 _FREE, _END_OF_CHAIN = 0xFFFFFFFF, 0xFFFFFFFE
-_MAX_SECTOR = 0xFFFFFFFA
+#: Most directory entries read (128 bytes each): an Office document has a few dozen, one
+#: with many embedded objects some hundreds. A file that claims more is refused.
+MAX_DIRECTORY_ENTRIES = 16_384
+
+
+class DamagedCompoundFile(ValueError):
+    """A file that starts like a legacy Office (OLE compound) file but whose directory cannot be
+    read within the bounds: a chain that loops or leaves the file, counts the file cannot hold,
+    or more directory entries than :data:`MAX_DIRECTORY_ENTRIES`. ``str()`` says which (for
+    logs); :attr:`message` is what a user reads after the file's name."""
+
+    message = ("sieht aus wie ein altes Office-Dokument, "
+               "ihr Inhaltsverzeichnis ist aber beschädigt oder zu groß.")
 
 
 def _ole_type(content: bytes) -> DocType | None:
@@ -140,57 +161,72 @@ def _ole_type(content: bytes) -> DocType | None:
 
 
 def ole_stream_names(content: bytes) -> set[str] | None:
-    """The names in a compound file's directory (streams and storages), or None if it is not
-    a well-formed compound file. Follows the FAT chain of the directory; bounded throughout."""
-    if len(content) < 512 or not content.startswith(_OLE_MAGIC):
+    """The names in a compound file's directory (streams and storages); None if ``content`` is
+    not a compound file or its directory names nothing; :class:`DamagedCompoundFile` if it is
+    one whose directory cannot be read.
+
+    Everything the file claims is a claim: sectors are read by index straight from
+    ``content``; the FAT entry of a sector is looked up when the chain reaches it (through the
+    header's 109 FAT sector numbers, then the DIFAT chain, walked only as far as needed); no
+    list grows with a count the header states. The directory chain is followed for at most
+    :data:`MAX_DIRECTORY_ENTRIES` entries and never for more sectors than the file has, so a
+    chain that loops ends there. Time and memory are bounded by that cap, not by the file."""
+    if not content.startswith(_OLE_MAGIC):
         return None
-    shift = struct.unpack_from("<H", content, 30)[0]
+    if len(content) < 512:
+        raise DamagedCompoundFile("shorter than its header")
+    shift = int(struct.unpack_from("<H", content, 30)[0])
     if shift not in (9, 12):
-        return None
+        raise DamagedCompoundFile(f"sector shift {shift}")
     size = 1 << shift
-    fat_count, first_dir = struct.unpack_from("<II", content, 44)
-    first_difat, difat_count = struct.unpack_from("<II", content, 68)
+    per_sector = size // 4  # FAT entries in a sector
+    sectors = len(content) // size - 1  # whole sectors after the header
+    fat_count, first_dir = (int(n) for n in struct.unpack_from("<II", content, 44))
+    first_difat, difat_count = (int(n) for n in struct.unpack_from("<II", content, 68))
+    if fat_count > sectors or difat_count > sectors:
+        raise DamagedCompoundFile(f"{fat_count} FAT and {difat_count} DIFAT sectors claimed, "
+                                  f"{sectors} present")
 
-    def sector(index: int) -> bytes | None:
-        start = (index + 1) * size
-        if index > _MAX_SECTOR or start + size > len(content):
-            return None
-        return content[start:start + size]
+    def offset(index: int) -> int:
+        if index >= sectors:
+            raise DamagedCompoundFile(f"sector {index:#x} is not in the file ({sectors} sectors)")
+        return (index + 1) * size
 
-    # The FAT's own sectors: 109 in the header, the rest in a chain of DIFAT sectors.
-    fat_sectors = list(struct.unpack_from("<109I", content, 76))
-    seen: set[int] = set()
-    current = first_difat
-    for _ in range(min(difat_count, len(content) // size + 1)):
-        if current in (_FREE, _END_OF_CHAIN) or current in seen:
-            break
-        seen.add(current)
-        data = sector(current)
-        if data is None:
-            return None
-        entries = struct.unpack(f"<{size // 4}I", data)
-        fat_sectors.extend(entries[:-1])
-        current = entries[-1]
-    fat: list[int] = []
-    for index in fat_sectors[:fat_count]:
-        data = sector(index)
-        if data is None:
-            return None
-        fat.extend(struct.unpack(f"<{size // 4}I", data))
+    difat_chain: list[int] = []  # the DIFAT sectors walked so far: fat_count / 127 at most
+
+    def fat_sector(k: int) -> int:
+        """Where the ``k``-th sector of the FAT is."""
+        if k >= fat_count:
+            raise DamagedCompoundFile(f"FAT sector {k} beyond the {fat_count} claimed")
+        if k < 109:
+            return int(struct.unpack_from("<I", content, 76 + 4 * k)[0])
+        j, i = divmod(k - 109, per_sector - 1)  # each DIFAT sector: 127 (1023) numbers, then the next
+        while len(difat_chain) <= j:
+            next_difat = first_difat if not difat_chain else \
+                struct.unpack_from("<I", content, offset(difat_chain[-1]) + size - 4)[0]
+            if len(difat_chain) >= difat_count or next_difat in difat_chain:
+                raise DamagedCompoundFile("DIFAT chain ends early or loops")
+            offset(next_difat)
+            difat_chain.append(next_difat)
+        return int(struct.unpack_from("<I", content, offset(difat_chain[j]) + 4 * i)[0])
+
+    def following(index: int) -> int:
+        k, i = divmod(index, per_sector)
+        return int(struct.unpack_from("<I", content, offset(fat_sector(k)) + 4 * i)[0])
+
     names: set[str] = set()
-    current, visited = first_dir, set()
-    while current not in (_END_OF_CHAIN, _FREE):
-        if current in visited or current >= len(fat):
-            return None
-        visited.add(current)
-        data = sector(current)
-        if data is None:
-            return None
-        for offset in range(0, size, 128):
-            length, kind = struct.unpack_from("<HB", data, offset + 64)
+    limit = min(sectors, MAX_DIRECTORY_ENTRIES // (size // 128))
+    current, read = first_dir, 0
+    while current != _END_OF_CHAIN:
+        if read == limit:
+            raise DamagedCompoundFile(f"directory chain loops or is longer than {limit} sectors")
+        read += 1
+        start = offset(current)
+        for entry in range(start, start + size, 128):
+            length, kind = struct.unpack_from("<HB", content, entry + 64)
             if kind in (1, 2, 5) and 2 <= length <= 64:
-                names.add(data[offset:offset + length - 2].decode("utf-16-le", errors="replace"))
-        current = fat[current]
+                names.add(content[entry:entry + length - 2].decode("utf-16-le", errors="replace"))
+        current = following(current)
     return names if names else None
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
-from .doctypes import ALLOWED_DESCRIPTION, DocType, detect
+from .doctypes import ALLOWED_DESCRIPTION, DamagedCompoundFile, DocType, identify
 
 _PENDING = "ratsflow.pending_blobs"
 #: Longest file name kept (characters); longer names are shortened before the extension.
@@ -176,7 +176,10 @@ def check_upload(raw_name: str, content: bytes, field: str = "Anlagen") -> Uploa
         raise BadUpload(f"{field}: {exc}") from None
     if not content:
         raise BadUpload(f"{field}: Die Datei „{shown}“ ist leer.")
-    doc_type = detect(content)
+    try:
+        doc_type = identify(content)
+    except DamagedCompoundFile as exc:
+        raise BadUpload(f"{field}: Die Datei „{shown}“ {exc.message}") from None
     if doc_type is None:
         raise BadUpload(f"{field}: Die Datei „{shown}“ hat keinen erlaubten Typ. "
                         f"Erlaubt sind {ALLOWED_DESCRIPTION}.")

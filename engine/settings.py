@@ -67,8 +67,8 @@ class Settings:
     session_idle_minutes: int = 60
     #: … and after this many hours in any case.
     session_max_hours: int = 12
-    #: Where flask-limiter counts failed logins: ``memory://`` (one process) or a shared
-    #: store such as ``redis://host:6379`` when several web workers run.
+    #: Where flask-limiter counts login attempts: ``memory://`` (one process) or a shared
+    #: store such as ``redis://host:6379`` when several web workers run (needs ``redis``).
     ratelimit_storage: str = "memory://"
     #: Failed logins of one user name (and of one address, ten times as many) before the
     #: login answers 429 without checking, for ``login_lockout_minutes``.

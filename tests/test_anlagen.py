@@ -7,6 +7,8 @@ import hashlib
 import io
 import re
 import struct
+import time
+import tracemalloc
 import zipfile
 import zlib
 from pathlib import Path
@@ -141,7 +143,9 @@ def test_other_content_is_refused_whatever_it_is_called(case: str) -> None:
     with pytest.raises(ValueError) as refused:
         check_upload(name, content)
     assert str(refused.value).startswith("Anlagen: ")
-    if content:
+    if case == "truncated OLE":  # an Office file whose directory is cut off: it says so
+        assert str(refused.value).endswith("ihr Inhaltsverzeichnis ist aber beschädigt oder zu groß.")
+    elif content:
         assert "Erlaubt sind PDF, Word (docx, doc)" in str(refused.value)
 
 
@@ -380,3 +384,148 @@ def test_the_form_says_what_is_allowed(demo, database, browser) -> None:  # type
     assert f"Erlaubt sind {doctypes.ALLOWED_DESCRIPTION}." in text_of(html)
     accept = re.search(r'accept="([^"]+)"', html).group(1).split(",")  # type: ignore[union-attr]
     assert {e for t in doctypes.ALLOWED for e in t.extensions} - {".text", ".csv", ".jpe"} == set(accept)
+
+
+# ----------------------------------------------------------------------------- hostile compound files
+# A legacy Office file's type is read from its directory; the file itself says where the FAT,
+# the DIFAT and the directory are and how many sectors each has. These files lie about that.
+
+_END, _FREE = 0xFFFFFFFE, 0xFFFFFFFF
+DAMAGED = "sieht aus wie ein altes Office-Dokument, ihr Inhaltsverzeichnis ist aber beschädigt oder zu groß."
+
+
+def _compound(sectors: list[bytes], *, shift: int = 9, fat_count: int = 1, first_dir: int = 1,
+              header_difat: list[int] | None = None, first_difat: int = _END,
+              difat_count: int = 0) -> bytes:
+    """A compound file from its sectors (each padded to the sector size) and a header that
+    says whatever it is told."""
+    size = 1 << shift
+    header = bytearray(size)
+    header[:8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+    struct.pack_into("<HHHH", header, 24, 0x3E, 3 if shift == 9 else 4, 0xFFFE, shift)
+    struct.pack_into("<H", header, 32, 6)
+    struct.pack_into("<III", header, 44, fat_count, first_dir, 0)
+    struct.pack_into("<I", header, 56, 4096)
+    struct.pack_into("<IIII", header, 60, _END, 0, first_difat, difat_count)
+    difat = (header_difat or [0])[:109]
+    struct.pack_into("<109I", header, 76, *difat, *([_FREE] * (109 - len(difat))))
+    return bytes(header) + b"".join(s.ljust(size, b"\x00") for s in sectors)
+
+
+def _fat(size: int, chain: dict[int, int], fill: int = _FREE) -> bytes:
+    entries = [fill] * (size // 4)
+    for index, following in chain.items():
+        entries[index] = following
+    return struct.pack(f"<{size // 4}I", *entries)
+
+
+def _directory(size: int, names: list[str]) -> bytes:
+    data = bytearray(size)
+    for i, name in enumerate(names[:size // 128]):
+        encoded = name.encode("utf-16-le")[:62] + b"\x00\x00"
+        data[128 * i:128 * i + len(encoded)] = encoded
+        struct.pack_into("<HB", data, 128 * i + 64, len(encoded), 5 if i == 0 else 2)
+    return bytes(data)
+
+
+def _huge_fat_claim(megabytes: float) -> bytes:
+    """A header that claims 2**32 - 1 FAT sectors and a DIFAT chain through every sector, each
+    DIFAT entry naming sector 0 as a FAT sector: read eagerly, the FAT grows to 127 × 128
+    entries per 512 bytes of file (33 million for 1 MB)."""
+    count = int(megabytes * 2048) - 1
+    last = count - 1
+    difat = [struct.pack("<128I", *([0] * 127), i + 1 if i < last else _END) for i in range(1, count)]
+    return _compound([_fat(512, {}, fill=0x7FFFFFFF), *difat], fat_count=0xFFFFFFFF, first_dir=0,
+                     header_difat=[0] * 109, first_difat=1, difat_count=0xFFFFFFFF)
+
+
+def _looping_directory() -> bytes:
+    """Directory sectors 1 → 2 → 1 → …"""
+    names = ["Root Entry", "WordDocument", "1Table"]
+    return _compound([_fat(512, {0: 0xFFFFFFFD, 1: 2, 2: 1}), _directory(512, names), _directory(512, names)])
+
+
+def _long_directory(megabytes: float) -> bytes:
+    """A directory of 4096-byte sectors chained through the whole file (32 entries each, all
+    different names): far more entries than any Office document has."""
+    count = int(megabytes * 256) - 1
+    chain = {0: 0xFFFFFFFD, **{i: i + 1 for i in range(1, count - 1)}, count - 1: _END}
+    sectors = [_directory(4096, ["Root Entry" if i == 1 and j == 0 else f"WordDocument{i}.{j}" if j else
+                                 "WordDocument" for j in range(32)]) for i in range(1, count)]
+    return _compound([_fat(4096, chain), *sectors], shift=12)
+
+
+def _chain_out_of_the_fat() -> bytes:
+    """The directory's next sector is a number the one FAT sector cannot hold."""
+    return _compound([_fat(512, {0: 0xFFFFFFFD, 1: 5000}), _directory(512, ["Root Entry", "WordDocument"])])
+
+
+HOSTILE = {
+    "a 1 MB header that claims 2**32 FAT sectors": _huge_fat_claim(1),
+    "a 3.3 MB header that claims 2**32 FAT sectors": _huge_fat_claim(3.3),
+    "a directory chain that loops": _looping_directory(),
+    "a 3.3 MB directory chain": _long_directory(3.3),
+    "a chain that leaves the FAT": _chain_out_of_the_fat(),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_crafted_compound_file_is_refused_quickly_and_in_little_memory(case: str) -> None:
+    content = HOSTILE[case]
+    started = time.perf_counter()
+    assert doctypes.detect(content) is None
+    assert time.perf_counter() - started < 1.0
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as refused:
+            check_upload("sitzung.doc", content)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 1024 * 1024, f"{peak / 2**20:.0f} MB"
+    assert str(refused.value) == f"Anlagen: Die Datei „sitzung.doc“ {DAMAGED}"
+
+
+def test_a_large_compound_file_is_read_through_its_difat() -> None:
+    """7 MB of 512-byte sectors: the directory sits past what the header's 109 FAT sectors
+    cover, so its FAT sector is found through a DIFAT sector; the FAT sectors are 4096 bytes
+    apart and the directory runs over two sectors that are not neighbours."""
+    count = 14_100
+    directory = (13_990, 13_000)
+    fat_sectors = list(range(1, 112))  # 111 FAT sectors × 128 entries cover 14 208 sectors
+    sectors: dict[int, bytes] = {i: b"" for i in range(count)}
+    chain = {directory[0]: directory[1], directory[1]: _END, 0: 0xFFFFFFFC}
+    chain.update({i: 0xFFFFFFFD for i in fat_sectors})
+    for k, index in enumerate(fat_sectors):
+        sectors[index] = struct.pack("<128I", *(chain.get(k * 128 + i, _FREE) for i in range(128)))
+    sectors[0] = struct.pack("<128I", *fat_sectors[109:], *([_FREE] * 125), _END)  # the DIFAT
+    sectors[directory[0]] = _directory(512, ["Root Entry", "1Table", "\x05SummaryInformation", "CompObj"])
+    sectors[directory[1]] = _directory(512, ["Data", "WordDocument"])
+    content = _compound([sectors[i] for i in range(count)], fat_count=len(fat_sectors), first_dir=directory[0],
+                        header_difat=fat_sectors[:109], first_difat=0, difat_count=1)
+    assert doctypes.ole_stream_names(content) == {
+        "Root Entry", "1Table", "\x05SummaryInformation", "CompObj", "Data", "WordDocument"}
+    assert doctypes.detect(content) == doctypes.DOC
+    assert check_upload("protokoll.doc", content).doc_type == doctypes.DOC
+
+
+def test_a_directory_of_4096_byte_sectors_is_read() -> None:
+    sheets = ["Root Entry", "Workbook", "\x05DocumentSummaryInformation"] + [f"MBD{i:08X}" for i in range(40)]
+    chain = {0: 0xFFFFFFFD, 1: 3, 3: 2, 2: _END}
+    content = _compound([_fat(4096, chain), _directory(4096, sheets[:32]), _directory(4096, []),
+                         _directory(4096, sheets[32:])], shift=12)
+    assert doctypes.ole_stream_names(content) == set(sheets)
+    assert doctypes.detect(content) == doctypes.XLS
+
+
+def test_a_crafted_doc_upload_answers_422_with_the_reason(demo, database, browser, app) -> None:  # type: ignore[no-untyped-def]
+    store: FileStore = app.extensions["ratsflow.files"]
+    # 400 KB: the test client spools a larger body to a temporary file it leaves open.
+    content = _huge_fat_claim(0.4)
+    clerk = browser().login("zierstedt")
+    response = _upload(clerk, _ids(database), [(content, "sitzung.doc", "application/msword")])
+    assert response.status_code == 422
+    message = re.search(r'id="anlagen-error">([^<]*)<', response.get_data(as_text=True)).group(1)  # type: ignore[union-attr]
+    assert message == f"Anlagen: Die Datei „sitzung.doc“ {DAMAGED}"
+    assert _stored(database) == []
+    assert not store.exists(hashlib.sha512(content).hexdigest()) and not _leftovers(store)

@@ -162,3 +162,34 @@ def test_logins_of_privileged_accounts_are_recorded(demo, database, browser) -> 
     assert ("login.failed", "admin") in events
     assert ("login.succeeded", "admin") in events and ("login.succeeded", "krueger") in events
     assert all(actor != "hoffmann" for _, actor in events)
+
+
+FORMULAS = ['=HYPERLINK("http://evil","x")', "+1", "-2+3", "@SUM(A1)", "\t=1+1", "\r=1+1"]
+
+
+def test_the_csv_export_keeps_spreadsheets_from_computing_what_users_typed(demo, database, draft, browser):  # type: ignore[no-untyped-def]
+    """Text that a spreadsheet would read as a formula (= + - @, tab, CR first: OWASP's list)
+    starts with ' in the CSV: shown as typed, never computed. Number columns stay numbers."""
+    paper_id = draft(FORMULAS[0], "Vorlage mit Formel")
+    with database.unit_of_work() as s:
+        events = [audit.record(s, formula, formula, "task.refused", paper_id=paper_id,
+                               details={"status": formula}) for formula in FORMULAS[1:]]
+        seqs = [e.seq for e in events]
+    raw = browser().login("krueger").get("/revision/export.csv", query_string={"vorlage": FORMULAS[0]}).get_data()
+    rows = {r[0]: r for r in csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline=""), delimiter=";")}
+    for seq, formula in zip(seqs, FORMULAS[1:], strict=True):
+        row = rows[str(seq)]  # Nr.: the number as it is
+        benutzer, name, vorlage, beschreibung = row[2], row[3], row[6], row[8]
+        assert (benutzer, name) == ("'" + formula, "'" + formula), row
+        assert beschreibung == "'" + formula.strip()  # the description strips what it words
+        assert vorlage == "'" + FORMULAS[0]
+        assert row[9].startswith("{") and json.loads(row[9])["status"] == formula  # JSON: as recorded
+    assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for r in rows.values() for cell in r)
+
+
+def test_only_text_cells_are_neutralised() -> None:
+    from engine.audit_history import spreadsheet_cell
+
+    assert [spreadsheet_cell(v) for v in (-2, 0, 17, None)] == [-2, 0, 17, ""]
+    assert [spreadsheet_cell(v) for v in ("-2", "2024/063", "", "Vorlage =1", " =1")] == \
+        ["'-2", "2024/063", "", "Vorlage =1", " =1"]

@@ -6,6 +6,10 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import os
+import threading
+import time
+import uuid
 from datetime import timedelta
 from typing import Literal
 
@@ -16,7 +20,7 @@ from sqlmodel import col, select
 from engine import accounts, audit, logins
 from engine.council import Account
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, text_of
 
 
 def _account(database, username: str) -> Account:  # type: ignore[no-untyped-def]
@@ -194,3 +198,115 @@ def test_next_after_login_never_leaves_the_site(demo, browser):  # type: ignore[
             "username": "hoffmann", "password": PASSWORD, "csrf_token": token})
         assert response.status_code == 302, target
         assert response.headers["Location"] == expected, target
+
+
+# ----------------------------------------------------------------------------- lock-out under load
+
+REDIS_URL = os.environ.get("RATSFLOW_TEST_REDIS", "redis://127.0.0.1:6379/0")
+LOCKED = "Zu viele fehlgeschlagene Anmeldungen. Bitte in 15 Minuten erneut versuchen."
+
+
+@pytest.fixture(params=["memory", "redis"])
+def limited(request, settings, _schema, database, clock, demo):  # type: ignore[no-untyped-def]
+    """An app whose failed logins are counted in memory or in the Redis on loopback, an account
+    and an address of this test alone (so the shared Redis holds nothing another run counts)."""
+    from web import create_app
+
+    unique = uuid.uuid4().hex[:12]
+    username, address = f"sperre-{unique}", f"10.{int(unique[:2], 16)}.{int(unique[2:4], 16)}.{int(unique[4:6], 16)}"
+    with database.unit_of_work() as s:
+        accounts.create_account(s, username, PASSWORD, "Sperre Test")
+    storage = "memory://" if request.param == "memory" else REDIS_URL
+    app = create_app(dataclasses.replace(settings, ratelimit_storage=storage), upgrade=False)
+    app.config.update(TESTING=True)
+    app.extensions["ratsflow.clock"] = clock
+    yield app, username, address
+    app.extensions["ratsflow.db"].dispose()
+    if request.param == "redis":
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL)
+        for pattern in (f"*{username}*", f"*{address}*"):
+            for key in client.scan_iter(pattern):
+                client.delete(key)
+        client.close()
+
+
+def _form(app, address: str):  # type: ignore[no-untyped-def]
+    """A client from ``address`` with the login form's CSRF token."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    client.get("/anmelden")
+    with client.session_transaction() as sess:
+        return client, sess["csrf"]
+
+
+def test_fifty_logins_at_once_check_at_most_ten_passwords(limited, monkeypatch):  # type: ignore[no-untyped-def]
+    """40 wrong passwords at once, then (while the first checks still run) the right one ten
+    times: every attempt is counted before its password is looked at, so ten are checked, the
+    rest answer 429 unchecked, and the right password does not get in."""
+    app, username, address = limited
+    real = accounts.verify_password
+    checked: list[str] = []
+    lock, ten_started = threading.Lock(), threading.Event()
+
+    def slow_check(hash: str, password: str) -> bool:
+        """The real check, taking 0.3 s longer: attempts in flight overlap as on a busy server."""
+        with lock:
+            checked.append(password)
+            if len(checked) >= 10:
+                ten_started.set()
+        time.sleep(0.3)
+        return real(hash, password)
+
+    monkeypatch.setattr(accounts, "verify_password", slow_check)
+    forms = [_form(app, address) for _ in range(50)]
+    barrier = threading.Barrier(40)
+    answers: list[tuple[str, int, str]] = []
+
+    def attempt(index: int) -> None:
+        client, token = forms[index]
+        password = PASSWORD if index >= 40 else f"falsch-{index}"
+        if index >= 40:
+            ten_started.wait(10)
+        else:
+            barrier.wait()
+        response = client.post("/anmelden", data={"username": username, "password": password,
+                                                  "csrf_token": token})
+        with lock:
+            answers.append((password, response.status_code, text_of(response.get_data(as_text=True))))
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    statuses = sorted(status for _p, status, _t in answers)
+    assert len(checked) == 10 and PASSWORD not in checked, checked
+    assert statuses == [401] * 10 + [429] * 40
+    assert all(LOCKED in page for _p, status, page in answers if status == 429)
+    assert all(status == 429 for password, status, _t in answers if password == PASSWORD)
+
+
+def test_a_successful_login_gives_its_counted_attempt_back(limited, monkeypatch):  # type: ignore[no-untyped-def]
+    """One failure allowed per name (so ten per address): twelve logins in a row succeed, as
+    each success is taken off both counts; then one failure, and the next attempt is refused."""
+    app, username, address = limited
+    from web import create_app  # the limits are fixed at create_app: one with a limit of 1
+
+    strict = create_app(dataclasses.replace(app.extensions["ratsflow.settings"], login_failures=1), upgrade=False)
+    strict.extensions["ratsflow.clock"] = app.extensions["ratsflow.clock"]
+    try:
+        def attempt(password: str):  # type: ignore[no-untyped-def]
+            client, token = _form(strict, address)
+            return client.post("/anmelden", data={"username": username, "password": password,
+                                                  "csrf_token": token})
+
+        assert [attempt(PASSWORD).status_code for _ in range(12)] == [302] * 12
+        assert attempt("falsch").status_code == 401
+        refused = attempt(PASSWORD)
+        assert refused.status_code == 429
+        assert "Zu viele fehlgeschlagene Anmeldungen. Bitte in 15 Minuten erneut versuchen." in \
+            text_of(refused.get_data(as_text=True))
+    finally:
+        strict.extensions["ratsflow.db"].dispose()

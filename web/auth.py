@@ -3,8 +3,9 @@
 The signed session cookie carries only the key of a ``LoginSession`` row (engine/logins.py) and
 the CSRF token. A login starts a new row and a new cookie (no session fixation); logging out
 ends the row, so a copied cookie is dead afterwards; the row also ends after the idle and the
-absolute time-out. Failed logins are counted by flask-limiter: past the limit the login answers
-429 without checking the password.
+absolute time-out. Login attempts are counted by flask-limiter before the password is looked
+at (an atomic increment, in memory or in Redis): past the limit the login answers 429 without
+checking; a successful login gives its attempt back, so only failures lock out.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from urllib.parse import unquote, urlsplit
 from flask import (
     Blueprint,
     Flask,
-    Response,
     abort,
     current_app,
     flash,
@@ -150,8 +150,16 @@ def _login_key() -> str:
     return "login:" + request.form.get("username", "").strip().lower()[:150]
 
 
-def _failed(response: Response) -> bool:
-    return response.status_code == 401
+def _give_back_attempt() -> None:
+    """A successful login is not a failure: take its attempt off the counts it was reserved in
+    (per name and per address). Fixed-window counters (flask-limiter's default, set in
+    :func:`limit_logins`): one decrement of the key the request incremented, in memory or in
+    Redis (where the window ended meanwhile, the key starts a new window one lower: a single
+    extra attempt at most)."""
+    limiter: Limiter = current_app.extensions["ratsflow.limiter"]
+    for counted in limiter.current_limits:
+        if not counted.breached:
+            limiter.limiter.storage.incr(counted.key, counted.limit.get_expiry(), amount=-1)
 
 
 def _locked_out(limit: RequestLimit) -> None:
@@ -180,6 +188,7 @@ def login() -> ResponseReturnValue:
                              details={"address": request.remote_addr or ""})
             error = _("Benutzername oder Passwort falsch.")
         else:
+            _give_back_attempt()
             log_in(actor.account_id, METHOD_PASSWORD)
             return redirect(safe_next(request.args.get("next")))
     return render_template("login.html", error=error), (401 if error else 200)
@@ -229,11 +238,16 @@ def init_app(app: Flask) -> None:
 
 
 def limit_logins(app: Flask) -> Limiter:
-    """Count failed logins (flask-limiter, one limiter per app): per user name and, ten times
-    as many, per address. Called once the login view is registered."""
+    """Count login attempts (flask-limiter, one limiter per app): per user name and, ten times
+    as many, per address. Called once the login view is registered.
+
+    Each attempt is counted *before* the view runs (``hit``: one atomic increment compared
+    with the limit), so fifty attempts at once check at most ``login_failures`` passwords;
+    the view gives a successful one back (:func:`_give_back_attempt`). Counting only after a
+    failure (``deduct_when``) let every attempt in flight pass the test before any was counted."""
     settings: Settings = app.extensions["ratsflow.settings"]
     limiter = Limiter(get_remote_address, app=app, storage_uri=settings.ratelimit_storage,
-                      headers_enabled=True, key_prefix="ratsflow")
+                      strategy="fixed-window", headers_enabled=True, key_prefix="ratsflow")
     minutes = settings.login_lockout_minutes
 
     def message() -> str:
@@ -242,10 +256,9 @@ def limit_logins(app: Flask) -> Limiter:
 
     view: Any = app.view_functions["auth.login"]
     view = limiter.limit(f"{settings.login_failures * 10} per {minutes} minutes", methods=["POST"],
-                         deduct_when=_failed, error_message=message)(view)
-    view = limiter.limit(f"{settings.login_failures} per {minutes} minutes", key_func=_login_key,
-                         methods=["POST"], deduct_when=_failed, on_breach=_locked_out,
                          error_message=message)(view)
+    view = limiter.limit(f"{settings.login_failures} per {minutes} minutes", key_func=_login_key,
+                         methods=["POST"], on_breach=_locked_out, error_message=message)(view)
     app.view_functions["auth.login"] = view
     app.extensions["ratsflow.limiter"] = limiter
     return limiter
