@@ -142,5 +142,9 @@ EFFECTS: dict[str, Effect] = {
     "releaseMinutes": _release_minutes,
 }
 
+#: An effect that reads a form field's run-time choice → (field, its ``x-options``): deploy
+#: refuses a task declaring the effect whose form lacks that field.
+NEEDS_CHOICE: dict[str, tuple[str, str]] = {"putOnAgenda": ("meeting_id", "sitzungen_des_gremiums")}
+
 #: Property name → the names a model may use (checked at deploy).
 DECLARABLE: dict[str, set[str]] = {**rules.DECLARABLE, rules.EFFECT_PROPERTY: set(EFFECTS)}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -21,10 +21,8 @@ from sqlmodel import Session, col, select
 from . import audit, effects, rules, visibility
 from .accounts import Actor
 from .council import (
-    PAPER_DONE,
     PAPER_DRAFT,
     PAPER_IN_CONSULTATION,
-    PAPER_WITHDRAWN,
     RESULTS,
     ROLE_ADMIN,
     ROLE_SECRETARIAT,
@@ -67,9 +65,14 @@ from .workflow.models import (
     WorkflowTimer,
 )
 
-BERATUNGSFOLGE = "beratungsfolge"
-SITZUNG = "sitzung"
+BERATUNGSFOLGE = rules.BERATUNGSFOLGE
+SITZUNG = rules.SITZUNG
 BPMN_DIR = Path(__file__).resolve().parent.parent / "bpmn"
+#: What Python relies on in a model: deploy refuses a model that breaks it.
+MODEL_REQUIREMENTS = runtime.Requirements(
+    declarable=effects.DECLARABLE, role_kinds=rules.ROLE_KINDS, required_roles=rules.REQUIRED_ROLES,
+    property_kinds=rules.PROPERTY_KINDS, choice_sources=set(rules.CHOICE_SOURCES),
+    needs_choice=effects.NEEDS_CHOICE)
 
 
 # ----------------------------------------------------------------------------- models
@@ -80,7 +83,7 @@ def deploy(session: Session, path: Path | str, deployed_by: str,
 
     Deploying unchanged content again returns the existing version.
     """
-    parsed = runtime.parse_model(path, content, declarable=effects.DECLARABLE)
+    parsed = runtime.parse_model(path, content, requires=MODEL_REQUIREMENTS)
     existing = session.exec(
         select(ProcessModel).where(ProcessModel.spec_hash == parsed.spec_hash)
     ).first()
@@ -117,6 +120,21 @@ def current_model(session: Session, process_id: str) -> ProcessModel:
         raise NotFound(f"Prozessmodell {process_id!r} ist nicht bereitgestellt "
                        f"(ratsflow deploy bpmn/{process_id}.bpmn)")
     return model
+
+
+def element_of(session: Session, instance: ProcessInstance, role: str) -> str | None:
+    """The id of the element that plays ``role`` in the instance's model version."""
+    model = session.get(ProcessModel, instance.model_id)
+    assert model is not None
+    spec = _model_spec(session, instance.model_id, model.spec_hash)
+    return runtime.element_with_role(spec.spec_json, model.spec_hash, role, rules.ROLE_BY_EFFECT.get(role))
+
+
+def _end_state(workflow: Any) -> str:
+    """The Vorlage's status once its Beratungsfolge has ended: what the end event reached
+    declares (``endState``), else abgeschlossen."""
+    declared = runtime.declared_at_end(workflow, rules.END_STATE_PROPERTY)
+    return rules.END_STATES[rules.END_WITHDRAWN if rules.END_WITHDRAWN in declared else rules.END_DONE]
 
 
 @dataclass(frozen=True)
@@ -408,22 +426,17 @@ def _form_for(session: Session, task: HumanTask, instance: ProcessInstance, spec
     options: dict[str, list[Choice]] = {}
     behind: dict[Any, Any] = {}
     window: rules.SessionWindow | None = None
-    if any(f.options_source == "sitzungen_des_gremiums" for f in form.fields):
+    for f in form.fields:
+        if f.options_source is None:
+            continue
         if consultation is None and task.consultation_id is not None:
             consultation = session.get(Consultation, task.consultation_id)
-        window = rules.session_window(session, consultation, now)
-        today = datetime.combine(now.astimezone(TIMEZONE).date(), time(0), TIMEZONE)
-        meetings = session.exec(
-            select(Meeting).where(Meeting.organization_id == task.organization_id,
-                                  Meeting.cancelled == False,  # noqa: E712
-                                  col(Meeting.start) >= today).order_by(col(Meeting.start))
-        ).all()
-        offered = [m for m in meetings if window.refusal(m) is None]
-        options["sitzungen_des_gremiums"] = [Choice(m.id, meeting_label(m)) for m in offered]
-        behind.update({m.id: m for m in offered})
-        planned = consultation.meeting_id if consultation is not None else None
-        if planned in behind:
-            initial["meeting_id"] = planned
+        offered = rules.CHOICE_SOURCES[f.options_source](session, task.organization_id, consultation, now)
+        options[f.options_source] = offered.choices
+        behind.update(offered.behind)
+        window = offered.window or window
+        if offered.initial is not None:
+            initial[f.name] = offered.initial
     return _FormFor(form.with_options(options), initial, behind, window)
 
 
@@ -552,7 +565,7 @@ def _complete(session: Session, actor: Actor, row: HumanTask, instance: ProcessI
     if spec.has_timers:
         _sync_timers(session, instance.id, workflow, now)
     if finished and paper is not None:
-        paper.status = PAPER_WITHDRAWN if values.get("ergebnis") == "zurueckgezogen" else PAPER_DONE
+        paper.status = _end_state(workflow)
         session.add(paper)
     audit.record(session, actor.username, actor.display_name, "task.completed", paper_id=row.paper_id,
                  process_instance_id=instance.id, at=now, details={
@@ -658,7 +671,7 @@ def advance(session: Session, instance_id: int, now: datetime,
     if workflow.is_completed() and instance.paper_id is not None:
         paper = session.get(Paper, instance.paper_id)
         if paper is not None and paper.status == PAPER_IN_CONSULTATION:
-            paper.status = PAPER_DONE
+            paper.status = _end_state(workflow)
             session.add(paper)
     return instance, happened
 

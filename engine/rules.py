@@ -11,27 +11,63 @@ A user task names, in its ``spiffworkflow:properties``:
   (a result is recorded only once its session has begun), ``agendaResultsRecorded``
   (every item on the session's agenda has its result);
 * ``effect`` (any task or event): what it does to the council's records, a name of
-  ``engine.effects.EFFECTS``.
+  ``engine.effects.EFFECTS``;
+* ``role`` (any element): the part it plays that Python looks for — ``invitation`` (the
+  session process's task "send the invitation"), ``agendaClosing`` (its timer at the agenda
+  closing). Python finds an element by its role, never by its id (:data:`REQUIRED_ROLES`);
+* ``endState`` (an end event): how the Vorlage ends when its Beratungsfolge ends there —
+  ``withdrawn`` (zurückgezogen) or ``done`` (abgeschlossen, also where nothing is declared).
 
-Deploy refuses a name that is not in :data:`DECLARABLE` (``engine.workflow.runtime``), so a
-new model needs no Python edit, and nothing here branches on a form's or a task's name.
+A form field's ``x-options`` names where its run-time choices come from, a name of
+:data:`CHOICE_SOURCES` (e.g. ``sitzungen_des_gremiums``).
+
+Deploy refuses a name that is not in :data:`DECLARABLE` (``engine.workflow.runtime``), a
+model of a kind (its process id) that lacks a role of :data:`REQUIRED_ROLES` or declares it
+twice, and an unknown choice source; so a new model needs no Python edit, and nothing here
+branches on a form's, a task's or an element's name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from sqlmodel import Session, col, select
 
 from . import deadlines
-from .council import AgendaItem, Body, Consultation, Meeting, Organization
+from .council import PAPER_DONE, PAPER_WITHDRAWN, AgendaItem, Body, Consultation, Meeting, Organization
+from .forms import Choice
+from .meetings import meeting_label
 from .settings import TIMEZONE
+from .workflow.runtime import KIND_END_EVENT, KIND_TIMER_EVENT, KIND_USER_TASK, ROLE_PROPERTY
 
 DUE_PROPERTY = "dueDate"
 GUARD_PROPERTY = "completableFrom"
 EFFECT_PROPERTY = "effect"
+END_STATE_PROPERTY = "endState"
+
+#: The process ids of the two kinds of model the engine starts itself.
+BERATUNGSFOLGE = "beratungsfolge"
+SITZUNG = "sitzung"
+
+ROLE_INVITATION = "invitation"
+ROLE_AGENDA_CLOSING = "agendaClosing"
+#: What kind of element may play a role (checked at deploy).
+ROLE_KINDS = {ROLE_INVITATION: KIND_USER_TASK, ROLE_AGENDA_CLOSING: KIND_TIMER_EVENT}
+#: Kind of model (process id) → the roles Python relies on: each declared by exactly one element.
+REQUIRED_ROLES: dict[str, dict[str, str]] = {
+    SITZUNG: {role: ROLE_KINDS[role] for role in (ROLE_INVITATION, ROLE_AGENDA_CLOSING)},
+}
+#: For model versions deployed before roles were declared: the element with this effect.
+ROLE_BY_EFFECT = {ROLE_INVITATION: "sendInvitation", ROLE_AGENDA_CLOSING: "closeAgenda"}
+
+#: An end event's declared ``endState`` → the Vorlage's status when its Beratungsfolge ends there.
+END_WITHDRAWN, END_DONE = "withdrawn", "done"
+END_STATES = {END_WITHDRAWN: PAPER_WITHDRAWN, END_DONE: PAPER_DONE}
+#: Where a declaration belongs (checked at deploy).
+PROPERTY_KINDS = {END_STATE_PROPERTY: KIND_END_EVENT}
 
 
 @dataclass(frozen=True)
@@ -204,6 +240,45 @@ GUARDS: dict[str, Guard] = {
     "agendaResultsRecorded": _agenda_results_recorded,
 }
 
+
+
+@dataclass
+class Offered:
+    """A form field's run-time choices, the objects behind them (by value), the value to
+    show at first, and which sessions fit (when sessions are offered)."""
+
+    choices: list[Choice]
+    behind: dict[Any, Any] = field(default_factory=dict)
+    initial: Any = None
+    window: SessionWindow | None = None
+
+
+ChoiceSource = Callable[[Session, int | None, Consultation | None, datetime], Offered]
+
+
+def _sessions_of_the_gremium(session: Session, organization_id: int | None,
+                             consultation: Consultation | None, now: datetime) -> Offered:
+    """The Gremium's coming sessions that fit the Beratungsfolge's order; the planned one first."""
+    window = session_window(session, consultation, now)
+    today = datetime.combine(now.astimezone(TIMEZONE).date(), time(0), TIMEZONE)
+    meetings = session.exec(
+        select(Meeting).where(Meeting.organization_id == organization_id,
+                              Meeting.cancelled == False,  # noqa: E712
+                              col(Meeting.start) >= today).order_by(col(Meeting.start))
+    ).all()
+    offered = [m for m in meetings if window.refusal(m) is None]
+    behind: dict[Any, Any] = {m.id: m for m in offered}
+    planned = consultation.meeting_id if consultation is not None else None
+    return Offered([Choice(m.id, meeting_label(m)) for m in offered], behind,
+                   planned if planned in behind else None, window)
+
+
+#: A form field's ``x-options`` → where its choices come from at run time.
+CHOICE_SOURCES: dict[str, ChoiceSource] = {
+    "sitzungen_des_gremiums": _sessions_of_the_gremium,
+}
+
 #: Property name → the names a model may use (checked at deploy).
 #: The effect names are added by ``engine.effects``, which carries them out.
-DECLARABLE: dict[str, set[str]] = {DUE_PROPERTY: set(DUE_RULES), GUARD_PROPERTY: set(GUARDS)}
+DECLARABLE: dict[str, set[str]] = {DUE_PROPERTY: set(DUE_RULES), GUARD_PROPERTY: set(GUARDS),
+                                   ROLE_PROPERTY: set(ROLE_KINDS), END_STATE_PROPERTY: set(END_STATES)}

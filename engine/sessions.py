@@ -26,10 +26,6 @@ from .types import utcnow
 from .workflow import runtime
 from .workflow.models import INSTANCE_RUNNING, ProcessInstance
 
-INVITATION_TASK = "Einladung_versenden"
-AGENDA_CLOSING_EVENT = "Tagesordnungsschluss"
-
-
 # ----------------------------------------------------------------------------- the process
 
 def _instant(day: Any, at: time = time(0)) -> str:
@@ -150,11 +146,15 @@ def send_invitation(session: Session, actor: Actor, meeting_id: int, data: dict[
                        f"{': ' + instance.incident if instance.incident else ''}; "
                        "bitte die Administration verständigen.")
     assert instance.id is not None
-    instance, _ = procedures.advance(
-        session, instance.id, now, lambda wf: runtime.fire_timer_now(wf, AGENDA_CLOSING_EVENT))
+    # The elements the model declares for these roles (checked at deploy), whatever their ids.
+    closing = procedures.element_of(session, instance, rules.ROLE_AGENDA_CLOSING)
+    invitation = procedures.element_of(session, instance, rules.ROLE_INVITATION)
+    if closing is not None:
+        instance, _ = procedures.advance(
+            session, instance.id, now, lambda wf: runtime.fire_timer_now(wf, closing))
     task = session.exec(select(HumanTask).where(
-        HumanTask.process_instance_id == instance.id, HumanTask.bpmn_id == INVITATION_TASK,
-        HumanTask.status == TASK_READY)).first()
+        HumanTask.process_instance_id == instance.id, HumanTask.bpmn_id == invitation,
+        HumanTask.status == TASK_READY)).first() if invitation is not None else None
     if task is None or task.id is None:
         raise Conflict("Der Ablauf dieser Sitzung wartet nicht auf die Einladung.")
     procedures.complete_task(session, actor, task.id, {"reason": values["reason"] or ""},

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -28,18 +28,25 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimeDateEventDefinition,
     TimerEventDefinition,
 )
+from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
-from ..forms import FormDefinitionError, parse_form
+from ..forms import Form, FormDefinitionError, parse_form
 from . import clock
 from .sandbox import ScriptLimit, check_source, restricted_script_engine
 
 FORM_PROPERTY = "formJsonSchemaFilename"
 CANDIDATE_ORGANIZATION_PROPERTY = "candidateOrganization"
+#: The part an element plays that Python looks for (``engine.rules.REQUIRED_ROLES``).
+ROLE_PROPERTY = "role"
+#: Element kinds a declaration may require, and how a message names them.
+KIND_USER_TASK, KIND_TIMER_EVENT, KIND_END_EVENT = "userTask", "timerEvent", "endEvent"
+_KIND_NAMES = {KIND_USER_TASK: "eine Benutzeraufgabe", KIND_TIMER_EVENT: "ein Zeitereignis",
+               KIND_END_EVENT: "ein Endereignis"}
 RESERVED_IDS = {"Start", "End", "Root"}
 #: A DTD can pull in files or URLs (external entities, parameter entities) or blow up in
 #: memory (entity expansion): BPMN needs none, so a model with one is refused outright.
@@ -81,6 +88,7 @@ class ParsedModel:
     spec_json: str
     spec_hash: str
     forms: dict[str, Any]  # form key → form file JSON
+    roles: dict[str, str]  # declared role → element id
 
 
 _SHARED_SPECS = "ratsflow_shared_specs"
@@ -181,14 +189,46 @@ def _code_in(task_spec: Any) -> list[tuple[str, str, str]]:
     return found
 
 
+def _is_kind(task_spec: Any, kind: str) -> bool:
+    if kind == KIND_USER_TASK:
+        return isinstance(task_spec, UserTask)
+    if kind == KIND_TIMER_EVENT:
+        return isinstance(getattr(task_spec, "event_definition", None), TimerEventDefinition)
+    return kind == KIND_END_EVENT and isinstance(task_spec, EndEvent)
+
+
+@dataclass(frozen=True)
+class Requirements:
+    """What Python relies on in the models it runs; deploy refuses a model that breaks it.
+
+    ``declarable``: property → the names a model may give it (the engine's registries);
+    ``role_kinds``: role → the kind of element that may declare it; ``required_roles``: kind
+    of model (process id) → the roles its model must declare, each on exactly one element;
+    ``property_kinds``: property → the kind of element it belongs on; ``choice_sources``:
+    the names a form field's ``x-options`` may use (None: any); ``needs_choice``: effect →
+    (form field, its ``x-options``) the effect reads.
+    """
+
+    declarable: dict[str, set[str]] = field(default_factory=dict)
+    role_kinds: dict[str, str] = field(default_factory=dict)
+    required_roles: dict[str, dict[str, str]] = field(default_factory=dict)
+    property_kinds: dict[str, str] = field(default_factory=dict)
+    choice_sources: set[str] | None = None
+    needs_choice: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
 def parse_model(path: Path | str, content: bytes | None = None,
                 forms_dirs: list[Path] | None = None,
-                declarable: dict[str, set[str]] | None = None) -> ParsedModel:
+                declarable: dict[str, set[str]] | None = None,
+                requires: Requirements | None = None) -> ParsedModel:
     """Parse and check one BPMN file; raise :class:`ModelError` on anything wrong.
 
-    ``declarable`` maps a user-task property to the names a model may give it (the
-    engine's registry of rules); any other name is refused.
+    ``declarable`` maps a task property to the names a model may give it (the engine's
+    registry of rules); any other name is refused. ``requires`` adds what Python relies on
+    (:class:`Requirements`; its ``declarable`` is merged in).
     """
+    requires = requires or Requirements()
+    declarable = {**requires.declarable, **(declarable or {})}
     path = Path(path)
     file_name = path.name
     if content is None:
@@ -237,6 +277,7 @@ def parse_model(path: Path | str, content: bytes | None = None,
         raise ModelError(file_name, str(exc)) from None
 
     forms: dict[str, Any] = {}
+    declared: dict[str, list[Any]] = {}  # role → the task specs declaring it
     search = list(forms_dirs or []) + [path.parent / "forms", path.parent]
     for one_spec in [spec, *subprocess_specs.values()]:
         for task_spec in one_spec.task_specs.values():
@@ -246,17 +287,31 @@ def parse_model(path: Path | str, content: bytes | None = None,
                     raise ModelError(file_name, f"{what} abgelehnt: {'; '.join(problems)}",
                                      element=_element(task_spec))
             props = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
-            for prop, known in (declarable or {}).items():
+            for prop, known in declarable.items():
                 if prop in props and props[prop] not in known:
                     raise ModelError(file_name, f"{prop}={props[prop]!r} ist unbekannt "
                                      f"(bekannt: {', '.join(sorted(known))})",
                                      element=_element(task_spec))
+            for prop, kind in requires.property_kinds.items():
+                if prop in props and not _is_kind(task_spec, kind):
+                    raise ModelError(file_name, f"{prop} gehört an {_KIND_NAMES[kind]}",
+                                     element=_element(task_spec))
+            role = props.get(ROLE_PROPERTY)
+            if role:
+                role_kind = requires.role_kinds.get(role)
+                if role_kind is not None and not _is_kind(task_spec, role_kind):
+                    raise ModelError(file_name, f"{ROLE_PROPERTY}={role!r} gehört an "
+                                     f"{_KIND_NAMES[role_kind]}", element=_element(task_spec))
+                declared.setdefault(role, []).append(task_spec)
             if isinstance(task_spec, UserTask):
                 form_file = props.get(FORM_PROPERTY)
                 if not form_file:
                     raise ModelError(file_name, f"Benutzeraufgabe ohne Formular ({FORM_PROPERTY})",
                                      element=_element(task_spec))
-                forms[_form_key(form_file)] = _load_form(file_name, task_spec, form_file, search)
+                definition, form = _load_form(file_name, task_spec, form_file, search)
+                forms[_form_key(form_file)] = definition
+                _check_choices(file_name, task_spec, form, props, requires)
+    roles = _check_roles(file_name, process_id, declared, requires)
 
     spec_json = SERIALIZER.spec_to_json(spec, subprocess_specs)
     return ParsedModel(
@@ -267,26 +322,57 @@ def parse_model(path: Path | str, content: bytes | None = None,
         spec_json=spec_json,
         spec_hash=hashlib.sha256(spec_json.encode()).hexdigest(),
         forms=forms,
+        roles=roles,
     )
+
+
+def _check_choices(file_name: str, task_spec: Any, form: Form, props: dict[str, str],
+                   requires: Requirements) -> None:
+    """A form's run-time choices come from known sources; a declared effect finds the choice it reads."""
+    for f in form.fields:
+        if f.options_source is not None and requires.choice_sources is not None \
+                and f.options_source not in requires.choice_sources:
+            raise ModelError(file_name, f"Formular {form.key}, Feld {f.name}: x-options="
+                             f"{f.options_source!r} ist unbekannt (bekannt: "
+                             f"{', '.join(sorted(requires.choice_sources))})", element=_element(task_spec))
+    needed = requires.needs_choice.get(props.get("effect", ""))
+    if needed is not None and not any(f.name == needed[0] and f.options_source == needed[1]
+                                      for f in form.fields):
+        raise ModelError(file_name, f"effect={props['effect']!r} braucht im Formular {form.key} das Feld "
+                         f"{needed[0]} mit x-options={needed[1]!r}", element=_element(task_spec))
+
+
+def _check_roles(file_name: str, process_id: str, declared: dict[str, list[Any]],
+                 requires: Requirements) -> dict[str, str]:
+    """Each role on at most one element; every role the model's kind needs declared."""
+    for role, specs in declared.items():
+        if len(specs) > 1:
+            raise ModelError(file_name, f"{ROLE_PROPERTY}={role!r} ist mehrfach erklärt "
+                             f"({', '.join(_element(s) for s in specs)}); genau ein Element darf sie tragen")
+    for role, kind in requires.required_roles.get(process_id, {}).items():
+        if role not in declared:
+            raise ModelError(file_name, f"kein Element erklärt {ROLE_PROPERTY}={role!r} "
+                             f"({_KIND_NAMES[kind]}); ein Modell des Prozesses {process_id!r} braucht es")
+    return {role: specs[0].bpmn_id for role, specs in declared.items()}
 
 
 def _form_key(form_file: str) -> str:
     return form_file.removesuffix(".json").removesuffix(".schema")
 
 
-def _load_form(file_name: str, task_spec: Any, form_file: str, search: list[Path]) -> Any:
+def _load_form(file_name: str, task_spec: Any, form_file: str, search: list[Path]) -> tuple[Any, Form]:
     for folder in search:
         candidate = folder / form_file
         if candidate.is_file():
             try:
                 definition = json.loads(candidate.read_text(encoding="utf-8"))
-                parse_form(_form_key(form_file), definition)
+                form = parse_form(_form_key(form_file), definition)
             except json.JSONDecodeError as exc:
                 raise ModelError(file_name, f"Formular {form_file}: kein gültiges JSON "
                                  f"(Zeile {exc.lineno}: {exc.msg})", element=_element(task_spec)) from None
             except FormDefinitionError as exc:
                 raise ModelError(file_name, str(exc), element=_element(task_spec)) from None
-            return definition
+            return definition, form
     raise ModelError(file_name, f"Formular {form_file} nicht gefunden", element=_element(task_spec))
 
 
@@ -413,6 +499,26 @@ def pending_timers(workflow: BpmnWorkflow) -> list[PendingTimer]:
                                   task.task_spec.bpmn_name or task.task_spec.bpmn_id or "",
                                   kind, datetime.fromtimestamp(due.timestamp(), UTC)))
     return found
+
+
+def element_with_role(spec_json: str, spec_hash: str, role: str, effect: str | None = None) -> str | None:
+    """The id of the element of a model version that declares ``role``; for a version
+    deployed before roles were declared, the one that declares ``effect`` instead."""
+    spec, subprocess_specs = _specs(spec_hash, spec_json)
+    task_specs = [t for one in [spec, *subprocess_specs.values()] for t in one.task_specs.values()]
+    for wanted, value in ((ROLE_PROPERTY, role), ("effect", effect)):
+        found = [t.bpmn_id for t in task_specs if value is not None and t.bpmn_id
+                 and (getattr(t, "extensions", None) or {}).get("properties", {}).get(wanted) == value]
+        if found:
+            return str(found[0])
+    return None
+
+
+def declared_at_end(workflow: BpmnWorkflow, prop: str) -> set[str]:
+    """What the end events the workflow reached declare as ``prop``."""
+    return {value for task in workflow.get_tasks() if task.state == TaskState.COMPLETED
+            and isinstance(task.task_spec, EndEvent)
+            and (value := task_properties(task).get(prop))}
 
 
 def model_has_timers(spec_json: str, spec_hash: str) -> bool:
