@@ -24,6 +24,7 @@ from engine.workflow.models import (
     TIMER_FIRED,
     TIMER_WAITING,
     ProcessInstance,
+    ProcessModel,
     WorkflowTimer,
 )
 from notifications.delivery import FolderTransport
@@ -183,6 +184,73 @@ def _variant(tmp_path: Path, old: str, new: str) -> Path:
     for form in (SITZUNG.parent / "forms").glob("*.json"):
         (tmp_path / "forms" / form.name).write_text(form.read_text())
     return path
+
+
+def _renamed(tmp_path: Path, *renames: tuple[str, str]) -> Path:
+    """A copy of the session model with every occurrence of each old text replaced."""
+    path = _variant(tmp_path, renames[0][0], renames[0][1])
+    text = path.read_text()
+    for old, new in renames[1:]:
+        assert old in text
+        text = text.replace(old, new)
+    path.write_text(text)
+    return path
+
+
+def test_send_invitation_now_follows_the_declared_roles_not_the_ids(tmp_path, demo, database, actor):  # type: ignore[no-untyped-def]
+    """Renamed elements keep "Einladung jetzt versenden" working: Python looks for the roles."""
+    path = _renamed(tmp_path, ("Einladung_versenden", "Mitglieder_laden"), ('"Tagesordnungsschluss"', '"TO_zu"'),
+                    (">Tagesordnungsschluss<", ">TO_zu<"))
+    text = path.read_text()
+    assert "Einladung_versenden" not in text and "Tagesordnungsschluss<" not in text
+    assert 'id="Tagesordnungsschluss"' not in text
+    with database.unit_of_work() as s:
+        model, new = procedures.deploy(s, path, "admin")
+        assert new and model.version == 2
+    who = actor("schmitz")
+    with database.unit_of_work() as s:
+        org = _meeting(s, "SI/2024/128").organization_id
+        meeting_id = sessions.create_meeting(s, who, {
+            "organization_id": org, "name": "Sondersitzung", "reference": "SI/2024/151",
+            "date": "15.01.2027", "start_time": "17:00"}, now=NOW).id
+        assert sessions.process_of(s, meeting_id).model_id == model.id
+        assert set(_timers(s, meeting_id)) == {"TO_zu"} and _open(s, meeting_id) == []
+    with database.unit_of_work() as s:
+        sessions.send_invitation(s, who, meeting_id, {}, now=NOW)
+    with database.unit_of_work() as s:
+        meeting = s.get(Meeting, meeting_id)
+        assert meeting.agenda_closed == NOW and meeting.invited == NOW
+        done = s.exec(select(HumanTask).where(HumanTask.meeting_id == meeting_id)).one()
+        assert (done.bpmn_id, done.status, done.completed_by) == ("Mitglieder_laden", "erledigt", "schmitz")
+        assert _timers(s, meeting_id)["TO_zu"][0] == TIMER_FIRED
+
+
+ROLE_INVITATION = '<spiffworkflow:property name="role" value="invitation" />'
+ROLE_CLOSING = '<spiffworkflow:property name="role" value="agendaClosing" />'
+MINUTES_EFFECT = '<spiffworkflow:property name="effect" value="releaseMinutes" />'
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    pytest.param(ROLE_INVITATION, "", r"^sitzung.bpmn: kein Element erklärt role='invitation' "
+                 r"\(eine Benutzeraufgabe\); ein Modell des Prozesses 'sitzung' braucht es$", id="no-invitation"),
+    pytest.param(ROLE_CLOSING, "", r"^sitzung.bpmn: kein Element erklärt role='agendaClosing' "
+                 r"\(ein Zeitereignis\)", id="no-agenda-closing"),
+    pytest.param(MINUTES_EFFECT, MINUTES_EFFECT + ROLE_INVITATION,
+                 r"^sitzung.bpmn: role='invitation' ist mehrfach erklärt \(Einladung_versenden "
+                 r"\(Einladung versenden\), Niederschrift_freigeben \(Niederschrift freigeben\)\)",
+                 id="invitation-twice"),
+    pytest.param(ROLE_CLOSING, ROLE_INVITATION, r"^sitzung.bpmn, Element Tagesordnungsschluss "
+                 r"\(Tagesordnungsschluss\): role='invitation' gehört an eine Benutzeraufgabe$", id="wrong-kind"),
+    pytest.param(ROLE_INVITATION, ROLE_INVITATION.replace("invitation", "einladung"),
+                 r"role='einladung' ist unbekannt \(bekannt: agendaClosing, invitation\)", id="unknown-role"),
+])
+def test_deploy_refuses_a_session_model_without_the_roles_python_relies_on(  # type: ignore[no-untyped-def]
+        tmp_path, database, old, new, expected):
+    path = _variant(tmp_path, old, new)
+    with database.unit_of_work() as s, pytest.raises(runtime.ModelError, match=expected):
+        procedures.deploy(s, path, "admin")
+    with database.unit_of_work() as s:
+        assert s.exec(select(ProcessModel).where(ProcessModel.process_id == "sitzung")).all() == []
 
 
 def test_deploy_refuses_an_unknown_effect(tmp_path: Path) -> None:
