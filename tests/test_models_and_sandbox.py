@@ -11,12 +11,13 @@ from sqlmodel import col, select
 
 from engine import procedures
 from engine.council import Paper
+from engine.tasks import TASK_READY, HumanTask
 from engine.workflow import runtime
 from engine.workflow.models import ProcessInstance, ProcessModel
 from engine.workflow.sandbox import RestrictedEnvironment
 from web.cli import main as cli
 
-from .conftest import PROJECT
+from .conftest import NOW, PROJECT, on_agenda
 
 MODEL = PROJECT / "bpmn" / "beratungsfolge.bpmn"
 
@@ -103,6 +104,69 @@ def test_broken_bpmn_says_which_file_element_and_why(tmp_path: Path, old: str, n
     path = variant(tmp_path, old, new)
     with pytest.raises(runtime.ModelError, match=expected):
         runtime.parse_model(path)
+
+
+ENDS_WITHDRAWN = '<spiffworkflow:property name="endState" value="withdrawn" />'
+
+
+def _form_variant(tmp_path: Path, old: str, new: str) -> None:
+    """Change the agenda form copied next to a model variant."""
+    form = tmp_path / "forms" / "tagesordnung.schema.json"
+    text = form.read_text(encoding="utf-8")
+    assert old in text
+    form.write_text(text.replace(old, new), encoding="utf-8")
+
+
+@pytest.mark.parametrize("old, new, form, expected", [
+    pytest.param('<spiffworkflow:property name="effect" value="recordResult" />',
+                 '<spiffworkflow:property name="effect" value="recordResult" />' + ENDS_WITHDRAWN, None,
+                 r"^variante.bpmn, Element Ergebnis \(Ergebnis erfassen\): endState gehört an ein Endereignis$",
+                 id="end-state-on-a-task"),
+    pytest.param(ENDS_WITHDRAWN, ENDS_WITHDRAWN.replace("withdrawn", "verschwunden"), None,
+                 r"endState='verschwunden' ist unbekannt \(bekannt: done, withdrawn\)", id="unknown-end-state"),
+    pytest.param("", "", ('"x-options": "sitzungen_des_gremiums"', '"x-options": "alle_sitzungen"'),
+                 r"^variante.bpmn, Element Tagesordnung \(Auf die Tagesordnung setzen\): Formular tagesordnung, "
+                 r"Feld meeting_id: x-options='alle_sitzungen' ist unbekannt \(bekannt: sitzungen_des_gremiums\)$",
+                 id="unknown-choice-source"),
+    pytest.param("", "", ('"meeting_id"', '"sitzung_id"'),
+                 r"^variante.bpmn, Element Tagesordnung \(Auf die Tagesordnung setzen\): effect='putOnAgenda' "
+                 r"braucht im Formular tagesordnung das Feld meeting_id mit x-options='sitzungen_des_gremiums'$",
+                 id="effect-without-its-choice"),
+])
+def test_deploy_refuses_what_python_cannot_rely_on(  # type: ignore[no-untyped-def]
+        tmp_path, database, old, new, form, expected):
+    path = variant(tmp_path, old, new)
+    if form is not None:
+        _form_variant(tmp_path, *form)
+    with database.unit_of_work() as s, pytest.raises(runtime.ModelError, match=expected):
+        procedures.deploy(s, path, "admin")
+    with database.unit_of_work() as s:
+        assert s.exec(select(ProcessModel)).all() == []
+
+
+@pytest.mark.parametrize("old, new, status", [
+    pytest.param("Vorlage_zurueckgezogen", "Rueckzug", "zurückgezogen", id="renamed-end-event"),
+    pytest.param(ENDS_WITHDRAWN, ENDS_WITHDRAWN.replace("withdrawn", "done"), "abgeschlossen",
+                 id="declared-done"),
+])
+def test_the_end_event_reached_declares_how_the_vorlage_ends(  # type: ignore[no-untyped-def]
+        tmp_path, database, demo, actor, draft, old, new, status):
+    path = variant(tmp_path, old, new, name="beratungsfolge.bpmn")
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace(old, new), encoding="utf-8")  # every occurrence of the id
+    with database.unit_of_work() as s:
+        assert procedures.deploy(s, path, "admin")[1]
+    paper_id = on_agenda(database, actor, draft, "2024/095", "Rückzug")
+    secretary = actor("hoffmann")
+    with database.unit_of_work() as s:
+        task = s.exec(select(HumanTask).where(HumanTask.paper_id == paper_id,
+                                              HumanTask.status == TASK_READY)).one()
+        version = s.get(ProcessInstance, task.process_instance_id).version
+        completion = procedures.complete_task(s, secretary, task.id, {"ergebnis": "zurueckgezogen"},
+                                              version, now=NOW)
+        assert completion.finished
+    with database.unit_of_work() as s:
+        assert s.get(Paper, paper_id).status == status
 
 
 def test_deploy_command_reports_the_broken_file_and_keeps_the_store(tmp_path, database, settings, monkeypatch):  # type: ignore[no-untyped-def]
