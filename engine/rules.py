@@ -241,7 +241,6 @@ GUARDS: dict[str, Guard] = {
 }
 
 
-
 @dataclass
 class Offered:
     """A form field's run-time choices, the objects behind them (by value), the value to
@@ -258,7 +257,8 @@ ChoiceSource = Callable[[Session, int | None, Consultation | None, datetime], Of
 
 def _sessions_of_the_gremium(session: Session, organization_id: int | None,
                              consultation: Consultation | None, now: datetime) -> Offered:
-    """The Gremium's coming sessions that fit the Beratungsfolge's order; the planned one first."""
+    """The Gremium's coming sessions that fit the Beratungsfolge's order; the planned one, if
+    it still fits, shown at first."""
     window = session_window(session, consultation, now)
     today = datetime.combine(now.astimezone(TIMEZONE).date(), time(0), TIMEZONE)
     meetings = session.exec(
