@@ -21,7 +21,7 @@ import datetime as dt
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, Index, Text, and_, or_, text, update
+from sqlalchemy import Column, Connection, Index, Text, and_, or_, text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from .text import one_line
@@ -116,16 +116,18 @@ def backoff(attempts: int) -> timedelta:
     return min(delay, LONGEST_RETRY)
 
 
-def settle_sent(session: Session, message_ids: list[int], now: datetime) -> None:
+def settle_sent(session: Session | Connection, message_ids: list[int], now: datetime) -> None:
     """Accepted messages, in one statement (no ORM sync: nothing holds them).
 
     The dispatcher commits this after each message. On PostgreSQL that commit does not wait
     for the disk (``synchronous_commit = off`` for this transaction): a dispatcher that dies
     right after it still has it recorded; only a crash of the database server itself within
     a fraction of a second could lose the mark, and then the message goes once more, with
-    its Message-ID. (Measured here: 3 ms per message with the flush, 0.6 ms without.)"""
+    its Message-ID. (Measured here: 3 ms per message with the flush, 0.6 ms without.) The
+    dispatcher hands in one connection for its batch, not a session per message."""
     if message_ids:
-        if session.get_bind().dialect.name == "postgresql":
+        dialect = session.get_bind().dialect if isinstance(session, Session) else session.dialect
+        if dialect.name == "postgresql":
             session.execute(text("SET LOCAL synchronous_commit = off"))
         session.execute(update(table_of(OutboxMessage)).where(
             and_(table_of(OutboxMessage).c.id.in_(message_ids),

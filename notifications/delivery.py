@@ -37,6 +37,8 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from sqlalchemy import Connection
+
 from engine import outbox
 from engine.db import Database
 from engine.outbox import OutboxMessage
@@ -244,17 +246,19 @@ class DispatchReport:
             self.failed += other.failed
 
 
-def _settle(database: Database, row: OutboxMessage, outcome: Outcome, now: datetime,
+def _settle(database: Database, marks: Connection, row: OutboxMessage, outcome: Outcome, now: datetime,
             report: DispatchReport) -> None:
-    """One message's outcome, in its own unit of work (committed before the next leaves).
+    """One message's outcome, committed before the next leaves.
 
-    On the hot path: one short UPDATE and commit per message (before: one per batch)."""
+    On the hot path: one short UPDATE and commit per message on the batch's own connection
+    (``marks``; before this design: one per batch, which could send a message twice)."""
     assert row.id is not None
+    if outcome.error is None:
+        outbox.settle_sent(marks, [row.id], now)
+        marks.commit()
+        report.sent += 1
+        return
     with database.unit_of_work() as s:
-        if outcome.error is None:
-            outbox.settle_sent(s, [row.id], now)
-            report.sent += 1
-            return
         status = outbox.settle_failed(s, row.id, now, outcome.error, permanent=outcome.permanent)
     if status == outbox.FAILED:
         report.failed += 1
@@ -280,11 +284,12 @@ def dispatch_batch(database: Database, transport: Transport, now: datetime | Cal
     settled: set[int] = set()
     deliveries = transport.deliver(rows)
     try:
-        for row, outcome in deliveries:
-            _settle(database, row, outcome, clock(), report)
-            settled.add(row.id or 0)
-            if clock() >= stop_at:
-                break
+        with database.engine.connect() as marks:
+            for row, outcome in deliveries:
+                _settle(database, marks, row, outcome, clock(), report)
+                settled.add(row.id or 0)
+                if clock() >= stop_at:
+                    break
     finally:
         deliveries.close()
     untried = [r.id for r in rows if r.id is not None and r.id not in settled]
