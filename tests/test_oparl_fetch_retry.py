@@ -119,3 +119,23 @@ def test_the_engine_draws_no_progress_bar() -> None:
                 for alias in node.names}
     imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert "tqdm" not in imported
+
+
+def test_the_cli_draws_the_bar_from_the_reports(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+
+    from web.cli import _progress_bar
+
+    with _progress_bar(True) as report:  # not a terminal: no bar
+        assert report is None
+    screen = io.StringIO()
+    monkeypatch.setattr(screen, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(sys, "stderr", screen)
+    with _progress_bar(True) as report:
+        assert report is not None
+        report(10, 0, "paper")
+        report(0, 4, "1 Seiten, paper")
+    assert "4/10" in screen.getvalue() and "1 Seiten, paper" in screen.getvalue()
+    with _progress_bar(False) as report:
+        assert report is None
