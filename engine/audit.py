@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Connection, Index, Text, text, update
+from sqlalchemy import JSON, Column, Connection, Index, Integer, Text, text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from .types import table_of, utc_column, utcnow
@@ -50,6 +50,9 @@ class AuditEvent(SQLModel, table=True):
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     prev_hash: str
     hash: str
+    #: Which fields the hash covers (:func:`_digest`): 1 before migration 0011 (without
+    #: ``actor_name``), :data:`HASH_VERSION` for every event written since.
+    hash_version: int = Field(default=1, sa_column=Column(Integer, nullable=False, server_default="1"))
 
 
 class AuditHead(SQLModel, table=True):
@@ -62,12 +65,23 @@ class AuditHead(SQLModel, table=True):
     hash: str = GENESIS
 
 
+#: The hash formula of new events: version 2 covers ``actor_name`` too.
+HASH_VERSION = 2
+
+
 def _digest(prev_hash: str, seq: int, at: datetime, actor: str, action: str,
-            paper_id: int | None, instance_id: int | None, details: dict[str, Any]) -> str:
-    payload = json.dumps(
-        [prev_hash, seq, at.isoformat(), actor, action, paper_id, instance_id, details],
-        sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str,
-    )
+            paper_id: int | None, instance_id: int | None, details: dict[str, Any],
+            actor_name: str | None = None, version: int = 1) -> str | None:
+    """The hash of one event by the formula of its ``version`` (None for a version unknown).
+
+    Version 1 (events written before migration 0011) leaves ``actor_name`` out, so a changed
+    name still verified; version 2 covers it and names its version in what it hashes."""
+    fields: list[Any] = [prev_hash, seq, at.isoformat(), actor, action, paper_id, instance_id, details]
+    if version == 2:
+        fields = [2, *fields, actor_name]
+    elif version != 1:
+        return None
+    payload = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -92,10 +106,13 @@ def record(
         update(head).where(head.c.id == 1).values(seq=head.c.seq + 1)
         .returning(head.c.seq, head.c.hash)
     ).one()
-    digest = _digest(prev_hash, seq, at, actor, action, paper_id, process_instance_id, details)
+    digest = _digest(prev_hash, seq, at, actor, action, paper_id, process_instance_id, details,
+                     actor_name, HASH_VERSION)
+    assert digest is not None
     event = AuditEvent(
         seq=seq, at=at, actor=actor, actor_name=actor_name, action=action, paper_id=paper_id,
         process_instance_id=process_instance_id, details=details, prev_hash=prev_hash, hash=digest,
+        hash_version=HASH_VERSION,
     )
     session.add(event)
     session.execute(update(head).where(head.c.id == 1).values(hash=digest))
@@ -200,7 +217,8 @@ class VerifyReport:
 
 
 _COLUMNS = (AuditEvent.seq, AuditEvent.at, AuditEvent.actor, AuditEvent.action, AuditEvent.paper_id,
-            AuditEvent.process_instance_id, AuditEvent.details, AuditEvent.prev_hash, AuditEvent.hash)
+            AuditEvent.process_instance_id, AuditEvent.details, AuditEvent.prev_hash, AuditEvent.hash,
+            AuditEvent.actor_name, AuditEvent.hash_version)
 
 
 def _stream(session: Session, after: int, batch: int) -> Iterator[Any]:
@@ -221,8 +239,8 @@ def verify(session: Session, since: tuple[int, str] | None = None,
     prev_seq, prev_hash = since or (0, GENESIS)
     marks = {c.seq: c for c in checkpoints}
     count = 0
-    for seq, at, actor, action, paper_id, instance_id, details, stored_prev, stored_hash in \
-            _stream(session, prev_seq, batch):
+    for seq, at, actor, action, paper_id, instance_id, details, stored_prev, stored_hash, actor_name, \
+            version in _stream(session, prev_seq, batch):
         count += 1
         problem = None
         if seq != prev_seq + 1:
@@ -230,7 +248,8 @@ def verify(session: Session, since: tuple[int, str] | None = None,
         elif stored_prev != prev_hash:
             problem = f"Ereignis {seq}: Verkettung unterbrochen (passt nicht auf Ereignis {prev_seq})"
             bad = seq
-        elif _digest(prev_hash, seq, at, actor, action, paper_id, instance_id, details) != stored_hash:
+        elif _digest(prev_hash, seq, at, actor, action, paper_id, instance_id, details, actor_name,
+                     version) != stored_hash:
             problem, bad = f"Ereignis {seq}: Inhalt verändert", seq
         elif seq in marks and marks[seq].hash != stored_hash:
             problem, bad = f"Ereignis {seq} weicht vom Prüfpunkt vom {marks[seq].at} ab", seq
@@ -278,9 +297,9 @@ def _changed_since(session: Session, good: AuditVerification) -> VerifyReport | 
     row = session.execute(select(*[col(c) for c in _COLUMNS])
                           .where(col(AuditEvent.seq) == good.to_seq)).first()
     if row is not None:
-        seq, at, actor, action, paper_id, instance_id, details, prev, digest = row
+        seq, at, actor, action, paper_id, instance_id, details, prev, digest, actor_name, version = row
         if digest == good.last_hash and _digest(prev, seq, at, actor, action, paper_id, instance_id,
-                                                details) == digest:
+                                                details, actor_name, version) == digest:
             return None
     problem = f"Ereignis {good.to_seq}: seit der Prüfung vom {good.at.isoformat()} verändert oder entfernt"
     return VerifyReport(False, 0, problem, good.to_seq, good.to_seq - 1, GENESIS)

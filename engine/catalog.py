@@ -8,9 +8,6 @@ the pages'), and so is a Sitzung's non-public part (``visibility.sees_closed_par
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -20,7 +17,7 @@ from sqlalchemy import or_, tuple_
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
-from . import reminders
+from . import cursors, reminders
 from .accounts import Actor
 from .audit import AuditEvent
 from .council import (
@@ -67,14 +64,13 @@ KEY_LIMIT = 2**63
 
 
 def encode_cursor(kind: str, values: Sequence[Any]) -> str:
-    raw = json.dumps([kind, *[v.isoformat() if isinstance(v, date | datetime) else v for v in values]])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return cursors.pack([kind, *[v.isoformat() if isinstance(v, date | datetime) else v for v in values]])
 
 
 def decode_cursor(kind: str, cursor: str, types: Sequence[type]) -> tuple[Any, ...]:
     """The key values a page continues after; a cursor of another list or broken: 422."""
     try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"==="))
+        raw = cursors.unpack(cursor)
         if not isinstance(raw, list) or len(raw) != len(types) + 1 or raw[0] != kind:
             raise ValueError("cursor of another list")
         values: list[Any] = []
@@ -87,7 +83,7 @@ def decode_cursor(kind: str, cursor: str, types: Sequence[type]) -> tuple[Any, .
                 raise ValueError("beyond the database's integers")
             values.append(value)
         return tuple(values)
-    except (ValueError, TypeError, AttributeError, binascii.Error, UnicodeDecodeError, RecursionError):
+    except (ValueError, TypeError, AttributeError):
         raise Invalid("Eingaben bitte prüfen.", {
             "cursor": ["Ungültiger Cursor: bitte die erste Seite neu laden."]}) from None
 

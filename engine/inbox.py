@@ -12,9 +12,6 @@ first).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -25,6 +22,7 @@ from sqlalchemy.orm import defer
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
+from . import cursors
 from .accounts import Actor
 from .council import Meeting, Organization, Paper
 from .errors import Invalid
@@ -128,7 +126,7 @@ class InboxQuery:
     def decode_cursor(self) -> tuple[Any, int]:
         """The sort value and id the next page starts after."""
         try:
-            raw = json.loads(base64.urlsafe_b64decode((self.cursor or "").encode() + b"==="))
+            raw = cursors.unpack(self.cursor or "")
             view, sort, value, last_id = raw
             if view != self.view or sort != self.sort or not isinstance(last_id, int) \
                     or isinstance(last_id, bool) or not 0 <= last_id <= MAX_ID:
@@ -136,14 +134,13 @@ class InboxQuery:
             if value is not None:
                 value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
             return value, last_id
-        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
+        except (ValueError, TypeError):
             raise Invalid("Filter bitte prüfen.", {
                 "cursor": ["Ungültiger Cursor: bitte die erste Seite neu laden."]}) from None
 
 
 def _encode_cursor(query: InboxQuery, value: date | datetime | None, last_id: int) -> str:
-    raw = json.dumps([query.view, query.sort, value.isoformat() if value else None, last_id])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return cursors.pack([query.view, query.sort, value.isoformat() if value else None, last_id])
 
 
 @dataclass

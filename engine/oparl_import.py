@@ -27,6 +27,7 @@ goes on from there.
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import ipaddress
 import json
@@ -36,7 +37,6 @@ import queue
 import re
 import socket
 import ssl
-import sys
 import threading
 import time
 import zlib
@@ -336,7 +336,33 @@ class OutOfTime(FetchError):
 
 
 class _Again(Exception):
-    """Worth another try (a timeout, a 5xx): why."""
+    """Worth another try (a timeout, a 5xx, a 429): why, and how long the server asked us to wait."""
+
+    def __init__(self, reason: str, wait: float | None = None) -> None:
+        super().__init__(reason)
+        self.wait = wait
+
+
+#: The longest pause a ``Retry-After`` may ask for; longer requests are shortened to this.
+RETRY_AFTER_MAX = 60.0
+
+
+def retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """The seconds a ``Retry-After`` header asks for (delay-seconds or an HTTP-date), at most
+    ``RETRY_AFTER_MAX``; None when absent or unreadable."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return min(float(value), RETRY_AFTER_MAX)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(seconds, 0.0), RETRY_AFTER_MAX)
 
 
 class _NotPublic(Exception):
@@ -630,11 +656,12 @@ class Fetcher:
         """The body of ``url`` (at most ``max_bytes``, else the fetcher's ``max_bytes``)."""
         cap = self.max_bytes if max_bytes is None else max_bytes
         reason = ""
+        asked: float | None = None
         for attempt in range(self.retries + 1):
             if attempt:
                 with self.lock:
                     self.retried += 1
-                pause = self.backoff(attempt - 1)
+                pause = self.backoff(attempt - 1) if asked is None else asked  # the server's wish first
                 if time.monotonic() + pause >= self.deadline:
                     raise self._late(url)
                 self.sleep(pause)
@@ -642,6 +669,7 @@ class Fetcher:
                 return self._once(url, params, cap)
             except _Again as exc:
                 reason = str(exc)
+                asked = exc.wait
         raise FetchError(url, f"{reason} nach {self.retries + 1} Versuchen")
 
     def _once(self, url: str, params: dict[str, str] | None, cap: int) -> bytes:
@@ -665,7 +693,9 @@ class Fetcher:
                         if status in (404, 410):
                             raise NotServed(url, f"HTTP {status}")
                         if status >= 500 or status == 429:
-                            raise _Again(f"HTTP {status}")
+                            wait = retry_after(response.headers.get("retry-after")) \
+                                if status in (429, 503) else None
+                            raise _Again(f"HTTP {status}", wait)
                         if status >= 300:
                             raise FetchError(url, f"HTTP {status}")
                         return self._body(url, response, cap)
@@ -887,8 +917,13 @@ def _crawl(fetcher: Fetcher, chain: _Chain, stop: threading.Event, max_pages: in
 
 
 class Importer:
+    """Reads an OParl source into the database. ``progress`` (supplied by the caller, e.g. the
+    CLI's progress bar) is called as ``progress(announced, written, note)``: ``announced`` objects
+    more that a list says it holds (its first page), ``written`` objects of a page just stored."""
+
     def __init__(self, database: Database, fetcher: Fetcher, *, files: FileStore | None = None,
-                 with_files: bool = False, now: datetime | None = None, progress: bool = False,
+                 with_files: bool = False, now: datetime | None = None,
+                 progress: Callable[[int, int, str], None] | None = None,
                  page_size: int = 100, on_page: Callable[[str], None] | None = None,
                  max_pages: int = MAX_PAGES, max_seconds: float = MAX_SECONDS,
                  max_file_bytes: int | None = None) -> None:
@@ -919,7 +954,6 @@ class Importer:
         self.links: list[dict[str, int]] = []
         self.meeting_start: dict[int, datetime] = {}
         self.taken: dict[str, int | str] = {}  # Aktenzeichen -> paper id (or origin URL, new in this page)
-        self.bar: Any = None
         self.max_pages = max_pages
         self.max_seconds = max_seconds
         #: A document is stored only up to the size of an upload.
@@ -956,7 +990,6 @@ class Importer:
                 if source.last_started is None or source.last_success != source.last_started:
                     source.last_started = run_started
             summary.since = self.since
-            self._open_bar()
             try:
                 root = self.fetcher.json(url)
             except FetchError as exc:
@@ -1024,8 +1057,6 @@ class Importer:
             summary.requests = self.fetcher.requests
             summary.retries = self.fetcher.retried
             summary.seconds = time.perf_counter() - started
-            if self.bar is not None:
-                self.bar.close()
 
     def _report_fetcher(self, summary: Summary) -> None:
         """What the fetcher refused to ask for and what text it cleaned, named in the summary."""
@@ -1050,15 +1081,6 @@ class Importer:
                             "der nächste Lauf setzt fort")
         self.truncated = True
         return True
-
-    def _open_bar(self) -> None:
-        if not self.progress or not sys.stderr.isatty():
-            return
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=0, unit=" Objekte", file=sys.stderr, dynamic_ncols=True,
-                        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}] "
-                                   "{postfix}")
 
     def _bodies(self, root: Any, summary: Summary) -> list[dict[str, Any]]:
         kind = _kind(root)
@@ -1128,10 +1150,10 @@ class Importer:
                 break
             where, page, following = item
             ahead = following
-            if self.bar is not None and page.get("pagination", {}).get("currentPage") in (None, 1):
+            if self.progress is not None and page.get("pagination", {}).get("currentPage") in (None, 1):
                 total = page.get("pagination", {}).get("totalElements")
                 if isinstance(total, int):
-                    self.bar.total += total
+                    self.progress(total, 0, chain.kind)
             data = page["data"]
             for o in data:
                 if isinstance(o, dict) and isinstance(o.get("id"), str):
@@ -1142,9 +1164,8 @@ class Importer:
                         self.ignored = True  # asked for what changed since, got older objects
             self._write_page(chain.kind, data, summary, resume=(key, following))
             summary.pages += 1
-            if self.bar is not None:
-                self.bar.update(len(data))
-                self.bar.set_postfix_str(f"{summary.pages} Seiten, {chain.kind}")
+            if self.progress is not None:
+                self.progress(0, len(data), f"{summary.pages} Seiten, {chain.kind}")
             if self.on_page is not None:
                 self.on_page(where)
         if chain.loop is not None:

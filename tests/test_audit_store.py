@@ -186,3 +186,50 @@ def test_the_app_role_cannot_change_the_history_even_without_the_trigger(demo, d
             conn.execute(text(f"DROP ROLE {role}"))
         admin.dispose()
     assert _verify(database).ok
+
+
+def _cli_verify(settings, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("RATSFLOW_INSTANCE_PATH", str(settings.instance_path))
+    return CliRunner().invoke(cli, ["audit", "verify"])
+
+
+def test_a_changed_actor_name_of_a_new_event_fails_verify(demo, database, settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    with database.unit_of_work(write=False) as s:
+        event = s.exec(select(audit.AuditEvent).where(audit.AuditEvent.seq == 5)).one()
+        assert event.hash_version == audit.HASH_VERSION == 2
+    assert _cli_verify(settings, monkeypatch).exit_code == 0
+    with attacker(database) as conn:
+        conn.execute(text("UPDATE audit_event SET actor_name = 'Mallory' WHERE seq = 5"))
+    bad = _cli_verify(settings, monkeypatch)
+    assert bad.exit_code == 1 and "Ereignis 5: Inhalt verändert" in bad.output
+
+
+def test_a_new_event_passed_off_as_the_old_format_fails(demo, database) -> None:  # type: ignore[no-untyped-def]
+    with attacker(database) as conn:
+        conn.execute(text("UPDATE audit_event SET hash_version = 1 WHERE seq = 5"))
+    report = _verify(database)
+    assert (report.ok, report.first_bad) == (False, 5)
+
+
+def _append_old_format_event(database, actor_name: str) -> int:  # type: ignore[no-untyped-def]
+    """An event as written before migration 0011: hash without actor_name, hash_version 1."""
+    from datetime import UTC, datetime
+
+    with database.unit_of_work() as s:
+        head = s.get(audit.AuditHead, 1)
+        seq, at = head.seq + 1, datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+        digest = audit._digest(head.hash, seq, at, "hoffmann", "task.claimed", None, None, {"alt": True})
+        s.add(audit.AuditEvent(seq=seq, at=at, actor="hoffmann", actor_name=actor_name, action="task.claimed",
+                               details={"alt": True}, prev_hash=head.hash, hash=digest, hash_version=1))
+        head.seq, head.hash = seq, digest
+    return seq
+
+
+def test_an_old_format_event_still_verifies(demo, database, settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    seq = _append_old_format_event(database, "Hoffmann")
+    with database.unit_of_work() as s:  # and the chain goes on in the new format after it
+        audit.record(s, "weber", "Weber", "task.claimed")
+    report = _verify(database)
+    assert report.ok and report.last_seq == seq + 1, report.problem
+    assert _cli_verify(settings, monkeypatch).exit_code == 0

@@ -128,6 +128,16 @@ def test_import_counts_originals_and_a_second_run_writes_nothing(database, serve
     assert len(lists) == 4 and len(server.requests) < 10  # only the lists, asked for what changed
 
 
+def test_progress_goes_to_the_callers_callback(database, server) -> None:  # type: ignore[no-untyped-def]
+    reports: list[tuple[int, int, str]] = []
+    summary = run(database, server, progress=lambda *report: reports.append(report))
+    assert summary.complete, summary.lines()
+    announced = sum(a for a, _w, _n in reports)
+    written = sum(w for _a, w, _n in reports)
+    assert written >= FULL["Paper"] and announced >= FULL["Paper"]
+    assert any("Seiten" in note for _a, w, note in reports if w)
+
+
 def test_a_change_and_a_deletion_reach_the_copy_and_nothing_else(database, server) -> None:  # type: ignore[no-untyped-def]
     run(database, server)
     beratungen = len({c["id"] for c in server.store.by_id[OTHER]["consultation"]})

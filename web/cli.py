@@ -8,6 +8,8 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import IO
@@ -96,6 +98,32 @@ def demo(oparl_sample: bool, oparl_path: Path | None) -> None:
             _oparl_sample(database, oparl_path)
 
 
+@contextmanager
+def _progress_bar(wanted: bool) -> Iterator[Callable[[int, int, str], None] | None]:
+    """The import's progress as a bar on stderr (only in a terminal): the callback the importer
+    reports to (objects announced, objects written, a note), or None."""
+    if not wanted or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, unit=" Objekte", file=sys.stderr, dynamic_ncols=True,
+               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}] {postfix}")
+
+    def report(announced: int, written: int, note: str) -> None:
+        if announced:
+            bar.total += announced
+            bar.refresh()
+        if written:
+            bar.update(written)
+            bar.set_postfix_str(note)
+
+    try:
+        yield report
+    finally:
+        bar.close()
+
+
 def _oparl_sample(database: Database, path: Path | None) -> None:
     """The sample is served by a small OParl server on loopback and read by the same importer
     as ``import-oparl`` (the objects keep their real Karlsruhe URLs as origin)."""
@@ -110,7 +138,8 @@ def _oparl_sample(database: Database, path: Path | None) -> None:
     # The sample server listens on loopback: a private address, allowed for this one source.
     with SampleServer(OparlStore(load_sample(folder))) as server, \
             Fetcher(rewrite=server.rewrite, allow_private=True) as fetcher:
-        summary = Importer(database, fetcher, progress=True).run(KARLSRUHE + "/system")
+        with _progress_bar(True) as progress:
+            summary = Importer(database, fetcher, progress=progress).run(KARLSRUHE + "/system")
     for line in summary.lines():
         click.echo(line)
 
@@ -147,10 +176,11 @@ def import_oparl_command(url: str, with_files: bool, limit: int, timeout: float,
     with _database() as database, fetcher:
         database.upgrade()
         try:
-            summary = Importer(database, fetcher, files=FileStore(database.settings.files_path),
-                               with_files=with_files, progress=progress, max_seconds=max_seconds,
-                               max_pages=max_pages,
-                               max_file_bytes=database.settings.max_upload_bytes).run(url)
+            with _progress_bar(progress) as report:
+                summary = Importer(database, fetcher, files=FileStore(database.settings.files_path),
+                                   with_files=with_files, progress=report, max_seconds=max_seconds,
+                                   max_pages=max_pages,
+                                   max_file_bytes=database.settings.max_upload_bytes).run(url)
         except FetchError as exc:
             raise click.ClickException(str(exc)) from None
     for line in summary.lines():
