@@ -182,7 +182,7 @@ def run_backend(backend: str, rounds: int) -> dict:
         try:
             settings = load_settings(env={}, database_url=url, instance_path=Path(tmp) / "instance",
                                      scheduler_in_process=False, secret_key="bench")
-            app = create_app(settings)
+            app = create_app(settings, upgrade=True)  # a fresh database: migrate it here
             jobs, meeting_id = prepare(app.extensions["ratsflow.db"], rounds + WARMUP)
             http, bare, statements = measure(app, jobs, meeting_id)
         finally:

@@ -1031,7 +1031,7 @@ def main() -> int:
             t0 = time.perf_counter()
             settings = load_settings(env={}, database_url=url, instance_path=Path(tmp) / "instance",
                                      scheduler_in_process=False, secret_key="bench")
-            app = create_app(settings)  # runs the migrations
+            app = create_app(settings, upgrade=True)  # runs the migrations
             app.extensions["ratsflow.clock"] = lambda: now  # one "today" for data and requests
             db = app.extensions["ratsflow.db"]
             t1 = time.perf_counter()

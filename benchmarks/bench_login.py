@@ -53,7 +53,7 @@ def main() -> None:
     settings = load_settings(env={}, instance_path=folder, scheduler_in_process=False,
                              secret_key="bench", database_url=f"sqlite:///{folder / 'db.sqlite'}")
     settings = dataclasses.replace(settings, login_failures=100_000)
-    app = create_app(settings)
+    app = create_app(settings, upgrade=True)  # a fresh database: migrate it here
     with app.extensions["ratsflow.db"].unit_of_work() as s:
         load_demo(s, PASSWORD, week=False)
     client = app.test_client()

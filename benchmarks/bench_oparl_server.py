@@ -114,7 +114,7 @@ def measure(database_url: str, papers: int, repeat: int, instance: Path) -> dict
 
     settings = load_settings(env={}, database_url=database_url, instance_path=instance,
                              scheduler_in_process=False, secret_key="benchmark")
-    app = create_app(settings)
+    app = create_app(settings, upgrade=True)  # a fresh database: migrate it here
     try:
         t0 = time.perf_counter()
         total = _bulk(app, papers)

@@ -171,7 +171,7 @@ def per_completion(count: int) -> None:
         settings = load_settings(env={}, database_url=f"sqlite:///{Path(tmp) / 'bench.sqlite'}",
                                  instance_path=Path(tmp) / "instance", scheduler_in_process=False,
                                  secret_key="bench")
-        app = create_app(settings)
+        app = create_app(settings, upgrade=True)  # a fresh database: migrate it here
         try:
             jobs, _ = bc.prepare(app.extensions["ratsflow.db"], count + bc.WARMUP)
             states = [bc.full_state(job) for job in jobs]

@@ -53,6 +53,8 @@ from .types import utcnow
 from .workflow.models import ProcessInstance
 
 SEED = json.loads((Path(__file__).parent / "demo_vorlage_2024_063.json").read_text(encoding="utf-8"))
+#: Vorlagen 2024/064–075 and the steps of the secretaries' week (``_load_week``).
+WEEK = json.loads((Path(__file__).parent / "demo_week.json").read_text(encoding="utf-8"))
 COMMITTEE = "Ausschuss für (eu)regionale Wirtschaft, Strukturentwicklung und Gesundheit"
 ASSEMBLY = "Verbandsversammlung des Region Aachen Zweckverband"
 MOBILITY = "Ausschuss für Mobilität und Digitalisierung"
@@ -517,251 +519,55 @@ def _load_week(session: Session, password: str, files: FileStore | None, today: 
         papers[reference] = p
         return p
 
-    def noted(**extra: Any) -> dict[str, Any]:
-        return {"ergebnis": "zur_kenntnis_genommen", **extra}
+    # The Vorlagen and what the users did with them: engine/demo_week.json (its _note says
+    # how a day is written). Names there are the Gremien, clerks and Sitzungen above.
+    orgs = {"committee": committee, "assembly": assembly, "department": department,
+            "mobility": mobility, "digital": digital}
+    clerks = {"albrecht": albrecht, "lenz": lenz}
+    meetings = {"past_committee": past_committee, "past_assembly": past_assembly,
+                "past_mobility": past_mobility, "next_mobility": next_mobility,
+                "later_mobility": later_mobility, "m_committee": g.m_committee,
+                "m_assembly": g.m_assembly, "later_committee": g.later_committee,
+                "later_assembly": g.later_assembly}
+    days = {"C": C, "Q": Q, "P": P, "K": K, "today": today}
 
-    def agenda(meeting_: Meeting, top: str, public: bool = True) -> dict[str, Any]:
-        data: dict[str, Any] = {"meeting_id": meeting_.id, "top_nummer": top}
-        if not public:
-            data["oeffentlich"] = False
-        return data
+    def day(ref: Sequence[Any]) -> date:
+        base = days[ref[0]] if ref[0] in days else day_of(meetings[ref[0]])
+        return base if ref[1] is None else wd(base, ref[1])
 
-    # 2024/074 — finished: recommended by the AWSG six weeks ago, decided by the VV.
-    v = vorlage(
-        74, "Klimaanpassung: Regionale Kooperation Starkregenvorsorge", "Beschlussvorlage",
-        department, albrecht, [(committee, "Vorberatung", past_committee),
-                               (assembly, "Entscheidung", past_assembly)],
-        "Sachlage:\n\nStarkregenereignisse wie im Juli 2021 haben gezeigt, dass Vorsorge nicht an "
-        "Gemeindegrenzen haltmacht. Die Mitgliedskommunen, die Wasserverbände und der RAZV wollen "
-        "Starkregengefahrenkarten, Frühwarnung und die Beratung von Unternehmen künftig gemeinsam "
-        "angehen.\n\nDie als Anlage beigefügte Kooperationsvereinbarung regelt Aufgaben, "
-        "Datenaustausch und die Finanzierung einer gemeinsamen Koordinierungsstelle beim RAZV.",
-        "Die Verbandsversammlung stimmt der als Anlage beigefügten Kooperationsvereinbarung zur "
-        "regionalen Starkregenvorsorge zu und beauftragt den Verbandsvorsteher, sie zu unterzeichnen.",
-        "Koordinierungsstelle rund 60.000 Euro jährlich, zur Hälfte von den Wasserverbänden getragen.",
-        "Eine Stelle (Koordination), im Stellenplan vorgesehen.", started=wd(Q, -16),
-        anlage=("Kooperationsvereinbarung Starkregenvorsorge", [
-            "Partner: die Mitgliedskommunen, die Wasserverbände der Region und der RAZV.",
-            "Gegenstand: gemeinsame Starkregengefahrenkarten, Frühwarnung, Beratung.",
-            "Koordinierungsstelle beim RAZV; Kosten je zur Hälfte RAZV und Wasserverbände."]))
-    script.start(v, "albrecht", _at(wd(Q, -15), 10))
-    script.complete(v, "hoffmann", agenda(past_committee, "3"), _at(wd(Q, -10), 11))
-    script.complete(v, "hoffmann", {
-        "ergebnis": "empfohlen", "ja": 11, "nein": 0, "enthaltungen": 1,
-        "beschlusstext": "Der Ausschuss empfiehlt der Verbandsversammlung, der "
-                         "Kooperationsvereinbarung zuzustimmen."}, _at(wd(Q, 1), 9, 30))
-    script.complete(v, "schmitz", agenda(past_assembly, "6"), _at(wd(Q, 2), 10))
-    script.complete(v, "schmitz", {
-        "ergebnis": "beschlossen", "ja": 31, "nein": 0, "enthaltungen": 2,
-        "beschlusstext": "Die Verbandsversammlung stimmt der Kooperationsvereinbarung zur "
-                         "regionalen Starkregenvorsorge zu."},
-        _at(wd(day_of(past_assembly), 1), 10))
+    def at(ref: Sequence[Any]) -> datetime:
+        return _at(day(ref), *ref[2:])
 
-    # 2024/067 — three steps: recommended by the AMD, now the AWSG's result (held by weber).
-    v = vorlage(
-        67, "Strukturwandel im Rheinischen Revier: Priorisierung der regionalen Projektvorschläge",
-        "Beschlussvorlage", department, albrecht,
-        [(mobility, "Vorberatung", past_mobility), (committee, "Vorberatung", g.m_committee),
-         (assembly, "Entscheidung", g.m_assembly)],
-        "Sachlage:\n\nFür die nächste Förderrunde nach dem Strukturstärkungsgesetz sind aus der "
-        "Region 23 Projektskizzen eingegangen. Die Verwaltung hat sie gemeinsam mit den Kreisen "
-        "Düren, Euskirchen und Heinsberg und der StädteRegion Aachen nach Beschäftigungswirkung, "
-        "Reifegrad und regionaler Bedeutung bewertet.\n\nDie Bewertungsmatrix und die "
-        "vorgeschlagene Rangfolge sind als Anlage beigefügt. Die ersten acht Projekte sollen als "
-        "regionale Priorität gegenüber dem Land benannt werden.",
-        "Die Verbandsversammlung beschließt die als Anlage beigefügte Priorisierung der regionalen "
-        "Projektvorschläge und beauftragt die Verwaltung, die ersten acht Projekte als regionale "
-        "Priorität beim Land anzumelden.",
-        "Keine unmittelbaren; die Projekte werden von ihren Trägern finanziert.", started=wd(P, -16),
-        anlage=("Bewertungsmatrix Projektvorschläge", [
-            "23 Projektskizzen, bewertet nach Beschäftigungswirkung (40 %), Reifegrad (30 %)",
-            "und regionaler Bedeutung (30 %).",
-            "Rang 1–8: regionale Priorität; Rang 9–15: Qualifizierung; Rang 16–23: zurückgestellt."]))
-    script.start(v, "albrecht", _at(wd(P, -15), 9, 30))
-    script.complete(v, "krause", agenda(past_mobility, "2"), _at(wd(P, -11), 10))
-    script.complete(v, "krause", {
-        "ergebnis": "empfohlen", "ja": 9, "nein": 1, "enthaltungen": 1,
-        "beschlusstext": "Der Ausschuss empfiehlt die Priorisierung mit dem Hinweis, die "
-                         "Schnellbusachse Aachen – Jülich mitzudenken."}, _at(wd(P, 1), 10, 30))
-    script.complete(v, "hoffmann", agenda(g.m_committee, "4"), _at(wd(C, -9), 10))
-    script.assign(v, "hoffmann", "weber", _at(wd(C, -1), 16))
+    def task_data(data: dict[str, Any]) -> dict[str, Any]:
+        if "agenda" not in data:
+            return data
+        agenda: dict[str, Any] = {"meeting_id": meetings[data["agenda"]].id, "top_nummer": data["top"]}
+        if not data.get("public", True):
+            agenda["oeffentlich"] = False
+        return agenda
 
-    # 2024/065 — noted by the AMD, now waits for its Kenntnisnahme in SI/2024/131.
-    v = vorlage(
-        65, "Digitale Gesundheitsregion: Bericht zum Telemedizin-Netzwerk", "Standardvorlage",
-        department, albrecht, [(mobility, "Kenntnisnahme", past_mobility),
-                               (committee, "Kenntnisnahme", g.m_committee)],
-        "Sachlage:\n\nDas Telemedizin-Netzwerk der Gesundheitsregion Aachen verbindet Kliniken, "
-        "Hausarztpraxen und Pflegeeinrichtungen aus allen Mitgliedskommunen. Nach dem zweiten "
-        "Projektjahr nehmen 41 Einrichtungen teil; rund 2.300 telemedizinische Konsile wurden "
-        "durchgeführt, und für den sicheren Austausch von Befunden gilt ein gemeinsamer "
-        "Standard.\n\nDer Bericht zeigt außerdem, welche Pflegedienste als Nächstes angebunden "
-        "werden sollen und welche Fördermittel dafür beantragt sind.",
-        "Die Ausschüsse nehmen den Bericht zur Kenntnis.",
-        "Keine; das Netzwerk wird aus Landesmitteln gefördert.", started=wd(P, -14))
-    script.start(v, "albrecht", _at(wd(P, -13), 14))
-    script.complete(v, "krause", agenda(past_mobility, "3"), _at(wd(P, -10), 11))
-    script.complete(v, "krause", noted(), _at(wd(P, 1), 10, 35))
-    script.complete(v, "hoffmann", agenda(g.m_committee, "7"), _at(wd(C, -8), 11))
-
-    # 2024/064, 2024/066 — Kenntnisnahme in SI/2024/131, result open (bulk "zur Kenntnis").
-    v = vorlage(
-        64, "Regionalmarketing Region Aachen: Sachstand Markenentwicklung", "Mitteilungsvorlage",
-        department, albrecht, [(committee, "Kenntnisnahme", g.m_committee),
-                               (assembly, "Kenntnisnahme", g.m_assembly)],
-        "Sachlage:\n\nMit der Kooperationsvereinbarung mit den regionalen Wirtschaftsclustern "
-        "(Vorlage 2024/063) hat der RAZV ein Regionalmarketing für die Fach- und "
-        "Arbeitskräftegewinnung auf den Weg gebracht. Die beauftragte Agentur hat in vier "
-        "Markenwerkstätten mit Unternehmen, Hochschulen und Kommunen ein Markenbild und erste "
-        "Kernbotschaften entwickelt.\n\nDie Ergebnisse der Werkstätten liegen als Anlage bei. Als "
-        "Nächstes werden Bildsprache und Kampagnenplan abgestimmt.",
-        "Der Ausschuss und die Verbandsversammlung nehmen den Sachstand zur Kenntnis.",
-        "Die Kosten sind im Wirtschaftsplan (Regionalmarketing) veranschlagt.", started=wd(C, -19),
-        anlage=("Ergebnisse der Markenwerkstätten", [
-            "Vier Werkstätten mit Unternehmen, Hochschulen und Kommunen der Region.",
-            "Kernbotschaften: Technologie und Lebensqualität, drei Länder in einer Stunde,",
-            "Arbeiten in der Region mit Zukunft."]))
-    script.start(v, "albrecht", _at(wd(C, -18), 10))
-    script.complete(v, "hoffmann", agenda(g.m_committee, "6"), _at(wd(C, -11), 9, 30))
-
-    v = vorlage(
-        66, "Fachkräftesicherung: Zwischenbericht Welcome Service Region Aachen", "Mitteilungsvorlage",
-        department, albrecht, [(committee, "Kenntnisnahme", g.m_committee),
-                               (assembly, "Kenntnisnahme", g.later_assembly)],
-        "Sachlage:\n\nDer Welcome Service Region Aachen berät internationale Fachkräfte und ihre "
-        "Familien beim Ankommen in der Region und unterstützt Unternehmen bei der Anwerbung. In "
-        "diesem Jahr fanden 310 Beratungen statt, etwa die Hälfte für Beschäftigte in Gesundheits- "
-        "und Pflegeberufen.\n\nDie Verwaltung berichtet über die Zusammenarbeit mit den "
-        "Ausländerbehörden der Mitgliedskommunen und über zusätzliche Sprechstunden in Düren und "
-        "Heinsberg.",
-        "Der Ausschuss und die Verbandsversammlung nehmen den Zwischenbericht zur Kenntnis.",
-        "Keine zusätzlichen; die Anlaufstelle ist im Wirtschaftsplan veranschlagt.", started=wd(C, -14))
-    script.start(v, "albrecht", _at(wd(C, -13), 11))
-    script.complete(v, "weber", agenda(g.m_committee, "8"), _at(wd(C, -8), 14))
-
-    # 2024/068 — recommended in SI/2024/131; the VV's agenda step is due at its closing.
-    v = vorlage(
-        68, "Euregionale Zusammenarbeit: Beteiligung am Interreg-Projekt „Grenzenlos arbeiten“",
-        "Beschlussvorlage", department, albrecht,
-        [(committee, "Vorberatung", g.m_committee), (assembly, "Entscheidung", g.m_assembly)],
-        "Sachlage:\n\nIm Programm Interreg Euregio Maas-Rhein bereiten Partner aus Belgien, den "
-        "Niederlanden und Deutschland ein Projekt vor, das Grenzpendlerinnen und -pendler sowie "
-        "Arbeitgeber zu Steuer, Sozialversicherung und der Anerkennung von Abschlüssen berät. "
-        "Der RAZV ist als Partner für die deutsche Seite angefragt.\n\nDas Projekt läuft drei "
-        "Jahre; der Eigenanteil des RAZV beträgt 40 % seiner Projektkosten.",
-        "Die Verbandsversammlung beschließt die Beteiligung des RAZV als Projektpartner am "
-        "Interreg-Projekt „Grenzenlos arbeiten“ und stellt den Eigenanteil in den Wirtschaftsplänen "
-        "der Projektjahre bereit.",
-        "Eigenanteil rund 36.000 Euro je Projektjahr.",
-        "Eine halbe Stelle, befristet auf die Projektlaufzeit, aus Projektmitteln finanziert.",
-        started=wd(C, -17))
-    script.start(v, "albrecht", _at(wd(C, -16), 10))
-    script.complete(v, "hoffmann", agenda(g.m_committee, "9"), _at(wd(C, -10), 10))
-    script.complete(v, "hoffmann", {"ergebnis": "empfohlen", "ja": 12, "nein": 1, "enthaltungen": 0},
-                    _at(C, 18))
-
-    # 2024/069 — vertagt in SI/2024/131: back at the agenda step for a later session.
-    v = vorlage(
-        69, "Tourismus Eifel: Kofinanzierung der Qualitätsoffensive Wanderwege Nordeifel",
-        "Beschlussvorlage", department, albrecht, [(committee, "Entscheidung", g.m_committee)],
-        "Sachlage:\n\nDie Eifel Tourismus GmbH und die Naturparke der Region wollen das Netz der "
-        "Prädikatswanderwege in der Nordeifel erneuern: Beschilderung, Rastplätze und digitale "
-        "Wegeinformationen. Das Land fördert die Maßnahme mit 70 %, wenn die Region die "
-        "Kofinanzierung sichert.\n\nDer RAZV soll 30 % der förderfähigen Kosten übernehmen, "
-        "höchstens 120.000 Euro über zwei Jahre; die beteiligten Kommunen tragen die laufende "
-        "Unterhaltung.",
-        "Der Ausschuss beschließt die Kofinanzierung der Qualitätsoffensive Wanderwege Nordeifel "
-        "mit bis zu 120.000 Euro, verteilt auf zwei Wirtschaftsjahre.",
-        "Bis zu 120.000 Euro; Deckung aus dem Budget Regionalentwicklung.", started=wd(C, -15))
-    script.start(v, "albrecht", _at(wd(C, -14), 9))
-    script.complete(v, "hoffmann", agenda(g.m_committee, "10"), _at(wd(C, -9), 10, 30))
-    script.complete(v, "hoffmann", {
-        "ergebnis": "vertagt",
-        "beschlusstext": "Vertagt. Die Verwaltung legt zur nächsten Sitzung die Anteile je Kommune "
-                         "und die Folgekosten der Unterhaltung vor."}, _at(C, 18, 10))
-
-    # 2024/070 — planned for SI/2024/140; weber took the agenda step and left a note.
-    v = vorlage(
-        70, "Standortmarketing: Gemeinschaftsstand der Region Aachen auf der EXPO REAL",
-        "Beschlussvorlage", department, albrecht,
-        [(committee, "Vorberatung", g.later_committee), (assembly, "Entscheidung", g.later_assembly)],
-        "Sachlage:\n\nBisher präsentieren sich die Wirtschaftsförderungen der Mitgliedskommunen auf "
-        "Fachmessen einzeln. Für die kommende EXPO REAL in München schlägt die Verwaltung einen "
-        "gemeinsamen Stand „Region Aachen“ vor, auf dem Kommunen, Hochschulen und "
-        "Projektentwickler Gewerbeflächen und Projekte aus dem Revier zeigen.\n\nDer RAZV "
-        "übernimmt Standmiete und Organisation; die Mitaussteller beteiligen sich mit einem "
-        "Pauschalbetrag.",
-        "Die Verbandsversammlung beschließt den Gemeinschaftsstand der Region Aachen auf der "
-        "EXPO REAL und ermächtigt die Verwaltung, die Verträge mit der Messegesellschaft und den "
-        "Mitausstellern zu schließen.",
-        "Rund 85.000 Euro, davon etwa 40.000 Euro durch Beiträge der Mitaussteller gedeckt.",
-        started=wd(C, -4))
-    script.start(v, "albrecht", _at(wd(C, -3), 10))
-    script.claim(v, "weber", _at(wd(C, -2), 9))
-    script.comment(v, "weber", "Kostenschätzung der Messegesellschaft ist angefragt; ich setze die "
-                   "Vorlage auf die Tagesordnung, sobald sie vorliegt.", _at(wd(C, -2), 9, 5))
-
-    # 2024/071, 2024/072 — waiting for the AMD's agenda, which closed already: overdue.
-    v = vorlage(
-        71, "Regionale Mobilität: Machbarkeitsstudie Schnellbusachse Aachen – Jülich",
-        "Beschlussvorlage", digital, lenz,
-        [(mobility, "Vorberatung", next_mobility), (assembly, "Entscheidung", g.later_assembly)],
-        "Sachlage:\n\nZwischen Aachen und Jülich fehlt eine schnelle, direkte Verbindung im "
-        "öffentlichen Nahverkehr; Beschäftigte der Forschungs- und Gewerbestandorte in Jülich "
-        "pendeln überwiegend mit dem Auto. Eine Schnellbuslinie mit wenigen Halten und eigenen "
-        "Busspuren an Engstellen könnte die Fahrzeit auf unter 40 Minuten senken.\n\nDie "
-        "Verwaltung schlägt vor, gemeinsam mit dem Aachener Verkehrsverbund und den beteiligten "
-        "Kreisen eine Machbarkeitsstudie zu Linienführung, Nachfrage, Kosten und Förderung zu "
-        "beauftragen.",
-        "Die Verbandsversammlung beauftragt die Verwaltung, gemeinsam mit dem Aachener "
-        "Verkehrsverbund eine Machbarkeitsstudie für eine Schnellbusachse Aachen – Jülich "
-        "auszuschreiben.",
-        "Rund 150.000 Euro für die Studie; eine Förderung des Landes von 50 % wird erwartet.",
-        started=wd(K, -9))
-    script.start(v, "lenz", _at(wd(K, -8), 9, 30))
-
-    v = vorlage(
-        72, "Breitbandausbau: Sachstand Gigabit-Förderung in den Mitgliedskommunen",
-        "Mitteilungsvorlage", digital, lenz, [(mobility, "Kenntnisnahme", next_mobility)],
-        "Sachlage:\n\nDie Verwaltung berichtet halbjährlich über den Ausbau der Gigabit-Netze. Zum "
-        "Stichtag können 78 % der Haushalte und 91 % der Gewerbegebiete in der Region mit "
-        "Gigabit-Anschlüssen versorgt werden; in den geförderten Ausbaugebieten der Eifel "
-        "verzögern sich die Tiefbauarbeiten um rund sechs Monate.\n\nDer Bericht enthält die "
-        "Übersicht je Kommune und den Stand der Anträge im Förderprogramm des Bundes.",
-        "Der Ausschuss nimmt den Sachstand zur Kenntnis.", "Keine.", started=wd(K, -7))
-    script.start(v, "lenz", _at(wd(K, -6), 14))
-    script.comment(v, "krause", "Die Zahlen je Kommune fehlen noch, der Fachbereich liefert sie "
-                   "nach; dann kommt die Vorlage als Nachtrag auf die Tagesordnung.", _at(K, 15, 30))
-
-    # 2024/073 — non-public: a Vergabe, in the non-public part of the AMD's next session.
-    v = vorlage(
-        73, "Vergabe: Rahmenvertrag Fachberatung Gigabit-Förderverfahren", "Beschlussvorlage",
-        digital, lenz, [(mobility, "Entscheidung", next_mobility)],
-        "Sachlage:\n\nFür die Begleitung der Förderverfahren zum Gigabitausbau (Markterkundung, "
-        "Auswahlverfahren, Verwendungsnachweise) hat der RAZV Beratungsleistungen europaweit "
-        "ausgeschrieben. Es sind vier Angebote eingegangen; das wirtschaftlichste erreicht 87 von "
-        "100 Wertungspunkten.\n\nDie Vergabe wird nichtöffentlich beraten, weil die Angebote "
-        "Betriebs- und Geschäftsgeheimnisse der Bieter enthalten.",
-        "Der Ausschuss beschließt, den Zuschlag für den Rahmenvertrag auf das wirtschaftlichste "
-        "Angebot gemäß Vergabevermerk zu erteilen.",
-        "Höchstens 240.000 Euro über drei Jahre; gedeckt aus Fördermitteln und dem Budget "
-        "Digitalisierung.", public=False, started=wd(K, -8))
-    script.start(v, "lenz", _at(wd(K, -7), 10))
-    script.complete(v, "krause", agenda(next_mobility, "11", public=False), _at(K, 11))
-
-    # 2024/075 — an Antrag still in Entwurf.
-    vorlage(
-        75, "Antrag: Prüfauftrag papierlose Gremienarbeit mit digitalen Sitzungsunterlagen", "Antrag",
-        digital, lenz, [(mobility, "Vorberatung", later_mobility), (assembly, "Entscheidung", None)],
-        "Antragstext:\n\nDie Verwaltung wird beauftragt zu prüfen, wie die Gremien des RAZV "
-        "vollständig auf digitale Sitzungsunterlagen umgestellt werden können; Barrierefreiheit, "
-        "Datenschutz und die Ausstattung der Mitglieder mit Endgeräten sind dabei zu "
-        "berücksichtigen.\n\nBegründung:\n\nDer Versand gedruckter Unterlagen kostet Zeit, Papier "
-        "und Porto, und viele Mitglieder arbeiten bereits digital. Mehrere Mitgliedskommunen haben "
-        "gute Erfahrungen mit papierlosen Sitzungen gemacht.",
-        "Die Verbandsversammlung beauftragt die Verwaltung mit der beantragten Prüfung und einem "
-        "Bericht im Ausschuss für Mobilität und Digitalisierung.",
-        "Die Prüfung erfolgt mit eigenem Personal.", started=wd(today, -2))
+    for item in WEEK["vorlagen"]:
+        anlage = item.get("anlage")
+        v = vorlage(
+            item["number"], item["name"], item["paper_type"], orgs[item["lead"]], clerks[item["clerk"]],
+            [(orgs[org], role, meetings[m] if m else None) for org, role, m in item["consultations"]],
+            item["facts"], item["proposal"], item["financial"], item.get("personnel", "Keine."),
+            public=item.get("public", True), started=day(item["started"]),
+            anlage=(anlage["title"], anlage["lines"]) if anlage else None)
+        for step in item["steps"]:
+            user, when = step["user"], at(step["at"])
+            if step["do"] == "start":
+                script.start(v, user, when)
+            elif step["do"] == "complete":
+                script.complete(v, user, task_data(step["data"]), when)
+            elif step["do"] == "claim":
+                script.claim(v, user, when)
+            elif step["do"] == "assign":
+                script.assign(v, user, step["to"], when)
+            elif step["do"] == "comment":
+                script.comment(v, user, step["text"], when)
+            else:
+                raise ValueError(f"demo_week.json: unknown step {step['do']!r}")
 
     return [(u, w) for u, w, _, _ in accounts], sorted(papers)
 

@@ -49,6 +49,9 @@ class Settings:
     secret_key: str | None = None
     #: Run APScheduler inside the web process (the embedded default).
     scheduler_in_process: bool = True
+    #: Let ``create_app()`` bring the schema up to date at start-up (one web process only;
+    #: several workers: ``ratsflow db upgrade`` first). ``ratsflow serve`` always migrates.
+    auto_migrate: bool = False
     #: Largest accepted upload (bytes).
     max_upload_bytes: int = 50 * 1024 * 1024
     #: Where e-mail goes: ``smtp://user:pass@host:587?starttls=true`` or ``smtps://…``;
@@ -194,6 +197,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "instance_path": instance,
         "secret_key": env.get("RATSFLOW_SECRET_KEY") or None,
         "scheduler_in_process": _bool(env.get("RATSFLOW_SCHEDULER", "true"), "RATSFLOW_SCHEDULER"),
+        "auto_migrate": _bool(env.get("RATSFLOW_AUTO_MIGRATE", "false"), "RATSFLOW_AUTO_MIGRATE"),
         "max_upload_bytes": _int(
             env.get("RATSFLOW_MAX_UPLOAD_BYTES", str(50 * 1024 * 1024)), "RATSFLOW_MAX_UPLOAD_BYTES"
         ),

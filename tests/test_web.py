@@ -315,3 +315,22 @@ def test_meetings_page_shows_each_sessions_deadlines(demo, browser):  # type: ig
     page = text_of(browser().login("schmitz").get("/sitzungen").get_data(as_text=True))
     assert "Tagesordnungsschluss Ladungsfrist" in page
     assert re.search(r"04\.12\.2026, 15:00 Uhr SI/2024/128 .*? 24\.11\.2026 27\.11\.2026", page)
+
+
+def test_create_app_migrates_only_when_asked(tmp_path):  # type: ignore[no-untyped-def]
+    """Web workers never migrate at start-up by default; RATSFLOW_AUTO_MIGRATE=true (or
+    ``upgrade=True``, what ``ratsflow serve`` passes) brings the schema up to date."""
+    import sqlalchemy
+
+    from engine.settings import load_settings
+    from web import create_app
+
+    def tables(app):  # type: ignore[no-untyped-def]
+        return set(sqlalchemy.inspect(app.extensions["ratsflow.db"].engine).get_table_names())
+
+    plain = load_settings({"RATSFLOW_INSTANCE_PATH": str(tmp_path / "plain")})
+    assert plain.auto_migrate is False
+    assert "alembic_version" not in tables(create_app(plain))
+    auto = load_settings({"RATSFLOW_INSTANCE_PATH": str(tmp_path / "auto"), "RATSFLOW_AUTO_MIGRATE": "true"})
+    assert "alembic_version" in tables(create_app(auto))
+    assert "alembic_version" in tables(create_app(plain, upgrade=True))

@@ -6,21 +6,13 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, abort, g, jsonify, render_template, request, send_from_directory
+from flask import Flask, Response, g, jsonify
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import HTTPException, InternalServerError
 
-from engine import timers
 from engine.db import Database
-from engine.errors import EngineError
 from engine.files import FileStore
 from engine.settings import Settings, load_settings
-from engine.types import utcnow
 from engine.workflow import sandbox
-from engine.workflow.runtime import TaskFailed
-
-WEB_DIR = Path(__file__).resolve().parent
-VENDOR_DIR = WEB_DIR / "node_modules"
 
 
 class RatsflowFlask(Flask):
@@ -38,8 +30,13 @@ class RatsflowFlask(Flask):
         return rv
 
 
-def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Flask:
-    """Build the app. Order matters: settings, database, then everything that uses them."""
+def create_app(settings: Settings | None = None, *, upgrade: bool | None = None) -> Flask:
+    """Build the app. Order matters: settings, database, then everything that uses them.
+
+    The schema is brought up to date here only when asked: ``upgrade=True`` (the embedded
+    ``ratsflow serve``) or, with ``upgrade`` left out, ``RATSFLOW_AUTO_MIGRATE=true``. Several
+    web workers never migrate at once; run ``ratsflow db upgrade`` before starting them.
+    """
     settings = settings or load_settings()
     app = RatsflowFlask(__name__, instance_path=str(settings.instance_path))
 
@@ -54,15 +51,15 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
     app.extensions["ratsflow.settings"] = settings
     sandbox.configure(workers=settings.script_workers, memory_mb=settings.script_memory_mb)
 
-    # 2. Database: the schema is brought up to date before the first request.
+    # 2. Database: migrated here only on request (see above), before the first request.
     db = Database(settings)
-    if upgrade:
+    if settings.auto_migrate if upgrade is None else upgrade:
         db.upgrade()
     app.extensions["ratsflow.db"] = db
     app.extensions["ratsflow.files"] = FileStore(settings.files_path)
 
     # 3. Request-level services: bounded ids and clean input, language, login.
-    from . import auth, files_response, i18n, inputs, oidc
+    from . import auth, errors, files_response, i18n, inputs, oidc, vendor
 
     inputs.register_converter(app)  # before any route: every <int:…> is bounded
     files_response.init_app(app)  # the files origin (RATSFLOW_FILES_BASE_URL) answers file routes only
@@ -71,7 +68,7 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
     auth.init_app(app)
     oidc.init_app(app)  # OpenID providers (RATSFLOW_OIDC_PROVIDERS): its blueprint, the logout URL
 
-    # 4. Blueprints, registered by hand.
+    # 4. Blueprints, registered by hand; then the npm libraries (web/package.json) under /vendor/.
     from . import (
         account,
         accounts_admin,
@@ -102,85 +99,15 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
     oparl.init_app(app)  # /oparl/v1.1: the public data as OParl 1.1, CORS on every answer
     auth.limit_logins(app)
 
-    # 5. Front-end libraries installed from npm (web/package.json), served from node_modules.
-    @app.get("/vendor/pico.min.css")
-    def vendor_css() -> ResponseReturnValue:
-        return send_from_directory(VENDOR_DIR / "@picocss" / "pico" / "css", "pico.min.css",
-                                   max_age=86400)
+    vendor.init_app(app)
 
-    bpmn_files = {"bpmn-viewer.production.min.js": "", "diagram-js.css": "assets", "bpmn-js.css": "assets"}
-
-    @app.get("/vendor/bpmn-js/<name>")
-    def vendor_bpmn(name: str) -> ResponseReturnValue:
-        if name not in bpmn_files:
-            abort(404)
-        return send_from_directory(VENDOR_DIR / "bpmn-js" / "dist" / bpmn_files[name], name, max_age=86400)
-
-    swagger_files = {"swagger-ui-bundle.js", "swagger-ui.css"}
-
-    @app.get("/vendor/swagger-ui/<name>")
-    def vendor_swagger(name: str) -> ResponseReturnValue:
-        """Swagger UI for ``/api/v1/docs`` (npm swagger-ui-dist)."""
-        if name not in swagger_files:
-            abort(404)
-        return send_from_directory(VENDOR_DIR / "swagger-ui-dist", name, max_age=86400)
-
-    # 6. Health, errors, security headers.
+    # 5. Health, error pages (JSON under /api/, OParl's format under /oparl/), security headers.
     @app.get("/healthz")
     def healthz() -> ResponseReturnValue:
         ok = db.ping()
         return jsonify(status="ok" if ok else "database unreachable"), 200 if ok else 503
 
-    @app.errorhandler(EngineError)
-    def engine_error(exc: EngineError) -> ResponseReturnValue:
-        if request.path.startswith("/api/"):
-            return jsonify(error=exc.message, errors=exc.errors), exc.status
-        return render_template("error.html", status=exc.status, message=exc.message), exc.status
-
-    @app.errorhandler(TaskFailed)
-    def workflow_failed(exc: TaskFailed) -> ResponseReturnValue:
-        """A model's script or expression failed (or ran past its limits): nothing of the
-        request is kept; the incident is recorded on the instance in its own unit of work."""
-        uow = g.get("uow")
-        if uow is not None:
-            uow.rollback()
-        from .i18n import gettext as _
-
-        with db.unit_of_work() as s:
-            timers.record_incident(s, exc.instance_id, str(exc), utcnow(), paper_id=exc.paper_id)
-        message = _("Der Ablauf ist gestört (%(where)s). Ihre Eingabe wurde nicht gespeichert; "
-                    "die Administration sieht die Störung.", where=str(exc))
-        if request.path.startswith("/api/"):
-            return jsonify(error=message, errors={}), 422
-        return render_template("error.html", status=422, message=message), 422
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> ResponseReturnValue:
-        status = exc.code or 500
-        message = getattr(exc, "message", None) or _error_message(status, exc)
-        if request.path.startswith(oparl.PREFIX):
-            return oparl.error_response(status, message)
-        if status == 429 and request.endpoint == "auth.login":  # locked out: say so on the login page
-            return render_template("login.html", error=exc.description), 429, _retry_after(exc)
-        if request.path.startswith("/api/"):
-            # JSON always, with the exception's headers (Allow of a 405, the Bearer challenge of a 401).
-            headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
-            if status == 401 and not any(k.lower() == "www-authenticate" for k, _v in headers):
-                headers.append(("WWW-Authenticate", 'Bearer realm="ratsflow"'))
-            return jsonify(error=message, errors={}), status, headers
-        return render_template("error.html", status=status, message=message), status
-
-    @app.errorhandler(InternalServerError)
-    def server_error(exc: InternalServerError) -> ResponseReturnValue:
-        """Anything unexpected: logged with its traceback, answered in the app's layout."""
-        app.logger.error("Fehler bei %s %s", request.method, request.path,
-                         exc_info=exc.original_exception or exc)
-        message = _error_message(500, exc)
-        if request.path.startswith(oparl.PREFIX):
-            return oparl.error_response(500, message)
-        if request.path.startswith("/api/"):
-            return jsonify(error=message, errors={}), 500
-        return render_template("error.html", status=500, message=message), 500
+    errors.init_app(app)
 
     @app.after_request
     def security_headers(response: Response) -> Response:
@@ -204,33 +131,6 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fla
         g.pop("actor", None)
 
     return app
-
-
-def _error_message(status: int, exc: HTTPException) -> str:
-    """What the error page says, in the page's language (never the framework's English)."""
-    from .i18n import gettext as _
-
-    if status == 400 and exc.description == "CSRF":
-        return _("Das Formular ist abgelaufen. Bitte die Seite neu laden und noch einmal senden.")
-    messages = {
-        400: _("Die Anfrage ist ungültig."),
-        401: _("Bitte melden Sie sich an."),
-        403: _("Keine Berechtigung."),
-        404: _("Seite nicht gefunden."),
-        405: _("Diese Aktion ist hier nicht möglich."),
-        409: _("Der Vorgang wurde inzwischen geändert. Bitte die Seite neu laden."),
-        413: _("Die Datei ist zu groß."),
-        415: _("Bitte die Daten als JSON senden."),
-        422: _("Eingaben bitte prüfen."),
-        429: _("Zu viele Anfragen. Bitte kurz warten."),
-    }
-    return messages.get(status, _("Ein interner Fehler ist aufgetreten. Er wurde protokolliert; "
-                                  "bitte versuchen Sie es später noch einmal."))
-
-
-def _retry_after(exc: HTTPException) -> dict[str, str]:
-    response = exc.get_response()
-    return {"Retry-After": response.headers["Retry-After"]} if "Retry-After" in response.headers else {}
 
 
 def _instance_secret(instance: Path) -> str:

@@ -430,7 +430,7 @@ def serve(host: str, port: int, with_demo: bool) -> None:
     from web import create_app
 
     settings = load_settings()
-    app = create_app(settings)
+    app = create_app(settings, upgrade=True)  # the embedded default: one process, it migrates
     database = app.extensions["ratsflow.db"]
     with database.unit_of_work() as s:
         procedures.deploy_bundled(s)
