@@ -1,7 +1,8 @@
 """Fixtures: every database test runs on real SQLite and on a real PostgreSQL database.
 
 The PostgreSQL database is created for this run and dropped afterwards; nothing relies on
-what an earlier run left behind. Between tests all rows are deleted (the schema stays).
+what an earlier run left behind. Between tests all rows are deleted (the schema stays); the
+demo is loaded once per database and its rows copied in for each test that asks for it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,21 @@ PG_ADMIN_URL = os.environ.get(
 PASSWORD = "test-passwort"
 #: The clock of the tests: a Tuesday morning in Aachen.
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]
+    """A test marked ``sqlite_only`` runs on SQLite alone: its subject (pages, translations,
+    login flows, headers) does not depend on the database. Everything about SQL, locking,
+    concurrency, migrations, the audit store, the import, the outbox and the scheduler
+    stays on both."""
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgresql = callspec is not None and callspec.params.get("database_url") == "postgresql"
+        (dropped if on_postgresql and item.get_closest_marker("sqlite_only") else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -67,31 +83,69 @@ def _schema(settings):  # type: ignore[no-untyped-def]
     database.dispose()
 
 
+def _empty(conn) -> None:  # type: ignore[no-untyped-def]
+    """Delete every row (the schema stays); the audit head back at the genesis."""
+    # The audit table refuses DELETE (engine.audit.APPEND_ONLY): lifted for the cleanup only.
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+    else:
+        drop_append_only(conn)
+    for table in reversed(SQLModel.metadata.sorted_tables):
+        if table.name == "audit_head":
+            conn.execute(text("UPDATE audit_head SET seq = 0, hash = :h"), {"h": GENESIS})
+        else:
+            conn.execute(table.delete())
+    if conn.dialect.name != "postgresql":
+        install_append_only(conn)
+
+
 @pytest.fixture
 def database(_schema):  # type: ignore[no-untyped-def]
     """The database with an empty schema; emptied again after the test."""
     yield _schema
     with _schema.engine.begin() as conn:
-        # The audit table refuses DELETE (engine.audit.APPEND_ONLY): lifted for the cleanup only.
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SET LOCAL session_replication_role = replica"))
-        else:
-            drop_append_only(conn)
-        for table in reversed(SQLModel.metadata.sorted_tables):
-            if table.name == "audit_head":
-                conn.execute(text("UPDATE audit_head SET seq = 0, hash = :h"), {"h": GENESIS})
-            else:
-                conn.execute(table.delete())
-        if conn.dialect.name != "postgresql":
-            install_append_only(conn)
+        _empty(conn)
+
+
+@pytest.fixture(scope="session")
+def _demo_rows(_schema):  # type: ignore[no-untyped-def]
+    """The demo loaded once per database (hashing its passwords and running its workflow take
+    most of a second), kept as the rows of every table; the tables emptied again."""
+    with _schema.engine.begin() as conn:
+        _empty(conn)
+    with _schema.unit_of_work() as s:
+        result = load_demo(s, PASSWORD, now=NOW, week=False)
+    with _schema.engine.connect() as conn:
+        rows = {table.name: [dict(row) for row in conn.execute(table.select()).mappings()]
+                for table in SQLModel.metadata.sorted_tables}
+    with _schema.engine.begin() as conn:
+        _empty(conn)
+    return result, rows
 
 
 @pytest.fixture
-def demo(database):  # type: ignore[no-untyped-def]
+def demo(database, _demo_rows):  # type: ignore[no-untyped-def]
     """The seed Vorlage 2024/063 with its Gremien, Sitzungen and accounts (without the demo's
-    week of further Vorlagen): the committee session is past, its result step open."""
-    with database.unit_of_work() as s:
-        return load_demo(s, PASSWORD, now=NOW, week=False)
+    week of further Vorlagen): the committee session is past, its result step open.
+
+    Loaded once per database (``_demo_rows``): each test gets those rows copied into the
+    empty tables, and the ``database`` fixture empties them again afterwards."""
+    result, rows = _demo_rows
+    with database.engine.begin() as conn:
+        for table in SQLModel.metadata.sorted_tables:
+            if table.name == "audit_head":
+                conn.execute(table.update().values(**rows[table.name][0]))
+            elif rows[table.name]:
+                conn.execute(table.insert(), rows[table.name])
+        if conn.dialect.name == "postgresql":
+            # The rows came with their ids: each sequence goes on after the highest.
+            for table in SQLModel.metadata.sorted_tables:
+                key = table.autoincrement_column
+                if key is not None and rows[table.name]:
+                    conn.execute(text("SELECT setval(pg_get_serial_sequence(:t, :c), :v)"),
+                                 {"t": table.name, "c": key.name,
+                                  "v": max(row[key.name] for row in rows[table.name])})
+    return result
 
 
 @pytest.fixture

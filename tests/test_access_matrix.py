@@ -42,6 +42,9 @@ from engine.workflow.models import ProcessInstance
 
 from .conftest import NOW
 
+# The database does not matter here: SQLite only (tests/conftest.py, sqlite_only).
+pytestmark = pytest.mark.sqlite_only
+
 #: The roles, in the order of a row's statuses.
 ROLES = ("anonymous", "becker", "hoffmann", "krause", "zierstedt", "krueger", "admin")
 LOGIN = 302  # what a page behind the login answers the anonymous visitor (to /anmelden)

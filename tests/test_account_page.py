@@ -3,12 +3,16 @@ sessions with "log out everywhere"."""
 
 from __future__ import annotations
 
+import pytest
 from sqlmodel import col, select
 
 from engine import audit, logins
 from engine.council import Account
 
 from .conftest import PASSWORD, text_of
+
+# The database does not matter here: SQLite only (tests/conftest.py, sqlite_only).
+pytestmark = pytest.mark.sqlite_only
 
 NEW = "ein-neues-passwort"
 

@@ -20,7 +20,8 @@ from werkzeug.serving import make_server
 
 from .conftest import PASSWORD, PROJECT, on_agenda
 
-pytestmark = pytest.mark.browser
+# The database does not matter here: SQLite only (tests/conftest.py, sqlite_only).
+pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only]
 
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = PROJECT / "web" / "node_modules" / "axe-core" / "axe.min.js"

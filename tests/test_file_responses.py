@@ -20,6 +20,9 @@ from engine.settings import SettingsError, load_settings
 
 from .test_anlagen import _png
 
+# The database does not matter here: SQLite only (tests/conftest.py, sqlite_only).
+pytestmark = pytest.mark.sqlite_only
+
 PDF = demo_pdf("Anlage", ["Eine Zeile."])
 HTML = b"<!doctype html><html><body><script>document.title='PWNED'</script></body></html>"
 SVG = (b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'

@@ -21,6 +21,9 @@ from web import i18n
 
 from .conftest import PROJECT, text_of
 
+# The database does not matter here: SQLite only (tests/conftest.py, sqlite_only).
+pytestmark = pytest.mark.sqlite_only
+
 PO = i18n.TRANSLATIONS_DIR / "en" / "LC_MESSAGES" / "messages.po"
 POT = i18n.TRANSLATIONS_DIR / "messages.pot"
 UPDATE_HINT = "update the catalogue as the note at the top of web/i18n.py says"

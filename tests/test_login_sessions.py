@@ -22,6 +22,8 @@ from engine.council import Account
 
 from .conftest import PASSWORD, text_of
 
+# The database does not matter here: SQLite only (tests/conftest.py, sqlite_only).
+pytestmark = pytest.mark.sqlite_only
 
 def _account(database, username: str) -> Account:  # type: ignore[no-untyped-def]
     with database.unit_of_work() as s:

@@ -49,6 +49,9 @@ from .oidc_fixture import (
 )
 from .test_browser import chromium
 
+# The database does not matter here: SQLite only (tests/conftest.py, sqlite_only).
+pytestmark = pytest.mark.sqlite_only
+
 __all__ = ["app_port", "chromium", "oidc_provider"]  # fixtures used here
 
 
