@@ -24,7 +24,8 @@ from sqlalchemy import create_engine, text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.db import Database, count_statements  # noqa: E402
-from engine.oparl_import import Fetcher, Importer  # noqa: E402
+from engine.oparl_fetch import Fetcher  # noqa: E402
+from engine.oparl_import import Importer  # noqa: E402
 from engine.oparl_sample import KARLSRUHE, OparlStore, SampleServer, load_sample  # noqa: E402
 from engine.settings import PROJECT_ROOT, load_settings  # noqa: E402
 

@@ -23,33 +23,27 @@ bounded (``MAX_PAGES``, ``MAX_BYTES``, ``MAX_DEPTH``, ``MAX_SECONDS``, ``RESPONS
 documents up to the upload limit, of the allowed types only); text is cleaned of control
 characters. Whatever a bound or a refusal cut off is named in the summary, and the next run
 goes on from there.
+
+This module stores; the HTTP client and its guards are in ``oparl_fetch``, the list threads in
+``oparl_crawl``, the mapping of the source's data in ``oparl_map``.
 """
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
-import ipaddress
 import json
 import math
-import operator
 import queue
 import re
-import socket
-import ssl
 import threading
 import time
-import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from itertools import accumulate, count
+from datetime import datetime
 from typing import Any
 
-import httpcore
-import httpx
 from sqlalchemy import Column, Index, Text, bindparam, insert, update
 from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
 from sqlalchemy.exc import DataError, IntegrityError
@@ -57,7 +51,6 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from . import audit
 from .council import (
-    CONSULTATION_ROLES,
     MEETING_CANCELLED,
     MEETING_HELD,
     MEETING_PLANNED,
@@ -75,6 +68,23 @@ from .council import (
 )
 from .db import Database
 from .files import BadUpload, FileStore, check_upload
+from .oparl_crawl import _Chain, _crawl
+from .oparl_fetch import MAX_PAGES, MAX_SECONDS, Fetcher, FetchError, NotServed
+from .oparl_map import (
+    STATES,
+    _bool,
+    _date,
+    _datetime,
+    _first,
+    _kind,
+    _refs,
+    _text,
+    canonical,
+    normalise_result,
+    normalise_role,
+    parse_votes,
+    split,
+)
 from .settings import TIMEZONE
 from .types import table_of, utc_column, utcnow
 
@@ -123,176 +133,10 @@ MODELS: dict[str, type[SQLModel]] = {
     "meeting": Meeting, "agenda_item": AgendaItem, "paper": Paper, "consultation": Consultation,
     "file": File,
 }
-#: OParl type name -> our object type.
-KINDS = {"System": "system", "Body": "body", "Organization": "organization", "Person": "person",
-         "Membership": "membership", "Meeting": "meeting", "AgendaItem": "agenda_item", "Paper": "paper",
-         "Consultation": "consultation", "File": "file", "LegislativeTerm": "legislative_term",
-         "Location": "location"}
 #: Rows nothing refers to inside one page: inserted in one batch at the end of the page.
 LEAVES = {"agenda_item", "file", "consultation"}
 #: The Body's lists, in the order they are written (what comes later refers to what came before).
 LISTS = ("organization", "person", "membership", "meeting", "paper")
-#: Embedded objects kept in rows of their own: field -> object type, per parent type.
-EMBEDDED: dict[str, dict[str, str]] = {
-    "body": {"legislativeTerm": "legislative_term"},
-    "person": {"membership": "membership"},
-    "meeting": {"agendaItem": "agenda_item"},
-    "paper": {"mainFile": "file", "auxiliaryFile": "file", "consultation": "consultation"},
-}
-#: AGS (Amtlicher Gemeindeschlüssel) prefix -> Bundesland (its holidays count for the Ladungsfrist).
-STATES = {"01": "SH", "02": "HH", "03": "NI", "04": "HB", "05": "NW", "06": "HE", "07": "RP", "08": "BW",
-          "09": "BY", "10": "SL", "11": "BE", "12": "BB", "13": "MV", "14": "SN", "15": "ST", "16": "TH"}
-
-
-# ----------------------------------------------------------------------------- mapping messy data
-
-_ROLES = [
-    (re.compile(r"kenntnis|information|mitteilung", re.I), "Kenntnisnahme"),
-    (re.compile(r"anhör|stellungnahme", re.I), "Anhörung"),
-    (re.compile(r"empfehl", re.I), "Beschlussempfehlung"),
-    (re.compile(r"vorberat", re.I), "Vorberatung"),
-    (re.compile(r"entscheid|beschlie|beschluss|abschließend", re.I), "Entscheidung"),
-]
-#: Generic words: what they mean follows from ``authoritative``.
-_GENERIC_ROLES = re.compile(r"^\s*(beratung|behandlung|beraten)\s*$", re.I)
-
-
-def normalise_role(text: str | None, authoritative: bool) -> str | None:
-    """One of CONSULTATION_ROLES for the source's free text, or None ("unbekannt", "")."""
-    if not text or not text.strip():
-        return None
-    if text in CONSULTATION_ROLES:
-        return text
-    if _GENERIC_ROLES.match(text):
-        return "Entscheidung" if authoritative else "Vorberatung"
-    for pattern, role in _ROLES:
-        if pattern.search(text):
-            return role
-    return None
-
-
-_RESULTS = [
-    (re.compile(r"zurückgezogen|zurueckgezogen", re.I), "zurueckgezogen"),
-    (re.compile(r"vertagt|zurückgestellt|abgesetzt", re.I), "vertagt"),
-    (re.compile(r"verwiesen|überwiesen", re.I), "verwiesen"),
-    (re.compile(r"abgelehnt", re.I), "abgelehnt"),
-    (re.compile(r"kenntnis", re.I), "zur_kenntnis_genommen"),
-    (re.compile(r"vorberaten mit änderung|geändert empfohlen", re.I), "geaendert_empfohlen"),
-    (re.compile(r"vorberaten|empfohlen", re.I), "empfohlen"),
-    (re.compile(r"geändert|änderung|teilweise", re.I), "geaendert_beschlossen"),
-    (re.compile(r"beschlossen|zugestimmt|zustimmung|einverstanden|gewählt|angenommen", re.I), "beschlossen"),
-]
-
-
-def normalise_result(text: str | None) -> str | None:
-    """A key of engine.council.RESULTS for the source's free text, or None."""
-    if not text or not text.strip():
-        return None
-    for pattern, key in _RESULTS:
-        if pattern.search(text):
-            return key
-    return None
-
-
-_VOTES = {
-    "yes": re.compile(r"(?:ja|dafür|für)[\s:=-]*(\d+)|(\d+)\s*(?:ja|dafür|für)\b", re.I),
-    "no": re.compile(r"(?:nein|dagegen|gegen)[\s:=-]*(\d+)|(\d+)\s*(?:nein|dagegen|gegen)\b", re.I),
-    "abstain": re.compile(r"enthaltung(?:en)?[\s:=-]*(\d+)|(\d+)\s*enthaltung", re.I),
-}
-
-
-def parse_votes(*texts: str | None) -> tuple[int | None, int | None, int | None]:
-    """Vote tallies written in free text ("Ja: 12, Nein: 3, Enthaltungen: 1", "12 dafür")."""
-    found: dict[str, int] = {}
-    for text in texts:
-        if not text:
-            continue
-        for key, pattern in _VOTES.items():
-            match = pattern.search(text)
-            if match and key not in found:
-                found[key] = int(match.group(1) or match.group(2))
-    if "yes" not in found:
-        return None, None, None
-    return found["yes"], found.get("no", 0), found.get("abstain", 0)
-
-
-def _kind(raw: Any) -> str | None:
-    if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
-        return None
-    return KINDS.get(raw["type"].rstrip("/").rsplit("/", 1)[-1])
-
-
-def _refs(value: Any) -> list[str]:
-    """A reference or a list of them, as URLs or embedded objects (1.0 and 1.1 differ)."""
-    if value is None:
-        return []
-    values = value if isinstance(value, list) else [value]
-    out = []
-    for v in values:
-        if isinstance(v, str) and v:
-            out.append(v)
-        elif isinstance(v, dict) and isinstance(v.get("id"), str):
-            out.append(v["id"])
-    return out
-
-
-def _first(value: Any) -> str | None:
-    refs = _refs(value)
-    return refs[0] if refs else None
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, list):  # 1.0 servers send some strings as lists
-        value = ", ".join(str(v) for v in value if v)
-    text = str(value).strip()
-    return text or None
-
-
-def _bool(value: Any, default: bool) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        return value.strip().lower() in {"true", "1", "ja", "yes"}
-    return default if value is None else bool(value)
-
-
-def _datetime(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    return (moment if moment.tzinfo else moment.replace(tzinfo=TIMEZONE)).astimezone(UTC)
-
-
-def _date(value: Any) -> date | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    return date.fromisoformat(text[:10])
-
-
-def canonical(raw: dict[str, Any]) -> str:
-    return json.dumps(raw, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
-def split(kind: str, raw: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str, Any]]]:
-    """The object with embedded objects reduced to their ids, and the embedded ones
-    (field, object type, JSON or URL) in order."""
-    fields = EMBEDDED.get(kind, {})
-    own = dict(raw)
-    children: list[tuple[str, str, Any]] = []
-    for name, child_kind in fields.items():
-        if name not in raw:
-            continue
-        values = raw[name] if isinstance(raw[name], list) else [raw[name]]
-        for v in values:
-            if isinstance(v, dict) or (isinstance(v, str) and v):
-                children.append((name, child_kind, v))
-        own[name] = _refs(raw[name])
-    return own, children
-
-
 class Skip(Exception):
     """This object cannot be imported: why (reported; the run goes on)."""
 
@@ -300,480 +144,6 @@ class Skip(Exception):
 class ForeignObject(Skip):
     """An object this source may not write: its id is on another host, or it belongs to another
     source (reported, not fetched again)."""
-
-
-# ----------------------------------------------------------------------------- HTTP
-
-#: Bounds of a run, each a keyword option (README: "OParl-Import: Grenzen").
-MAX_PAGES = 10_000  # pages per list
-MAX_BYTES = 50 * 1024 * 1024  # bytes per response (a page or an object)
-MAX_DEPTH = 64  # nesting of a JSON answer
-MAX_SECONDS = 6 * 3600.0  # the whole run
-RESPONSE_SECONDS = 300.0  # one response, from the request to its last byte
-MAX_REDIRECTS = 5
-_REDIRECTS = {301, 302, 303, 307, 308}
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-class FetchError(Exception):
-    def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"{url}: {reason}")
-        self.url = url
-        self.reason = reason
-
-
-class NotServed(FetchError):
-    """404 or 410: the server no longer serves the object."""
-
-
-class Refused(FetchError):
-    """Not asked for: the URL lies outside the source (another scheme, host or port, or an
-    address that is not public)."""
-
-
-class OutOfTime(FetchError):
-    """The run's time is up."""
-
-
-class _Again(Exception):
-    """Worth another try (a timeout, a 5xx, a 429): why, and how long the server asked us to wait."""
-
-    def __init__(self, reason: str, wait: float | None = None) -> None:
-        super().__init__(reason)
-        self.wait = wait
-
-
-#: The longest pause a ``Retry-After`` may ask for; longer requests are shortened to this.
-RETRY_AFTER_MAX = 60.0
-
-
-def retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """The seconds a ``Retry-After`` header asks for (delay-seconds or an HTTP-date), at most
-    ``RETRY_AFTER_MAX``; None when absent or unreadable."""
-    value = (value or "").strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return min(float(value), RETRY_AFTER_MAX)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    return min(max(seconds, 0.0), RETRY_AFTER_MAX)
-
-
-class _NotPublic(Exception):
-    """The host resolves to (or connected to) an address that is not public."""
-
-
-def default_backoff(attempt: int) -> float:
-    return float(min(30.0, 0.5 * 2 ** attempt))
-
-
-def public_address(address: str) -> bool:
-    """Whether ``address`` (an IP) is a global unicast address: not loopback, link-local,
-    private, shared, reserved or multicast (IPv4 inside IPv6 judged as IPv4)."""
-    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address):
-        inner = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if inner is not None:
-            ip = inner
-    return ip.is_global and not ip.is_multicast
-
-
-def origin_of(url: str) -> tuple[str, str, int] | None:
-    """(scheme, host, port) of an http(s) URL, None for anything else."""
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError, ValueError):
-        return None
-    scheme = parsed.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parsed.raw_host:
-        return None
-    host = parsed.raw_host.decode("ascii", "replace").lower().strip("[]")
-    return scheme, host, parsed.port or _DEFAULT_PORTS[scheme]
-
-
-def allowed_origins(spec: str) -> set[tuple[str, str, int]]:
-    """The origins ``HOST[:PORT]`` (``--allow-host``) stands for: http and https on that port,
-    without one on their default ports."""
-    parsed = origin_of(f"http://{spec.strip()}")
-    if parsed is None or "/" in spec:
-        raise ValueError(f"kein Host[:Port]: {spec!r}")
-    _scheme, host, _port = parsed
-    if ":" in spec.rsplit("]", 1)[-1]:
-        return {("http", host, parsed[2]), ("https", host, parsed[2])}
-    return {("http", host, 80), ("https", host, 443)}
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """A connection whose every read and write ends at the current response's deadline."""
-
-    def __init__(self, inner: httpcore.NetworkStream, deadline: Callable[[], float]) -> None:
-        self.inner = inner
-        self.deadline = deadline
-
-    def _left(self, timeout: float | None) -> float:
-        left = self.deadline() - time.monotonic()
-        if left <= 0:
-            raise httpcore.ReadTimeout("Frist der Antwort abgelaufen")
-        return left if timeout is None else min(timeout, left)
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self.inner.read(max_bytes, self._left(timeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self.inner.write(buffer, self._left(timeout))
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
-        return _DeadlineStream(self.inner.start_tls(ssl_context, server_hostname, self._left(timeout)),
-                               self.deadline)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self.inner.get_extra_info(info)
-
-
-class _GuardedBackend(httpcore.NetworkBackend):
-    """Connects only to public addresses (unless ``allow_private``): the host is resolved
-    here, every address it has is checked, a checked address is connected to (no second
-    lookup a DNS rebinding could change) and the peer is checked once more."""
-
-    def __init__(self, allow_private: bool, deadline: Callable[[], float]) -> None:
-        self.inner = httpcore.SyncBackend()
-        self.allow_private = allow_private
-        self.deadline = deadline
-
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                    local_address: str | None = None,
-                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise httpcore.ConnectError(f"{host} nicht auflösbar") from exc
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-        if not self.allow_private:
-            for address in addresses:
-                if not public_address(address):
-                    raise _NotPublic(address if address == host else f"{host} ist {address}")
-        left = self.deadline() - time.monotonic()
-        if left <= 0:
-            raise httpcore.ConnectTimeout("Frist der Antwort abgelaufen")
-        timeout = left if timeout is None else min(timeout, left)
-        failed: Exception = httpcore.ConnectError(f"{host}: keine Adresse")
-        for address in addresses:
-            try:
-                stream = self.inner.connect_tcp(address, port, timeout, local_address, socket_options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                failed = exc
-                continue
-            peer = stream.get_extra_info("server_addr")
-            if not self.allow_private and not (peer and public_address(str(peer[0]))):
-                stream.close()
-                raise _NotPublic(f"{host} verbunden mit {peer[0] if peer else '?'}")
-            return _DeadlineStream(stream, self.deadline)
-        raise failed
-
-    def connect_unix_socket(self, path: str, timeout: float | None = None,
-                            socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        raise httpcore.ConnectError("keine Unix-Sockets")
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
-
-
-#: Every byte but brackets and quotes (deleted for the depth count).
-_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
-_DEPTH_STEPS = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
-
-
-def json_depth(body: bytes) -> int:
-    """How deep the arrays and objects of the UTF-8 JSON ``body`` nest (brackets inside strings
-    do not count), counted without parsing: json.loads of 100,000 ``[`` ends in a RecursionError."""
-    if b"\\" in body:  # escaped backslashes, then escaped quotes: what is left of a quote delimits
-        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
-    skeleton = body.translate(None, _NOT_STRUCTURE)
-    outside = b"".join(skeleton.split(b'"')[::2]).translate(_DEPTH_STEPS)
-    # after the i-th bracket (from 1): 2 * opened so far - i
-    return max(map(operator.sub, accumulate(outside), count(1)), default=0)
-
-
-#: Characters no text from outside keeps: C0 controls but tab, newline and carriage return,
-#: DEL, C1 controls, lone surrogates (PostgreSQL refuses NUL; psycopg cannot encode a surrogate).
-_BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-#: Where, in UTF-8 JSON, such a character may hide (escaped or not): only then the walk.
-_SUSPECT_ESCAPES = re.compile(rb"\\(?:u00[0189]|u007[fF]|u[dD][89a-fA-F]|[bf])")
-_C1_UTF8 = re.compile(rb"\xc2[\x80-\x9f]")
-
-
-def _suspect(body: bytes) -> bool:
-    return b"\x7f" in body or bool(_SUSPECT_ESCAPES.search(body)) or bool(_C1_UTF8.search(body))
-
-
-def _cleaned(value: Any, touched: list[str], holder: str) -> Any:
-    """``value`` without bad characters in any string; the ids of the objects that had some
-    are added to ``touched`` (an object whose own id has some loses the id)."""
-    if isinstance(value, str):
-        if _BAD_CHARS.search(value):
-            if holder not in touched:
-                touched.append(holder)
-            return _BAD_CHARS.sub("", value)
-        return value
-    if isinstance(value, list):
-        return [_cleaned(v, touched, holder) for v in value]
-    if isinstance(value, dict):
-        own = value.get("id")
-        if isinstance(own, str):
-            if _BAD_CHARS.search(own):
-                touched.append(repr(_BAD_CHARS.sub("", own))[:80] + " (id mit Steuerzeichen: verworfen)")
-                value = {k: v for k, v in value.items() if k != "id"}
-            else:
-                holder = own
-        return {_cleaned(k, touched, holder): _cleaned(v, touched, holder) for k, v in value.items()}
-    return value
-
-
-class Fetcher:
-    """A polite HTTP client that stays on its source: at most ``limit`` requests at a time,
-    retries with backoff, and bounds on everything a hostile server could stretch.
-
-    Only URLs on the origins of the sources it was given (``add_source``) and on
-    ``allow_hosts`` (``HOST[:PORT]``) are asked for; redirects are followed by hand, only within
-    those, at most ``MAX_REDIRECTS``. Addresses that are not public (loopback, private,
-    link-local, …) are refused unless ``allow_private`` (a server on this machine: tests, the
-    demo). A response may take ``response_seconds`` and carry ``max_bytes`` (downloads name
-    their own cap); JSON may nest ``max_depth`` deep; nothing runs past ``deadline`` (a
-    ``time.monotonic()`` value, set by the importer). Text from outside is cleaned of control
-    characters (``cleaned`` names the objects).
-
-    ``rewrite`` maps URL prefixes to where they are fetched from (a local copy of a server);
-    ``sleep`` and ``backoff`` are injectable so tests never wait.
-    """
-
-    def __init__(self, *, limit: int = 4, timeout: float = 30.0, retries: int = 3,
-                 backoff: Callable[[int], float] = default_backoff,
-                 sleep: Callable[[float], None] = time.sleep, rewrite: dict[str, str] | None = None,
-                 transport: httpx.BaseTransport | None = None, allow_hosts: Iterable[str] = (),
-                 allow_private: bool = False, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH,
-                 response_seconds: float = RESPONSE_SECONDS) -> None:
-        self._local = threading.local()
-        self.deadline = math.inf
-        if transport is None:
-            guarded = httpx.HTTPTransport()
-            guarded._pool._network_backend = _GuardedBackend(allow_private, self._response_deadline)
-            transport = guarded
-        # trust_env=False: no proxy from the environment (it would connect where we did not check)
-        self.client = httpx.Client(timeout=timeout, follow_redirects=False, transport=transport,
-                                   trust_env=False,
-                                   headers={"User-Agent": "ratsflow-oparl-import/0.1",
-                                            "Accept": "application/json",
-                                            "Accept-Encoding": "gzip, deflate"})
-        self.allowed_origins: set[tuple[str, str, int]] = set()
-        self._prefixes: tuple[str, ...] = ()
-        for spec in allow_hosts:
-            self._allow(allowed_origins(spec))
-        self.allow_private = allow_private
-        self.max_bytes = max_bytes
-        self.max_depth = max_depth
-        self.response_seconds = response_seconds
-        self.slots = threading.Semaphore(limit)
-        self.retries = retries
-        self.backoff = backoff
-        self.sleep = sleep
-        self.rewrite = rewrite or {}
-        self.lock = threading.Lock()
-        self.requests = 0
-        self.retried = 0
-        #: (URL, why) of what was not asked for; objects whose text was cleaned (by id).
-        self.refused: list[tuple[str, str]] = []
-        self.cleaned: list[str] = []
-
-    # ------------------------------------------------------------------ where it may go
-
-    def add_source(self, url: str) -> None:
-        """Allow the origin (scheme, host, port) of the source ``url``."""
-        origin = origin_of(url)
-        if origin is None:
-            raise Refused(url, "keine http(s)-Adresse")
-        self._allow({origin})
-
-    def _allow(self, origins: set[tuple[str, str, int]]) -> None:
-        self.allowed_origins |= origins
-        prefixes = []
-        for scheme, host, port in sorted(self.allowed_origins):
-            shown = f"[{host}]" if ":" in host else host
-            prefixes.append(f"{scheme}://{shown}:{port}/")
-            if port == _DEFAULT_PORTS[scheme]:
-                prefixes.append(f"{scheme}://{shown}/")
-        self._prefixes = tuple(prefixes)
-
-    def allowed(self, url: Any) -> bool:
-        """Whether ``url`` lies on an allowed origin (the common spelling by its beginning,
-        which ends with the authority's ``/``; any other parsed)."""
-        if not isinstance(url, str):
-            return False
-        return url.startswith(self._prefixes) or origin_of(url) in self.allowed_origins
-
-    def _target(self, url: str) -> str:
-        for prefix, local in self.rewrite.items():
-            if url.startswith(prefix):
-                return local + url[len(prefix):]
-        return url
-
-    def _logical(self, url: str) -> str:
-        """The source's URL for one fetched from a rewritten place (a redirect's target)."""
-        for prefix, local in self.rewrite.items():
-            if url.startswith(local):
-                return prefix + url[len(local):]
-        return url
-
-    def _refuse(self, url: str, reason: str) -> Refused:
-        with self.lock:
-            if len(self.refused) < 1000:
-                self.refused.append((url, reason))
-        return Refused(url, reason)
-
-    # ------------------------------------------------------------------ time
-
-    def _response_deadline(self) -> float:
-        return min(getattr(self._local, "until", math.inf), self.deadline)
-
-    def out_of_time(self) -> bool:
-        return time.monotonic() >= self.deadline
-
-    def _late(self, url: str) -> OutOfTime:
-        return OutOfTime(url, "Zeitlimit des Laufs erreicht")
-
-    # ------------------------------------------------------------------ fetching
-
-    def get(self, url: str, params: dict[str, str] | None = None, *, max_bytes: int | None = None) -> bytes:
-        """The body of ``url`` (at most ``max_bytes``, else the fetcher's ``max_bytes``)."""
-        cap = self.max_bytes if max_bytes is None else max_bytes
-        reason = ""
-        asked: float | None = None
-        for attempt in range(self.retries + 1):
-            if attempt:
-                with self.lock:
-                    self.retried += 1
-                pause = self.backoff(attempt - 1) if asked is None else asked  # the server's wish first
-                if time.monotonic() + pause >= self.deadline:
-                    raise self._late(url)
-                self.sleep(pause)
-            try:
-                return self._once(url, params, cap)
-            except _Again as exc:
-                reason = str(exc)
-                asked = exc.wait
-        raise FetchError(url, f"{reason} nach {self.retries + 1} Versuchen")
-
-    def _once(self, url: str, params: dict[str, str] | None, cap: int) -> bytes:
-        logical = url
-        for _hop in range(MAX_REDIRECTS + 1):
-            if not self.allowed(logical):
-                raise self._refuse(logical, "anderer Host als die Quelle: nicht abgerufen")
-            if self.out_of_time():
-                raise self._late(url)
-            self._local.until = time.monotonic() + self.response_seconds
-            try:
-                with self.slots:
-                    with self.lock:
-                        self.requests += 1
-                    with self.client.stream("GET", self._target(logical), params=params) as response:
-                        status = response.status_code
-                        if status in _REDIRECTS and response.headers.get("location"):
-                            logical = self._logical(str(response.url.join(response.headers["location"])))
-                            params = None
-                            continue
-                        if status in (404, 410):
-                            raise NotServed(url, f"HTTP {status}")
-                        if status >= 500 or status == 429:
-                            wait = retry_after(response.headers.get("retry-after")) \
-                                if status in (429, 503) else None
-                            raise _Again(f"HTTP {status}", wait)
-                        if status >= 300:
-                            raise FetchError(url, f"HTTP {status}")
-                        return self._body(url, response, cap)
-            except httpx.TimeoutException:
-                if self.out_of_time():
-                    raise self._late(url) from None
-                raise _Again("Zeitüberschreitung") from None
-            except httpx.TransportError as exc:
-                raise _Again(f"Verbindungsfehler ({type(exc).__name__})") from None
-            except _NotPublic as exc:
-                raise self._refuse(logical, f"keine öffentliche Adresse ({exc}): nicht abgerufen") from None
-            finally:
-                self._local.until = math.inf
-        raise FetchError(url, f"mehr als {MAX_REDIRECTS} Weiterleitungen")
-
-    def _body(self, url: str, response: httpx.Response, cap: int) -> bytes:
-        """The body, read in pieces: refused as soon as it is (or unpacks to) more than ``cap``."""
-        too_large = f"Antwort größer als {cap / 2**20:.3g} MB: nicht gelesen"
-        declared = response.headers.get("content-length", "")
-        if declared.strip().isdigit() and int(declared) > cap:
-            raise FetchError(url, too_large)
-        coding = response.headers.get("content-encoding", "").strip().lower()
-        if coding not in ("", "identity", "gzip", "x-gzip", "deflate"):
-            raise FetchError(url, f"Kodierung {coding[:40]!r} nicht unterstützt")
-        # unpacked here, never more than the cap at a time (a small gzip can unpack to gigabytes)
-        unpack = zlib.decompressobj(zlib.MAX_WBITS | 32) if coding not in ("", "identity") else None
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            for raw in response.iter_raw():
-                while raw:
-                    if unpack is None:
-                        chunk, raw = raw, b""
-                    else:
-                        chunk = unpack.decompress(raw, cap + 1 - size)
-                        raw = unpack.unconsumed_tail
-                    size += len(chunk)
-                    if size > cap:
-                        raise FetchError(url, too_large)
-                    chunks.append(chunk)
-        except zlib.error:
-            raise FetchError(url, "fehlerhaft komprimierte Antwort") from None
-        return b"".join(chunks)
-
-    def json(self, url: str, params: dict[str, str] | None = None) -> Any:
-        return self.parse(url, self.get(url, params))
-
-    def parse(self, url: str, body: bytes) -> Any:
-        """JSON from outside: depth checked before parsing, text cleaned of control characters."""
-        try:
-            encoding = json.detect_encoding(body)
-            text = body.decode(encoding)
-            if not encoding.startswith("utf-8"):
-                body = text.encode("utf-8", "surrogatepass")
-        except (UnicodeError, LookupError):
-            raise FetchError(url, "keine JSON-Antwort") from None
-        if json_depth(body) > self.max_depth:
-            raise FetchError(url, f"JSON tiefer verschachtelt als {self.max_depth} Ebenen: nicht gelesen")
-        try:
-            value = json.loads(text)
-        except (ValueError, RecursionError):
-            raise FetchError(url, "keine JSON-Antwort") from None
-        if _suspect(body):
-            touched: list[str] = []
-            value = _cleaned(value, touched, url)
-            if touched:
-                with self.lock:
-                    self.cleaned.extend(touched)
-        return value
-
-    def close(self) -> None:
-        self.client.close()
-
-    def __enter__(self) -> Fetcher:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
 
 # ----------------------------------------------------------------------------- the summary
@@ -837,80 +207,6 @@ class Summary:
         out.append("Vollständig." if self.complete else
                    "Nicht vollständig: der nächste Lauf holt das Fehlende nach.")
         return out
-
-
-# ----------------------------------------------------------------------------- crawling
-
-
-@dataclass
-class _Chain:
-    kind: str
-    url: str
-    params: dict[str, str] | None
-    key: str = ""  # the Body's list URL (where an interrupted run resumes)
-    pages: queue.Queue[tuple[str, Any, str | None] | None] = field(
-        default_factory=lambda: queue.Queue(maxsize=4))
-    error: tuple[str, str] | None = None
-    #: Objects older than the ``modified_since`` asked for: the server ignored the filter.
-    older: int = 0
-    #: Every object URL the list showed (for removing what a full listing no longer shows).
-    seen: set[str] = field(default_factory=set)
-    thread: threading.Thread | None = None
-    #: A ``next`` that led back to a page read before, or off the source: not followed.
-    loop: str | None = None
-    foreign: str | None = None
-
-    @property
-    def first(self) -> str:
-        """Where the list begins (with its query): where a run that read nothing goes on."""
-        return str(httpx.URL(self.url, params=self.params)) if self.params else self.url
-
-
-def _crawl(fetcher: Fetcher, chain: _Chain, stop: threading.Event, max_pages: int) -> None:
-    """Read one list page by page (to ``chain.pages``), following ``next`` – never in a
-    circle, never off the source, at most ``max_pages`` pages. Whatever goes wrong ends the
-    list with ``chain.error``; the consumer always gets its end mark."""
-    url: str | None = chain.url
-    params = chain.params
-    visited: set[str] = set()
-    where = chain.first
-    try:
-        while url and not stop.is_set():
-            where = str(httpx.URL(url, params=params)) if params else url
-            if len(visited) >= max_pages:
-                chain.error = (where, f"mehr als {max_pages} Seiten in einer Liste (Höchstzahl je Lauf)")
-                break
-            visited.add(where)
-            try:
-                page = fetcher.json(url, params)
-                if not isinstance(page, dict) or not isinstance(page.get("data"), list):
-                    raise FetchError(where, "keine OParl-Liste")
-            except FetchError as exc:
-                chain.error = (where, exc.reason)
-                break
-            links: dict[str, Any] = page["links"] if isinstance(page.get("links"), dict) else {}
-            following = links.get("next") if isinstance(links.get("next"), str) else None
-            if following is not None and (following in visited or following == url):
-                chain.loop, following = following, None  # a server whose pages link in a circle
-            elif following is not None and not fetcher.allowed(following):
-                chain.foreign, following = following, None
-            item = (where, page, following)
-            while not stop.is_set():
-                try:
-                    chain.pages.put(item, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            url, params = following, None
-    except BaseException as exc:  # noqa: BLE001 - reported as the list's error; the run goes on
-        chain.error = (where, f"unerwarteter Fehler beim Abruf ({type(exc).__name__})")
-    finally:
-        while not stop.is_set():
-            try:
-                chain.pages.put(None, timeout=0.1)
-                break
-            except queue.Full:
-                continue
 
 
 # ----------------------------------------------------------------------------- the importer

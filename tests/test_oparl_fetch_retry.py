@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from engine.oparl_import import RETRY_AFTER_MAX, Fetcher, OutOfTime, retry_after
+from engine.oparl_fetch import RETRY_AFTER_MAX, Fetcher, OutOfTime, retry_after
 
 from .conftest import PROJECT
 

@@ -30,15 +30,9 @@ from engine.council import (
 )
 from engine.db import count_statements
 from engine.files import FileStore
-from engine.oparl_import import (
-    Fetcher,
-    Importer,
-    OparlOrigin,
-    Summary,
-    normalise_result,
-    normalise_role,
-    parse_votes,
-)
+from engine.oparl_fetch import Fetcher
+from engine.oparl_import import Importer, OparlOrigin, Summary
+from engine.oparl_map import normalise_result, normalise_role, parse_votes
 from engine.oparl_sample import KARLSRUHE, OparlStore, SampleServer, file_content, load_sample
 from engine.tasks import TASK_READY, HumanTask
 

@@ -25,7 +25,7 @@ from engine.db import Database
 from engine.demo import load_demo
 from engine.errors import EngineError, Invalid
 from engine.files import FileStore
-from engine.oparl_import import MAX_PAGES, MAX_SECONDS
+from engine.oparl_fetch import MAX_PAGES, MAX_SECONDS
 from engine.schemas import MAX_ID
 from engine.settings import TIMEZONE, SettingsError, load_settings
 from engine.types import utcnow
@@ -127,7 +127,8 @@ def _progress_bar(wanted: bool) -> Iterator[Callable[[int, int, str], None] | No
 def _oparl_sample(database: Database, path: Path | None) -> None:
     """The sample is served by a small OParl server on loopback and read by the same importer
     as ``import-oparl`` (the objects keep their real Karlsruhe URLs as origin)."""
-    from engine.oparl_import import Fetcher, Importer
+    from engine.oparl_fetch import Fetcher
+    from engine.oparl_import import Importer
     from engine.oparl_sample import KARLSRUHE, OparlStore, SampleServer, load_sample
     from engine.settings import PROJECT_ROOT
 
@@ -167,7 +168,8 @@ def import_oparl_command(url: str, with_files: bool, limit: int, timeout: float,
     """Vorlagen, Sitzungen, Gremien und Personen aus einem OParl-1.0/1.1-Endpunkt übernehmen
     (URL eines System- oder Body-Objekts). Ein zweiter Lauf holt nur Geändertes. Abgerufen wird
     nur von der Quelle selbst (Schema, Host, Port) und den mit --allow-host genannten Hosts."""
-    from engine.oparl_import import Fetcher, FetchError, Importer
+    from engine.oparl_fetch import Fetcher, FetchError
+    from engine.oparl_import import Importer
 
     try:
         fetcher = Fetcher(limit=limit, timeout=timeout, allow_hosts=allow_hosts, allow_private=allow_private)
