@@ -29,11 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 
-from engine import tokens  # noqa: E402
 from engine.accounts import load_actor  # noqa: E402
 from engine.council import Account, Consultation, Organization, Paper  # noqa: E402
 from engine.db import Database  # noqa: E402
 from engine.demo import load_demo  # noqa: E402
+from engine.identity import tokens  # noqa: E402
 from engine.settings import load_settings  # noqa: E402
 from engine.types import table_of  # noqa: E402
 from web import create_app  # noqa: E402

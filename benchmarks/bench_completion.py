@@ -44,11 +44,11 @@ from SpiffWorkflow.util.task import TaskState  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlmodel import select  # noqa: E402
 
-from engine import procedures  # noqa: E402
 from engine.accounts import Account, load_actor  # noqa: E402
 from engine.council import Consultation, Meeting, Paper  # noqa: E402
 from engine.db import count_statements  # noqa: E402
 from engine.demo import load_demo  # noqa: E402
+from engine.process import procedures  # noqa: E402
 from engine.settings import load_settings  # noqa: E402
 from engine.tasks import TASK_READY, HumanTask  # noqa: E402
 from engine.workflow import runtime  # noqa: E402

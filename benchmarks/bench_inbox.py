@@ -78,8 +78,8 @@ from sqlalchemy import create_engine, event, text  # noqa: E402
 from sqlmodel import Session, col, select  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
-from engine import deadlines, procedures  # noqa: E402
 from engine.accounts import Account, Grant, hash_password, load_actor  # noqa: E402
+from engine.calendar import deadlines  # noqa: E402
 from engine.council import (  # noqa: E402
     CONSULTATION_ROLES,
     PAPER_TYPES,
@@ -92,6 +92,7 @@ from engine.council import (  # noqa: E402
     Paper,
 )
 from engine.demo import SEED, load_demo  # noqa: E402
+from engine.process import procedures
 from engine.settings import TIMEZONE, load_settings  # noqa: E402
 from engine.tasks import TASK_DONE, TASK_READY, HumanTask, search_text  # noqa: E402
 from engine.workflow.models import ProcessInstance  # noqa: E402

@@ -24,9 +24,9 @@ from sqlalchemy import create_engine, text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.db import Database, count_statements  # noqa: E402
-from engine.oparl_fetch import Fetcher  # noqa: E402
-from engine.oparl_import import Importer  # noqa: E402
-from engine.oparl_sample import KARLSRUHE, OparlStore, SampleServer, load_sample  # noqa: E402
+from engine.oparl.fetch import Fetcher  # noqa: E402
+from engine.oparl.importer import Importer  # noqa: E402
+from engine.oparl.sample import KARLSRUHE, OparlStore, SampleServer, load_sample  # noqa: E402
 from engine.settings import PROJECT_ROOT, load_settings  # noqa: E402
 
 SAMPLE = PROJECT_ROOT.parent / "shared" / "oparl" / "karlsruhe-sample"

@@ -2,7 +2,7 @@
 
 On a throwaway PostgreSQL database (dropped at the end): the migrations, the demo, one
 Gremium with N members (default 10,000) and a Sitzung in a day, whose 1-day reminders are
-planned by ``engine.reminders.plan_meeting`` (rows as the engine writes them), all due at
+planned by ``engine.calendar.reminders.plan_meeting`` (rows as the engine writes them), all due at
 the same moment a few seconds ahead. Then the scheduler's pass (``notifications.sweep.
 run_once`` with the scheduler's delivery workers) runs on the real clock from that moment
 and delivers to aiosmtpd on 127.0.0.1, run in its own process (as a real server is; in
@@ -36,11 +36,11 @@ from aiosmtpd.controller import Controller  # noqa: E402
 from sqlalchemy import create_engine, insert, text  # noqa: E402
 from sqlmodel import select  # noqa: E402
 
-from engine import reminders  # noqa: E402
+from engine.calendar import reminders  # noqa: E402
+from engine.calendar.reminders import Reminder, ReminderRule  # noqa: E402
 from engine.council import Meeting, Membership, Organization, Person  # noqa: E402
 from engine.db import Database  # noqa: E402
 from engine.demo import load_demo  # noqa: E402
-from engine.reminders import Reminder, ReminderRule  # noqa: E402
 from engine.settings import load_settings  # noqa: E402
 from notifications.delivery import SmtpTransport  # noqa: E402
 from notifications.scheduler import DELIVERY_WORKERS  # noqa: E402

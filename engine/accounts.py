@@ -19,8 +19,16 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, col, select
 
-from .council import ROLE_ADMIN, ROLE_AUDITOR, ROLE_CLERK, ROLE_SECRETARIAT, Account, Grant, Organization
-from .errors import Forbidden, Invalid
+from engine.council import (
+    ROLE_ADMIN,
+    ROLE_AUDITOR,
+    ROLE_CLERK,
+    ROLE_SECRETARIAT,
+    Account,
+    Grant,
+    Organization,
+)
+from engine.errors import Forbidden, Invalid
 
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, type=Type.ID)
 #: Verified when there is no account (or no local password), so that case costs the same.

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Connection, Index, Integer, Text, text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from .types import table_of, utc_column, utcnow
+from engine.types import table_of, utc_column, utcnow
 
 GENESIS = "0" * 64
 

@@ -17,12 +17,12 @@ from typing import Any
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
-from .audit import AuditEvent
-from .council import RESULTS, Consultation, Meeting, Organization, Paper
-from .errors import Invalid
-from .settings import TIMEZONE
-from .types import ascii_int
-from .workflow.models import ProcessInstance
+from engine.audit import AuditEvent
+from engine.council import RESULTS, Consultation, Meeting, Organization, Paper
+from engine.errors import Invalid
+from engine.settings import TIMEZONE
+from engine.types import ascii_int
+from engine.workflow.models import ProcessInstance
 
 #: What an event type is called in the auditor's view.
 ACTIONS: dict[str, str] = {

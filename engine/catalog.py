@@ -17,10 +17,11 @@ from sqlalchemy import or_, tuple_
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
-from . import cursors, reminders
-from .accounts import Actor
-from .audit import AuditEvent
-from .council import (
+from engine import cursors
+from engine.accounts import Actor
+from engine.audit import AuditEvent
+from engine.calendar import reminders
+from engine.council import (
     ROLE_ADMIN,
     ROLE_AUDITOR,
     ROLE_SECRETARIAT,
@@ -33,12 +34,12 @@ from .council import (
     Paper,
     Person,
 )
-from .errors import Invalid
-from .settings import TIMEZONE
-from .tasks import HumanTask
-from .types import table_of
-from .visibility import can_see_paper, sees_closed_part, visible_papers_clause
-from .workflow.models import ProcessInstance, ProcessModel
+from engine.errors import Invalid
+from engine.settings import TIMEZONE
+from engine.tasks import HumanTask
+from engine.types import table_of
+from engine.visibility import can_see_paper, sees_closed_part, visible_papers_clause
+from engine.workflow.models import ProcessInstance, ProcessModel
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -206,7 +207,7 @@ def paper(session: Session, actor: Actor | None, paper_id: int, today: date) -> 
 class MeetingOut:
     meeting: Meeting
     organization: Organization
-    agenda: list[Any] | None = None  # engine.meetings.AgendaEntry
+    agenda: list[Any] | None = None  # engine.calendar.meetings.AgendaEntry
 
 
 def list_meetings(session: Session, *, organization_id: int | None = None, since: date | None = None,
@@ -229,7 +230,7 @@ def list_meetings(session: Session, *, organization_id: int | None = None, since
 
 def meeting(session: Session, actor: Actor | None, meeting_id: int, today: date) -> MeetingOut | None:
     """A Sitzung with its agenda (the non-public part only for those who may see it)."""
-    from .meetings import agenda
+    from engine.calendar.meetings import agenda
 
     found = session.get(Meeting, meeting_id)
     if found is None:
@@ -306,14 +307,14 @@ def may_read_instance(actor: Actor, instance: ProcessInstance, session: Session)
     """Revision and admin read every Vorgang; others one with a task in their candidate groups."""
     if actor.has_role(ROLE_AUDITOR):
         return True
-    from .tasks import may_work_on
+    from engine.tasks import may_work_on
 
     tasks = session.exec(select(HumanTask).where(HumanTask.process_instance_id == instance.id)).all()
     return any(may_work_on(actor, t) for t in tasks)
 
 
 def process_instance(session: Session, instance_id: int) -> InstanceOut | None:
-    from .tasks import TASK_READY
+    from engine.tasks import TASK_READY
 
     instance = session.get(ProcessInstance, instance_id)
     if instance is None:

@@ -8,11 +8,12 @@ AgendaItem = Tagesordnungspunkt (TOP), Organization = Gremium or Verwaltungsbere
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from .types import created_column, modified_column, utc_column
+from engine.types import ascii_int, created_column, modified_column, utc_column
 
 #: Ergebnis values of a Beratung, with their German labels (DOMAIN.md).
 RESULTS: dict[str, str] = {
@@ -71,7 +72,7 @@ class Body(SQLModel, table=True):
     short_name: str | None = None
     website: str | None = None
     #: Bundesland as ISO 3166-2 subdivision code without "DE-" (NW, BY, BE …): its public
-    #: holidays are not working days for the Ladungsfrist (``engine.deadlines``).
+    #: holidays are not working days for the Ladungsfrist (``engine.calendar.deadlines``).
     state: str | None = None
     created: dt.datetime | None = Field(default=None, sa_column=created_column())
     modified: dt.datetime | None = Field(default=None, sa_column=modified_column())
@@ -131,7 +132,7 @@ class Meeting(SQLModel, table=True):
     meeting_state: str = MEETING_PLANNED  # terminiert → eingeladen → durchgeführt
     cancelled: bool = False
     #: Raised by every move or cancellation: iCalendar's SEQUENCE, and part of each planned
-    #: reminder's key (``engine.reminders``).
+    #: reminder's key (``engine.calendar.reminders``).
     sequence: int = 0
     invited: dt.datetime | None = Field(default=None, sa_column=utc_column())
     #: Set when the invitation went out after the Ladungsfrist: why (required then).
@@ -256,7 +257,7 @@ class OparlTombstone(SQLModel, table=True):
     """An object that left the public (a Vorlage made non-public or deleted, a TOP moved into
     the non-public part, with their Beratungen and Anlagen): the OParl server lists it as
     ``deleted: true`` to clients asking with ``modified_since``, so mirrors remove it.
-    Written by ``engine.oparl_out.withdraw``; dropped again when the object is public again."""
+    Written by ``engine.oparl.server.withdraw``; dropped again when the object is public again."""
 
     __tablename__ = "oparl_tombstone"
 
@@ -292,3 +293,20 @@ class Grant(SQLModel, table=True):
     account_id: int = Field(foreign_key="account.id", index=True)
     role: str
     organization_id: int | None = Field(default=None, foreign_key="organization.id")
+
+
+def top_key(number: str | None) -> tuple[Any, ...]:
+    """TOP "2.10" after "2.9"; items without a number last."""
+    if not number:
+        return (1,)
+    parts: list[Any] = []
+    for part in number.split("."):
+        value = ascii_int(part, 18)
+        parts.append((0, value, "") if value is not None else (1, 0, part))
+    return (0, *parts)
+
+
+def agenda_key(item: AgendaItem) -> tuple[Any, ...]:
+    """A Sitzung's TOPs in order: an imported agenda as the source ordered it (``position``),
+    TOPs made here by their number (after the imported ones, should a Sitzung have both)."""
+    return (item.position is None, item.position or 0, top_key(item.number), item.id or 0)

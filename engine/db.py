@@ -13,7 +13,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
 
-from .settings import PROJECT_ROOT, Settings
+from engine.settings import PROJECT_ROOT, Settings
 
 MIGRATIONS = PROJECT_ROOT / "migrations"
 

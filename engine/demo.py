@@ -29,9 +29,10 @@ from typing import Any
 import holidays
 from sqlmodel import Session, col, select
 
-from . import deadlines, procedures, reminders, sessions, tasks, timers
-from .accounts import Account, Actor, create_account, load_actor
-from .council import (
+from engine import tasks
+from engine.accounts import Account, Actor, create_account, load_actor
+from engine.calendar import deadlines, reminders
+from engine.council import (
     ROLE_ADMIN,
     ROLE_AUDITOR,
     ROLE_CLERK,
@@ -46,11 +47,12 @@ from .council import (
     Paper,
     Person,
 )
-from .files import FileStore
-from .settings import TIMEZONE
-from .tasks import TASK_READY, HumanTask
-from .types import utcnow
-from .workflow.models import ProcessInstance
+from engine.files import FileStore
+from engine.process import procedures, sessions, timers
+from engine.settings import TIMEZONE
+from engine.tasks import TASK_READY, HumanTask
+from engine.types import utcnow
+from engine.workflow.models import ProcessInstance
 
 SEED = json.loads((Path(__file__).parent / "demo_vorlage_2024_063.json").read_text(encoding="utf-8"))
 #: Vorlagen 2024/064–075 and the steps of the secretaries' week (``_load_week``).

@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
-from .doctypes import ALLOWED_DESCRIPTION, DamagedCompoundFile, DocType, identify
+from engine.doctypes import ALLOWED_DESCRIPTION, DamagedCompoundFile, DocType, identify
 
 _PENDING = "ratsflow.pending_blobs"
 #: Longest file name kept (characters); longer names are shortened before the extension.

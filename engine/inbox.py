@@ -22,13 +22,13 @@ from sqlalchemy.orm import defer
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
-from . import cursors
-from .accounts import Actor
-from .council import Meeting, Organization, Paper
-from .errors import Invalid
-from .schemas import MAX_ID, Integer
-from .tasks import TASK_DONE, TASK_READY, HumanTask
-from .workflow.models import ProcessInstance
+from engine import cursors
+from engine.accounts import Actor
+from engine.council import Meeting, Organization, Paper
+from engine.errors import Invalid
+from engine.schemas import MAX_ID, Integer
+from engine.tasks import TASK_DONE, TASK_READY, HumanTask
+from engine.workflow.models import ProcessInstance
 
 VIEWS = ("mine", "group", "gremium", "done")
 SORTS = ("due", "created")

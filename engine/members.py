@@ -10,12 +10,13 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from . import audit, reminders
-from .accounts import Actor, require_admin
-from .council import Body, Membership, Organization, Person
-from .errors import Conflict, Invalid, NotFound
-from .schemas import MAX_ID, EndMembershipIn, GremiumIn, MembershipIn, PersonIn, load
-from .types import utcnow
+from engine import audit
+from engine.accounts import Actor, require_admin
+from engine.calendar import reminders
+from engine.council import Body, Membership, Organization, Person
+from engine.errors import Conflict, Invalid, NotFound
+from engine.schemas import MAX_ID, EndMembershipIn, GremiumIn, MembershipIn, PersonIn, load
+from engine.types import utcnow
 
 _ADMIN_ONLY = "Nur die Administration pflegt Gremien, Personen und Mitgliedschaften."
 

@@ -24,8 +24,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Column, Connection, Index, Text, and_, or_, text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from .text import one_line
-from .types import created_column, table_of, utc_column, utcnow
+from engine.text import one_line
+from engine.types import created_column, table_of, utc_column, utcnow
 
 PENDING = "wartend"
 SENDING = "im Versand"

@@ -19,9 +19,9 @@ from marshmallow import (
     validates_schema,
 )
 
-from .council import CONSULTATION_ROLES, PAPER_TYPES
-from .errors import Invalid
-from .text import line_problem
+from engine.council import CONSULTATION_ROLES, PAPER_TYPES
+from engine.errors import Invalid
+from engine.text import line_problem
 
 #: marshmallow's ``error_messages`` (``marshmallow.types.ErrorMessages``; dict is invariant).
 ErrorMessages = dict[str, str | list[Any] | dict[Any, Any]]

@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from . import audit
-from .accounts import Actor, load_actor
-from .council import Account
-from .errors import Conflict, Forbidden, Invalid, NotFound
-from .types import table_of, utc_column, utcnow
+from engine import audit
+from engine.accounts import Actor, load_actor
+from engine.council import Account
+from engine.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.types import table_of, utc_column, utcnow
 
 TASK_READY = "bereit"
 TASK_DONE = "erledigt"

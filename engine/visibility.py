@@ -15,8 +15,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from .accounts import Actor
-from .council import (
+from engine.accounts import Actor
+from engine.council import (
     ROLE_AUDITOR,
     ROLE_CLERK,
     ROLE_SECRETARIAT,

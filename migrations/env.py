@@ -4,13 +4,13 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import engine.audit  # noqa: F401  (registers the tables on SQLModel.metadata)
+import engine.calendar.reminders  # noqa: F401
 import engine.council  # noqa: F401
-import engine.logins  # noqa: F401
-import engine.oparl_import  # noqa: F401
+import engine.identity.logins  # noqa: F401
+import engine.identity.tokens  # noqa: F401
+import engine.oparl.importer  # noqa: F401
 import engine.outbox  # noqa: F401
-import engine.reminders  # noqa: F401
 import engine.tasks  # noqa: F401
-import engine.tokens  # noqa: F401
 import engine.workflow.models  # noqa: F401
 from engine.db import make_engine
 from engine.settings import load_settings

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 
 from icalendar import Alarm, Calendar, Event, Timezone
 
+from engine.calendar.meetings import AgendaEntry
 from engine.council import Meeting, Organization
-from engine.meetings import AgendaEntry
 from engine.settings import TIMEZONE
 
 PRODID = "-//ratsflow//Sitzungsdienst//DE"

@@ -14,9 +14,9 @@ from typing import Any
 from babel import dates as babel_dates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from engine.calendar.deadlines import MeetingDeadlines
+from engine.calendar.meetings import AgendaEntry
 from engine.council import Meeting, Organization
-from engine.deadlines import MeetingDeadlines
-from engine.meetings import AgendaEntry
 from engine.settings import TIMEZONE
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"

@@ -27,8 +27,10 @@ from typing import IO, Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
 
-from engine import audit, outbox, reminders, timers
+from engine import audit, outbox
+from engine.calendar import reminders
 from engine.db import Database
+from engine.process import timers
 from engine.types import utcnow
 
 from .delivery import Transport, transport_for

@@ -1,6 +1,6 @@
 """One pass of the scheduler: fire due BPMN timers, fire due reminders, send the outbox.
 
-``fire_due`` claims due reminder rows in batches (``engine.reminders.claim_due``); each
+``fire_due`` claims due reminder rows in batches (``engine.calendar.reminders.claim_due``); each
 batch is one unit of work that renders every message into the outbox and marks its row, so
 a reminder is either still pending or fired with exactly one outbox row. ``run_once`` is
 what ``ratsflow scheduler --once [--now T]`` and every sweep of the scheduler process do.
@@ -16,10 +16,12 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from engine import audit, deadlines, meetings, outbox, reminders, timers
+from engine import audit, outbox
+from engine.calendar import deadlines, meetings, reminders
+from engine.calendar.reminders import Reminder
 from engine.council import Account, Meeting, Organization, Person
 from engine.db import Database
-from engine.reminders import Reminder
+from engine.process import timers
 from engine.settings import TIMEZONE, Settings
 from engine.tasks import TASK_READY, HumanTask
 

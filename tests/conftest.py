@@ -19,12 +19,12 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlmodel import SQLModel, select
 
-from engine import procedures
 from engine.accounts import Account, create_account, load_actor
 from engine.audit import GENESIS, drop_append_only, install_append_only
 from engine.council import ROLE_CLERK, ROLE_SECRETARIAT, Consultation, Meeting, Organization, Paper
 from engine.db import Database
 from engine.demo import load_demo
+from engine.process import procedures
 from engine.settings import load_settings
 from engine.tasks import TASK_READY, HumanTask
 from engine.workflow.models import ProcessInstance

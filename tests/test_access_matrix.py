@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from engine import reminders
 from engine.accounts import Account, create_account
+from engine.calendar import reminders
 from engine.council import (
     ROLE_AUDITOR,
     AgendaItem,

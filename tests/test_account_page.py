@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlmodel import col, select
 
-from engine import audit, logins
+from engine import audit
 from engine.council import Account
+from engine.identity import logins
 
 from .conftest import PASSWORD, text_of
 

@@ -10,9 +10,10 @@ import re
 import pytest
 from sqlmodel import col, select
 
-from engine import account_admin, audit, audit_history, logins
+from engine import audit, audit_history
 from engine.council import ROLE_ADMIN, ROLE_CLERK, ROLE_SECRETARIAT, Account, Grant, Organization, Person
 from engine.errors import Conflict
+from engine.identity import account_admin, logins
 
 from .conftest import NOW, PASSWORD, text_of
 

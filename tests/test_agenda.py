@@ -8,9 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlmodel import col, select
 
-from engine import agenda, audit, meetings, sessions
+from engine import audit
+from engine.calendar import agenda, meetings
 from engine.council import Meeting, Paper
 from engine.errors import Conflict, Forbidden, Invalid
+from engine.process import sessions
 from engine.tasks import HumanTask
 from engine.workflow.models import WorkflowTimer
 from notifications.delivery import FolderTransport

@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from engine import doctypes, procedures
+from engine import doctypes
 from engine.council import File, Paper
 from engine.demo import demo_pdf
 from engine.errors import Invalid
 from engine.files import BadFileName, FileStore, check_upload, normalise_file_name
+from engine.process import procedures
 
 from .conftest import text_of
 from .test_web import _ids, _paper_form

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import col, select
 
-from engine import tokens
 from engine.audit import AuditEvent
 from engine.council import Meeting, Organization, Paper
+from engine.identity import tokens
 from engine.tasks import TASK_READY, HumanTask
 from engine.workflow.models import ProcessInstance
 

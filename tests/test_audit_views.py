@@ -12,7 +12,8 @@ from pathlib import Path
 from click.testing import CliRunner
 from sqlmodel import select
 
-from engine import audit, procedures
+from engine import audit
+from engine.process import procedures
 from engine.tasks import TASK_READY, HumanTask
 from engine.workflow.models import ProcessInstance
 from web.cli import main as cli

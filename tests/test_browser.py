@@ -189,7 +189,7 @@ def test_secretary_filters_claims_and_records_while_a_colleague_is_refused(  # t
     # The assembly's secretary sees the next task, with its due date.
     page.context.clear_cookies()
     _login(page, "schmitz")
-    from engine import deadlines
+    from engine.calendar import deadlines
     from engine.council import Meeting
 
     with database.unit_of_work() as s:

@@ -1,4 +1,4 @@
-"""Ladungsfrist, agenda closing and result steps (engine.deadlines).
+"""Ladungsfrist, agenda closing and result steps (engine.calendar.deadlines).
 
 The expected dates in the tables are worked out by hand from the calendar, each row's
 reasoning next to it; none of them is computed with the code under test.
@@ -16,10 +16,9 @@ import holidays
 import pytest
 from sqlmodel import select
 
-from engine import deadlines
 from engine.audit import AuditEvent, verify
-from engine.council import Body, DeadlineRule, Meeting, Organization
-from engine.deadlines import (
+from engine.calendar import deadlines
+from engine.calendar.deadlines import (
     BUNDESLAENDER,
     MeetingDeadlines,
     Rules,
@@ -28,6 +27,7 @@ from engine.deadlines import (
     meeting_deadlines,
     result_due,
 )
+from engine.council import Body, DeadlineRule, Meeting, Organization
 from engine.errors import Forbidden, Invalid, NotFound
 from engine.settings import TIMEZONE
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import SQLModel, func, select
 
-from engine import audit, procedures
+from engine import audit
 from engine.audit import AuditEvent, AuditHead
 from engine.council import (
     PAPER_DONE,
@@ -23,6 +23,7 @@ from engine.council import (
 )
 from engine.demo import _closed, demo_pdf, demo_pdf_sized, load_demo
 from engine.files import FileStore
+from engine.process import procedures
 from engine.settings import TIMEZONE
 from engine.tasks import TASK_READY, HumanTask, TaskComment
 from engine.workflow.models import INSTANCE_COMPLETED, ProcessInstance

@@ -10,8 +10,8 @@ from urllib.parse import quote
 import pytest
 from sqlmodel import select
 
-from engine import procedures
 from engine.council import File, Organization, Paper
+from engine.process import procedures
 from engine.workflow import runtime
 from engine.workflow.models import ProcessModel
 

@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from engine import procedures, tasks
+from engine import tasks
 from engine.audit import AuditEvent
 from engine.council import AgendaItem, Consultation, Meeting, Organization, Paper
 from engine.errors import Conflict, Invalid
+from engine.process import procedures
 from engine.settings import TIMEZONE
 from engine.tasks import TASK_READY, HumanTask, TaskComment
 from engine.workflow import runtime

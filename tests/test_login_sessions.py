@@ -17,8 +17,9 @@ import pytest
 from argon2 import PasswordHasher
 from sqlmodel import col, select
 
-from engine import accounts, audit, logins
+from engine import accounts, audit
 from engine.council import Account
+from engine.identity import logins
 
 from .conftest import PASSWORD, text_of
 

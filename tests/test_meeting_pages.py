@@ -7,7 +7,7 @@ from datetime import timedelta
 from icalendar import Calendar
 from sqlmodel import select
 
-from engine import reminders
+from engine.calendar import reminders
 from engine.council import Meeting, Person
 from engine.settings import TIMEZONE
 

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import col, select
 
-from engine import procedures
 from engine.council import Paper
+from engine.process import procedures
 from engine.tasks import TASK_READY, HumanTask
 from engine.workflow import runtime
 from engine.workflow.models import ProcessInstance, ProcessModel

@@ -24,7 +24,6 @@ from joserfc.jwk import RSAKey
 from sqlmodel import select
 from werkzeug.serving import make_server
 
-from engine import identity
 from engine.audit import AuditEvent
 from engine.council import (
     ROLE_ADMIN,
@@ -35,7 +34,8 @@ from engine.council import (
     Grant,
     Organization,
 )
-from engine.logins import LoginSession
+from engine.identity import oidc as identity
+from engine.identity.logins import LoginSession
 from engine.settings import OidcProvider, SettingsError, load_settings
 
 from .conftest import text_of

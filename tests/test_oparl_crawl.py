@@ -9,10 +9,10 @@ import re
 import pytest
 from sqlmodel import col, select
 
-from engine import oparl_out
 from engine.council import AgendaItem, Consultation, File, Meeting, Membership, Paper, Person
 from engine.demo import load_demo
 from engine.files import FileStore
+from engine.oparl import server as oparl_out
 from web.oparl import BODY_LISTS
 
 from .conftest import NOW, PASSWORD

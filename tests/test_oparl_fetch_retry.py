@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from engine.oparl_fetch import RETRY_AFTER_MAX, Fetcher, OutOfTime, retry_after
+from engine.oparl.fetch import RETRY_AFTER_MAX, Fetcher, OutOfTime, retry_after
 
 from .conftest import PROJECT
 
@@ -114,11 +114,13 @@ def test_retry_after_parsing() -> None:
 
 def test_the_engine_draws_no_progress_bar() -> None:
     """The importer reports to a callback; the bar (tqdm) belongs to the CLI."""
-    tree = ast.parse((PROJECT / "engine" / "oparl_import.py").read_text())
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                for alias in node.names}
-    imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert "tqdm" not in imported
+    for path in (PROJECT / "engine").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                    for alias in node.names}
+        imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree)
+                     if isinstance(node, ast.ImportFrom)}
+        assert "tqdm" not in imported, path
 
 
 def test_the_cli_draws_the_bar_from_the_reports(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,8 +23,8 @@ from sqlmodel import col, select
 
 from engine.council import Body, File, Paper, Person
 from engine.files import FileStore
-from engine.oparl_fetch import Fetcher, FetchError, Refused, json_depth, public_address
-from engine.oparl_import import Importer, OparlOrigin, OparlSource, Summary
+from engine.oparl.fetch import Fetcher, FetchError, Refused, json_depth, public_address
+from engine.oparl.importer import Importer, OparlOrigin, OparlSource, Summary
 
 from .conftest import NOW
 

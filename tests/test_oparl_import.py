@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from engine import procedures
 from engine.council import (
     PAPER_DONE,
     PAPER_DRAFT,
@@ -30,10 +29,11 @@ from engine.council import (
 )
 from engine.db import count_statements
 from engine.files import FileStore
-from engine.oparl_fetch import Fetcher
-from engine.oparl_import import Importer, OparlOrigin, Summary
-from engine.oparl_map import normalise_result, normalise_role, parse_votes
-from engine.oparl_sample import KARLSRUHE, OparlStore, SampleServer, file_content, load_sample
+from engine.oparl.fetch import Fetcher
+from engine.oparl.importer import Importer, OparlOrigin, Summary
+from engine.oparl.mapping import normalise_result, normalise_role, parse_votes
+from engine.oparl.sample import KARLSRUHE, OparlStore, SampleServer, file_content, load_sample
+from engine.process import procedures
 from engine.tasks import TASK_READY, HumanTask
 
 from .conftest import NOW, PROJECT

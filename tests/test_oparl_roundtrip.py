@@ -14,9 +14,9 @@ import pytest
 from sqlmodel import col, select
 
 from engine.council import File
-from engine.oparl_fetch import Fetcher
-from engine.oparl_import import Importer, OparlOrigin, Summary
-from engine.oparl_sample import KARLSRUHE, OparlStore, SampleServer, load_sample
+from engine.oparl.fetch import Fetcher
+from engine.oparl.importer import Importer, OparlOrigin, Summary
+from engine.oparl.sample import KARLSRUHE, OparlStore, SampleServer, load_sample
 
 from .conftest import NOW, PROJECT
 from .oparl_crawler import crawl

@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import select
 
-from engine import agenda, oparl_out
+from engine.calendar import agenda
 from engine.council import AgendaItem, Consultation, File, Meeting, Paper
 from engine.demo import load_demo
 from engine.files import FileStore
+from engine.oparl import server as oparl_out
 from engine.types import table_of
 
 from .conftest import NOW, PASSWORD, on_agenda

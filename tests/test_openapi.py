@@ -14,8 +14,8 @@ from openapi_spec_validator import validate
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlmodel import col, select
 
-from engine import tokens
 from engine.council import Meeting, Organization, Person
+from engine.identity import tokens
 from engine.tasks import TASK_READY, HumanTask
 
 from .conftest import NOW

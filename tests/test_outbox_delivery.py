@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from engine import outbox, sessions
+from engine import outbox
 from engine.council import Account, Meeting, Person
 from engine.outbox import OutboxMessage
+from engine.process import sessions
 from notifications import delivery
 from notifications.delivery import FolderTransport, SmtpTransport, Unsendable, encode
 from notifications.sweep import run_once

@@ -8,10 +8,11 @@ import re
 import pytest
 from sqlmodel import select
 
-from engine import audit, outbox, reminders
+from engine import audit, outbox
+from engine.calendar import reminders
+from engine.calendar.reminders import Reminder
 from engine.council import Membership, Organization, Person
 from engine.outbox import OutboxMessage
-from engine.reminders import Reminder
 
 from .conftest import NOW, text_of
 

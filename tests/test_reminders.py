@@ -11,11 +11,13 @@ import pytest
 from icalendar import Calendar
 from sqlmodel import col, select
 
-from engine import audit, meetings, outbox, procedures, reminders, sessions, timers
+from engine import audit, outbox
+from engine.calendar import meetings, reminders
+from engine.calendar.reminders import Reminder
 from engine.council import Meeting, Organization, Paper, Person
 from engine.errors import Conflict, Forbidden, Invalid
 from engine.outbox import OutboxMessage
-from engine.reminders import Reminder
+from engine.process import procedures, sessions, timers
 from engine.settings import TIMEZONE
 from engine.tasks import TASK_READY, HumanTask
 from engine.workflow.models import ProcessInstance
@@ -132,7 +134,7 @@ def test_secretary_is_reminded_of_agenda_closing_and_a_missed_ladungsfrist(demo,
     transport = SmtpTransport(smtp.url, "sitzungsdienst@example.org")
     with database.unit_of_work() as s:
         assembly = _meeting(s, "SI/2024/128")
-        from engine import deadlines
+        from engine.calendar import deadlines
 
         marks = deadlines.deadlines_for_meeting(s, assembly)
     run_once(database, NOW, transport)
@@ -239,7 +241,7 @@ def test_a_moved_session_takes_its_reminders_and_due_dates_along(demo, database,
     assert _addresses(reminded) == ASSEMBLY_MEMBERS
     assert all(f"{new_start.astimezone(TIMEZONE):%d.%m.%Y}" in m["Subject"] for m in reminded)
     # The result step that waits for the session is due after its new date.
-    from engine import deadlines
+    from engine.calendar import deadlines
 
     with database.unit_of_work() as s:
         m = _meeting(s, "SI/2024/128")

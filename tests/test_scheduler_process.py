@@ -19,9 +19,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from engine import outbox, reminders, sessions
+from engine import outbox
+from engine.calendar import reminders
 from engine.council import Meeting, Membership, Organization, Person
 from engine.outbox import OutboxMessage
+from engine.process import sessions
 from engine.types import utcnow
 
 from .conftest import NOW

@@ -7,9 +7,11 @@ from datetime import datetime, time, timedelta
 
 from sqlmodel import col, select
 
-from engine import audit, deadlines, sessions
+from engine import audit
+from engine.calendar import deadlines
 from engine.council import AgendaItem, Meeting, Paper
 from engine.outbox import OutboxMessage
+from engine.process import sessions
 from engine.settings import TIMEZONE
 from engine.tasks import TASK_READY, HumanTask
 from engine.workflow.models import INSTANCE_COMPLETED, ProcessInstance

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from engine import audit, deadlines, procedures, sessions, timers
+from engine import audit
+from engine.calendar import deadlines
 from engine.council import Meeting, Organization
 from engine.errors import Conflict
+from engine.process import procedures, sessions, timers
 from engine.settings import TIMEZONE
 from engine.tasks import TASK_CANCELLED, TASK_READY, HumanTask
 from engine.workflow import runtime
@@ -254,7 +256,7 @@ def test_deploy_refuses_a_session_model_without_the_roles_python_relies_on(  # t
 
 
 def test_deploy_refuses_an_unknown_effect(tmp_path: Path) -> None:
-    from engine import effects
+    from engine.process import effects
 
     path = _variant(tmp_path, 'value="meetingHeld"', 'value="sitzungFeiern"')
     with pytest.raises(runtime.ModelError, match=r"Element Sitzungsbeginn.*effect='sitzungFeiern' ist unbekannt"):

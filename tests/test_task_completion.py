@@ -6,10 +6,10 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from engine import procedures
 from engine.audit import AuditEvent
 from engine.council import AgendaItem, Meeting
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.process import procedures
 from engine.tasks import TASK_READY, HumanTask
 from engine.workflow.models import ProcessInstance
 

@@ -187,7 +187,7 @@ def test_result_of_a_non_public_agenda_item_is_not_published(demo, database, act
     """The public learns that it was dealt with in non-public session, no more, until released."""
     from datetime import timedelta
 
-    from engine import procedures
+    from engine.process import procedures
     from engine.workflow.models import ProcessInstance
 
     from .conftest import NOW
@@ -249,7 +249,7 @@ def test_a_draft_is_started_from_its_page(demo, database, browser):  # type: ign
 
 
 def test_agenda_task_without_an_upcoming_session_says_what_to_do(demo, database, browser, actor, draft):  # type: ignore[no-untyped-def]
-    from engine import procedures
+    from engine.process import procedures
 
     from .conftest import NOW
 

@@ -8,10 +8,10 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
-from engine import account_admin, logins
 from engine.accounts import MIN_PASSWORD_LENGTH
 from engine.council import Account, Person
 from engine.errors import Invalid
+from engine.identity import account_admin, logins
 from engine.settings import TIMEZONE
 
 from .auth import current_actor, current_login, login_required

@@ -8,10 +8,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 from sqlmodel import col, select
 
-from engine import account_admin, logins
 from engine.accounts import MIN_PASSWORD_LENGTH
 from engine.council import Grant, Organization, Person
 from engine.errors import Conflict, Invalid, NotFound
+from engine.identity import account_admin, logins
 
 from .admin import require_admin
 from .auth import current_login, login_required

@@ -9,10 +9,10 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import and_, func
 from sqlmodel import Session, col, select
 
-from engine import deadlines
 from engine.accounts import Actor
+from engine.calendar import deadlines
+from engine.calendar.deadlines import Rules
 from engine.council import Body, DeadlineRule, Meeting, Organization
-from engine.deadlines import Rules
 from engine.errors import Invalid
 from engine.settings import TIMEZONE
 from engine.types import utcnow

@@ -2,10 +2,10 @@
 the member's reminders. Documented at ``/api/v1/openapi.json`` (OpenAPI 3.1, generated from
 the schemas in :mod:`web.api_schemas`), browsable at ``/api/v1/docs``.
 
-Authentication: ``Authorization: Bearer rf_…`` (a personal API token, ``engine.tokens``;
+Authentication: ``Authorization: Bearer rf_…`` (a personal API token, ``engine.identity.tokens``;
 checked with authlib's ResourceProtector) or the login session's cookie; a write with the
 cookie needs the session's CSRF token in ``X-CSRF-Token``. Each route needs one scope of
-the token (``engine.tokens.SCOPES``); the account's roles apply on top: a token never does
+the token (``engine.identity.tokens.SCOPES``); the account's roles apply on top: a token never does
 more than its account. Errors are JSON, always: ``{"error": message, "errors": {field:
 [messages]}}`` (400/401/403/404/405/409/415/422).
 """
@@ -28,16 +28,18 @@ from flask.typing import ResponseReturnValue
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import Unauthorized
 
-from engine import catalog, procedures, tasks, tokens
+from engine import catalog, tasks
 from engine.accounts import Actor
 from engine.audit_history import ACTIONS, describe
 from engine.council import RESULTS, Meeting
 from engine.errors import EngineError, Forbidden, Invalid, NotFound
-from engine.forms import json_schema
+from engine.identity import tokens
 from engine.inbox import InboxQuery, InboxRow, list_tasks, task_row, task_rows
+from engine.process import procedures
 from engine.schemas import flatten_errors
 from engine.settings import TIMEZONE
 from engine.tasks import candidate_group, comments_of, load_for
+from engine.workflow.forms import json_schema
 
 from . import api_schemas as S
 from .auth import current_actor

@@ -21,9 +21,10 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import or_
 from sqlmodel import col, select
 
-from engine import audit, audit_history, procedures
+from engine import audit, audit_history
 from engine.council import ROLE_AUDITOR, AgendaItem, Consultation, Meeting, Organization, Paper
 from engine.errors import Invalid, NotFound
+from engine.process import procedures
 from engine.settings import TIMEZONE
 from engine.tasks import HumanTask
 from engine.types import ascii_int

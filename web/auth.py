@@ -1,6 +1,6 @@
 """Login (local accounts; OpenID Connect in web/oidc.py), sessions kept on the server, CSRF.
 
-The signed session cookie carries only the key of a ``LoginSession`` row (engine/logins.py) and
+The signed session cookie carries only the key of a ``LoginSession`` row (engine/identity/logins.py) and
 the CSRF token. A login starts a new row and a new cookie (no session fixation); logging out
 ends the row, so a copied cookie is dead afterwards; the row also ends after the idle and the
 absolute time-out. Login attempts are counted by flask-limiter before the password is looked
@@ -35,9 +35,10 @@ from flask.typing import ResponseReturnValue
 from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
 
-from engine import audit, logins
+from engine import audit
 from engine.accounts import Actor, authenticate, load_actor, privileged_account
 from engine.council import Account
+from engine.identity import logins
 from engine.settings import Settings
 
 from .i18n import gettext as _

@@ -18,14 +18,16 @@ import click
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from engine import audit, audit_history, procedures, tokens
+from engine import audit, audit_history
 from engine.accounts import Actor
 from engine.council import ROLE_ADMIN, Account
 from engine.db import Database
 from engine.demo import load_demo
 from engine.errors import EngineError, Invalid
 from engine.files import FileStore
-from engine.oparl_fetch import MAX_PAGES, MAX_SECONDS
+from engine.identity import tokens
+from engine.oparl.fetch import MAX_PAGES, MAX_SECONDS
+from engine.process import procedures
 from engine.schemas import MAX_ID
 from engine.settings import TIMEZONE, SettingsError, load_settings
 from engine.types import utcnow
@@ -127,9 +129,9 @@ def _progress_bar(wanted: bool) -> Iterator[Callable[[int, int, str], None] | No
 def _oparl_sample(database: Database, path: Path | None) -> None:
     """The sample is served by a small OParl server on loopback and read by the same importer
     as ``import-oparl`` (the objects keep their real Karlsruhe URLs as origin)."""
-    from engine.oparl_fetch import Fetcher
-    from engine.oparl_import import Importer
-    from engine.oparl_sample import KARLSRUHE, OparlStore, SampleServer, load_sample
+    from engine.oparl.fetch import Fetcher
+    from engine.oparl.importer import Importer
+    from engine.oparl.sample import KARLSRUHE, OparlStore, SampleServer, load_sample
     from engine.settings import PROJECT_ROOT
 
     folder = path or Path(os.environ.get("RATSFLOW_OPARL_SAMPLE", PROJECT_ROOT.parent / "shared" / "oparl"
@@ -168,8 +170,8 @@ def import_oparl_command(url: str, with_files: bool, limit: int, timeout: float,
     """Vorlagen, Sitzungen, Gremien und Personen aus einem OParl-1.0/1.1-Endpunkt übernehmen
     (URL eines System- oder Body-Objekts). Ein zweiter Lauf holt nur Geändertes. Abgerufen wird
     nur von der Quelle selbst (Schema, Host, Port) und den mit --allow-host genannten Hosts."""
-    from engine.oparl_fetch import Fetcher, FetchError
-    from engine.oparl_import import Importer
+    from engine.oparl.fetch import Fetcher, FetchError
+    from engine.oparl.importer import Importer
 
     try:
         fetcher = Fetcher(limit=limit, timeout=timeout, allow_hosts=allow_hosts, allow_private=allow_private)

@@ -9,8 +9,8 @@ from flask import Flask, current_app, g, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from engine import timers
 from engine.errors import EngineError
+from engine.process import timers
 from engine.types import utcnow
 from engine.workflow.runtime import TaskFailed
 

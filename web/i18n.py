@@ -88,7 +88,7 @@ def N_(string: str) -> str:
 #: German data values that templates translate as variables (``_(p.status)``,
 #: ``result_label(key)``). Listed here so that ``pybabel extract`` puts them in the catalogue.
 _DATA_STRINGS = (
-    # What the scopes of an API token allow (engine.tokens.SCOPES)
+    # What the scopes of an API token allow (engine.identity.tokens.SCOPES)
     N_("Vorlagen mit Beratungsfolge lesen"),
     N_("Vorlagen anlegen und ändern (vorgesehen; noch keine Route)"),
     N_("Sitzungen mit Tagesordnung, Gremien, Personen und Mitgliedschaften lesen"),
@@ -96,7 +96,7 @@ _DATA_STRINGS = (
     N_("Aufgaben übernehmen, zuweisen, kommentieren und erledigen"),
     N_("Die Prozesshistorie eines Vorgangs lesen (Revision)"),
     N_("Die eigenen Erinnerungen lesen"),
-    # Sitzung states (OParl meetingState), reminder kinds and states (engine.reminders)
+    # Sitzung states (OParl meetingState), reminder kinds and states (engine.calendar.reminders)
     N_("terminiert"), N_("eingeladen"), N_("durchgeführt"),
     N_("sitzung"), N_("tagesordnungsschluss"), N_("ladungsfrist"), N_("ladungsfrist_versaeumt"),
     N_("einladung"), N_("verlegt"),

@@ -20,11 +20,13 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
-from engine import meetings, procedures, tasks
+from engine import tasks
 from engine.accounts import Account, Actor
+from engine.calendar import meetings
 from engine.council import PAPER_TYPES, ROLE_SECRETARIAT, Grant, Meeting, Organization, Paper
 from engine.errors import EngineError, Invalid
 from engine.inbox import VIEWS, InboxQuery, InboxRow, list_tasks, task_row
+from engine.process import procedures
 from engine.tasks import (
     DELEGATION_PENDING,
     TASK_READY,

@@ -9,10 +9,11 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from flask.typing import ResponseReturnValue
 from sqlmodel import Session, col, select
 
-from engine import agenda, deadlines, meetings, reminders, sessions
 from engine.accounts import Actor
+from engine.calendar import agenda, deadlines, meetings, reminders
 from engine.council import ROLE_SECRETARIAT, Account, Meeting, Organization, Person
 from engine.errors import EngineError, Invalid
+from engine.process import sessions
 from engine.schemas import MAX_ID
 from engine.settings import TIMEZONE, Settings
 from engine.tasks import HumanTask

@@ -13,7 +13,7 @@ out; see README, "Anmeldung über OpenID Connect"):
 * ``exp``/``iat`` (leeway one minute), ``nonce`` (authlib, with the nonce it stored);
 * a token answer without an ID token is refused here (authlib would return it unvalidated).
 
-The account and its grants come from :mod:`engine.identity`; the session from ``web.auth``.
+The account and its grants come from :mod:`engine.identity.oidc`; the session from ``web.auth``.
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ from flask.typing import ResponseReturnValue
 from joserfc.errors import JoseError
 from sqlmodel import Session
 
-from engine import audit, identity
+from engine import audit
 from engine.accounts import privileged_account
+from engine.identity import oidc as identity
 from engine.settings import OidcProvider, Settings
 
 from .auth import log_in, safe_next

@@ -1,4 +1,4 @@
-"""The OParl 1.1 server under /oparl/v1.1 (public data only; ``engine.oparl_out`` does the work).
+"""The OParl 1.1 server under /oparl/v1.1 (public data only; ``engine.oparl.server`` does the work).
 
 Every answer is ``application/json; charset=utf-8`` (errors too) with ``Access-Control-Allow-Origin: *``
 and an ETag (a conditional GET answers 304). The same for every visitor: being logged in changes
@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, abort, request, url_for
 from flask.typing import ResponseReturnValue
 
-from engine import oparl_out
+from engine.oparl import server as oparl_out
 
 from . import files_response
 from .views import request_session

@@ -12,8 +12,8 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema
 
+from engine.identity.tokens import SCOPES
 from engine.schemas import MAX_ID
-from engine.tokens import SCOPES
 
 from . import api_schemas as S
 

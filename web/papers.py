@@ -9,8 +9,8 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask.typing import ResponseReturnValue
 from sqlmodel import Session, col, select
 
-from engine import deadlines, procedures, sessions
 from engine.accounts import Account, Actor
+from engine.calendar import deadlines
 from engine.council import (
     CONSULTATION_ROLES,
     PAPER_TYPES,
@@ -20,6 +20,7 @@ from engine.council import (
 )
 from engine.errors import Invalid
 from engine.files import FileStore
+from engine.process import procedures, sessions
 from engine.visibility import is_clerk, leads
 
 from .auth import current_actor, login_required

@@ -9,10 +9,12 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 from sqlmodel import col, select
 
-from engine import audit, members, outbox, reminders, timers
+from engine import audit, members, outbox
+from engine.calendar import reminders
 from engine.council import Body, Organization, Person
 from engine.errors import Conflict, Invalid, NotFound
 from engine.outbox import OutboxMessage
+from engine.process import timers
 from engine.schemas import GREMIUM_KINDS, MEMBERSHIP_ROLES
 
 from .admin import require_admin

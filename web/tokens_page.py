@@ -3,7 +3,7 @@
 Everyone manages their own tokens; the administration also creates and revokes tokens of
 any account (a service account for a Fachverfahren). A new token is shown once, on the
 answer to its creation; only its hash is kept. Creating and revoking are audited
-(``engine.tokens``)."""
+(``engine.identity.tokens``)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from flask import Blueprint, flash, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlmodel import col, select
 
-from engine import tokens
 from engine.council import Account
 from engine.errors import EngineError
+from engine.identity import tokens
 from engine.types import ascii_int
 
 from .auth import current_actor, login_required

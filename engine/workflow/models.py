@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from ..types import utc_column
+from engine.types import utc_column
 
 INSTANCE_RUNNING = "läuft"
 INSTANCE_COMPLETED = "abgeschlossen"

@@ -1,6 +1,6 @@
 """SpiffWorkflow 3.2.0 behind a small interface: parse and check models, run, save, restore.
 
-Nothing here touches the database; ``engine.procedures`` owns the units of work.
+Nothing here touches the database; ``engine.process.procedures`` owns the units of work.
 Workflow state is the serializer's JSON *without* the spec: the parsed spec of a model
 version is stored once (``ProcessModel.spec_json``) and joined back in on restore.
 """
@@ -35,13 +35,13 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
-from ..forms import Form, FormDefinitionError, parse_form
-from . import clock
-from .sandbox import ScriptLimit, check_source, restricted_script_engine
+from engine.workflow import clock
+from engine.workflow.forms import Form, FormDefinitionError, parse_form
+from engine.workflow.sandbox import ScriptLimit, check_source, restricted_script_engine
 
 FORM_PROPERTY = "formJsonSchemaFilename"
 CANDIDATE_ORGANIZATION_PROPERTY = "candidateOrganization"
-#: The part an element plays that Python looks for (``engine.rules.REQUIRED_ROLES``).
+#: The part an element plays that Python looks for (``engine.process.rules.REQUIRED_ROLES``).
 ROLE_PROPERTY = "role"
 #: Element kinds a declaration may require, and how a message names them.
 KIND_USER_TASK, KIND_TIMER_EVENT, KIND_END_EVENT = "userTask", "timerEvent", "endEvent"

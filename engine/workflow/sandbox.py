@@ -32,8 +32,8 @@ from typing import Any
 
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
-from . import restricted, wire
-from .restricted import MAX_INT_BITS, MAX_ITEMS, TIME_LIMIT, ScriptLimit, check_source
+from engine.workflow import restricted, wire
+from engine.workflow.restricted import MAX_INT_BITS, MAX_ITEMS, TIME_LIMIT, ScriptLimit, check_source
 
 __all__ = ["MAX_INT_BITS", "MAX_ITEMS", "TIME_LIMIT", "RestrictedEnvironment", "SandboxPool",
            "ScriptLimit", "check_source", "configure", "restricted_script_engine"]

@@ -21,8 +21,8 @@ import sys
 from types import FrameType
 from typing import Any
 
-from .restricted import FILENAME, HIDDEN, ScriptLimit, run
-from .wire import NotData, frame, read_frame
+from engine.workflow.restricted import FILENAME, HIDDEN, ScriptLimit, run
+from engine.workflow.wire import NotData, frame, read_frame
 
 #: CPU seconds a worker may use in its life; it exits (and is replaced) past this.
 LIFETIME_CPU_SECONDS = 600

@@ -4,7 +4,7 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-01
 
-Reminders as rows (``engine.reminders``: planned per Sitzung, recipient and lead time, with
+Reminders as rows (``engine.calendar.reminders``: planned per Sitzung, recipient and lead time, with
 a unique key), their rules per Gremium, members' preferences and calendar tokens; the
 e-mail outbox (``engine.outbox``); a Sitzung's sequence, invitation and its flags.
 """

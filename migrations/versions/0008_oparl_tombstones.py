@@ -4,7 +4,7 @@ Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-02 10:00:00
 
-The OParl server (engine/oparl_out.py) lists objects that left the public as ``deleted: true``
+The OParl server (engine/oparl/server.py) lists objects that left the public as ``deleted: true``
 (tombstones) and filters every list by ``created``/``modified``: Beratungen and
 Mitgliedschaften get those two columns. Plain ADD COLUMN (no table rebuild on SQLite): a
 constant server default for the rows already there, then the values of their Vorlage or

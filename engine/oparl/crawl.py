@@ -1,5 +1,5 @@
 """Crawling an OParl list: one thread per list follows its ``next`` links and hands the pages
-to the importer through a queue (split from ``oparl_import``)."""
+to the importer through a queue (split from the importer)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from .oparl_fetch import Fetcher, FetchError
+from engine.oparl.fetch import Fetcher, FetchError
 
 # ----------------------------------------------------------------------------- crawling
 

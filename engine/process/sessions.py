@@ -3,7 +3,7 @@ it, send its invitation.
 
 Every Sitzung runs its own instance of the session model. Each verb runs in the caller's unit
 of work and takes everything that hangs on the session with it in that same transaction: the
-instance's timers (moved or dropped), the planned reminders (``engine.reminders``), the due
+instance's timers (moved or dropped), the planned reminders (``engine.calendar.reminders``), the due
 dates of the tasks that wait for it, the members' notices, the audit event with who and why.
 """
 
@@ -15,16 +15,18 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from . import audit, deadlines, meetings, procedures, reminders, rules
-from .accounts import Actor
-from .council import MEETING_CANCELLED, ROLE_SECRETARIAT, Consultation, Meeting, Organization
-from .errors import Conflict, Forbidden, Invalid, NotFound
-from .schemas import MeetingIn, MoveIn, OptionalReasonIn, ReasonIn, load
-from .settings import TIMEZONE
-from .tasks import TASK_READY, HumanTask
-from .types import utcnow
-from .workflow import runtime
-from .workflow.models import INSTANCE_RUNNING, ProcessInstance
+from engine import audit
+from engine.accounts import Actor
+from engine.calendar import deadlines, meetings, reminders
+from engine.council import MEETING_CANCELLED, ROLE_SECRETARIAT, Consultation, Meeting, Organization
+from engine.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.process import procedures, rules
+from engine.schemas import MeetingIn, MoveIn, OptionalReasonIn, ReasonIn, load
+from engine.settings import TIMEZONE
+from engine.tasks import TASK_READY, HumanTask
+from engine.types import utcnow
+from engine.workflow import runtime
+from engine.workflow.models import INSTANCE_RUNNING, ProcessInstance
 
 # ----------------------------------------------------------------------------- the process
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from . import audit
-from .accounts import Actor, load_actor
-from .council import ROLE_ADMIN, Account
-from .errors import Forbidden, Invalid, NotFound
-from .types import created_column, utc_column, utcnow
+from engine import audit
+from engine.accounts import Actor, load_actor
+from engine.council import ROLE_ADMIN, Account
+from engine.errors import Forbidden, Invalid, NotFound
+from engine.types import created_column, utc_column, utcnow
 
 #: The scopes a token can carry, each with what it allows (the API's routes name one each).
 SCOPES: dict[str, str] = {

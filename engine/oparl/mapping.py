@@ -1,6 +1,6 @@
 """Mapping an OParl source's messy data: object kinds, roles, results, votes, plain
 values (text, booleans, dates), the canonical JSON and the split into an object and its
-embedded ones. Pure functions, no database access (split from ``oparl_import``)."""
+embedded ones. Pure functions, no database access (split from the importer)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
-from .council import CONSULTATION_ROLES
-from .settings import TIMEZONE
+from engine.council import CONSULTATION_ROLES
+from engine.settings import TIMEZONE
 
 #: OParl type name -> our object type.
 KINDS = {"System": "system", "Body": "body", "Organization": "organization", "Person": "person",

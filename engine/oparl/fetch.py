@@ -1,6 +1,6 @@
 """The HTTP side of the OParl import: the :class:`Fetcher` (a polite client that stays on its
 source, with retries, ``Retry-After`` and the bounds of a run), the URL and address guards and
-its errors (split from ``oparl_import``; see there for the whole picture)."""
+its errors (split from the importer; see there for the whole picture)."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ from sqlalchemy import ColumnElement, and_, exists, or_
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from .council import (
+from engine.council import (
     RESULTS,
     AgendaItem,
     Body,
@@ -43,11 +43,11 @@ from .council import (
     Organization,
     Paper,
     Person,
+    agenda_key,
 )
-from .meetings import agenda_key
-from .schemas import MAX_ID
-from .settings import TIMEZONE
-from .types import ascii_int, utcnow
+from engine.schemas import MAX_ID
+from engine.settings import TIMEZONE
+from engine.types import ascii_int, utcnow
 
 Obj = dict[str, Any]
 Sel = SelectOfScalar[Any]

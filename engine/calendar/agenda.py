@@ -2,7 +2,7 @@
 public and the non-public part.
 
 The agenda is ordered by its TOP numbers within each part (public first), as members read it
-(``engine.meetings.agendas``). Moving an item swaps its number with its neighbour's; the
+(``engine.calendar.meetings.agendas``). Moving an item swaps its number with its neighbour's; the
 numbering can be made continuous again (sub-items keep their place under their TOP); a
 whole new order (dragged) is numbered afresh. Once the agenda has closed, every change needs
 a reason. Every change is audited with the agenda before and after.
@@ -15,15 +15,15 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from . import audit, oparl_out
-from .accounts import Actor
-from .council import ROLE_SECRETARIAT, AgendaItem, Consultation, Meeting, Paper
-from .errors import Conflict, Forbidden, Invalid, NotFound
-from .meetings import top_key
-from .schemas import OptionalReasonIn, load
-from .settings import TIMEZONE
-from .tasks import TASK_READY, HumanTask
-from .types import utcnow
+from engine import audit
+from engine.accounts import Actor
+from engine.council import ROLE_SECRETARIAT, AgendaItem, Consultation, Meeting, Paper, top_key
+from engine.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.oparl import server as oparl_out
+from engine.schemas import OptionalReasonIn, load
+from engine.settings import TIMEZONE
+from engine.tasks import TASK_READY, HumanTask
+from engine.types import utcnow
 
 UP, DOWN = "up", "down"
 

@@ -1,6 +1,6 @@
 """BPMN timers as rows: the scheduler claims the due ones and wakes their instances.
 
-``engine.procedures`` writes a row for every timer an instance waits for, in the same
+``engine.process.procedures`` writes a row for every timer an instance waits for, in the same
 transaction as the step that set it. :func:`fire_due` claims the waiting rows due by
 ``now`` (``FOR UPDATE SKIP LOCKED`` on PostgreSQL: a second scheduler or a restart never
 fires a row twice) and advances each instance once under its version check. An instance
@@ -16,16 +16,17 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from . import audit, procedures
-from .errors import Conflict
-from .workflow.models import (
+from engine import audit
+from engine.errors import Conflict
+from engine.process import procedures
+from engine.workflow.models import (
     INSTANCE_INCIDENT,
     INSTANCE_RUNNING,
     TIMER_WAITING,
     ProcessInstance,
     WorkflowTimer,
 )
-from .workflow.runtime import TaskFailed
+from engine.workflow.runtime import TaskFailed
 
 log = logging.getLogger(__name__)
 

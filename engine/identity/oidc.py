@@ -30,9 +30,9 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from . import audit
-from .accounts import grant_label
-from .council import (
+from engine import audit
+from engine.accounts import grant_label
+from engine.council import (
     ROLE_ADMIN,
     ROLE_AUDITOR,
     ROLE_CLERK,

@@ -1,6 +1,6 @@
 """What happens to a Sitzung itself: its invitation sent, a missed Ladungsfrist flagged, its
-agenda as members read it. The verbs a secretary calls (``engine.sessions``) and the session
-process's effects (``engine.effects``) stand on these.
+agenda as members read it. The verbs a secretary calls (``engine.process.sessions``) and the session
+process's effects (``engine.process.effects``) stand on these.
 """
 
 from __future__ import annotations
@@ -8,15 +8,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlmodel import Session, col, select
 
-from . import audit, deadlines, reminders
-from .council import MEETING_INVITED, AgendaItem, Consultation, Meeting, Organization, Paper
-from .errors import Conflict, Invalid
-from .settings import TIMEZONE
-from .types import ascii_int
+from engine import audit
+from engine.calendar import deadlines, reminders
+from engine.council import (
+    MEETING_INVITED,
+    AgendaItem,
+    Consultation,
+    Meeting,
+    Organization,
+    Paper,
+    agenda_key,
+)
+from engine.errors import Conflict, Invalid
+from engine.settings import TIMEZONE
+from engine.types import ascii_int
 
 
 def meeting_label(meeting: Meeting) -> str:
@@ -102,23 +110,6 @@ class AgendaEntry:
     reference: str | None
     item_id: int | None = None
     result: str | None = None
-
-
-def top_key(number: str | None) -> tuple[Any, ...]:
-    """TOP "2.10" after "2.9"; items without a number last."""
-    if not number:
-        return (1,)
-    parts: list[Any] = []
-    for part in number.split("."):
-        value = ascii_int(part, 18)
-        parts.append((0, value, "") if value is not None else (1, 0, part))
-    return (0, *parts)
-
-
-def agenda_key(item: AgendaItem) -> tuple[Any, ...]:
-    """A Sitzung's TOPs in order: an imported agenda as the source ordered it (``position``),
-    TOPs made here by their number (after the imported ones, should a Sitzung have both)."""
-    return (item.position is None, item.position or 0, top_key(item.number), item.id or 0)
 
 
 def agendas(session: Session, meeting_ids: Iterable[int], *,

@@ -18,9 +18,10 @@ from sqlalchemy import func, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
-from . import audit, effects, rules, visibility
-from .accounts import Actor
-from .council import (
+from engine import audit, visibility
+from engine.accounts import Actor
+from engine.calendar.meetings import meeting_label
+from engine.council import (
     PAPER_DRAFT,
     PAPER_IN_CONSULTATION,
     RESULTS,
@@ -34,13 +35,12 @@ from .council import (
     Paper,
     Person,
 )
-from .errors import Conflict, Forbidden, Invalid, NotFound
-from .files import BadUpload, FileStore, Upload, check_upload
-from .forms import NOT_A_CHOICE, Choice, Form, FormError, parse_form
-from .meetings import meeting_label
-from .schemas import PaperIn, load
-from .settings import TIMEZONE
-from .tasks import (
+from engine.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.files import BadUpload, FileStore, Upload, check_upload
+from engine.process import effects, rules
+from engine.schemas import PaperIn, load
+from engine.settings import TIMEZONE
+from engine.tasks import (
     DELEGATION_PENDING,
     TASK_CANCELLED,
     TASK_DONE,
@@ -50,9 +50,10 @@ from .tasks import (
     may_work_on,
     search_text,
 )
-from .types import table_of, utcnow
-from .workflow import runtime
-from .workflow.models import (
+from engine.types import table_of, utcnow
+from engine.workflow import runtime
+from engine.workflow.forms import NOT_A_CHOICE, Choice, Form, FormError, parse_form
+from engine.workflow.models import (
     INSTANCE_CANCELLED,
     INSTANCE_COMPLETED,
     INSTANCE_INCIDENT,
@@ -67,7 +68,7 @@ from .workflow.models import (
 
 BERATUNGSFOLGE = rules.BERATUNGSFOLGE
 SITZUNG = rules.SITZUNG
-BPMN_DIR = Path(__file__).resolve().parent.parent / "bpmn"
+BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
 #: What Python relies on in a model: deploy refuses a model that breaks it.
 MODEL_REQUIREMENTS = runtime.Requirements(
     declarable=effects.DECLARABLE, role_kinds=rules.ROLE_KINDS, required_roles=rules.REQUIRED_ROLES,

@@ -47,12 +47,12 @@ import holidays
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 from sqlmodel import Session, col, select
 
-from . import audit
-from .accounts import Actor, require_admin
-from .council import Body, DeadlineRule, Meeting, Organization
-from .errors import Invalid, NotFound
-from .schemas import MAX_ID, Integer
-from .settings import TIMEZONE
+from engine import audit
+from engine.accounts import Actor, require_admin
+from engine.council import Body, DeadlineRule, Meeting, Organization
+from engine.errors import Invalid, NotFound
+from engine.schemas import MAX_ID, Integer
+from engine.settings import TIMEZONE
 
 #: The 16 Länder by ISO 3166-2 subdivision code (without "DE-"), with their German names.
 BUNDESLAENDER: dict[str, str] = {

@@ -16,7 +16,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from .schemas import Integer
+from engine.schemas import Integer
 
 TYPES = {"string", "integer", "boolean", "date"}
 WIDGETS = {"textarea", None}

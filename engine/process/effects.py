@@ -19,10 +19,11 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session
 
-from . import meetings, rules
-from .council import MEETING_HELD, RESULTS, AgendaItem, Consultation, Meeting, Paper
-from .errors import Conflict
-from .types import table_of
+from engine.calendar import meetings
+from engine.council import MEETING_HELD, RESULTS, AgendaItem, Consultation, Meeting, Paper
+from engine.errors import Conflict
+from engine.process import rules
+from engine.types import table_of
 
 
 @dataclass

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import Column, Text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from .types import created_column, table_of, utc_column
+from engine.types import created_column, table_of, utc_column
 
 #: Why a session ended (shown on the account page).
 ENDED_LOGOUT = "abgemeldet"

@@ -24,8 +24,8 @@ documents up to the upload limit, of the allowed types only); text is cleaned of
 characters. Whatever a bound or a refusal cut off is named in the summary, and the next run
 goes on from there.
 
-This module stores; the HTTP client and its guards are in ``oparl_fetch``, the list threads in
-``oparl_crawl``, the mapping of the source's data in ``oparl_map``.
+This module stores; the HTTP client and its guards are in ``engine.oparl.fetch``, the list threads in
+``engine.oparl.crawl``, the mapping of the source's data in ``engine.oparl.mapping``.
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ from sqlalchemy import select as sa_select  # sqlmodel's select types at most fo
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from . import audit
-from .council import (
+from engine import audit
+from engine.council import (
     MEETING_CANCELLED,
     MEETING_HELD,
     MEETING_PLANNED,
@@ -66,11 +66,11 @@ from .council import (
     Paper,
     Person,
 )
-from .db import Database
-from .files import BadUpload, FileStore, check_upload
-from .oparl_crawl import _Chain, _crawl
-from .oparl_fetch import MAX_PAGES, MAX_SECONDS, Fetcher, FetchError, NotServed
-from .oparl_map import (
+from engine.db import Database
+from engine.files import BadUpload, FileStore, check_upload
+from engine.oparl.crawl import _Chain, _crawl
+from engine.oparl.fetch import MAX_PAGES, MAX_SECONDS, Fetcher, FetchError, NotServed
+from engine.oparl.mapping import (
     STATES,
     _bool,
     _date,
@@ -85,8 +85,8 @@ from .oparl_map import (
     parse_votes,
     split,
 )
-from .settings import TIMEZONE
-from .types import table_of, utc_column, utcnow
+from engine.settings import TIMEZONE
+from engine.types import table_of, utc_column, utcnow
 
 # ----------------------------------------------------------------------------- tables
 
@@ -999,7 +999,7 @@ class Importer:
             self.summary.problem("Löschung eines Objekts einer anderen Quelle: abgelehnt", url[:200])
             return
         if kind == "paper":
-            from .workflow.models import ProcessInstance
+            from engine.workflow.models import ProcessInstance
 
             if s.exec(select(ProcessInstance.id).where(ProcessInstance.paper_id == origin.object_id)).first():
                 self.summary.problem("an der Quelle gelöscht, hier aber in Beratung: behalten", url)

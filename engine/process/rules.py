@@ -11,7 +11,7 @@ A user task names, in its ``spiffworkflow:properties``:
   (a result is recorded only once its session has begun), ``agendaResultsRecorded``
   (every item on the session's agenda has its result);
 * ``effect`` (any task or event): what it does to the council's records, a name of
-  ``engine.effects.EFFECTS``;
+  ``engine.process.effects.EFFECTS``;
 * ``role`` (any element): the part it plays that Python looks for — ``invitation`` (the
   session process's task "send the invitation"), ``agendaClosing`` (its timer at the agenda
   closing). Python finds an element by its role, never by its id (:data:`REQUIRED_ROLES`);
@@ -36,12 +36,12 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from . import deadlines
-from .council import PAPER_DONE, PAPER_WITHDRAWN, AgendaItem, Body, Consultation, Meeting, Organization
-from .forms import Choice
-from .meetings import meeting_label
-from .settings import TIMEZONE
-from .workflow.runtime import KIND_END_EVENT, KIND_TIMER_EVENT, KIND_USER_TASK, ROLE_PROPERTY
+from engine.calendar import deadlines
+from engine.calendar.meetings import meeting_label
+from engine.council import PAPER_DONE, PAPER_WITHDRAWN, AgendaItem, Body, Consultation, Meeting, Organization
+from engine.settings import TIMEZONE
+from engine.workflow.forms import Choice
+from engine.workflow.runtime import KIND_END_EVENT, KIND_TIMER_EVENT, KIND_USER_TASK, ROLE_PROPERTY
 
 DUE_PROPERTY = "dueDate"
 GUARD_PROPERTY = "completableFrom"
@@ -279,6 +279,6 @@ CHOICE_SOURCES: dict[str, ChoiceSource] = {
 }
 
 #: Property name → the names a model may use (checked at deploy).
-#: The effect names are added by ``engine.effects``, which carries them out.
+#: The effect names are added by ``engine.process.effects``, which carries them out.
 DECLARABLE: dict[str, set[str]] = {DUE_PROPERTY: set(DUE_RULES), GUARD_PROPERTY: set(GUARDS),
                                    ROLE_PROPERTY: set(ROLE_KINDS), END_STATE_PROPERTY: set(END_STATES)}

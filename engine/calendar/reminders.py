@@ -33,8 +33,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Index, UniqueConstraint, and_, or_, text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from . import deadlines
-from .council import (
+from engine.calendar import deadlines
+from engine.council import (
     MEETING_PLANNED,
     ROLE_SECRETARIAT,
     Account,
@@ -44,9 +44,9 @@ from .council import (
     Organization,
     Person,
 )
-from .settings import TIMEZONE
-from .tasks import TASK_READY, HumanTask
-from .types import created_column, utc_column, utcnow
+from engine.settings import TIMEZONE
+from engine.tasks import TASK_READY, HumanTask
+from engine.types import created_column, utc_column, utcnow
 
 PENDING = "geplant"
 SENT = "versandt"

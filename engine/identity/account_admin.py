@@ -17,9 +17,16 @@ from marshmallow import fields, validate
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from . import audit, logins
-from .accounts import MIN_PASSWORD_LENGTH, Actor, change_password, grant_label, hash_password, require_admin
-from .council import (
+from engine import audit
+from engine.accounts import (
+    MIN_PASSWORD_LENGTH,
+    Actor,
+    change_password,
+    grant_label,
+    hash_password,
+    require_admin,
+)
+from engine.council import (
     ROLE_ADMIN,
     ROLE_AUDITOR,
     ROLE_CLERK,
@@ -29,8 +36,9 @@ from .council import (
     Organization,
     Person,
 )
-from .errors import Conflict, Invalid, NotFound
-from .schemas import MAX_ID, REQUIRED, _Base, _id, _name, load
+from engine.errors import Conflict, Invalid, NotFound
+from engine.identity import logins
+from engine.schemas import MAX_ID, REQUIRED, _Base, _id, _name, load
 
 _ADMIN_ONLY = "Nur die Administration pflegt Konten und Rollen."
 #: The roles an admin grants, in the order the form offers them.

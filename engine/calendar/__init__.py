@@ -1,0 +1,1 @@
+"""Sitzungen in time: meetings and their agenda, the Gremien's deadlines, reminders."""

@@ -1,0 +1,1 @@
+"""Who someone is: local accounts administered, OpenID Connect, login sessions, API tokens."""
