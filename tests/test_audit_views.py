@@ -191,6 +191,7 @@ def test_the_csv_export_keeps_spreadsheets_from_computing_what_users_typed(demo,
 def test_only_text_cells_are_neutralised() -> None:
     from engine.audit_history import spreadsheet_cell
 
-    assert [spreadsheet_cell(v) for v in (-2, 0, 17, None)] == [-2, 0, 17, ""]
-    assert [spreadsheet_cell(v) for v in ("-2", "2024/063", "", "Vorlage =1", " =1")] == \
-        ["'-2", "2024/063", "", "Vorlage =1", " =1"]
+    numbers = [spreadsheet_cell(v) for v in (-2, 0, 17, None)]
+    assert numbers == [-2, 0, 17, ""]
+    texts = [spreadsheet_cell(v) for v in ("-2", "2024/063", "", "Vorlage =1", " =1")]
+    assert texts == ["'-2", "2024/063", "", "Vorlage =1", " =1"]

@@ -142,7 +142,8 @@ def test_week_is_what_the_engine_wrote(week, database):  # type: ignore[no-untyp
         events = s.exec(select(AuditEvent).where(AuditEvent.paper_id.is_not(None))  # type: ignore[union-attr]
                         .order_by(AuditEvent.seq)).all()
         assert all(e.at <= NOW for e in events)
-        assert [e.at for e in events] == sorted(e.at for e in events)  # replayed in the order it happened
+        moments = [e.at for e in events]
+        assert moments == sorted(moments)  # replayed in the order it happened
         assert all(t.created <= NOW for t in s.exec(select(HumanTask)))
         # Every task row belongs to a procedure the engine started (none written by hand).
         started = {e.paper_id for e in events if e.action == "procedure.started"}
@@ -176,10 +177,13 @@ def test_week_false_is_the_seed_alone(database):  # type: ignore[no-untyped-def]
     with database.unit_of_work() as s:
         result = load_demo(s, PASSWORD, now=NOW, week=False)
         assert result.week == []
-        assert [u for u, _ in result.accounts] == ["zierstedt", "hoffmann", "schmitz", "krueger", "becker", "admin"]
-        assert [p.reference for p in s.exec(select(Paper))] == ["2024/063"]
+        usernames = [u for u, _ in result.accounts]
+        assert usernames == ["zierstedt", "hoffmann", "schmitz", "krueger", "becker", "admin"]
+        references = [p.reference for p in s.exec(select(Paper))]
+        assert references == ["2024/063"]
         files = s.exec(select(File).order_by(File.position)).all()
-        assert [(f.size, f.sha_512_checksum) for f in files] == [(485376, None), (486400, None)]
+        stored = [(f.size, f.sha_512_checksum) for f in files]
+        assert stored == [(485376, None), (486400, None)]
         assert s.exec(select(func.count()).select_from(Meeting)).one() == 4
 
 
@@ -210,7 +214,8 @@ def test_anlagen_are_real_pdfs_of_the_seed_sizes(week, database, app):  # type: 
     with database.unit_of_work() as s:
         seed = _paper(s, "2024/063")
         files = s.exec(select(File).where(File.paper_id == seed.id).order_by(File.position)).all()
-        assert [f.size for f in files] == [485376, 486400]
+        sizes = [f.size for f in files]
+        assert sizes == [485376, 486400]
         for f in files:
             assert (f.mime_type, f.file_name) == ("application/pdf", f"{f.name}.pdf")
             content = store.path_for(f.sha_512_checksum).read_bytes()  # type: ignore[arg-type]

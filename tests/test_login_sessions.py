@@ -305,7 +305,8 @@ def test_a_successful_login_gives_its_counted_attempt_back(limited, monkeypatch)
             return client.post("/anmelden", data={"username": username, "password": password,
                                                   "csrf_token": token})
 
-        assert [attempt(PASSWORD).status_code for _ in range(12)] == [302] * 12
+        statuses = [attempt(PASSWORD).status_code for _ in range(12)]
+        assert statuses == [302] * 12
         assert attempt("falsch").status_code == 401
         refused = attempt(PASSWORD)
         assert refused.status_code == 429

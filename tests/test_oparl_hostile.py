@@ -212,7 +212,8 @@ def test_endless_empty_pages_stop_at_the_page_bound_and_the_next_run_goes_on(dat
     assert resume(database, source) == {f"{u}/papers": f"{u}/papers?page=6"}
     source.requests.clear()
     run(database, source, max_pages=5)
-    assert [r for r in source.requests if r.startswith("/papers")][0] == "/papers?page=6"
+    asked = [r for r in source.requests if r.startswith("/papers")]
+    assert asked[0] == "/papers?page=6"
     assert resume(database, source) == {f"{u}/papers": f"{u}/papers?page=11"}
 
 

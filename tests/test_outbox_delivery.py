@@ -58,7 +58,8 @@ def test_a_name_with_a_line_break_fails_alone_and_the_others_go_out_once(  # typ
         moment += outbox.LEASE + timedelta(seconds=1)  # a claim left behind would be free again
 
     good = ASSEMBLY_MEMBERS - {JANSEN}
-    assert [(r.sent, r.failed, r.retried) for r in reports] == [(3, 1, 0), (0, 0, 0), (0, 0, 0)]
+    counts = [(r.sent, r.failed, r.retried) for r in reports]
+    assert counts == [(3, 1, 0), (0, 0, 0), (0, 0, 0)]
     # Each good message arrived once, to its member only: no Bcc, no copy, nothing to x@evil.
     assert sorted(smtp.inbox.recipients) == sorted(good)
     assert len({m["Message-ID"] for m in smtp.inbox.messages}) == len(smtp.inbox.messages) == 3
@@ -197,7 +198,8 @@ def test_the_folder_transport_refuses_the_bad_message_alone(tmp_path: Path) -> N
     rows[1].id = 2
     outcomes = [(row.id, o.error, o.permanent) for row, o in FolderTransport(tmp_path, "s@example.org").deliver(rows)]
     assert outcomes == [(1, None, False), (2, LINE_BREAK, True)]
-    assert [p.name for p in tmp_path.iterdir()] == ["00000001.eml"]
+    written = [p.name for p in tmp_path.iterdir()]
+    assert written == ["00000001.eml"]
 
 
 def test_the_admin_forms_refuse_a_name_with_a_line_break(demo, database, browser):  # type: ignore[no-untyped-def]
