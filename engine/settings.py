@@ -185,6 +185,10 @@ def _files_base_url(env: dict[str, str], base_url: str) -> str | None:
 def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Settings:
     """Read the settings from the environment (``RATSFLOW_*`` and ``DATABASE_URL``)."""
     env = dict(os.environ if env is None else env)
+    script_memory_mb = _positive(env, "RATSFLOW_SCRIPT_MEMORY_MB", 256)
+    if script_memory_mb < 64:
+        raise SettingsError(f"RATSFLOW_SCRIPT_MEMORY_MB={script_memory_mb}: expected at least 64 "
+                            "(the worker's interpreter alone needs about 20)")
     instance = Path(env.get("RATSFLOW_INSTANCE_PATH", PROJECT_ROOT / "instance")).resolve()
     url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'ratsflow.sqlite'}"
     if url.startswith("postgresql://") or url.startswith("postgres://"):
@@ -211,11 +215,8 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "login_failures": _positive(env, "RATSFLOW_LOGIN_FAILURES", 10),
         "login_lockout_minutes": _positive(env, "RATSFLOW_LOGIN_LOCKOUT_MINUTES", 15),
         "script_workers": _positive(env, "RATSFLOW_SCRIPT_WORKERS", 2),
-        "script_memory_mb": _positive(env, "RATSFLOW_SCRIPT_MEMORY_MB", 256),
+        "script_memory_mb": script_memory_mb,
     }
-    if int(str(values["script_memory_mb"])) < 64:
-        raise SettingsError(f"RATSFLOW_SCRIPT_MEMORY_MB={values['script_memory_mb']}: expected at least 64 "
-                            "(the worker's interpreter alone needs about 20)")
     values["files_base_url"] = _files_base_url(env, str(values["base_url"]))
     smtp = values["smtp_url"]
     if isinstance(smtp, str) and not smtp.startswith(("smtp://", "smtps://")):

@@ -125,6 +125,16 @@ def _internal(row: OutboxMessage, exc: Exception) -> Outcome:
     return Outcome(f"Interner Fehler: {type(exc).__name__}: {exc}")
 
 
+def _prepared(row: OutboxMessage, sender: str, policy: Policy = SMTP_POLICY) -> bytes | Outcome:
+    """The bytes of one message, or why it cannot leave (for good, or to retry)."""
+    try:
+        return encode(row, sender, policy)
+    except Unsendable as exc:
+        return Outcome(str(exc), permanent=True)
+    except Exception as exc:  # noqa: BLE001 - recorded on the row and logged
+        return _internal(row, exc)
+
+
 class Transport(Protocol):
     def deliver(self, rows: list[OutboxMessage]) -> Deliveries:
         """Send the rows one after the other, yielding each with its outcome right after it
@@ -171,13 +181,9 @@ class SmtpTransport:
         try:
             envelope_from = parseaddr(self.sender)[1]
             for position, row in enumerate(rows):
-                try:
-                    data = encode(row, self.sender)
-                except Unsendable as exc:
-                    yield row, Outcome(str(exc), permanent=True)
-                    continue
-                except Exception as exc:  # noqa: BLE001 - recorded on the row and logged
-                    yield row, _internal(row, exc)
+                data = _prepared(row, self.sender)
+                if isinstance(data, Outcome):
+                    yield row, data
                     continue
                 try:
                     client.sendmail(envelope_from, [row.to_address], data)
@@ -211,13 +217,9 @@ class FolderTransport:
         self.path.mkdir(parents=True, exist_ok=True)
         for row in rows:
             assert row.id is not None
-            try:
-                data = encode(row, self.sender, DEFAULT_POLICY)
-            except Unsendable as exc:
-                yield row, Outcome(str(exc), permanent=True)
-                continue
-            except Exception as exc:  # noqa: BLE001 - recorded on the row and logged
-                yield row, _internal(row, exc)
+            data = _prepared(row, self.sender, DEFAULT_POLICY)
+            if isinstance(data, Outcome):
+                yield row, data
                 continue
             target = self.path / f"{row.id:08d}.eml"
             temporary = target.with_suffix(".tmp")
