@@ -11,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, create_engine
 
 from engine.settings import PROJECT_ROOT, Settings
@@ -122,6 +123,48 @@ class Database:
 
     def __exit__(self, *_exc: object) -> None:
         self.dispose()
+
+
+# ----------------------------------------------------------------------------- read memo
+
+_MEMO = "ratsflow_memo"
+
+
+def memo(session: Session) -> dict[Any, Any]:
+    """Reads held for the unit of work until its next write.
+
+    A hot path reads a row (a Gremium's deadline rules, a Beratung's session window) once
+    and asks again later in the same unit of work: the second answer comes from here. Any
+    write through the session (a flush, an INSERT/UPDATE/DELETE statement) and the end of the
+    transaction empty it, so nothing read here is older than the last write of this unit of
+    work; writes of *other* transactions are not seen, as with any read in a transaction.
+    """
+    found = session.info.get(_MEMO)
+    if found is None:
+        found = session.info[_MEMO] = {}
+    return found
+
+
+def remembered(session: Session, key: Any, read: Callable[[], Any]) -> Any:
+    """``read()`` once per unit of work and key (until the next write)."""
+    held = memo(session)
+    if key not in held:
+        held[key] = read()
+    return held[key]
+
+
+def _forget(session: Any, *_args: Any) -> None:
+    session.info.pop(_MEMO, None)
+
+
+def _forget_on_write(state: Any) -> None:
+    if not state.is_select:
+        state.session.info.pop(_MEMO, None)
+
+
+event.listen(OrmSession, "after_flush", _forget)
+event.listen(OrmSession, "after_transaction_end", lambda session, _tx: _forget(session))
+event.listen(OrmSession, "do_orm_execute", _forget_on_write)
 
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:

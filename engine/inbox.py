@@ -305,6 +305,21 @@ def task_rows(session: Session, task_ids: list[int], today: date) -> dict[int, I
     return found
 
 
+def inbox_row(session: Session, task: HumanTask, version: int, today: date) -> InboxRow:
+    """A task of this unit of work as the inbox shows it, from the session's identity map
+    (a query only for a Vorlage, Gremium or Sitzung not yet read)."""
+    paper = session.get(Paper, task.paper_id) if task.paper_id is not None else None
+    organization = session.get(Organization, task.organization_id) \
+        if task.organization_id is not None else None
+    meeting = session.get(Meeting, task.meeting_id) if task.meeting_id is not None else None
+    row = InboxRow(task, version, paper, organization, meeting)
+    due = task.due
+    if task.status == TASK_READY and due is not None:
+        row.overdue = due < today
+        row.due_soon = not row.overdue and due <= today + timedelta(days=DUE_SOON_DAYS)
+    return row
+
+
 def task_row(session: Session, task_id: int, today: date) -> InboxRow | None:
     """One task as the inbox shows it (see :func:`task_rows`)."""
     return task_rows(session, [task_id], today).get(task_id)

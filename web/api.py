@@ -34,7 +34,7 @@ from engine.audit_history import ACTIONS, describe
 from engine.council import RESULTS, Meeting
 from engine.errors import EngineError, Forbidden, Invalid, NotFound
 from engine.identity import tokens
-from engine.inbox import InboxQuery, InboxRow, list_tasks, task_row, task_rows
+from engine.inbox import InboxQuery, InboxRow, inbox_row, list_tasks, task_row
 from engine.process import procedures
 from engine.schemas import flatten_errors
 from engine.settings import TIMEZONE
@@ -278,6 +278,9 @@ def _task_of_my_groups() -> None:
     actor = current_actor()
     if request.method == "POST" and task_id is not None and actor is not None:
         try:
+            if request.endpoint == complete_endpoint:
+                # What completing needs, read at once (task, instance, Beratung, Vorlage, …).
+                procedures.load_task(request_session(), task_id)
             load_for(request_session(), actor, task_id, ready=False)
         except EngineError as exc:
             if exc.status != 404:
@@ -502,13 +505,14 @@ def complete(task_id: int) -> ResponseReturnValue:
         if exc.status != 404:
             record_refusal(_actor(), task_id, exc)
         raise
-    # The completed task and the ones it made ready, read together for the answer.
-    next_ids = [t.id for t in done.next_tasks if t.id is not None]
-    rows = task_rows(s, [task_id, *next_ids], request_today())
-    if task_id not in rows:
-        raise NotFound("Aufgabe nicht gefunden.")
-    return jsonify(task=task_json(rows[task_id]), version=done.version,
-                   next_tasks=[task_json(rows[i]) for i in next_ids if i in rows], finished=done.finished)
+    # The completed task and the ones it made ready, from what the unit of work holds.
+    today = request_today()
+    return jsonify(task=task_json(inbox_row(s, done.task, done.version, today)), version=done.version,
+                   next_tasks=[task_json(inbox_row(s, t, done.version, today)) for t in done.next_tasks],
+                   finished=done.finished)
+
+
+complete_endpoint = f"{bp.name}.{complete.__name__}"
 
 
 # ----------------------------------------------------------------------------- Vorgänge

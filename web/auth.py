@@ -36,7 +36,7 @@ from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
 
 from engine import audit
-from engine.accounts import Actor, authenticate, load_actor, privileged_account
+from engine.accounts import Actor, authenticate, privileged_account
 from engine.council import Account
 from engine.identity import logins
 from engine.settings import Settings
@@ -62,25 +62,30 @@ def _timeouts() -> logins.Timeouts:
 def current_login() -> logins.LoginSession | None:
     """The live server-side session of this request (ended ones and time-outs: None)."""
     if "login" not in g:
-        key = session.get("sid")
-        row = None
-        if isinstance(key, str):
-            row = logins.check(request_session(), key, request_now(), _timeouts())
-            if row is None:
-                session.pop("sid", None)
-        g.login = row
+        _load_login()
     return g.login  # type: ignore[no-any-return]
+
+
+def _load_login() -> None:
+    """The login and its account with grants, read together (one query per request)."""
+    key = session.get("sid")
+    row, actor = None, None
+    if isinstance(key, str):
+        row, actor = logins.check_with_actor(request_session(), key, request_now(), _timeouts())
+        if row is None:
+            session.pop("sid", None)
+        elif actor is None:  # the account was disabled meanwhile
+            logins.end(request_session(), row, request_now(), logins.ENDED_DISABLED)
+            session.pop("sid", None)
+    g.login = row
+    if "actor" not in g:
+        g.actor = actor
 
 
 def current_actor() -> Actor | None:
     """The logged-in account (or, in the API, the bearer token's), loaded once per request."""
     if "actor" not in g:
-        row = current_login()
-        actor = load_actor(request_session(), row.account_id) if row is not None else None
-        if row is not None and actor is None:  # the account was disabled meanwhile
-            logins.end(request_session(), row, request_now(), logins.ENDED_DISABLED)
-            session.pop("sid", None)
-        g.actor = actor
+        _load_login()
     return g.actor  # type: ignore[no-any-return]
 
 

@@ -50,6 +50,7 @@ from sqlmodel import Session, col, select
 from engine import audit
 from engine.accounts import Actor, require_admin
 from engine.council import Body, DeadlineRule, Meeting, Organization
+from engine.db import remembered
 from engine.errors import Invalid, NotFound
 from engine.schemas import MAX_ID, Integer
 from engine.settings import TIMEZONE
@@ -170,18 +171,23 @@ def rules_for(session: Session, organization_id: int) -> Rules:
     return Rules.of(row)
 
 
-def _state_of_organization(session: Session, organization_id: int) -> str | None:
-    body_state = session.exec(
-        select(Body.state).join(Organization, col(Organization.body_id) == col(Body.id))
-        .where(Organization.id == organization_id)).first()
-    return body_state
+def gremium_rules(session: Session, organization_id: int) -> tuple[Rules, str | None]:
+    """A Gremium's rules and its Body's Bundesland (for holidays), in one query, held for
+    the unit of work (:func:`engine.db.remembered`)."""
+    def read() -> tuple[Rules, str | None]:
+        row = session.exec(
+            select(Body.state, DeadlineRule).select_from(Organization)
+            .join(Body, col(Organization.body_id) == col(Body.id))
+            .outerjoin(DeadlineRule, col(DeadlineRule.organization_id) == Organization.id)
+            .where(Organization.id == organization_id)).first()
+        return (Rules.of(row[1]), row[0]) if row is not None else (Rules.of(None), None)
+    return remembered(session, ("gremium_rules", organization_id), read)  # type: ignore[no-any-return]
 
 
 def deadlines_for_meeting(session: Session, meeting: Meeting) -> MeetingDeadlines:
     """The deadlines of a Sitzung by its Gremium's rules and its Body's Bundesland."""
     session_day = meeting.start.astimezone(TIMEZONE).date()
-    return meeting_deadlines(session_day, rules_for(session, meeting.organization_id),
-                             _state_of_organization(session, meeting.organization_id))
+    return meeting_deadlines(session_day, *gremium_rules(session, meeting.organization_id))
 
 
 _MESSAGES: dict[str, Any] = {

@@ -12,8 +12,11 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import Column, Text, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from engine.accounts import Actor
+from engine.council import Account, Grant
 from engine.types import created_column, table_of, utc_column
 
 #: Why a session ended (shown on the account page).
@@ -77,8 +80,14 @@ def check(session: Session, key: str, now: dt.datetime, timeouts: Timeouts,
 
     ``last_seen`` is written at most once a minute, so reading pages does not write on every request.
     """
-    row = find(session, key)
-    if row is None or row.ended is not None:
+    found = find(session, key)
+    return check_row(session, found, now, timeouts, touch_after) if found is not None else None
+
+
+def check_row(session: Session, row: LoginSession, now: dt.datetime, timeouts: Timeouts,
+              touch_after: dt.timedelta = dt.timedelta(minutes=1)) -> LoginSession | None:
+    """:func:`check` of a row already read."""
+    if row.ended is not None:
         return None
     assert row.created is not None
     reason = None
@@ -93,6 +102,34 @@ def check(session: Session, key: str, now: dt.datetime, timeouts: Timeouts,
         row.last_seen = now
         session.add(row)
     return row
+
+
+def check_with_actor(session: Session, key: str, now: dt.datetime, timeouts: Timeouts,
+                     touch_after: dt.timedelta = dt.timedelta(minutes=1),
+                     ) -> tuple[LoginSession | None, Actor | None]:
+    """:func:`check` and the session's account with its grants, in one query.
+
+    The actor is None when the account is disabled (the login is then still returned, so
+    the caller can end it)."""
+    if not key or len(key) > 100:
+        return None, None
+    rows = session.execute(
+        sa_select(LoginSession, col(Account.username), col(Account.display_name), col(Account.active),
+                  col(Grant.role), col(Grant.organization_id))
+        .join(Account, col(Account.id) == LoginSession.account_id)
+        .outerjoin(Grant, col(Grant.account_id) == Account.id)
+        .where(col(LoginSession.key_hash) == _hash(key))
+    ).all()
+    if not rows:
+        return None, None
+    row = check_row(session, rows[0][0], now, timeouts, touch_after)
+    if row is None:
+        return None, None
+    _, username, display_name, active, _, _ = rows[0]
+    if not active:
+        return row, None
+    grants = frozenset((role, org) for *_, role, org in rows if role is not None)
+    return row, Actor(row.account_id, username, display_name, grants)
 
 
 def end(session: Session, row: LoginSession, now: dt.datetime, reason: str) -> None:

@@ -57,8 +57,7 @@ def _put_on_agenda(ctx: EffectContext) -> dict[str, Any]:
                                number=number, name=paper.name,
                                public=paper.public and bool(ctx.values.get("oeffentlich", True))))
     consultation.meeting_id = meeting.id
-    ctx.session.add(consultation)
-    ctx.session.flush()  # the next step's row names this TOP
+    ctx.session.add(consultation)  # written with the unit of work's other writes
     return {"sitzung": meetings.meeting_label(meeting), "top": number}
 
 

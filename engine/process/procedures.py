@@ -15,6 +15,8 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import func, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.orm import defer
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
@@ -35,6 +37,7 @@ from engine.council import (
     Paper,
     Person,
 )
+from engine.db import remembered
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.files import BadUpload, FileStore, Upload, check_upload
 from engine.process import effects, rules
@@ -346,9 +349,7 @@ def _sync_human_tasks(session: Session, instance: ProcessInstance, workflow: Any
             if props.get(rules.DUE_PROPERTY) else rules.Due(None, None)
         meeting_id = due.meeting.id if due.meeting else (consultation.meeting_id if consultation else None)
         if due.meeting is not None and consultation is not None:
-            number = session.exec(select(AgendaItem.number).where(
-                AgendaItem.consultation_id == consultation.id,
-                AgendaItem.meeting_id == due.meeting.id)).first()
+            number = _top_number(session, consultation.id, due.meeting.id)
             if number:
                 context["top"] = number
         row = HumanTask(
@@ -363,6 +364,17 @@ def _sync_human_tasks(session: Session, instance: ProcessInstance, workflow: Any
         session.add(row)
         created.append(row)
     return created
+
+
+def _top_number(session: Session, consultation_id: int | None, meeting_id: int | None) -> str | None:
+    """The Beratung's TOP number in a session: put on the agenda in this unit of work (not
+    yet written), or read."""
+    for obj in session.new:
+        if isinstance(obj, AgendaItem) and obj.consultation_id == consultation_id \
+                and obj.meeting_id == meeting_id:
+            return obj.number
+    return session.exec(select(AgendaItem.number).where(
+        AgendaItem.consultation_id == consultation_id, AgendaItem.meeting_id == meeting_id)).first()
 
 
 def _consultation_notes(session: Session, consultation: Consultation | None, now: datetime) -> dict[str, str]:
@@ -465,6 +477,53 @@ def completion_blocked(session: Session, task: HumanTask, now: datetime | None =
 
 
 @dataclass
+class LoadedTask:
+    """A task with what completing it needs, read together."""
+
+    task: HumanTask
+    instance: ProcessInstance
+    spec_hash: str
+    consultation: Consultation | None
+    paper: Paper | None
+
+
+#: The Vorlage's texts (kilobytes each) are not needed to complete a task.
+_PAPER_TEXTS = tuple(defer(getattr(Paper, name)) for name in
+                     ("facts", "proposal", "financial_impact", "personnel_impact"))
+
+
+def load_task(session: Session, task_id: int) -> LoadedTask:
+    """A task, its instance (state and version), its model version, Beratung, Vorlage,
+    Gremium and Sitzung: one query, held for the unit of work (404 if unknown).
+
+    The web layer calls it before its access check, so the completion that follows reads
+    nothing twice; the Gremium and the Sitzung go into the session's identity map."""
+    def read() -> LoadedTask | None:
+        found = session.execute(
+            sa_select(HumanTask, ProcessInstance, col(ProcessModel.spec_hash), Consultation, Paper,
+                   Organization, Meeting)
+            .join(ProcessInstance, col(ProcessInstance.id) == HumanTask.process_instance_id)
+            .join(ProcessModel, col(ProcessModel.id) == ProcessInstance.model_id)
+            .outerjoin(Consultation, col(Consultation.id) == HumanTask.consultation_id)
+            .outerjoin(Paper, col(Paper.id) == HumanTask.paper_id)
+            .outerjoin(Organization, col(Organization.id) == HumanTask.organization_id)
+            .outerjoin(Meeting, col(Meeting.id) == HumanTask.meeting_id)
+            .where(col(HumanTask.id) == task_id)
+            .options(*_PAPER_TEXTS)
+        ).first()
+        if found is None:
+            return None
+        # The session's identity map holds objects weakly: kept here for the unit of work,
+        # the answer's Gremium and Sitzung come from it without a query.
+        session.info.setdefault("held", []).extend(found)
+        return LoadedTask(*found[:5])
+    loaded = remembered(session, ("task", task_id), read)
+    if loaded is None:
+        raise NotFound("Aufgabe nicht gefunden.")
+    return loaded  # type: ignore[no-any-return]
+
+
+@dataclass
 class Completion:
     task: HumanTask
     version: int
@@ -481,15 +540,8 @@ def complete_task(session: Session, actor: Actor, task_id: int, data: dict[str, 
     rolls back.
     """
     now = now or utcnow()
-    found = session.exec(
-        select(HumanTask, ProcessInstance, ProcessModel.spec_hash)
-        .join(ProcessInstance, col(ProcessInstance.id) == HumanTask.process_instance_id)
-        .join(ProcessModel, col(ProcessModel.id) == ProcessInstance.model_id)
-        .where(HumanTask.id == task_id)
-    ).first()
-    if found is None:
-        raise NotFound("Aufgabe nicht gefunden.")
-    row, instance, spec_hash = found
+    loaded = load_task(session, task_id)
+    row, instance, spec_hash = loaded.task, loaded.instance, loaded.spec_hash
     if not may_work_on(actor, row):
         raise Forbidden("Diese Aufgabe gehört nicht zu Ihren Gremien.")
     if row.status != TASK_READY:
@@ -506,7 +558,7 @@ def complete_task(session: Session, actor: Actor, task_id: int, data: dict[str, 
     blocked = completion_blocked(session, row, now)
     if blocked is not None:
         raise Conflict(blocked)
-    form_for = _form_for(session, row, instance, spec_hash, now)
+    form_for = _form_for(session, row, instance, spec_hash, now, loaded.consultation)
     try:
         values = form_for.form.validate(data)
     except FormError as exc:
@@ -519,8 +571,7 @@ def complete_task(session: Session, actor: Actor, task_id: int, data: dict[str, 
 
     try:
         with session.no_autoflush:  # one flush at the end instead of one before every statement
-            return _complete(session, actor, row, instance, spec_hash, values, form_for.behind,
-                             expected_version, now)
+            return _complete(session, actor, loaded, values, form_for.behind, expected_version, now)
     except runtime.TaskFailed as exc:
         exc.instance_id, exc.paper_id = instance.id, instance.paper_id
         raise
@@ -533,15 +584,14 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
-def _complete(session: Session, actor: Actor, row: HumanTask, instance: ProcessInstance,
-              spec_hash: str, values: dict[str, Any], behind: dict[Any, Any],
-              expected_version: int, now: datetime) -> Completion:
-    spec, workflow = _restore(session, instance, spec_hash)
+def _complete(session: Session, actor: Actor, loaded: LoadedTask, values: dict[str, Any],
+              behind: dict[Any, Any], expected_version: int, now: datetime) -> Completion:
+    row, instance, consultation, paper = loaded.task, loaded.instance, loaded.consultation, loaded.paper
+    spec, workflow = _restore(session, instance, loaded.spec_hash)
     spiff_task = workflow.get_task_from_id(UUID(row.spiff_task_id))
     if spiff_task is None or spiff_task.state != runtime.TaskState.READY:
         raise Conflict("Die Aufgabe ist im Vorgang nicht mehr bereit.")
     others_ready = len(runtime.ready_user_tasks(workflow)) > 1
-    consultation, paper = _consultation_and_paper(session, row)
     meeting = session.get(Meeting, instance.meeting_id) if instance.meeting_id else None
     effect = runtime.task_properties(spiff_task).get(rules.EFFECT_PROPERTY)
     details = effects.EFFECTS[effect](effects.EffectContext(
@@ -552,16 +602,16 @@ def _complete(session: Session, actor: Actor, row: HumanTask, instance: ProcessI
     happened = _event_effects(session, instance, workflow, before, now, skip={spiff_task.id})
 
     finished = workflow.is_completed()
-    new_version = expected_version + 1
-    _save(session, instance, workflow, expected_version, now)
-    row.status, row.completed, row.completed_by = TASK_DONE, now, actor.username
-    session.add(row)
     open_rows = list(session.exec(select(HumanTask).where(
         HumanTask.process_instance_id == instance.id, HumanTask.status == TASK_READY,
         HumanTask.id != row.id))) if others_ready else []
+    # Reads first (what the next steps need), then the writes, together at the end.
     next_tasks = _sync_human_tasks(
         session, instance, workflow, open_rows, now,
         known={consultation.id: consultation} if consultation and consultation.id else None)
+    new_version = _save(session, instance, workflow, expected_version, now)
+    row.status, row.completed, row.completed_by = TASK_DONE, now, actor.username
+    session.add(row)
     assert instance.id is not None
     if spec.has_timers:
         _sync_timers(session, instance.id, workflow, now)
@@ -697,16 +747,6 @@ def cancel_instance(session: Session, instance_id: int, now: datetime) -> int:
         session.add(timer)
     session.flush()
     return len(open_tasks)
-
-
-def _consultation_and_paper(session: Session, task: HumanTask) -> tuple[Consultation | None, Paper | None]:
-    if task.consultation_id is None:
-        return None, session.get(Paper, task.paper_id) if task.paper_id else None
-    found = session.exec(
-        select(Consultation, Paper).join(Paper, col(Paper.id) == Consultation.paper_id)
-        .where(Consultation.id == task.consultation_id)
-    ).first()
-    return (found[0], found[1]) if found else (None, None)
 
 
 # ----------------------------------------------------------------------------- meetings

@@ -38,7 +38,8 @@ from sqlmodel import Session, col, select
 
 from engine.calendar import deadlines
 from engine.calendar.meetings import meeting_label
-from engine.council import PAPER_DONE, PAPER_WITHDRAWN, AgendaItem, Body, Consultation, Meeting, Organization
+from engine.council import PAPER_DONE, PAPER_WITHDRAWN, AgendaItem, Consultation, Meeting, Organization
+from engine.db import remembered
 from engine.settings import TIMEZONE
 from engine.workflow.forms import Choice
 from engine.workflow.runtime import KIND_END_EVENT, KIND_TIMER_EVENT, KIND_USER_TASK, ROLE_PROPERTY
@@ -111,6 +112,11 @@ def session_window(session: Session, consultation: Consultation | None, now: dat
     after = start_of_today - timedelta(microseconds=1)
     if consultation is None:
         return SessionWindow(after, None, None, None)
+    return remembered(session, ("session_window", consultation.id, after),  # type: ignore[no-any-return]
+                      lambda: _session_window(session, consultation, after))
+
+
+def _session_window(session: Session, consultation: Consultation, after: datetime) -> SessionWindow:
     postponed = session.exec(
         select(Meeting).join(AgendaItem, col(AgendaItem.meeting_id) == Meeting.id)
         .where(AgendaItem.consultation_id == consultation.id, AgendaItem.result == "vertagt")
@@ -153,13 +159,6 @@ def next_fitting_meeting(session: Session, organization_id: int | None, consulta
     ).first()
 
 
-def _state_of(session: Session, organization_id: int) -> str | None:
-    return session.exec(
-        select(Body.state).join(Organization, col(Organization.body_id) == Body.id)
-        .where(Organization.id == organization_id)
-    ).first()
-
-
 @dataclass(frozen=True)
 class Due:
     due: date | None
@@ -190,9 +189,8 @@ def _after_session(session: Session, subject: Subject, now: datetime) -> Due:
     meeting = _meeting_of(session, subject)
     if meeting is None:
         return Due(None, None)
-    rules = deadlines.rules_for(session, meeting.organization_id)
     day = meeting.start.astimezone(TIMEZONE).date()
-    return Due(deadlines.result_due(day, rules, _state_of(session, meeting.organization_id)), meeting)
+    return Due(deadlines.result_due(day, *deadlines.gremium_rules(session, meeting.organization_id)), meeting)
 
 
 def _invitation_deadline(session: Session, subject: Subject, now: datetime) -> Due:

@@ -21,7 +21,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
     DurationTimerEventDefinition,
@@ -95,7 +95,16 @@ _SHARED_SPECS = "ratsflow_shared_specs"
 
 
 class _WorkflowConverter(BpmnWorkflowConverter):
-    """Restores a workflow on spec objects restored once per model version (if handed in)."""
+    """Restores a workflow on spec objects restored once per model version (if handed in),
+    and writes its state without the spec (stored once per model version)."""
+
+    def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
+        # As BpmnWorkflowConverter.to_dict, minus converting the specs: that cost grew with
+        # the model, for a part thrown away right after.
+        dct: dict[str, Any] = WorkflowConverter.to_dict(self, workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
 
     def from_dict(self, dct: dict[str, Any]) -> BpmnWorkflow:
         shared = dct.pop(_SHARED_SPECS, None)
@@ -120,7 +129,6 @@ class _Serializer(BpmnWorkflowSerializer):
             dct = self.to_dict(workflow)
         finally:
             self.registry._encoder_mode = False
-        del dct["spec"], dct["subprocess_specs"]
         dct[self.VERSION_KEY] = self.VERSION
         return json.dumps(dct, cls=self._encoder_cls)
 
