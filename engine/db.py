@@ -24,6 +24,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
+    # In WAL mode NORMAL syncs at checkpoints, not at every commit: no corruption on a crash
+    # or power loss, but a power loss may take the last commits back (an application crash
+    # does not). A commit costs ~0.05 ms instead of ~0.6 ms (an fsync); production councils
+    # run on PostgreSQL (docs/operations.md).
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
 

@@ -99,6 +99,23 @@ def next_top_number(session: Session, meeting_id: int | None) -> str:
     return str(max((t for t in tops if t is not None), default=0) + 1)
 
 
+_PUT_NOW = "ratsflow_put_on_agenda"
+
+
+def put_on_agenda_now(session: Session, consultation_id: int | None, meeting_id: int, number: str) -> None:
+    """Note a TOP put on an agenda in this unit of work whose row may not be written yet."""
+    session.info.setdefault(_PUT_NOW, {})[(consultation_id, meeting_id)] = number
+
+
+def top_number(session: Session, consultation_id: int | None, meeting_id: int | None) -> str | None:
+    """A Beratung's TOP number in a session: put there in this unit of work, or read."""
+    noted = session.info.get(_PUT_NOW, {}).get((consultation_id, meeting_id))
+    if noted is not None:
+        return noted  # type: ignore[no-any-return]
+    return session.exec(select(AgendaItem.number).where(
+        AgendaItem.consultation_id == consultation_id, AgendaItem.meeting_id == meeting_id)).first()
+
+
 # ----------------------------------------------------------------------------- the agenda
 
 @dataclass(frozen=True)

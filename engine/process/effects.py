@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Insert, Update, insert, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
 from engine.calendar import meetings
@@ -24,6 +25,7 @@ from engine.council import MEETING_HELD, RESULTS, AgendaItem, Consultation, Meet
 from engine.errors import Conflict
 from engine.process import rules
 from engine.types import table_of
+from engine.writes import Writes
 
 
 @dataclass
@@ -41,6 +43,15 @@ class EffectContext:
     #: The objects behind a form's run-time choices (e.g. the offered Sitzungen), by value.
     behind: dict[Any, Any] = field(default_factory=dict)
     process_instance_id: int | None = None
+    #: Where the effect's writes go when the unit of work sends its writes together (a task
+    #: completion); None: at once.
+    writes: Writes | None = None
+
+    def write(self, statement: Insert | Update) -> None:
+        if self.writes is not None:
+            self.writes.add(statement)
+        else:
+            self.session.execute(statement)
 
 
 Effect = Callable[[EffectContext], dict[str, Any]]
@@ -53,11 +64,16 @@ def _put_on_agenda(ctx: EffectContext) -> dict[str, Any]:
         return {}
     meeting = ctx.behind[ctx.values["meeting_id"]]  # validated against exactly these choices
     number = ctx.values.get("top_nummer") or meetings.next_top_number(ctx.session, meeting.id)
-    ctx.session.add(AgendaItem(meeting_id=meeting.id, consultation_id=consultation.id,
-                               number=number, name=paper.name,
-                               public=paper.public and bool(ctx.values.get("oeffentlich", True))))
-    consultation.meeting_id = meeting.id
-    ctx.session.add(consultation)  # written with the unit of work's other writes
+    item = AgendaItem(meeting_id=meeting.id, consultation_id=consultation.id, number=number, name=paper.name,
+                      public=paper.public and bool(ctx.values.get("oeffentlich", True)),
+                      created=ctx.now, modified=ctx.now)
+    items, consultations = table_of(AgendaItem), table_of(Consultation)
+    ctx.write(insert(items).values({c.name: getattr(item, c.name) for c in items.c if c.name != "id"}))
+    ctx.write(update(consultations).where(consultations.c.id == consultation.id)
+              .values(meeting_id=meeting.id, modified=ctx.now))
+    set_committed_value(consultation, "meeting_id", meeting.id)
+    set_committed_value(consultation, "modified", ctx.now)
+    meetings.put_on_agenda_now(ctx.session, consultation.id, meeting.id, number)
     return {"sitzung": meetings.meeting_label(meeting), "top": number}
 
 

@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, update
+from sqlalchemy import func, insert, update
 from sqlalchemy import select as sa_select
-from sqlalchemy.orm import defer
+from sqlalchemy.orm import defer, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from engine import audit, visibility
 from engine.accounts import Actor
-from engine.calendar.meetings import meeting_label
+from engine.calendar.meetings import meeting_label, top_number
 from engine.council import (
     PAPER_DRAFT,
     PAPER_IN_CONSULTATION,
@@ -68,6 +68,7 @@ from engine.workflow.models import (
     ProcessModel,
     WorkflowTimer,
 )
+from engine.writes import Writes
 
 BERATUNGSFOLGE = rules.BERATUNGSFOLGE
 SITZUNG = rules.SITZUNG
@@ -305,20 +306,28 @@ def start_beratungsfolge(session: Session, actor: Actor, paper_id: int,
 
 def _sync_human_tasks(session: Session, instance: ProcessInstance, workflow: Any,
                       open_rows: list[HumanTask], now: datetime,
-                      known: dict[int, Consultation] | None = None) -> list[HumanTask]:
+                      known: dict[int, Consultation] | None = None,
+                      writes: Writes | None = None) -> list[HumanTask]:
     """Make the human-task rows mirror the workflow's ready user tasks.
 
     ``open_rows`` are the rows still ready before this step (except one just completed);
-    ``known`` are consultations already loaded in this unit of work.
+    ``known`` are consultations already loaded in this unit of work. With ``writes`` the
+    rows are queued there (the new ones get their ids from :func:`_attach_tasks` once
+    sent), else added to the session.
     """
     assert instance.id is not None
     instance_id, paper_id = instance.id, instance.paper_id
     own_meeting = session.get(Meeting, instance.meeting_id) if instance.meeting_id else None
     ready = {str(t.id): t for t in runtime.ready_user_tasks(workflow)}
+    tasks = table_of(HumanTask)
     for row in open_rows:
         if row.spiff_task_id not in ready:
-            row.status = TASK_CANCELLED
-            session.add(row)
+            if writes is None:
+                row.status = TASK_CANCELLED
+                session.add(row)
+            else:
+                writes.add(update(tasks).where(tasks.c.id == row.id).values(status=TASK_CANCELLED))
+                set_committed_value(row, "status", TASK_CANCELLED)
     known_ids = {row.spiff_task_id for row in open_rows}
     created = []
     for spiff_id, task in ready.items():
@@ -349,7 +358,7 @@ def _sync_human_tasks(session: Session, instance: ProcessInstance, workflow: Any
             if props.get(rules.DUE_PROPERTY) else rules.Due(None, None)
         meeting_id = due.meeting.id if due.meeting else (consultation.meeting_id if consultation else None)
         if due.meeting is not None and consultation is not None:
-            number = _top_number(session, consultation.id, due.meeting.id)
+            number = top_number(session, consultation.id, due.meeting.id)
             if number:
                 context["top"] = number
         row = HumanTask(
@@ -361,20 +370,24 @@ def _sync_human_tasks(session: Session, instance: ProcessInstance, workflow: Any
             search_text=search_text(str(vorlage.get("reference") or sitzung.get("reference") or ""),
                                     str(vorlage.get("name") or sitzung.get("name") or "")),
         )
-        session.add(row)
+        if writes is None:
+            session.add(row)
         created.append(row)
+    if writes is not None and created:
+        writes.add(insert(tasks).values([{c.name: getattr(r, c.name) for c in tasks.c if c.name != "id"}
+                                         for r in created]), key=tasks.c.spiff_task_id)
     return created
 
 
-def _top_number(session: Session, consultation_id: int | None, meeting_id: int | None) -> str | None:
-    """The Beratung's TOP number in a session: put on the agenda in this unit of work (not
-    yet written), or read."""
-    for obj in session.new:
-        if isinstance(obj, AgendaItem) and obj.consultation_id == consultation_id \
-                and obj.meeting_id == meeting_id:
-            return obj.number
-    return session.exec(select(AgendaItem.number).where(
-        AgendaItem.consultation_id == consultation_id, AgendaItem.meeting_id == meeting_id)).first()
+def _attach_tasks(session: Session, created: list[HumanTask],
+                  written: list[list[tuple[int, str | None]]]) -> None:
+    """The rows queued by :func:`_sync_human_tasks`, now written: with their ids (returned
+    by their SpiffWorkflow task id), in the session."""
+    ids = {key: row_id for rows in written for row_id, key in rows if key is not None}
+    for row in created:
+        row.id = ids[row.spiff_task_id]
+        make_transient_to_detached(row)
+        session.add(row)
 
 
 def _consultation_notes(session: Session, consultation: Consultation | None, now: datetime) -> dict[str, str]:
@@ -594,9 +607,10 @@ def _complete(session: Session, actor: Actor, loaded: LoadedTask, values: dict[s
     others_ready = len(runtime.ready_user_tasks(workflow)) > 1
     meeting = session.get(Meeting, instance.meeting_id) if instance.meeting_id else None
     effect = runtime.task_properties(spiff_task).get(rules.EFFECT_PROPERTY)
+    writes = Writes()
     details = effects.EFFECTS[effect](effects.EffectContext(
         session, actor.username, actor.display_name, now, consultation, paper, meeting, values, behind,
-        instance.id)) if effect else {}
+        instance.id, writes)) if effect else {}
     before = runtime.finished_task_ids(workflow)
     runtime.complete_user_task(workflow, row.spiff_task_id, values, now)
     happened = _event_effects(session, instance, workflow, before, now, skip={spiff_task.id})
@@ -605,13 +619,20 @@ def _complete(session: Session, actor: Actor, loaded: LoadedTask, values: dict[s
     open_rows = list(session.exec(select(HumanTask).where(
         HumanTask.process_instance_id == instance.id, HumanTask.status == TASK_READY,
         HumanTask.id != row.id))) if others_ready else []
-    # Reads first (what the next steps need), then the writes, together at the end.
+    # Reads first (what the next steps need), then the writes, sent together.
     next_tasks = _sync_human_tasks(
         session, instance, workflow, open_rows, now,
-        known={consultation.id: consultation} if consultation and consultation.id else None)
-    new_version = _save(session, instance, workflow, expected_version, now)
-    row.status, row.completed, row.completed_by = TASK_DONE, now, actor.username
-    session.add(row)
+        known={consultation.id: consultation} if consultation and consultation.id else None,
+        writes=writes)
+    new_version = _save(session, instance, workflow, expected_version, now, writes)
+    tasks = table_of(HumanTask)
+    done = {"status": TASK_DONE, "completed": now, "completed_by": actor.username}
+    writes.add(update(tasks).where(tasks.c.id == row.id, tasks.c.status == TASK_READY).values(**done),
+               expect=1, refusal=Conflict("Die Aufgabe ist bereits erledigt."))
+    written = writes.send(session)
+    for name, value in done.items():
+        set_committed_value(row, name, value)
+    _attach_tasks(session, next_tasks, written)
     assert instance.id is not None
     if spec.has_timers:
         _sync_timers(session, instance.id, workflow, now)
@@ -630,17 +651,21 @@ def _complete(session: Session, actor: Actor, loaded: LoadedTask, values: dict[s
 
 
 def _save(session: Session, instance: ProcessInstance, workflow: Any, expected_version: int,
-          now: datetime) -> int:
-    """Write the workflow state if the instance is still at ``expected_version`` (else 409)."""
+          now: datetime, writes: Writes | None = None) -> int:
+    """Write the workflow state if the instance is still at ``expected_version`` (else 409);
+    with ``writes``, queued there (checked when sent)."""
     finished = workflow.is_completed()
     values = {"state": runtime.save(workflow), "version": expected_version + 1, "updated": now,
               "status": INSTANCE_COMPLETED if finished else INSTANCE_RUNNING,
               "completed": now if finished else None}
     table = table_of(ProcessInstance)  # Core: the ORM's bulk-DML layer only adds time here
-    claimed = session.exec(
-        update(table).where(table.c.id == instance.id, table.c.version == expected_version).values(**values))
-    if claimed.rowcount != 1:
-        raise Conflict("Der Vorgang wurde inzwischen geändert; bitte die Aufgabe neu laden.")
+    claim = (update(table).where(table.c.id == instance.id, table.c.version == expected_version)
+             .values(**values))
+    stale = Conflict("Der Vorgang wurde inzwischen geändert; bitte die Aufgabe neu laden.")
+    if writes is not None:
+        writes.add(claim, expect=1, refusal=stale)
+    elif session.exec(claim).rowcount != 1:
+        raise stale
     # The object in this unit of work holds what the database now holds (no re-read, not dirty),
     # so a second step on the same instance in this unit of work starts from this one.
     for name, value in values.items():
