@@ -18,9 +18,12 @@ sequences; ``%`` formatting and f-string format specs (their widths and precisio
 from __future__ import annotations
 
 import ast
+import datetime
+import decimal
 import math
 import operator
 import re
+import uuid
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from types import CodeType
@@ -355,3 +358,51 @@ def run(source: str, mode: str, scope: dict[str, Any]) -> Any:
         return eval(code, scope)  # noqa: S307 - restricted code, see the module docstring
     exec(code, scope)  # noqa: S102
     return None
+
+
+# ----------------------------------------------------------------------------- plain lookups
+
+#: The nodes of a *plain* expression: names, item lookups with a constant or a name as key,
+#: constants (and tuples/lists/sets of them), comparisons, ``and``/``or``/``not``. No call, no
+#: attribute, no arithmetic, no loop: nothing that can run long, allocate, or reach beyond the
+#: data it names.
+_PLAIN_NODES = (ast.Expression, ast.Name, ast.Load, ast.Subscript, ast.Constant, ast.Compare,
+                ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.Tuple, ast.List, ast.Set,
+                ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn, ast.Is, ast.IsNot)
+#: Plain expressions longer than this go to the sandbox (a constant's size is the source's).
+_PLAIN_MAX = 500
+
+
+@lru_cache(maxsize=1024)
+def plain_expression(source: str) -> CodeType | None:
+    """The compiled code of a *plain* expression (see :data:`_PLAIN_NODES`), or None.
+
+    Most expressions in a model are of this kind (``beratung['organization_id']``,
+    ``ergebnis == 'vertagt'``): evaluated on plain task data they can do nothing but look
+    up and compare, so they run in the calling process — no round trip to a sandbox worker.
+    Everything else runs restricted in the sandbox."""
+    if len(source) > _PLAIN_MAX:
+        return None
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if not isinstance(node, _PLAIN_NODES):
+            return None
+        if isinstance(node, ast.Name) and (node.id.startswith("_") or node.id in FORBIDDEN_NAMES):
+            return None
+        if isinstance(node, ast.Subscript) and not isinstance(node.slice, ast.Constant | ast.Name):
+            return None
+    return compile(tree, FILENAME, "eval")
+
+
+#: Value types a plain expression may meet in task data: their comparisons and lookups are
+#: the built-in ones (no user-defined ``__eq__`` or ``__getitem__`` runs).
+PLAIN_DATA = (dict, list, tuple, set, frozenset, str, int, float, bool, type(None), datetime.datetime,
+              datetime.date, datetime.time, datetime.timedelta, decimal.Decimal, uuid.UUID)
+
+
+def run_plain(code: CodeType, data: dict[str, Any]) -> Any:
+    """Evaluate a :func:`plain_expression` in ``data`` (no builtins)."""
+    return eval(code, {"__builtins__": {}}, data)  # noqa: S307 - plain nodes only, see above

@@ -298,6 +298,14 @@ class RestrictedEnvironment(TaskDataEnvironment):
 
     def evaluate(self, expression: str, context: dict[str, Any],
                  external_context: dict[str, Any] | None = None) -> Any:
+        plain = restricted.plain_expression(expression)
+        if plain is not None and self.spent < self.budget:
+            # Names as SpiffWorkflow's environment resolves them: task data over external.
+            external = external_context or {}
+            scope = {name: context[name] if name in context else external[name]
+                     for name in plain.co_names if name in context or name in external}
+            if all(type(value) in restricted.PLAIN_DATA for value in scope.values()):
+                return restricted.run_plain(plain, scope)
         return self._run("eval", expression, context, external_context or {})
 
     def execute(self, script: str, context: dict[str, Any],
