@@ -158,6 +158,11 @@ def remembered(session: Session, key: Any, read: Callable[[], Any]) -> Any:
     return held[key]
 
 
+def forget(session: Session) -> None:
+    """Empty :func:`memo` (a write past the session's own execute path is coming)."""
+    session.info.pop(_MEMO, None)
+
+
 def _forget(session: Any, *_args: Any) -> None:
     session.info.pop(_MEMO, None)
 

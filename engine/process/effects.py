@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Update, insert, update
+from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
@@ -47,11 +47,14 @@ class EffectContext:
     #: completion); None: at once.
     writes: Writes | None = None
 
-    def write(self, statement: Insert | Update) -> None:
+    def write(self, fill: Callable[[Writes], None]) -> None:
+        """Queue writes where the unit of work sends them together, or send them now."""
         if self.writes is not None:
-            self.writes.add(statement)
+            fill(self.writes)
         else:
-            self.session.execute(statement)
+            now = Writes()
+            fill(now)
+            now.send(self.session)
 
 
 Effect = Callable[[EffectContext], dict[str, Any]]
@@ -68,9 +71,11 @@ def _put_on_agenda(ctx: EffectContext) -> dict[str, Any]:
                       public=paper.public and bool(ctx.values.get("oeffentlich", True)),
                       created=ctx.now, modified=ctx.now)
     items, consultations = table_of(AgendaItem), table_of(Consultation)
-    ctx.write(insert(items).values({c.name: getattr(item, c.name) for c in items.c if c.name != "id"}))
-    ctx.write(update(consultations).where(consultations.c.id == consultation.id)
-              .values(meeting_id=meeting.id, modified=ctx.now))
+
+    def fill(writes: Writes) -> None:
+        writes.insert(items, [{c.name: getattr(item, c.name) for c in items.c if c.name != "id"}])
+        writes.update(consultations, {"id": consultation.id}, {"meeting_id": meeting.id, "modified": ctx.now})
+    ctx.write(fill)
     set_committed_value(consultation, "meeting_id", meeting.id)
     set_committed_value(consultation, "modified", ctx.now)
     meetings.put_on_agenda_now(ctx.session, consultation.id, meeting.id, number)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import func, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import defer, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -326,7 +326,7 @@ def _sync_human_tasks(session: Session, instance: ProcessInstance, workflow: Any
                 row.status = TASK_CANCELLED
                 session.add(row)
             else:
-                writes.add(update(tasks).where(tasks.c.id == row.id).values(status=TASK_CANCELLED))
+                writes.update(tasks, {"id": row.id}, {"status": TASK_CANCELLED})
                 set_committed_value(row, "status", TASK_CANCELLED)
     known_ids = {row.spiff_task_id for row in open_rows}
     created = []
@@ -374,8 +374,8 @@ def _sync_human_tasks(session: Session, instance: ProcessInstance, workflow: Any
             session.add(row)
         created.append(row)
     if writes is not None and created:
-        writes.add(insert(tasks).values([{c.name: getattr(r, c.name) for c in tasks.c if c.name != "id"}
-                                         for r in created]), key=tasks.c.spiff_task_id)
+        writes.insert(tasks, [{c.name: getattr(r, c.name) for c in tasks.c if c.name != "id"}
+                              for r in created], key="spiff_task_id")
     return created
 
 
@@ -627,8 +627,8 @@ def _complete(session: Session, actor: Actor, loaded: LoadedTask, values: dict[s
     new_version = _save(session, instance, workflow, expected_version, now, writes)
     tasks = table_of(HumanTask)
     done = {"status": TASK_DONE, "completed": now, "completed_by": actor.username}
-    writes.add(update(tasks).where(tasks.c.id == row.id, tasks.c.status == TASK_READY).values(**done),
-               expect=1, refusal=Conflict("Die Aufgabe ist bereits erledigt."))
+    writes.update(tasks, {"id": row.id, "status": TASK_READY}, done,
+                  expect=1, refusal=Conflict("Die Aufgabe ist bereits erledigt."))
     written = writes.send(session)
     for name, value in done.items():
         set_committed_value(row, name, value)
@@ -659,12 +659,12 @@ def _save(session: Session, instance: ProcessInstance, workflow: Any, expected_v
               "status": INSTANCE_COMPLETED if finished else INSTANCE_RUNNING,
               "completed": now if finished else None}
     table = table_of(ProcessInstance)  # Core: the ORM's bulk-DML layer only adds time here
-    claim = (update(table).where(table.c.id == instance.id, table.c.version == expected_version)
-             .values(**values))
     stale = Conflict("Der Vorgang wurde inzwischen geändert; bitte die Aufgabe neu laden.")
     if writes is not None:
-        writes.add(claim, expect=1, refusal=stale)
-    elif session.exec(claim).rowcount != 1:
+        writes.update(table, {"id": instance.id, "version": expected_version}, values,
+                      expect=1, refusal=stale)
+    elif session.exec(update(table).where(table.c.id == instance.id, table.c.version == expected_version)
+                      .values(**values)).rowcount != 1:
         raise stale
     # The object in this unit of work holds what the database now holds (no re-read, not dirty),
     # so a second step on the same instance in this unit of work starts from this one.
