@@ -158,6 +158,12 @@ def remembered(session: Session, key: Any, read: Callable[[], Any]) -> Any:
     return held[key]
 
 
+def hold(session: Session, *objects: Any) -> None:
+    """Keep objects for the unit of work: the session's identity map holds them only weakly,
+    and a later ``session.get`` should find them without a query."""
+    session.info.setdefault("held", []).extend(o for o in objects if o is not None)
+
+
 def forget(session: Session) -> None:
     """Empty :func:`memo` (a write past the session's own execute path is coming)."""
     session.info.pop(_MEMO, None)

@@ -75,9 +75,12 @@ class Writes:
 
     def update(self, table: Table, match: dict[str, Any], values: dict[str, Any], *,
                expect: int | None = None, refusal: EngineError | None = None) -> None:
-        """Queue ``UPDATE table SET values WHERE`` every column of ``match`` equals its value."""
-        params = {**{f"{c}_0": v for c, v in values.items()}, **{f"m_{c}": v for c, v in match.items()}}
-        self._writes.append(_Write(table, (table.name, tuple(values), tuple(match), 1, None), params,
+        """Queue ``UPDATE table SET values WHERE`` every column of ``match`` equals its value
+        (``None``: IS NULL)."""
+        params = {**{f"{c}_0": v for c, v in values.items()},
+                  **{f"m_{c}": v for c, v in match.items() if v is not None}}
+        matched = tuple(c if v is not None else f"{c}:null" for c, v in match.items())
+        self._writes.append(_Write(table, (table.name, tuple(values), matched, 1, None), params,
                                    expect, refusal))
 
     def send(self, session: Session) -> list[list[tuple[int, str | None]]]:
@@ -117,7 +120,8 @@ def _statement(table: Table, shape: Shape, prefix: str = "") -> Any:
     _, columns, matched, rows, key = shape
     if matched:
         statement: Any = update(table).where(and_(*(
-            table.c[c] == bindparam(f"{prefix}m_{c}", type_=table.c[c].type) for c in matched
+            table.c[c.removesuffix(":null")].is_(None) if c.endswith(":null")
+            else table.c[c] == bindparam(f"{prefix}m_{c}", type_=table.c[c].type) for c in matched
         ))).values({c: bindparam(f"{prefix}{c}_0", type_=table.c[c].type) for c in columns})
     else:
         statement = insert(table).values([

@@ -50,7 +50,7 @@ from sqlmodel import Session, col, select
 from engine import audit
 from engine.accounts import Actor, require_admin
 from engine.council import Body, DeadlineRule, Meeting, Organization
-from engine.db import remembered
+from engine.db import hold, remembered
 from engine.errors import Invalid, NotFound
 from engine.schemas import MAX_ID, Integer
 from engine.settings import TIMEZONE
@@ -176,11 +176,14 @@ def gremium_rules(session: Session, organization_id: int) -> tuple[Rules, str | 
     the unit of work (:func:`engine.db.remembered`)."""
     def read() -> tuple[Rules, str | None]:
         row = session.exec(
-            select(Body.state, DeadlineRule).select_from(Organization)
+            select(Organization, Body.state, DeadlineRule)
             .join(Body, col(Organization.body_id) == col(Body.id))
             .outerjoin(DeadlineRule, col(DeadlineRule.organization_id) == Organization.id)
             .where(Organization.id == organization_id)).first()
-        return (Rules.of(row[1]), row[0]) if row is not None else (Rules.of(None), None)
+        if row is None:
+            return Rules.of(None), None
+        hold(session, row[0])  # the Gremium itself: a task row shows its name
+        return Rules.of(row[2]), row[1]
     return remembered(session, ("gremium_rules", organization_id), read)  # type: ignore[no-any-return]
 
 

@@ -107,11 +107,17 @@ def put_on_agenda_now(session: Session, consultation_id: int | None, meeting_id:
     session.info.setdefault(_PUT_NOW, {})[(consultation_id, meeting_id)] = number
 
 
+def note_top_number(session: Session, consultation_id: int | None, meeting_id: int,
+                    number: str | None) -> None:
+    """Note a Beratung's TOP number in a session as read with it (None: not on that agenda)."""
+    session.info.setdefault(_PUT_NOW, {}).setdefault((consultation_id, meeting_id), number or "")
+
+
 def top_number(session: Session, consultation_id: int | None, meeting_id: int | None) -> str | None:
-    """A Beratung's TOP number in a session: put there in this unit of work, or read."""
+    """A Beratung's TOP number in a session: put there or read in this unit of work, or read."""
     noted = session.info.get(_PUT_NOW, {}).get((consultation_id, meeting_id))
     if noted is not None:
-        return noted  # type: ignore[no-any-return]
+        return noted or None
     return session.exec(select(AgendaItem.number).where(
         AgendaItem.consultation_id == consultation_id, AgendaItem.meeting_id == meeting_id)).first()
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
@@ -46,6 +45,10 @@ class EffectContext:
     #: Where the effect's writes go when the unit of work sends its writes together (a task
     #: completion); None: at once.
     writes: Writes | None = None
+
+    @property
+    def consultation_id(self) -> int | None:
+        return self.consultation.id if self.consultation is not None else None
 
     def write(self, fill: Callable[[Writes], None]) -> None:
         """Queue writes where the unit of work sends them together, or send them now."""
@@ -86,17 +89,19 @@ def _record_result(ctx: EffectContext) -> dict[str, Any]:
     """Beratungsfolge: the Beratung's result on its open agenda item."""
     if ctx.consultation is None:
         return {}
-    items = table_of(AgendaItem)
     values = ctx.values
-    recorded = ctx.session.exec(
-        update(items)
-        .where(items.c.consultation_id == ctx.consultation.id, items.c.result.is_(None))
-        .values(result=values["ergebnis"], resolution_text=values.get("beschlusstext"),
-                votes_yes=values.get("ja"), votes_no=values.get("nein"),
-                votes_abstain=values.get("enthaltungen"), modified=ctx.now)
-    )
-    if recorded.rowcount != 1:
-        raise Conflict("Die Beratung steht nicht auf genau einer offenen Tagesordnung.")
+
+    def fill(writes: Writes) -> None:
+        writes.update(table_of(AgendaItem), {"consultation_id": ctx.consultation_id, "result": None}, {
+            "result": values["ergebnis"], "resolution_text": values.get("beschlusstext"),
+            "votes_yes": values.get("ja"), "votes_no": values.get("nein"),
+            "votes_abstain": values.get("enthaltungen"), "modified": ctx.now,
+        }, expect=1, refusal=Conflict("Die Beratung steht nicht auf genau einer offenen Tagesordnung."))
+    ctx.write(fill)
+    if values["ergebnis"] == "vertagt" and ctx.consultation.meeting_id is not None:
+        held_in = ctx.session.get(Meeting, ctx.consultation.meeting_id)
+        if held_in is not None:  # the next step's session window starts after it
+            rules.postponed_now(ctx.session, ctx.consultation.id, held_in)
     return {"ergebnis": RESULTS[values["ergebnis"]]}
 
 

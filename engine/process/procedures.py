@@ -37,7 +37,7 @@ from engine.council import (
     Paper,
     Person,
 )
-from engine.db import remembered
+from engine.db import hold, remembered
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.files import BadUpload, FileStore, Upload, check_upload
 from engine.process import effects, rules
@@ -342,7 +342,7 @@ def _sync_human_tasks(session: Session, instance: ProcessInstance, workflow: Any
         consultation_id = beratung.get("consultation_id")
         consultation = (known or {}).get(consultation_id) if consultation_id else None
         if consultation is None and consultation_id is not None:
-            consultation = session.get(Consultation, consultation_id)
+            consultation = rules.consultation_in_context(session, consultation_id, now)
         context: dict[str, Any] = {"beratung": beratung, "vorlage": vorlage}
         if sitzung:
             context["sitzung"] = sitzung
@@ -356,6 +356,7 @@ def _sync_human_tasks(session: Session, instance: ProcessInstance, workflow: Any
         subject = rules.Subject(organization_id, consultation, own_meeting)
         due = rules.DUE_RULES[props[rules.DUE_PROPERTY]](session, subject, now) \
             if props.get(rules.DUE_PROPERTY) else rules.Due(None, None)
+        hold(session, due.meeting, consultation)  # the answer shows them
         meeting_id = due.meeting.id if due.meeting else (consultation.meeting_id if consultation else None)
         if due.meeting is not None and consultation is not None:
             number = top_number(session, consultation.id, due.meeting.id)
@@ -528,7 +529,7 @@ def load_task(session: Session, task_id: int) -> LoadedTask:
             return None
         # The session's identity map holds objects weakly: kept here for the unit of work,
         # the answer's Gremium and Sitzung come from it without a query.
-        session.info.setdefault("held", []).extend(found)
+        hold(session, *found)
         return LoadedTask(*found[:5])
     loaded = remembered(session, ("task", task_id), read)
     if loaded is None:

@@ -34,12 +34,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from sqlalchemy import and_, func
+from sqlalchemy import select as sa_select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from engine.calendar import deadlines
+from engine.calendar import deadlines, meetings
 from engine.calendar.meetings import meeting_label
 from engine.council import PAPER_DONE, PAPER_WITHDRAWN, AgendaItem, Consultation, Meeting, Organization
-from engine.db import remembered
+from engine.db import hold, remembered
 from engine.settings import TIMEZONE
 from engine.workflow.forms import Choice
 from engine.workflow.runtime import KIND_END_EVENT, KIND_TIMER_EVENT, KIND_USER_TASK, ROLE_PROPERTY
@@ -110,38 +113,74 @@ def session_window(session: Session, consultation: Consultation | None, now: dat
     """Sessions from today on, after the last postponement and after the previous Beratung."""
     start_of_today = datetime.combine(now.astimezone(TIMEZONE).date(), time(0), TIMEZONE)
     after = start_of_today - timedelta(microseconds=1)
-    if consultation is None:
+    if consultation is None or consultation.id is None:
         return SessionWindow(after, None, None, None)
-    return remembered(session, ("session_window", consultation.id, after),  # type: ignore[no-any-return]
-                      lambda: _session_window(session, consultation, after))
+    return _window(session, consultation.id, after)[1]
 
 
-def _session_window(session: Session, consultation: Consultation, after: datetime) -> SessionWindow:
-    postponed = session.exec(
-        select(Meeting).join(AgendaItem, col(AgendaItem.meeting_id) == Meeting.id)
-        .where(AgendaItem.consultation_id == consultation.id, AgendaItem.result == "vertagt")
-        .order_by(col(Meeting.start).desc())
+def consultation_in_context(session: Session, consultation_id: int, now: datetime) -> Consultation | None:
+    """A Beratung read together with its session window, its planned session and its TOP
+    there (one query, held for the unit of work; :func:`session_window` then reads nothing)."""
+    start_of_today = datetime.combine(now.astimezone(TIMEZONE).date(), time(0), TIMEZONE)
+    return _window(session, consultation_id, start_of_today - timedelta(microseconds=1))[0]
+
+
+def _window(session: Session, consultation_id: int,
+            after: datetime) -> tuple[Consultation | None, SessionWindow]:
+    return remembered(session, ("session_window", consultation_id, after),  # type: ignore[no-any-return]
+                      lambda: _session_window(session, consultation_id, after))
+
+
+_POSTPONED_NOW = "ratsflow_postponed"
+
+
+def postponed_now(session: Session, consultation_id: int | None, meeting: Meeting) -> None:
+    """Note a Beratung vertagt in this unit of work (its result row may not be written yet)."""
+    session.info.setdefault(_POSTPONED_NOW, {})[consultation_id] = meeting
+
+
+def _latest_agenda_meeting(consultation_id: Any, result: str | None = None) -> Any:
+    """The id of the latest session a Beratung was on the agenda of (with ``result``)."""
+    query = (select(AgendaItem.meeting_id).join(Meeting, col(Meeting.id) == AgendaItem.meeting_id)
+             .where(AgendaItem.consultation_id == consultation_id))
+    if result is not None:
+        query = query.where(AgendaItem.result == result)
+    return query.order_by(col(Meeting.start).desc()).limit(1).scalar_subquery()
+
+
+def _session_window(session: Session, consultation_id: int,
+                    after: datetime) -> tuple[Consultation | None, SessionWindow]:
+    """The Beratung, its planned session and TOP number there, its last postponement, the
+    previous Beratung's Gremium and its (latest, else planned) session: one query."""
+    current, previous = aliased(Consultation), aliased(Consultation)
+    planned_at, postponed_at, previous_at = aliased(Meeting), aliased(Meeting), aliased(Meeting)
+    planned_top = (select(AgendaItem.number).where(AgendaItem.consultation_id == current.id,
+                                                   AgendaItem.meeting_id == current.meeting_id)
+                   .limit(1).scalar_subquery())
+    row = session.execute(
+        sa_select(current, planned_at, planned_top, postponed_at, previous_at, col(Organization.name))
+        .outerjoin(planned_at, col(planned_at.id) == current.meeting_id)
+        .outerjoin(postponed_at, col(postponed_at.id) == _latest_agenda_meeting(current.id, "vertagt"))
+        .outerjoin(previous, and_(col(previous.paper_id) == current.paper_id,
+                                  col(previous.position) == col(current.position) - 1))
+        .outerjoin(Organization, col(Organization.id) == previous.organization_id)
+        .outerjoin(previous_at, col(previous_at.id) == func.coalesce(_latest_agenda_meeting(previous.id),
+                                                                previous.meeting_id))
+        .where(col(current.id) == consultation_id)
     ).first()
-    previous_meeting: Meeting | None = None
-    previous_org: str | None = None
-    if consultation.position > 1:
-        found = session.exec(
-            select(Consultation, Organization).join(Organization, col(Organization.id) ==
-                                                    Consultation.organization_id)
-            .where(Consultation.paper_id == consultation.paper_id,
-                   Consultation.position == consultation.position - 1)
-        ).first()
-        if found is not None:
-            previous, org = found
-            previous_org = org.name
-            previous_meeting = session.exec(
-                select(Meeting).join(AgendaItem, col(AgendaItem.meeting_id) == Meeting.id)
-                .where(AgendaItem.consultation_id == previous.id).order_by(col(Meeting.start).desc())
-            ).first() or (session.get(Meeting, previous.meeting_id) if previous.meeting_id else None)
+    if row is None:
+        return None, SessionWindow(after, None, None, None)
+    consultation, planned, top, postponed, previous_meeting, previous_org = row
+    hold(session, consultation, planned, postponed, previous_meeting)
+    if planned is not None:
+        meetings.note_top_number(session, consultation_id, planned.id, top)
+    noted = session.info.get(_POSTPONED_NOW, {}).get(consultation_id)
+    if noted is not None and (postponed is None or noted.start > postponed.start):
+        postponed = noted
     for meeting in (postponed, previous_meeting):
         if meeting is not None and meeting.start > after:
             after = meeting.start
-    return SessionWindow(after, postponed, previous_meeting, previous_org)
+    return consultation, SessionWindow(after, postponed, previous_meeting, previous_org)
 
 
 def next_fitting_meeting(session: Session, organization_id: int | None, consultation: Consultation | None,

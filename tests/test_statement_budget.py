@@ -1,0 +1,77 @@
+"""The statement budget of the hot path: each completion of the seed case (Vorlage 2024/063)
+over ``POST /api/v1/tasks/<id>/complete`` may run at most so many SQL statements.
+
+A later feature that adds a query to a completion fails here and must say so (raise the
+budget in the same change, with the reason in its commit). On SQLite ``BEGIN IMMEDIATE`` is
+counted as a statement; on PostgreSQL BEGIN/COMMIT are not (psycopg sends them past
+SQLAlchemy's cursor events).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import select
+
+from engine.council import Meeting
+from engine.db import count_statements
+from engine.tasks import TASK_READY, HumanTask
+
+#: Statements per completion: (SQLite, PostgreSQL). Reads: login with grants; the task with
+#: instance, model version, Beratung, Vorlage, Gremium, Sitzung; what the step's rules need
+#: (session window, the Gremium's sessions, the next TOP, deadline rules); writes: all of them
+#: together on PostgreSQL, one each on SQLite; the audit event.
+BUDGET: dict[str, tuple[int, int]] = {
+    "Ergebnis erfassen": (12, 8),
+    "Niederschrift freigeben": (11, 9),
+    "Auf die Tagesordnung setzen": (14, 9),
+}
+
+
+def _task(database: Any, title: str, organization_id: int) -> HumanTask:
+    with database.unit_of_work() as s:
+        return s.exec(select(HumanTask).where(HumanTask.title == title, HumanTask.status == TASK_READY,
+                                              HumanTask.organization_id == organization_id)).one()
+
+
+def _complete(app: Any, client: Any, task: HumanTask, data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    version = client.get(f"/api/v1/tasks/{task.id}").get_json()["version"]
+    engine = app.extensions["ratsflow.db"].engine
+    with count_statements(engine) as seen:
+        response = client.post(f"/api/v1/tasks/{task.id}/complete",
+                               json={"data": data, "expected_version": version})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json(), list(seen)
+
+
+def test_each_seed_step_completes_within_its_statement_budget(app, demo, database, browser):  # type: ignore[no-untyped-def]
+    backend = 0 if database.settings.is_sqlite else 1
+    committee = browser().login("hoffmann").client
+    assembly = browser().login("schmitz").client
+    committee_id = demo.committee_meeting.organization_id
+    assembly_id = demo.assembly_meeting.organization_id
+    counts: dict[str, int] = {}
+
+    done, seen = _complete(app, committee, _task(database, "Ergebnis erfassen", committee_id),
+                           {"ergebnis": "zur_kenntnis_genommen"})
+    next_titles = [t["title"] for t in done["next_tasks"]]
+    assert next_titles == ["Auf die Tagesordnung setzen"]
+    counts["Ergebnis erfassen"] = len(seen)
+
+    done, seen = _complete(app, committee, _task(database, "Niederschrift freigeben", committee_id),
+                           {"anmerkung": "ohne Einwände"})
+    assert done["finished"] is True
+    counts["Niederschrift freigeben"] = len(seen)
+
+    with database.unit_of_work() as s:
+        meeting_id = s.exec(select(Meeting.id).where(Meeting.reference == "SI/2024/128")).one()
+    done, seen = _complete(app, assembly, _task(database, "Auf die Tagesordnung setzen", assembly_id),
+                           {"meeting_id": meeting_id, "top_nummer": "7"})
+    next_task = done["next_tasks"][0]
+    assert (next_task["title"], next_task["agenda_item_number"], next_task["meeting"]["id"]) == (
+        "Ergebnis erfassen", "7", meeting_id)
+    counts["Auf die Tagesordnung setzen"] = len(seen)
+
+    over = {step: (count, BUDGET[step][backend]) for step, count in counts.items()
+            if count > BUDGET[step][backend]}
+    assert not over, f"statements (counted, budget): {over}"
