@@ -69,6 +69,7 @@ class Writes:
         """Queue rows (same columns each; ``key``: a column returned with each new id)."""
         if not rows:
             return
+        rows = [{**row, **_python_side(table, row, "default")} for row in rows]
         columns = tuple(rows[0])
         params = {f"{c}_{n}": row[c] for n, row in enumerate(rows) for c in columns}
         self._writes.append(_Write(table, (table.name, columns, (), len(rows), key), params, None, None))
@@ -77,6 +78,7 @@ class Writes:
                expect: int | None = None, refusal: EngineError | None = None) -> None:
         """Queue ``UPDATE table SET values WHERE`` every column of ``match`` equals its value
         (``None``: IS NULL)."""
+        values = {**values, **_python_side(table, values, "onupdate")}
         params = {**{f"{c}_0": v for c, v in values.items()},
                   **{f"m_{c}": v for c, v in match.items() if v is not None}}
         matched = tuple(c if v is not None else f"{c}:null" for c, v in match.items())
@@ -111,6 +113,19 @@ class Writes:
         for n, row_id, key in connection.execute(statement, params):
             results[n].append((row_id, key))
         return results
+
+
+def _python_side(table: Table, given: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The values of the table's Python-side defaults (or ``onupdate``) a write leaves out, set
+    here: SQLAlchemy would name their parameters alike in each write of a combined statement."""
+    found = {}
+    for column in table.c:
+        default = getattr(column, kind)
+        if column.name not in given and default is not None and default.is_scalar:
+            found[column.name] = default.arg
+        elif column.name not in given and default is not None and default.is_callable:
+            found[column.name] = default.arg(None)
+    return found
 
 
 @lru_cache(maxsize=256)
