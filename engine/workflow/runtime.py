@@ -104,7 +104,12 @@ class _WorkflowConverter(BpmnWorkflowConverter):
         dct: dict[str, Any] = WorkflowConverter.to_dict(self, workflow)
         dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
         dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        new_root = _prune(dct)
+        if new_root is not None:  # it stored a delta: now the root, it holds its data whole
+            root_data = self.registry.convert(workflow.tasks[UUID(new_root)].data)
+            dct["tasks"][new_root].update(data=root_data, delta={})
         return dct
+
 
     def from_dict(self, dct: dict[str, Any]) -> BpmnWorkflow:
         shared = dct.pop(_SHARED_SPECS, None)
@@ -118,6 +123,71 @@ class _WorkflowConverter(BpmnWorkflowConverter):
         self.subprocesses_from_dict(dct["subprocesses"], workflow)
         workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
         return workflow
+
+
+#: Where the state keeps the names of the task specs of pruned history (:func:`_prune`).
+PRUNED = "ratsflow_pruned"
+#: Prune only when at least this many finished tasks can go (not on every step).
+_PRUNE_AT = 24
+_FINISHED = int(TaskState.FINISHED_MASK)
+
+
+def _prune(dct: dict[str, Any]) -> str | None:
+    """Keep the stored state from growing with the history (issue 16, "state that does not
+    grow with history").
+
+    SpiffWorkflow keeps every task it ever ran: a Beratung vertagt 50 times carries 150
+    finished tasks, and restoring and saving them costs more with each round. Everything
+    above the lowest common ancestor of the unfinished tasks is finished and can no longer
+    matter to the run (no unfinished task descends from a pruned one; joins and gateways look
+    at their own subtree): the state is re-rooted there. What ran is still known: the names
+    of the pruned tasks' specs are kept in the workflow's data (:data:`PRUNED`, bounded by
+    the model's size) for the diagram and the end states; the history itself is the audit log.
+    A finished workflow is not pruned. Returns the new root's id, if re-rooted."""
+    tasks: dict[str, dict[str, Any]] = dct["tasks"]
+    live = [tid for tid, t in tasks.items() if not t["state"] & _FINISHED]
+    if not live or len(tasks) - len(live) < _PRUNE_AT:
+        return None
+    path = _ancestors(tasks, live[0])
+    common = len(path)
+    for tid in live[1:]:
+        other = _ancestors(tasks, tid)
+        common = next((i for i, (a, b) in enumerate(zip(path, other, strict=False)) if a != b),
+                      min(common, len(other)))
+        common = min(common, len(other))
+    if common <= 1:
+        return None
+    new_root = path[common - 1]
+    keep: set[str] = set()
+    stack = [new_root]
+    while stack:
+        tid = stack.pop()
+        keep.add(tid)
+        stack.extend(tasks[tid]["children"])
+    if len(tasks) - len(keep) < _PRUNE_AT:
+        return None
+    pruned = {t["task_spec"] for tid, t in tasks.items()
+              if tid not in keep and t["state"] & TaskState.COMPLETED}
+    dct["tasks"] = {tid: t for tid, t in tasks.items() if tid in keep}
+    dct["tasks"][new_root]["parent"] = None
+    dct["root"] = new_root
+    if dct.get("last_task") not in keep:
+        dct["last_task"] = new_root
+    dct["subprocesses"] = {tid: sp for tid, sp in dct["subprocesses"].items() if tid in keep}
+    data = dct.setdefault("data", {})
+    data[PRUNED] = sorted(pruned | set(data.get(PRUNED, [])))
+    return new_root
+
+
+def _ancestors(tasks: dict[str, dict[str, Any]], tid: str) -> list[str]:
+    """The task ids from the root down to ``tid``."""
+    path = []
+    current: str | None = tid
+    while current is not None:
+        path.append(current)
+        current = tasks[current]["parent"]
+    path.reverse()
+    return path
 
 
 class _Serializer(BpmnWorkflowSerializer):
@@ -524,9 +594,11 @@ def element_with_role(spec_json: str, spec_hash: str, role: str, effect: str | N
 
 def declared_at_end(workflow: BpmnWorkflow, prop: str) -> set[str]:
     """What the end events the workflow reached declare as ``prop``."""
-    return {value for task in workflow.get_tasks() if task.state == TaskState.COMPLETED
-            and isinstance(task.task_spec, EndEvent)
-            and (value := task_properties(task).get(prop))}
+    reached = [task.task_spec for task in workflow.get_tasks() if task.state == TaskState.COMPLETED]
+    reached += [workflow.spec.task_specs[name] for name in workflow.data.get(PRUNED, [])
+                if name in workflow.spec.task_specs]
+    return {value for spec in reached if isinstance(spec, EndEvent)
+            and (value := (getattr(spec, "extensions", None) or {}).get("properties", {}).get(prop))}
 
 
 def model_has_timers(spec_json: str, spec_hash: str) -> bool:
@@ -604,6 +676,10 @@ _BPMN_NS = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 def elements_by_state(workflow: BpmnWorkflow) -> tuple[set[str], set[str]]:
     """The BPMN element ids completed, and those ready or waiting now."""
     completed, current = set(), set()
+    for name in workflow.data.get(PRUNED, []):
+        bpmn_id = getattr(workflow.spec.task_specs.get(name), "bpmn_id", None)
+        if bpmn_id:
+            completed.add(bpmn_id)
     for task in workflow.get_tasks():
         bpmn_id = getattr(task.task_spec, "bpmn_id", None)
         if not bpmn_id:
