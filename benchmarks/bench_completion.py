@@ -29,12 +29,15 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
+import os
 import statistics
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -223,12 +226,34 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--quick", action="store_true", help="50 rounds each")
+    parser.add_argument("--json", action="store_true", help="last line: the figures as one JSON object")
     args = parser.parse_args()
+    rounds = 50 if args.quick else args.rounds
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     print("Task completion: HTTP (POST /api/v1/tasks/<id>/complete) vs bare SpiffWorkflow "
           "round trip (deserialize_json with spec, run, do_engine_steps, serialize_json).")
     print("Both sides use the restricted script engine (engine.workflow.sandbox).")
-    met = [report(backend, args.rounds, run_backend(backend, args.rounds)) for backend in backends]
+    results = {backend: run_backend(backend, rounds) for backend in backends}
+    met = [report(backend, rounds, result) for backend, result in results.items()]
+    print(f"machine load (1 min): {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    if args.json:
+        figures: dict[str, Any] = {"load": os.getloadavg()[0], "goals": []}
+        for backend, result in results.items():
+            http, bare = statistics.median(result["http"]) * 1000, statistics.median(result["bare"]) * 1000
+            p95 = statistics.quantiles(result["http"], n=20)[-1] * 1000
+            ratio, target = http / bare, TARGETS[backend]
+            figures[backend] = {"http_ms": round(http, 3), "http_p95_ms": round(p95, 3),
+                                "bare_ms": round(bare, 3), "ratio": round(ratio, 2),
+                                "statements": result["statements"]}
+            figures["goals"].append({"name": f"Abschluss HTTP/bar ({backend})", "goal": f"<= {target:g}x",
+                                     "measured": round(ratio, 2), "p95": None, "unit": "x",
+                                     "limit": target, "ratio_to_goal": round(ratio / target, 2)})
+            if backend == "postgresql":
+                figures["goals"].append({"name": "Anweisungen je Abschluss (PostgreSQL)", "goal": "<= 8",
+                                         "measured": result["statements"], "p95": None, "unit": "",
+                                         "limit": 8, "ratio_to_goal": round(result["statements"] / 8, 2)})
+        print(json.dumps(figures))
     return 0 if all(met) else 1
 
 
