@@ -38,13 +38,27 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, Table, Text, bindparam, func, insert, literal, update
+from sqlalchemy import (
+    ARRAY,
+    Column,
+    ColumnElement,
+    Index,
+    Integer,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    update,
+)
 from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
 from sqlalchemy import text as sa_text
 from sqlalchemy.exc import DataError, IntegrityError
@@ -170,6 +184,21 @@ class Skip(Exception):
 class ForeignObject(Skip):
     """An object this source may not write: its id is on another host, or it belongs to another
     source (reported, not fetched again)."""
+
+
+def chunks(values: list[Any], size: int = 500) -> Iterator[list[Any]]:
+    """A long list in pieces (a page's lookups: SQLite takes a bounded number of parameters)."""
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
+def among(s: Session, column: Any, values: list[Any]) -> ColumnElement[bool]:
+    """``column IN values``; on PostgreSQL as ``= ANY`` of one array parameter (a long IN list
+    is a parameter each, rendered and sent one by one)."""
+    if s.get_bind().dialect.name == "postgresql":
+        element = Text() if isinstance(values[0], str) else Integer()
+        return column == any_(bindparam(None, values, type_=ARRAY(element)))  # type: ignore[no-any-return]
+    return column.in_(values)  # type: ignore[no-any-return]
 
 
 # ----------------------------------------------------------------------------- the summary
@@ -604,9 +633,9 @@ class Importer:
         self.taken = {}
         wanted = sorted({r for r in (_text(o.get("reference")) for o in data if isinstance(o, dict)) if r})
         self.checked = set(wanted)
-        for i in range(0, len(wanted), 500):
+        for chunk in chunks(wanted):
             for reference, oid in s.exec(select(Paper.reference, Paper.id)
-                                         .where(col(Paper.reference).in_(wanted[i:i + 500]))):
+                                         .where(among(s, col(Paper.reference), chunk))):
                 self.taken[reference] = oid  # type: ignore[assignment]
         meetings: set[int] = set()
         for raw in data:
@@ -618,9 +647,9 @@ class Importer:
                             and known[1] not in self.meeting_start:
                         meetings.add(known[1])
         ids = sorted(meetings)
-        for i in range(0, len(ids), 500):
-            for oid, start in s.exec(select(Meeting.id, Meeting.start)
-                                     .where(col(Meeting.id).in_(ids[i:i + 500]))):
+        for chunk in chunks(ids):
+            starts = select(Meeting.id, Meeting.start).where(among(s, col(Meeting.id), chunk))
+            for oid, start in s.exec(starts):
                 assert oid is not None
                 self.meeting_start[oid] = start
 
@@ -666,13 +695,13 @@ class Importer:
                 look(kind, raw, False)
             except (ValueError, TypeError, AttributeError):
                 continue  # reported when the object itself is imported
-        for i in range(0, len(urls), 500):
-            for origin in s.exec(select(OparlOrigin).where(col(OparlOrigin.origin_url).in_(urls[i:i + 500]))):
+        for chunk in chunks(urls):
+            for origin in s.exec(select(OparlOrigin).where(among(s, col(OparlOrigin.origin_url), chunk))):
                 self.origin_rows[origin.origin_url] = origin
         for name, ids in need.items():
             model = MODELS[name]
-            for i in range(0, len(ids), 500):
-                s.exec(select(model).where(col(model.id).in_(ids[i:i + 500]))).all()  # type: ignore[attr-defined]
+            for chunk in chunks(ids):
+                s.exec(select(model).where(among(s, col(model.id), chunk))).all()  # type: ignore[attr-defined]
 
     def _save_resume(self, s: Session, key: str, following: str | None) -> None:
         source = s.get(OparlSource, self.source_id)
@@ -771,10 +800,16 @@ class Importer:
             return False
         if (kind == "file" and self.with_files) or not self.fetcher.allowed(url) or self._foreign(url):
             return False
-        try:
-            if stored[1] != _datetime(raw.get("modified")):
-                return False
-        except (ValueError, TypeError, AttributeError):
+        text = raw.get("modified")
+        if not isinstance(text, str):
+            return False
+        try:  # aware moments compare as instants: no need to convert to UTC first
+            moment: datetime | None = datetime.fromisoformat(text)
+            if moment is None or moment.tzinfo is None or stored[1] != moment:
+                moment = _datetime(text)
+        except ValueError:
+            return False
+        if stored[1] != moment:
             return False
         found.append((kind, url))
         return True
@@ -799,13 +834,12 @@ class Importer:
         self.looked.update(wanted)
         # A server that ignores the filters is compared by ``modified``: the JSON is not read then.
         json_column = literal(None) if self.ignored and not self.with_files else col(OparlOrigin.original)
-        for i in range(0, len(wanted), 500):
-            chunk = wanted[i:i + 500]
+        for chunk in chunks(wanted):
             for url, kind, oid, original, modified, source in s.execute(
                     sa_select(col(OparlOrigin.origin_url), col(OparlOrigin.object_type),
                               col(OparlOrigin.object_id), json_column,
                               col(OparlOrigin.modified), col(OparlOrigin.source_id))
-                    .where(col(OparlOrigin.origin_url).in_(chunk))).all():
+                    .where(among(s, col(OparlOrigin.origin_url), chunk))).all():
                 self.ids[url] = (kind, oid)
                 self.owner[url] = source
                 if source == self.source_id:
@@ -835,11 +869,10 @@ class Importer:
         urls -= own
         self.absent.update(urls)
         pending = sorted(urls)
-        for i in range(0, len(pending), 500):
-            chunk = pending[i:i + 500]
+        for chunk in chunks(pending):
             for url, kind, oid, source in s.exec(select(OparlOrigin.origin_url, OparlOrigin.object_type,
                                                         OparlOrigin.object_id, OparlOrigin.source_id)
-                                                 .where(col(OparlOrigin.origin_url).in_(chunk))):
+                                                 .where(among(s, col(OparlOrigin.origin_url), chunk))):
                 self.ids[url] = (kind, oid)
                 self.owner[url] = source
                 self.absent.discard(url)
