@@ -170,6 +170,9 @@ class Later:
 
 #: A parent's id as the mappings get it: known, or written with the page's batch.
 Key = int | Later
+#: The columns of a new row that may point to a parent written in the same batch.
+PARENT_KEYS = {"membership": ("person_id",), "agenda_item": ("meeting_id",), "consultation": ("paper_id",),
+               "file": ("paper_id",)}
 #: A new row waiting for its page's batch: (values, object type, origin URL, JSON, modified, raw).
 Deferred = tuple[dict[str, Any], str, str, str, datetime | None, dict[str, Any]]
 #: The order a page's batch inserts its new rows in: parents before the rows that point to them.
@@ -557,12 +560,13 @@ class Importer:
         with self.database.unit_of_work(write=False) as s:
             self._load_own(s, kind, data)
             # What is stored here unchanged, embedded objects and all, needs nothing more.
-            rest = [raw for raw in data if self._as_stored(kind, raw) is None]
+            stored = [self._as_stored(kind, raw) for raw in data]
+            rest = [raw for raw, same in zip(data, stored, strict=True) if same is None]
             self._load_known(s, rest)
         if not rest:  # nothing to write: no unit of work (a run cut off here reads these again)
-            for raw in data:
+            for raw, same in zip(data, stored, strict=True):
                 summary.objects += 1
-                self._count_stored(kind, raw, summary)
+                self._count_stored(raw, same, summary)
             return
         self._prefetch(kind, rest)
         self.texts = {}
@@ -577,9 +581,9 @@ class Importer:
                 self._load_changed(s, kind, rest)
                 if kind == "paper":
                     self._load_references(s, rest)
-                for raw in data:
+                for raw, same in zip(data, stored, strict=True):
                     summary.objects += 1
-                    if len(rest) < len(data) and self._count_stored(kind, raw, summary):
+                    if self._count_stored(raw, same, summary):
                         continue
                     if attempt == "page":
                         self._one(s, kind, raw, summary)
@@ -780,9 +784,8 @@ class Importer:
                     return None  # sent as a URL: fetched the whole way
         return found
 
-    def _count_stored(self, kind: str, raw: Any, summary: Summary) -> bool:
-        """Count the object as unchanged (with what it embeds) if it is as stored."""
-        same = self._as_stored(kind, raw)
+    def _count_stored(self, raw: Any, same: list[tuple[str, str]] | None, summary: Summary) -> bool:
+        """Count the object as unchanged (with what it embeds) if it is as stored (``same``)."""
         if same is None:
             return False
         self.retry.discard(raw["id"])
@@ -1105,10 +1108,17 @@ class Importer:
                 table = table_of(model)
                 keys = set().union(*(d[0].keys() for d in rows))
                 fields = model.model_fields
+                defaults = {k: fields[k].default for k in keys}
+                parents = [k for k in PARENT_KEYS.get(kind, ()) if k in keys]
                 ids = self._allocate(s, table, len(rows))
-                params = [{"id": oid, **{k: self._key(d[0][k]) if k in d[0] else fields[k].default
-                                         for k in keys}} for d, oid in zip(rows, ids, strict=True)]
-                s.execute(insert(table), params)
+                params = []
+                for d, oid in zip(rows, ids, strict=True):
+                    row = {**defaults, **d[0], "id": oid}
+                    for k in parents:
+                        if isinstance(row[k], Later):
+                            row[k] = self._key(row[k])
+                    params.append(row)
+                s.connection().execute(insert(table), params)
                 for (values, _kind, url, text, modified, raw), oid in zip(rows, ids, strict=True):
                     self._save_origin(s, None, kind, oid, url, text, modified)
                     if kind == "meeting":
@@ -1116,7 +1126,7 @@ class Importer:
                     elif kind == "consultation":
                         self._link_agenda_item(s, raw, oid)
         if self.new_origins:
-            s.execute(insert(table_of(OparlOrigin)), self.new_origins)
+            s.connection().execute(insert(table_of(OparlOrigin)), self.new_origins)
             self.new_origins.clear()
         if self.links:
             items = table_of(AgendaItem)
@@ -1325,18 +1335,18 @@ class Importer:
     def _remove_unlisted(self, chain: _Chain, summary: Summary) -> None:
         """A complete listing without filters: what it no longer shows is gone at the source."""
         with self.database.unit_of_work() as s:
-            rows = list(s.exec(select(OparlOrigin).where(
+            rows = s.exec(select(OparlOrigin.origin_url).where(  # the URLs only: a city has many
                 OparlOrigin.source_id == self.source_id, OparlOrigin.object_type == chain.kind,
-                col(OparlOrigin.object_id).is_not(None))))
-            gone = [o for o in rows if o.origin_url not in chain.seen and o.origin_url not in self.retry
-                    and o.origin_url not in self.touched]
+                col(OparlOrigin.object_id).is_not(None))).all()
+            gone = [url for url in rows if url not in chain.seen and url not in self.retry
+                    and url not in self.touched]
             if len(gone) > max(5, len(rows) // 10):
                 # Not what a full listing looks like: rather keep everything than empty the copy.
                 summary.problem(f"Abgleich der Liste {chain.kind} übersprungen: {len(gone)} von {len(rows)} "
                                 "fehlen in der Auflistung")
                 return
-            for origin in gone:
-                self._delete(s, chain.kind, origin.origin_url)
+            for url in gone:
+                self._delete(s, chain.kind, url)
         self.ids.update(self.pending)
         self.pending.clear()
 
