@@ -47,6 +47,7 @@ from typing import Any
 from sqlalchemy import (
     ARRAY,
     Column,
+    ColumnDefault,
     ColumnElement,
     Index,
     Integer,
@@ -202,6 +203,34 @@ def among(s: Session, column: Any, values: list[Any]) -> ColumnElement[bool]:
         element = Text() if isinstance(values[0], str) else Integer()
         return column == any_(bindparam(None, values, type_=ARRAY(element)))  # type: ignore[no-any-return]
     return column.in_(values)  # type: ignore[no-any-return]
+
+
+def bulk_insert(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """``rows`` (all with the same keys) into ``table`` in one statement: on PostgreSQL by COPY
+    (psycopg sends an executemany as one INSERT per row), elsewhere as one executemany. On
+    PostgreSQL the columns' defaults and bind processing are applied here, as an INSERT would."""
+    conn = s.connection()
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert(table), rows)
+        return
+    names = list(rows[0])
+    fixed: dict[str, Any] = {}
+    for column in table.columns:
+        default = column.default
+        if column.name in rows[0] or default is None or not isinstance(default, ColumnDefault):
+            continue
+        fixed[column.name] = default.arg(None) if default.is_callable else default.arg
+    columns = [*names, *fixed]
+    processors = [table.c[name].type._cached_bind_processor(conn.dialect) for name in columns]
+    quote = conn.dialect.identifier_preparer.quote
+    sql = f"COPY {quote(table.name)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
+    tail = list(fixed.values())
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor, cursor.copy(sql) as copy:
+        for row in rows:
+            values = [row[name] for name in names] + tail
+            copy.write_row([p(v) if p is not None else v for p, v in zip(processors, values, strict=True)])
 
 
 # ----------------------------------------------------------------------------- the summary
@@ -1118,7 +1147,7 @@ class Importer:
                         if isinstance(row[k], Later):
                             row[k] = self._key(row[k])
                     params.append(row)
-                s.connection().execute(insert(table), params)
+                bulk_insert(s, table, params)
                 for (values, _kind, url, text, modified, raw), oid in zip(rows, ids, strict=True):
                     self._save_origin(s, None, kind, oid, url, text, modified)
                     if kind == "meeting":
@@ -1126,7 +1155,7 @@ class Importer:
                     elif kind == "consultation":
                         self._link_agenda_item(s, raw, oid)
         if self.new_origins:
-            s.connection().execute(insert(table_of(OparlOrigin)), self.new_origins)
+            bulk_insert(s, table_of(OparlOrigin), self.new_origins)
             self.new_origins.clear()
         if self.links:
             items = table_of(AgendaItem)
