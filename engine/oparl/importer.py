@@ -207,30 +207,43 @@ def among(s: Session, column: Any, values: list[Any]) -> ColumnElement[bool]:
 
 def bulk_insert(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     """``rows`` (all with the same keys) into ``table`` in one statement: on PostgreSQL by COPY
-    (psycopg sends an executemany as one INSERT per row), elsewhere as one executemany. On
-    PostgreSQL the columns' defaults and bind processing are applied here, as an INSERT would."""
+    (psycopg sends an executemany as one INSERT per row), elsewhere as one executemany of the
+    driver. The columns' bind processing and defaults are applied here as an INSERT would,
+    the defaults once for the batch (one ``created`` for the page's rows)."""
     conn = s.connection()
-    if conn.dialect.name != "postgresql":
-        conn.execute(insert(table), rows)
-        return
+    dialect = conn.dialect
     names = list(rows[0])
-    fixed: dict[str, Any] = {}
+    tail: list[Any] = []
     for column in table.columns:
         default = column.default
         if column.name in rows[0] or default is None or not isinstance(default, ColumnDefault):
             continue
-        fixed[column.name] = default.arg(None) if default.is_callable else default.arg
-    columns = [*names, *fixed]
-    processors = [table.c[name].type._cached_bind_processor(conn.dialect) for name in columns]
-    quote = conn.dialect.identifier_preparer.quote
-    sql = f"COPY {quote(table.name)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
-    tail = list(fixed.values())
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    with driver.cursor() as cursor, cursor.copy(sql) as copy:
-        for row in rows:
-            values = [row[name] for name in names] + tail
-            copy.write_row([p(v) if p is not None else v for p, v in zip(processors, values, strict=True)])
+        names.append(column.name)
+        value = default.arg(None) if default.is_callable else default.arg
+        processor = column.type._cached_bind_processor(dialect)
+        tail.append(processor(value) if processor is not None else value)
+    given = names[:len(names) - len(tail)]
+    processors = [table.c[name].type._cached_bind_processor(dialect) for name in given]
+
+    def values(row: dict[str, Any]) -> list[Any]:
+        return [p(row[n]) if p is not None else row[n] for n, p in zip(given, processors, strict=True)] + tail
+
+    quote = dialect.identifier_preparer.quote
+    columns = ", ".join(quote(name) for name in names)
+    if dialect.name == "postgresql":
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        copy_sql = f"COPY {quote(table.name)} ({columns}) FROM STDIN"
+        with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            for row in rows:
+                copy.write_row(values(row))
+        return
+    if dialect.paramstyle != "qmark":  # not sqlite3: SQLAlchemy's executemany
+        conn.execute(insert(table), rows)
+        return
+    marks = ", ".join("?" for _ in names)
+    conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks})",
+                         [tuple(values(row)) for row in rows])
 
 
 # ----------------------------------------------------------------------------- the summary
@@ -714,8 +727,10 @@ class Importer:
             if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or raw.get("deleted"):
                 return
             url = raw["id"]
-            own, children = split(kind, raw)
             stored = self.originals.get(url)
+            if stored is None and not forced and not self._embeds_stored(kind, raw):
+                return  # new, and so is all it embeds
+            own, children = split(kind, raw)
             changed = forced or not self._same(kind, url, own, _datetime(raw.get("modified")))
             if changed and stored is not None and stored[2] is not None and kind in MODELS:
                 need.setdefault(kind, []).append(stored[2])
@@ -845,6 +860,16 @@ class Importer:
             return False
         found.append((kind, url))
         return True
+
+    def _embeds_stored(self, kind: str, raw: dict[str, Any]) -> bool:
+        """Whether any object ``raw`` embeds is stored here."""
+        for name in EMBEDDED.get(kind, {}):
+            values = raw.get(name)
+            for child in values if isinstance(values, list) else [values]:
+                url = child.get("id") if isinstance(child, dict) else child
+                if isinstance(url, str) and url in self.originals:
+                    return True
+        return False
 
     def _load_own(self, s: Session, kind: str, data: list[Any]) -> None:
         """The origin rows of a page's objects and the objects they embed (one query)."""
