@@ -38,14 +38,30 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, Text, bindparam, insert, update
+from sqlalchemy import (
+    ARRAY,
+    Column,
+    ColumnDefault,
+    ColumnElement,
+    Index,
+    Integer,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    update,
+)
 from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
+from sqlalchemy import text as sa_text
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -71,6 +87,7 @@ from engine.files import BadUpload, FileStore, check_upload
 from engine.oparl.crawl import _Chain, _crawl
 from engine.oparl.fetch import MAX_PAGES, MAX_SECONDS, Fetcher, FetchError, NotServed
 from engine.oparl.mapping import (
+    EMBEDDED,
     STATES,
     _bool,
     _date,
@@ -135,8 +152,35 @@ MODELS: dict[str, type[SQLModel]] = {
 }
 #: Rows nothing refers to inside one page: inserted in one batch at the end of the page.
 LEAVES = {"agenda_item", "file", "consultation"}
+#: Fields whose URLs are never objects of the source (not looked up).
+NOT_REFERENCES = frozenset({"id", "type", "accessUrl", "downloadUrl", "web", "website", "license",
+                            "externalServiceUrl", "oparlVersion", "vendor", "product"})
 #: The Body's lists, in the order they are written (what comes later refers to what came before).
 LISTS = ("organization", "person", "membership", "meeting", "paper")
+
+
+class Later:
+    """The id of a row written with its page's batch, not known before: the row's origin URL.
+    Stands in a child's foreign key until the batch has inserted the parent."""
+
+    __slots__ = ("url",)
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+#: A parent's id as the mappings get it: known, or written with the page's batch.
+Key = int | Later
+#: The columns of a new row that may point to a parent written in the same batch.
+PARENT_KEYS = {"membership": ("person_id",), "agenda_item": ("meeting_id",), "consultation": ("paper_id",),
+               "file": ("paper_id",)}
+#: A new row waiting for its page's batch: (values, object type, origin URL, JSON, modified, raw).
+Deferred = tuple[dict[str, Any], str, str, str, datetime | None, dict[str, Any]]
+#: The order a page's batch inserts its new rows in: parents before the rows that point to them.
+BATCH_ORDER = ("body", "organization", "person", "meeting", "paper", "membership", "consultation",
+               "agenda_item", "file")
+
+
 class Skip(Exception):
     """This object cannot be imported: why (reported; the run goes on)."""
 
@@ -144,6 +188,62 @@ class Skip(Exception):
 class ForeignObject(Skip):
     """An object this source may not write: its id is on another host, or it belongs to another
     source (reported, not fetched again)."""
+
+
+def chunks(values: list[Any], size: int = 500) -> Iterator[list[Any]]:
+    """A long list in pieces (a page's lookups: SQLite takes a bounded number of parameters)."""
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
+def among(s: Session, column: Any, values: list[Any]) -> ColumnElement[bool]:
+    """``column IN values``; on PostgreSQL as ``= ANY`` of one array parameter (a long IN list
+    is a parameter each, rendered and sent one by one)."""
+    if s.get_bind().dialect.name == "postgresql":
+        element = Text() if isinstance(values[0], str) else Integer()
+        return column == any_(bindparam(None, values, type_=ARRAY(element)))  # type: ignore[no-any-return]
+    return column.in_(values)  # type: ignore[no-any-return]
+
+
+def bulk_insert(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """``rows`` (all with the same keys) into ``table`` in one statement: on PostgreSQL by COPY
+    (psycopg sends an executemany as one INSERT per row), elsewhere as one executemany of the
+    driver. The columns' bind processing and defaults are applied here as an INSERT would,
+    the defaults once for the batch (one ``created`` for the page's rows)."""
+    conn = s.connection()
+    dialect = conn.dialect
+    names = list(rows[0])
+    tail: list[Any] = []
+    for column in table.columns:
+        default = column.default
+        if column.name in rows[0] or default is None or not isinstance(default, ColumnDefault):
+            continue
+        names.append(column.name)
+        value = default.arg(None) if default.is_callable else default.arg
+        processor = column.type._cached_bind_processor(dialect)
+        tail.append(processor(value) if processor is not None else value)
+    given = names[:len(names) - len(tail)]
+    processors = [table.c[name].type._cached_bind_processor(dialect) for name in given]
+
+    def values(row: dict[str, Any]) -> list[Any]:
+        return [p(row[n]) if p is not None else row[n] for n, p in zip(given, processors, strict=True)] + tail
+
+    quote = dialect.identifier_preparer.quote
+    columns = ", ".join(quote(name) for name in names)
+    if dialect.name == "postgresql":
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        copy_sql = f"COPY {quote(table.name)} ({columns}) FROM STDIN"
+        with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            for row in rows:
+                copy.write_row(values(row))
+        return
+    if dialect.paramstyle != "qmark":  # not sqlite3: SQLAlchemy's executemany
+        conn.execute(insert(table), rows)
+        return
+    marks = ", ".join("?" for _ in names)
+    conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks})",
+                         [tuple(values(row)) for row in rows])
 
 
 # ----------------------------------------------------------------------------- the summary
@@ -234,6 +334,10 @@ class Importer:
         self.ids: dict[str, tuple[str, int | None]] = {}  # origin URL -> (type, id), committed
         self.pending: dict[str, tuple[str, int | None]] = {}  # ... written in the open unit of work
         self.not_served: set[str] = set()
+        #: URLs looked up as references and not stored here (not asked for again this run).
+        self.absent: set[str] = set()
+        #: The page's own objects already looked up (``originals``).
+        self.looked: set[str] = set()
         self.prefetched: dict[str, Any] = {}
         self.retry: set[str] = set()
         self.source_id = 0
@@ -242,14 +346,21 @@ class Importer:
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="oparl-fetch")
         self.membership_refs: set[str] = set()
         #: origin URL -> (original JSON, modified, object id) of the page's objects, read before writing.
-        self.originals: dict[str, tuple[str, datetime | None, int | None]] = {}
+        self.originals: dict[str, tuple[str | None, datetime | None, int | None]] = {}
         self.touched: set[str] = set()
+        #: Objects imported to resolve a reference are written at once (their id is needed now).
+        self.immediate = 0
+        #: The page's existing objects that changed: their origin rows, read in one query.
+        self.origin_rows: dict[str, OparlOrigin] = {}
+        #: Canonical JSON of the page's objects, computed once.
+        self.texts: dict[str, str] = {}
         self.downloads: dict[str, bytes | FetchError] = {}
-        self.deferred: list[tuple[dict[str, Any], str, str, str, datetime | None, dict[str, Any]]] = []
+        self.deferred: list[Deferred] = []
         self.new_origins: list[dict[str, Any]] = []
         self.links: list[dict[str, int]] = []
         self.meeting_start: dict[int, datetime] = {}
         self.taken: dict[str, int | str] = {}  # Aktenzeichen -> paper id (or origin URL, new in this page)
+        self.checked: set[str] = set()  # Aktenzeichen looked up for the page (taken or not)
         self.max_pages = max_pages
         self.max_seconds = max_seconds
         #: A document is stored only up to the size of an upload.
@@ -486,9 +597,21 @@ class Importer:
 
     def _write_page(self, kind: str, data: list[Any], summary: Summary,
                     resume: tuple[str, str | None] | None = None) -> None:
+        self.originals = {}
+        self.looked = set()
         with self.database.unit_of_work(write=False) as s:
-            self._load_known(s, data)
-        self._prefetch(kind, data)
+            self._load_own(s, kind, data)
+            # What is stored here unchanged, embedded objects and all, needs nothing more.
+            stored = [self._as_stored(kind, raw) for raw in data]
+            rest = [raw for raw, same in zip(data, stored, strict=True) if same is None]
+            self._load_known(s, rest)
+        if not rest:  # nothing to write: no unit of work (a run cut off here reads these again)
+            for raw, same in zip(data, stored, strict=True):
+                summary.objects += 1
+                self._count_stored(raw, same, summary)
+            return
+        self._prefetch(kind, rest)
+        self.texts = {}
         for attempt in ("page", "each"):
             uow = self.database.begin()
             s = uow.session
@@ -497,10 +620,13 @@ class Importer:
             skipped_before = list(summary.skipped)
             originals, starts = dict(self.originals), dict(self.meeting_start)
             try:
+                self._load_changed(s, kind, rest)
                 if kind == "paper":
-                    self._load_references(s, data)
-                for raw in data:
+                    self._load_references(s, rest)
+                for raw, same in zip(data, stored, strict=True):
                     summary.objects += 1
+                    if self._count_stored(raw, same, summary):
+                        continue
                     if attempt == "page":
                         self._one(s, kind, raw, summary)
                     else:
@@ -544,16 +670,86 @@ class Importer:
             uow.close()
             self.ids.update(self.pending)
             self.pending.clear()
+            self.origin_rows = {}
             return
 
     def _load_references(self, s: Session, data: list[Any]) -> None:
-        """The Aktenzeichen of a page's Vorlagen already taken here (one query)."""
+        """The Aktenzeichen of a page's Vorlagen already taken here, and the start of the
+        Sitzungen their Beratungen name (one query each)."""
         self.taken = {}
         wanted = sorted({r for r in (_text(o.get("reference")) for o in data if isinstance(o, dict)) if r})
-        for i in range(0, len(wanted), 500):
+        self.checked = set(wanted)
+        for chunk in chunks(wanted):
             for reference, oid in s.exec(select(Paper.reference, Paper.id)
-                                         .where(col(Paper.reference).in_(wanted[i:i + 500]))):
+                                         .where(among(s, col(Paper.reference), chunk))):
                 self.taken[reference] = oid  # type: ignore[assignment]
+        meetings: set[int] = set()
+        for raw in data:
+            consultations = raw.get("consultation") if isinstance(raw, dict) else None
+            for c in consultations if isinstance(consultations, list) else []:
+                for url in _refs(c.get("meeting")) if isinstance(c, dict) else []:
+                    known = self._known(url)
+                    if known is not None and known[0] == "meeting" and known[1] is not None \
+                            and known[1] not in self.meeting_start:
+                        meetings.add(known[1])
+        ids = sorted(meetings)
+        for chunk in chunks(ids):
+            starts = select(Meeting.id, Meeting.start).where(among(s, col(Meeting.id), chunk))
+            for oid, start in s.exec(starts):
+                assert oid is not None
+                self.meeting_start[oid] = start
+
+    def _same(self, kind: str, url: str, own: dict[str, Any], modified: datetime | None) -> bool:
+        """Whether the object is as stored: by ``modified`` when the server ignores the filters
+        (it sends everything again), else by its JSON."""
+        stored = self.originals.get(url)
+        if stored is None or stored[2] is None:
+            return False
+        if self.ignored:
+            return stored[1] == modified and modified is not None
+        return stored[0] == self._canonical(url, own)
+
+    def _canonical(self, url: str, own: dict[str, Any]) -> str:
+        text = self.texts.get(url)
+        if text is None:
+            text = self.texts[url] = canonical(own)
+        return text
+
+    def _load_changed(self, s: Session, kind: str, data: list[Any]) -> None:
+        """The rows (and origin rows) of the page's objects that are stored here and changed at
+        the source, read with one query per table: what an update compares with. Unchanged
+        objects are not read at all."""
+        self.origin_rows = {}
+        need: dict[str, list[int]] = {}
+        urls: list[str] = []
+
+        def look(kind: str, raw: Any, forced: bool) -> None:
+            if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or raw.get("deleted"):
+                return
+            url = raw["id"]
+            stored = self.originals.get(url)
+            if stored is None and not forced and not self._embeds_stored(kind, raw):
+                return  # new, and so is all it embeds
+            own, children = split(kind, raw)
+            changed = forced or not self._same(kind, url, own, _datetime(raw.get("modified")))
+            if changed and stored is not None and stored[2] is not None and kind in MODELS:
+                need.setdefault(kind, []).append(stored[2])
+                urls.append(url)
+            for _, child_kind, child in children:
+                look(child_kind, child, changed)
+
+        for raw in data:
+            try:
+                look(kind, raw, False)
+            except (ValueError, TypeError, AttributeError):
+                continue  # reported when the object itself is imported
+        for chunk in chunks(urls):
+            for origin in s.exec(select(OparlOrigin).where(among(s, col(OparlOrigin.origin_url), chunk))):
+                self.origin_rows[origin.origin_url] = origin
+        for name, ids in need.items():
+            model = MODELS[name]
+            for chunk in chunks(ids):
+                s.exec(select(model).where(among(s, col(model.id), chunk))).all()  # type: ignore[attr-defined]
 
     def _save_resume(self, s: Session, key: str, following: str | None) -> None:
         source = s.get(OparlSource, self.source_id)
@@ -607,6 +803,105 @@ class Importer:
         if self._foreign(url):
             raise ForeignObject("Objekt einer anderen Quelle: nicht geändert")
 
+    def _as_stored(self, kind: str, raw: Any) -> list[tuple[str, str]] | None:
+        """The object and the objects it embeds (type, URL), if all of them are stored here
+        unchanged by their ``modified`` (the server ignores the filters and sends everything
+        again: the common case of a re-import); None if anything needs the whole way."""
+        if not self.ignored or not isinstance(raw, dict):
+            return None
+        actual = _kind(raw)
+        if actual is not None and actual != kind:
+            return None
+        found: list[tuple[str, str]] = []
+        if not self._stored_same(kind, raw, found):
+            return None
+        seen: set[str] = set()
+        for name, child_kind in EMBEDDED.get(kind, {}).items():
+            if name not in raw:
+                continue
+            for child in raw[name] if isinstance(raw[name], list) else [raw[name]]:
+                if isinstance(child, dict):
+                    if not self._stored_same(child_kind, child, found) or child["id"] in seen:
+                        return None
+                    seen.add(child["id"])
+                elif isinstance(child, str) and child:
+                    return None  # sent as a URL: fetched the whole way
+        return found
+
+    def _count_stored(self, raw: Any, same: list[tuple[str, str]] | None, summary: Summary) -> bool:
+        """Count the object as unchanged (with what it embeds) if it is as stored (``same``)."""
+        if same is None:
+            return False
+        self.retry.discard(raw["id"])
+        for object_kind, url in same:
+            summary.count(object_kind, "unverändert")
+            self.touched.add(url)
+        return True
+
+    def _stored_same(self, kind: str, raw: dict[str, Any], found: list[tuple[str, str]]) -> bool:
+        url = raw.get("id")
+        if not isinstance(url, str) or raw.get("deleted") or url in self.pending:
+            return False
+        stored = self.originals.get(url)
+        if stored is None or stored[1] is None or stored[2] is None or kind not in MODELS:
+            return False
+        if (kind == "file" and self.with_files) or not self.fetcher.allowed(url) or self._foreign(url):
+            return False
+        text = raw.get("modified")
+        if not isinstance(text, str):
+            return False
+        try:  # aware moments compare as instants: no need to convert to UTC first
+            moment: datetime | None = datetime.fromisoformat(text)
+            if moment is None or moment.tzinfo is None or stored[1] != moment:
+                moment = _datetime(text)
+        except ValueError:
+            return False
+        if stored[1] != moment:
+            return False
+        found.append((kind, url))
+        return True
+
+    def _embeds_stored(self, kind: str, raw: dict[str, Any]) -> bool:
+        """Whether any object ``raw`` embeds is stored here."""
+        for name in EMBEDDED.get(kind, {}):
+            values = raw.get(name)
+            for child in values if isinstance(values, list) else [values]:
+                url = child.get("id") if isinstance(child, dict) else child
+                if isinstance(url, str) and url in self.originals:
+                    return True
+        return False
+
+    def _load_own(self, s: Session, kind: str, data: list[Any]) -> None:
+        """The origin rows of a page's objects and the objects they embed (one query)."""
+        own: set[str] = set()
+        for raw in data:
+            if not isinstance(raw, dict):
+                continue
+            if isinstance(raw.get("id"), str):
+                own.add(raw["id"])
+            for name in EMBEDDED.get(kind, {}):
+                values = raw.get(name)
+                for child in values if isinstance(values, list) else [values]:
+                    if isinstance(child, dict) and isinstance(child.get("id"), str):
+                        own.add(child["id"])
+        self._load_originals(s, own)
+
+    def _load_originals(self, s: Session, own: set[str]) -> None:
+        wanted = sorted(own - self.looked)
+        self.looked.update(wanted)
+        # A server that ignores the filters is compared by ``modified``: the JSON is not read then.
+        json_column = literal(None) if self.ignored and not self.with_files else col(OparlOrigin.original)
+        for chunk in chunks(wanted):
+            for url, kind, oid, original, modified, source in s.execute(
+                    sa_select(col(OparlOrigin.origin_url), col(OparlOrigin.object_type),
+                              col(OparlOrigin.object_id), json_column,
+                              col(OparlOrigin.modified), col(OparlOrigin.source_id))
+                    .where(among(s, col(OparlOrigin.origin_url), chunk))).all():
+                self.ids[url] = (kind, oid)
+                self.owner[url] = source
+                if source == self.source_id:
+                    self.originals[url] = (original, modified, oid)
+
     def _load_known(self, s: Session, data: Iterable[Any]) -> None:
         """Read the origin rows of a page's objects and references in few queries."""
         urls: set[str] = set()
@@ -614,42 +909,36 @@ class Importer:
 
         def collect(value: Any, depth: int = 0) -> None:
             if isinstance(value, str):
-                if value.startswith("http") and value not in self.ids:
+                if value.startswith("http") and value not in self.ids and value not in self.absent:
                     urls.add(value)
             elif isinstance(value, dict) and depth < 4:
                 if isinstance(value.get("id"), str):
                     own.add(value["id"])
-                for v in value.values():
-                    collect(v, depth + 1)
+                for key, v in value.items():
+                    if key not in NOT_REFERENCES:
+                        collect(v, depth + 1)
             elif isinstance(value, list) and depth < 4:
                 for v in value:
                     collect(v, depth + 1)
 
         for raw in data:
             collect(raw)
+        urls -= own
+        self.absent.update(urls)
         pending = sorted(urls)
-        for i in range(0, len(pending), 500):
-            chunk = pending[i:i + 500]
+        for chunk in chunks(pending):
             for url, kind, oid, source in s.exec(select(OparlOrigin.origin_url, OparlOrigin.object_type,
                                                         OparlOrigin.object_id, OparlOrigin.source_id)
-                                                 .where(col(OparlOrigin.origin_url).in_(chunk))):
+                                                 .where(among(s, col(OparlOrigin.origin_url), chunk))):
                 self.ids[url] = (kind, oid)
                 self.owner[url] = source
-        self.originals = {}
-        wanted = sorted(own)
-        for i in range(0, len(wanted), 500):
-            chunk = wanted[i:i + 500]
-            for url, kind, oid, original, modified, source in s.execute(
-                    sa_select(col(OparlOrigin.origin_url), col(OparlOrigin.object_type),
-                              col(OparlOrigin.object_id), col(OparlOrigin.original),
-                              col(OparlOrigin.modified), col(OparlOrigin.source_id))
-                    .where(col(OparlOrigin.origin_url).in_(chunk))).all():
-                self.ids[url] = (kind, oid)
-                self.owner[url] = source
-                if source == self.source_id:
-                    self.originals[url] = (original, modified, oid)
+                self.absent.discard(url)
+        self._load_originals(s, own)
 
     def _origin(self, s: Session, url: str) -> OparlOrigin | None:
+        loaded = self.origin_rows.get(url)
+        if loaded is not None:
+            return loaded
         return s.exec(select(OparlOrigin).where(OparlOrigin.origin_url == url)).first()
 
     # ------------------------------------------------------------------ references
@@ -761,11 +1050,14 @@ class Importer:
                 return None
         if _kind(raw) != kind or raw.get("deleted"):
             return None
+        self.immediate += 1  # its id is needed now: written at once, not with the page's batch
         try:
             self._import(s, kind, raw)
         except ForeignObject as exc:
             self.summary.problem(str(exc), str(raw.get("id"))[:200])
             return None
+        finally:
+            self.immediate -= 1
         found = self._known(url)
         return found[1] if found else None
 
@@ -779,7 +1071,7 @@ class Importer:
 
     # ------------------------------------------------------------------ import one object
 
-    def _import(self, s: Session, kind: str, raw: dict[str, Any], parent: int | None = None,
+    def _import(self, s: Session, kind: str, raw: dict[str, Any], parent: Key | None = None,
                 position: int | None = None, force: bool = False) -> int | None:
         url = raw["id"]
         self._check_ours(url)
@@ -789,19 +1081,19 @@ class Importer:
         if url in self.pending:  # imported a moment ago (referenced before it came in its list)
             return self.pending[url][1]
         own, children = split(kind, raw)
-        text = canonical(own)
         modified = _datetime(raw.get("modified"))
         self.touched.add(url)
         stored = self.originals.get(url)
         if stored is not None and stored[2] is not None and not force:
             # The server ignores the filters: its ``modified`` says what changed; else the JSON.
-            same = (stored[1] == modified and modified is not None) if self.ignored else stored[0] == text
+            same = self._same(kind, url, own, modified)
             if same and kind == "file" and self.with_files and not self._has_content(s, stored[2]):
                 same = False
             if same:
                 self.summary.count(kind, "unverändert")
                 self._children(s, kind, stored[2], children, changed=False)
                 return stored[2]
+        text = self._canonical(url, own)
         known = self._known(url)
         origin = self._origin(s, url) if known is not None or stored is not None else None
         if kind == "legislative_term":
@@ -814,10 +1106,12 @@ class Importer:
         created = row is None
         if row is None:
             self.summary.count(kind, "neu")
-            if kind in LEAVES and origin is None:
-                # Written with the page's other new rows in one batch (their ids come with it).
+            if origin is None and (kind in LEAVES or self._batched(children)):
+                # Written with the page's other new rows, one INSERT per table (their ids come
+                # with it); its embedded objects point to it until then.
                 self.deferred.append((values, kind, url, text, modified, raw))
                 self.pending[url] = (kind, None)
+                self._children(s, kind, Later(url), children, changed=True, created=True)
                 return None
             row = model(**values)
             s.add(row)
@@ -840,34 +1134,78 @@ class Importer:
             self._link_agenda_item(s, raw, oid)
         return oid
 
+    def _batched(self, children: list[tuple[str, str, Any]]) -> bool:
+        """Whether a new row can wait for the page's batch: nothing needs its id now, and none of
+        its embedded objects is stored here already (that one would point to it at once)."""
+        if self.immediate:
+            return False
+        for _, _, child in children:
+            url = child.get("id") if isinstance(child, dict) else child
+            if isinstance(url, str) and (url in self.ids or url in self.pending or url in self.originals):
+                return False
+        return True
+
     def _write_deferred(self, s: Session) -> None:
-        """The page's new leaf rows and all its new origin rows, one INSERT batch per table."""
+        """The page's new rows and all its new origin rows, one INSERT per table: parents first,
+        their ids then put into the rows that point to them."""
         if self.deferred:
             s.flush()
-            for kind in ("consultation", "agenda_item", "file"):
-                rows = [d for d in self.deferred if d[1] == kind]
+            by_kind: dict[str, list[Deferred]] = {}
+            for d in self.deferred:
+                by_kind.setdefault(d[1], []).append(d)
+            self.deferred.clear()
+            for kind in BATCH_ORDER:
+                rows = by_kind.get(kind)
                 if not rows:
                     continue
                 model = MODELS[kind]
                 table = table_of(model)
                 keys = set().union(*(d[0].keys() for d in rows))
                 fields = model.model_fields
-                params = [{k: d[0][k] if k in d[0] else fields[k].default for k in keys} for d in rows]
-                ids = s.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
-                                params).scalars().all()
-                for (_values, _kind, url, text, modified, raw), oid in zip(rows, ids, strict=True):
+                defaults = {k: fields[k].default for k in keys}
+                parents = [k for k in PARENT_KEYS.get(kind, ()) if k in keys]
+                ids = self._allocate(s, table, len(rows))
+                params = []
+                for d, oid in zip(rows, ids, strict=True):
+                    row = {**defaults, **d[0], "id": oid}
+                    for k in parents:
+                        if isinstance(row[k], Later):
+                            row[k] = self._key(row[k])
+                    params.append(row)
+                bulk_insert(s, table, params)
+                for (values, _kind, url, text, modified, raw), oid in zip(rows, ids, strict=True):
                     self._save_origin(s, None, kind, oid, url, text, modified)
-                    if kind == "consultation":
+                    if kind == "meeting":
+                        self.meeting_start[oid] = values["start"]
+                    elif kind == "consultation":
                         self._link_agenda_item(s, raw, oid)
-            self.deferred.clear()
         if self.new_origins:
-            s.execute(insert(table_of(OparlOrigin)), self.new_origins)
+            bulk_insert(s, table_of(OparlOrigin), self.new_origins)
             self.new_origins.clear()
         if self.links:
             items = table_of(AgendaItem)
             s.execute(update(items).where(items.c.id == bindparam("b_item"))
                       .values(consultation_id=bindparam("b_consultation")), self.links)
             self.links.clear()
+
+    def _allocate(self, s: Session, table: Table, n: int) -> list[int]:
+        """``n`` ids for new rows of ``table``, in one statement, so that one INSERT writes them
+        all (a RETURNING in parameter order would cost a statement per row). PostgreSQL draws
+        them from the column's sequence; on SQLite the writing unit of work holds the write
+        lock from its start (BEGIN IMMEDIATE), so the ids after the highest are ours."""
+        if s.get_bind().dialect.name == "postgresql":
+            draw = sa_text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)")
+            return list(s.execute(draw, {"t": table.name, "n": n}).scalars())
+        top = s.execute(sa_select(func.max(table.c.id))).scalar() or 0
+        return list(range(top + 1, top + n + 1))
+
+    def _key(self, value: Any) -> Any:
+        """A value for the batch: a parent written before it in the batch gives its id."""
+        if isinstance(value, Later):
+            oid = self.pending[value.url][1]
+            assert oid is not None, value.url
+            return oid
+        return value
 
     def _has_content(self, s: Session, file_id: int) -> bool:
         assert self.files is not None
@@ -891,7 +1229,7 @@ class Importer:
         self.originals[url] = (text, modified, oid)
         self.owner[url] = self.source_id
 
-    def _children(self, s: Session, kind: str, oid: int, children: list[tuple[str, str, Any]],
+    def _children(self, s: Session, kind: str, oid: Key, children: list[tuple[str, str, Any]],
                   changed: bool, created: bool = False) -> None:
         if not children and not changed:
             return
@@ -909,7 +1247,7 @@ class Importer:
             for _, _, c in children:
                 self._child(s, "legislative_term", c, oid, None, False)
 
-    def _child(self, s: Session, kind: str, value: Any, parent: int, position: int | None,
+    def _child(self, s: Session, kind: str, value: Any, parent: Key, position: int | None,
                force: bool) -> str | None:
         raw = value if isinstance(value, dict) else self.prefetched.pop(value, None)
         if raw is None and isinstance(value, str):
@@ -928,7 +1266,7 @@ class Importer:
             return None
         return str(raw["id"])
 
-    def _sync(self, s: Session, model: type[SQLModel], kind: str, parent: int, values: list[Any],
+    def _sync(self, s: Session, model: type[SQLModel], kind: str, parent: Key, values: list[Any],
               changed: bool, created: bool) -> None:
         """The embedded list of a parent: import each; when the parent changed, positions follow
         the list and what left the list is removed."""
@@ -1051,18 +1389,18 @@ class Importer:
     def _remove_unlisted(self, chain: _Chain, summary: Summary) -> None:
         """A complete listing without filters: what it no longer shows is gone at the source."""
         with self.database.unit_of_work() as s:
-            rows = list(s.exec(select(OparlOrigin).where(
+            rows = s.exec(select(OparlOrigin.origin_url).where(  # the URLs only: a city has many
                 OparlOrigin.source_id == self.source_id, OparlOrigin.object_type == chain.kind,
-                col(OparlOrigin.object_id).is_not(None))))
-            gone = [o for o in rows if o.origin_url not in chain.seen and o.origin_url not in self.retry
-                    and o.origin_url not in self.touched]
+                col(OparlOrigin.object_id).is_not(None))).all()
+            gone = [url for url in rows if url not in chain.seen and url not in self.retry
+                    and url not in self.touched]
             if len(gone) > max(5, len(rows) // 10):
                 # Not what a full listing looks like: rather keep everything than empty the copy.
                 summary.problem(f"Abgleich der Liste {chain.kind} übersprungen: {len(gone)} von {len(rows)} "
                                 "fehlen in der Auflistung")
                 return
-            for origin in gone:
-                self._delete(s, chain.kind, origin.origin_url)
+            for url in gone:
+                self._delete(s, chain.kind, url)
         self.ids.update(self.pending)
         self.pending.clear()
 
@@ -1119,7 +1457,7 @@ class Importer:
 
     # ------------------------------------------------------------------ the mappings
 
-    def _map_body(self, s: Session, raw: dict[str, Any], parent: int | None,
+    def _map_body(self, s: Session, raw: dict[str, Any], parent: Key | None,
                   position: int | None) -> dict[str, Any]:
         name = _text(raw.get("name")) or _text(raw.get("shortName"))
         if not name:
@@ -1138,7 +1476,7 @@ class Importer:
             body = bodies[-1]
         return body
 
-    def _map_organization(self, s: Session, raw: dict[str, Any], parent: int | None,
+    def _map_organization(self, s: Session, raw: dict[str, Any], parent: Key | None,
                           position: int | None) -> dict[str, Any]:
         name = _text(raw.get("name")) or _text(raw.get("shortName"))
         if not name:
@@ -1161,7 +1499,7 @@ class Importer:
                 "short_name": _text(raw.get("shortName")),
                 "organization_type": org_type, "classification": classification}
 
-    def _map_person(self, s: Session, raw: dict[str, Any], parent: int | None,
+    def _map_person(self, s: Session, raw: dict[str, Any], parent: Key | None,
                     position: int | None) -> dict[str, Any]:
         family, given = _text(raw.get("familyName")), _text(raw.get("givenName"))
         name = _text(raw.get("name"))
@@ -1175,7 +1513,7 @@ class Importer:
         return {"body_id": self._body_id(s, raw), "family_name": family, "given_name": given or "",
                 "form_of_address": _text(raw.get("formOfAddress")), "email": email[0] if email else None}
 
-    def _map_membership(self, s: Session, raw: dict[str, Any], parent: int | None,
+    def _map_membership(self, s: Session, raw: dict[str, Any], parent: Key | None,
                         position: int | None) -> dict[str, Any]:
         person = parent if parent is not None else self._need(s, _refs(raw.get("person"))[0]
                                                               if _refs(raw.get("person")) else None,
@@ -1190,7 +1528,7 @@ class Importer:
                 "voting_right": _bool(raw.get("votingRight"), True),
                 "start_date": _date(raw.get("startDate")), "end_date": _date(raw.get("endDate"))}
 
-    def _map_meeting(self, s: Session, raw: dict[str, Any], parent: int | None,
+    def _map_meeting(self, s: Session, raw: dict[str, Any], parent: Key | None,
                      position: int | None) -> dict[str, Any]:
         orgs = _refs(raw.get("organization"))
         if len(orgs) > 1:
@@ -1218,7 +1556,7 @@ class Importer:
                 "end": end,
                 "location": place, "meeting_state": state, "cancelled": cancelled}
 
-    def _map_agenda_item(self, s: Session, raw: dict[str, Any], parent: int | None,
+    def _map_agenda_item(self, s: Session, raw: dict[str, Any], parent: Key | None,
                          position: int | None) -> dict[str, Any]:
         meeting = parent if parent is not None else self._need(
             s, _first(raw.get("meeting")), "meeting", "Sitzung des TOP")
@@ -1239,7 +1577,7 @@ class Importer:
             values["consultation_id"] = consultation[1]
         return values
 
-    def _map_paper(self, s: Session, raw: dict[str, Any], parent: int | None,
+    def _map_paper(self, s: Session, raw: dict[str, Any], parent: Key | None,
                    position: int | None) -> dict[str, Any]:
         name = _text(raw.get("name"))
         if not name:
@@ -1249,7 +1587,7 @@ class Importer:
             tail = raw["id"].rstrip("/").rsplit("/", 2)
             reference = "OParl " + "/".join(tail[-2:])
             self.summary.problem("Vorlage ohne Aktenzeichen: aus der URL gebildet", raw["id"])
-        if reference not in self.taken:
+        if reference not in self.taken and reference not in self.checked:
             clash = s.exec(select(Paper.id).where(Paper.reference == reference)).first()
             if clash is not None:
                 self.taken[reference] = clash
@@ -1267,7 +1605,7 @@ class Importer:
                 "date": _date(raw.get("date") or raw.get("publishedDate")), "public": True,
                 "under_direction_of_id": lead_id, "status": self._paper_status(s, raw)}
 
-    def _map_consultation(self, s: Session, raw: dict[str, Any], parent: int | None,
+    def _map_consultation(self, s: Session, raw: dict[str, Any], parent: Key | None,
                           position: int | None) -> dict[str, Any]:
         paper = parent if parent is not None else self._need(
             s, _first(raw.get("paper")), "paper", "Vorlage der Beratung")
@@ -1308,7 +1646,7 @@ class Importer:
                 continue
             self.links.append({"b_item": known[1], "b_consultation": consultation_id})
 
-    def _map_file(self, s: Session, raw: dict[str, Any], parent: int | None,
+    def _map_file(self, s: Session, raw: dict[str, Any], parent: Key | None,
                   position: int | None) -> dict[str, Any]:
         if parent is None:
             papers = _refs(raw.get("paper"))
