@@ -82,7 +82,7 @@ from engine.council import (
     Paper,
     Person,
 )
-from engine.db import Database
+from engine.db import Database, forget
 from engine.files import BadUpload, FileStore, check_upload
 from engine.oparl.crawl import _Chain, _crawl
 from engine.oparl.fetch import MAX_PAGES, MAX_SECONDS, Fetcher, FetchError, NotServed
@@ -210,6 +210,7 @@ def bulk_insert(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     (psycopg sends an executemany as one INSERT per row), elsewhere as one executemany of the
     driver. The columns' bind processing and defaults are applied here as an INSERT would,
     the defaults once for the batch (one ``created`` for the page's rows)."""
+    forget(s)  # past the session's execute path: what the unit of work remembered is stale
     conn = s.connection()
     dialect = conn.dialect
     names = list(rows[0])
