@@ -60,9 +60,12 @@ class UnitOfWork:
         bind = engine if write else engine.execution_options(ratsflow_read_only=True)
         self.session = Session(bind, expire_on_commit=False)
         self.session.info["after_commit"] = []
+        #: Commits so far (a boundary may retry a unit of work only before its first).
+        self.commits = 0
 
     def commit(self) -> None:
         self.session.commit()
+        self.commits += 1
         callbacks: list[Callable[[], None]] = self.session.info["after_commit"]
         self.session.info["after_commit"] = []
         for callback in callbacks:
@@ -122,6 +125,17 @@ class Database:
 
     def __exit__(self, *_exc: object) -> None:
         self.dispose()
+
+
+#: SQLSTATEs of a transaction PostgreSQL rolled back so that another could go on: chosen as
+#: the victim of a deadlock (40P01), or the loser of a serialization conflict (40001). Nothing
+#: of it was kept; PostgreSQL's advice is to run it again.
+RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def should_retry(exc: BaseException) -> bool:
+    """Whether ``exc`` is a database error whose transaction may simply run again."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in RETRY_SQLSTATES
 
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:

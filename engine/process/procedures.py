@@ -625,7 +625,9 @@ def _event_effects(session: Session, instance: ProcessInstance, workflow: Any, b
 
 def _sync_timers(session: Session, instance_id: int, workflow: Any, now: datetime) -> None:
     """Make the timer rows mirror the workflow's waiting timers: new ones are written, fired
-    ones marked, left ones (interrupted, moved) dropped."""
+    ones marked, left ones (interrupted, moved) dropped. A timer waiting again for a moment
+    it was dropped from (a Sitzung moved away and back to the same day) takes its dropped row
+    up again: (instance, task, due) is unique."""
     pending = {(t.spiff_task_id, t.due_at): t for t in runtime.pending_timers(workflow)}
     waiting = list(session.exec(select(WorkflowTimer).where(
         WorkflowTimer.process_instance_id == instance_id, WorkflowTimer.status == TIMER_WAITING)))
@@ -640,11 +642,19 @@ def _sync_timers(session: Session, instance_id: int, workflow: Any, now: datetim
         row.status = TIMER_FIRED if fired else TIMER_DROPPED
         row.fired_at = now if fired else None
         session.add(row)
-    for key, timer in pending.items():
-        if key not in seen:
-            session.add(WorkflowTimer(process_instance_id=instance_id, spiff_task_id=timer.spiff_task_id,
-                                      bpmn_id=timer.bpmn_id, name=timer.name, kind=timer.kind,
-                                      due_at=timer.due_at))
+    new = {key: timer for key, timer in pending.items() if key not in seen}
+    dropped = {(r.spiff_task_id, r.due_at): r for r in session.exec(select(WorkflowTimer).where(
+        WorkflowTimer.process_instance_id == instance_id, WorkflowTimer.status == TIMER_DROPPED,
+        col(WorkflowTimer.spiff_task_id).in_({k[0] for k in new})))} if new else {}
+    for key, timer in new.items():
+        again = dropped.get(key)
+        if again is not None:
+            again.status, again.fired_at = TIMER_WAITING, None
+            session.add(again)
+            continue
+        session.add(WorkflowTimer(process_instance_id=instance_id, spiff_task_id=timer.spiff_task_id,
+                                  bpmn_id=timer.bpmn_id, name=timer.name, kind=timer.kind,
+                                  due_at=timer.due_at))
     session.flush()
 
 
