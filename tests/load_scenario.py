@@ -13,7 +13,6 @@ keep-alive connection in its own thread (``tests.serving.Client``).
 from __future__ import annotations
 
 import random
-import statistics
 import threading
 import time
 from collections.abc import Sequence
@@ -37,19 +36,14 @@ from engine.tasks import TASK_READY, HumanTask
 from engine.types import utcnow
 from engine.workflow.models import ProcessInstance
 
-from .serving import Client
+from .serving import Client, Job, Outcome, complete_tasks
+
+__all__ = ["Job", "Outcome", "complete_tasks", "prepare", "move_sessions", "run_under_load"]
 
 PASSWORD = "last-passwort"
 SECRETARY = "hoffmann"  # Sekretariat of the demo's committee (AWSG): owns "Tagesordnung"
 CLERK = "zierstedt"  # Sachbearbeitung of the leading department: starts the Beratungsfolgen
 SESSION_PREFIX = "Lastprobe"
-
-
-@dataclass(frozen=True)
-class Job:
-    task_id: int
-    version: int
-    meeting_id: int
 
 
 @dataclass
@@ -142,85 +136,6 @@ def prepare(database: Database, *, tasks: int, meetings: int, processes: int = 1
 # ----------------------------------------------------------------------------- clients
 
 @dataclass
-class Outcome:
-    """What the clients were answered: per task the statuses, per request the seconds."""
-
-    statuses: dict[int, list[int]] = field(default_factory=dict)
-    seconds: list[float] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    started: float = 0.0
-    ended: float = 0.0
-
-    @property
-    def completed(self) -> int:
-        return sum(codes.count(200) for codes in self.statuses.values())
-
-    @property
-    def rate(self) -> float:
-        return self.completed / (self.ended - self.started) if self.ended > self.started else 0.0
-
-    def percentile(self, p: float) -> float:
-        """Milliseconds."""
-        if not self.seconds:
-            return 0.0
-        ordered = sorted(self.seconds)
-        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
-
-    @property
-    def median_ms(self) -> float:
-        return statistics.median(self.seconds) * 1000 if self.seconds else 0.0
-
-
-def complete_tasks(port: int, token: str, jobs: Sequence[Job], clients: int,
-                   duplicate_every: int = 0) -> Outcome:
-    """``clients`` connections complete the jobs (dealt out in turn); with
-    ``duplicate_every`` n, every n-th job is sent by a second client too, with the same
-    expected version: one of the two must be answered 409."""
-    lists: list[list[Job]] = [list(jobs[i::clients]) for i in range(clients)]
-    if duplicate_every and clients > 1:
-        for i, job in enumerate(jobs):
-            if i % duplicate_every == 0:  # at about the place the first client sends it
-                other = lists[(i + 1) % clients]
-                other.insert(min(len(other), i // clients), job)
-    outcome = Outcome()
-    lock = threading.Lock()
-    ready = threading.Barrier(clients + 1)
-
-    def work(mine: list[Job]) -> None:
-        client = Client(port, token=token)
-        try:
-            client.request("GET", "/healthz")  # connected before the clock starts
-            ready.wait()
-            for job in mine:
-                t0 = time.perf_counter()
-                try:
-                    status, body = client.post_json(f"/api/v1/tasks/{job.task_id}/complete", {
-                        "data": {"meeting_id": job.meeting_id}, "expected_version": job.version})
-                except OSError as exc:
-                    with lock:
-                        outcome.errors.append(f"task {job.task_id}: {exc!r}")
-                    continue
-                took = time.perf_counter() - t0
-                with lock:
-                    outcome.statuses.setdefault(job.task_id, []).append(status)
-                    outcome.seconds.append(took)
-                    if status not in (200, 409):
-                        outcome.errors.append(f"task {job.task_id}: {status} {str(body)[:300]}")
-        finally:
-            client.close()
-
-    threads = [threading.Thread(target=work, args=(mine,), daemon=True) for mine in lists]
-    for thread in threads:
-        thread.start()
-    ready.wait()
-    outcome.started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    outcome.ended = time.perf_counter()
-    return outcome
-
-
-@dataclass
 class Moves:
     """Each move request: (meeting, the reason's tag, status); 302 is a move that happened."""
 
@@ -249,9 +164,13 @@ def move_sessions(port: int, meetings: Sequence[int], movers: int, moves: int, p
                 meeting = meetings[step % len(meetings)]
                 tag = f"{SESSION_PREFIX}-{phase}-{n}-{step}"
                 day = today + timedelta(days=chance.randrange(40, 200))
-                status, _page = client.post_form(f"/sitzungen/{meeting}/verlegen", {
-                    "date": day.strftime("%d.%m.%Y"), "start_time": f"{chance.randrange(8, 20):02d}:00",
-                    "reason": f"Grund {tag} ende"})
+                try:
+                    status, _page = client.post_form(f"/sitzungen/{meeting}/verlegen", {
+                        "date": day.strftime("%d.%m.%Y"), "start_time": f"{chance.randrange(8, 20):02d}:00",
+                        "reason": f"Grund {tag} ende"})
+                except OSError:  # no answer within the client's time-out: recorded as status 0
+                    status = 0
+                    client.close()
                 with lock:
                     result.requests.append((meeting, tag, status))
         finally:
@@ -392,7 +311,7 @@ def run_under_load(database: Database, smtp: object, size: Size, workers: int = 
         killed = time.perf_counter()
         second = move_sessions(server.port, prepared.meetings, size.movers, size.moves, "b")
         assert standby_log.wait_for("Scheduler aktiv.", 60), standby_log.tail()
-        takeover = time.perf_counter() - killed
+        takeover = (standby_log.when("Scheduler aktiv.") or killed) - killed
         completer.join()
         clock["completions done"] = time.perf_counter() - t0
         moves = Moves(first.requests + second.requests)
@@ -467,3 +386,9 @@ def _cli() -> list[str]:
     import sys
 
     return [sys.executable, "-m", "web.cli"]
+
+
+def tracebacks(logs: str, most: int = 3) -> str:
+    """The first few tracebacks in the processes' output (why a request answered 500)."""
+    parts = logs.split("Traceback (most recent call last):")[1:most + 1]
+    return "\n".join("Traceback:" + part[:3000] for part in parts)

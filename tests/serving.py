@@ -13,10 +13,13 @@ import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -54,6 +57,7 @@ class Lines:
 
     def __init__(self, stream: Any) -> None:
         self.lines: list[str] = []
+        self.arrived: list[float] = []  # time.perf_counter() of each line
         self.changed = threading.Condition()
         threading.Thread(target=self._read, args=(stream,), daemon=True).start()
 
@@ -61,7 +65,13 @@ class Lines:
         for line in stream:
             with self.changed:
                 self.lines.append(line)
+                self.arrived.append(time.perf_counter())
                 self.changed.notify_all()
+
+    def when(self, text: str) -> float | None:
+        """When the first line with ``text`` arrived (``time.perf_counter()``)."""
+        with self.changed:
+            return next((t for line, t in zip(self.lines, self.arrived, strict=True) if text in line), None)
 
     def wait_for(self, text: str, timeout: float) -> bool:
         with self.changed:
@@ -206,3 +216,124 @@ class Client:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+
+
+# ----------------------------------------------------------------------------- load
+
+@dataclass(frozen=True)
+class Job:
+    task_id: int
+    version: int
+    meeting_id: int
+
+
+@dataclass
+class Outcome:
+    """What the clients were answered: per task the statuses, per request the seconds."""
+
+    statuses: dict[int, list[int]] = field(default_factory=dict)
+    seconds: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    started: float = 0.0
+    ended: float = 0.0
+
+    @property
+    def completed(self) -> int:
+        return sum(codes.count(200) for codes in self.statuses.values())
+
+    @property
+    def rate(self) -> float:
+        return self.completed / (self.ended - self.started) if self.ended > self.started else 0.0
+
+    def percentile(self, p: float) -> float:
+        """Milliseconds."""
+        if not self.seconds:
+            return 0.0
+        ordered = sorted(self.seconds)
+        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.seconds) * 1000 if self.seconds else 0.0
+
+
+def complete_tasks(port: int, token: str, jobs: Sequence[Job], clients: int,
+                   duplicate_every: int = 0) -> Outcome:
+    """``clients`` connections complete the jobs (dealt out in turn); with
+    ``duplicate_every`` n, every n-th job is sent by a second client too, with the same
+    expected version: one of the two must be answered 409."""
+    lists: list[list[Job]] = [list(jobs[i::clients]) for i in range(clients)]
+    if duplicate_every and clients > 1:
+        for i, job in enumerate(jobs):
+            if i % duplicate_every == 0:  # at about the place the first client sends it
+                other = lists[(i + 1) % clients]
+                other.insert(min(len(other), i // clients), job)
+    outcome = Outcome()
+    lock = threading.Lock()
+    ready = threading.Barrier(clients + 1)
+
+    def work(mine: list[Job]) -> None:
+        client = Client(port, token=token)
+        try:
+            client.request("GET", "/healthz")  # connected before the clock starts
+            ready.wait()
+            for job in mine:
+                t0 = time.perf_counter()
+                try:
+                    status, body = client.post_json(f"/api/v1/tasks/{job.task_id}/complete", {
+                        "data": {"meeting_id": job.meeting_id}, "expected_version": job.version})
+                except OSError as exc:
+                    with lock:
+                        outcome.errors.append(f"task {job.task_id}: {exc!r}")
+                    continue
+                took = time.perf_counter() - t0
+                with lock:
+                    outcome.statuses.setdefault(job.task_id, []).append(status)
+                    outcome.seconds.append(took)
+                    if status not in (200, 409):
+                        outcome.errors.append(f"task {job.task_id}: {status} {str(body)[:300]}")
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=work, args=(mine,), daemon=True) for mine in lists]
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    outcome.started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    outcome.ended = time.perf_counter()
+    return outcome
+
+
+
+
+def get_many(port: int, path: str, clients: int, count: int) -> Outcome:
+    """``count`` GET requests of ``path`` from ``clients`` connections (a floor to compare with)."""
+    outcome = Outcome()
+    lock = threading.Lock()
+    ready = threading.Barrier(clients + 1)
+
+    def work(share: int) -> None:
+        client = Client(port)
+        try:
+            client.request("GET", path)
+            ready.wait()
+            for _ in range(share):
+                t0 = time.perf_counter()
+                status, _body = client.request("GET", path)
+                with lock:
+                    outcome.seconds.append(time.perf_counter() - t0)
+                    outcome.statuses.setdefault(0, []).append(status)
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=work, args=(count // clients,), daemon=True) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    outcome.started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    outcome.ended = time.perf_counter()
+    return outcome

@@ -13,22 +13,17 @@ from __future__ import annotations
 
 import pytest
 
-from .load_scenario import SMALL, run_under_load
+from .load_scenario import SMALL, run_under_load, tracebacks
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_tasks_sessions_and_reminders_hold_under_load_with_the_leader_killed(database, smtp):  # type: ignore[no-untyped-def]
     result = run_under_load(database, smtp, SMALL)
     violations = result.violations
-    assert violations == [], "\n".join([*violations, _tracebacks(result.logs)])
+    assert violations == [], "\n".join([*violations, tracebacks(result.logs)])
     assert result.completions.completed == SMALL.tasks
     duplicates = sum(codes.count(409) for codes in result.completions.statuses.values())
     assert duplicates == len(range(0, SMALL.tasks, SMALL.duplicate_every))
     assert len(result.moves.done()) >= SMALL.moves  # at least one mover's moves went through per phase
     assert result.notices > 0 and result.messages == result.unique_ids
 
-
-def _tracebacks(logs: str, most: int = 3) -> str:
-    """The first few tracebacks in the processes' output (why a request answered 500)."""
-    parts = logs.split("Traceback (most recent call last):")[1:most + 1]
-    return "\n".join("Traceback:" + part[:3000] for part in parts)

@@ -479,6 +479,12 @@ def complete_task(session: Session, actor: Actor, task_id: int, data: dict[str, 
     The instance row is claimed with ``UPDATE … WHERE version = expected``: of two
     concurrent completions exactly one matches; the other is a 409 and its unit of work
     rolls back.
+
+    The task's row is locked by the first read (PostgreSQL ``FOR UPDATE OF human_task``), so
+    the completion holds it before anything else: a second completion of the same task waits
+    and then finds it done (409), and a move of its Sitzung, which updates the due dates of
+    the Sitzung's ready tasks, waits for it instead of holding it while the completion waits
+    for the audit chain's head (that order deadlocked, ``tests/test_under_load.py``).
     """
     now = now or utcnow()
     found = session.exec(
@@ -486,6 +492,7 @@ def complete_task(session: Session, actor: Actor, task_id: int, data: dict[str, 
         .join(ProcessInstance, col(ProcessInstance.id) == HumanTask.process_instance_id)
         .join(ProcessModel, col(ProcessModel.id) == ProcessInstance.model_id)
         .where(HumanTask.id == task_id)
+        .with_for_update(of=HumanTask)
     ).first()
     if found is None:
         raise NotFound("Aufgabe nicht gefunden.")
