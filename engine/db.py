@@ -66,9 +66,12 @@ class UnitOfWork:
         bind = engine if write else engine.execution_options(ratsflow_read_only=True)
         self.session = Session(bind, expire_on_commit=False)
         self.session.info["after_commit"] = []
+        #: Commits so far (a boundary may retry a unit of work only before its first).
+        self.commits = 0
 
     def commit(self) -> None:
         self.session.commit()
+        self.commits += 1
         callbacks: list[Callable[[], None]] = self.session.info["after_commit"]
         self.session.info["after_commit"] = []
         for callback in callbacks:
@@ -178,9 +181,34 @@ def _forget_on_write(state: Any) -> None:
         state.session.info.pop(_MEMO, None)
 
 
+#: What a unit of work notes in ``session.info`` for itself (read memo, objects held, writes
+#: noted ahead of sending): gone when its transaction ends, so a unit of work run again after
+#: a rollback (``should_retry``) starts clean.
+UNIT_KEYS: set[str] = {_MEMO, "held"}
+
+
+def _end_of_unit(session: Any, transaction: Any) -> None:
+    if transaction.parent is None:
+        for key in UNIT_KEYS:
+            session.info.pop(key, None)
+    else:
+        _forget(session)
+
+
 event.listen(OrmSession, "after_flush", _forget)
-event.listen(OrmSession, "after_transaction_end", lambda session, _tx: _forget(session))
+event.listen(OrmSession, "after_transaction_end", _end_of_unit)
 event.listen(OrmSession, "do_orm_execute", _forget_on_write)
+
+
+#: SQLSTATEs of a transaction PostgreSQL rolled back so that another could go on: chosen as
+#: the victim of a deadlock (40P01), or the loser of a serialization conflict (40001). Nothing
+#: of it was kept; PostgreSQL's advice is to run it again.
+RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def should_retry(exc: BaseException) -> bool:
+    """Whether ``exc`` is a database error whose transaction may simply run again."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in RETRY_SQLSTATES
 
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:

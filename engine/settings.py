@@ -82,6 +82,12 @@ class Settings:
     script_workers: int = 2
     #: … and the address space each may use, in MiB (past it the step fails with an incident).
     script_memory_mb: int = 256
+    #: Requests each gunicorn worker serves at once (``ratsflow serve --workers N``,
+    #: ``web/gunicorn_conf.py``).
+    web_threads: int = 4
+    #: Seconds between two sweeps of the leading scheduler (whatever came due since the last:
+    #: a moved Sitzung's notices, reminders, e-mail retries).
+    sweep_seconds: int = 10
 
     @property
     def secure_cookies(self) -> bool:
@@ -216,6 +222,8 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "login_lockout_minutes": _positive(env, "RATSFLOW_LOGIN_LOCKOUT_MINUTES", 15),
         "script_workers": _positive(env, "RATSFLOW_SCRIPT_WORKERS", 2),
         "script_memory_mb": script_memory_mb,
+        "web_threads": _positive(env, "RATSFLOW_WEB_THREADS", 4),
+        "sweep_seconds": _positive(env, "RATSFLOW_SWEEP_SECONDS", 10),
     }
     values["files_base_url"] = _files_base_url(env, str(values["base_url"]))
     smtp = values["smtp_url"]

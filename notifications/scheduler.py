@@ -7,7 +7,8 @@ that when the leader dies (the database drops a dead session's advisory lock, th
 a dead process's file lock). Jobs are plain functions that are safe to run twice, each
 with an explicit id; the database, not APScheduler's job store, is the source of truth:
 
-* ``sweep`` every :data:`SWEEP_SECONDS` (``notifications.sweep.run_once``): catches up
+* ``sweep`` every ``RATSFLOW_SWEEP_SECONDS`` (default :data:`SWEEP_SECONDS`;
+  ``notifications.sweep.run_once``): catches up
   whatever came due while nothing ran;
 * ``next-due``, a date job at the earliest pending reminder or e-mail retry, set again after
   every sweep, for precision between sweeps;
@@ -145,8 +146,8 @@ def _start(database: Database, lock: LeaderLock, transport: Transport | None) ->
     jobs = Jobs(database, scheduler, transport)
     scheduler.add_job(verify_audit_chain, "interval", minutes=10, args=[database],
                       id="audit-verify", replace_existing=True, coalesce=True, max_instances=1)
-    scheduler.add_job(jobs.sweep, "interval", seconds=SWEEP_SECONDS, id="sweep", replace_existing=True,
-                      coalesce=True, max_instances=1, next_run_time=utcnow())
+    scheduler.add_job(jobs.sweep, "interval", seconds=database.settings.sweep_seconds, id="sweep",
+                      replace_existing=True, coalesce=True, max_instances=1, next_run_time=utcnow())
     scheduler.start()
     return RunningScheduler(scheduler, lock, jobs)
 

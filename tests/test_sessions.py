@@ -161,6 +161,29 @@ def test_a_moved_session_moves_its_timers_and_a_cancelled_one_ends_its_process(d
         assert timers.due_before(s, NOW + timedelta(days=60))  # other sessions' timers still wait
 
 
+def test_a_session_moved_away_and_back_waits_again_for_its_first_moments(demo, database, actor):  # type: ignore[no-untyped-def]
+    """Moved to another day and back to the first: its timers wait again for the first day's
+    moments (the dropped rows are taken up again; before, the move back failed with a
+    duplicate key, seen under load in tests/test_under_load.py)."""
+    who = actor("schmitz")
+    with database.unit_of_work() as s:
+        assembly = _meeting(s, "SI/2024/128")
+        meeting_id, first = assembly.id, assembly.start.astimezone(TIMEZONE)
+        before = _timers(s, meeting_id)
+    for day in (first + timedelta(weeks=2), first):
+        with database.unit_of_work() as s:
+            sessions.move(s, who, meeting_id, {"date": f"{day:%d.%m.%Y}", "start_time": f"{first:%H:%M}",
+                                               "reason": "Raum belegt"}, now=NOW)
+    with database.unit_of_work() as s:
+        assert s.get(Meeting, meeting_id).sequence == 2
+        instance = sessions.process_of(s, meeting_id)
+        rows = s.exec(select(WorkflowTimer).where(WorkflowTimer.process_instance_id == instance.id,
+                                                  WorkflowTimer.status == TIMER_WAITING)).all()
+        waiting = {r.bpmn_id: r.due_at for r in rows}
+    assert len(rows) == len(waiting)  # one waiting row per timer
+    assert waiting == {bpmn_id: due for bpmn_id, (status, due) in before.items() if status == TIMER_WAITING}
+
+
 def test_the_minutes_wait_for_every_result(demo, database, actor):  # type: ignore[no-untyped-def]
     """SI/2024/131 was held; TOP 5 (2024/063) has no result yet: its minutes cannot be released."""
     with database.unit_of_work() as s:

@@ -6,10 +6,11 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, jsonify
+from flask import Flask, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import DBAPIError
 
-from engine.db import Database
+from engine.db import Database, should_retry
 from engine.files import FileStore
 from engine.settings import Settings, load_settings
 from engine.workflow import sandbox
@@ -20,14 +21,39 @@ class RatsflowFlask(Flask):
 
     A view that raises (or an error handler that answers for it) leaves the transaction
     uncommitted; ``teardown_request`` rolls it back. Nothing half-written survives.
+
+    A unit of work that PostgreSQL rolled back as a deadlock's victim (or a serialization
+    conflict's loser) runs again, from the request's ``before_request`` steps on, at most
+    :data:`ATTEMPTS` times in all, as long as it had not committed anything: under load a
+    completion and a move of its Sitzung can wait for each other's rows, and PostgreSQL then
+    ends one of them (``tests/test_under_load.py``). The client sees only the answer of the
+    attempt that went through.
     """
 
+    ATTEMPTS = 3
+
     def dispatch_request(self) -> ResponseReturnValue:
-        rv = super().dispatch_request()
-        uow = g.get("uow")
-        if uow is not None:
-            uow.commit()
-        return rv
+        attempt = 1
+        while True:
+            try:
+                rv = super().dispatch_request()
+                uow = g.get("uow")
+                if uow is not None:
+                    uow.commit()
+                return rv
+            except DBAPIError as exc:
+                uow = g.get("uow")
+                if attempt >= self.ATTEMPTS or uow is None or uow.commits or not should_retry(exc):
+                    raise
+                self.logger.warning("%s %s: %s, attempt %d of %d", request.method, request.path,
+                                    type(exc.orig).__name__, attempt + 1, self.ATTEMPTS)
+            uow.rollback()
+            for name in ("actor", "login", "api_token"):
+                g.pop(name, None)
+            attempt += 1
+            early = self.preprocess_request()  # authentication and checks, in the new transaction
+            if early is not None:
+                return early
 
 
 def create_app(settings: Settings | None = None, *, upgrade: bool | None = None) -> Flask:

@@ -29,7 +29,7 @@ from engine.identity import tokens
 from engine.oparl.fetch import MAX_PAGES, MAX_SECONDS
 from engine.process import procedures
 from engine.schemas import MAX_ID
-from engine.settings import TIMEZONE, SettingsError, load_settings
+from engine.settings import TIMEZONE, Settings, SettingsError, load_settings
 from engine.types import utcnow
 from engine.workflow import sandbox
 from engine.workflow.runtime import ModelError
@@ -428,8 +428,15 @@ def scheduler(once: bool, now_value: str | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--demo", "with_demo", is_flag=True, help="Demodaten laden, falls noch nicht da.")
-def serve(host: str, port: int, with_demo: bool) -> None:
+@click.option("--workers", type=click.IntRange(1, 64), default=None, metavar="N",
+              help="Mit gunicorn in N Web-Prozessen (web/gunicorn_conf.py); ab 2 nur mit PostgreSQL "
+                   "und gemeinsamen Zählern (RATSFLOW_RATELIMIT_STORAGE=redis://…). Der Scheduler "
+                   "läuft dann als eigener Prozess daneben. Ohne: ein Prozess (eingebauter Server).")
+def serve(host: str, port: int, with_demo: bool, workers: int | None) -> None:
     """Web-App starten (mit Scheduler im selben Prozess, wenn RATSFLOW_SCHEDULER=true)."""
+    if workers is not None:
+        _serve_gunicorn(host, port, with_demo, workers)
+        return
     from notifications.scheduler import start_scheduler
     from web import create_app
 
@@ -447,3 +454,89 @@ def serve(host: str, port: int, with_demo: bool) -> None:
     finally:
         if scheduler is not None:
             scheduler.stop()
+
+
+def check_serving(settings: Settings, workers: int) -> None:
+    """Refuse what several web workers cannot share: a SQLite file (one writer at a time, on
+    one machine) and login counters kept in each process's memory (the lock-out would only
+    hold after ``workers`` times the allowed failures). A shared store must answer."""
+    if workers < 2:
+        return
+    if settings.is_sqlite:
+        raise click.ClickException(
+            f"--workers {workers}: mehrere Web-Prozesse nur mit PostgreSQL (DATABASE_URL=postgresql://…). "
+            "Mit SQLite: ratsflow serve ohne --workers oder mit --workers 1.")
+    storage = settings.ratelimit_storage
+    if storage.startswith("memory://"):
+        raise click.ClickException(
+            f"--workers {workers}: die Fehlversuche der Anmeldung müssen alle Web-Prozesse gemeinsam "
+            "zählen, sonst greift die Sperre erst nach dem Vielfachen. Bitte "
+            "RATSFLOW_RATELIMIT_STORAGE=redis://host:6379 setzen.")
+    from limits.storage import storage_from_string
+
+    try:
+        reachable = storage_from_string(storage).check()
+    except Exception as exc:  # an unknown scheme, a missing driver: limits says which
+        raise click.ClickException(f"RATSFLOW_RATELIMIT_STORAGE={storage!r} ist nicht nutzbar: {exc}") \
+            from None
+    if not reachable:
+        raise click.ClickException(f"RATSFLOW_RATELIMIT_STORAGE={storage!r} ist nicht erreichbar.")
+
+
+def _serve_gunicorn(host: str, port: int, with_demo: bool, workers: int) -> None:
+    """gunicorn as this process (its arbiter), ``workers`` web processes forked from it, and
+    ``ratsflow scheduler`` as a child process while ``RATSFLOW_SCHEDULER`` is true."""
+    import subprocess
+
+    from gunicorn.app.base import BaseApplication
+
+    from web import _instance_secret
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    check_serving(settings, workers)
+    # Once, here: the workers neither migrate nor deploy, and share the instance's signing
+    # key (made here, so two workers never make two).
+    sandbox.configure(workers=settings.script_workers, memory_mb=settings.script_memory_mb)
+    with Database(settings) as database:
+        database.upgrade()
+        with database.unit_of_work() as s:
+            procedures.deploy_bundled(s)
+        if with_demo:
+            _demo(database)
+    if settings.secret_key is None:
+        settings.instance_path.mkdir(parents=True, exist_ok=True)
+        _instance_secret(settings.instance_path)
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            from web import gunicorn_conf
+
+            for key, value in vars(gunicorn_conf).items():
+                if key in self.cfg.settings and key != "wsgi_app":
+                    self.cfg.set(key, value)
+            self.cfg.set("bind", [f"{host}:{port}"])
+            self.cfg.set("workers", workers)
+
+        def load(self) -> object:
+            from web import create_app
+
+            return create_app(upgrade=False)
+
+    scheduler = None
+    if settings.scheduler_in_process:
+        scheduler = subprocess.Popen([sys.executable, "-m", "web.cli", "scheduler"])
+    click.echo(f"ratsflow läuft auf http://{host}:{port}/ mit {workers} Web-Prozess(en) (gunicorn)"
+               + (f", Scheduler als Prozess {scheduler.pid}" if scheduler else ""))
+    try:
+        Server().run()
+    finally:
+        if scheduler is not None:
+            scheduler.terminate()
+            scheduler.wait(30)
+
+
+if __name__ == "__main__":
+    main()

@@ -22,6 +22,7 @@ from engine.council import (
     Paper,
     agenda_key,
 )
+from engine.db import UNIT_KEYS
 from engine.errors import Conflict, Invalid
 from engine.settings import TIMEZONE
 from engine.types import ascii_int
@@ -100,6 +101,7 @@ def next_top_number(session: Session, meeting_id: int | None) -> str:
 
 
 _PUT_NOW = "ratsflow_put_on_agenda"
+UNIT_KEYS.add(_PUT_NOW)
 
 
 def put_on_agenda_now(session: Session, consultation_id: int | None, meeting_id: int, number: str) -> None:

@@ -508,7 +508,8 @@ _PAPER_TEXTS = tuple(defer(getattr(Paper, name)) for name in
 
 def load_task(session: Session, task_id: int) -> LoadedTask:
     """A task, its instance (state and version), its model version, Beratung, Vorlage,
-    Gremium and Sitzung: one query, held for the unit of work (404 if unknown).
+    Gremium and Sitzung: one query, held for the unit of work (404 if unknown). It is read to
+    complete the task: its row is locked (see :func:`complete_task`).
 
     The web layer calls it before its access check, so the completion that follows reads
     nothing twice; the Gremium and the Sitzung go into the session's identity map."""
@@ -524,6 +525,7 @@ def load_task(session: Session, task_id: int) -> LoadedTask:
             .outerjoin(Meeting, col(Meeting.id) == HumanTask.meeting_id)
             .where(col(HumanTask.id) == task_id)
             .options(*_PAPER_TEXTS)
+            .with_for_update(of=HumanTask)
         ).first()
         if found is None:
             return None
@@ -552,6 +554,12 @@ def complete_task(session: Session, actor: Actor, task_id: int, data: dict[str, 
     The instance row is claimed with ``UPDATE … WHERE version = expected``: of two
     concurrent completions exactly one matches; the other is a 409 and its unit of work
     rolls back.
+
+    The task's row is locked by the first read (PostgreSQL ``FOR UPDATE OF human_task``), so
+    the completion holds it before anything else: a second completion of the same task waits
+    and then finds it done (409), and a move of its Sitzung, which updates the due dates of
+    the Sitzung's ready tasks, waits for it instead of holding it while the completion waits
+    for the audit chain's head (that order deadlocked, ``tests/test_under_load.py``).
     """
     now = now or utcnow()
     loaded = load_task(session, task_id)
@@ -701,7 +709,9 @@ def _event_effects(session: Session, instance: ProcessInstance, workflow: Any, b
 
 def _sync_timers(session: Session, instance_id: int, workflow: Any, now: datetime) -> None:
     """Make the timer rows mirror the workflow's waiting timers: new ones are written, fired
-    ones marked, left ones (interrupted, moved) dropped."""
+    ones marked, left ones (interrupted, moved) dropped. A timer waiting again for a moment
+    it was dropped from (a Sitzung moved away and back to the same day) takes its dropped row
+    up again: (instance, task, due) is unique."""
     pending = {(t.spiff_task_id, t.due_at): t for t in runtime.pending_timers(workflow)}
     waiting = list(session.exec(select(WorkflowTimer).where(
         WorkflowTimer.process_instance_id == instance_id, WorkflowTimer.status == TIMER_WAITING)))
@@ -716,11 +726,19 @@ def _sync_timers(session: Session, instance_id: int, workflow: Any, now: datetim
         row.status = TIMER_FIRED if fired else TIMER_DROPPED
         row.fired_at = now if fired else None
         session.add(row)
-    for key, timer in pending.items():
-        if key not in seen:
-            session.add(WorkflowTimer(process_instance_id=instance_id, spiff_task_id=timer.spiff_task_id,
-                                      bpmn_id=timer.bpmn_id, name=timer.name, kind=timer.kind,
-                                      due_at=timer.due_at))
+    new = {key: timer for key, timer in pending.items() if key not in seen}
+    dropped = {(r.spiff_task_id, r.due_at): r for r in session.exec(select(WorkflowTimer).where(
+        WorkflowTimer.process_instance_id == instance_id, WorkflowTimer.status == TIMER_DROPPED,
+        col(WorkflowTimer.spiff_task_id).in_({k[0] for k in new})))} if new else {}
+    for key, timer in new.items():
+        again = dropped.get(key)
+        if again is not None:
+            again.status, again.fired_at = TIMER_WAITING, None
+            session.add(again)
+            continue
+        session.add(WorkflowTimer(process_instance_id=instance_id, spiff_task_id=timer.spiff_task_id,
+                                  bpmn_id=timer.bpmn_id, name=timer.name, kind=timer.kind,
+                                  due_at=timer.due_at))
     session.flush()
 
 

@@ -42,7 +42,7 @@ from sqlmodel import Session, col, select
 from engine.calendar import deadlines, meetings
 from engine.calendar.meetings import meeting_label
 from engine.council import PAPER_DONE, PAPER_WITHDRAWN, AgendaItem, Consultation, Meeting, Organization
-from engine.db import hold, remembered
+from engine.db import UNIT_KEYS, hold, remembered
 from engine.settings import TIMEZONE
 from engine.workflow.forms import Choice
 from engine.workflow.runtime import KIND_END_EVENT, KIND_TIMER_EVENT, KIND_USER_TASK, ROLE_PROPERTY
@@ -132,6 +132,7 @@ def _window(session: Session, consultation_id: int,
 
 
 _POSTPONED_NOW = "ratsflow_postponed"
+UNIT_KEYS.add(_POSTPONED_NOW)
 
 
 def postponed_now(session: Session, consultation_id: int | None, meeting: Meeting) -> None:

@@ -170,8 +170,15 @@ def send_invitation(session: Session, actor: Actor, meeting_id: int, data: dict[
 def _ahead(session: Session, actor: Actor, meeting_id: int, now: datetime,
            cancelled: str) -> tuple[Meeting, Organization]:
     """The actor's Gremium's Sitzung, not cancelled (``cancelled`` says why it matters) and
-    not begun: the three verbs below work only on such a session."""
-    meeting = session.get(Meeting, meeting_id)
+    not begun: the three verbs below work only on such a session.
+
+    The Sitzung's row is locked for the unit of work (PostgreSQL: ``FOR NO KEY UPDATE``, which
+    still lets others insert agenda items that refer to it; SQLite: the writer holds the
+    database), and read afresh: two secretaries moving one Sitzung at once take turns, the
+    second starting from the first one's result. Without the lock both read the same
+    ``sequence``, both wrote sequence + 1, and the second move's notices, keyed by it, were
+    taken for the first's and never sent (a lost update, ``tests/test_under_load.py``)."""
+    meeting = session.get(Meeting, meeting_id, with_for_update={"key_share": True}, populate_existing=True)
     if meeting is None:
         raise NotFound("Diese Sitzung gibt es nicht.")
     org = session.get(Organization, meeting.organization_id)

@@ -151,6 +151,8 @@ class SandboxPool:
         self.pid = os.getpid()
         self._slots = threading.BoundedSemaphore(workers)
         self._idle: list[_Worker] = []
+        #: Every worker alive, idle or busy (a fork closes the pipes of all of them).
+        self._workers: set[_Worker] = set()
         self._lock = threading.Lock()
         #: Workers started, and killed or ended by a limit (for tests and the benchmark).
         self.started = self.stopped = 0
@@ -177,16 +179,17 @@ class SandboxPool:
                 answer = worker.call(request, seconds, late)
             except _Stopped as stopped:
                 self.stopped += 1
+                self._drop(worker)
                 raise ScriptLimit(stopped.message) from None
             except BaseException:
-                worker.kill()
+                self._drop(worker)
                 raise
             if worker.alive and answer.get("error") != "memory":
                 with self._lock:
                     self._idle.append(worker)
             else:
                 self.stopped += 1
-                worker.kill()
+                self._drop(worker)
         return _answer(mode, answer)
 
     def _take(self) -> _Worker:
@@ -195,15 +198,40 @@ class SandboxPool:
                 worker = self._idle.pop()
                 if worker.alive:
                     return worker
+                self._workers.discard(worker)
                 worker.kill()
         self.started += 1
-        return _Worker(self.memory_mb)
+        worker = _Worker(self.memory_mb)
+        with self._lock:
+            self._workers.add(worker)
+        return worker
+
+    def _drop(self, worker: _Worker) -> None:
+        worker.kill()
+        with self._lock:
+            self._workers.discard(worker)
 
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
+            self._workers.difference_update(idle)
         for worker in idle:
             worker.kill()
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: close the pipes inherited from the parent's workers without
+        touching the workers (they stay the parent's). Otherwise the child would hold the
+        write end of each worker's stdin open, and a parent's worker would never see its
+        parent go away; nor could the child write into a pipe another process reads."""
+        for worker in self._workers:
+            worker.selector.close()
+            for pipe in (worker.stdin, worker.stdout):
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+        self._workers.clear()
+        self._idle.clear()
 
 
 def _answer(mode: str, answer: dict[str, Any]) -> Any:
@@ -259,6 +287,20 @@ def pool() -> SandboxPool:
 def _close() -> None:
     if _pool is not None and _pool.pid == os.getpid():
         _pool.close()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (a gunicorn worker when the app was preloaded, a multiprocessing child)
+    starts its own pool on first need; the parent's pipes are closed in it at once. The
+    locks are new too: a thread of the parent may have held them at the fork."""
+    global _pool, _pool_lock
+    _pool_lock = threading.Lock()
+    inherited, _pool = _pool, None
+    if inherited is not None:
+        inherited.forget_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 #: Seconds all the model code of one workflow may run together in one unit of work (a
