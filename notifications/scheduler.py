@@ -9,8 +9,9 @@ with an explicit id; the database, not APScheduler's job store, is the source of
 
 * ``sweep`` every :data:`SWEEP_SECONDS` (``notifications.sweep.run_once``): catches up
   whatever came due while nothing ran;
-* ``next-due``, a date job at the earliest pending reminder or e-mail retry, set again after
-  every sweep, for precision between sweeps;
+* ``next-due``, a date job at the earliest message waiting in the outbox (a retry, or a
+  reminder rendered ahead for its moment), timer, or reminder to render ahead, set again
+  after every sweep, for precision between sweeps;
 * ``audit-verify`` every ten minutes (incrementally; the result is kept for the pages).
 """
 
@@ -34,7 +35,7 @@ from engine.process import timers
 from engine.types import utcnow
 
 from .delivery import Transport, transport_for
-from .sweep import PassReport, run_once
+from .sweep import LOOKAHEAD, PassReport, run_once
 
 log = logging.getLogger(__name__)
 ADVISORY_LOCK_KEY = 0x7261747366  # "ratsf"
@@ -118,8 +119,9 @@ class Jobs:
 
     def _set_next_due(self) -> None:
         with self.database.unit_of_work(write=False) as s:
-            moments = [m for m in (reminders.next_due(s), outbox.next_attempt(s), timers.next_due(s))
-                       if m is not None]
+            due = reminders.next_due(s)  # rendered ahead, within the look-ahead window
+            ahead = due - LOOKAHEAD if due is not None else None
+            moments = [m for m in (ahead, outbox.next_attempt(s), timers.next_due(s)) if m is not None]
         if not moments:
             return
         at = max(min(moments), self.clock())

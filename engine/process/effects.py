@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session
 
-from engine.calendar import meetings
+from engine.calendar import meetings, reminders
 from engine.council import MEETING_HELD, RESULTS, AgendaItem, Consultation, Meeting, Paper
 from engine.errors import Conflict
 from engine.process import rules
@@ -59,6 +59,7 @@ def _put_on_agenda(ctx: EffectContext) -> dict[str, Any]:
     consultation.meeting_id = meeting.id
     ctx.session.add(consultation)
     ctx.session.flush()  # the next step's row names this TOP
+    reminders.withdraw(ctx.session, meeting_id=meeting.id)  # a message rendered ahead lacks this TOP
     return {"sitzung": meetings.meeting_label(meeting), "top": number}
 
 
