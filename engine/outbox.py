@@ -28,8 +28,22 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Column, Connection, Index, LargeBinary, Text, and_, bindparam, or_, text, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Index,
+    LargeBinary,
+    Text,
+    and_,
+    bindparam,
+    case,
+    null,
+    or_,
+    text,
+    update,
+)
 from sqlalchemy import select as core_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -122,6 +136,16 @@ class Claimed:
 
 
 _CLAIMED = tuple(Claimed.__slots__)
+#: Read back only for a message not encoded yet (``raw`` carries them otherwise).
+_ONLY_TO_BUILD = {"body_text", "body_html", "calendar"}
+
+
+def _returned(column: Any, dialect: str) -> Any:
+    # (SQLite 3.40 returns NULL for a column referenced only inside such a CASE in RETURNING.)
+    if column.name not in _ONLY_TO_BUILD or dialect != "postgresql":
+        return column
+    table = table_of(OutboxMessage)
+    return case((table.c.raw.is_(None), column), else_=null()).label(column.name)
 
 
 def claim(session: Session | Connection, now: datetime, limit: int = 100) -> list[Claimed]:
@@ -132,6 +156,7 @@ def claim(session: Session | Connection, now: datetime, limit: int = 100) -> lis
     was left behind by a dispatcher that died; after :data:`MAX_ATTEMPTS` of those it is
     failed here instead of claimed again."""
     table = table_of(OutboxMessage)
+    dialect = (session.get_bind() if isinstance(session, Session) else session).dialect.name
     left_behind = and_(table.c.status == SENDING, table.c.lease_until <= now)
     session.execute(update(table).where(left_behind, table.c.attempts >= MAX_ATTEMPTS).values(
         status=FAILED, lease_until=None,
@@ -143,7 +168,7 @@ def claim(session: Session | Connection, now: datetime, limit: int = 100) -> lis
     taken = session.execute(
         update(table).where(table.c.id.in_(claimable.scalar_subquery()))
         .values(status=SENDING, lease_until=now + LEASE, attempts=table.c.attempts + 1)
-        .returning(*(table.c[name] for name in _CLAIMED))).all()
+        .returning(*(_returned(table.c[name], dialect) for name in _CLAIMED))).all()
     rows = [Claimed(*row) for row in taken]
     rows.sort(key=lambda r: (r.next_attempt_at, r.id))
     return rows
@@ -159,6 +184,11 @@ _SENT = (update(table_of(OutboxMessage))
          .where(and_(table_of(OutboxMessage).c.id == bindparam("sent_id"),
                      table_of(OutboxMessage).c.status == SENDING))
          .values(status=SENT, sent_at=bindparam("sent_at_now"), lease_until=None, last_error=None, raw=None))
+#: :data:`_SENT` as psycopg takes it, sent on the driver's cursor (the statement the
+#: dispatcher runs after every message: SQLAlchemy's execution costs more than the driver's
+#: round trip here; psycopg prepares it on the server after a few uses).
+_SENT_SQL = ("UPDATE outbox_message SET status = %s, sent_at = %s, lease_until = NULL, last_error = NULL, "
+             "raw = NULL WHERE id = %s AND status = %s")
 
 
 def settle_sent(session: Session | Connection, message_ids: list[int], now: datetime) -> None:
@@ -170,31 +200,36 @@ def settle_sent(session: Session | Connection, message_ids: list[int], now: date
             .values(status=SENT, sent_at=now, lease_until=None, last_error=None, raw=None))
 
 
-def marks_connection(connection: Connection) -> Connection:
-    """``connection`` made ready for :func:`mark_sent`. On PostgreSQL each statement is its
-    own transaction (one round trip per mark) and commits do not wait for the disk
-    (``synchronous_commit = off`` for this connection's session; :func:`release_marks` sets
-    it back before the pool gets it again): a dispatcher that dies right after a mark still
-    has it recorded; only a crash of the database server itself within a fraction of a
-    second could lose one, and then the message goes once more, with its Message-ID. On
-    SQLite each mark is a short write transaction (WAL)."""
-    if connection.dialect.name != "postgresql":
-        return connection
-    marks = connection.execution_options(isolation_level="AUTOCOMMIT")
-    marks.execute(text("SET synchronous_commit = off"))
-    return marks
+class Marks:
+    """Where a dispatcher records each accepted message as sent, committed before the next
+    message leaves (:meth:`sent`), on one connection of its own for a batch.
 
+    On PostgreSQL each mark is one statement in its own transaction (one round trip) whose
+    commit does not wait for the disk (``synchronous_commit = off`` for this connection's
+    session, set back by :meth:`close` before the pool gets it again): a dispatcher that
+    dies right after a mark still has it recorded; only a crash of the database server
+    itself within a fraction of a second could lose one, and then the message goes once
+    more, with its Message-ID. On SQLite each mark is a short write transaction (WAL)."""
 
-def release_marks(marks: Connection) -> None:
-    if marks.dialect.name == "postgresql":
-        marks.execute(text("RESET synchronous_commit"))
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self._cursor: Any = None
+        if connection.dialect.name == "postgresql":
+            self.connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            self.connection.exec_driver_sql("SET synchronous_commit = off")
+            self._cursor = self.connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
+    def sent(self, message_id: int, now: datetime) -> None:
+        if self._cursor is not None:
+            self._cursor.execute(_SENT_SQL, (SENT, now.astimezone(dt.UTC), message_id, SENDING))
+            return
+        self.connection.execute(_SENT, {"sent_id": message_id, "sent_at_now": now})
+        self.connection.commit()
 
-def mark_sent(marks: Connection, message_id: int, now: datetime) -> None:
-    """One accepted message recorded as sent and committed (the dispatcher calls this after
-    every message, before the next leaves; a precompiled statement, no ORM)."""
-    marks.execute(_SENT, {"sent_id": message_id, "sent_at_now": now})
-    marks.commit()
+    def close(self) -> None:
+        if self._cursor is not None:
+            self._cursor.close()
+            self.connection.exec_driver_sql("RESET synchronous_commit")
 
 
 def settle_failed(session: Session, message_id: int, now: datetime, error: str,

@@ -49,8 +49,6 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from sqlalchemy import Connection
-
 from engine import outbox
 from engine.db import Database
 from engine.outbox import Claimed, OutboxMessage
@@ -166,8 +164,9 @@ def _internal(row: Row, exc: Exception) -> Outcome:
 
 def _prepared(row: Row, sender: str, policy: Policy = SMTP_POLICY) -> bytes | Outcome:
     """The bytes of one message, or why it cannot leave (for good, or to retry)."""
-    if row.raw is not None and policy is SMTP_POLICY:
-        return from_line(sender) + bytes(row.raw)
+    if row.raw is not None:  # encoded ahead with CRLF line ends (the SMTP policy)
+        data = from_line(sender) + bytes(row.raw)
+        return data if policy.linesep == "\r\n" else data.replace(b"\r\n", policy.linesep.encode())
     try:
         return encode(row, sender, policy)
     except Unsendable as exc:
@@ -353,15 +352,15 @@ class DispatchReport:
             self.failed += other.failed
 
 
-def _settle(database: Database, marks: Connection, row: Row, outcome: Outcome, now: datetime,
+def _settle(database: Database, marks: outbox.Marks, row: Row, outcome: Outcome, now: datetime,
             report: DispatchReport) -> None:
     """One message's outcome, committed before the next leaves.
 
-    On the hot path: one UPDATE, committed on its own, on the batch's connection (``marks``,
-    see ``engine.outbox.marks_connection``)."""
+    On the hot path: one UPDATE, committed on its own, on the batch's connection
+    (``engine.outbox.Marks``)."""
     assert row.id is not None
     if outcome.error is None:
-        outbox.mark_sent(marks, row.id, now)
+        marks.sent(row.id, now)
         report.sent += 1
         return
     with database.unit_of_work() as s:
@@ -391,7 +390,7 @@ def dispatch_batch(database: Database, transport: Transport, now: datetime | Cal
     deliveries = transport.deliver(rows)
     try:
         with database.engine.connect() as connection:
-            marks = outbox.marks_connection(connection)
+            marks = outbox.Marks(connection)
             try:
                 for row, outcome in deliveries:
                     _settle(database, marks, row, outcome, clock(), report)
@@ -399,7 +398,7 @@ def dispatch_batch(database: Database, transport: Transport, now: datetime | Cal
                     if clock() >= stop_at:
                         break
             finally:
-                outbox.release_marks(marks)
+                marks.close()
     finally:
         deliveries.close()
     untried = [r.id for r in rows if r.id not in settled]
