@@ -103,6 +103,8 @@ class Jobs:
         self.database, self.scheduler, self.clock = database, scheduler, clock
         self.transport = transport or transport_for(database.settings)
         self._lock = threading.Lock()
+        self._scheduling = threading.Lock()
+        self._stopping = False
 
     def sweep(self) -> PassReport | None:
         if not self._lock.acquire(blocking=False):  # the date job and the interval met
@@ -117,6 +119,11 @@ class Jobs:
         self._set_next_due()
         return report
 
+    def stop_scheduling(self) -> None:
+        """From now on a sweep sets no next-due job (the scheduler is being shut down)."""
+        with self._scheduling:
+            self._stopping = True
+
     def _set_next_due(self) -> None:
         with self.database.unit_of_work(write=False) as s:
             due = reminders.next_due(s)  # rendered ahead, within the look-ahead window
@@ -125,8 +132,11 @@ class Jobs:
         if not moments:
             return
         at = max(min(moments), self.clock())
-        self.scheduler.add_job(self.sweep, "date", run_date=at, id="next-due", replace_existing=True,
-                               misfire_grace_time=None)
+        with self._scheduling:
+            if self._stopping:
+                return
+            self.scheduler.add_job(self.sweep, "date", run_date=at, id="next-due", replace_existing=True,
+                                   misfire_grace_time=None)
 
 
 @dataclass
@@ -138,6 +148,10 @@ class RunningScheduler:
     jobs: Jobs
 
     def stop(self) -> None:
+        """A sweep under way finishes, without setting its next-due job (APScheduler's
+        ``shutdown`` holds the job store while it waits for that very sweep: a stop during a
+        sweep hung); then the scheduler and the lock are given up."""
+        self.jobs.stop_scheduling()
         self.scheduler.shutdown()
         self.lock.release()
 
