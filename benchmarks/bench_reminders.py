@@ -7,11 +7,11 @@ Gremium with N members (default 10,000) and a Sitzung, whose 1-day reminders are
 same moment T one to four and a half minutes ahead (by size). The scheduler's pass
 (``notifications.sweep.run_once``, with the scheduler's delivery workers) runs once before
 T, as the scheduler's sweeps do: it renders the reminders within its look-ahead window into
-the outbox. Then the pass at T
-(the clock moved to T instead of waiting for it) delivers them to aiosmtpd on 127.0.0.1,
-run in its own process (as a real server is; in the benchmark's process it would take the
-sender's interpreter lock). Printed: time from T until the server received the last one,
-lateness (receive time minus T) median / p95 / max, duplicates and losses by Message-ID.
+the outbox. Then the pass at T (the clock moved to T instead of waiting for it) delivers
+them to aiosmtpd on 127.0.0.1, run in its own process (as a real server is; in the
+benchmark's process it would take the sender's interpreter lock). Printed: time from T
+until the server received the last one, lateness (receive time minus T) median / p95 /
+max, duplicates and losses by Message-ID.
 
 The floor, in the same run: plain smtplib sending the same pre-built messages (the bytes
 ours sends, read from the outbox before the pass) over as many persistent connections as
