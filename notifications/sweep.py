@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import case, update
 from sqlmodel import Session, col, select
 
 from engine import audit, outbox
@@ -32,6 +32,7 @@ from engine.db import Database
 from engine.process import timers
 from engine.settings import TIMEZONE, Settings
 from engine.tasks import TASK_READY, HumanTask
+from engine.types import table_of
 
 from . import calendar, messages
 from .delivery import DispatchReport, Producing, Transport, dispatch, prebuild, transport_for
@@ -171,13 +172,22 @@ class _Firing:
         history records what went out, one event per Sitzung and kind (not one per member)."""
         self.session.flush()
         sent: dict[tuple[int, str], list[int]] = {}
+        ahead: dict[int, datetime] = {}
         for row, message in self.queued:
             if row.due_at > self.now:  # waits for its moment; recorded when it comes
                 reminders.mark(row, reminders.PREPARED, row.due_at, outbox_id=message.id)
+                ahead[row.meeting_id] = max(row.due_at, ahead.get(row.meeting_id, row.due_at))
                 continue
             reminders.mark(row, reminders.SENT, self.now, outbox_id=message.id)
             sent.setdefault((row.meeting_id, row.kind), []).append(row.id or 0)
         self.session.flush()
+        meetings_table = table_of(Meeting)
+        for meeting_id, until in ahead.items():  # a change to the Sitzung before then withdraws them
+            self.session.execute(update(meetings_table).where(meetings_table.c.id == meeting_id).values(
+                rendered_ahead_until=case(
+                    (meetings_table.c.rendered_ahead_until > until, meetings_table.c.rendered_ahead_until),
+                    else_=until),
+                modified=meetings_table.c.modified))  # not a change of the Sitzung itself
         _record_sent(self.session, sent, self.now)
 
 

@@ -66,6 +66,10 @@ def _render_ahead(database, smtp, moment) -> SmtpTransport:  # type: ignore[no-u
 def test_a_reminder_is_rendered_ahead_and_only_its_bytes_leave_at_its_moment(demo, database, smtp):  # type: ignore[no-untyped-def]
     meeting_id, start, moment = _assembly(database)
     transport = _render_ahead(database, smtp, moment)
+    with database.unit_of_work() as s:  # a change before then withdraws (no query otherwise)
+        assembly = s.get(Meeting, meeting_id)
+        assert assembly.rendered_ahead_until == moment
+        assert reminders.withdraw_for(s, assembly, moment) == 0  # its moment has come: nothing to look for
     rows = _day_before(database, meeting_id)
     waiting = [m for _, m in rows if m is not None]
     assert {r.status for r, _ in rows} == {reminders.PREPARED} and len(waiting) == len(ASSEMBLY_MEMBERS)

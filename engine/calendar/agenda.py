@@ -98,7 +98,7 @@ def _done(session: Session, actor: Actor, meeting: Meeting, before: list[str], w
     session.flush()
     after = _snapshot(_items(session, meeting.id or 0))
     _retitle_tasks(session, items)
-    reminders.withdraw(session, meeting_id=meeting.id or 0)  # a message rendered ahead names the old agenda
+    reminders.withdraw_for(session, meeting, now)  # a message rendered ahead names the old agenda
     audit.record(session, actor.username, actor.display_name, "agenda.changed", at=now, details={
         "meeting_id": meeting.id, "change": what, "before": before, "after": after,
         **({"reason": reason} if reason else {}),

@@ -243,7 +243,7 @@ def plan_meeting(session: Session, meeting: Meeting, now: datetime | None = None
     now = now or utcnow()
     plan = Plan()
     assert meeting.id is not None
-    withdraw(session, meeting_id=meeting.id)
+    withdraw_for(session, meeting, now)
     wanted: dict[str, Reminder] = {}
     if not meeting.cancelled and meeting.start > now:
         start = meeting.start
@@ -391,6 +391,15 @@ def plan_overdue_tasks(session: Session, now: datetime, horizon_days: int = 60) 
             written += 1
     session.flush()
     return written
+
+
+def withdraw_for(session: Session, meeting: Meeting, now: datetime) -> int:
+    """:func:`withdraw` for a Sitzung that changed, only if it may have messages rendered
+    ahead (``Meeting.rendered_ahead_until``): no statement otherwise (a completion that puts a
+    Vorlage on the agenda stays within its statement budget)."""
+    if meeting.id is None or meeting.rendered_ahead_until is None or meeting.rendered_ahead_until <= now:
+        return 0
+    return withdraw(session, meeting_id=meeting.id)
 
 
 def withdraw(session: Session, *, meeting_id: int | None = None, person_id: int | None = None) -> int:

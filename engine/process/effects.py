@@ -59,7 +59,7 @@ def _put_on_agenda(ctx: EffectContext) -> dict[str, Any]:
     consultation.meeting_id = meeting.id
     ctx.session.add(consultation)
     ctx.session.flush()  # the next step's row names this TOP
-    reminders.withdraw(ctx.session, meeting_id=meeting.id)  # a message rendered ahead lacks this TOP
+    reminders.withdraw_for(ctx.session, meeting, ctx.now)  # a message rendered ahead lacks this TOP
     return {"sitzung": meetings.meeting_label(meeting), "top": number}
 
 

@@ -1,4 +1,4 @@
-"""outbox_message.raw: a message encoded ahead of its moment
+"""outbox_message.raw, meeting.rendered_ahead_until: messages encoded ahead of their moment
 
 Revision ID: 0015
 Revises: 0011
@@ -7,7 +7,9 @@ Create Date: 2026-12-04 08:30:00
 The scheduler renders reminders due within its look-ahead window into the outbox before
 their moment, each message encoded to the bytes that leave (every header but ``From``);
 at the moment the dispatchers only send them. Nullable, no default: rows written before
-are built from their fields when sent, as until now.
+are built from their fields when sent, as until now. ``meeting.rendered_ahead_until`` says
+until when such messages of the Sitzung may wait, so that a change to it (an agenda item
+added during a completion) looks for them only then, without a query otherwise.
 """
 from collections.abc import Sequence
 
@@ -22,8 +24,11 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column('outbox_message', sa.Column('raw', sa.LargeBinary(), nullable=True))
+    op.add_column('meeting', sa.Column('rendered_ahead_until', sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('outbox_message', schema=None) as batch_op:
         batch_op.drop_column('raw')
+    with op.batch_alter_table('meeting', schema=None) as batch_op:
+        batch_op.drop_column('rendered_ahead_until')
