@@ -22,7 +22,7 @@ Second part: N pending reminder rows (default 100,000); ``ratsflow scheduler`` i
 as a process and timed until it leads and has run its first sweep; its resident memory then.
 
 Run:  .venv/bin/python benchmarks/bench_reminders.py [--members 10000] [--pending 100000]
-      [--quick] [--json]   (--quick: 2,000 members, 10,000 pending rows, under two minutes)
+      [--quick] [--json]   (--quick: 5,000 members, 10,000 pending rows, about a minute)
 """
 
 from __future__ import annotations
@@ -281,14 +281,14 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=None)
     parser.add_argument("--pending", type=int, default=None)
     parser.add_argument("--workers", type=int, default=DELIVERY_WORKERS)
-    parser.add_argument("--quick", action="store_true", help="2,000 members, 10,000 pending rows")
+    parser.add_argument("--quick", action="store_true", help="5,000 members, 10,000 pending rows")
     parser.add_argument("--json", action="store_true", help="the figures as one JSON object, last line")
     parser.add_argument("--serve-smtp", nargs=2, metavar=("PORT", "LOG"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_smtp:
         serve_smtp(int(args.serve_smtp[0]), Path(args.serve_smtp[1]))
         return
-    members = args.members or (2_000 if args.quick else 10_000)
+    members = args.members or (5_000 if args.quick else 10_000)
     pending = args.pending if args.pending is not None else (10_000 if args.quick else 100_000)
     name = f"ratsflow_bench_rem_{uuid.uuid4().hex[:10]}"
     admin = create_engine(ADMIN, isolation_level="AUTOCOMMIT")

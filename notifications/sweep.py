@@ -285,19 +285,23 @@ def run_once(database: Database, now: datetime | Callable[[], datetime],
     """Everything due by ``now``: timers, reminders, the outbox (delivery finished on return);
     reminders due within ``lookahead`` rendered into the outbox for their moment.
 
-    Delivery runs beside the firing: each committed batch of messages is sent while the next
-    batch of reminders is rendered, so the first members do not wait for the last.
+    Delivery starts at once (messages rendered ahead for this moment wait for nothing) and
+    runs beside the firing: each committed batch of messages is sent while the next batch of
+    reminders is rendered, so the first members do not wait for the last.
     """
     clock: Callable[[], datetime] = now if callable(now) else (lambda: now)
     at = clock()
-    fired_timers = fire_timers(database, at)
-    with database.unit_of_work() as s:
-        reminders.plan_overdue_tasks(s, at)
     producing = Producing()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="delivery") as pool:
+        # What waits in the outbox (rendered ahead for this moment) leaves at once; what the
+        # timers and the reminders write follows as each unit of work commits.
         delivering = pool.submit(dispatch, database, transport or transport_for(database.settings), clock,
                                  workers=workers, producing=producing)
         try:
+            fired_timers = fire_timers(database, at)
+            with database.unit_of_work() as s:
+                reminders.plan_overdue_tasks(s, at)
+            producing.added()
             fired = fire_due(database, at, committed=producing.added, ahead=lookahead)
         finally:
             producing.close()
