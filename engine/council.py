@@ -134,6 +134,9 @@ class Meeting(SQLModel, table=True):
     #: Raised by every move or cancellation: iCalendar's SEQUENCE, and part of each planned
     #: reminder's key (``engine.calendar.reminders``).
     sequence: int = 0
+    #: Until when reminders of this Sitzung may wait in the outbox rendered ahead (the latest
+    #: moment the scheduler rendered for): a change before then withdraws them. None: none.
+    rendered_ahead_until: dt.datetime | None = Field(default=None, sa_column=utc_column())
     invited: dt.datetime | None = Field(default=None, sa_column=utc_column())
     #: Set when the invitation went out after the Ladungsfrist: why (required then).
     late_invitation_reason: str | None = None

@@ -1,12 +1,22 @@
 """Delivery of the outbox: over SMTP (``RATSFLOW_SMTP_URL``), or into a folder.
 
 ``dispatch`` claims waiting rows (``engine.outbox.claim``: one short unit of work), sends
-them one after the other outside any transaction, and settles each in its own unit of work
-right after it was tried: sent, retried with backoff, failed after the last attempt. So a
-message the server accepted is recorded as sent before the next one leaves; a later crash
-in the batch cannot send it again. Several workers may run at once: on PostgreSQL each
-claims other rows (``SKIP LOCKED``). A message keeps its Message-ID across attempts, so a
-resend after a crash is recognisable by the receiving side.
+them one after the other outside any transaction, and settles each right after it was
+tried: sent (one UPDATE, committed on its own, see ``engine.outbox.mark_sent``), retried
+with backoff, failed after the last attempt. So a message the server accepted is recorded
+as sent before the next one leaves; a later crash in the batch cannot send it again.
+Several workers run at once (``dispatch(workers=N)``), each with its own SMTP connection:
+on PostgreSQL each claims other rows (``SKIP LOCKED``). A message keeps its Message-ID
+across attempts, so a resend after a crash is recognisable by the receiving side.
+
+SMTP connections persist through a pass: a worker takes one from the transport's pool for
+a batch and gives it back after, so 10,000 messages go over as many connections as there
+are workers, not one per batch (``dispatch`` closes them when the pass ends); one idle for
+a while is checked with NOOP before it is used again, one the server dropped is replaced,
+and a message whose connection broke mid-way is retried with backoff (it may have arrived)
+while the rest of the batch goes over a new connection.
+A message written with its bytes (``raw``, rendered ahead by the sweep) is sent as it is,
+behind the transport's ``From`` line.
 
 A message whose data cannot go into an e-mail (a line break or control character in the
 recipient's name or the subject, an address that is no single ASCII ``local@domain``) is
@@ -22,6 +32,7 @@ import os
 import smtplib
 import ssl
 import threading
+import time
 from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,15 +44,14 @@ from email.policy import SMTP as SMTP_POLICY
 from email.policy import Policy
 from email.policy import default as DEFAULT_POLICY
 from email.utils import format_datetime, parseaddr
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from sqlalchemy import Connection
-
 from engine import outbox
 from engine.db import Database
-from engine.outbox import OutboxMessage
+from engine.outbox import Claimed, OutboxMessage
 from engine.settings import Settings
 from engine.text import line_problem
 
@@ -51,6 +61,13 @@ SMTP_TIMEOUT = 20  # seconds for connect and each command
 #: A batch stops sending this long before its claim runs out (another worker may take the
 #: rest then); what it did not try is released at once.
 LEASE_MARGIN = SMTP_TIMEOUT * 2
+#: A pooled SMTP connection idle longer than this is checked with NOOP before it is used.
+NOOP_AFTER = 1.0
+#: One idle longer than this is closed instead (servers drop idle clients after minutes).
+IDLE_LIMIT = 60.0
+
+#: An outbox row as the transports read it: the ORM row, or the columns a claim returned.
+Row = OutboxMessage | Claimed
 
 
 class Unsendable(ValueError):
@@ -65,7 +82,7 @@ def _one_line(value: str, what: str) -> str:
     return value
 
 
-def recipient(row: OutboxMessage) -> Address:
+def recipient(row: Row) -> Address:
     """The To: of ``row``, checked: one ASCII addr-spec, a display name on one line."""
     address = _one_line(row.to_address, "Ungültige Empfängeradresse")
     if not address.isascii():  # no SMTPUTF8 here: the envelope could not carry it
@@ -77,15 +94,17 @@ def recipient(row: OutboxMessage) -> Address:
         raise Unsendable(f"Ungültige Empfängeradresse: {address}") from None
 
 
-def build_email(row: OutboxMessage, sender: str) -> EmailMessage:
+def build_email(row: Row, sender: str | None) -> EmailMessage:
     """The message of ``row``; :class:`Unsendable` when its data cannot go into the headers.
 
     Every header from data is checked here (the e-mail library refuses CR and LF, but lets
-    NUL and other control characters through)."""
+    NUL and other control characters through). Without ``sender``: no ``From`` (a message
+    rendered ahead; the transport puts its ``From`` line in front when it sends it)."""
     to = recipient(row)
     subject = _one_line(row.subject, "Ungültiger Betreff")
     message = EmailMessage()
-    message["From"] = sender
+    if sender is not None:
+        message["From"] = sender
     message["To"] = to
     message["Subject"] = subject
     message["Message-ID"] = row.message_id
@@ -100,9 +119,27 @@ def build_email(row: OutboxMessage, sender: str) -> EmailMessage:
     return message
 
 
-def encode(row: OutboxMessage, sender: str, policy: Policy = SMTP_POLICY) -> bytes:
+def encode(row: Row, sender: str | None, policy: Policy = SMTP_POLICY) -> bytes:
     """``row`` as the bytes that leave (CRLF line ends for SMTP)."""
     return build_email(row, sender).as_bytes(policy=policy)
+
+
+def prebuild(row: OutboxMessage) -> bytes | None:
+    """The bytes of ``row`` without its ``From`` line, for ``row.raw`` (encoded when the row
+    is written, so that its moment only sends bytes); None when it cannot be built: the
+    dispatcher builds it again then and records why it cannot leave."""
+    try:
+        return encode(row, None)
+    except Exception:  # noqa: BLE001 - the dispatcher meets the same error and records it on the row
+        return None
+
+
+@lru_cache(maxsize=16)
+def from_line(sender: str) -> bytes:
+    """``From: <sender>\r\n`` as the SMTP policy encodes it (put before a prebuilt message)."""
+    message = EmailMessage()
+    message["From"] = sender
+    return message.as_bytes(policy=SMTP_POLICY).split(b"\r\n\r\n", 1)[0] + b"\r\n"
 
 
 @dataclass(frozen=True)
@@ -115,18 +152,21 @@ class Outcome:
 
 ACCEPTED = Outcome()
 #: Each message with its outcome, one after the other (the next leaves when asked for).
-Deliveries = Generator[tuple[OutboxMessage, Outcome], None, None]
+Deliveries = Generator[tuple[Row, Outcome], None, None]
 
 
-def _internal(row: OutboxMessage, exc: Exception) -> Outcome:
+def _internal(row: Row, exc: Exception) -> Outcome:
     """An error nobody expected while preparing one message: retried with backoff (the
     reason on the row, the traceback in the log), the batch goes on."""
     log.exception("e-mail %s to %s could not be prepared", row.message_id, row.to_address)
     return Outcome(f"Interner Fehler: {type(exc).__name__}: {exc}")
 
 
-def _prepared(row: OutboxMessage, sender: str, policy: Policy = SMTP_POLICY) -> bytes | Outcome:
+def _prepared(row: Row, sender: str, policy: Policy = SMTP_POLICY) -> bytes | Outcome:
     """The bytes of one message, or why it cannot leave (for good, or to retry)."""
+    if row.raw is not None:  # encoded ahead with CRLF line ends (the SMTP policy)
+        data = from_line(sender) + bytes(row.raw)
+        return data if policy.linesep == "\r\n" else data.replace(b"\r\n", policy.linesep.encode())
     try:
         return encode(row, sender, policy)
     except Unsendable as exc:
@@ -136,7 +176,7 @@ def _prepared(row: OutboxMessage, sender: str, policy: Policy = SMTP_POLICY) -> 
 
 
 class Transport(Protocol):
-    def deliver(self, rows: list[OutboxMessage]) -> Deliveries:
+    def deliver(self, rows: list[Claimed]) -> Deliveries:
         """Send the rows one after the other, yielding each with its outcome right after it
         was tried (the next one leaves only when the caller asks for it)."""
         ...
@@ -144,13 +184,36 @@ class Transport(Protocol):
     def describe(self) -> str:
         ...
 
+    def close(self) -> None:
+        """Give up what is held between batches (the pooled connections)."""
+        ...
+
+
+def _quit(client: smtplib.SMTP) -> None:
+    try:
+        client.quit()
+    except (OSError, smtplib.SMTPException):
+        client.close()
+
+
+def _connection_kept(exc: Exception) -> bool:
+    """The server refused this message and the connection is still in a known state (the
+    client sent RSET); otherwise the connection is gone or in an unknown state."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return True
+    return isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code != 421
+
 
 @dataclass
 class SmtpTransport:
-    """One connection per batch; ``smtp://user:pass@host:587?starttls=true`` or ``smtps://``."""
+    """``smtp://user:pass@host:587?starttls=true`` or ``smtps://``; its connections persist
+    between batches until :meth:`close` (a small pool: one per worker sending at the same
+    time)."""
 
     url: str
     sender: str
+    _idle: list[tuple[smtplib.SMTP, float]] = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def describe(self) -> str:
         parts = urlsplit(self.url)
@@ -171,36 +234,74 @@ class SmtpTransport:
             client.login(unquote(parts.username), unquote(parts.password or ""))
         return client
 
-    def deliver(self, rows: list[OutboxMessage]) -> Deliveries:
+    def _checkout(self) -> smtplib.SMTP:
+        """A pooled connection that still answers, else a new one."""
+        while True:
+            with self._lock:
+                if not self._idle:
+                    break
+                client, since = self._idle.pop()
+            idle = time.monotonic() - since
+            if idle < NOOP_AFTER:
+                return client
+            if idle < IDLE_LIMIT:
+                try:
+                    if client.noop()[0] == 250:
+                        return client
+                except (OSError, smtplib.SMTPException):
+                    pass
+            _quit(client)
+        return self._connect()
+
+    def _checkin(self, client: smtplib.SMTP) -> None:
+        with self._lock:
+            self._idle.append((client, time.monotonic()))
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for client, _ in idle:
+            _quit(client)
+
+    def deliver(self, rows: list[Claimed]) -> Deliveries:
+        envelope_from = parseaddr(self.sender)[1]
+        client: smtplib.SMTP | None = None
+        sending = False  # inside an SMTP transaction: the connection's state is unknown
         try:
-            client = self._connect()
-        except (OSError, smtplib.SMTPException) as exc:
-            for row in rows:
-                yield row, Outcome(f"SMTP nicht erreichbar: {exc}")
-            return
-        try:
-            envelope_from = parseaddr(self.sender)[1]
             for position, row in enumerate(rows):
                 data = _prepared(row, self.sender)
                 if isinstance(data, Outcome):
                     yield row, data
                     continue
+                if client is None:
+                    try:
+                        client = self._checkout()
+                    except (OSError, smtplib.SMTPException) as exc:
+                        for rest in rows[position:]:
+                            yield rest, Outcome(f"SMTP nicht erreichbar: {exc}")
+                        return
                 try:
+                    sending = True
                     client.sendmail(envelope_from, [row.to_address], data)
-                except smtplib.SMTPServerDisconnected as exc:
-                    yield row, Outcome(f"Verbindung getrennt: {exc}")
-                    for rest in rows[position + 1:]:
-                        yield rest, Outcome("nicht versucht (Verbindung getrennt)")
-                    return
+                    sending = False
                 except (OSError, smtplib.SMTPException) as exc:
-                    yield row, Outcome(f"{type(exc).__name__}: {exc}")
+                    sending = False
+                    if _connection_kept(exc):
+                        yield row, Outcome(f"{type(exc).__name__}: {exc}")
+                        continue
+                    # Gone mid-way: this one may have arrived (retried with backoff, same
+                    # Message-ID); the rest of the batch over a new connection.
+                    _quit(client)
+                    client = None
+                    yield row, Outcome(f"Verbindung getrennt: {type(exc).__name__}: {exc}")
                     continue
                 yield row, ACCEPTED
         finally:
-            try:
-                client.quit()
-            except (OSError, smtplib.SMTPException):
-                client.close()
+            if client is not None:
+                if sending:  # something nobody caught left it mid-transaction
+                    client.close()
+                else:
+                    self._checkin(client)
 
 
 @dataclass
@@ -213,7 +314,10 @@ class FolderTransport:
     def describe(self) -> str:
         return f"Ordner {self.path}"
 
-    def deliver(self, rows: list[OutboxMessage]) -> Deliveries:
+    def close(self) -> None:
+        return None
+
+    def deliver(self, rows: list[Claimed]) -> Deliveries:
         self.path.mkdir(parents=True, exist_ok=True)
         for row in rows:
             assert row.id is not None
@@ -248,16 +352,15 @@ class DispatchReport:
             self.failed += other.failed
 
 
-def _settle(database: Database, marks: Connection, row: OutboxMessage, outcome: Outcome, now: datetime,
+def _settle(database: Database, marks: outbox.Marks, row: Row, outcome: Outcome, now: datetime,
             report: DispatchReport) -> None:
     """One message's outcome, committed before the next leaves.
 
-    On the hot path: one short UPDATE and commit per message on the batch's own connection
-    (``marks``; before this design: one per batch, which could send a message twice)."""
+    On the hot path: one UPDATE, committed on its own, on the batch's connection
+    (``engine.outbox.Marks``)."""
     assert row.id is not None
     if outcome.error is None:
-        outbox.settle_sent(marks, [row.id], now)
-        marks.commit()
+        marks.sent(row.id, now)
         report.sent += 1
         return
     with database.unit_of_work() as s:
@@ -286,15 +389,19 @@ def dispatch_batch(database: Database, transport: Transport, now: datetime | Cal
     settled: set[int] = set()
     deliveries = transport.deliver(rows)
     try:
-        with database.engine.connect() as marks:
-            for row, outcome in deliveries:
-                _settle(database, marks, row, outcome, clock(), report)
-                settled.add(row.id or 0)
-                if clock() >= stop_at:
-                    break
+        with database.engine.connect() as connection:
+            marks = outbox.Marks(connection)
+            try:
+                for row, outcome in deliveries:
+                    _settle(database, marks, row, outcome, clock(), report)
+                    settled.add(row.id or 0)
+                    if clock() >= stop_at:
+                        break
+            finally:
+                marks.close()
     finally:
         deliveries.close()
-    untried = [r.id for r in rows if r.id is not None and r.id not in settled]
+    untried = [r.id for r in rows if r.id not in settled]
     if untried:
         with database.unit_of_work() as s:
             outbox.release(s, untried)
@@ -350,10 +457,13 @@ def dispatch(database: Database, transport: Transport, now: datetime | Callable[
             if report.sent == 0 and report.failed == 0:  # the server refuses everything: wait for the backoff
                 return
 
-    if workers <= 1:
-        work()
-    else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="outbox") as pool:
-            for future in [pool.submit(work) for _ in range(workers)]:
-                future.result()
+    try:
+        if workers <= 1:
+            work()
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="outbox") as pool:
+                for future in [pool.submit(work) for _ in range(workers)]:
+                    future.result()
+    finally:
+        transport.close()  # the connections persist for the pass, not while nothing is due
     return total

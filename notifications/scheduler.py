@@ -10,8 +10,9 @@ with an explicit id; the database, not APScheduler's job store, is the source of
 * ``sweep`` every ``RATSFLOW_SWEEP_SECONDS`` (default :data:`SWEEP_SECONDS`;
   ``notifications.sweep.run_once``): catches up
   whatever came due while nothing ran;
-* ``next-due``, a date job at the earliest pending reminder or e-mail retry, set again after
-  every sweep, for precision between sweeps;
+* ``next-due``, a date job at the earliest message waiting in the outbox (a retry, or a
+  reminder rendered ahead for its moment), timer, or reminder to render ahead, set again
+  after every sweep, for precision between sweeps;
 * ``audit-verify`` every ten minutes (incrementally; the result is kept for the pages).
 """
 
@@ -35,7 +36,7 @@ from engine.process import timers
 from engine.types import utcnow
 
 from .delivery import Transport, transport_for
-from .sweep import PassReport, run_once
+from .sweep import LOOKAHEAD, PassReport, run_once
 
 log = logging.getLogger(__name__)
 ADVISORY_LOCK_KEY = 0x7261747366  # "ratsf"
@@ -103,6 +104,8 @@ class Jobs:
         self.database, self.scheduler, self.clock = database, scheduler, clock
         self.transport = transport or transport_for(database.settings)
         self._lock = threading.Lock()
+        self._scheduling = threading.Lock()
+        self._stopping = False
 
     def sweep(self) -> PassReport | None:
         if not self._lock.acquire(blocking=False):  # the date job and the interval met
@@ -117,15 +120,24 @@ class Jobs:
         self._set_next_due()
         return report
 
+    def stop_scheduling(self) -> None:
+        """From now on a sweep sets no next-due job (the scheduler is being shut down)."""
+        with self._scheduling:
+            self._stopping = True
+
     def _set_next_due(self) -> None:
         with self.database.unit_of_work(write=False) as s:
-            moments = [m for m in (reminders.next_due(s), outbox.next_attempt(s), timers.next_due(s))
-                       if m is not None]
+            due = reminders.next_due(s)  # rendered ahead, within the look-ahead window
+            ahead = due - LOOKAHEAD if due is not None else None
+            moments = [m for m in (ahead, outbox.next_attempt(s), timers.next_due(s)) if m is not None]
         if not moments:
             return
         at = max(min(moments), self.clock())
-        self.scheduler.add_job(self.sweep, "date", run_date=at, id="next-due", replace_existing=True,
-                               misfire_grace_time=None)
+        with self._scheduling:
+            if self._stopping:
+                return
+            self.scheduler.add_job(self.sweep, "date", run_date=at, id="next-due", replace_existing=True,
+                                   misfire_grace_time=None)
 
 
 @dataclass
@@ -137,6 +149,10 @@ class RunningScheduler:
     jobs: Jobs
 
     def stop(self) -> None:
+        """A sweep under way finishes, without setting its next-due job (APScheduler's
+        ``shutdown`` holds the job store while it waits for that very sweep: a stop during a
+        sweep hung); then the scheduler and the lock are given up."""
+        self.jobs.stop_scheduling()
         self.scheduler.shutdown()
         self.lock.release()
 

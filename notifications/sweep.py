@@ -4,6 +4,13 @@
 batch is one unit of work that renders every message into the outbox and marks its row, so
 a reminder is either still pending or fired with exactly one outbox row. ``run_once`` is
 what ``ratsflow scheduler --once [--now T]`` and every sweep of the scheduler process do.
+
+Rendering ahead: a sweep also takes the reminders due within :data:`LOOKAHEAD` and renders
+them now, the message encoded to its bytes (``OutboxMessage.raw``) and waiting in the outbox
+for its moment (``next_attempt_at = due_at``; the reminder ``vorbereitet``). At the moment
+the dispatchers only send bytes; the sweep after it marks those reminders ``versandt``
+(:func:`finish_prepared`). A change to what such a message says withdraws it
+(``engine.calendar.reminders.withdraw``).
 """
 
 from __future__ import annotations
@@ -12,8 +19,9 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from sqlalchemy import case, update
 from sqlmodel import Session, col, select
 
 from engine import audit, outbox
@@ -24,11 +32,17 @@ from engine.db import Database
 from engine.process import timers
 from engine.settings import TIMEZONE, Settings
 from engine.tasks import TASK_READY, HumanTask
+from engine.types import table_of
 
 from . import calendar, messages
-from .delivery import DispatchReport, Producing, Transport, dispatch, transport_for
+from .delivery import DispatchReport, Producing, Transport, dispatch, prebuild, transport_for
 
 log = logging.getLogger(__name__)
+
+#: Reminders due this soon are rendered into the outbox ahead of their moment. Long enough
+#: for a sweep (every few seconds) to render thousands before they are due; short, because a
+#: change within it means rendering again.
+LOOKAHEAD = timedelta(minutes=5)
 
 #: Kinds that make no sense once the session has begun (a late sweep drops them).
 _BEFORE_SESSION = {reminders.KIND_SESSION, reminders.KIND_AGENDA_CLOSING, reminders.KIND_INVITATION_DUE,
@@ -39,6 +53,8 @@ _BEFORE_SESSION = {reminders.KIND_SESSION, reminders.KIND_AGENDA_CLOSING, remind
 @dataclass
 class FireReport:
     fired: int = 0
+    #: Rendered ahead, waiting in the outbox for their moment.
+    prepared: int = 0
     skipped: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
 
@@ -64,7 +80,6 @@ class _Firing:
 
     def __init__(self, session: Session, settings: Settings, now: datetime, rows: list[Reminder]) -> None:
         self.session, self.settings, self.now = session, settings, now
-        self.today = now.astimezone(TIMEZONE).date()
         self._facts: dict[int, _MeetingFacts] = {}
         self.queued: list[tuple[Reminder, outbox.OutboxMessage]] = []
         account_ids = {r.account_id for r in rows if r.account_id is not None}
@@ -89,6 +104,7 @@ class _Firing:
 
     def why_not(self, row: Reminder, facts: _MeetingFacts) -> str | None:
         meeting = facts.meeting
+        today = max(row.due_at, self.now).astimezone(TIMEZONE).date()
         if meeting.cancelled and row.kind != reminders.KIND_CANCELLED:
             return "Sitzung abgesagt"
         if row.kind in _BEFORE_SESSION and meeting.start <= self.now:
@@ -96,7 +112,7 @@ class _Firing:
         if row.kind in (reminders.KIND_INVITATION_DUE, reminders.KIND_INVITATION_MISSED) \
                 and meeting.invited is not None:
             return "Einladung ist versandt"
-        if row.kind == reminders.KIND_AGENDA_CLOSING and facts.deadlines.agenda_closing < self.today:
+        if row.kind == reminders.KIND_AGENDA_CLOSING and facts.deadlines.agenda_closing < today:
             return "Tagesordnung schon geschlossen"
         if row.kind == reminders.KIND_SESSION and (row.person_id, row.lead_minutes) in self.opted_out:
             return "abbestellt"
@@ -120,7 +136,10 @@ class _Firing:
         return account.email, account.display_name, messages.greeting(None, account.display_name, None)
 
     def fire(self, row: Reminder) -> str | None:
-        """Render into the outbox and mark the row; the reason when it is skipped instead."""
+        """Render into the outbox and mark the row; the reason when it is skipped instead.
+
+        A row due later (within the look-ahead) is rendered as of its moment and its message
+        waits in the outbox until then, encoded to its bytes."""
         facts = self.facts(row.meeting_id)
         reason = self.why_not(row, facts)
         address, name, greeting_line = self.recipient(row)
@@ -130,18 +149,21 @@ class _Firing:
             reminders.mark(row, reminders.SKIPPED, self.now, note=reason)
             return reason
         assert address is not None
+        moment = max(row.due_at, self.now)
         rendered = messages.render(
             row.kind, meeting=facts.meeting, organization=facts.organization, agenda=facts.agenda,
             deadlines=facts.deadlines, greeting_line=greeting_line, base_url=self.settings.base_url,
             lead=reminders.lead_label(row.lead_minutes) if row.lead_minutes else "", note=row.note,
             preferences_url=f"{self.settings.base_url}/meine-sitzungen" if row.person_id else None,
-            today=self.today, task=self.session.get(HumanTask, row.task_id) if row.task_id else None)
+            today=moment.astimezone(TIMEZONE).date(),
+            task=self.session.get(HumanTask, row.task_id) if row.task_id else None)
         message = outbox.enqueue(
             self.session, to_address=address, to_name=name, subject=rendered.subject,
             body_text=rendered.text, body_html=rendered.html, cause=f"reminder:{row.id}",
-            domain=self.settings.mail_domain, now=self.now,
+            domain=self.settings.mail_domain, now=moment,
             calendar=facts.ics(self.settings) if row.kind in (reminders.KIND_INVITATION, reminders.KIND_MOVED)
             else None)
+        message.raw = prebuild(message)
         self.queued.append((row, message))
         return None
 
@@ -150,30 +172,71 @@ class _Firing:
         history records what went out, one event per Sitzung and kind (not one per member)."""
         self.session.flush()
         sent: dict[tuple[int, str], list[int]] = {}
+        ahead: dict[int, datetime] = {}
         for row, message in self.queued:
+            if row.due_at > self.now:  # waits for its moment; recorded when it comes
+                reminders.mark(row, reminders.PREPARED, row.due_at, outbox_id=message.id)
+                ahead[row.meeting_id] = max(row.due_at, ahead.get(row.meeting_id, row.due_at))
+                continue
             reminders.mark(row, reminders.SENT, self.now, outbox_id=message.id)
             sent.setdefault((row.meeting_id, row.kind), []).append(row.id or 0)
         self.session.flush()
-        for (meeting_id, kind), ids in sorted(sent.items()):
-            audit.record(self.session, "system", "Scheduler", "reminders.sent", at=self.now, details={
-                "meeting_id": meeting_id, "kind": kind, "count": len(ids), "reminders": ids[:500]})
+        meetings_table = table_of(Meeting)
+        for meeting_id, until in ahead.items():  # a change to the Sitzung before then withdraws them
+            self.session.execute(update(meetings_table).where(meetings_table.c.id == meeting_id).values(
+                rendered_ahead_until=case(
+                    (meetings_table.c.rendered_ahead_until > until, meetings_table.c.rendered_ahead_until),
+                    else_=until),
+                modified=meetings_table.c.modified))  # not a change of the Sitzung itself
+        _record_sent(self.session, sent, self.now)
+
+
+def _record_sent(session: Session, sent: dict[tuple[int, str], list[int]], now: datetime) -> None:
+    """The history records what went out, one event per Sitzung and kind (not per member)."""
+    for (meeting_id, kind), ids in sorted(sent.items()):
+        audit.record(session, "system", "Scheduler", "reminders.sent", at=now, details={
+            "meeting_id": meeting_id, "kind": kind, "count": len(ids), "reminders": ids[:500]})
+
+
+def finish_prepared(database: Database, now: datetime) -> int:
+    """Reminders rendered ahead whose moment has come: ``versandt`` (their messages are in the
+    outbox's hands now, like those fired at their moment), recorded in the history."""
+    with database.unit_of_work() as s:
+        rows = s.exec(select(Reminder.id, Reminder.meeting_id, Reminder.kind).where(
+            Reminder.status == reminders.PREPARED, col(Reminder.due_at) <= now)
+            .with_for_update(skip_locked=True)).all()
+        if not rows:
+            return 0
+        ids = [r[0] for r in rows]
+        for start in range(0, len(ids), 1000):
+            s.execute(update(Reminder).where(col(Reminder.id).in_(ids[start:start + 1000]),
+                                             col(Reminder.status) == reminders.PREPARED)
+                      .values(status=reminders.SENT), execution_options={"synchronize_session": False})
+        sent: dict[tuple[int, str], list[int]] = {}
+        for reminder_id, meeting_id, kind in rows:
+            sent.setdefault((meeting_id, kind), []).append(reminder_id or 0)
+        _record_sent(s, sent, now)
+        return len(ids)
 
 
 def fire_due(database: Database, now: datetime, batch: int = 200,
-             committed: Callable[[], None] | None = None) -> FireReport:
-    """Fire every reminder due by ``now``; each batch commits with its outbox rows (and then
-    calls ``committed``, so delivery can start on it)."""
+             committed: Callable[[], None] | None = None, ahead: timedelta = timedelta(0)) -> FireReport:
+    """Fire every reminder due by ``now``, and render those due by ``now + ahead`` into the
+    outbox for their moment; each batch commits with its outbox rows (and then calls
+    ``committed``, so delivery can start on it)."""
     report = FireReport()
     settings = database.settings
     while True:
         with database.unit_of_work() as s:
-            rows = reminders.claim_due(s, now, batch)
+            rows = reminders.claim_due(s, now + ahead, batch)
             if not rows:
                 break
             firing = _Firing(s, settings, now, rows)
             for row in rows:
                 reason = firing.fire(row)
-                if reason is None:
+                if reason is None and row.due_at > now:
+                    report.prepared += 1
+                elif reason is None:
                     report.fired += 1
                 else:
                     report.skipped += 1
@@ -208,7 +271,8 @@ class PassReport:
 
     def summary(self) -> str:
         skipped = ", ".join(f"{k}: {v}" for k, v in sorted(self.fired.reasons.items()))
-        return (f"{self.fired.fired} Erinnerungen ausgelöst, {self.fired.skipped} entfallen"
+        ahead = f", {self.fired.prepared} im Voraus vorbereitet" if self.fired.prepared else ""
+        return (f"{self.fired.fired} Erinnerungen ausgelöst{ahead}, {self.fired.skipped} entfallen"
                 f"{f' ({skipped})' if skipped else ''}; {self.delivered.sent} E-Mails versandt, "
                 f"{self.delivered.retried} zurückgestellt, {self.delivered.failed} fehlgeschlagen; "
                 f"{self.timers.fired} Zeitereignisse in {self.timers.instances} Abläufen"
@@ -216,26 +280,33 @@ class PassReport:
 
 
 def run_once(database: Database, now: datetime | Callable[[], datetime],
-             transport: Transport | None = None, workers: int = 1) -> PassReport:
-    """Everything due by ``now``: timers, reminders, the outbox (delivery finished on return).
+             transport: Transport | None = None, workers: int = 1,
+             lookahead: timedelta = LOOKAHEAD) -> PassReport:
+    """Everything due by ``now``: timers, reminders, the outbox (delivery finished on return);
+    reminders due within ``lookahead`` rendered into the outbox for their moment.
 
-    Delivery runs beside the firing: each committed batch of messages is sent while the next
-    batch of reminders is rendered, so the first members do not wait for the last.
+    Delivery starts at once (messages rendered ahead for this moment wait for nothing) and
+    runs beside the firing: each committed batch of messages is sent while the next batch of
+    reminders is rendered, so the first members do not wait for the last.
     """
     clock: Callable[[], datetime] = now if callable(now) else (lambda: now)
     at = clock()
-    fired_timers = fire_timers(database, at)
-    with database.unit_of_work() as s:
-        reminders.plan_overdue_tasks(s, at)
     producing = Producing()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="delivery") as pool:
+        # What waits in the outbox (rendered ahead for this moment) leaves at once; what the
+        # timers and the reminders write follows as each unit of work commits.
         delivering = pool.submit(dispatch, database, transport or transport_for(database.settings), clock,
                                  workers=workers, producing=producing)
         try:
-            fired = fire_due(database, at, committed=producing.added)
+            fired_timers = fire_timers(database, at)
+            with database.unit_of_work() as s:
+                reminders.plan_overdue_tasks(s, at)
+            producing.added()
+            fired = fire_due(database, at, committed=producing.added, ahead=lookahead)
         finally:
             producing.close()
         delivered = delivering.result()
+    finish_prepared(database, clock())
     report = PassReport(fired_timers, fired, delivered)
     if fired.fired or delivered.sent or delivered.retried or delivered.failed or fired_timers.fired:
         log.info("sweep at %s: %s", at.isoformat(), report.summary())

@@ -100,7 +100,7 @@ _DATA_STRINGS = (
     N_("terminiert"), N_("eingeladen"), N_("durchgeführt"),
     N_("sitzung"), N_("tagesordnungsschluss"), N_("ladungsfrist"), N_("ladungsfrist_versaeumt"),
     N_("einladung"), N_("verlegt"),
-    N_("geplant"), N_("versandt"), N_("storniert"), N_("entfallen"),
+    N_("geplant"), N_("vorbereitet"), N_("versandt"), N_("storniert"), N_("entfallen"),
     # Ergebnisse (engine.council.RESULTS)
     N_("zur Kenntnis genommen"),
     N_("Beschlussempfehlung: zugestimmt"),

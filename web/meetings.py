@@ -179,8 +179,9 @@ def mine() -> ResponseReturnValue:
     upcoming = meetings.upcoming_for_person(s, person.id, request_now())
     orgs = {o.id: o for o in gremien}
     reminder_rows = reminders.of_person(s, person.id)
-    sent = [r for r in reminder_rows if r.status != reminders.PENDING]
-    planned = [r for r in reminder_rows if r.status == reminders.PENDING]
+    waiting = (reminders.PENDING, reminders.PREPARED)  # rendered ahead is not sent yet
+    sent = [r for r in reminder_rows if r.status not in waiting]
+    planned = [r for r in reminder_rows if r.status in waiting]
     opted_out = reminders.opted_out(s, [person.id])
     titles = {m.id: m for m in s.exec(select(Meeting).where(col(Meeting.id).in_(
         {r.meeting_id for r in sent + planned})))} if sent or planned else {}

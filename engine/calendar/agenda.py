@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from engine import audit
 from engine.accounts import Actor
+from engine.calendar import reminders
 from engine.council import ROLE_SECRETARIAT, AgendaItem, Consultation, Meeting, Paper, top_key
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.oparl import server as oparl_out
@@ -97,6 +98,7 @@ def _done(session: Session, actor: Actor, meeting: Meeting, before: list[str], w
     session.flush()
     after = _snapshot(_items(session, meeting.id or 0))
     _retitle_tasks(session, items)
+    reminders.withdraw_for(session, meeting, now)  # a message rendered ahead names the old agenda
     audit.record(session, actor.username, actor.display_name, "agenda.changed", at=now, details={
         "meeting_id": meeting.id, "change": what, "before": before, "after": after,
         **({"reason": reason} if reason else {}),

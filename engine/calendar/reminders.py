@@ -19,6 +19,12 @@ Kinds (``Reminder.kind``):
 
 Planning keys carry the Sitzung's ``sequence`` (raised by every move), so the reminders of
 a moved session are planned afresh for its new date while those already sent stay sent.
+
+The scheduler renders a reminder into the outbox a little ahead of its moment (status
+``vorbereitet``, the message waiting there for ``due_at``). Whatever changes what such a
+message says withdraws it first (:func:`withdraw`): planning a Sitzung again (moved,
+cancelled, invited, members or rules changed), its agenda changed, a member's preferences.
+The row is ``geplant`` again and is rendered anew (or cancelled by the planning).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Index, UniqueConstraint, and_, or_, text, update
+from sqlalchemy import Index, UniqueConstraint, and_, delete, or_, text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from engine.calendar import deadlines
@@ -44,11 +50,16 @@ from engine.council import (
     Organization,
     Person,
 )
+from engine.outbox import PENDING as MESSAGE_WAITING
+from engine.outbox import WITHDRAWN, OutboxMessage
 from engine.settings import TIMEZONE
 from engine.tasks import TASK_READY, HumanTask
-from engine.types import created_column, utc_column, utcnow
+from engine.types import created_column, table_of, utc_column, utcnow
 
 PENDING = "geplant"
+#: Rendered ahead into the outbox (its message waits there for ``due_at``); becomes
+#: ``versandt`` at its moment, or ``geplant`` again when withdrawn (:func:`withdraw`).
+PREPARED = "vorbereitet"
 SENT = "versandt"
 CANCELLED = "storniert"
 SKIPPED = "entfallen"  # fired too late to matter, or the member does not want it
@@ -232,6 +243,7 @@ def plan_meeting(session: Session, meeting: Meeting, now: datetime | None = None
     now = now or utcnow()
     plan = Plan()
     assert meeting.id is not None
+    withdraw_for(session, meeting, now)
     wanted: dict[str, Reminder] = {}
     if not meeting.cancelled and meeting.start > now:
         start = meeting.start
@@ -264,8 +276,8 @@ def plan_meeting(session: Session, meeting: Meeting, now: datetime | None = None
                                            due_at=due)
     planned_kinds = (KIND_SESSION, KIND_AGENDA_CLOSING, KIND_INVITATION_DUE)
     existing = {r.key: r for r in session.exec(
-        select(Reminder).where(Reminder.meeting_id == meeting.id,
-                               col(Reminder.kind).in_(planned_kinds)))}
+        select(Reminder).where(Reminder.meeting_id == meeting.id, col(Reminder.kind).in_(planned_kinds))
+        .execution_options(populate_existing=True))}
     for key, row in wanted.items():
         have = existing.get(key)
         if have is None:
@@ -381,6 +393,51 @@ def plan_overdue_tasks(session: Session, now: datetime, horizon_days: int = 60) 
     return written
 
 
+def withdraw_for(session: Session, meeting: Meeting, now: datetime) -> int:
+    """:func:`withdraw` for a Sitzung that changed, only if it may have messages rendered
+    ahead (``Meeting.rendered_ahead_until``): no statement otherwise (a completion that puts a
+    Vorlage on the agenda stays within its statement budget)."""
+    if meeting.id is None or meeting.rendered_ahead_until is None or meeting.rendered_ahead_until <= now:
+        return 0
+    return withdraw(session, meeting_id=meeting.id)
+
+
+def withdraw(session: Session, *, meeting_id: int | None = None, person_id: int | None = None) -> int:
+    """Reminders of the Sitzung (or the member) rendered ahead whose message still waits:
+    the message deleted, the row ``geplant`` again (the next sweep renders it anew, unless
+    the caller's planning cancels it). Returns how many.
+
+    A message a dispatcher has already claimed is left alone (it is leaving now, at its
+    moment, and its reminder becomes ``versandt``). The outbox rows are taken first (their
+    status changed in one UPDATE, which a claiming dispatcher skips or waits for), so no
+    message is both withdrawn and sent."""
+    assert meeting_id is not None or person_id is not None
+    table = table_of(OutboxMessage)
+    which = select(Reminder.outbox_id).where(Reminder.status == PREPARED)
+    if meeting_id is not None:
+        which = which.where(Reminder.meeting_id == meeting_id)
+    if person_id is not None:
+        which = which.where(Reminder.person_id == person_id)
+    taken = list(session.execute(
+        update(table).where(table.c.id.in_(which.scalar_subquery()), table.c.status == MESSAGE_WAITING)
+        .values(status=WITHDRAWN).returning(table.c.id)).scalars())
+    if not taken:
+        return 0
+    sync = {"synchronize_session": "fetch"}
+    reset = [i for i in session.execute(
+        update(Reminder).where(col(Reminder.outbox_id).in_(taken), col(Reminder.status) == PREPARED)
+        .values(status=PENDING, fired_at=None).returning(table_of(Reminder).c.outbox_id),
+        execution_options=sync).scalars() if i is not None]
+    if reset:
+        session.execute(update(Reminder).where(col(Reminder.outbox_id).in_(reset)).values(outbox_id=None),
+                        execution_options=sync)
+        session.execute(delete(table).where(table.c.id.in_(reset)))
+    kept = sorted(set(taken) - set(reset))  # became versandt meanwhile: its message goes out
+    if kept:
+        session.execute(update(table).where(table.c.id.in_(kept)).values(status=MESSAGE_WAITING))
+    return len(reset)
+
+
 # ----------------------------------------------------------------------------- firing
 
 def claim_due(session: Session, now: datetime, limit: int = 200) -> list[Reminder]:
@@ -426,7 +483,9 @@ def opted_out(session: Session, person_ids: Iterable[int]) -> set[tuple[int, int
 
 
 def set_preferences(session: Session, person_id: int, choices: dict[int, bool]) -> None:
-    """Per lead time: e-mail or not (the default is e-mail)."""
+    """Per lead time: e-mail or not (the default is e-mail). A reminder of the member's
+    already rendered ahead is withdrawn and rendered again under the new choice."""
+    withdraw(session, person_id=person_id)
     for lead, email in choices.items():
         row = session.exec(select(ReminderPreference).where(
             ReminderPreference.person_id == person_id,

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
-from engine.calendar import meetings
+from engine.calendar import meetings, reminders
 from engine.council import MEETING_HELD, RESULTS, AgendaItem, Consultation, Meeting, Paper
 from engine.errors import Conflict
 from engine.process import rules
@@ -82,6 +82,7 @@ def _put_on_agenda(ctx: EffectContext) -> dict[str, Any]:
     set_committed_value(consultation, "meeting_id", meeting.id)
     set_committed_value(consultation, "modified", ctx.now)
     meetings.put_on_agenda_now(ctx.session, consultation.id, meeting.id, number)
+    reminders.withdraw_for(ctx.session, meeting, ctx.now)  # a message rendered ahead lacks this TOP
     return {"sitzung": meetings.meeting_label(meeting), "top": number}
 
 
