@@ -45,6 +45,7 @@ from typing import Any
 
 import holidays
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from engine import audit
@@ -171,15 +172,18 @@ def rules_for(session: Session, organization_id: int) -> Rules:
     return Rules.of(row)
 
 
+#: :func:`gremium_rules`' statement, built once.
+_RULES_QUERY = (select(Organization, Body.state, DeadlineRule)
+                .join(Body, col(Organization.body_id) == col(Body.id))
+                .outerjoin(DeadlineRule, col(DeadlineRule.organization_id) == Organization.id)
+                .where(Organization.id == bindparam("organization_id")))
+
+
 def gremium_rules(session: Session, organization_id: int) -> tuple[Rules, str | None]:
     """A Gremium's rules and its Body's Bundesland (for holidays), in one query, held for
     the unit of work (:func:`engine.db.remembered`)."""
     def read() -> tuple[Rules, str | None]:
-        row = session.exec(
-            select(Organization, Body.state, DeadlineRule)
-            .join(Body, col(Organization.body_id) == col(Body.id))
-            .outerjoin(DeadlineRule, col(DeadlineRule.organization_id) == Organization.id)
-            .where(Organization.id == organization_id)).first()
+        row = session.exec(_RULES_QUERY, params={"organization_id": organization_id}).first()
         if row is None:
             return Rules.of(None), None
         hold(session, row[0])  # the Gremium itself: a task row shows its name

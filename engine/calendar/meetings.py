@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from engine import audit
@@ -93,9 +94,12 @@ def flag_invitation_missed(session: Session, meeting: Meeting, now: datetime) ->
     return told
 
 
+_AGENDA_NUMBERS = select(AgendaItem.number).where(AgendaItem.meeting_id == bindparam("meeting_id"))
+
+
 def next_top_number(session: Session, meeting_id: int | None) -> str:
     """The next free top-level TOP number of a session's agenda ("1", "2", …)."""
-    numbers = session.exec(select(AgendaItem.number).where(AgendaItem.meeting_id == meeting_id)).all()
+    numbers = session.exec(_AGENDA_NUMBERS, params={"meeting_id": meeting_id}).all()
     tops = [ascii_int(n.split(".")[0], 9) for n in numbers if n]
     return str(max((t for t in tops if t is not None), default=0) + 1)
 

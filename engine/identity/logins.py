@@ -7,11 +7,13 @@ replayed: the row says so. Only a hash of the key is stored, so the table gives 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Column, Text, update
+from sqlalchemy import Column, Text, bindparam, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -104,6 +106,18 @@ def check_row(session: Session, row: LoginSession, now: dt.datetime, timeouts: T
     return row
 
 
+@functools.cache
+def _login_query() -> Any:
+    """The statement of :func:`check_with_actor`, built once."""
+    return (
+        sa_select(LoginSession, col(Account.username), col(Account.display_name), col(Account.active),
+                  col(Grant.role), col(Grant.organization_id))
+        .join(Account, col(Account.id) == LoginSession.account_id)
+        .outerjoin(Grant, col(Grant.account_id) == Account.id)
+        .where(col(LoginSession.key_hash) == bindparam("key_hash"))
+    )
+
+
 def check_with_actor(session: Session, key: str, now: dt.datetime, timeouts: Timeouts,
                      touch_after: dt.timedelta = dt.timedelta(minutes=1),
                      ) -> tuple[LoginSession | None, Actor | None]:
@@ -113,13 +127,7 @@ def check_with_actor(session: Session, key: str, now: dt.datetime, timeouts: Tim
     the caller can end it)."""
     if not key or len(key) > 100:
         return None, None
-    rows = session.execute(
-        sa_select(LoginSession, col(Account.username), col(Account.display_name), col(Account.active),
-                  col(Grant.role), col(Grant.organization_id))
-        .join(Account, col(Account.id) == LoginSession.account_id)
-        .outerjoin(Grant, col(Grant.account_id) == Account.id)
-        .where(col(LoginSession.key_hash) == _hash(key))
-    ).all()
+    rows = session.execute(_login_query(), {"key_hash": _hash(key)}).all()
     if not rows:
         return None, None
     row = check_row(session, rows[0][0], now, timeouts, touch_after)

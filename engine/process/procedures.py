@@ -7,6 +7,7 @@ human-task rows, the domain rows and the audit event together or not at all.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import defer, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -506,6 +507,24 @@ _PAPER_TEXTS = tuple(defer(getattr(Paper, name)) for name in
                      ("facts", "proposal", "financial_impact", "personnel_impact"))
 
 
+@functools.cache
+def _task_query() -> Any:
+    """The statement of :func:`load_task`, built once (building it cost more than running it)."""
+    return (
+        sa_select(HumanTask, ProcessInstance, col(ProcessModel.spec_hash), Consultation, Paper,
+                  Organization, Meeting)
+        .join(ProcessInstance, col(ProcessInstance.id) == HumanTask.process_instance_id)
+        .join(ProcessModel, col(ProcessModel.id) == ProcessInstance.model_id)
+        .outerjoin(Consultation, col(Consultation.id) == HumanTask.consultation_id)
+        .outerjoin(Paper, col(Paper.id) == HumanTask.paper_id)
+        .outerjoin(Organization, col(Organization.id) == HumanTask.organization_id)
+        .outerjoin(Meeting, col(Meeting.id) == HumanTask.meeting_id)
+        .where(col(HumanTask.id) == bindparam("task_id"))
+        .options(*_PAPER_TEXTS)
+        .with_for_update(of=HumanTask)
+    )
+
+
 def load_task(session: Session, task_id: int) -> LoadedTask:
     """A task, its instance (state and version), its model version, Beratung, Vorlage,
     Gremium and Sitzung: one query, held for the unit of work (404 if unknown). It is read to
@@ -514,19 +533,7 @@ def load_task(session: Session, task_id: int) -> LoadedTask:
     The web layer calls it before its access check, so the completion that follows reads
     nothing twice; the Gremium and the Sitzung go into the session's identity map."""
     def read() -> LoadedTask | None:
-        found = session.execute(
-            sa_select(HumanTask, ProcessInstance, col(ProcessModel.spec_hash), Consultation, Paper,
-                   Organization, Meeting)
-            .join(ProcessInstance, col(ProcessInstance.id) == HumanTask.process_instance_id)
-            .join(ProcessModel, col(ProcessModel.id) == ProcessInstance.model_id)
-            .outerjoin(Consultation, col(Consultation.id) == HumanTask.consultation_id)
-            .outerjoin(Paper, col(Paper.id) == HumanTask.paper_id)
-            .outerjoin(Organization, col(Organization.id) == HumanTask.organization_id)
-            .outerjoin(Meeting, col(Meeting.id) == HumanTask.meeting_id)
-            .where(col(HumanTask.id) == task_id)
-            .options(*_PAPER_TEXTS)
-            .with_for_update(of=HumanTask)
-        ).first()
+        found = session.execute(_task_query(), {"task_id": task_id}).first()
         if found is None:
             return None
         # The session's identity map holds objects weakly: kept here for the unit of work,

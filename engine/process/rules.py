@@ -29,12 +29,13 @@ branches on a form's, a task's or an element's name.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func
+from sqlalchemy import and_, bindparam, func
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
@@ -149,26 +150,44 @@ def _latest_agenda_meeting(consultation_id: Any, result: str | None = None) -> A
     return query.order_by(col(Meeting.start).desc()).limit(1).scalar_subquery()
 
 
+@functools.cache
+def _window_query() -> Any:
+    """The statement of :func:`_session_window`, built once (building it cost more than
+    running it)."""
+    current, previous = aliased(Consultation), aliased(Consultation)
+    planned_at, postponed_at, previous_at = aliased(Meeting), aliased(Meeting), aliased(Meeting)
+    # The ids first, for this one Beratung (its subqueries run once), then the rows by key: a
+    # correlated subquery in a join's ON would run once per session of the database.
+    ids = (
+        sa_select(
+            col(current.id).label("consultation_id"),
+            (select(AgendaItem.number).where(AgendaItem.consultation_id == current.id,
+                                             AgendaItem.meeting_id == current.meeting_id)
+             .limit(1).scalar_subquery()).label("planned_top"),
+            _latest_agenda_meeting(current.id, "vertagt").label("postponed_id"),
+            col(previous.organization_id).label("previous_organization_id"),
+            func.coalesce(_latest_agenda_meeting(previous.id),
+                          previous.meeting_id).label("previous_meeting_id"))
+        .outerjoin(previous, and_(col(previous.paper_id) == current.paper_id,
+                                  col(previous.position) == col(current.position) - 1))
+        .where(col(current.id) == bindparam("consultation_id"))
+    ).subquery()
+    return (
+        sa_select(current, planned_at, ids.c.planned_top, postponed_at, previous_at, col(Organization.name))
+        .select_from(ids)
+        .join(current, col(current.id) == ids.c.consultation_id)
+        .outerjoin(planned_at, col(planned_at.id) == current.meeting_id)
+        .outerjoin(postponed_at, col(postponed_at.id) == ids.c.postponed_id)
+        .outerjoin(Organization, col(Organization.id) == ids.c.previous_organization_id)
+        .outerjoin(previous_at, col(previous_at.id) == ids.c.previous_meeting_id)
+    )
+
+
 def _session_window(session: Session, consultation_id: int,
                     after: datetime) -> tuple[Consultation | None, SessionWindow]:
     """The Beratung, its planned session and TOP number there, its last postponement, the
     previous Beratung's Gremium and its (latest, else planned) session: one query."""
-    current, previous = aliased(Consultation), aliased(Consultation)
-    planned_at, postponed_at, previous_at = aliased(Meeting), aliased(Meeting), aliased(Meeting)
-    planned_top = (select(AgendaItem.number).where(AgendaItem.consultation_id == current.id,
-                                                   AgendaItem.meeting_id == current.meeting_id)
-                   .limit(1).scalar_subquery())
-    row = session.execute(
-        sa_select(current, planned_at, planned_top, postponed_at, previous_at, col(Organization.name))
-        .outerjoin(planned_at, col(planned_at.id) == current.meeting_id)
-        .outerjoin(postponed_at, col(postponed_at.id) == _latest_agenda_meeting(current.id, "vertagt"))
-        .outerjoin(previous, and_(col(previous.paper_id) == current.paper_id,
-                                  col(previous.position) == col(current.position) - 1))
-        .outerjoin(Organization, col(Organization.id) == previous.organization_id)
-        .outerjoin(previous_at, col(previous_at.id) == func.coalesce(_latest_agenda_meeting(previous.id),
-                                                                previous.meeting_id))
-        .where(col(current.id) == consultation_id)
-    ).first()
+    row = session.execute(_window_query(), {"consultation_id": consultation_id}).first()
     if row is None:
         return None, SessionWindow(after, None, None, None)
     consultation, planned, top, postponed, previous_meeting, previous_org = row
@@ -293,17 +312,23 @@ class Offered:
 ChoiceSource = Callable[[Session, int | None, Consultation | None, datetime], Offered]
 
 
+@functools.cache
+def _coming_sessions() -> Any:
+    """A Gremium's sessions from a day on, not cancelled (built once)."""
+    return (select(Meeting).where(Meeting.organization_id == bindparam("organization_id"),
+                                  Meeting.cancelled == False,  # noqa: E712
+                                  col(Meeting.start) >= bindparam("today"))
+            .order_by(col(Meeting.start)))
+
+
 def _sessions_of_the_gremium(session: Session, organization_id: int | None,
                              consultation: Consultation | None, now: datetime) -> Offered:
     """The Gremium's coming sessions that fit the Beratungsfolge's order; the planned one, if
     it still fits, shown at first."""
     window = session_window(session, consultation, now)
     today = datetime.combine(now.astimezone(TIMEZONE).date(), time(0), TIMEZONE)
-    meetings = session.exec(
-        select(Meeting).where(Meeting.organization_id == organization_id,
-                              Meeting.cancelled == False,  # noqa: E712
-                              col(Meeting.start) >= today).order_by(col(Meeting.start))
-    ).all()
+    meetings = session.exec(_coming_sessions(),
+                            params={"organization_id": organization_id, "today": today}).all()
     offered = [m for m in meetings if window.refusal(m) is None]
     behind: dict[Any, Any] = {m.id: m for m in offered}
     planned = consultation.meeting_id if consultation is not None else None
