@@ -64,14 +64,17 @@ class AuditEvent(SQLModel, table=True):
     __table_args__ = (
         # The auditors' search: one Vorlage's or one event type's events, newest first.
         Index("ix_audit_event_paper_seq", "paper_id", "seq"),
-        Index("ix_audit_event_action_at", "action", "at"),
+        # A period's events, with their numbers in the index (migration 0012: the search
+        # takes the newest numbers of a period from the index alone).
+        Index("ix_audit_event_action_at_seq", "action", "at", "seq"),
+        Index("ix_audit_event_at_seq", "at", "seq"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     #: Position in the chain, 1, 2, … given at the INSERT (PostgreSQL: ``audit_next_seq()``;
     #: a rolled-back transaction leaves its number unused).
     seq: int = Field(sa_column=Column(Integer, FetchedValue(), unique=True, nullable=False))
-    at: datetime = Field(sa_column=utc_column(nullable=False, index=True))
+    at: datetime = Field(sa_column=utc_column(nullable=False))
     actor: str  # account username, or "system"
     actor_name: str
     action: str  # e.g. "task.completed", "procedure.started"
@@ -133,7 +136,8 @@ def record(
     at: datetime | None = None,
 ) -> AuditEvent:
     """Append one event (one INSERT, no lock held; the caller's unit of work commits); it is
-    hashed into the chain by :func:`seal` right after that commit."""
+    hashed into the chain by :func:`seal` right after that commit (setting ``audit_seal``:
+    ``commit``) or by the scheduler's sealer (``scheduler``)."""
     details = details or {}
     at = (at or utcnow()).astimezone(UTC)
     table = table_of(AuditEvent)
@@ -144,7 +148,8 @@ def record(
         # SQLite: the writer holds the database's write lock (BEGIN IMMEDIATE): the next number.
         values["seq"] = select(func.coalesce(func.max(table.c.seq), 0) + 1).scalar_subquery()
     event_id, seq = session.execute(insert(table).values(values).returning(table.c.id, table.c.seq)).one()
-    if not any(isinstance(c, _SealAfterCommit) for c in session.info.get("after_commit", [])):
+    if session.info.get("audit_seal_after_commit", True) and not any(
+            isinstance(c, _SealAfterCommit) for c in session.info.get("after_commit", [])):
         after_commit(session, _SealAfterCommit(session.get_bind()))
     return AuditEvent(id=event_id, seq=seq, **{k: v for k, v in values.items() if k != "seq"})
 

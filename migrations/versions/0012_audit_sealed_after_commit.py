@@ -12,6 +12,8 @@ a rolled-back number is not a removed event), and the head keeps the sealer's ho
 gap (``horizon_seq``, ``horizon_xmax``). The append-only triggers let exactly the seal through
 (an event without hash gets its hashes; nothing it was written with changes). On SQLite the
 table is rebuilt to drop NOT NULL (batch mode), and the triggers are installed again after it.
+The auditors' search of a period gets its indexes with the sequence number in them:
+(action, at, seq) and (at, seq) replace (action, at) and (at).
 """
 from collections.abc import Sequence
 
@@ -47,11 +49,20 @@ def upgrade() -> None:
         op.execute(NEXT_SEQ_PG)
         op.execute("ALTER TABLE audit_event ALTER COLUMN seq SET DEFAULT audit_next_seq()")
     _run(APPEND_ONLY[dialect])
+    # The auditors' search of a period: the numbers in the index (engine.audit_history.page_query).
+    op.drop_index('ix_audit_event_action_at', table_name='audit_event')
+    op.create_index('ix_audit_event_action_at_seq', 'audit_event', ['action', 'at', 'seq'], unique=False)
+    op.drop_index('ix_audit_event_at', table_name='audit_event')
+    op.create_index('ix_audit_event_at_seq', 'audit_event', ['at', 'seq'], unique=False)
 
 
 def downgrade() -> None:
     """Only before any event was appended unsealed: the old schema has no room for one."""
     dialect = op.get_bind().dialect.name
+    op.drop_index('ix_audit_event_at_seq', table_name='audit_event')
+    op.create_index('ix_audit_event_at', 'audit_event', ['at'], unique=False)
+    op.drop_index('ix_audit_event_action_at_seq', table_name='audit_event')
+    op.create_index('ix_audit_event_action_at', 'audit_event', ['action', 'at'], unique=False)
     _run(APPEND_ONLY_DROP[dialect])
     if dialect == 'postgresql':
         op.execute("ALTER TABLE audit_event ALTER COLUMN seq DROP DEFAULT")
