@@ -7,15 +7,16 @@ holds it against checkpoints an auditor kept outside (``checkpoint``).
 Writers only append (:func:`record`: one INSERT, no lock): the event gets its sequence number
 at once (a PostgreSQL sequence, or the next number on SQLite, where writers queue anyway)
 and no hash yet. :func:`seal` hashes the appended events in sequence order after their
-commit (right after the writer's commit, by the scheduler's sweep, and before ``verify``,
-``checkpoint`` and the export read), holding the head row only for that moment. A number
+commit (right after the writer's commit or by the scheduler's sealer, setting ``audit_seal``;
+and before ``verify``, ``checkpoint`` and the export read), holding the head row only for
+that moment. A number
 whose transaction rolled back leaves a gap; the sealer passes a gap only once every
 transaction that could still commit that number has ended (:func:`seal`), and each sealed
 event names the event it follows (``prev_seq``), so a gap left by a rollback and a removed
 event tell apart. docs/architecture.md, "Audit chain", has the figures behind this choice.
 
-The table refuses UPDATE and DELETE (and TRUNCATE on PostgreSQL) by triggers on itself
-(:data:`APPEND_ONLY`, installed by migration 0005); on PostgreSQL the app can additionally
+The table refuses DELETE (and TRUNCATE on PostgreSQL) and every UPDATE but the seal's by
+triggers on itself (:data:`APPEND_ONLY`, migrations 0005 and 0012); on PostgreSQL the app can additionally
 run as a role without those rights (README, "Prozesshistorie"). Whoever disables the triggers
 with database access is still caught by ``verify``: the chain and the checkpoints tell.
 """
