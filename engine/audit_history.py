@@ -234,11 +234,13 @@ def _where(filters: Filters) -> list[Any]:
         papers = select(Consultation.paper_id).where(Consultation.organization_id == filters.organization_id)
         instances = select(ProcessInstance.id).join(Meeting, col(Meeting.id) == ProcessInstance.meeting_id) \
             .where(Meeting.organization_id == filters.organization_id)
-        where.append(or_(col(AuditEvent.paper_id).in_(papers), col(AuditEvent.process_instance_id).in_(instances)))
+        where.append(or_(col(AuditEvent.paper_id).in_(papers),
+                         col(AuditEvent.process_instance_id).in_(instances)))
     if filters.meeting_id is not None:
         papers = select(Consultation.paper_id).where(Consultation.meeting_id == filters.meeting_id)
         instances = select(ProcessInstance.id).where(ProcessInstance.meeting_id == filters.meeting_id)
-        where.append(or_(col(AuditEvent.paper_id).in_(papers), col(AuditEvent.process_instance_id).in_(instances)))
+        where.append(or_(col(AuditEvent.paper_id).in_(papers),
+                         col(AuditEvent.process_instance_id).in_(instances)))
     if filters.actor is not None:
         where.append(AuditEvent.actor == filters.actor)
     if filters.action is not None:
@@ -246,7 +248,8 @@ def _where(filters: Filters) -> list[Any]:
     if filters.since is not None:
         where.append(col(AuditEvent.at) >= datetime.combine(filters.since, time(0), TIMEZONE))
     if filters.until is not None:
-        where.append(col(AuditEvent.at) < datetime.combine(filters.until + timedelta(days=1), time(0), TIMEZONE))
+        end = datetime.combine(filters.until + timedelta(days=1), time(0), TIMEZONE)
+        where.append(col(AuditEvent.at) < end)
     return where
 
 
