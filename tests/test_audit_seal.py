@@ -92,6 +92,17 @@ def test_an_event_slipped_in_below_the_sealed_head_is_named(demo, database) -> N
     assert head > 3
 
 
+def _older_transactions_ended(database) -> None:  # type: ignore[no-untyped-def]
+    """Every transaction older than the sealer's horizon has ended, as far as this test goes:
+    the one that held the missing number rolled back. PostgreSQL's transaction ids are the
+    cluster's, so a long transaction of another test or benchmark in another database would
+    hold the horizon back for its whole duration; the horizon is moved to the present instead
+    (the sealer's own check is exercised by the test of a number still in flight)."""
+    with database.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_head SET horizon_xmax = "
+                          "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"))
+
+
 @POSTGRES_ONLY
 def test_a_rolled_back_number_is_passed_once_final_and_a_removed_event_is_still_named(demo, database) -> None:  # type: ignore[no-untyped-def]
     start = _verify(database).last_seq
@@ -104,7 +115,11 @@ def test_a_rolled_back_number_is_passed_once_final_and_a_removed_event_is_still_
     assert after == start + 2
     # The commit's seal met the gap while nothing told it final: the horizon is noted.
     assert _event(database, after).hash is None
-    assert _seal(database) == 1  # every transaction older than the horizon has ended
+    with database.engine.begin() as conn:
+        horizon = conn.execute(text("SELECT horizon_seq FROM audit_head")).scalar()
+    assert horizon == after
+    _older_transactions_ended(database)
+    assert _seal(database) == 1
     sealed = _event(database, after)
     assert sealed.prev_seq == start and _verify(database).ok
     with database.unit_of_work() as s:
