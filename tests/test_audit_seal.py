@@ -174,3 +174,25 @@ def test_parallel_writers_all_end_up_in_one_chain(demo, database) -> None:  # ty
     report = _verify(database)
     assert report.ok and report.unsealed == 0, report.problem
     assert report.events == start.events + 100 and report.last_seq == start.last_seq + 100
+
+
+def test_with_the_schedulers_sealing_a_commit_leaves_its_event_to_the_sealer(demo, database) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from engine.db import Database
+    from notifications.scheduler import Sealer
+
+    with Database(replace(database.settings, audit_seal="scheduler")) as web:
+        with web.unit_of_work() as s:
+            seq = audit.record(s, "x", "X", "task.commented").seq
+        assert _event(database, seq).hash is None  # the writer did nothing after its commit
+        assert Sealer(web).turn() == 1
+    report = _verify(database)
+    assert report.ok and report.last_seq == seq and report.unsealed == 0
+
+
+def test_an_unknown_sealing_is_refused_in_german() -> None:
+    from engine.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match="RATSFLOW_AUDIT_SEAL='nie': erwartet commit oder scheduler"):
+        load_settings(env={"RATSFLOW_AUDIT_SEAL": "nie"})
