@@ -2,12 +2,21 @@
 
 Every event stores the hash of its predecessor; ``verify`` recomputes the chain, streaming
 it in keyset batches (constant memory), from the start or from a verified event on, and
-holds it against checkpoints an auditor kept outside (``checkpoint``). The head of the chain
-is one row that each writer updates inside its transaction, so concurrent writers queue on
-that row instead of forking the chain.
+holds it against checkpoints an auditor kept outside (``checkpoint``).
 
-The table refuses UPDATE and DELETE (and TRUNCATE on PostgreSQL) by triggers on itself
-(:data:`APPEND_ONLY`, installed by migration 0005); on PostgreSQL the app can additionally
+Writers only append (:func:`record`: one INSERT, no lock): the event gets its sequence number
+at once (a PostgreSQL sequence, or the next number on SQLite, where writers queue anyway)
+and no hash yet. :func:`seal` hashes the appended events in sequence order after their
+commit (right after the writer's commit or by the scheduler's sealer, setting ``audit_seal``;
+and before ``verify``, ``checkpoint`` and the export read), holding the head row only for
+that moment. A number
+whose transaction rolled back leaves a gap; the sealer passes a gap only once every
+transaction that could still commit that number has ended (:func:`seal`), and each sealed
+event names the event it follows (``prev_seq``), so a gap left by a rollback and a removed
+event tell apart. docs/architecture.md, "Audit chain", has the figures behind this choice.
+
+The table refuses DELETE (and TRUNCATE on PostgreSQL) and every UPDATE but the seal's by
+triggers on itself (:data:`APPEND_ONLY`, migrations 0005 and 0012); on PostgreSQL the app can additionally
 run as a role without those rights (README, "Prozesshistorie"). Whoever disables the triggers
 with database access is still caught by ``verify``: the chain and the checkpoints tell.
 """
@@ -16,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -23,10 +33,29 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Connection, Index, Integer, Text, text, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    FetchedValue,
+    Index,
+    Integer,
+    Text,
+    bindparam,
+    func,
+    insert,
+    text,
+    update,
+)
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from engine.db import after_commit
 from engine.types import table_of, utc_column, utcnow
+
+log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 
@@ -36,33 +65,44 @@ class AuditEvent(SQLModel, table=True):
     __table_args__ = (
         # The auditors' search: one Vorlage's or one event type's events, newest first.
         Index("ix_audit_event_paper_seq", "paper_id", "seq"),
-        Index("ix_audit_event_action_at", "action", "at"),
+        # A period's events, with their numbers in the index (migration 0012: the search
+        # takes the newest numbers of a period from the index alone).
+        Index("ix_audit_event_action_at_seq", "action", "at", "seq"),
+        Index("ix_audit_event_at_seq", "at", "seq"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    seq: int = Field(unique=True)  # position in the chain, 1, 2, …
-    at: datetime = Field(sa_column=utc_column(nullable=False, index=True))
+    #: Position in the chain, 1, 2, … given at the INSERT (PostgreSQL: ``audit_next_seq()``;
+    #: a rolled-back transaction leaves its number unused).
+    seq: int = Field(sa_column=Column(Integer, FetchedValue(), unique=True, nullable=False))
+    at: datetime = Field(sa_column=utc_column(nullable=False))
     actor: str  # account username, or "system"
     actor_name: str
     action: str  # e.g. "task.completed", "procedure.started"
     paper_id: int | None = Field(default=None, index=True)
     process_instance_id: int | None = Field(default=None, index=True)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    prev_hash: str
-    hash: str
+    #: Set by :func:`seal` (None until then): the event this one follows, its hash, this one's.
+    prev_seq: int | None = None
+    prev_hash: str | None = None
+    hash: str | None = None
     #: Which fields the hash covers (:func:`_digest`): 1 before migration 0011 (without
     #: ``actor_name``), :data:`HASH_VERSION` for every event written since.
     hash_version: int = Field(default=1, sa_column=Column(Integer, nullable=False, server_default="1"))
 
 
 class AuditHead(SQLModel, table=True):
-    """The one row naming the newest event of the chain."""
+    """The one row naming the newest sealed event of the chain (only :func:`seal` writes it)."""
 
     __tablename__ = "audit_head"
 
     id: int = Field(default=1, primary_key=True)
     seq: int = 0
     hash: str = GENESIS
+    #: PostgreSQL: a gap the sealer met waits here: numbers missing below ``horizon_seq`` are
+    #: final once every transaction older than ``horizon_xmax`` (a snapshot's xmax) has ended.
+    horizon_seq: int | None = None
+    horizon_xmax: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 #: The hash formula of new events: version 2 covers ``actor_name`` too.
@@ -96,31 +136,115 @@ def record(
     details: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain (flushes; the caller's unit of work commits)."""
+    """Append one event (one INSERT, no lock held; the caller's unit of work commits); it is
+    hashed into the chain by :func:`seal` right after that commit (setting ``audit_seal``:
+    ``commit``) or by the scheduler's sealer (``scheduler``)."""
     details = details or {}
     at = (at or utcnow()).astimezone(UTC)
-    # Lock the head row: the UPDATE takes the row lock on PostgreSQL, the write lock on SQLite.
-    # Core statements on the tables: the ORM's bulk-DML layer adds nothing here but time.
-    head = table_of(AuditHead)
-    seq, prev_hash = session.execute(
-        update(head).where(head.c.id == 1).values(seq=head.c.seq + 1)
-        .returning(head.c.seq, head.c.hash)
-    ).one()
-    digest = _digest(prev_hash, seq, at, actor, action, paper_id, process_instance_id, details,
-                     actor_name, HASH_VERSION)
-    assert digest is not None
-    event = AuditEvent(
-        seq=seq, at=at, actor=actor, actor_name=actor_name, action=action, paper_id=paper_id,
-        process_instance_id=process_instance_id, details=details, prev_hash=prev_hash, hash=digest,
-        hash_version=HASH_VERSION,
-    )
-    session.add(event)
-    session.execute(update(head).where(head.c.id == 1).values(hash=digest))
-    return event
+    table = table_of(AuditEvent)
+    values: dict[str, Any] = {
+        "at": at, "actor": actor, "actor_name": actor_name, "action": action, "paper_id": paper_id,
+        "process_instance_id": process_instance_id, "details": details, "hash_version": HASH_VERSION}
+    if session.get_bind().dialect.name != "postgresql":
+        # SQLite: the writer holds the database's write lock (BEGIN IMMEDIATE): the next number.
+        values["seq"] = select(func.coalesce(func.max(table.c.seq), 0) + 1).scalar_subquery()
+    event_id, seq = session.execute(insert(table).values(values).returning(table.c.id, table.c.seq)).one()
+    if session.info.get("audit_seal_after_commit", True) and not any(
+            isinstance(c, _SealAfterCommit) for c in session.info.get("after_commit", [])):
+        after_commit(session, _SealAfterCommit(session.get_bind()))
+    return AuditEvent(id=event_id, seq=seq, **{k: v for k, v in values.items() if k != "seq"})
 
 
-#: The triggers that make ``audit_event`` append-only, per dialect (migration 0005).
-APPEND_ONLY: dict[str, list[str]] = {
+class _SealAfterCommit:
+    """Seal what the committed unit of work appended (and whatever else waits), in a short
+    transaction of its own; never waits for a sealer already at work (it takes ours too, or
+    the next one does)."""
+
+    def __init__(self, bind: Any) -> None:
+        self.engine: Engine = bind.engine if isinstance(bind, Connection) else bind
+
+    def __call__(self) -> None:
+        try:
+            with Session(self.engine, expire_on_commit=False) as s:
+                seal(s, wait=False)
+                s.commit()
+        except SQLAlchemyError:
+            # The events are committed; they stay unsealed until the next seal (the next
+            # commit, the scheduler's sweep, verify): the writer's own work must not fail here.
+            log.warning("sealing the audit chain after commit failed; the next seal takes it", exc_info=True)
+
+
+#: Events hashed per statement batch of :func:`seal`.
+SEAL_BATCH = 5000
+
+_HEAD_PG = text(
+    "SELECT seq, hash, horizon_seq, horizon_xmax IS NOT NULL AND "
+    "pg_snapshot_xmin(pg_current_snapshot())::text::bigint >= horizon_xmax "
+    "FROM audit_head WHERE id = 1 FOR UPDATE")
+_SET_HORIZON_PG = text(
+    "UPDATE audit_head SET horizon_seq = :s, "
+    "horizon_xmax = pg_snapshot_xmax(pg_current_snapshot())::text::bigint WHERE id = 1")
+
+_CLEAR_HORIZON = text("UPDATE audit_head SET horizon_seq = NULL, horizon_xmax = NULL WHERE id = 1")
+
+
+def seal(session: Session, *, wait: bool = True, limit: int = SEAL_BATCH) -> int:
+    """Hash the appended events into the chain in sequence order; how many were sealed.
+
+    One sealer at a time (it locks the head row; ``wait=False``: give way to one at work).
+    A gap in the numbers is passed only when final: on SQLite at once (the sealer holds the
+    write lock, so no writer is in flight); on PostgreSQL the first meeting notes the highest
+    number seen and the newest transaction id then (``horizon``); once every transaction
+    older than that has ended, no number below it can still commit, and the gap is passed.
+    (``audit_next_seq()`` gives a writer its transaction id before its number, so whoever
+    holds a missing number was running when the horizon was taken.)
+    """
+    postgres = session.get_bind().dialect.name == "postgresql"
+    sealed = 0
+    while True:
+        if postgres:
+            head_row = session.execute(text(_HEAD_PG.text + ("" if wait else " SKIP LOCKED"))).first()
+            if head_row is None:
+                return sealed  # another sealer is at work
+            last, last_hash, horizon_seq, horizon_passed = head_row
+        else:
+            last, last_hash = session.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).one()
+            horizon_seq, horizon_passed = None, False
+        rows = session.execute(select(*[col(c) for c in _COLUMNS]).where(col(AuditEvent.seq) > last)
+                               .order_by(col(AuditEvent.seq)).limit(limit)).all()
+        updates: list[dict[str, Any]] = []
+        gap = False
+        for seq, at, actor, action, paper_id, instance_id, details, _, stored_hash, actor_name, version, _l \
+                in rows:
+            if stored_hash is not None:
+                break  # hashed by someone else than the sealer: verify names it
+            if seq != last + 1 and postgres and not (horizon_passed and seq <= (horizon_seq or 0)):
+                gap = True
+                break
+            digest = _digest(last_hash, seq, at, actor, action, paper_id, instance_id, details, actor_name,
+                             version)
+            if digest is None:
+                break
+            updates.append({"s": seq, "ps": last, "ph": last_hash, "h": digest})
+            last, last_hash = seq, digest
+        table = table_of(AuditEvent)
+        if updates:
+            session.execute(update(table).where(table.c.seq == bindparam("s"), table.c.hash.is_(None))
+                            .values(prev_seq=bindparam("ps"), prev_hash=bindparam("ph"), hash=bindparam("h")),
+                            updates)
+            head = table_of(AuditHead)
+            session.execute(update(head).where(head.c.id == 1).values(seq=last, hash=last_hash))
+        if postgres and gap and (horizon_seq is None or horizon_passed):
+            session.execute(_SET_HORIZON_PG, {"s": rows[-1][0]})
+        elif postgres and not gap and horizon_seq is not None and (horizon_passed or updates):
+            session.execute(_CLEAR_HORIZON)
+        sealed += len(updates)
+        if len(rows) < limit or not updates or len(updates) < len(rows):
+            return sealed
+
+
+#: The triggers of migration 0005 (kept as they were: that migration installs these).
+APPEND_ONLY_0005: dict[str, list[str]] = {
     "sqlite": [
         "CREATE TRIGGER audit_event_no_update BEFORE UPDATE ON audit_event BEGIN "
         "SELECT RAISE(ABORT, 'audit_event ist nur fortschreibbar: UPDATE verweigert'); END",
@@ -136,6 +260,37 @@ APPEND_ONLY: dict[str, list[str]] = {
         "FOR EACH STATEMENT EXECUTE FUNCTION audit_event_append_only()",
     ],
 }
+
+#: The columns an event is written with; the seal may set none of them.
+_WRITTEN = ("id", "seq", "at", "actor", "actor_name", "action", "paper_id", "process_instance_id", "details",
+            "hash_version")
+
+#: The triggers that make ``audit_event`` append-only, per dialect (migration 0012): no DELETE
+#: (no TRUNCATE on PostgreSQL), and no UPDATE but the seal's: an event without a hash gets its
+#: ``prev_seq``, ``prev_hash`` and ``hash``, every column it was written with unchanged.
+APPEND_ONLY: dict[str, list[str]] = {
+    "sqlite": [
+        "CREATE TRIGGER audit_event_no_update BEFORE UPDATE ON audit_event WHEN NOT (OLD.hash IS NULL "
+        "AND NEW.hash IS NOT NULL AND " + " AND ".join(f"NEW.{c} IS OLD.{c}" for c in _WRITTEN) + ") BEGIN "
+        "SELECT RAISE(ABORT, 'audit_event ist nur fortschreibbar: UPDATE verweigert'); END",
+        "CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_event BEGIN "
+        "SELECT RAISE(ABORT, 'audit_event ist nur fortschreibbar: DELETE verweigert'); END",
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN IF TG_OP = 'UPDATE' THEN "
+        "IF OLD.hash IS NULL AND NEW.hash IS NOT NULL AND ("
+        + ", ".join(f"NEW.{c}" + ("::text" if c == "details" else "") for c in _WRITTEN)
+        + ") IS NOT DISTINCT FROM ("
+        + ", ".join(f"OLD.{c}" + ("::text" if c == "details" else "") for c in _WRITTEN)
+        + ") THEN RETURN NEW; END IF; END IF; "
+        "RAISE EXCEPTION 'audit_event ist nur fortschreibbar: % verweigert', TG_OP; END $$",
+        "CREATE TRIGGER audit_event_no_change BEFORE UPDATE OR DELETE ON audit_event "
+        "FOR EACH ROW EXECUTE FUNCTION audit_event_append_only()",
+        "CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event "
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_event_append_only()",
+    ],
+}
 APPEND_ONLY_DROP: dict[str, list[str]] = {
     "sqlite": ["DROP TRIGGER IF EXISTS audit_event_no_update",
                "DROP TRIGGER IF EXISTS audit_event_no_delete"],
@@ -143,6 +298,15 @@ APPEND_ONLY_DROP: dict[str, list[str]] = {
                    "DROP TRIGGER IF EXISTS audit_event_no_truncate ON audit_event",
                    "DROP FUNCTION IF EXISTS audit_event_append_only()"],
 }
+
+#: PostgreSQL: the writer's number (migration 0012). Its transaction id first, so a sealer's
+#: horizon covers every writer holding a number; a number taken by a row written with its
+#: own number (a restore, a test) is skipped.
+NEXT_SEQ_PG = (
+    "CREATE OR REPLACE FUNCTION audit_next_seq() RETURNS integer LANGUAGE plpgsql AS $$ "
+    "DECLARE n integer; BEGIN PERFORM pg_current_xact_id(); "
+    "LOOP n := nextval('audit_event_seq'); "
+    "EXIT WHEN NOT EXISTS (SELECT 1 FROM audit_event WHERE seq = n); END LOOP; RETURN n; END $$")
 
 
 _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -158,6 +322,7 @@ def app_role_grants(role: str) -> list[str]:
         f"GRANT USAGE ON SCHEMA public TO {role}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
         f"REVOKE UPDATE, DELETE, TRUNCATE ON audit_event FROM {role}",
+        f"GRANT UPDATE (prev_seq, prev_hash, hash) ON audit_event TO {role}",  # the seal only
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
     ]
 
@@ -196,10 +361,10 @@ class Checkpoint:
 
 
 def checkpoint(session: Session) -> Checkpoint:
-    """The newest event's sequence number and hash (GENESIS for an empty chain)."""
+    """The newest sealed event's sequence number and hash (GENESIS for an empty chain)."""
     row = session.execute(
         select(col(AuditEvent.seq), col(AuditEvent.hash), col(AuditEvent.at))
-        .order_by(col(AuditEvent.seq).desc()).limit(1)).first()
+        .where(col(AuditEvent.hash).is_not(None)).order_by(col(AuditEvent.seq).desc()).limit(1)).first()
     if row is None:
         return Checkpoint(0, GENESIS, utcnow().isoformat())
     return Checkpoint(row[0], row[1], row[2].astimezone(UTC).isoformat())
@@ -214,17 +379,19 @@ class VerifyReport:
     first_bad: int | None = None
     last_seq: int = 0  # the last event that fitted
     last_hash: str = GENESIS
+    #: Events appended after the sealed part and not yet hashed into it (not verified).
+    unsealed: int = 0
 
 
 _COLUMNS = (AuditEvent.seq, AuditEvent.at, AuditEvent.actor, AuditEvent.action, AuditEvent.paper_id,
             AuditEvent.process_instance_id, AuditEvent.details, AuditEvent.prev_hash, AuditEvent.hash,
-            AuditEvent.actor_name, AuditEvent.hash_version)
+            AuditEvent.actor_name, AuditEvent.hash_version, AuditEvent.prev_seq)
 
 
 def _stream(session: Session, after: int, batch: int) -> Iterator[Any]:
     """The events after ``after`` in chain order, fetched in keyset batches."""
     while True:
-        rows = session.execute(select(*[col(c) for c in _COLUMNS]).where(col(AuditEvent.seq) > after)
+        rows = session.execute(select(*_STREAMED).where(col(AuditEvent.seq) > after)
                                .order_by(col(AuditEvent.seq)).limit(batch)).all()
         yield from rows
         if len(rows) < batch:
@@ -232,41 +399,83 @@ def _stream(session: Session, after: int, batch: int) -> Iterator[Any]:
         after = rows[-1][0]
 
 
+_STREAMED = [col(c) for c in _COLUMNS]
+
+
+def _head(session: Session) -> tuple[int, str]:
+    head = table_of(AuditHead)
+    row = session.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1)).first()
+    return (row[0], row[1]) if row is not None else (0, GENESIS)
+
+
 def verify(session: Session, since: tuple[int, str] | None = None,
            checkpoints: Sequence[Checkpoint] = (), batch: int = 5000) -> VerifyReport:
-    """Recompute the chain (from ``since`` = (seq, hash) of a verified event on, else from the
-    start); hold it against ``checkpoints``; name the first event that does not fit."""
+    """Recompute the sealed chain (from ``since`` = (seq, hash) of a verified event on, else
+    from the start); hold it against ``checkpoints``; name the first event that does not fit.
+    Events appended after the sealed part are counted (``unsealed``), not verified: seal first
+    (:func:`seal`) to verify them too."""
     prev_seq, prev_hash = since or (0, GENESIS)
     marks = {c.seq: c for c in checkpoints}
     count = 0
-    for seq, at, actor, action, paper_id, instance_id, details, stored_prev, stored_hash, actor_name, \
-            version in _stream(session, prev_seq, batch):
-        count += 1
-        problem = None
-        if seq != prev_seq + 1:
-            problem, bad = (f"Ereignis {prev_seq + 1} fehlt (danach folgt Ereignis {seq})", prev_seq + 1)
-        elif stored_prev != prev_hash:
-            problem = f"Ereignis {seq}: Verkettung unterbrochen (passt nicht auf Ereignis {prev_seq})"
-            bad = seq
-        elif _digest(prev_hash, seq, at, actor, action, paper_id, instance_id, details, actor_name,
-                     version) != stored_hash:
-            problem, bad = f"Ereignis {seq}: Inhalt verändert", seq
-        elif seq in marks and marks[seq].hash != stored_hash:
-            problem, bad = f"Ereignis {seq} weicht vom Prüfpunkt vom {marks[seq].at} ab", seq
-        if problem is not None:
-            return VerifyReport(False, count, problem, bad, prev_seq, prev_hash)
-        prev_seq, prev_hash = seq, stored_hash
+
+    def broken(problem: str, bad: int | None) -> VerifyReport:
+        return VerifyReport(False, count, problem, bad, prev_seq, prev_hash)
+
+    for _round in range(10):  # a sealer at work meanwhile: go on to the head it reached
+        first_unsealed = None
+        walked = count
+        for seq, at, actor, action, paper_id, instance_id, details, stored_prev, stored_hash, actor_name, \
+                version, link in _stream(session, prev_seq, batch):
+            if stored_hash is None:
+                first_unsealed = seq
+                break
+            count += 1
+            dense = link is None  # sealed before migration 0012: numbers without gaps
+            link = seq - 1 if link is None else link
+            problem = None
+            if link >= seq or link < prev_seq:
+                problem = f"Ereignis {seq}: Verkettung unterbrochen (passt nicht auf Ereignis {prev_seq})"
+                bad = seq
+            elif link > prev_seq:
+                missing = prev_seq + 1 if dense else link
+                problem, bad = f"Ereignis {missing} fehlt (danach folgt Ereignis {seq})", missing
+            elif stored_prev != prev_hash:
+                problem = f"Ereignis {seq}: Verkettung unterbrochen (passt nicht auf Ereignis {prev_seq})"
+                bad = seq
+            elif _digest(prev_hash, seq, at, actor, action, paper_id, instance_id, details, actor_name,
+                         version) != stored_hash:
+                problem, bad = f"Ereignis {seq}: Inhalt verändert", seq
+            elif seq in marks and marks[seq].hash != stored_hash:
+                problem, bad = f"Ereignis {seq} weicht vom Prüfpunkt vom {marks[seq].at} ab", seq
+            if problem is not None:
+                return broken(problem, bad)
+            prev_seq, prev_hash = seq, stored_hash
+        sealed_after = None
+        if first_unsealed is not None:  # read before the head: a seal committed since shows in it
+            sealed_after = session.execute(
+                select(func.min(col(AuditEvent.seq))).where(col(AuditEvent.seq) > first_unsealed,
+                                                             col(AuditEvent.hash).is_not(None))).scalar()
+        head_seq, head_hash = _head(session)
+        if head_seq > prev_seq and count > walked:
+            continue
+        break
+    if first_unsealed is not None and first_unsealed < head_seq:
+        return broken(f"Ereignis {first_unsealed}: ohne Hash vor dem Kettenkopf ({head_seq}), "
+                      "nach der Versiegelung eingefügt", first_unsealed)
+    if sealed_after is not None and sealed_after > head_seq:
+        return broken(f"Ereignis {sealed_after}: mit Hash hinter dem Kettenkopf ({head_seq}), "
+                      "nicht vom Versiegeln", sealed_after)
     beyond = sorted(c for c in marks if c > prev_seq)
     if beyond:
         mark = marks[beyond[-1]]
         problem = (f"Ereignisse nach {prev_seq} fehlen: der Prüfpunkt vom {mark.at} nennt Ereignis "
                    f"{mark.seq} (die Kette wurde abgeschnitten)")
-        return VerifyReport(False, count, problem, None, prev_seq, prev_hash)
-    head = session.get(AuditHead, 1)
-    if head is not None and (head.seq != prev_seq or head.hash != prev_hash):
-        problem = f"Kettenkopf ({head.seq}) passt nicht zum letzten Ereignis ({prev_seq})"
-        return VerifyReport(False, count, problem, None, prev_seq, prev_hash)
-    return VerifyReport(True, count, None, None, prev_seq, prev_hash)
+        return broken(problem, None)
+    if head_seq != prev_seq or head_hash != prev_hash:
+        return broken(f"Kettenkopf ({head_seq}) passt nicht zum letzten Ereignis ({prev_seq})", None)
+    unsealed = session.execute(select(func.count()).select_from(table_of(AuditEvent))
+                               .where(col(AuditEvent.seq) > prev_seq)).scalar_one()
+    return VerifyReport(True, count, None, None, prev_seq, prev_hash, unsealed)
 
 
 class AuditVerification(SQLModel, table=True):
@@ -297,7 +506,7 @@ def _changed_since(session: Session, good: AuditVerification) -> VerifyReport | 
     row = session.execute(select(*[col(c) for c in _COLUMNS])
                           .where(col(AuditEvent.seq) == good.to_seq)).first()
     if row is not None:
-        seq, at, actor, action, paper_id, instance_id, details, prev, digest, actor_name, version = row
+        seq, at, actor, action, paper_id, instance_id, details, prev, digest, actor_name, version, _ = row
         if digest == good.last_hash and _digest(prev, seq, at, actor, action, paper_id, instance_id,
                                                 details, actor_name, version) == digest:
             return None
@@ -313,6 +522,7 @@ def verify_incrementally(session: Session, now: datetime | None = None) -> Audit
                         .order_by(col(AuditVerification.id).desc())).first()
     since = (good.to_seq, good.last_hash) if good is not None else None
     started = time.perf_counter()
+    seal(session)
     changed = _changed_since(session, good) if good is not None else None
     report = changed or verify(session, since)
     previous = last_verification(session)

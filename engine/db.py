@@ -62,12 +62,14 @@ class UnitOfWork:
     drops them.
     """
 
-    def __init__(self, engine: Engine, write: bool = True) -> None:
+    def __init__(self, engine: Engine, write: bool = True, seal_after_commit: bool = True) -> None:
         bind = engine if write else engine.execution_options(ratsflow_read_only=True)
         self.session = Session(bind, expire_on_commit=False)
         self.session.info["after_commit"] = []
         #: Commits so far (a boundary may retry a unit of work only before its first).
         self.commits = 0
+        #: ``engine.audit.record`` seals after the commit (setting ``audit_seal``).
+        self.session.info["audit_seal_after_commit"] = seal_after_commit
 
     def commit(self) -> None:
         self.session.commit()
@@ -94,7 +96,7 @@ class Database:
         self.engine = make_engine(settings.database_url)
 
     def begin(self, write: bool = True) -> UnitOfWork:
-        return UnitOfWork(self.engine, write)
+        return UnitOfWork(self.engine, write, self.settings.audit_seal == "commit")
 
     @contextmanager
     def unit_of_work(self, write: bool = True) -> Iterator[Session]:

@@ -39,6 +39,9 @@ class OidcProvider:
         return f"{self.issuer}/.well-known/openid-configuration"
 
 
+AUDIT_SEAL_MODES = ("commit", "scheduler")
+
+
 @dataclass(frozen=True)
 class Settings:
     #: SQLAlchemy URL; the embedded default is SQLite in the instance folder.
@@ -49,6 +52,11 @@ class Settings:
     secret_key: str | None = None
     #: Run APScheduler inside the web process (the embedded default).
     scheduler_in_process: bool = True
+    #: Who hashes appended audit events into the chain (``engine.audit.seal``): ``commit``,
+    #: each unit of work right after its commit (a few statements more per writer, sealed
+    #: within milliseconds); ``scheduler``, only the scheduler's sealer (writers: one INSERT,
+    #: nothing after; sealed within about :data:`notifications.scheduler.SEAL_IDLE_SECONDS`).
+    audit_seal: str = "commit"
     #: Let ``create_app()`` bring the schema up to date at start-up (one web process only;
     #: several workers: ``ratsflow db upgrade`` first). ``ratsflow serve`` always migrates.
     auto_migrate: bool = False
@@ -208,6 +216,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "secret_key": env.get("RATSFLOW_SECRET_KEY") or None,
         "scheduler_in_process": _bool(env.get("RATSFLOW_SCHEDULER", "true"), "RATSFLOW_SCHEDULER"),
         "auto_migrate": _bool(env.get("RATSFLOW_AUTO_MIGRATE", "false"), "RATSFLOW_AUTO_MIGRATE"),
+        "audit_seal": env.get("RATSFLOW_AUDIT_SEAL") or "commit",
         "max_upload_bytes": _int(
             env.get("RATSFLOW_MAX_UPLOAD_BYTES", str(50 * 1024 * 1024)), "RATSFLOW_MAX_UPLOAD_BYTES"
         ),
@@ -230,4 +239,6 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
     if isinstance(smtp, str) and not smtp.startswith(("smtp://", "smtps://")):
         raise SettingsError(f"RATSFLOW_SMTP_URL={smtp!r}: expected smtp://… or smtps://…")
     values.update(overrides)
+    if values["audit_seal"] not in AUDIT_SEAL_MODES:
+        raise SettingsError(f"RATSFLOW_AUDIT_SEAL={values['audit_seal']!r}: erwartet commit oder scheduler")
     return Settings(**values)  # type: ignore[arg-type]

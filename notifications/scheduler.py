@@ -13,6 +13,9 @@ with an explicit id; the database, not APScheduler's job store, is the source of
 * ``next-due``, a date job at the earliest message waiting in the outbox (a retry, or a
   reminder rendered ahead for its moment), timer, or reminder to render ahead, set again
   after every sweep, for precision between sweeps;
+* the sealer, a thread (:class:`Sealer`): hashes appended audit events into the chain as they
+  come (with ``RATSFLOW_AUDIT_SEAL=scheduler`` the only one; with ``commit`` it takes what a
+  commit's own seal left: it gave way to a sealer at work, or met a gap not yet final);
 * ``audit-verify`` every ten minutes (incrementally; the result is kept for the pages).
 """
 
@@ -41,6 +44,8 @@ from .sweep import LOOKAHEAD, PassReport, run_once
 log = logging.getLogger(__name__)
 ADVISORY_LOCK_KEY = 0x7261747366  # "ratsf"
 SWEEP_SECONDS = 10
+#: The sealer's pause when nothing was waiting (how stale an unsealed event gets at most, idle).
+SEAL_IDLE_SECONDS = 0.05
 STANDBY_POLL = 2.0
 DELIVERY_WORKERS = 4
 
@@ -96,6 +101,37 @@ def verify_audit_chain(database: Database) -> audit.AuditVerification:
     return result
 
 
+class Sealer:
+    """Hash appended audit events into the chain, in a loop of its own (two statements a turn
+    when none wait); pause :data:`SEAL_IDLE_SECONDS` when none did."""
+
+    def __init__(self, database: Database, idle: float = SEAL_IDLE_SECONDS) -> None:
+        self.database, self.idle = database, idle
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="audit-sealer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def turn(self) -> int:
+        with self.database.unit_of_work() as s:
+            return audit.seal(s, wait=False)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                sealed = self.turn()
+            except Exception:
+                log.exception("sealing the audit chain failed; the sealer tries again")
+                sealed = 0
+            if not sealed:
+                self._stop.wait(self.idle)
+
+
 class Jobs:
     """The jobs of the leading scheduler; ``sweep`` is also what ``--once`` runs."""
 
@@ -147,6 +183,7 @@ class RunningScheduler:
     scheduler: BackgroundScheduler
     lock: LeaderLock
     jobs: Jobs
+    sealer: Sealer
 
     def stop(self) -> None:
         """A sweep under way finishes, without setting its next-due job (APScheduler's
@@ -154,6 +191,7 @@ class RunningScheduler:
         sweep hung); then the scheduler and the lock are given up."""
         self.jobs.stop_scheduling()
         self.scheduler.shutdown()
+        self.sealer.stop()
         self.lock.release()
 
 
@@ -165,7 +203,9 @@ def _start(database: Database, lock: LeaderLock, transport: Transport | None) ->
     scheduler.add_job(jobs.sweep, "interval", seconds=database.settings.sweep_seconds, id="sweep",
                       replace_existing=True, coalesce=True, max_instances=1, next_run_time=utcnow())
     scheduler.start()
-    return RunningScheduler(scheduler, lock, jobs)
+    sealer = Sealer(database)
+    sealer.start()
+    return RunningScheduler(scheduler, lock, jobs, sealer)
 
 
 def start_scheduler(database: Database, transport: Transport | None = None) -> RunningScheduler | None:

@@ -308,6 +308,8 @@ def run_once(database: Database, now: datetime | Callable[[], datetime],
         delivered = delivering.result()
     finish_prepared(database, clock())
     report = PassReport(fired_timers, fired, delivered)
+    with database.unit_of_work() as s:  # events whose own commit's seal gave way or failed
+        audit.seal(s, wait=False)
     if fired.fired or delivered.sent or delivered.retried or delivered.failed or fired_timers.fired:
         log.info("sweep at %s: %s", at.isoformat(), report.summary())
     return report

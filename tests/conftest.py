@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, text
 from sqlmodel import SQLModel, select
 
 from engine.accounts import Account, create_account, load_actor
-from engine.audit import GENESIS, drop_append_only, install_append_only
+from engine.audit import GENESIS, drop_append_only, install_append_only, seal
 from engine.council import ROLE_CLERK, ROLE_SECRETARIAT, Consultation, Meeting, Organization, Paper
 from engine.db import Database
 from engine.demo import load_demo
@@ -92,11 +92,14 @@ def _empty(conn) -> None:  # type: ignore[no-untyped-def]
         drop_append_only(conn)
     for table in reversed(SQLModel.metadata.sorted_tables):
         if table.name == "audit_head":
-            conn.execute(text("UPDATE audit_head SET seq = 0, hash = :h"), {"h": GENESIS})
+            conn.execute(text("UPDATE audit_head SET seq = 0, hash = :h, horizon_seq = NULL, horizon_xmax = NULL"),
+                         {"h": GENESIS})
         else:
             conn.execute(table.delete())
     if conn.dialect.name != "postgresql":
         install_append_only(conn)
+    else:  # the audit's numbers start again at 1 (engine.audit.NEXT_SEQ_PG)
+        conn.execute(text("SELECT setval('audit_event_seq', 1, false)"))
 
 
 @pytest.fixture
@@ -115,6 +118,8 @@ def _demo_rows(_schema):  # type: ignore[no-untyped-def]
         _empty(conn)
     with _schema.unit_of_work() as s:
         result = load_demo(s, PASSWORD, now=NOW, week=False)
+    with _schema.unit_of_work() as s:  # as the commit's seal leaves it (engine.audit.seal)
+        seal(s)
     with _schema.engine.connect() as conn:
         rows = {table.name: [dict(row) for row in conn.execute(table.select()).mappings()]
                 for table in SQLModel.metadata.sorted_tables}
@@ -145,6 +150,8 @@ def demo(database, _demo_rows):  # type: ignore[no-untyped-def]
                     conn.execute(text("SELECT setval(pg_get_serial_sequence(:t, :c), :v)"),
                                  {"t": table.name, "c": key.name,
                                   "v": max(row[key.name] for row in rows[table.name])})
+            conn.execute(text("SELECT setval('audit_event_seq', :v)"),
+                         {"v": max(row["seq"] for row in rows["audit_event"])})
     return result
 
 

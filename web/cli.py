@@ -224,8 +224,11 @@ def audit_group() -> None:
               help="Prüfpunkt auch in diese Datei schreiben (außerhalb der Datenbank aufbewahren).")
 def audit_checkpoint(out: Path | None) -> None:
     """Den Kopf der Kette ausgeben: Sequenznummer, Hash, Zeit (als JSON)."""
-    with _database() as database, database.unit_of_work(write=False) as s:
-        mark = audit.checkpoint(s)
+    with _database() as database:
+        with database.unit_of_work() as s:  # what was appended until now, hashed in first
+            audit.seal(s)
+        with database.unit_of_work(write=False) as s:
+            mark = audit.checkpoint(s)
     click.echo(mark.to_json())
     if out is not None:
         out.write_text(mark.to_json() + "\n", encoding="utf-8")
@@ -245,13 +248,18 @@ def audit_verify(since: tuple[Path, ...]) -> None:
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     started = time.perf_counter()
-    with _database() as database, database.unit_of_work(write=False) as s:
-        report = audit.verify(s, checkpoints=marks)
+    with _database() as database:
+        with database.unit_of_work() as s:  # what was appended until now, hashed in first
+            audit.seal(s)
+        with database.unit_of_work(write=False) as s:
+            report = audit.verify(s, checkpoints=marks)
     took = time.perf_counter() - started
     if report.ok:
         held = f", {len(marks)} Prüfpunkt(e) fortgesetzt" if marks else ""
+        tail = (f" {report.unsealed} später angehängte Ereignisse noch nicht versiegelt (nicht geprüft)."
+                if report.unsealed else "")
         click.echo(f"Kette in Ordnung: {report.events} Ereignisse bis {report.last_seq}{held} "
-                   f"({took:.1f} s).")
+                   f"({took:.1f} s).{tail}")
     else:
         click.echo(f"Kette beschädigt: {report.problem}", err=True)
         sys.exit(1)

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 import sqlmodel  # noqa: F401  (autogenerate emits sqlmodel.sql.sqltypes.AutoString)
 from alembic import op
 
-from engine.audit import APPEND_ONLY, APPEND_ONLY_DROP
+from engine.audit import APPEND_ONLY_0005 as APPEND_ONLY
+from engine.audit import APPEND_ONLY_DROP
 
 revision: str = '0005'
 down_revision: str | None = '0004'
