@@ -25,7 +25,7 @@ from engine.accounts import Account, Actor
 from engine.calendar import meetings
 from engine.council import PAPER_TYPES, ROLE_SECRETARIAT, Grant, Meeting, Organization, Paper
 from engine.errors import EngineError, Invalid
-from engine.inbox import VIEWS, InboxQuery, InboxRow, list_tasks, task_row
+from engine.inbox import VIEWS, InboxQuery, InboxRow, TaskLine, list_tasks, task_row
 from engine.process import procedures
 from engine.tasks import (
     DELEGATION_PENDING,
@@ -60,7 +60,7 @@ NOTED = {"ergebnis": "zur_kenntnis_genommen"}
 
 
 @bp.app_template_global()
-def task_title(task: HumanTask) -> str:
+def task_title(task: HumanTask | TaskLine) -> str:
     """The step's title in the page's language (the model names it in German and English)."""
     return str(task.context.get("title_en", task.title)) if current_language() == "en" else task.title
 
