@@ -27,6 +27,7 @@ DELEGATION_PENDING = "delegiert"
 DELEGATION_RESOLVED = "zurückgegeben"
 
 _OPEN = text("status = 'bereit'")
+_DONE = text("status = 'erledigt'")
 
 
 class HumanTask(SQLModel, table=True):
@@ -45,9 +46,12 @@ class HumanTask(SQLModel, table=True):
               postgresql_where=_OPEN, sqlite_where=_OPEN),
         Index("ix_human_task_done_by", "completed_by", "completed", "id"),
         # The text filter (q=) on PostgreSQL: trigrams (pg_trgm) find a '%…%' substring of the
-        # open tasks without reading each; SQLite has no such index and reads them.
+        # open and of the completed tasks without reading each; SQLite has no such index.
         Index("ix_human_task_open_search", "search_text", postgresql_using="gin",
               postgresql_ops={"search_text": "gin_trgm_ops"}, postgresql_where=_OPEN,
+              info={"only_on": "postgresql"}).ddl_if(dialect="postgresql"),
+        Index("ix_human_task_done_search", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "gin_trgm_ops"}, postgresql_where=_DONE,
               info={"only_on": "postgresql"}).ddl_if(dialect="postgresql"),
     )
 
