@@ -51,6 +51,7 @@ Goal (issue 16): every view p95 server time < 20 ms at 100,000 open / 1,000,000 
 Run:  .venv/bin/python benchmarks/bench_inbox.py [--open 100000] [--done 1000000] [--requests 200]
       [--quick]  (10,000 open / 100,000 completed, 100 requests per view, one stage; about 1 min)
       [--json]   (last line of stdout: one JSON object with every view's figures and "goals")
+      [--keep]   (leave the database for a look at the plans; its name is printed)
 """
 
 from __future__ import annotations
@@ -1073,6 +1074,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true",
                         help="10,000 open / 100,000 completed, 100 requests per view, one stage")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON line last")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the database at the end (to look at plans); drop it yourself")
     args = parser.parse_args()
     args.open = args.open or (10_000 if args.quick else 100_000)
     args.done = args.done or (100_000 if args.quick else 1_000_000)
@@ -1163,8 +1166,11 @@ def main() -> int:
             pg.close()
         if app is not None:
             app.extensions["ratsflow.db"].dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if args.keep:
+            print(f"Kept the database {name} (--keep): {url}", file=sys.stderr)
+        else:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 

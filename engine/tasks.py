@@ -46,8 +46,10 @@ class HumanTask(SQLModel, table=True):
               postgresql_where=_OPEN, sqlite_where=_OPEN),
         Index("ix_human_task_done_by", "completed_by", "completed", "id"),
         # The text filter (q=) on PostgreSQL: trigrams (pg_trgm) find a '%…%' substring of the
-        # open and of the completed tasks without reading each; SQLite has no such index.
-        Index("ix_human_task_open_search", "search_text", postgresql_using="gin",
+        # open and of the completed tasks without reading each; SQLite has no such index. The
+        # open tasks' index holds the Gremium too (btree_gin), so a secretary's search reads
+        # only the matches in her Gremien.
+        Index("ix_human_task_open_search", "organization_id", "search_text", postgresql_using="gin",
               postgresql_ops={"search_text": "gin_trgm_ops"}, postgresql_where=_OPEN,
               info={"only_on": "postgresql"}).ddl_if(dialect="postgresql"),
         Index("ix_human_task_done_search", "search_text", postgresql_using="gin",
