@@ -217,3 +217,16 @@ def test_text_search_finds_the_same_rows_through_the_trigram_index(demo, databas
         assert found == expected and found_done == expected_done, term
     assert any(term.casefold() in t for t in texts.values() for term in ("strasse", "radweg", "100%"))
     assert done and any("radweg" in texts[r.task.id] for r in done)
+
+
+def test_the_session_filter_offers_the_sessions_as_before(demo, database, browser):  # type: ignore[no-untyped-def]
+    """The Sitzung filter's options are read as plain rows: date, reference and name each."""
+    html = browser().login("hoffmann").get("/aufgaben/").get_data(as_text=True)
+    with database.unit_of_work() as s:
+        meeting = s.exec(select(Meeting).where(Meeting.reference == "SI/2024/131")).one()
+    day = meeting.start.astimezone(TIMEZONE).strftime("%d.%m.%Y")
+    choices = html.split('id="f-meeting"', 1)[1].split("</select>", 1)[0]
+    option = re.search(rf'<option value="{meeting.id}" >([^<]*)</option>', choices)
+    assert option is not None and option.group(1) == f"{day} SI/2024/131 {meeting.name}"
+    chosen = browser().login("hoffmann").get(f"/aufgaben/?meeting={meeting.id}").get_data(as_text=True)
+    assert f'<option value="{meeting.id}" selected>' in chosen.split('id="f-meeting"', 1)[1]
