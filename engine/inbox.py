@@ -201,6 +201,18 @@ class InboxRow:
     overdue: bool = False
     due_soon: bool = False
 
+    @classmethod
+    def of(cls, task: HumanTask, version: int, paper: Paper | None,
+           organization: Organization | None, meeting: Meeting | None) -> InboxRow:
+        """The row of objects a unit of work already holds (no query)."""
+        return cls(_line(TaskLine, task), version, _line(PaperLine, paper),
+                   _line(OrganizationLine, organization), _line(MeetingLine, meeting))
+
+
+def _line(kind: Any, value: Any) -> Any:
+    """An ORM object as the line type ``kind`` (its fields, read by name); None stays None."""
+    return None if value is None else kind(*(getattr(value, name) for name in kind.__dataclass_fields__))
+
 
 @dataclass
 class InboxPage:

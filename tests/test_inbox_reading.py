@@ -230,3 +230,21 @@ def test_the_session_filter_offers_the_sessions_as_before(demo, database, browse
     assert option is not None and option.group(1) == f"{day} SI/2024/131 {meeting.name}"
     chosen = browser().login("hoffmann").get(f"/aufgaben/?meeting={meeting.id}").get_data(as_text=True)
     assert f'<option value="{meeting.id}" selected>' in chosen.split('id="f-meeting"', 1)[1]
+
+
+def test_a_row_of_held_objects_shows_the_same(demo, database, actor, draft, app):  # type: ignore[no-untyped-def]
+    """``InboxRow.of`` (the objects a unit of work holds, e.g. after a completion) gives the row
+    the listing reads."""
+    from engine.council import Organization
+    from engine.workflow.models import ProcessInstance
+    _inbox(database, actor, draft)
+    listed = _listed(database, actor("hoffmann"), limit=200)
+    with database.unit_of_work() as s, app.test_request_context():
+        for row in listed:
+            task = s.get(HumanTask, row.task.id)
+            held = InboxRow.of(task, s.get(ProcessInstance, task.process_instance_id).version,  # type: ignore[union-attr]
+                               s.get(Paper, task.paper_id) if task.paper_id else None,
+                               s.get(Organization, task.organization_id) if task.organization_id else None,
+                               s.get(Meeting, task.meeting_id) if task.meeting_id else None)
+            held.overdue, held.due_soon = row.overdue, row.due_soon
+            assert held == row and task_json(held) == task_json(row)
