@@ -30,20 +30,28 @@ What is built (a throwaway PostgreSQL database, dropped at the end, also on fail
   again, so response sizes and times can be compared at two totals. Then
   ``VACUUM ANALYZE`` (as autovacuum would have done).
 
-What is measured, through the real HTTP stack: the app (``web.create_app``) served by
-werkzeug's ``make_server`` on 127.0.0.1 in a thread; one keep-alive ``http.client``
-connection per account, logged in through the login form. Per request: *server* time is
-taken around Flask's WSGI call (routing, login lookup, SQL, JSON or template rendering,
-teardown that ends the unit of work), *app* time between a first ``before_request`` and a
-last ``after_request`` hook (sent back as ``Server-Timing``), *client* time around the HTTP
-round trip. After 5 warm-up requests each view is requested ``--requests`` times (default
-200); median, p95 and max are printed with the response size and the number of rows.
+What is measured, through the real HTTP stack, with the server in a process of its own:
+``benchmarks/timed_server.py`` serves the app (``web.create_app``, werkzeug's threaded server on
+127.0.0.1) against the same database; this process is the client, one keep-alive
+``http.client`` connection per account, logged in through the login form. Per request:
+*server* time is taken in the server process around Flask's WSGI call (routing, login lookup,
+SQL, JSON or template rendering, teardown that ends the unit of work) with the serving
+thread's CPU time, *app* time between a first ``before_request`` and a last ``after_request``
+hook (sent back as ``Server-Timing``), *client* time around the HTTP round trip. After 5
+warm-up requests each view is requested ``--requests`` times (default 200); median, p95 and
+max are printed with the response size and the number of rows. The floor beneath each view,
+in the same run: the SQL statements of one such request (seen through Flask's test client in
+this process, same app, same database) sent straight from psycopg, ``--requests`` times.
 A deep page is reached by following ``next`` cursors (limit 50) once, then that cursor is
-requested repeatedly. The main SQL statement of a view is captured with SQLAlchemy's
-``before_cursor_execute`` event during one request, rendered with its parameters and run
-under ``EXPLAIN (ANALYZE, BUFFERS)``; the indexes named by the plans are listed.
+requested repeatedly. The main statements of a view are run under ``EXPLAIN (ANALYZE,
+BUFFERS)``; the indexes named by the plans are listed.
+
+Goal (issue 16): every view p95 server time < 20 ms at 100,000 open / 1,000,000 completed.
 
 Run:  .venv/bin/python benchmarks/bench_inbox.py [--open 100000] [--done 1000000] [--requests 200]
+      [--quick]  (10,000 open / 100,000 completed, 100 requests per view, one stage; about 1 min)
+      [--json]   (last line of stdout: one JSON object with every view's figures and "goals")
+      [--keep]   (leave the database for a look at the plans; its name is printed)
 """
 
 from __future__ import annotations
@@ -52,17 +60,14 @@ import argparse
 import gc
 import http.client
 import json
-import logging
 import os
 import random
 import re
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
@@ -73,11 +78,10 @@ from urllib.parse import urlencode
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg  # noqa: E402
-from flask import g  # noqa: E402
 from sqlalchemy import create_engine, event, text  # noqa: E402
 from sqlmodel import Session, col, select  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
 
+from benchmarks.timed_server import TimedServer  # noqa: E402
 from engine.accounts import Account, Grant, hash_password, load_actor  # noqa: E402
 from engine.calendar import deadlines  # noqa: E402
 from engine.council import (  # noqa: E402
@@ -635,29 +639,15 @@ def _finished_one(batch: Batch, council: Council, finished: Template, unit: Unit
 
 # ============================================================================ HTTP
 
-class QuietServer:
-    """The app on 127.0.0.1 and a free port, served by werkzeug in a thread."""
-
-    def __init__(self, app: Any) -> None:
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.port = self.server.server_port
-        self.thread = threading.Thread(target=self.server.serve_forever, name="bench-server", daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
-
-
 class Client:
     """One keep-alive HTTP/1.1 connection with its cookies (the login session)."""
 
-    def __init__(self, port: int, username: str) -> None:
+    def __init__(self, port: int, username: str | None = None) -> None:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         self.cookies: dict[str, str] = {}
         self.username = username
+        if username is None:
+            return
         _, _, page, _ = self.request("GET", "/anmelden")
         found = re.search(r'name="csrf_token" value="([^"]+)"', page.decode())
         assert found, "no CSRF token on the login page"
@@ -693,31 +683,21 @@ class Client:
         self.conn.close()
 
 
-def instrument(app: Any) -> list[tuple[float, float]]:
-    """Server-side timers: around Flask's WSGI call (wall and the server thread's CPU time,
-    collected) and between the first before_request and the last after_request hook (the
-    ``Server-Timing`` header)."""
-    times: list[tuple[float, float]] = []
-    inner = app.wsgi_app
+class Probe:
+    """What the server process measured (``benchmarks/timed_server.py``), over its own connection."""
 
-    def timed(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        t0, c0 = time.perf_counter(), time.thread_time()
-        body = inner(environ, start_response)
-        times.append((time.perf_counter() - t0, time.thread_time() - c0))
-        return body  # type: ignore[no-any-return]
+    def __init__(self, port: int) -> None:
+        self.client = Client(port)
 
-    def started() -> None:
-        g.bench_t0 = time.perf_counter()
+    def times(self) -> list[tuple[float, float]]:
+        status, _, body, _ = self.client.get("/_bench/times")
+        assert status == 200, body[:300]
+        return [(wall, cpu) for wall, cpu in json.loads(body)]
 
-    def finished(response: Any) -> Any:
-        if "bench_t0" in g:
-            response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - g.bench_t0) * 1000:.3f}"
-        return response
-
-    app.wsgi_app = timed
-    app.before_request_funcs.setdefault(None, []).insert(0, started)
-    app.after_request_funcs.setdefault(None, []).insert(0, finished)  # run in reverse: last
-    return times
+    def prepared(self, like: str) -> dict[str, int]:
+        status, _, body, _ = self.client.get("/_bench/prepared?" + urlencode({"like": like}))
+        assert status == 200, body[:300]
+        return json.loads(body)  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -730,6 +710,8 @@ class Result:
     client: list[float]
     size: int
     rows: int
+    sql: list[float] = field(default_factory=list)  # the floor: the request's SQL alone
+    statements: int = 0
 
 
 def rows_of(path: str, body: bytes) -> int:
@@ -738,25 +720,26 @@ def rows_of(path: str, body: bytes) -> int:
     return body.decode().count('<tr class="')
 
 
-def measure(client: Client, server_times: list[tuple[float, float]], label: str, path: str,
-            n: int) -> Result:
+def measure(client: Client, probe: Probe, label: str, path: str, n: int) -> Result:
     for _ in range(WARMUP):
         status, _, body, _ = client.get(path)
         assert status == 200, (label, status, body[:500])
+    probe.times()  # forget the warm-up
     gc.collect()
-    server, cpu, app, wall, sizes, rows = [], [], [], [], set(), set()
+    app, wall, sizes, rows = [], [], set(), set()
     for _ in range(n):
         status, headers, body, elapsed = client.get(path)
         assert status == 200, (label, status, body[:500])
-        server.append(server_times[-1][0])
-        cpu.append(server_times[-1][1])
         timing = headers.get("Server-Timing", "")
         app.append(float(timing.split("dur=")[1]) / 1000 if "dur=" in timing else float("nan"))
         wall.append(elapsed)
         sizes.add(len(body))
         rows.add(rows_of(path, body))
     assert len(rows) == 1, (label, rows)
-    return Result(label, path, server, cpu, app, wall, max(sizes), rows.pop())
+    taken = probe.times()
+    assert len(taken) == n, (label, len(taken), n)
+    return Result(label, path, [w for w, _ in taken], [c for _, c in taken], app, wall,
+                  max(sizes), rows.pop())
 
 
 def walk(client: Client, path: str, pages: int) -> tuple[str | None, int, float]:
@@ -786,20 +769,27 @@ def ms(value: float) -> str:
 def print_table(title: str, results: list[Result]) -> None:
     print(f"\n{title}")
     print(f"  {'view':50}{'rows':>5}{'bytes':>7} | {'server (WSGI) ms':^23} | {'server CPU ms':^15} | "
-          f"{'app ms':^15} | {'client ms':^15}")
+          f"{'app ms':^15} | {'client ms':^15} | {'SQL alone ms':^18}")
     print(f"  {'':50}{'':5}{'':7} |{'median':>7}{'p95':>8}{'max':>8} |{'median':>7}{'p95':>8} |"
-          f"{'median':>7}{'p95':>8} |{'median':>7}{'p95':>8}")
+          f"{'median':>7}{'p95':>8} |{'median':>7}{'p95':>8} |{'stmts':>6}{'median':>7}{'p95':>6}")
     for r in results:
+        sql = (f"{r.statements:>6}{ms(statistics.median(r.sql))}{ms(pct(r.sql, 0.95)).strip():>6}"
+               if r.sql else f"{'-':>6}")
         print(f"  {r.label[:50]:50}{r.rows:>5}{r.size:>7} |{ms(statistics.median(r.server))}"
               f"{ms(pct(r.server, 0.95)):>8}{ms(max(r.server)):>8} |{ms(statistics.median(r.cpu))}"
               f"{ms(pct(r.cpu, 0.95)):>8} |{ms(statistics.median(r.app))}{ms(pct(r.app, 0.95)):>8} |"
-              f"{ms(statistics.median(r.client))}{ms(pct(r.client, 0.95)):>8}")
+              f"{ms(statistics.median(r.client))}{ms(pct(r.client, 0.95)):>8} |{sql}")
 
 
 def load_average() -> str:
     """Other processes on this machine compete for the CPUs: shown next to every table."""
     one, five, _ = Path("/proc/loadavg").read_text().split()[:3]
     return f"load average {one} (1 min), {five} (5 min) on {os.cpu_count()} CPUs"
+
+
+def load_figures() -> tuple[float, float]:
+    one, five = Path("/proc/loadavg").read_text().split()[:2]
+    return float(one), float(five)
 
 
 # ============================================================================ the views
@@ -813,34 +803,49 @@ class View:
     explain: bool = False
 
 
-def views(council: Council, filter_meeting: tuple[int, str], rare: str) -> list[View]:
+@dataclass
+class Picks:
+    """Filter values chosen from the data once (at the first stage)."""
+
+    meeting: tuple[int, str]  # an AWSG Sitzung with many overdue result steps
+    rare: str  # the reference of one open AWSG Vorlage
+    rare_done: str  # the reference of hoffmann's oldest completed task
+
+
+def views(picks: Picks) -> list[View]:
     api = "/api/v1/tasks"
-    meeting_id, meeting_ref = filter_meeting
+    meeting_id, meeting_ref = picks.meeting
     return [
         View("hoffmann", "hoffmann: default view (API)", api, explain=True),
         View("hoffmann", "hoffmann: default view (HTML /aufgaben/)", "/aufgaben/"),
+        View("hoffmann", "hoffmann: list fragment (HTML /aufgaben/liste)", "/aufgaben/liste"),
         View("hoffmann", f"hoffmann: meeting={meeting_ref}&overdue=true",
              f"{api}?view=gremium&meeting={meeting_id}&overdue=true", explain=True),
         View("hoffmann", f"hoffmann: q={WORD}", f"{api}?q={WORD}", explain=True),
-        View("hoffmann", f"hoffmann: q={rare} (one Vorlage)", f"{api}?q={rare}", explain=True),
+        View("hoffmann", f"hoffmann: q={picks.rare} (one Vorlage)", f"{api}?q={picks.rare}", explain=True),
+        View("hoffmann", f"hoffmann: q={WORD} (HTML)", f"/aufgaben/?q={WORD}"),
         View("hoffmann", "hoffmann: view=mine", f"{api}?view=mine"),
         View("hoffmann", "hoffmann: view=group", f"{api}?view=group"),
         View("hoffmann", "hoffmann: sort=created", f"{api}?sort=created"),
+        View("hoffmann", "hoffmann: paper_type=Antrag", f"{api}?paper_type=Antrag", explain=True),
         View("hoffmann", "hoffmann: last page", api, deep=10**6, explain=True),
         View("hoffmann", "hoffmann: view=done", f"{api}?view=done", explain=True),
         View("hoffmann", f"hoffmann: view=done, page {DEEP_PAGES}", f"{api}?view=done", deep=DEEP_PAGES),
+        View("hoffmann", f"hoffmann: view=done&q={picks.rare_done} (oldest)",
+             f"{api}?view=done&q={picks.rare_done}", explain=True),
         View("sitzungsdienst", "sitzungsdienst (4 Gremien): default view", api, explain=True),
         View("sitzungsdienst", f"sitzungsdienst: page {DEEP_PAGES}", api, deep=DEEP_PAGES, explain=True),
         View("admin", "admin (all Gremien): default view", api),
     ]
 
 
-def run_views(app: Any, port: int, server_times: list[tuple[float, float]], council: Council, n: int,
-              filter_meeting: tuple[int, str], rare: str, explain: bool) -> tuple[list[Result], list[str]]:
+def run_views(port: int, capture: Capture, pg_url: str, picks: Picks, n: int,
+              explain: bool) -> tuple[list[Result], list[str]]:
     clients = {u: Client(port, u) for u in ("hoffmann", "sitzungsdienst", "admin")}
+    probe = Probe(port)
     results, explained = [], []
     try:
-        for view in views(council, filter_meeting, rare):
+        for view in views(picks):
             client = clients[view.user]
             path, label = view.path, view.label
             if view.deep:
@@ -852,14 +857,76 @@ def run_views(app: Any, port: int, server_times: list[tuple[float, float]], coun
                     label = f"{label}: only {depth} pages"
                 print(f"  walked {depth} pages of '{view.label}' in {took:.1f} s "
                       f"({took / max(depth - 1, 1) * 1000:.1f} ms/page incl. client)")
-            results.append(measure(client, server_times, label, path, n))
+            result = measure(client, probe, label, path, n)
+            statements = capture.statements(view.user, path)
+            result.statements = len(statements)
+            result.sql = replay(pg_url, statements, n)
+            results.append(result)
             if explain and view.explain:
-                explained.append(explain_view(app, client, label, path))
-        explained.append(prepared_plans(app))
+                explained.append(explain_view(pg_url, label, path, statements))
+        plans = probe.prepared("%FROM human_task%LIMIT%")
+        explained.append(f"\n--- prepared inbox statements on the server's {plans['connections']} pooled "
+                         f"connection(s): {plans['statements']}, executed with generic plans "
+                         f"{plans['generic']} times, with custom plans {plans['custom']} times")
     finally:
-        for client in clients.values():
+        for client in [*clients.values(), probe.client]:
             client.close()
     return results, explained
+
+
+# ============================================================================ the SQL of a request
+
+class Capture:
+    """The SQL statements one request runs, seen in this process: the same app on the same
+    database through Flask's test client (one logged-in client per account)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.engine = app.extensions["ratsflow.db"].engine
+        self.clients: dict[str, Any] = {}
+
+    def _client(self, username: str) -> Any:
+        if username not in self.clients:
+            client = self.app.test_client()
+            page = client.get("/anmelden").get_data(as_text=True)
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+            assert token, "no CSRF token on the login page"
+            response = client.post("/anmelden", data={"username": username, "password": PASSWORD,
+                                                      "csrf_token": token.group(1)})
+            assert response.status_code == 302, response.status_code
+            self.clients[username] = client
+        return self.clients[username]
+
+    def statements(self, username: str, path: str) -> list[tuple[str, Any]]:
+        client = self._client(username)
+        seen: list[tuple[str, Any]] = []
+
+        def before(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+                   many: bool) -> None:
+            seen.append((statement, parameters))
+
+        event.listen(self.engine, "before_cursor_execute", before)
+        try:
+            response = client.get(path)
+            assert response.status_code == 200, (path, response.status_code)
+        finally:
+            event.remove(self.engine, "before_cursor_execute", before)
+        return seen
+
+
+def replay(pg_url: str, statements: list[tuple[str, Any]], n: int) -> list[float]:
+    """The floor beneath a request: its statements sent straight from psycopg, in one
+    transaction (rolled back), ``n`` times after a warm-up; seconds each."""
+    times = []
+    with psycopg.connect(pg_url.replace("postgresql+psycopg", "postgresql")) as pg:
+        for i in range(WARMUP + n):
+            t0 = time.perf_counter()
+            for statement, parameters in statements:
+                pg.execute(statement, parameters).fetchall()
+            pg.rollback()
+            if i >= WARMUP:
+                times.append(time.perf_counter() - t0)
+    return times
 
 
 # ============================================================================ EXPLAIN
@@ -867,31 +934,17 @@ def run_views(app: Any, port: int, server_times: list[tuple[float, float]], coun
 INDEX_NAME = re.compile(r"(?:Index(?: Only)? Scan(?: Backward)? using|Bitmap Index Scan on) (\w+)")
 
 
-def explain_view(app: Any, client: Client, label: str, path: str) -> str:
-    """The main statement of one request, rendered with its parameters, under EXPLAIN ANALYZE."""
-    engine = app.extensions["ratsflow.db"].engine
-    seen: list[tuple[str, Any]] = []
-
-    def before(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-        seen.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        status, _, _, _ = client.get(path)
-        assert status == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
-    main = [(s, p) for s, p in seen if "FROM human_task" in s and "LIMIT" in s]
+def explain_view(pg_url: str, label: str, path: str, statements: list[tuple[str, Any]]) -> str:
+    """The main statements of one request, rendered with their parameters, under EXPLAIN ANALYZE."""
+    main = [(s, p) for s, p in statements if "FROM human_task" in s and "LIMIT" in s]
     out = [f"\n--- EXPLAIN (ANALYZE, BUFFERS): {label}\n    GET {path[:110]}"]
-    raw = engine.raw_connection()
-    try:
-        pg = raw.driver_connection
+    with psycopg.connect(pg_url.replace("postgresql+psycopg", "postgresql")) as pg:
         cur = psycopg.ClientCursor(pg)
         for i, (statement, parameters) in enumerate(main[:2]):
             sql = cur.mogrify(statement, parameters)
-            short = re.sub(r"^SELECT .*? FROM human_task", "SELECT human_task.*, process_instance.version, "
-                           "paper.*, organization.*, meeting.* FROM human_task", sql, flags=re.S)
-            out.append(f"    statement {i + 1} of {len(main)} for this page (select list shortened):")
+            short = re.sub(r"^SELECT .*? FROM \(SELECT .*? FROM human_task",
+                           "SELECT page.*, … FROM (SELECT human_task.… FROM human_task", sql, flags=re.S)
+            out.append(f"    statement {i + 1} of {len(main)} for this page (select lists shortened):")
             out.append("      " + short.replace("\n", "\n      "))
             cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)  # once to warm, once to show
             plan = [r[0] for r in cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql).fetchall()]
@@ -899,30 +952,7 @@ def explain_view(app: Any, client: Client, label: str, path: str) -> str:
             used = sorted(set(INDEX_NAME.findall("\n".join(plan))))
             out.append(f"    indexes used: {', '.join(used) or '-'}")
         pg.rollback()
-    finally:
-        raw.close()
     return "\n".join(out)
-
-
-def prepared_plans(app: Any) -> str:
-    """psycopg prepares a statement after 5 executions on a connection, and PostgreSQL may
-    then switch to a generic plan: which plans the inbox statements got, on every pooled
-    connection (all idle ones are checked out at once, so each is asked)."""
-    engine = app.extensions["ratsflow.db"].engine
-    raws = [engine.raw_connection() for _ in range(max(engine.pool.checkedin(), 1))]
-    statements = generic = custom = 0
-    try:
-        for raw in raws:
-            for _, generic_plans, custom_plans in raw.driver_connection.execute(
-                    "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements "
-                    "WHERE statement LIKE '%FROM human_task%LIMIT%'").fetchall():
-                statements, generic, custom = statements + 1, generic + generic_plans, custom + custom_plans
-            raw.driver_connection.rollback()
-    finally:
-        for raw in raws:
-            raw.close()
-    return (f"\n--- prepared inbox statements on the app's {len(raws)} pooled connection(s): {statements}, "
-            f"executed with generic plans {generic} times, with custom plans {custom} times")
 
 
 def index_report(pg: psycopg.Connection) -> str:
@@ -956,23 +986,21 @@ def counts(pg: psycopg.Connection, council: Council) -> str:
             f"hoffmann holds {mine[1]:,} and completed {mine[0]:,}")
 
 
-def filter_meeting(pg: psycopg.Connection, council: Council) -> tuple[int, str]:
-    """The AWSG Sitzung whose overdue result steps come last in due order (the most to skip)."""
+def pick(pg: psycopg.Connection, council: Council) -> Picks:
     today = council.now.astimezone(TIMEZONE).date()
-    row = pg.execute(
+    # The AWSG Sitzung whose overdue result steps come last in due order (the most to skip).
+    meeting = pg.execute(
         "SELECT m.id, m.reference FROM human_task t JOIN meeting m ON m.id = t.meeting_id "
         "WHERE t.status = %s AND t.organization_id = %s AND t.due < %s "
         "GROUP BY m.id, m.reference ORDER BY max(t.due) DESC, count(*) DESC LIMIT 1",
         [TASK_READY, council.big.id, today]).fetchone()
-    return row[0], row[1]  # type: ignore[index]
-
-
-def rare_reference(pg: psycopg.Connection, council: Council) -> str:
-    row = pg.execute("SELECT p.reference FROM human_task t JOIN paper p ON p.id = t.paper_id "
-                     "WHERE t.status = %s AND t.organization_id = %s ORDER BY t.id DESC LIMIT 1",
-                     [TASK_READY, council.big.id]).fetchone()
-    return row[0]  # type: ignore[index]
-
+    rare = pg.execute("SELECT p.reference FROM human_task t JOIN paper p ON p.id = t.paper_id "
+                      "WHERE t.status = %s AND t.organization_id = %s ORDER BY t.id DESC LIMIT 1",
+                      [TASK_READY, council.big.id]).fetchone()
+    rare_done = pg.execute("SELECT p.reference FROM human_task t JOIN paper p ON p.id = t.paper_id "
+                           "WHERE t.status = %s AND t.completed_by = 'hoffmann' "
+                           "ORDER BY t.completed, t.id LIMIT 1", [TASK_DONE]).fetchone()
+    return Picks((meeting[0], meeting[1]), rare[0], rare_done[0])  # type: ignore[index]
 
 
 def load_stage(pg: psycopg.Connection, council: Council, templates: dict[int, list[Template]],
@@ -1011,12 +1039,47 @@ def compare(small: list[Result], full: list[Result], small_counts: str, full_cou
               f"{ms(pct(b.server, 0.95)):>8}")
 
 
+def figures(results: list[Result], args: argparse.Namespace, load: tuple[float, float],
+            seconds: float) -> dict[str, Any]:
+    """The run as one JSON object (``--json``): per view and the goals (p95 < 20 ms each)."""
+    def r3(value: float) -> float:
+        return round(value * 1000, 3)
+
+    out_views = [{
+        "view": r.label, "path": r.path, "rows": r.rows, "bytes": r.size,
+        "server_ms": r3(statistics.median(r.server)), "server_p95_ms": r3(pct(r.server, 0.95)),
+        "server_max_ms": r3(max(r.server)), "cpu_ms": r3(statistics.median(r.cpu)),
+        "client_ms": r3(statistics.median(r.client)), "client_p95_ms": r3(pct(r.client, 0.95)),
+        "sql_ms": r3(statistics.median(r.sql)), "sql_p95_ms": r3(pct(r.sql, 0.95)),
+        "statements": r.statements,
+        "ratio_to_sql": round(statistics.median(r.server) / statistics.median(r.sql), 2),
+    } for r in results]
+    goals = [{
+        "name": f"inbox: {v['view']}", "goal": f"p95 < {TARGET_P95_MS:.0f} ms (server)",
+        "measured": v["server_p95_ms"], "p95": v["server_p95_ms"], "unit": "ms",
+        "limit": TARGET_P95_MS, "ratio_to_goal": round(v["server_p95_ms"] / TARGET_P95_MS, 3),
+    } for v in out_views]
+    return {"benchmark": "inbox", "database": "postgresql", "quick": args.quick,
+            "open": args.open, "done": args.done, "requests": args.requests,
+            "load_1min": load[0], "load_5min": load[1], "cpus": os.cpu_count(),
+            "seconds": round(seconds, 1), "views": out_views, "goals": goals,
+            "met": all(g["ratio_to_goal"] < 1 for g in goals)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--open", type=int, default=100_000, help="open tasks in total")
-    parser.add_argument("--done", type=int, default=1_000_000, help="completed tasks in total")
-    parser.add_argument("--requests", type=int, default=200, help="timed requests per view")
+    parser.add_argument("--open", type=int, default=None, help="open tasks in total (100,000)")
+    parser.add_argument("--done", type=int, default=None, help="completed tasks in total (1,000,000)")
+    parser.add_argument("--requests", type=int, default=None, help="timed requests per view (200)")
+    parser.add_argument("--quick", action="store_true",
+                        help="10,000 open / 100,000 completed, 100 requests per view, one stage")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON line last")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the database at the end (to look at plans); drop it yourself")
     args = parser.parse_args()
+    args.open = args.open or (10_000 if args.quick else 100_000)
+    args.done = args.done or (100_000 if args.quick else 1_000_000)
+    args.requests = args.requests or (100 if args.quick else 200)
     rng = random.Random(20261125)
     now = datetime.now(UTC).replace(microsecond=0)
     name = f"ratsflow_bench_inbox_{uuid.uuid4().hex[:10]}"
@@ -1025,8 +1088,9 @@ def main() -> int:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     app = server = pg = None
-    print(f"Inbox benchmark: PostgreSQL database {name} (dropped at the end), "
-          f"{args.open:,} open / {args.done:,} completed tasks, {args.requests} requests per view.")
+    print(f"Inbox benchmark{' (--quick: reduced totals)' if args.quick else ''}: PostgreSQL database "
+          f"{name} (dropped at the end), {args.open:,} open / {args.done:,} completed tasks, "
+          f"{args.requests} requests per view.")
     try:
         with tempfile.TemporaryDirectory(prefix="ratsflow-bench-") as tmp:
             t0 = time.perf_counter()
@@ -1048,16 +1112,20 @@ def main() -> int:
                   f"({(t3 - t2) / calls * 1000:.1f} ms each)")
             pg = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"))
             ids = Ids(pg)
-            server_times = instrument(app)
-            server = QuietServer(app)
-            print(f"Server: werkzeug make_server (threaded) on 127.0.0.1:{server.port}; client: "
-                  "http.client, one keep-alive connection per account")
+            server = TimedServer(url, Path(tmp) / "instance", now)
+            capture = Capture(app)
+            print(f"Server: its own process (pid {server.pid}, benchmarks/timed_server.py: werkzeug, "
+                  f"threaded) on 127.0.0.1:{server.port}; client: this process, http.client, one "
+                  "keep-alive connection per account. 'SQL alone': the request's statements sent "
+                  "straight from psycopg (the floor beneath the app).")
 
-            stages = [(int(args.open * SMALL_STAGE), int(args.done * SMALL_STAGE), False),
-                      (args.open, args.done, True)]
+            stages = [(args.open, args.done, True)] if args.quick else [
+                (int(args.open * SMALL_STAGE), int(args.done * SMALL_STAGE), False),
+                (args.open, args.done, True)]
             measured: list[tuple[str, list[Result]]] = []
-            choice: tuple[tuple[int, str], str] | None = None
+            picks: Picks | None = None
             explained: list[str] = []
+            loads: tuple[float, float] = (0.0, 0.0)
             for open_total, done_total, last in stages:
                 ts = time.perf_counter()
                 print(f"\nStage to {open_total:,} open / {done_total:,} completed: "
@@ -1065,26 +1133,31 @@ def main() -> int:
                 summary = counts(pg, council)
                 print(f"  {summary}; setup so far {time.perf_counter() - t0:.0f} s "
                       f"(this stage {time.perf_counter() - ts:.0f} s)")
-                if choice is None:
-                    choice = filter_meeting(pg, council), rare_reference(pg, council)
+                if picks is None:
+                    picks = pick(pg, council)
                 before = load_average()
-                results, explained = run_views(app, server.port, server_times, council, args.requests,
-                                               choice[0], choice[1], explain=last)
+                loads = load_figures()
+                results, explained = run_views(server.port, capture, url, picks, args.requests,
+                                               explain=last)
                 measured.append((summary, results))
                 print_table(f"Stage {len(measured)} ({summary.split(';')[0]}): times in ms over "
                             f"{args.requests} requests per view; {before} before, "
                             f"{load_average().split(' on ')[0]} after", results)
 
-            compare(measured[0][1], measured[1][1], measured[0][0], measured[1][0])
+            if len(measured) > 1:
+                compare(measured[0][1], measured[1][1], measured[0][0], measured[1][0])
             for block in explained:
                 print(block)
             print(index_report(pg))
             full = measured[-1][1]
             worst = max(full, key=lambda r: pct(r.server, 0.95))
             met = all(pct(r.server, 0.95) * 1000 < TARGET_P95_MS for r in full)
+            total = time.perf_counter() - t0
             print(f"\nTarget: p95 server time < {TARGET_P95_MS:.0f} ms for every view: "
                   f"{'met' if met else 'NOT met'} (worst p95 {pct(worst.server, 0.95) * 1000:.2f} ms: "
-                  f"{worst.label}). Total run {time.perf_counter() - t0:.0f} s.")
+                  f"{worst.label}). Total run {total:.0f} s.")
+            if args.json:
+                print(json.dumps(figures(full, args, loads, total), ensure_ascii=False))
             return 0 if met else 1
     finally:
         if server is not None:
@@ -1093,8 +1166,11 @@ def main() -> int:
             pg.close()
         if app is not None:
             app.extensions["ratsflow.db"].dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if args.keep:
+            print(f"Kept the database {name} (--keep): {url}", file=sys.stderr)
+        else:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 

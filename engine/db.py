@@ -225,6 +225,17 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+def exists_on(dialect: str) -> Callable[..., bool]:
+    """Alembic's ``include_object`` for one database: a schema item declared for another only
+    (``info={"only_on": "postgresql"}``, e.g. a trigram index) is not expected on it."""
+
+    def include(item: Any, _name: Any, _type: Any, _reflected: bool, _compare_to: Any) -> bool:
+        only_on = getattr(item, "info", {}).get("only_on")
+        return only_on is None or only_on == dialect
+
+    return include
+
+
 def upgrade_schema(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 

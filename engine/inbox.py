@@ -18,9 +18,8 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 from sqlalchemy import and_, false, or_, select, tuple_
-from sqlalchemy.orm import defer
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from engine import cursors
 from engine.accounts import Actor
@@ -28,6 +27,7 @@ from engine.council import Meeting, Organization, Paper
 from engine.errors import Invalid
 from engine.schemas import MAX_ID, Integer
 from engine.tasks import TASK_DONE, TASK_READY, HumanTask
+from engine.types import table_of
 from engine.workflow.models import ProcessInstance
 
 VIEWS = ("mine", "group", "gremium", "done")
@@ -143,21 +143,95 @@ def _encode_cursor(query: InboxQuery, value: date | datetime | None, last_id: in
     return cursors.pack([query.view, query.sort, value.isoformat() if value else None, last_id])
 
 
-@dataclass
+@dataclass(slots=True)
+class TaskLine:
+    """What an inbox row shows of a task: its columns without the search text, no ORM object."""
+
+    id: int
+    process_instance_id: int
+    bpmn_id: str
+    title: str
+    form_key: str | None
+    lane: str | None
+    organization_id: int | None
+    paper_id: int | None
+    meeting_id: int | None
+    status: str
+    context: dict[str, Any]
+    created: datetime
+    completed: datetime | None
+    completed_by: str | None
+    assignee: str | None
+    owner: str | None
+    delegation: str | None
+    due: date | None
+    follow_up: date | None
+
+
+@dataclass(slots=True)
+class PaperLine:
+    id: int
+    reference: str
+    name: str
+    paper_type: str
+
+
+@dataclass(slots=True)
+class OrganizationLine:
+    id: int
+    name: str
+    short_name: str | None
+
+
+@dataclass(slots=True)
+class MeetingLine:
+    id: int
+    name: str
+    reference: str | None
+    start: datetime
+
+
+@dataclass(slots=True)
 class InboxRow:
-    task: HumanTask
+    task: TaskLine
     version: int
-    paper: Paper | None
-    organization: Organization | None
-    meeting: Meeting | None
+    paper: PaperLine | None
+    organization: OrganizationLine | None
+    meeting: MeetingLine | None
     overdue: bool = False
     due_soon: bool = False
+
+    @classmethod
+    def of(cls, task: HumanTask, version: int, paper: Paper | None,
+           organization: Organization | None, meeting: Meeting | None) -> InboxRow:
+        """The row of objects a unit of work already holds (no query)."""
+        return cls(_line(TaskLine, task), version, _line(PaperLine, paper),
+                   _line(OrganizationLine, organization), _line(MeetingLine, meeting))
+
+
+def _line(kind: Any, value: Any) -> Any:
+    """An ORM object as the line type ``kind`` (its fields, read by name); None stays None."""
+    return None if value is None else kind(*(getattr(value, name) for name in kind.__dataclass_fields__))
 
 
 @dataclass
 class InboxPage:
     rows: list[InboxRow] = field(default_factory=list)
     next_cursor: str | None = None
+
+
+_TASK = table_of(HumanTask)
+_PAPER = table_of(Paper)
+_ORG = table_of(Organization)
+_MEETING = table_of(Meeting)
+_INSTANCE = table_of(ProcessInstance)
+_TYPED = _PAPER.alias("typed")  # the Vorlage-Art filter's join, inside the page query
+#: The task columns a row shows, in :class:`TaskLine`'s order.
+_TASK_COLUMNS = tuple(_TASK.c[name] for name in TaskLine.__dataclass_fields__)
+_PAPER_COLUMNS = tuple(_PAPER.c[name] for name in PaperLine.__dataclass_fields__)
+_ORG_COLUMNS = tuple(_ORG.c[name] for name in OrganizationLine.__dataclass_fields__)
+_MEETING_COLUMNS = tuple(_MEETING.c[name] for name in MeetingLine.__dataclass_fields__)
+_T, _P, _O, _M = (len(c) for c in (_TASK_COLUMNS, _PAPER_COLUMNS, _ORG_COLUMNS, _MEETING_COLUMNS))
 
 
 def group_condition(actor: Actor) -> ColumnElement[bool] | None:
@@ -171,13 +245,12 @@ def group_condition(actor: Actor) -> ColumnElement[bool] | None:
             whole_roles.add(role)
         else:
             by_role.setdefault(role, set()).add(org)
-    conditions: list[ColumnElement[bool]] = [col(HumanTask.lane).in_(sorted(whole_roles))] \
+    conditions: list[ColumnElement[bool]] = [_TASK.c.lane.in_(sorted(whole_roles))] \
         if whole_roles else []
     for role, orgs in sorted(by_role.items()):
         if role in whole_roles:
             continue
-        conditions.append(and_(col(HumanTask.lane) == role,
-                               col(HumanTask.organization_id).in_(sorted(orgs))))
+        conditions.append(and_(_TASK.c.lane == role, _TASK.c.organization_id.in_(sorted(orgs))))
     return or_(*conditions) if conditions else false()
 
 
@@ -188,104 +261,114 @@ def _like(term: str) -> str:
 
 def list_tasks(session: Session, actor: Actor, query: InboxQuery, today: date) -> InboxPage:
     """One page of the actor's inbox view, filtered and ordered on the server."""
-    task = HumanTask
+    task = _TASK.c
     conditions: list[Any] = []
     if query.view == "done":
-        conditions += [col(task.status) == TASK_DONE, col(task.completed_by) == actor.username]
+        conditions += [task.status == TASK_DONE, task.completed_by == actor.username]
     else:
-        conditions.append(col(task.status) == TASK_READY)
+        conditions.append(task.status == TASK_READY)
         if query.view == "mine":
-            conditions.append(col(task.assignee) == actor.username)
+            conditions.append(task.assignee == actor.username)
         else:
             group = group_condition(actor)
             if group is not None:
                 conditions.append(group)
             if query.view == "group":
-                conditions.append(col(task.assignee).is_(None))
+                conditions.append(task.assignee.is_(None))
     if query.organization is not None:
-        conditions.append(col(task.organization_id) == query.organization)
+        conditions.append(task.organization_id == query.organization)
     if query.meeting is not None:
-        conditions.append(col(task.meeting_id) == query.meeting)
+        conditions.append(task.meeting_id == query.meeting)
     if query.form is not None:
-        conditions.append(col(task.form_key) == query.form)
+        conditions.append(task.form_key == query.form)
     if query.holder is not None:
-        conditions.append(col(task.assignee).is_(None) if query.holder == "-"
-                          else col(task.assignee) == query.holder)
+        conditions.append(task.assignee.is_(None) if query.holder == "-"
+                          else task.assignee == query.holder)
     if query.overdue:
-        conditions.append(col(task.due) < today)
+        conditions.append(task.due < today)
     if query.due_soon:
-        conditions.append(and_(col(task.due) >= today,
-                               col(task.due) <= today + timedelta(days=DUE_SOON_DAYS)))
+        conditions.append(and_(task.due >= today, task.due <= today + timedelta(days=DUE_SOON_DAYS)))
     if query.q:
-        conditions.append(col(task.search_text).like(_like(query.q), escape="\\"))
-    if query.paper_type is not None:
-        conditions.append(col(Paper.paper_type) == query.paper_type)
+        # A substring of the casefolded text on both databases; on PostgreSQL the trigram
+        # index ix_human_task_open_search answers it without reading every open task.
+        conditions.append(task.search_text.like(_like(query.q), escape="\\"))
+    typed = query.paper_type is not None
+    if typed:
+        conditions.append(_TYPED.c.paper_type == query.paper_type)
 
     key: Any
     if query.view == "done":
-        key, descending = col(task.completed), True
+        key, descending = task.completed, True
     else:
-        key, descending = (col(task.due) if query.sort == "due" else col(task.created)), False
+        key, descending = (task.due if query.sort == "due" else task.created), False
 
     after = query.decode_cursor() if query.cursor else None
-    rows: list[Any] = []
+    rows: list[InboxRow] = []
     # Keyset on (key, id); rows without a due date come last, as their own segment.
     if after is None or after[0] is not None:
         page_conditions = list(conditions)
         if after is not None:
-            page_conditions.append(tuple_(key, col(task.id)) < tuple_(*after) if descending
-                                   else tuple_(key, col(task.id)) > tuple_(*after))
+            page_conditions.append(tuple_(key, task.id) < tuple_(*after) if descending
+                                   else tuple_(key, task.id) > tuple_(*after))
         else:
             page_conditions.append(key.is_not(None))
-        rows = _fetch(session, page_conditions, key, descending, query.limit + 1)
+        rows = _fetch(session, page_conditions, key, descending, query.limit + 1, typed)
     if len(rows) <= query.limit:
         null_conditions = [*conditions, key.is_(None)]
         if after is not None and after[0] is None:
-            null_conditions.append(col(task.id) > after[1])
+            null_conditions.append(task.id > after[1])
         # Ordered by (key, id): the key is NULL throughout, so that is by id, but in the order
         # of the (…, key, id) indexes, which find the segment (usually empty) at once; by id
         # alone PostgreSQL may walk the primary key through every task looking for it.
-        rows += _fetch(session, null_conditions, key, False, query.limit + 1 - len(rows))
+        rows += _fetch(session, null_conditions, key, False, query.limit + 1 - len(rows), typed)
 
-    page = InboxPage()
-    for found in rows[:query.limit]:
-        row = InboxRow(*found)
-        due = row.task.due
-        row.overdue = due is not None and due < today and query.view != "done"
-        row.due_soon = due is not None and not row.overdue and query.view != "done" \
-            and due <= today + timedelta(days=DUE_SOON_DAYS)
-        page.rows.append(row)
+    page = InboxPage(rows[:query.limit])
+    if query.view != "done":
+        soon = today + timedelta(days=DUE_SOON_DAYS)
+        for row in page.rows:
+            due = row.task.due
+            if due is not None:
+                row.overdue = due < today
+                row.due_soon = not row.overdue and due <= soon
     if len(rows) > query.limit and page.rows:
         last = page.rows[-1].task
         value = last.completed if query.view == "done" else (
             last.due if query.sort == "due" else last.created)
-        page.next_cursor = _encode_cursor(query, value, last.id)  # type: ignore[arg-type]
+        page.next_cursor = _encode_cursor(query, value, last.id)
     return page
 
 
-#: A row shows the Vorlage's reference and Betreff, not its texts (kilobytes each); built
-#: once, as loader options cost as much to build as the rest of the statement.
-_ROW_OPTIONS = tuple(defer(getattr(Paper, name)) for name in
-                     ("facts", "proposal", "financial_impact", "personnel_impact"))
-
-
 def _fetch(session: Session, conditions: list[Any], key: Any, descending: bool,
-           limit: int) -> list[Any]:
+           limit: int, typed: bool = False) -> list[InboxRow]:
+    """The page's tasks first (from ``human_task`` alone, in index order, cut at ``limit``),
+    then what each row shows joined to just those: the database never joins or sorts rows
+    that are not on the page. ``typed``: the conditions filter by the Vorlage-Art."""
     if limit <= 0:
         return []
-    task = HumanTask
+    order = (key.desc(), _TASK.c.id.desc()) if descending else (key, _TASK.c.id)
+    tasks = _TASK.join(_TYPED, _TYPED.c.id == _TASK.c.paper_id) if typed else _TASK
+    page = (select(*_TASK_COLUMNS).select_from(tasks).where(*conditions).order_by(*order)
+            .limit(limit).subquery("page"))
+    shown = page.c
     statement = (
-        select(task, col(ProcessInstance.version), Paper, Organization, Meeting)
-        .join(ProcessInstance, col(ProcessInstance.id) == task.process_instance_id)
-        .join(Paper, col(Paper.id) == task.paper_id, isouter=True)
-        .join(Organization, col(Organization.id) == task.organization_id, isouter=True)
-        .join(Meeting, col(Meeting.id) == task.meeting_id, isouter=True)
-        .where(*conditions)
-        .order_by(key.desc() if descending else key, col(task.id).desc() if descending else col(task.id))
-        .limit(limit)
-        .options(*_ROW_OPTIONS)
+        select(*shown, _INSTANCE.c.version, *_PAPER_COLUMNS, *_ORG_COLUMNS, *_MEETING_COLUMNS)
+        .select_from(page)
+        .join(_INSTANCE, _INSTANCE.c.id == shown.process_instance_id)
+        .join(_PAPER, _PAPER.c.id == shown.paper_id, isouter=True)
+        .join(_ORG, _ORG.c.id == shown.organization_id, isouter=True)
+        .join(_MEETING, _MEETING.c.id == shown.meeting_id, isouter=True)
+        .order_by(*((shown[key.name].desc(), shown.id.desc()) if descending
+                    else (shown[key.name], shown.id)))
     )
-    return list(session.execute(statement).all())
+    return [_row(values) for values in session.connection().execute(statement)]
+
+
+def _row(values: Any) -> InboxRow:
+    p, o, m = _T + 1, _T + 1 + _P, _T + 1 + _P + _O
+    return InboxRow(TaskLine(*values[:_T]), values[_T],
+                    PaperLine(*values[p:o]) if values[p] is not None else None,
+                    OrganizationLine(*values[o:m]) if values[o] is not None else None,
+                    MeetingLine(*values[m:m + _M]) if values[m] is not None else None)
 
 
 def task_rows(session: Session, task_ids: list[int], today: date) -> dict[int, InboxRow]:
@@ -293,14 +376,11 @@ def task_rows(session: Session, task_ids: list[int], today: date) -> dict[int, I
     if not task_ids:
         return {}
     found: dict[int, InboxRow] = {}
-    for fetched in _fetch(session, [col(HumanTask.id).in_(task_ids)], col(HumanTask.id), False,
-                          len(task_ids)):
-        row = InboxRow(*fetched)
+    for row in _fetch(session, [_TASK.c.id.in_(task_ids)], _TASK.c.id, False, len(task_ids)):
         due = row.task.due
         if row.task.status == TASK_READY and due is not None:
             row.overdue = due < today
             row.due_soon = not row.overdue and due <= today + timedelta(days=DUE_SOON_DAYS)
-        assert row.task.id is not None
         found[row.task.id] = row
     return found
 
@@ -312,7 +392,7 @@ def inbox_row(session: Session, task: HumanTask, version: int, today: date) -> I
     organization = session.get(Organization, task.organization_id) \
         if task.organization_id is not None else None
     meeting = session.get(Meeting, task.meeting_id) if task.meeting_id is not None else None
-    row = InboxRow(task, version, paper, organization, meeting)
+    row = InboxRow.of(task, version, paper, organization, meeting)
     due = task.due
     if task.status == TASK_READY and due is not None:
         row.overdue = due < today

@@ -7,7 +7,7 @@ same transaction as the workflow state they mirror.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text, update
 from sqlmodel import Field, Session, SQLModel, col, select
@@ -27,6 +27,7 @@ DELEGATION_PENDING = "delegiert"
 DELEGATION_RESOLVED = "zurückgegeben"
 
 _OPEN = text("status = 'bereit'")
+_DONE = text("status = 'erledigt'")
 
 
 class HumanTask(SQLModel, table=True):
@@ -44,6 +45,16 @@ class HumanTask(SQLModel, table=True):
         Index("ix_human_task_open_meeting_due", "meeting_id", "due", "id",
               postgresql_where=_OPEN, sqlite_where=_OPEN),
         Index("ix_human_task_done_by", "completed_by", "completed", "id"),
+        # The text filter (q=) on PostgreSQL: trigrams (pg_trgm) find a '%…%' substring of the
+        # open and of the completed tasks without reading each; SQLite has no such index. The
+        # open tasks' index holds the Gremium too (btree_gin), so a secretary's search reads
+        # only the matches in her Gremien.
+        Index("ix_human_task_open_search", "organization_id", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "gin_trgm_ops"}, postgresql_where=_OPEN,
+              info={"only_on": "postgresql"}).ddl_if(dialect="postgresql"),
+        Index("ix_human_task_done_search", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "gin_trgm_ops"}, postgresql_where=_DONE,
+              info={"only_on": "postgresql"}).ddl_if(dialect="postgresql"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -104,7 +115,12 @@ def may_work_on(actor: Actor, task: HumanTask) -> bool:
     return task.lane is not None and actor.has_role(task.lane, task.organization_id)
 
 
-def candidate_group(task: HumanTask) -> str | None:
+class _InGroup(Protocol):
+    lane: str | None
+    organization_id: int | None
+
+
+def candidate_group(task: _InGroup) -> str | None:
     """The candidate group as a name: the lane's role and the Gremium, e.g. ``Sekretariat:3``."""
     if task.lane is None:
         return None

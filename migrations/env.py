@@ -12,7 +12,7 @@ import engine.oparl.importer  # noqa: F401
 import engine.outbox  # noqa: F401
 import engine.tasks  # noqa: F401
 import engine.workflow.models  # noqa: F401
-from engine.db import make_engine
+from engine.db import exists_on, make_engine
 from engine.settings import load_settings
 
 target_metadata = SQLModel.metadata
@@ -27,6 +27,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",  # SQLite ALTER via table copy
             compare_type=True,
+            include_object=exists_on(connection.dialect.name),  # PostgreSQL-only indexes
         )
         with context.begin_transaction():
             context.run_migrations()

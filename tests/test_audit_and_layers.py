@@ -6,7 +6,7 @@ import ast
 
 import pytest
 
-from engine.db import Database
+from engine.db import Database, exists_on
 from notifications.scheduler import LeaderLock
 
 from .conftest import PROJECT
@@ -59,8 +59,8 @@ def test_migrations_match_the_tables(database):  # type: ignore[no-untyped-def]
     from sqlmodel import SQLModel
 
     with database.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
-                                SQLModel.metadata)
+        opts = {"compare_type": True, "include_object": exists_on(conn.dialect.name)}
+        diff = compare_metadata(MigrationContext.configure(conn, opts=opts), SQLModel.metadata)
     assert diff == []
 
 

@@ -16,7 +16,7 @@ import functools
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -223,23 +223,36 @@ def _meeting_ref(meeting: Meeting | None) -> dict[str, Any] | None:
 
 
 def task_json(row: InboxRow) -> dict[str, Any]:
-    """A task as the API shows it (the contract of ``GET /api/v1/tasks``), through ``TaskOut``."""
+    """A task as the API shows it: the contract of ``GET /api/v1/tasks`` (``S.TaskOut``).
+
+    Built directly rather than dumped through marshmallow, which cost more than everything
+    else of a 50-row page together; a test holds both equal for every kind of row."""
     t, paper, meeting, org = row.task, row.paper, row.meeting, row.organization
-    top = t.context.get("top")
-    return _instance(S.TaskOut).dump({  # type: ignore[no-any-return]
+    context = t.context
+    top = context.get("top")
+    return {
         "id": t.id,
-        "title": t.context.get("title_en", t.title) if current_language() == "en" else t.title,
-        "form": t.form_key, "step": t.bpmn_id, "status": t.status, "due": t.due,
-        "overdue": row.overdue, "due_soon": row.due_soon, "follow_up": t.follow_up,
+        "title": str(context.get("title_en", t.title)) if current_language() == "en" else t.title,
+        "form": t.form_key, "step": t.bpmn_id, "status": t.status, "due": _iso(t.due),
+        "overdue": row.overdue, "due_soon": row.due_soon, "follow_up": _iso(t.follow_up),
         "holder": t.assignee, "owner": t.owner, "delegation": t.delegation,
         "candidate_group": candidate_group(t),
-        "organization": org, "paper": paper, "meeting": _meeting_ref(meeting),
+        "organization": None if org is None else {"id": org.id, "name": org.name},
+        "paper": None if paper is None else {"id": paper.id, "reference": paper.reference,
+                                             "name": paper.name, "paper_type": paper.paper_type},
+        "meeting": None if meeting is None else {
+            "id": meeting.id, "name": meeting.name, "reference": meeting.reference,
+            "start": meeting.start.astimezone(TIMEZONE).isoformat()},
         "agenda_item_number": None if top is None else str(top),
-        "role": (t.context.get("beratung") or {}).get("role"),
-        "notes": {k: t.context[k] for k in ("postponed_in", "order_conflict") if k in t.context},
-        "created": t.created, "completed": t.completed, "completed_by": t.completed_by,
-        "version": row.version,
-    })
+        "role": (context.get("beratung") or {}).get("role"),
+        "notes": {k: context[k] for k in ("postponed_in", "order_conflict") if k in context},
+        "created": t.created.isoformat(), "completed": _iso(t.completed),
+        "completed_by": t.completed_by, "version": row.version,
+    }
+
+
+def _iso(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 def _row(task_id: int) -> dict[str, Any]:

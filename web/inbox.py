@@ -25,7 +25,7 @@ from engine.accounts import Account, Actor
 from engine.calendar import meetings
 from engine.council import PAPER_TYPES, ROLE_SECRETARIAT, Grant, Meeting, Organization, Paper
 from engine.errors import EngineError, Invalid
-from engine.inbox import VIEWS, InboxQuery, InboxRow, list_tasks, task_row
+from engine.inbox import VIEWS, InboxQuery, InboxRow, TaskLine, list_tasks, task_row
 from engine.process import procedures
 from engine.tasks import (
     DELEGATION_PENDING,
@@ -60,7 +60,7 @@ NOTED = {"ergebnis": "zur_kenntnis_genommen"}
 
 
 @bp.app_template_global()
-def task_title(task: HumanTask) -> str:
+def task_title(task: HumanTask | TaskLine) -> str:
     """The step's title in the page's language (the model names it in German and English)."""
     return str(task.context.get("title_en", task.title)) if current_language() == "en" else task.title
 
@@ -150,14 +150,15 @@ def _list_context(s: Session, actor: Actor) -> dict[str, Any]:
 MEETING_CHOICES_BACK = timedelta(days=365)
 
 
-def _filter_meetings(s: Session, orgs: list[Organization], selected: int | None) -> list[Meeting]:
+def _filter_meetings(s: Session, orgs: list[Organization], selected: int | None) -> list[Any]:
     """The Sitzung filter's choices: my Gremien's sessions of the last year and ahead, and the
-    chosen one, so that years of sessions do not make every inbox page longer."""
+    chosen one, so that years of sessions do not make every inbox page longer (what an option
+    shows, as plain rows)."""
     since = request_now() - MEETING_CHOICES_BACK
     window = col(Meeting.start) >= since
     if selected is not None:
         window = or_(window, col(Meeting.id) == selected)
-    return list(s.exec(select(Meeting).where(
+    return list(s.exec(select(Meeting.id, Meeting.start, Meeting.reference, Meeting.name).where(
         col(Meeting.organization_id).in_([o.id for o in orgs]), Meeting.cancelled == False,  # noqa: E712
         window).order_by(col(Meeting.start))))
 
