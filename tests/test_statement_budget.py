@@ -9,7 +9,10 @@ SQLAlchemy's cursor events).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
+
+import pytest
 
 from sqlmodel import select
 
@@ -17,15 +20,18 @@ from engine.council import Meeting
 from engine.db import count_statements
 from engine.tasks import TASK_READY, HumanTask
 
-#: Statements per completion: (SQLite, PostgreSQL). Reads: login with grants; the task with
-#: instance, model version, Beratung, Vorlage, Gremium, Sitzung; what the step's rules need
-#: (session window, the Gremium's sessions, the next TOP, deadline rules); writes: all of them
-#: together on PostgreSQL, one each on SQLite; the audit event.
+#: Statements per completion request: (SQLite, PostgreSQL). Reads: login with grants; the
+#: task with instance, model version, Beratung, Vorlage, Gremium, Sitzung; what the step's
+#: rules need (session window, the Gremium's sessions, the next TOP, deadline rules); writes:
+#: all of them together on PostgreSQL, one each on SQLite; the audit event (one INSERT).
+#: With ``RATSFLOW_AUDIT_SEAL=scheduler`` that is all; with ``commit`` (the default) the
+#: request seals its event right after its commit, in a short transaction of its own: SEAL more.
 BUDGET: dict[str, tuple[int, int]] = {
-    "Ergebnis erfassen": (12, 8),
-    "Niederschrift freigeben": (11, 9),
-    "Auf die Tagesordnung setzen": (14, 9),
+    "Ergebnis erfassen": (10, 6),
+    "Niederschrift freigeben": (9, 7),
+    "Auf die Tagesordnung setzen": (12, 7),
 }
+SEAL = (5, 4)
 
 
 def _task(database: Any, title: str, organization_id: int) -> HumanTask:
@@ -44,10 +50,26 @@ def _complete(app: Any, client: Any, task: HumanTask, data: dict[str, Any]) -> t
     return response.get_json(), list(seen)
 
 
-def test_each_seed_step_completes_within_its_statement_budget(app, demo, database, browser):  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("seal", ["scheduler", "commit"])
+def test_each_seed_step_completes_within_its_statement_budget(seal, settings, demo, database, clock):  # type: ignore[no-untyped-def]
+    from web import create_app
+
+    app = create_app(replace(settings, audit_seal=seal), upgrade=False)
+    app.config.update(TESTING=True)
+    app.extensions["ratsflow.clock"] = clock
+    try:
+        _steps(app, seal, demo, database)
+    finally:
+        app.extensions["ratsflow.db"].dispose()
+
+
+def _steps(app, seal, demo, database):  # type: ignore[no-untyped-def]
+    from .conftest import Browser
+
     backend = 0 if database.settings.is_sqlite else 1
-    committee = browser().login("hoffmann").client
-    assembly = browser().login("schmitz").client
+    extra = SEAL[backend] if seal == "commit" else 0
+    committee = Browser(app.test_client()).login("hoffmann").client
+    assembly = Browser(app.test_client()).login("schmitz").client
     committee_id = demo.committee_meeting.organization_id
     assembly_id = demo.assembly_meeting.organization_id
     counts: dict[str, int] = {}
@@ -72,6 +94,6 @@ def test_each_seed_step_completes_within_its_statement_budget(app, demo, databas
         "Ergebnis erfassen", "7", meeting_id)
     counts["Auf die Tagesordnung setzen"] = len(seen)
 
-    over = {step: (count, BUDGET[step][backend]) for step, count in counts.items()
-            if count > BUDGET[step][backend]}
+    over = {step: (count, BUDGET[step][backend] + extra) for step, count in counts.items()
+            if count > BUDGET[step][backend] + extra}
     assert not over, f"statements (counted, budget): {over}"
