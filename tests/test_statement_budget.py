@@ -13,7 +13,6 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-
 from sqlmodel import select
 
 from engine.council import Meeting
