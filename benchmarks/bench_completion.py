@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -170,7 +171,7 @@ def measure(app, jobs: list[dict], meeting_id: int) -> tuple[list[float], list[f
     return http, bare, len(seen)
 
 
-def run_backend(backend: str, rounds: int) -> dict:
+def run_backend(backend: str, rounds: int, seal: str = "commit") -> dict:
     with tempfile.TemporaryDirectory(prefix="ratsflow-bench-") as tmp:
         admin, name = None, None
         if backend == "sqlite":
@@ -185,6 +186,7 @@ def run_backend(backend: str, rounds: int) -> dict:
         try:
             settings = load_settings(env={}, database_url=url, instance_path=Path(tmp) / "instance",
                                      scheduler_in_process=False, secret_key="bench")
+            settings = replace(settings, audit_seal=seal)
             app = create_app(settings, upgrade=True)  # a fresh database: migrate it here
             jobs, meeting_id = prepare(app.extensions["ratsflow.db"], rounds + WARMUP)
             http, bare, statements = measure(app, jobs, meeting_id)
@@ -227,6 +229,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--quick", action="store_true", help="50 rounds each")
+    parser.add_argument("--seal", choices=["commit", "scheduler"], default="commit",
+                        help="RATSFLOW_AUDIT_SEAL: the audit event sealed after the commit (default) "
+                             "or by the scheduler's sealer")
     parser.add_argument("--json", action="store_true", help="last line: the figures as one JSON object")
     args = parser.parse_args()
     rounds = 50 if args.quick else args.rounds
@@ -234,11 +239,12 @@ def main() -> int:
     print("Task completion: HTTP (POST /api/v1/tasks/<id>/complete) vs bare SpiffWorkflow "
           "round trip (deserialize_json with spec, run, do_engine_steps, serialize_json).")
     print("Both sides use the restricted script engine (engine.workflow.sandbox).")
-    results = {backend: run_backend(backend, rounds) for backend in backends}
+    results = {backend: run_backend(backend, rounds, args.seal) for backend in backends}
+    print(f"audit seal: {args.seal}")
     met = [report(backend, rounds, result) for backend, result in results.items()]
     print(f"machine load (1 min): {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     if args.json:
-        figures: dict[str, Any] = {"load": os.getloadavg()[0], "goals": []}
+        figures: dict[str, Any] = {"load": os.getloadavg()[0], "seal": args.seal, "goals": []}
         for backend, result in results.items():
             http, bare = statistics.median(result["http"]) * 1000, statistics.median(result["bare"]) * 1000
             p95 = statistics.quantiles(result["http"], n=20)[-1] * 1000

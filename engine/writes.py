@@ -69,10 +69,12 @@ class Writes:
         """Queue rows (same columns each; ``key``: a column returned with each new id)."""
         if not rows:
             return
-        rows = [{**row, **_python_side(table, row, "default")} for row in rows]
-        columns = tuple(rows[0])
-        params = {f"{c}_{n}": row[c] for n, row in enumerate(rows) for c in columns}
-        self._writes.append(_Write(table, (table.name, columns, (), len(rows), key), params, None, None))
+        # One write per row: a multi-row VALUES has no cache key in SQLAlchemy (it would be
+        # compiled anew each time, and with it the whole PostgreSQL statement around it).
+        for row in rows:
+            row = {**row, **_python_side(table, row, "default")}
+            params = {f"{c}_0": value for c, value in row.items()}
+            self._writes.append(_Write(table, (table.name, tuple(row), (), 1, key), params, None, None))
 
     def update(self, table: Table, match: dict[str, Any], values: dict[str, Any], *,
                expect: int | None = None, refusal: EngineError | None = None) -> None:
@@ -139,8 +141,8 @@ def _statement(table: Table, shape: Shape, prefix: str = "") -> Any:
             else table.c[c] == bindparam(f"{prefix}m_{c}", type_=table.c[c].type) for c in matched
         ))).values({c: bindparam(f"{prefix}{c}_0", type_=table.c[c].type) for c in columns})
     else:
-        statement = insert(table).values([
-            {c: bindparam(f"{prefix}{c}_{n}", type_=table.c[c].type) for c in columns} for n in range(rows)])
+        statement = insert(table).values(
+            {c: bindparam(f"{prefix}{c}_0", type_=table.c[c].type) for c in columns})
     returned = cast(table.c[key], String) if key is not None else literal(None, String)
     return statement.returning(table.c.id, returned.label("k"))
 
