@@ -535,6 +535,9 @@ def _serve_gunicorn(host: str, port: int, with_demo: bool, workers: int) -> None
 
     scheduler = None
     if settings.scheduler_in_process:
+        # Several web processes and the scheduler's sealer beside them: writers append their
+        # audit event with one statement and nothing after the commit (unless set otherwise).
+        os.environ.setdefault("RATSFLOW_AUDIT_SEAL", "scheduler")
         scheduler = subprocess.Popen([sys.executable, "-m", "web.cli", "scheduler"])
     click.echo(f"ratsflow läuft auf http://{host}:{port}/ mit {workers} Web-Prozess(en) (gunicorn)"
                + (f", Scheduler als Prozess {scheduler.pid}" if scheduler else ""))
