@@ -32,6 +32,7 @@ from engine import catalog, tasks
 from engine.accounts import Actor
 from engine.audit_history import ACTIONS, describe
 from engine.council import RESULTS, Meeting
+from engine.db import after_commit
 from engine.errors import EngineError, Forbidden, Invalid, NotFound
 from engine.identity import tokens
 from engine.inbox import InboxQuery, InboxRow, inbox_row, list_tasks, task_row
@@ -117,17 +118,14 @@ class BearerToken:
 
 
 class TokenValidator(BearerTokenValidator):
-    """Looks the token up by its hash (in a read-only unit of work of its own)."""
+    """Looks the token up by its hash, with its account and grants (one query, in the
+    request's unit of work)."""
 
     def authenticate_token(self, token_string: str) -> BearerToken | None:
-        from engine.accounts import load_actor
-
-        database = current_app.extensions["ratsflow.db"]
-        with database.unit_of_work(write=False) as s:
-            row = tokens.find(s, token_string)
-            if row is None:
-                return None
-            return BearerToken(row, load_actor(s, row.account_id), request_now())
+        row, actor = tokens.find_with_actor(request_session(), token_string)
+        if row is None:
+            return None
+        return BearerToken(row, actor, request_now())
 
 
 protector = ResourceProtector()
@@ -164,8 +162,12 @@ def _authenticate() -> None:
         g.api_token = token.row
         if tokens.needs_touch(token.row, token.now):
             assert token.row.id is not None
-            with current_app.extensions["ratsflow.db"].unit_of_work() as s:
-                tokens.record_use(s, token.row.id, token.now)
+            token_id, used, database = token.row.id, token.now, current_app.extensions["ratsflow.db"]
+
+            def touch() -> None:  # after the request's commit: its lock (SQLite) is free then
+                with database.unit_of_work() as s:
+                    tokens.record_use(s, token_id, used)
+            after_commit(request_session(), touch)
         return
     if current_actor() is None:
         raise ApiUnauthorized(_("Bitte melden Sie sich an."))

@@ -15,11 +15,13 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from engine import audit
 from engine.accounts import Actor, load_actor
-from engine.council import ROLE_ADMIN, Account
+from engine.council import ROLE_ADMIN, Account, Grant
 from engine.errors import Forbidden, Invalid, NotFound
 from engine.types import created_column, utc_column, utcnow
 
@@ -166,6 +168,31 @@ def find(session: Session, plain: str) -> ApiToken | None:
     if not plain.startswith(PREFIX) or len(plain) > 200:
         return None
     return session.exec(select(ApiToken).where(ApiToken.token_hash == _hash(plain))).first()
+
+
+#: :func:`find_with_actor`'s statement, built once: the token, its account and its grants.
+_TOKEN_QUERY = (
+    sa_select(ApiToken, col(Account.username), col(Account.display_name), col(Account.active),
+              col(Grant.role), col(Grant.organization_id))
+    .join(Account, col(Account.id) == ApiToken.account_id)
+    .outerjoin(Grant, col(Grant.account_id) == Account.id)
+    .where(col(ApiToken.token_hash) == bindparam("token_hash"))
+)
+
+
+def find_with_actor(session: Session, plain: str) -> tuple[ApiToken | None, Actor | None]:
+    """:func:`find` and the token's active account with its grants, in one query (the actor
+    is None for an inactive account)."""
+    if not plain.startswith(PREFIX) or len(plain) > 200:
+        return None, None
+    rows = session.execute(_TOKEN_QUERY, {"token_hash": _hash(plain)}).all()
+    if not rows:
+        return None, None
+    token, username, display_name, active, _, _ = rows[0]
+    if not active:
+        return token, None
+    grants = frozenset((role, org) for *_, role, org in rows if role is not None)
+    return token, Actor(token.account_id, username, display_name, grants)
 
 
 def needs_touch(token: ApiToken, now: dt.datetime) -> bool:
