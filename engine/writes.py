@@ -5,8 +5,8 @@ UPDATE, the completed task's row, the rows of the steps it made ready, a TOP, th
 session. Through the ORM's unit of work each costs a statement plus the ORM's bookkeeping, and
 building a Core statement anew costs more than running it (~0.2–0.6 ms for an UPDATE or an
 INSERT of 20 columns, against ~0.08 ms for the same statement built once). So a write here is
-described by its *shape* — table, the columns it sets, the columns it matches, the number of
-rows — and its values; a statement is built once per shape, with bound parameters, and kept:
+described by its *shape* — table, the columns it sets, the columns it matches (one row each)
+— and its values; a statement is built once per shape, with bound parameters, and kept:
 
 * on PostgreSQL all writes of a unit of work are **one** statement, each write a
   data-modifying CTE (``WITH w0 AS (UPDATE … RETURNING id), w1 AS (INSERT … RETURNING id)
@@ -46,8 +46,8 @@ from sqlmodel import Session
 from engine.db import forget
 from engine.errors import EngineError
 
-#: (table name, columns set, columns matched, rows, key column)
-Shape = tuple[str, tuple[str, ...], tuple[str, ...], int, str | None]
+#: (table name, columns set, columns matched – ``column:null`` for IS NULL –, key column)
+Shape = tuple[str, tuple[str, ...], tuple[str, ...], str | None]
 
 
 @dataclass
@@ -74,7 +74,7 @@ class Writes:
         for row in rows:
             row = {**row, **_python_side(table, row, "default")}
             params = {f"{c}_0": value for c, value in row.items()}
-            self._writes.append(_Write(table, (table.name, tuple(row), (), 1, key), params, None, None))
+            self._writes.append(_Write(table, (table.name, tuple(row), (), key), params, None, None))
 
     def update(self, table: Table, match: dict[str, Any], values: dict[str, Any], *,
                expect: int | None = None, refusal: EngineError | None = None) -> None:
@@ -84,7 +84,7 @@ class Writes:
         params = {**{f"{c}_0": v for c, v in values.items()},
                   **{f"m_{c}": v for c, v in match.items() if v is not None}}
         matched = tuple(c if v is not None else f"{c}:null" for c, v in match.items())
-        self._writes.append(_Write(table, (table.name, tuple(values), matched, 1, None), params,
+        self._writes.append(_Write(table, (table.name, tuple(values), matched, None), params,
                                    expect, refusal))
 
     def send(self, session: Session) -> list[list[tuple[int, str | None]]]:
@@ -132,9 +132,9 @@ def _python_side(table: Table, given: dict[str, Any], kind: str) -> dict[str, An
 
 @lru_cache(maxsize=256)
 def _statement(table: Table, shape: Shape, prefix: str = "") -> Any:
-    """The statement of a write's shape with bound parameters ``{prefix}{column}_{row}``
+    """The statement of a write's shape with bound parameters ``{prefix}{column}_0``
     (matches: ``{prefix}m_{column}``), returning the id and the key (as text)."""
-    _, columns, matched, rows, key = shape
+    _, columns, matched, key = shape
     if matched:
         statement: Any = update(table).where(and_(*(
             table.c[c.removesuffix(":null")].is_(None) if c.endswith(":null")
