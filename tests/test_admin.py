@@ -180,8 +180,9 @@ def test_bad_input_names_the_field_and_changes_nothing(demo, database, browser, 
         if other != field:  # what was typed stays
             assert f'id="{other}" name="{other}" value="{GOOD[other]}"' in html
     rules = _rules(database)
-    assert [(r.invitation_days, r.working_days, r.count_session_day, r.agenda_days_before,
-             r.result_working_days) for r in rules] == [(9, False, True, 2, 5)]
+    stored = [(r.invitation_days, r.working_days, r.count_session_day, r.agenda_days_before,
+               r.result_working_days) for r in rules]
+    assert stored == [(9, False, True, 2, 5)]
     with database.unit_of_work() as s:
         changes = s.exec(select(AuditEvent).where(AuditEvent.action == "deadline_rules.changed")).all()
         assert len(changes) == 1

@@ -211,7 +211,8 @@ def test_bulk_kenntnisnahme_of_three_tasks(demo, database, actor, draft, page): 
     flash = page.locator("p.flash").filter(has_text="Zur Kenntnis genommen:")
     assert all(ref in flash.inner_text() for ref in ("2024/090", "2024/091", "2024/092"))
     remaining = page.locator("table.inbox tbody tr").all_inner_texts()
-    assert [r for r in remaining if "2024/09" in r] == []
+    left_over = [r for r in remaining if "2024/09" in r]
+    assert left_over == []
     assert any("2024/063" in r for r in remaining)
     from engine.council import AgendaItem, Consultation, Paper
 
@@ -262,7 +263,8 @@ def test_the_whole_flow_with_the_keyboard_alone(demo, database, page):  # type: 
     from engine.council import AgendaItem
 
     with database.unit_of_work() as s:
-        assert [i.result for i in s.exec(select(AgendaItem))] == ["zur_kenntnis_genommen"]
+        results = [i.result for i in s.exec(select(AgendaItem))]
+        assert results == ["zur_kenntnis_genommen"]
 
 
 def test_pages_have_no_serious_accessibility_violations(demo, page):  # type: ignore[no-untyped-def]

@@ -195,9 +195,10 @@ def test_text_search_finds_the_same_rows_through_the_trigram_index(demo, databas
     for term in TERMS:
         expected = [r.task.id for r in every if term.casefold() in texts[r.task.id]]
         expected_done = [r.task.id for r in done if term.casefold() in texts[r.task.id]]
-        assert [r.task.id for r in _listed(database, hoffmann, q=term, limit=200)] == expected, term
-        assert [r.task.id for r in _listed(database, hoffmann, view="done", q=term, limit=200)] \
-            == expected_done, term
+        found = [r.task.id for r in _listed(database, hoffmann, q=term, limit=200)]
+        assert found == expected, term
+        found_done = [r.task.id for r in _listed(database, hoffmann, view="done", q=term, limit=200)]
+        assert found_done == expected_done, term
         if not postgres:
             continue
         with database.engine.connect() as conn, Session(bind=conn) as s:

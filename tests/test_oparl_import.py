@@ -86,8 +86,8 @@ def test_import_counts_originals_and_a_second_run_writes_nothing(database, serve
         assert lead is not None and lead.organization_type == "Verwaltungsbereich"
         folge = list(s.exec(select(Consultation).where(Consultation.paper_id == paper.id)
                             .order_by(col(Consultation.position))))
-        assert [(c.position, c.role, c.authoritative) for c in folge] == [
-            (1, "Entscheidung", False), (2, "Vorberatung", True)]
+        beratungen = [(c.position, c.role, c.authoritative) for c in folge]
+        assert beratungen == [(1, "Entscheidung", False), (2, "Vorberatung", True)]
         gremium = s.get(Organization, folge[0].organization_id)
         assert gremium is not None and gremium.organization_type == "Gremium"
         origin = s.exec(select(OparlOrigin).where(OparlOrigin.origin_url == PAPER)).one()
@@ -240,8 +240,8 @@ def test_with_files_downloads_and_verifies(database, server, tmp_path: Path) -> 
     bad.pop("sha512Checksum")
     server.store.change(PAPER)
     run(database, server, files=store, with_files=True)
-    assert [r for r in server.requests if "downloadfiles" in r] == [
-        "/bodies/0001/downloadfiles/00650849.pdf"]  # only the one that was missing
+    downloads = [r for r in server.requests if "downloadfiles" in r]
+    assert downloads == ["/bodies/0001/downloadfiles/00650849.pdf"]  # only the one that was missing
 
 
 def test_oparl_1_0_shapes_are_read(database, server) -> None:  # type: ignore[no-untyped-def]

@@ -114,7 +114,8 @@ def test_what_went_in_comes_out(imported, app, database) -> None:  # type: ignor
         ours = by_kind["paper"][p["id"]]
         assert {k: ours.get(k) for k in ("reference", "name", "paperType", "date")} == {
             k: p.get(k) for k in ("reference", "name", "paperType", "date")}, p["id"]
-        assert [origin(u) for u in ours.get("underDirectionOf", [])] == p.get("underDirectionOf", []), p["id"]
+        lead = [origin(u) for u in ours.get("underDirectionOf", [])]
+        assert lead == p.get("underDirectionOf", []), p["id"]
         assert {origin(u) for u in ours.get("consultation", [])} == {c["id"] for c in p.get("consultation", [])}
 
     # ---- meetings: name, start, end (and the organization, the agenda)
@@ -128,12 +129,14 @@ def test_what_went_in_comes_out(imported, app, database) -> None:  # type: ignor
             assert "end" not in ours, m["id"]
         else:
             assert _instant(ours.get("end")) == _instant(m["end"]), m["id"]
-        assert [origin(u) for u in ours["organization"]] == m["organization"], m["id"]
+        organizations = [origin(u) for u in ours["organization"]]
+        assert organizations == m["organization"], m["id"]
         # the agenda in the source's order, headings without a number where the source put them
         agenda = ours.get("agendaItem", [])
-        assert [(origin(i), i.get("number"), i["name"]) for i in agenda] == [
-            (i["id"], i.get("number") or None, i["name"]) for i in m["agendaItem"]], m["id"]
-        assert [i["order"] for i in agenda] == list(range(1, len(agenda) + 1)), m["id"]
+        items = [(origin(i), i.get("number"), i["name"]) for i in agenda]
+        assert items == [(i["id"], i.get("number") or None, i["name"]) for i in m["agendaItem"]], m["id"]
+        orders = [i["order"] for i in agenda]
+        assert orders == list(range(1, len(agenda) + 1)), m["id"]
         if [i["order"] for i in m["agendaItem"]] != list(range(1, len(agenda) + 1)):
             gaps.append(m["id"])
     assert len(cut) == 25 and END_BEFORE_START in "\n".join(summary.lines())
