@@ -14,9 +14,11 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from engine.council import (
@@ -98,19 +100,28 @@ class Actor:
         return (ROLE_ADMIN, None) in self.grants
 
 
+#: The columns :func:`actor_of` reads, after whatever a query selects before them (joined
+#: from ``account`` with ``grant`` outer-joined: one row per grant).
+ACTOR_COLUMNS = (col(Account.id), col(Account.username), col(Account.display_name), col(Account.active),
+                 col(Grant.role), col(Grant.organization_id))
+
+
+def actor_of(rows: Sequence[Any]) -> Actor | None:
+    """The actor from rows ending in :data:`ACTOR_COLUMNS`; None for an inactive account."""
+    account_id, username, display_name, active = rows[0][-6:-2]
+    if not active:
+        return None
+    grants = frozenset((row[-2], row[-1]) for row in rows if row[-2] is not None)
+    return Actor(account_id, username, display_name, grants)
+
+
 def load_actor(session: Session, account_id: int) -> Actor | None:
     """The active account with its grants, in one query."""
-    rows = session.exec(
-        select(Account, Grant.role, Grant.organization_id)
-        .outerjoin(Grant, col(Grant.account_id) == Account.id)
-        .where(Account.id == account_id, Account.active == True)  # noqa: E712
+    rows = session.execute(
+        sa_select(*ACTOR_COLUMNS).outerjoin(Grant, col(Grant.account_id) == Account.id)
+        .where(col(Account.id) == account_id)
     ).all()
-    if not rows:
-        return None
-    account = rows[0][0]
-    grants = frozenset((role, org) for _, role, org in rows if role is not None)
-    assert account.id is not None
-    return Actor(account.id, account.username, account.display_name, grants)
+    return actor_of(rows) if rows else None
 
 
 def authenticate(session: Session, username: str, password: str) -> Actor | None:

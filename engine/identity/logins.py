@@ -17,7 +17,7 @@ from sqlalchemy import Column, Text, bindparam, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from engine.accounts import Actor
+from engine.accounts import ACTOR_COLUMNS, Actor, actor_of
 from engine.council import Account, Grant
 from engine.types import created_column, table_of, utc_column
 
@@ -110,8 +110,7 @@ def check_row(session: Session, row: LoginSession, now: dt.datetime, timeouts: T
 def _login_query() -> Any:
     """The statement of :func:`check_with_actor`, built once."""
     return (
-        sa_select(LoginSession, col(Account.username), col(Account.display_name), col(Account.active),
-                  col(Grant.role), col(Grant.organization_id))
+        sa_select(LoginSession, *ACTOR_COLUMNS)
         .join(Account, col(Account.id) == LoginSession.account_id)
         .outerjoin(Grant, col(Grant.account_id) == Account.id)
         .where(col(LoginSession.key_hash) == bindparam("key_hash"))
@@ -133,11 +132,7 @@ def check_with_actor(session: Session, key: str, now: dt.datetime, timeouts: Tim
     row = check_row(session, rows[0][0], now, timeouts, touch_after)
     if row is None:
         return None, None
-    _, username, display_name, active, _, _ = rows[0]
-    if not active:
-        return row, None
-    grants = frozenset((role, org) for *_, role, org in rows if role is not None)
-    return row, Actor(row.account_id, username, display_name, grants)
+    return row, actor_of(rows)
 
 
 def end(session: Session, row: LoginSession, now: dt.datetime, reason: str) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from engine import audit
-from engine.accounts import Actor, load_actor
+from engine.accounts import ACTOR_COLUMNS, Actor, actor_of, load_actor
 from engine.council import ROLE_ADMIN, Account, Grant
 from engine.errors import Forbidden, Invalid, NotFound
 from engine.types import created_column, utc_column, utcnow
@@ -172,8 +172,7 @@ def find(session: Session, plain: str) -> ApiToken | None:
 
 #: :func:`find_with_actor`'s statement, built once: the token, its account and its grants.
 _TOKEN_QUERY = (
-    sa_select(ApiToken, col(Account.username), col(Account.display_name), col(Account.active),
-              col(Grant.role), col(Grant.organization_id))
+    sa_select(ApiToken, *ACTOR_COLUMNS)
     .join(Account, col(Account.id) == ApiToken.account_id)
     .outerjoin(Grant, col(Grant.account_id) == Account.id)
     .where(col(ApiToken.token_hash) == bindparam("token_hash"))
@@ -188,11 +187,7 @@ def find_with_actor(session: Session, plain: str) -> tuple[ApiToken | None, Acto
     rows = session.execute(_TOKEN_QUERY, {"token_hash": _hash(plain)}).all()
     if not rows:
         return None, None
-    token, username, display_name, active, _, _ = rows[0]
-    if not active:
-        return token, None
-    grants = frozenset((role, org) for *_, role, org in rows if role is not None)
-    return token, Actor(token.account_id, username, display_name, grants)
+    return rows[0][0], actor_of(rows)
 
 
 def needs_touch(token: ApiToken, now: dt.datetime) -> bool:
