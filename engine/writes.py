@@ -72,7 +72,7 @@ class Writes:
         # One write per row: a multi-row VALUES has no cache key in SQLAlchemy (it would be
         # compiled anew each time, and with it the whole PostgreSQL statement around it).
         for row in rows:
-            row = {**row, **_python_side(table, row, "default")}
+            row = {**row, **python_defaults(table, row)}
             params = {f"{c}_0": value for c, value in row.items()}
             self._writes.append(_Write(table, (table.name, tuple(row), (), key), params, None, None))
 
@@ -80,7 +80,7 @@ class Writes:
                expect: int | None = None, refusal: EngineError | None = None) -> None:
         """Queue ``UPDATE table SET values WHERE`` every column of ``match`` equals its value
         (``None``: IS NULL)."""
-        values = {**values, **_python_side(table, values, "onupdate")}
+        values = {**values, **python_defaults(table, values, "onupdate")}
         params = {**{f"{c}_0": v for c, v in values.items()},
                   **{f"m_{c}": v for c, v in match.items() if v is not None}}
         matched = tuple(c if v is not None else f"{c}:null" for c, v in match.items())
@@ -117,15 +117,20 @@ class Writes:
         return results
 
 
-def _python_side(table: Table, given: dict[str, Any], kind: str) -> dict[str, Any]:
-    """The values of the table's Python-side defaults (or ``onupdate``) a write leaves out, set
-    here: SQLAlchemy would name their parameters alike in each write of a combined statement."""
+def python_defaults(table: Table, given: dict[str, Any], kind: str = "default") -> dict[str, Any]:
+    """The values of the table's Python-side column defaults (``kind="onupdate"``: of its
+    ``onupdate``) for the columns ``given`` leaves out, as an INSERT/UPDATE would fill them in.
+
+    Set here for writes that bypass SQLAlchemy's own filling: several writes in one combined
+    statement (SQLAlchemy would name their parameters alike) and bulk loads (COPY)."""
     found = {}
     for column in table.c:
         default = getattr(column, kind)
-        if column.name not in given and default is not None and default.is_scalar:
+        if column.name in given or default is None:
+            continue
+        if default.is_scalar:
             found[column.name] = default.arg
-        elif column.name not in given and default is not None and default.is_callable:
+        elif default.is_callable:
             found[column.name] = default.arg(None)
     return found
 

@@ -133,8 +133,8 @@ def test_what_went_in_comes_out(imported, app, database) -> None:  # type: ignor
         assert organizations == m["organization"], m["id"]
         # the agenda in the source's order, headings without a number where the source put them
         agenda = ours.get("agendaItem", [])
-        items = [(origin(i), i.get("number"), i["name"]) for i in agenda]
-        assert items == [(i["id"], i.get("number") or None, i["name"]) for i in m["agendaItem"]], m["id"]
+        agenda_rows = [(origin(i), i.get("number"), i["name"]) for i in agenda]
+        assert agenda_rows == [(i["id"], i.get("number") or None, i["name"]) for i in m["agendaItem"]], m["id"]
         orders = [i["order"] for i in agenda]
         assert orders == list(range(1, len(agenda) + 1)), m["id"]
         if [i["order"] for i in m["agendaItem"]] != list(range(1, len(agenda) + 1)):

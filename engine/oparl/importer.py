@@ -47,7 +47,6 @@ from typing import Any
 from sqlalchemy import (
     ARRAY,
     Column,
-    ColumnDefault,
     ColumnElement,
     Index,
     Integer,
@@ -104,6 +103,7 @@ from engine.oparl.mapping import (
 )
 from engine.settings import TIMEZONE
 from engine.types import table_of, utc_column, utcnow
+from engine.writes import python_defaults
 
 # ----------------------------------------------------------------------------- tables
 
@@ -213,17 +213,13 @@ def bulk_insert(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     forget(s)  # past the session's execute path: what the unit of work remembered is stale
     conn = s.connection()
     dialect = conn.dialect
-    names = list(rows[0])
+    given = list(rows[0])
+    defaults = python_defaults(table, rows[0])  # once for the batch
+    names = given + list(defaults)
     tail: list[Any] = []
-    for column in table.columns:
-        default = column.default
-        if column.name in rows[0] or default is None or not isinstance(default, ColumnDefault):
-            continue
-        names.append(column.name)
-        value = default.arg(None) if default.is_callable else default.arg
-        processor = column.type._cached_bind_processor(dialect)
+    for name, value in defaults.items():
+        processor = table.c[name].type._cached_bind_processor(dialect)
         tail.append(processor(value) if processor is not None else value)
-    given = names[:len(names) - len(tail)]
     processors = [table.c[name].type._cached_bind_processor(dialect) for name in given]
 
     def values(row: dict[str, Any]) -> list[Any]:
@@ -647,12 +643,7 @@ class Importer:
                     self._save_resume(s, *resume)
                 uow.commit()
             except (IntegrityError, DataError):
-                uow.rollback()
-                uow.close()
-                self.pending.clear()
-                self.deferred.clear()
-                self.new_origins.clear()
-                self.links.clear()
+                self._drop_page(uow)
                 self.originals, self.meeting_start = originals, starts
                 summary.counts, summary.writes = counts_before, writes_before
                 summary.problems, summary.skipped = problems_before, skipped_before
@@ -661,18 +652,22 @@ class Importer:
                     continue
                 raise
             except BaseException:
-                uow.rollback()
-                uow.close()
-                self.pending.clear()
-                self.deferred.clear()
-                self.new_origins.clear()
-                self.links.clear()
+                self._drop_page(uow)
                 raise
             uow.close()
             self.ids.update(self.pending)
             self.pending.clear()
             self.origin_rows = {}
             return
+
+    def _drop_page(self, uow: Any) -> None:
+        """A page's unit of work failed: roll it back and forget what it had queued."""
+        uow.rollback()
+        uow.close()
+        self.pending.clear()
+        self.deferred.clear()
+        self.new_origins.clear()
+        self.links.clear()
 
     def _load_references(self, s: Session, data: list[Any]) -> None:
         """The Aktenzeichen of a page's Vorlagen already taken here, and the start of the
