@@ -174,13 +174,9 @@ def forget(session: Session) -> None:
     session.info.pop(_MEMO, None)
 
 
-def _forget(session: Any, *_args: Any) -> None:
-    session.info.pop(_MEMO, None)
-
-
 def _forget_on_write(state: Any) -> None:
     if not state.is_select:
-        state.session.info.pop(_MEMO, None)
+        forget(state.session)
 
 
 #: What a unit of work notes in ``session.info`` for itself (read memo, objects held, writes
@@ -194,10 +190,10 @@ def _end_of_unit(session: Any, transaction: Any) -> None:
         for key in UNIT_KEYS:
             session.info.pop(key, None)
     else:
-        _forget(session)
+        forget(session)
 
 
-event.listen(OrmSession, "after_flush", _forget)
+event.listen(OrmSession, "after_flush", lambda session, _flush_context: forget(session))
 event.listen(OrmSession, "after_transaction_end", _end_of_unit)
 event.listen(OrmSession, "do_orm_execute", _forget_on_write)
 
