@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from click.testing import CliRunner
-from sqlmodel import select
+from sqlmodel import col, select
 
 from engine import audit
 from engine.process import procedures
@@ -121,7 +121,8 @@ def test_exports_read_back_and_are_recorded(demo, database, actor, browser):  # 
     lines = krueger.get("/revision/export.jsonl?vorlage=2024/063").get_data(as_text=True).splitlines()
     assert [json.loads(line)["seq"] for line in lines] == [e.seq for e in events]
     with database.unit_of_work() as s:
-        exported = s.exec(select(audit.AuditEvent).where(audit.AuditEvent.action == "audit.exported")).all()
+        exported = s.exec(select(audit.AuditEvent).where(audit.AuditEvent.action == "audit.exported")
+                          .order_by(col(audit.AuditEvent.seq))).all()
         assert [(e.actor, e.details["format"]) for e in exported] == [("krueger", "csv"), ("krueger", "jsonl")]
     assert browser().login("hoffmann").get("/revision/export.csv").status_code == 403
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from engine import audit, outbox
 from engine.calendar import reminders
@@ -19,7 +19,8 @@ from .conftest import NOW, text_of
 
 def _events(database, action: str) -> list[audit.AuditEvent]:  # type: ignore[no-untyped-def]
     with database.unit_of_work() as s:
-        return list(s.exec(select(audit.AuditEvent).where(audit.AuditEvent.action == action)))
+        return list(s.exec(select(audit.AuditEvent).where(audit.AuditEvent.action == action)
+                           .order_by(col(audit.AuditEvent.seq))))
 
 
 def _gremium(database, name: str) -> Organization:  # type: ignore[no-untyped-def]
