@@ -69,6 +69,8 @@ class AuditEvent(SQLModel, table=True):
         # takes the newest numbers of a period from the index alone).
         Index("ix_audit_event_action_at_seq", "action", "at", "seq"),
         Index("ix_audit_event_at_seq", "at", "seq"),
+        # A Sitzung's events (migration 0016): the session filter and a Vorlage's sessions.
+        Index("ix_audit_event_meeting_seq", "meeting_id", "seq"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -81,6 +83,9 @@ class AuditEvent(SQLModel, table=True):
     action: str  # e.g. "task.completed", "procedure.started"
     paper_id: int | None = Field(default=None, index=True)
     process_instance_id: int | None = Field(default=None, index=True)
+    #: The Sitzung the event is about (moved, invited, its agenda, a TOP's step in it), or
+    #: None. Covered by the hash from version 3 on; before, it is the details' ``meeting_id``.
+    meeting_id: int | None = None
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     #: Set by :func:`seal` (None until then): the event this one follows, its hash, this one's.
     prev_seq: int | None = None
@@ -105,19 +110,33 @@ class AuditHead(SQLModel, table=True):
     horizon_xmax: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
-#: The hash formula of new events: version 2 covers ``actor_name`` too.
-HASH_VERSION = 2
+#: The hash formula of new events: version 2 covers ``actor_name`` too, version 3 ``meeting_id``.
+HASH_VERSION = 3
+
+
+def legacy_meeting_id(details: dict[str, Any] | None) -> int | None:
+    """The Sitzung of an event written before version 3: its details' ``meeting_id`` (what
+    migration 0016 filled the column with; :func:`verify` holds the column to it)."""
+    value = (details or {}).get("meeting_id")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _digest(prev_hash: str, seq: int, at: datetime, actor: str, action: str,
             paper_id: int | None, instance_id: int | None, details: dict[str, Any],
-            actor_name: str | None = None, version: int = 1) -> str | None:
-    """The hash of one event by the formula of its ``version`` (None for a version unknown).
+            actor_name: str | None = None, version: int = 1, meeting_id: int | None = None) -> str | None:
+    """The hash of one event by the formula of its ``version`` (None for a version unknown,
+    or for an event whose Sitzung its version cannot account for).
 
     Version 1 (events written before migration 0011) leaves ``actor_name`` out, so a changed
-    name still verified; version 2 covers it and names its version in what it hashes."""
+    name still verified; version 2 covers it and names its version in what it hashes;
+    version 3 (migration 0016) covers the event's Sitzung too. An event of version 1 or 2
+    whose ``meeting_id`` is not its details' (:func:`legacy_meeting_id`) does not verify."""
     fields: list[Any] = [prev_hash, seq, at.isoformat(), actor, action, paper_id, instance_id, details]
-    if version == 2:
+    if version == 3:
+        fields = [3, *fields, actor_name, meeting_id]
+    elif version in (1, 2) and meeting_id != legacy_meeting_id(details):
+        return None  # the column was changed afterwards: no hash fits
+    elif version == 2:
         fields = [2, *fields, actor_name]
     elif version != 1:
         return None
@@ -133,6 +152,7 @@ def record(
     *,
     paper_id: int | None = None,
     process_instance_id: int | None = None,
+    meeting_id: int | None = None,
     details: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> AuditEvent:
@@ -144,7 +164,8 @@ def record(
     table = table_of(AuditEvent)
     values: dict[str, Any] = {
         "at": at, "actor": actor, "actor_name": actor_name, "action": action, "paper_id": paper_id,
-        "process_instance_id": process_instance_id, "details": details, "hash_version": HASH_VERSION}
+        "process_instance_id": process_instance_id, "meeting_id": meeting_id, "details": details,
+        "hash_version": HASH_VERSION}
     if session.get_bind().dialect.name != "postgresql":
         # SQLite: the writer holds the database's write lock (BEGIN IMMEDIATE): the next number.
         values["seq"] = select(func.coalesce(func.max(table.c.seq), 0) + 1).scalar_subquery()
@@ -214,15 +235,15 @@ def seal(session: Session, *, wait: bool = True, limit: int = SEAL_BATCH) -> int
                                .order_by(col(AuditEvent.seq)).limit(limit)).all()
         updates: list[dict[str, Any]] = []
         gap = False
-        for seq, at, actor, action, paper_id, instance_id, details, _, stored_hash, actor_name, version, _l \
-                in rows:
+        for seq, at, actor, action, paper_id, instance_id, details, _, stored_hash, actor_name, version, _l, \
+                meeting_id in rows:
             if stored_hash is not None:
                 break  # hashed by someone else than the sealer: verify names it
             if seq != last + 1 and postgres and not (horizon_passed and seq <= (horizon_seq or 0)):
                 gap = True
                 break
             digest = _digest(last_hash, seq, at, actor, action, paper_id, instance_id, details, actor_name,
-                             version)
+                             version, meeting_id)
             if digest is None:
                 break
             updates.append({"s": seq, "ps": last, "ph": last_hash, "h": digest})
@@ -261,36 +282,46 @@ APPEND_ONLY_0005: dict[str, list[str]] = {
     ],
 }
 
-#: The columns an event is written with; the seal may set none of them.
-_WRITTEN = ("id", "seq", "at", "actor", "actor_name", "action", "paper_id", "process_instance_id", "details",
-            "hash_version")
+#: The columns an event is written with; the seal may set none of them (``meeting_id`` since
+#: migration 0016; migration 0012 installed the triggers without it).
+_WRITTEN_0012 = ("id", "seq", "at", "actor", "actor_name", "action", "paper_id", "process_instance_id",
+                 "details", "hash_version")
+_WRITTEN = (*_WRITTEN_0012, "meeting_id")
 
-#: The triggers that make ``audit_event`` append-only, per dialect (migration 0012): no DELETE
-#: (no TRUNCATE on PostgreSQL), and no UPDATE but the seal's: an event without a hash gets its
-#: ``prev_seq``, ``prev_hash`` and ``hash``, every column it was written with unchanged.
-APPEND_ONLY: dict[str, list[str]] = {
-    "sqlite": [
-        "CREATE TRIGGER audit_event_no_update BEFORE UPDATE ON audit_event WHEN NOT (OLD.hash IS NULL "
-        "AND NEW.hash IS NOT NULL AND " + " AND ".join(f"NEW.{c} IS OLD.{c}" for c in _WRITTEN) + ") BEGIN "
-        "SELECT RAISE(ABORT, 'audit_event ist nur fortschreibbar: UPDATE verweigert'); END",
-        "CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_event BEGIN "
-        "SELECT RAISE(ABORT, 'audit_event ist nur fortschreibbar: DELETE verweigert'); END",
-    ],
-    "postgresql": [
-        "CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
-        "BEGIN IF TG_OP = 'UPDATE' THEN "
-        "IF OLD.hash IS NULL AND NEW.hash IS NOT NULL AND ("
-        + ", ".join(f"NEW.{c}" + ("::text" if c == "details" else "") for c in _WRITTEN)
-        + ") IS NOT DISTINCT FROM ("
-        + ", ".join(f"OLD.{c}" + ("::text" if c == "details" else "") for c in _WRITTEN)
-        + ") THEN RETURN NEW; END IF; END IF; "
-        "RAISE EXCEPTION 'audit_event ist nur fortschreibbar: % verweigert', TG_OP; END $$",
-        "CREATE TRIGGER audit_event_no_change BEFORE UPDATE OR DELETE ON audit_event "
-        "FOR EACH ROW EXECUTE FUNCTION audit_event_append_only()",
-        "CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event "
-        "FOR EACH STATEMENT EXECUTE FUNCTION audit_event_append_only()",
-    ],
-}
+
+def _append_only(written: tuple[str, ...]) -> dict[str, list[str]]:
+    """The triggers that make ``audit_event`` append-only, per dialect: no DELETE (no TRUNCATE
+    on PostgreSQL), and no UPDATE but the seal's: an event without a hash gets its
+    ``prev_seq``, ``prev_hash`` and ``hash``, every column it was written with unchanged."""
+    return {
+        "sqlite": [
+            "CREATE TRIGGER audit_event_no_update BEFORE UPDATE ON audit_event WHEN NOT (OLD.hash IS NULL "
+            "AND NEW.hash IS NOT NULL AND " + " AND ".join(f"NEW.{c} IS OLD.{c}" for c in written)
+            + ") BEGIN "
+            "SELECT RAISE(ABORT, 'audit_event ist nur fortschreibbar: UPDATE verweigert'); END",
+            "CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_event BEGIN "
+            "SELECT RAISE(ABORT, 'audit_event ist nur fortschreibbar: DELETE verweigert'); END",
+        ],
+        "postgresql": [
+            "CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN IF TG_OP = 'UPDATE' THEN "
+            "IF OLD.hash IS NULL AND NEW.hash IS NOT NULL AND ("
+            + ", ".join(f"NEW.{c}" + ("::text" if c == "details" else "") for c in written)
+            + ") IS NOT DISTINCT FROM ("
+            + ", ".join(f"OLD.{c}" + ("::text" if c == "details" else "") for c in written)
+            + ") THEN RETURN NEW; END IF; END IF; "
+            "RAISE EXCEPTION 'audit_event ist nur fortschreibbar: % verweigert', TG_OP; END $$",
+            "CREATE TRIGGER audit_event_no_change BEFORE UPDATE OR DELETE ON audit_event "
+            "FOR EACH ROW EXECUTE FUNCTION audit_event_append_only()",
+            "CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event "
+            "FOR EACH STATEMENT EXECUTE FUNCTION audit_event_append_only()",
+        ],
+    }
+
+
+#: As migration 0012 installed them, and as they are now (migration 0016).
+APPEND_ONLY_0012 = _append_only(_WRITTEN_0012)
+APPEND_ONLY = _append_only(_WRITTEN)
 APPEND_ONLY_DROP: dict[str, list[str]] = {
     "sqlite": ["DROP TRIGGER IF EXISTS audit_event_no_update",
                "DROP TRIGGER IF EXISTS audit_event_no_delete"],
@@ -385,7 +416,7 @@ class VerifyReport:
 
 _COLUMNS = (AuditEvent.seq, AuditEvent.at, AuditEvent.actor, AuditEvent.action, AuditEvent.paper_id,
             AuditEvent.process_instance_id, AuditEvent.details, AuditEvent.prev_hash, AuditEvent.hash,
-            AuditEvent.actor_name, AuditEvent.hash_version, AuditEvent.prev_seq)
+            AuditEvent.actor_name, AuditEvent.hash_version, AuditEvent.prev_seq, AuditEvent.meeting_id)
 
 
 def _stream(session: Session, after: int, batch: int) -> Iterator[Any]:
@@ -425,7 +456,7 @@ def verify(session: Session, since: tuple[int, str] | None = None,
         first_unsealed = None
         walked = count
         for seq, at, actor, action, paper_id, instance_id, details, stored_prev, stored_hash, actor_name, \
-                version, link in _stream(session, prev_seq, batch):
+                version, link, meeting_id in _stream(session, prev_seq, batch):
             if stored_hash is None:
                 first_unsealed = seq
                 break
@@ -443,7 +474,7 @@ def verify(session: Session, since: tuple[int, str] | None = None,
                 problem = f"Ereignis {seq}: Verkettung unterbrochen (passt nicht auf Ereignis {prev_seq})"
                 bad = seq
             elif _digest(prev_hash, seq, at, actor, action, paper_id, instance_id, details, actor_name,
-                         version) != stored_hash:
+                         version, meeting_id) != stored_hash:
                 problem, bad = f"Ereignis {seq}: Inhalt verändert", seq
             elif seq in marks and marks[seq].hash != stored_hash:
                 problem, bad = f"Ereignis {seq} weicht vom Prüfpunkt vom {marks[seq].at} ab", seq
@@ -506,9 +537,10 @@ def _changed_since(session: Session, good: AuditVerification) -> VerifyReport | 
     row = session.execute(select(*[col(c) for c in _COLUMNS])
                           .where(col(AuditEvent.seq) == good.to_seq)).first()
     if row is not None:
-        seq, at, actor, action, paper_id, instance_id, details, prev, digest, actor_name, version, _ = row
+        seq, at, actor, action, paper_id, instance_id, details, prev, digest, actor_name, version, _l, \
+            meeting = row
         if digest == good.last_hash and _digest(prev, seq, at, actor, action, paper_id, instance_id,
-                                                details, actor_name, version) == digest:
+                                                details, actor_name, version, meeting) == digest:
             return None
     problem = f"Ereignis {good.to_seq}: seit der Prüfung vom {good.at.isoformat()} verändert oder entfernt"
     return VerifyReport(False, 0, problem, good.to_seq, good.to_seq - 1, GENESIS)

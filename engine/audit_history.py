@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import and_, or_, union
 from sqlmodel import Session, col, select
 
 from engine.audit import AuditEvent
-from engine.council import RESULTS, Consultation, Meeting, Organization, Paper
+from engine.calendar.reminders import KIND_NAMES
+from engine.council import RESULTS, AgendaItem, Consultation, Meeting, Organization, Paper
 from engine.errors import Invalid
 from engine.settings import TIMEZONE
 from engine.types import ascii_int
@@ -89,11 +90,52 @@ def _value(key: str, value: Any) -> str:
     return str(value)
 
 
+def _when(iso: Any) -> str:
+    """An instant of the details (ISO 8601) as a reader writes it: 04.12.2024 17:00."""
+    try:
+        return f"{datetime.fromisoformat(str(iso)).astimezone(TIMEZONE):%d.%m.%Y %H:%M}"
+    except ValueError:
+        return str(iso)
+
+
+def _session_of(event: AuditEvent, d: dict[str, Any]) -> str:
+    """The Sitzung an event is about, by its SI number (older events: by its number)."""
+    if d.get("reference"):
+        return str(d["reference"])
+    meeting_id = event.meeting_id or d.get("meeting_id")
+    return f"Sitzung Nr. {meeting_id}" if meeting_id else ""
+
+
+def _describe_meeting(event: AuditEvent, d: dict[str, Any]) -> list[str]:
+    """meeting.*: which Sitzung, of which Gremium, when (a move: before → after), why."""
+    parts = [_session_of(event, d), str(d.get("gremium") or "")]
+    if event.action == "meeting.moved":
+        old, new = d.get("old") or {}, d.get("new") or {}
+        parts.append(f"{_when(old.get('start'))} → {_when(new.get('start'))}")
+        if old.get("location") != new.get("location"):
+            parts.append(f"Ort: {old.get('location') or '–'} → {new.get('location') or '–'}")
+    elif d.get("start"):
+        parts.append(_when(d["start"]))
+    if event.action == "meeting.created" and d.get("name"):
+        parts.append(str(d["name"]))
+    if event.action == "meeting.invitation_sent":
+        parts.append(f"an {d.get('members', 0)} Mitglieder")
+        if d.get("late"):
+            parts.append("nach der Ladungsfrist")
+    if d.get("reason"):
+        parts.append(f"Grund: {d['reason']}")
+    if d.get("members_told"):
+        parts.append(f"{d['members_told']} Mitglieder benachrichtigt")
+    return parts
+
+
 def describe(event: AuditEvent) -> str:
     """The event's details in German words (never raw JSON)."""
     d = event.details or {}
     parts: list[str] = []
-    if event.action == "task.completed":
+    if event.action.startswith("meeting."):
+        parts = _describe_meeting(event, d)
+    elif event.action == "task.completed":
         parts.append(f"„{d.get('title', d.get('task', ''))}“")
         if d.get("gremium"):
             parts.append(str(d["gremium"]))
@@ -119,7 +161,9 @@ def describe(event: AuditEvent) -> str:
         if d.get("task_title"):
             parts.append(f"„{d['task_title']}“")
     elif event.action == "reminders.sent":
-        parts.append(f"{d.get('count')} × {d.get('kind')} (Sitzung {d.get('meeting_id')})")
+        kind = str(d.get("kind"))
+        parts.append(f"{d.get('count')} × {KIND_NAMES.get(kind, kind)}")
+        parts.append(_session_of(event, d))
     elif event.action.startswith(("account.", "grant.")):
         if d.get("provider"):  # created or mapped at a login through an OpenID provider
             parts.append(f"OpenID Connect ({d['provider']})")
@@ -140,6 +184,7 @@ def describe(event: AuditEvent) -> str:
         if d.get("sessions"):
             parts.append(f"beendete Anmeldungen: {d['sessions']}")
     elif event.action == "agenda.changed":
+        parts.append(_session_of(event, d))
         parts.append(str(d.get("change", "")))
         parts.append("neu: " + ", ".join(d.get("after", [])))
     else:
@@ -226,21 +271,53 @@ def parse_filters(session: Session, args: dict[str, str]) -> Filters:
     return Filters(paper_id, organization_id, meeting_id, actor, action, since, until)
 
 
+def sessions_of_paper(paper_id: int) -> Any:
+    """The Sitzungen a Vorlage was or is on: its TOPs' (a postponed one's too) and its
+    Beratungen's planned ones."""
+    on_agenda = select(col(AgendaItem.meeting_id)) \
+        .join(Consultation, col(Consultation.id) == AgendaItem.consultation_id) \
+        .where(Consultation.paper_id == paper_id)
+    planned = select(col(Consultation.meeting_id)).where(Consultation.paper_id == paper_id,
+                                                         col(Consultation.meeting_id).is_not(None))
+    return union(on_agenda, planned)
+
+
+def of_paper(paper_id: int) -> Any:
+    """A Vorlage's history: its own events, and every event about one of its Sitzungen that
+    is not another Vorlage's (moved, cancelled, invited, its agenda, the session's steps)."""
+    meetings = sessions_of_paper(paper_id).subquery("sitzungen")
+    meeting_ids = select(meetings.c[0])
+    instances = select(col(ProcessInstance.id)).where(col(ProcessInstance.meeting_id).in_(meeting_ids))
+    return or_(col(AuditEvent.paper_id) == paper_id,
+               and_(col(AuditEvent.paper_id).is_(None),
+                    or_(col(AuditEvent.meeting_id).in_(meeting_ids),
+                        col(AuditEvent.process_instance_id).in_(instances))))
+
+
+def of_meeting(meeting_id: int) -> Any:
+    """A Sitzung's events, exactly: those naming it, and those of its session process (events
+    written before migration 0016 name it through their process only)."""
+    instances = select(col(ProcessInstance.id)).where(ProcessInstance.meeting_id == meeting_id)
+    return or_(col(AuditEvent.meeting_id) == meeting_id, col(AuditEvent.process_instance_id).in_(instances))
+
+
+def paper_history(session: Session, paper_id: int) -> list[AuditEvent]:
+    """A Vorlage's history in chain order (:func:`of_paper`): its timeline."""
+    return list(session.exec(select(AuditEvent).where(of_paper(paper_id)).order_by(col(AuditEvent.seq))))
+
+
 def _where(filters: Filters) -> list[Any]:
     where: list[Any] = []
     if filters.paper_id is not None:
-        where.append(AuditEvent.paper_id == filters.paper_id)
+        where.append(of_paper(filters.paper_id))
     if filters.organization_id is not None:
         papers = select(Consultation.paper_id).where(Consultation.organization_id == filters.organization_id)
-        instances = select(ProcessInstance.id).join(Meeting, col(Meeting.id) == ProcessInstance.meeting_id) \
-            .where(Meeting.organization_id == filters.organization_id)
-        where.append(or_(col(AuditEvent.paper_id).in_(papers),
+        sessions = select(col(Meeting.id)).where(Meeting.organization_id == filters.organization_id)
+        instances = select(ProcessInstance.id).where(col(ProcessInstance.meeting_id).in_(sessions))
+        where.append(or_(col(AuditEvent.paper_id).in_(papers), col(AuditEvent.meeting_id).in_(sessions),
                          col(AuditEvent.process_instance_id).in_(instances)))
     if filters.meeting_id is not None:
-        papers = select(Consultation.paper_id).where(Consultation.meeting_id == filters.meeting_id)
-        instances = select(ProcessInstance.id).where(ProcessInstance.meeting_id == filters.meeting_id)
-        where.append(or_(col(AuditEvent.paper_id).in_(papers),
-                         col(AuditEvent.process_instance_id).in_(instances)))
+        where.append(of_meeting(filters.meeting_id))
     if filters.actor is not None:
         where.append(AuditEvent.actor == filters.actor)
     if filters.action is not None:

@@ -194,8 +194,9 @@ class _Firing:
 def _record_sent(session: Session, sent: dict[tuple[int, str], list[int]], now: datetime) -> None:
     """The history records what went out, one event per Sitzung and kind (not per member)."""
     for (meeting_id, kind), ids in sorted(sent.items()):
-        audit.record(session, "system", "Scheduler", "reminders.sent", at=now, details={
-            "meeting_id": meeting_id, "kind": kind, "count": len(ids), "reminders": ids[:500]})
+        audit.record(session, "system", "Scheduler", "reminders.sent", at=now, meeting_id=meeting_id,
+                     details={"meeting_id": meeting_id, "kind": kind, "count": len(ids),
+                              "reminders": ids[:500]})
 
 
 def finish_prepared(database: Database, now: datetime) -> int:

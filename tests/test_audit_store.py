@@ -197,7 +197,7 @@ def _cli_verify(settings, monkeypatch):  # type: ignore[no-untyped-def]
 def test_a_changed_actor_name_of_a_new_event_fails_verify(demo, database, settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     with database.unit_of_work(write=False) as s:
         event = s.exec(select(audit.AuditEvent).where(audit.AuditEvent.seq == 5)).one()
-        assert event.hash_version == audit.HASH_VERSION == 2
+        assert event.hash_version == audit.HASH_VERSION == 3
     assert _cli_verify(settings, monkeypatch).exit_code == 0
     with attacker(database) as conn:
         conn.execute(text("UPDATE audit_event SET actor_name = 'Mallory' WHERE seq = 5"))
@@ -233,3 +233,37 @@ def test_an_old_format_event_still_verifies(demo, database, settings, monkeypatc
     report = _verify(database)
     assert report.ok and report.last_seq == seq + 1, report.problem
     assert _cli_verify(settings, monkeypatch).exit_code == 0
+
+
+def test_a_changed_session_of_an_event_fails_verify(demo, database) -> None:  # type: ignore[no-untyped-def]
+    """Version 3 covers the Sitzung an event is about: pointed at another, it no longer verifies."""
+    with database.unit_of_work() as s:
+        audit.record(s, "schmitz", "Jonas Schmitz", "meeting.moved", meeting_id=7, details={"meeting_id": 7})
+        audit.seal(s)
+        seq = s.exec(select(audit.AuditEvent.seq).where(audit.AuditEvent.action == "meeting.moved")).one()
+    assert _verify(database).ok
+    with attacker(database) as conn:
+        conn.execute(text(f"UPDATE audit_event SET meeting_id = 8 WHERE seq = {seq}"))
+    report = _verify(database)
+    assert (report.ok, report.first_bad, report.problem) == (False, seq, f"Ereignis {seq}: Inhalt verändert")
+
+
+def test_an_event_of_version_2_holds_its_session_to_its_details(demo, database) -> None:  # type: ignore[no-untyped-def]
+    """Written before migration 0016, an event's Sitzung is its details' ``meeting_id`` (the
+    migration filled the column so): that verifies, any other value does not."""
+    from datetime import UTC, datetime
+
+    with database.unit_of_work() as s:
+        audit.seal(s)
+        head = s.get(audit.AuditHead, 1)
+        seq, at, details = head.seq + 1, datetime(2026, 12, 1, 9, 0, tzinfo=UTC), {"meeting_id": 3}
+        digest = audit._digest(head.hash, seq, at, "schmitz", "meeting.moved", None, None, details, "Schmitz", 2,
+                               meeting_id=3)
+        s.add(audit.AuditEvent(seq=seq, at=at, actor="schmitz", actor_name="Schmitz", action="meeting.moved",
+                               details=details, meeting_id=3, prev_hash=head.hash, hash=digest, hash_version=2))
+        head.seq, head.hash = seq, digest
+    assert _verify(database).ok
+    with attacker(database) as conn:
+        conn.execute(text(f"UPDATE audit_event SET meeting_id = 4 WHERE seq = {seq}"))
+    report = _verify(database)
+    assert (report.ok, report.first_bad) == (False, seq)

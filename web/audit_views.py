@@ -18,11 +18,10 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from sqlalchemy import or_
 from sqlmodel import col, select
 
 from engine import audit, audit_history
-from engine.council import ROLE_AUDITOR, AgendaItem, Consultation, Meeting, Organization, Paper
+from engine.council import ROLE_AUDITOR, Consultation, Meeting, Organization, Paper
 from engine.errors import Invalid, NotFound
 from engine.process import procedures
 from engine.settings import TIMEZONE
@@ -110,16 +109,9 @@ def timeline(paper_id: int) -> ResponseReturnValue:
     paper = s.get(Paper, paper_id)
     if paper is None:
         abort(404)
-    # The Vorlage's own events and those of the session processes of the Sitzungen it was on.
-    meeting_ids = set(s.exec(select(AgendaItem.meeting_id).join(
-        Consultation, col(Consultation.id) == AgendaItem.consultation_id)
-        .where(Consultation.paper_id == paper_id)))
-    session_instances = [i for i in s.exec(select(ProcessInstance.id).where(
-        col(ProcessInstance.meeting_id).in_(meeting_ids))) if i is not None] if meeting_ids else []
-    events = list(s.exec(select(audit.AuditEvent).where(or_(
-        col(audit.AuditEvent.paper_id) == paper_id,
-        col(audit.AuditEvent.process_instance_id).in_(session_instances)))
-        .order_by(col(audit.AuditEvent.seq))))
+    # The Vorlage's own events and those about the Sitzungen it was on (moved, invited, the
+    # session process's steps): the same scope as the search and the export by Vorlage.
+    events = audit_history.paper_history(s, paper_id)
     tasks = {t.id: t for t in s.exec(select(HumanTask).where(HumanTask.paper_id == paper_id))}
     consultations = list(s.exec(select(Consultation, Organization, Meeting)
                                 .join(Organization, col(Organization.id) == Consultation.organization_id)

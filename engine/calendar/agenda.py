@@ -99,10 +99,10 @@ def _done(session: Session, actor: Actor, meeting: Meeting, before: list[str], w
     after = _snapshot(_items(session, meeting.id or 0))
     _retitle_tasks(session, items)
     reminders.withdraw_for(session, meeting, now)  # a message rendered ahead names the old agenda
-    audit.record(session, actor.username, actor.display_name, "agenda.changed", at=now, details={
-        "meeting_id": meeting.id, "change": what, "before": before, "after": after,
-        **({"reason": reason} if reason else {}),
-        "after_closing": meeting.agenda_closed is not None})
+    audit.record(session, actor.username, actor.display_name, "agenda.changed", at=now, meeting_id=meeting.id,
+                 details={"meeting_id": meeting.id, "reference": meeting.reference, "change": what,
+                          "before": before, "after": after, **({"reason": reason} if reason else {}),
+                          "after_closing": meeting.agenda_closed is not None})
     return after
 
 

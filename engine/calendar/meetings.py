@@ -72,8 +72,9 @@ def dispatch_invitation(session: Session, username: str, display_name: str, meet
     notified = reminders.notify_members(session, meeting, reminders.KIND_INVITATION, now,
                                         note=reason if late else None)
     org = session.get(Organization, meeting.organization_id)
-    audit.record(session, username, display_name, "meeting.invitation_sent", at=now, details={
-        "meeting_id": meeting.id, "gremium": org.name if org else None, "members": notified,
+    audit.record(session, username, display_name, "meeting.invitation_sent", at=now, meeting_id=meeting.id,
+                 details={"meeting_id": meeting.id, "reference": meeting.reference,
+                          "gremium": org.name if org else None, "members": notified,
         "ladungsfrist": marks.invitation.isoformat(), "late": late,
         **({"reason": reason} if late else {})})
     return Invitation(notified, late)
@@ -87,8 +88,9 @@ def flag_invitation_missed(session: Session, meeting: Meeting, now: datetime) ->
     meeting.invitation_overdue = True
     session.add(meeting)
     told = reminders.escalate_invitation(session, meeting, now)
-    audit.record(session, "system", "Scheduler", "meeting.invitation_overdue", at=now,
-                 details={"meeting_id": meeting.id, "start": meeting.start.isoformat(),
+    audit.record(session, "system", "Scheduler", "meeting.invitation_overdue", at=now, meeting_id=meeting.id,
+                 details={"meeting_id": meeting.id, "reference": meeting.reference,
+                          "start": meeting.start.isoformat(),
                           "secretariat_told": told})
     session.flush()
     return told

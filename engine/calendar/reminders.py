@@ -76,6 +76,11 @@ KIND_CANCELLED = "abgesagt"
 KIND_TASK_OVERDUE = "aufgabe_ueberfaellig"
 KINDS = (KIND_SESSION, KIND_AGENDA_CLOSING, KIND_INVITATION_DUE, KIND_INVITATION_MISSED,
          KIND_INVITATION, KIND_MOVED, KIND_CANCELLED)
+#: What a kind is called where people read it (the history, pages).
+KIND_NAMES = {KIND_SESSION: "Sitzungserinnerung", KIND_AGENDA_CLOSING: "Tagesordnungsschluss",
+              KIND_INVITATION_DUE: "Ladungsfrist", KIND_INVITATION_MISSED: "Ladungsfrist versäumt",
+              KIND_INVITATION: "Einladung", KIND_MOVED: "Verlegung", KIND_CANCELLED: "Absage",
+              KIND_TASK_OVERDUE: "Aufgabe überfällig"}
 
 AUDIENCE_MEMBERS = "mitglieder"
 AUDIENCE_SECRETARIAT = "sekretariat"

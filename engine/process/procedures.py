@@ -655,8 +655,11 @@ def _complete(session: Session, actor: Actor, loaded: LoadedTask, values: dict[s
     if finished and paper is not None:
         paper.status = _end_state(workflow)
         session.add(paper)
+    # The Sitzung the step is about: the session's own process, or the one the Beratung is on
+    # after the step (the agenda step's choice, the session a result was recorded in).
+    about = instance.meeting_id or (consultation.meeting_id if consultation is not None else None)
     audit.record(session, actor.username, actor.display_name, "task.completed", paper_id=row.paper_id,
-                 process_instance_id=instance.id, at=now, details={
+                 process_instance_id=instance.id, meeting_id=about, at=now, details={
                      "task": row.bpmn_id, "title": row.title, "task_id": row.id,
                      "gremium": (row.context.get("beratung") or row.context.get("sitzung") or {}).get(
                          "organization_name"),
@@ -708,7 +711,8 @@ def _event_effects(session: Session, instance: ProcessInstance, workflow: Any, b
             session, "system", "Ablauf", now, None, paper, meeting, {}, {}, instance.id))
         name = task.task_spec.bpmn_name or task.task_spec.bpmn_id
         audit.record(session, "system", "Ablauf", "workflow.event", paper_id=instance.paper_id,
-                     process_instance_id=instance.id, at=now, details={
+                     process_instance_id=instance.id, at=now,
+                     meeting_id=meeting.id if meeting else instance.meeting_id, details={
                          "event": task.task_spec.bpmn_id, "name": name, "effect": effect, **details})
         happened.append(name)
     return happened
@@ -827,7 +831,7 @@ def release_result(session: Session, actor: Actor, agenda_item_id: int,
         session.add(item)
         session.flush()
         audit.record(session, actor.username, actor.display_name, "agenda_item.result_released",
-                     at=now or utcnow(), details={
+                     at=now or utcnow(), meeting_id=meeting.id, details={
                          "agenda_item_id": item.id, "meeting": meeting_label(meeting),
                          "result": RESULTS.get(item.result or "", item.result)},
                      paper_id=paper_of_item(session, item))

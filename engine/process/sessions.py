@@ -119,8 +119,9 @@ def create_meeting(session: Session, actor: Actor, data: dict[str, Any],
                       start=start, end=end, location=values["location"])
     session.add(meeting)
     session.flush()
-    audit.record(session, actor.username, actor.display_name, "meeting.created", at=now, details={
-        "meeting_id": meeting.id, "gremium": org.name, "name": meeting.name,
+    audit.record(session, actor.username, actor.display_name, "meeting.created", at=now,
+                 meeting_id=meeting.id, details={
+        "meeting_id": meeting.id, "reference": meeting.reference, "gremium": org.name, "name": meeting.name,
         "start": start.isoformat()})
     reminders.plan_meeting(session, meeting, now)
     start_process(session, meeting, now)
@@ -230,8 +231,10 @@ def move(session: Session, actor: Actor, meeting_id: int, data: dict[str, Any],
     followed = _follow(session, meeting, reminders.KIND_MOVED, values["reason"], now)
     timers_moved = _reschedule(session, meeting, now)
     plan = followed.plan
-    audit.record(session, actor.username, actor.display_name, "meeting.moved", at=now, details={
-        "meeting_id": meeting.id, "gremium": org.name, "reason": values["reason"],
+    audit.record(session, actor.username, actor.display_name, "meeting.moved", at=now,
+                 meeting_id=meeting.id, details={
+        "meeting_id": meeting.id, "reference": meeting.reference, "gremium": org.name,
+        "reason": values["reason"],
         "old": old, "new": {"start": start.isoformat(), "location": meeting.location},
         "reminders": {"planned": plan.planned, "moved": plan.moved, "cancelled": plan.cancelled},
         "members_told": followed.members_told, "tasks_due_again": followed.tasks_due_again,
@@ -252,8 +255,10 @@ def cancel(session: Session, actor: Actor, meeting_id: int, data: dict[str, Any]
     instance = process_of(session, meeting_id, running=False)
     session_tasks = procedures.cancel_instance(session, instance.id, now) \
         if instance is not None and instance.id is not None else 0
-    audit.record(session, actor.username, actor.display_name, "meeting.cancelled", at=now, details={
-        "meeting_id": meeting.id, "gremium": org.name, "reason": values["reason"],
+    audit.record(session, actor.username, actor.display_name, "meeting.cancelled", at=now,
+                 meeting_id=meeting.id, details={
+        "meeting_id": meeting.id, "reference": meeting.reference, "gremium": org.name,
+        "reason": values["reason"],
         "start": meeting.start.isoformat(), "reminders_cancelled": followed.plan.cancelled,
         "members_told": followed.members_told, "tasks_due_again": followed.tasks_due_again,
         "session_tasks_cancelled": session_tasks})

@@ -105,7 +105,8 @@ def record_incident(session: Session, instance_id: int | None, reason: str, now:
         session.flush()
         paper_id = instance.paper_id
     audit.record(session, "system", "Ablauf", "workflow.incident", paper_id=paper_id,
-                 process_instance_id=instance.id if instance else None, at=now, details={"reason": reason})
+                 process_instance_id=instance.id if instance else None,
+                 meeting_id=instance.meeting_id if instance else None, at=now, details={"reason": reason})
     log.warning("instance %s stopped with an incident: %s", instance_id, reason)
 
 
@@ -122,7 +123,8 @@ def resume(session: Session, actor_name: str, display_name: str, instance_id: in
     session.add(instance)
     session.flush()
     audit.record(session, actor_name, display_name, "workflow.resumed", paper_id=instance.paper_id,
-                 process_instance_id=instance_id, at=now, details={"incident": old})
+                 process_instance_id=instance_id, meeting_id=instance.meeting_id, at=now,
+                 details={"incident": old})
     try:  # what came due meanwhile happens now; failing again is the same incident again
         instance, _ = procedures.advance(session, instance_id, now)
     except TaskFailed as exc:

@@ -21,7 +21,8 @@ import sqlalchemy as sa
 import sqlmodel  # noqa: F401
 from alembic import op
 
-from engine.audit import APPEND_ONLY, APPEND_ONLY_0005, APPEND_ONLY_DROP, NEXT_SEQ_PG
+from engine.audit import APPEND_ONLY_0005, APPEND_ONLY_DROP, NEXT_SEQ_PG
+from engine.audit import APPEND_ONLY_0012 as APPEND_ONLY
 
 revision: str = '0012'
 down_revision: str | None = '0011'
