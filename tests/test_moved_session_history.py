@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import timedelta
 
 from sqlmodel import col, select
@@ -114,3 +115,62 @@ def test_the_chain_covers_the_session_of_an_event(demo, database, actor):  # typ
         assert audit.verify(s).ok
         others = s.exec(select(audit.AuditEvent).where(col(audit.AuditEvent.meeting_id).is_not(None))).all()
         assert len(others) > 1
+
+
+def test_migration_0016_keeps_the_chain_of_older_events(tmp_path, database_url):  # type: ignore[no-untyped-def]
+    """Events written before migration 0016 get their details' Sitzung in the new column and
+    still verify; the triggers then refuse a change of it."""
+    import uuid
+    from datetime import UTC, datetime
+
+    import pytest
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import DBAPIError
+    from sqlmodel import Session
+
+    from engine.db import upgrade_schema
+
+    from .conftest import PG_ADMIN_URL
+
+    admin, name = None, None
+    if database_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path / 'alt.sqlite'}"
+    else:
+        name = f"ratsflow_mig_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    engine = create_engine(url)
+    try:
+        upgrade_schema(engine, "0015")
+        at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+        last, rows = audit.GENESIS, []
+        for seq, details in enumerate([{"meeting_id": 12, "reason": "Raum belegt"}, {"task": "x"},
+                                       {"meeting_id": "12"}], start=1):
+            digest = audit._digest(last, seq, at, "schmitz", "meeting.moved", None, None, details, "Schmitz", 2,
+                                   meeting_id=audit.legacy_meeting_id(details))  # as before 0016
+            rows.append({"seq": seq, "at": at, "d": json.dumps(details), "ps": last, "h": digest,
+                         "p": seq - 1})
+            last = digest
+        with engine.begin() as conn:
+            for row in rows:
+                conn.execute(text(
+                    "INSERT INTO audit_event (seq, at, actor, actor_name, action, details, prev_hash, hash, "
+                    "hash_version, prev_seq) VALUES (:seq, :at, 'schmitz', 'Schmitz', 'meeting.moved', :d, :ps, "
+                    ":h, 2, :p)"), row)
+            conn.execute(text("UPDATE audit_head SET seq = 3, hash = :h WHERE id = 1"), {"h": last})
+        upgrade_schema(engine, "head")
+        with Session(engine) as s:
+            filled = [m for m in s.exec(select(audit.AuditEvent.meeting_id).order_by(col(audit.AuditEvent.seq)))]
+            assert filled == [12, None, None]  # only an integer Sitzung counts
+            report = audit.verify(s)
+            assert report.ok and report.last_seq == 3, report.problem
+        with pytest.raises(DBAPIError), engine.begin() as conn:
+            conn.execute(text("UPDATE audit_event SET meeting_id = 13 WHERE seq = 1"))
+    finally:
+        engine.dispose()
+        if admin is not None:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
