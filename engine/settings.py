@@ -68,7 +68,7 @@ class Settings:
     #: The sender of every e-mail, and the domain of its Message-ID.
     mail_from: str = "Sitzungsdienst <sitzungsdienst@ratsflow.invalid>"
     #: How links in e-mails and calendar feeds begin. ``https://…``: cookies are ``Secure``.
-    base_url: str = "http://127.0.0.1:5000"
+    base_url: str = "http://127.0.0.1:5000"  # ``ratsflow serve``: the address it serves (cli)
     #: A second origin (``https://anlagen.example.org``) that serves the Anlagen of public
     #: Vorlagen, so a file never runs on the app's origin. None: the app's origin serves them.
     files_base_url: str | None = None
@@ -196,6 +196,42 @@ def _files_base_url(env: dict[str, str], base_url: str) -> str | None:
     return f"{url.scheme}://{url.netloc.lower()}"
 
 
+DEFAULT_BASE_URL = "http://127.0.0.1:5000"
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+_ANY = {"0.0.0.0", "::", ""}
+
+
+def served_base_url(host: str, port: int) -> str:
+    """The address links should begin with when ratsflow serves on ``host:port`` itself and
+    ``RATSFLOW_BASE_URL`` is not set: that host and port (on every interface: this machine's
+    name, which the others reach it by)."""
+    if host in _ANY:
+        import socket
+
+        host = socket.getfqdn()
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def base_url_warning(base_url: str, host: str, port: int) -> str | None:
+    """Why links (mails, calendars, the login's return) from ``base_url`` may not reach a
+    server on ``host:port``, in German; None when nothing speaks against them. A base URL on
+    another host is a reverse proxy's address and is taken as given."""
+    url = urlsplit(base_url)
+    link_host = (url.hostname or "").lower()
+    link_port = url.port or (443 if url.scheme == "https" else 80)
+    direct = link_host in _LOOPBACK or link_host == host.lower().strip("[]")
+    if direct and link_port != port:
+        return (f"RATSFLOW_BASE_URL={base_url} passt nicht zur Adresse, unter der ratsflow läuft "
+                f"({host}:{port}): Links in E-Mails und Kalendern führen auf Port {link_port}.")
+    if link_host in _LOOPBACK and host not in _LOOPBACK:
+        return (f"RATSFLOW_BASE_URL={base_url} zeigt auf diesen Rechner selbst: Links in E-Mails und "
+                "Kalendern erreichen andere Rechner nicht. Bitte die öffentliche Adresse setzen.")
+    return None
+
+
 def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Settings:
     """Read the settings from the environment (``RATSFLOW_*`` and ``DATABASE_URL``)."""
     env = dict(os.environ if env is None else env)
@@ -222,7 +258,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         ),
         "smtp_url": env.get("RATSFLOW_SMTP_URL") or None,
         "mail_from": env.get("RATSFLOW_MAIL_FROM") or "Sitzungsdienst <sitzungsdienst@ratsflow.invalid>",
-        "base_url": (env.get("RATSFLOW_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+        "base_url": (env.get("RATSFLOW_BASE_URL") or DEFAULT_BASE_URL).rstrip("/"),
         "oidc_providers": _oidc_providers(env),
         "session_idle_minutes": _positive(env, "RATSFLOW_SESSION_IDLE_MINUTES", 60),
         "session_max_hours": _positive(env, "RATSFLOW_SESSION_MAX_HOURS", 12),

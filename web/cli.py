@@ -29,7 +29,15 @@ from engine.identity import tokens
 from engine.oparl.fetch import MAX_PAGES, MAX_SECONDS
 from engine.process import procedures
 from engine.schemas import MAX_ID
-from engine.settings import TIMEZONE, Settings, SettingsError, load_settings
+from engine.settings import (
+    DEFAULT_BASE_URL,
+    TIMEZONE,
+    Settings,
+    SettingsError,
+    base_url_warning,
+    load_settings,
+    served_base_url,
+)
 from engine.types import utcnow
 from engine.workflow import sandbox
 from engine.workflow.runtime import ModelError
@@ -419,7 +427,10 @@ def scheduler(once: bool, now_value: str | None) -> None:
     if now_value is not None and not once:
         raise click.UsageError("--now gilt nur zusammen mit --once.")
     moment = _moment(now_value)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
+    if not os.environ.get("RATSFLOW_BASE_URL", "").strip():
+        click.secho(f"Warnung: RATSFLOW_BASE_URL ist nicht gesetzt: Links in E-Mails und Kalendern führen "
+                    f"auf {DEFAULT_BASE_URL}.", err=True, fg="yellow")
     with _database() as database:
         if once:
             # Needs no leader lock: every row it fires or sends is claimed first, so it may
@@ -442,6 +453,8 @@ def scheduler(once: bool, now_value: str | None) -> None:
                    "läuft dann als eigener Prozess daneben. Ohne: ein Prozess (eingebauter Server).")
 def serve(host: str, port: int, with_demo: bool, workers: int | None) -> None:
     """Web-App starten (mit Scheduler im selben Prozess, wenn RATSFLOW_SCHEDULER=true)."""
+    configure_logging()
+    _base_url_for(host, port)
     if workers is not None:
         _serve_gunicorn(host, port, with_demo, workers)
         return
@@ -462,6 +475,39 @@ def serve(host: str, port: int, with_demo: bool, workers: int | None) -> None:
     finally:
         if scheduler is not None:
             scheduler.stop()
+
+
+#: Libraries whose INFO lines are chatter in an operator's console (every task state of
+#: SpiffWorkflow, every job run of APScheduler): shown from ``RATSFLOW_LOG_LEVEL=DEBUG`` on.
+CHATTY = ("spiff", "apscheduler")
+
+
+def configure_logging() -> None:
+    """One line per sweep at INFO (``RATSFLOW_LOG_LEVEL``, default INFO); the engine's and
+    the scheduler library's chatter only at DEBUG."""
+    name = os.environ.get("RATSFLOW_LOG_LEVEL", "INFO").strip().upper() or "INFO"
+    level = logging.getLevelName(name)
+    if not isinstance(level, int):
+        raise click.ClickException(f"RATSFLOW_LOG_LEVEL={name!r}: DEBUG, INFO, WARNING oder ERROR erwartet.")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in CHATTY:
+        logging.getLogger(chatty).setLevel(logging.DEBUG if level <= logging.DEBUG else logging.WARNING)
+
+
+def _base_url_for(host: str, port: int) -> None:
+    """Links in mails and calendars lead where this server answers: without
+    ``RATSFLOW_BASE_URL``, the address served (set in the environment, so the web workers and
+    the scheduler process started from here take it too); with one that cannot reach this
+    server, a warning at start-up."""
+    given = os.environ.get("RATSFLOW_BASE_URL", "").strip()
+    if not given:
+        os.environ["RATSFLOW_BASE_URL"] = served_base_url(host, port)
+        click.echo(f"Links in E-Mails und Kalendern: {os.environ['RATSFLOW_BASE_URL']} "
+                   "(RATSFLOW_BASE_URL setzt eine andere Adresse, etwa die eines Proxys)", err=True)
+        return
+    warning = base_url_warning(given, host, port)
+    if warning:
+        click.secho(f"Warnung: {warning}", err=True, fg="yellow")
 
 
 def check_serving(settings: Settings, workers: int) -> None:
