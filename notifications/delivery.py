@@ -38,11 +38,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email import errors as email_errors
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
-from email.policy import Policy
-from email.policy import default as DEFAULT_POLICY
+from email.policy import EmailPolicy, Policy
 from email.utils import format_datetime, parseaddr
 from functools import lru_cache
 from pathlib import Path
@@ -58,6 +57,29 @@ from engine.text import line_problem
 log = logging.getLogger(__name__)
 
 SMTP_TIMEOUT = 20  # seconds for connect and each command
+
+
+class _MailPolicy(EmailPolicy):
+    """Python's e-mail policy, but the Subject folded as RFC 2047 mailers always did.
+
+    Python folds a header whose value would fit on a line of its own, but not after
+    ``Subject:``, onto the next line (``Subject:\r\n Ladungsfrist abgelaufen …``); unfolded,
+    the subject then starts with a blank, and Python's own parser (and others) show it so.
+    Here the value starts on the header's line: plain ASCII folded at its spaces, anything
+    else as UTF-8 encoded words of at most 75 characters."""
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        if name.lower() != "subject":
+            return super().fold_binary(name, value)
+        text = str(value)
+        charset = "us-ascii" if text.isascii() else "utf-8"
+        folded = Header(text, charset, header_name=name).encode(linesep=self.linesep, maxlinelen=76)
+        return f"{name}: {folded}{self.linesep}".encode("ascii")
+
+
+#: What leaves by SMTP (CRLF), and what the embedded default writes as .eml files (LF).
+SMTP_POLICY = _MailPolicy(linesep="\r\n")
+DEFAULT_POLICY = _MailPolicy()
 #: A batch stops sending this long before its claim runs out (another worker may take the
 #: rest then); what it did not try is released at once.
 LEASE_MARGIN = SMTP_TIMEOUT * 2

@@ -36,11 +36,25 @@ def _clock(value: datetime) -> str:
     return value.astimezone(TIMEZONE).strftime("%H:%M")
 
 
+def days_until(today: date, moment: datetime) -> str:
+    """How far the Sitzung is from the day a reminder goes out, as its subject says it:
+    "heute", "morgen", "in 7 Tagen" (the 7-day and the 1-day reminder tell apart at once)."""
+    days = (moment.astimezone(TIMEZONE).date() - today).days
+    if days <= 0:
+        return "heute"
+    if days == 1:
+        return "morgen"
+    if days == 2:
+        return "übermorgen"
+    return f"in {days} Tagen"
+
+
 def _environment(html: bool) -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
                       autoescape=select_autoescape(["html"]) if html else False,
                       keep_trailing_newline=True, trim_blocks=False)
     env.filters.update(date=_date, weekday_date=_weekday_date, clock=_clock)
+    env.globals.update(days_until=days_until)
     return env
 
 

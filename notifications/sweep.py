@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 LOOKAHEAD = timedelta(minutes=5)
 
 #: Kinds that make no sense once the session has begun (a late sweep drops them).
+#: Messages that carry the Sitzung as an .ics attachment (the calendar entry it belongs in).
+_WITH_CALENDAR = {reminders.KIND_INVITATION, reminders.KIND_MOVED, reminders.KIND_SESSION}
 _BEFORE_SESSION = {reminders.KIND_SESSION, reminders.KIND_AGENDA_CLOSING, reminders.KIND_INVITATION_DUE,
                    reminders.KIND_INVITATION_MISSED,
                    reminders.KIND_INVITATION, reminders.KIND_MOVED}
@@ -66,6 +68,17 @@ class _MeetingFacts:
     agenda: list[meetings.AgendaEntry]
     deadlines: deadlines.MeetingDeadlines
     _ics: str | None = None
+    _leads: set[int] | None = None
+
+    def session_leads(self, session: Session) -> set[int]:
+        """How long before the Sitzung its session reminders go (minutes), read when a batch
+        fires one of them (one statement per Sitzung and batch)."""
+        if self._leads is None:
+            self._leads = {lead for lead in session.exec(
+                select(Reminder.lead_minutes).where(
+                    Reminder.meeting_id == self.meeting.id, Reminder.kind == reminders.KIND_SESSION,
+                    Reminder.status != reminders.CANCELLED).distinct()) if lead}
+        return self._leads
 
     def ics(self, settings: Settings) -> str:
         """The session as an .ics attachment, built when a message of the batch needs it."""
@@ -116,6 +129,11 @@ class _Firing:
             return "Tagesordnung schon geschlossen"
         if row.kind == reminders.KIND_SESSION and (row.person_id, row.lead_minutes) in self.opted_out:
             return "abbestellt"
+        if row.kind == reminders.KIND_SESSION and row.lead_minutes:
+            left = (meeting.start - max(row.due_at, self.now)).total_seconds() / 60
+            closer = [lead for lead in facts.session_leads(self.session) if left <= lead < row.lead_minutes]
+            if closer:  # e.g. the 7-day reminder, fired late, after the 1-day one's moment
+                return f"überholt von der Erinnerung {reminders.lead_label(min(closer))} vorher"
         if row.kind == reminders.KIND_TASK_OVERDUE:
             task = self.session.get(HumanTask, row.task_id) if row.task_id else None
             if task is None or task.status != TASK_READY:
@@ -161,8 +179,7 @@ class _Firing:
             self.session, to_address=address, to_name=name, subject=rendered.subject,
             body_text=rendered.text, body_html=rendered.html, cause=f"reminder:{row.id}",
             domain=self.settings.mail_domain, now=moment,
-            calendar=facts.ics(self.settings) if row.kind in (reminders.KIND_INVITATION, reminders.KIND_MOVED)
-            else None)
+            calendar=facts.ics(self.settings) if row.kind in _WITH_CALENDAR else None)
         message.raw = prebuild(message)
         self.queued.append((row, message))
         return None

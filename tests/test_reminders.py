@@ -58,6 +58,13 @@ def _put_seed_on_assembly_agenda(database, actor, demo) -> None:  # type: ignore
             procedures.complete_task(s, who, task.id, data, version, now=NOW)
 
 
+def _session_ics(message):  # type: ignore[no-untyped-def]
+    """The one VEVENT of a message's .ics attachment."""
+    [part] = [p for p in message.iter_attachments() if p.get_content_type() == "text/calendar"]
+    [event] = Calendar.from_ical(part.get_content()).walk("VEVENT")
+    return event
+
+
 def test_seed_members_get_their_reminders_at_the_right_moments(demo, database, actor, smtp):  # type: ignore[no-untyped-def]
     transport = SmtpTransport(smtp.url, "Sitzungsdienst <sitzungsdienst@example.org>")
     with database.unit_of_work() as s:
@@ -103,7 +110,8 @@ def test_seed_members_get_their_reminders_at_the_right_moments(demo, database, a
     assert run_once(database, week_before + timedelta(minutes=5), transport).fired.fired == 0
     assert _addresses(smtp.inbox.messages) == ASSEMBLY_MEMBERS
     becker = smtp.inbox.to("martina.becker@example.org")[0]
-    assert becker["Subject"] == f"Erinnerung: VV am {day:%d.%m.%Y}, 15:00 Uhr"
+    assert becker["Subject"] == f"Erinnerung: VV in 7 Tagen ({day:%d.%m.%Y}, 15:00 Uhr)"
+    assert _session_ics(becker).decoded("dtstart") == start  # the session for the calendar
     text = _text(becker)
     assert text.startswith("Sehr geehrte Frau Becker,")
     assert "(7 Tage vorher)" in text and "wird noch bekannt gegeben" in text
@@ -116,6 +124,9 @@ def test_seed_members_get_their_reminders_at_the_right_moments(demo, database, a
     run_once(database, start - timedelta(days=1), transport)
     assert _addresses(smtp.inbox.messages) == ASSEMBLY_MEMBERS
     assert all("(1 Tag vorher)" in _text(m) for m in smtp.inbox.messages)
+    subjects = {m["Subject"] for m in smtp.inbox.messages}
+    assert subjects == {f"Erinnerung: VV morgen ({day:%d.%m.%Y}, 15:00 Uhr)"}  # told apart from the 7-day one
+    assert all(_session_ics(m).decoded("dtstart") == start for m in smtp.inbox.messages)
     smtp.inbox.clear()
     run_once(database, committee_start - timedelta(days=7), transport)
     committee_mails = [m for m in smtp.inbox.messages if m["Subject"].startswith("Erinnerung: AWSG")]

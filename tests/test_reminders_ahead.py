@@ -50,7 +50,7 @@ def _day_before(database, meeting_id: int) -> list[tuple[Reminder, OutboxMessage
 
 def _reminded(smtp, day) -> list:  # type: ignore[no-untyped-def]
     """The 1-day reminders of the assembly on ``day`` that arrived."""
-    return [m for m in smtp.inbox.messages if m["Subject"] == f"Erinnerung: VV am {day:%d.%m.%Y}, 15:00 Uhr"
+    return [m for m in smtp.inbox.messages if m["Subject"] == f"Erinnerung: VV morgen ({day:%d.%m.%Y}, 15:00 Uhr)"
             and "(1 Tag vorher)" in m.get_body(preferencelist=("plain",)).get_content()]
 
 

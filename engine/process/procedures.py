@@ -357,6 +357,9 @@ def _sync_human_tasks(session: Session, instance: ProcessInstance, workflow: Any
         subject = rules.Subject(organization_id, consultation, own_meeting)
         due = rules.DUE_RULES[props[rules.DUE_PROPERTY]](session, subject, now) \
             if props.get(rules.DUE_PROPERTY) else rules.Due(None, None)
+        due_day, at_once = rules.due_at_the_earliest(props.get(rules.DUE_PROPERTY, ""), due.due, now)
+        if at_once:
+            context["sofort"] = at_once
         hold(session, due.meeting, consultation)  # the answer shows them
         meeting_id = due.meeting.id if due.meeting else (consultation.meeting_id if consultation else None)
         if due.meeting is not None and consultation is not None:
@@ -368,7 +371,7 @@ def _sync_human_tasks(session: Session, instance: ProcessInstance, workflow: Any
             bpmn_id=task.task_spec.bpmn_id, title=task.task_spec.bpmn_name or task.task_spec.bpmn_id,
             form_key=runtime.form_key_of(task), lane=task.task_spec.lane,
             organization_id=organization_id, paper_id=paper_id, consultation_id=consultation_id,
-            meeting_id=meeting_id, context=context, created=now, due=due.due,
+            meeting_id=meeting_id, context=context, created=now, due=due_day,
             search_text=search_text(str(vorlage.get("reference") or sitzung.get("reference") or ""),
                                     str(vorlage.get("name") or sitzung.get("name") or "")),
         )

@@ -226,6 +226,21 @@ class Due:
 
 DueRule = Callable[[Session, Subject, datetime], Due]
 
+#: Why a task is due at once when its rule's date had already passed as it arose.
+_PASSED = {"agendaClosing": "Der Tagesordnungsschluss ({day}) war schon vorbei.",
+           "afterSession": "Die Frist für das Ergebnis ({day}) war schon vorbei.",
+           "invitationDeadline": "Die Ladungsfrist ({day}) war schon vorbei."}
+
+
+def due_at_the_earliest(rule: str, due: date | None, now: datetime) -> tuple[date | None, str | None]:
+    """A task's due date never lies before the day it arose (or was due anew): a rule's date
+    already past makes it due "sofort", that day, and says why (shown on the task, in its
+    one reminder). Returns the due date and that reason (None: the rule's date stands)."""
+    today = now.astimezone(TIMEZONE).date()
+    if due is None or due >= today:
+        return due, None
+    return today, _PASSED.get(rule, "Die Frist ({day}) war schon vorbei.").format(day=f"{due:%d.%m.%Y}")
+
 
 def _agenda_closing(session: Session, subject: Subject, now: datetime) -> Due:
     consultation = subject.consultation

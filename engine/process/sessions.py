@@ -276,7 +276,9 @@ def _redue_tasks(session: Session, meeting: Meeting, now: datetime) -> int:
         consultation = session.get(Consultation, task.consultation_id) if task.consultation_id else None
         subject = rules.Subject(task.organization_id, consultation, meeting if consultation is None else None)
         due = rules.DUE_RULES[rule](session, subject, now)
-        task.due = due.due
+        task.due, at_once = rules.due_at_the_earliest(rule, due.due, now)
+        context = {k: v for k, v in task.context.items() if k != "sofort"}
+        task.context = {**context, "sofort": at_once} if at_once else context
         task.meeting_id = due.meeting.id if due.meeting else None
         session.add(task)
         count += 1
