@@ -21,6 +21,7 @@ from engine.audit import AuditEvent
 from engine.calendar.reminders import KIND_NAMES
 from engine.council import RESULTS, AgendaItem, Consultation, Meeting, Organization, Paper
 from engine.errors import Invalid
+from engine.process.effects import EFFECT_NAMES
 from engine.settings import TIMEZONE
 from engine.types import ascii_int
 from engine.workflow.models import ProcessInstance
@@ -191,7 +192,8 @@ def describe(event: AuditEvent) -> str:
         for key in ("title", "gremium", "name", "reason", "problem", "note", "text", "to", "user",
                     "incident", "event", "effect", "file", "version", "address"):
             if d.get(key) not in (None, "", []):
-                parts.append(f"{key if key not in _NAMES else _NAMES[key]}: {d[key]}")
+                value = EFFECT_NAMES.get(str(d[key]), d[key]) if key == "effect" else d[key]
+                parts.append(f"{key if key not in _NAMES else _NAMES[key]}: {value}")
         for key, change in (d.get("changes") or {}).items():
             parts.append(f"{key}: {change.get('old')} → {change.get('new')}")
     if d.get("reason") and event.action in ("task.completed", "agenda.changed"):

@@ -437,3 +437,19 @@ def test_a_pdf_anlage_shows_in_the_viewer_and_stored_markup_never_runs(chromium,
         assert page.title() != "PWNED"
     finally:
         context.close()
+
+
+def test_the_auditor_reads_a_moved_session_on_the_vorlage_timeline(demo, database, actor, page):  # type: ignore[no-untyped-def]
+    """Issue 22: the move, with SI number and before → after, between the agenda step and
+    what follows; the page has no serious accessibility findings (screenshot kept)."""
+    from .test_moved_session_history import _moved_assembly
+
+    old, new = _moved_assembly(database, actor, demo)
+    _login(page, "krueger")
+    page.goto(f"/revision/vorlagen/{demo.paper_id}")
+    moved = page.locator("ol.timeline li", has_text="Sitzung verlegt")
+    assert moved.count() == 1
+    line = moved.inner_text()
+    assert "SI/2024/128" in line and f"{old} → {new}" in line and "Terminkollision mit dem Kreistag" in line
+    _shot(page, "verlauf-verlegte-sitzung")
+    assert _serious_violations(page) == []

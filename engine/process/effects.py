@@ -169,6 +169,12 @@ EFFECTS: dict[str, Effect] = {
     "releaseMinutes": _release_minutes,
 }
 
+#: What an effect does, in the words of the history (never its code).
+EFFECT_NAMES = {"putOnAgenda": "auf die Tagesordnung gesetzt", "recordResult": "Ergebnis erfasst",
+                "closeAgenda": "Tagesordnung geschlossen", "sendInvitation": "Einladung versandt",
+                "flagLateInvitation": "Ladungsfrist als versäumt markiert", "meetingHeld": "Sitzung begonnen",
+                "releaseMinutes": "Niederschrift freigegeben"}
+
 #: An effect that reads a form field's run-time choice → (field, its ``x-options``): deploy
 #: refuses a task declaring the effect whose form lacks that field.
 NEEDS_CHOICE: dict[str, tuple[str, str]] = {"putOnAgenda": ("meeting_id", "sitzungen_des_gremiums")}
