@@ -23,6 +23,7 @@ with database access is still caught by ``verify``: the chain and the checkpoint
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -31,7 +32,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     JSON,
@@ -144,6 +145,25 @@ def _digest(prev_hash: str, seq: int, at: datetime, actor: str, action: str,
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+class Appended(NamedTuple):
+    """An event just appended: its row and its place in the chain (sealed after the commit)."""
+
+    id: int
+    seq: int
+
+
+@functools.cache
+def _append(dialect: str) -> Any:
+    """The one INSERT of :func:`record`, built once per dialect (its values are parameters)."""
+    table = table_of(AuditEvent)
+    statement = insert(table)
+    if dialect != "postgresql":
+        # SQLite: the writer holds the database's write lock (BEGIN IMMEDIATE): the next number.
+        following = select(func.coalesce(func.max(table.c.seq), 0) + 1).scalar_subquery()
+        statement = statement.values(seq=following)
+    return statement.returning(table.c.id, table.c.seq)
+
+
 def record(
     session: Session,
     actor: str,
@@ -155,25 +175,20 @@ def record(
     meeting_id: int | None = None,
     details: dict[str, Any] | None = None,
     at: datetime | None = None,
-) -> AuditEvent:
+) -> Appended:
     """Append one event (one INSERT, no lock held; the caller's unit of work commits); it is
     hashed into the chain by :func:`seal` right after that commit (setting ``audit_seal``:
     ``commit``) or by the scheduler's sealer (``scheduler``)."""
-    details = details or {}
-    at = (at or utcnow()).astimezone(UTC)
-    table = table_of(AuditEvent)
     values: dict[str, Any] = {
-        "at": at, "actor": actor, "actor_name": actor_name, "action": action, "paper_id": paper_id,
-        "process_instance_id": process_instance_id, "meeting_id": meeting_id, "details": details,
-        "hash_version": HASH_VERSION}
-    if session.get_bind().dialect.name != "postgresql":
-        # SQLite: the writer holds the database's write lock (BEGIN IMMEDIATE): the next number.
-        values["seq"] = select(func.coalesce(func.max(table.c.seq), 0) + 1).scalar_subquery()
-    event_id, seq = session.execute(insert(table).values(values).returning(table.c.id, table.c.seq)).one()
+        "at": (at or utcnow()).astimezone(UTC), "actor": actor, "actor_name": actor_name, "action": action,
+        "paper_id": paper_id, "process_instance_id": process_instance_id, "meeting_id": meeting_id,
+        "details": details or {}, "hash_version": HASH_VERSION}
+    bind = session.get_bind()
+    event_id, seq = session.execute(_append(bind.dialect.name), values).one()
     if session.info.get("audit_seal_after_commit", True) and not any(
             isinstance(c, _SealAfterCommit) for c in session.info.get("after_commit", [])):
-        after_commit(session, _SealAfterCommit(session.get_bind()))
-    return AuditEvent(id=event_id, seq=seq, **{k: v for k, v in values.items() if k != "seq"})
+        after_commit(session, _SealAfterCommit(bind))
+    return Appended(event_id, seq)
 
 
 class _SealAfterCommit:

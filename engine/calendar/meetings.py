@@ -23,7 +23,7 @@ from engine.council import (
     Paper,
     agenda_key,
 )
-from engine.db import UNIT_KEYS
+from engine.db import UNIT_KEYS, memo, remembered
 from engine.errors import Conflict, Invalid
 from engine.settings import TIMEZONE
 from engine.types import ascii_int
@@ -96,12 +96,19 @@ def flag_invitation_missed(session: Session, meeting: Meeting, now: datetime) ->
     return told
 
 
+_NUMBERS_KEY = "agenda_numbers"
 _AGENDA_NUMBERS = select(AgendaItem.number).where(AgendaItem.meeting_id == bindparam("meeting_id"))
+
+
+def note_agenda_numbers(session: Session, meeting_id: int | None, numbers: list[str]) -> None:
+    """A session's TOP numbers as read with it, held until the unit of work's next write."""
+    memo(session)[(_NUMBERS_KEY, meeting_id)] = numbers
 
 
 def next_top_number(session: Session, meeting_id: int | None) -> str:
     """The next free top-level TOP number of a session's agenda ("1", "2", …)."""
-    numbers = session.exec(_AGENDA_NUMBERS, params={"meeting_id": meeting_id}).all()
+    numbers = remembered(session, (_NUMBERS_KEY, meeting_id), lambda: session.exec(
+        _AGENDA_NUMBERS, params={"meeting_id": meeting_id}).all())
     tops = [ascii_int(n.split(".")[0], 9) for n in numbers if n]
     return str(max((t for t in tops if t is not None), default=0) + 1)
 

@@ -41,7 +41,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from engine.calendar import deadlines, meetings
-from engine.calendar.meetings import meeting_label
+from engine.calendar.meetings import meeting_label, note_agenda_numbers
 from engine.council import PAPER_DONE, PAPER_WITHDRAWN, AgendaItem, Consultation, Meeting, Organization
 from engine.db import UNIT_KEYS, hold, remembered
 from engine.settings import TIMEZONE
@@ -328,11 +328,15 @@ ChoiceSource = Callable[[Session, int | None, Consultation | None, datetime], Of
 
 
 @functools.cache
+@functools.cache
 def _coming_sessions() -> Any:
-    """A Gremium's sessions from a day on, not cancelled (built once)."""
-    return (select(Meeting).where(Meeting.organization_id == bindparam("organization_id"),
-                                  Meeting.cancelled == False,  # noqa: E712
-                                  col(Meeting.start) >= bindparam("today"))
+    """A Gremium's sessions from a day on, not cancelled, each with its agenda's TOP numbers
+    (``|``-joined: the agenda step's next free number comes without a query of its own)."""
+    numbers = select(func.aggregate_strings(col(AgendaItem.number), "|")) \
+        .where(AgendaItem.meeting_id == Meeting.id).scalar_subquery()
+    return (select(Meeting, numbers).where(Meeting.organization_id == bindparam("organization_id"),
+                                           Meeting.cancelled == False,  # noqa: E712
+                                           col(Meeting.start) >= bindparam("today"))
             .order_by(col(Meeting.start)))
 
 
@@ -342,8 +346,11 @@ def _sessions_of_the_gremium(session: Session, organization_id: int | None,
     it still fits, shown at first."""
     window = session_window(session, consultation, now)
     today = datetime.combine(now.astimezone(TIMEZONE).date(), time(0), TIMEZONE)
-    meetings = session.exec(_coming_sessions(),
-                            params={"organization_id": organization_id, "today": today}).all()
+    rows = session.exec(_coming_sessions(),
+                        params={"organization_id": organization_id, "today": today}).all()
+    for meeting, numbers in rows:
+        note_agenda_numbers(session, meeting.id, numbers.split("|") if numbers else [])
+    meetings = [meeting for meeting, _ in rows]
     offered = [m for m in meetings if window.refusal(m) is None]
     behind: dict[Any, Any] = {m.id: m for m in offered}
     planned = consultation.meeting_id if consultation is not None else None
