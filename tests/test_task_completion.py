@@ -141,6 +141,26 @@ def test_wrong_form_values_name_the_field(demo, database, actor, draft, data, fi
     assert snapshot(database) == before
 
 
+def test_a_top_number_taken_in_that_session_is_refused_on_its_field(  # type: ignore[no-untyped-def]
+        demo, database, actor, draft, browser):
+    """Two Vorlagen cannot be TOP 1 of the same session; the next free number is still taken
+    when none is given."""
+    first, version, meeting = agenda_task(database, actor, draft, "2024/090")
+    complete(database, actor("hoffmann"), first.id, {"meeting_id": meeting, "top_nummer": "1"}, version)
+    second, version, _ = agenda_task(database, actor, draft, "2024/091")
+    before = snapshot(database)
+    page = browser().login("hoffmann").post(f"/aufgaben/{second.id}", {
+        "meeting_id": meeting, "top_nummer": "1", "version": version})
+    assert page.status_code == 422
+    html = page.get_data(as_text=True)
+    assert 'id="top_nummer-error"' in html and "TOP 1 ist in der Sitzung SI/2024/140 schon vergeben." in html
+    assert snapshot(database) == before
+    complete(database, actor("hoffmann"), second.id, {"meeting_id": meeting}, version)
+    with database.unit_of_work() as s:
+        numbers = sorted(n for n in s.exec(select(AgendaItem.number).where(AgendaItem.meeting_id == meeting)) if n)
+    assert numbers == ["1", "2"]
+
+
 def test_unknown_result_value_is_named_on_the_form(demo, database, actor, browser):  # type: ignore[no-untyped-def]
     result_task, version, _ = first_task(database)
     version -= 1  # as the checks below add one

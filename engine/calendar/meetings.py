@@ -105,10 +105,16 @@ def note_agenda_numbers(session: Session, meeting_id: int | None, numbers: list[
     memo(session)[(_NUMBERS_KEY, meeting_id)] = numbers
 
 
+def agenda_numbers(session: Session, meeting_id: int | None) -> list[str]:
+    """A session's TOP numbers (read with its Gremium's sessions, or now)."""
+    def read() -> list[str]:
+        return [n for n in session.exec(_AGENDA_NUMBERS, params={"meeting_id": meeting_id}).all() if n]
+    return remembered(session, (_NUMBERS_KEY, meeting_id), read)  # type: ignore[no-any-return]
+
+
 def next_top_number(session: Session, meeting_id: int | None) -> str:
     """The next free top-level TOP number of a session's agenda ("1", "2", …)."""
-    numbers = remembered(session, (_NUMBERS_KEY, meeting_id), lambda: session.exec(
-        _AGENDA_NUMBERS, params={"meeting_id": meeting_id}).all())
+    numbers = agenda_numbers(session, meeting_id)
     tops = [ascii_int(n.split(".")[0], 9) for n in numbers if n]
     return str(max((t for t in tops if t is not None), default=0) + 1)
 

@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from engine.calendar import meetings, reminders
 from engine.council import MEETING_HELD, RESULTS, AgendaItem, Consultation, Meeting, Paper
-from engine.errors import Conflict
+from engine.errors import Conflict, Invalid
 from engine.process import rules
 from engine.types import table_of
 from engine.writes import Writes
@@ -69,7 +69,12 @@ def _put_on_agenda(ctx: EffectContext) -> dict[str, Any]:
     if consultation is None or paper is None:
         return {}
     meeting = ctx.behind[ctx.values["meeting_id"]]  # validated against exactly these choices
-    number = ctx.values.get("top_nummer") or meetings.next_top_number(ctx.session, meeting.id)
+    given = ctx.values.get("top_nummer")
+    if given and given in meetings.agenda_numbers(ctx.session, meeting.id):
+        session_name = meeting.reference or meetings.meeting_label(meeting)
+        raise Invalid("Eingaben bitte prüfen.", {"top_nummer": [
+            f"TOP {given} ist in der Sitzung {session_name} schon vergeben."]})
+    number = given or meetings.next_top_number(ctx.session, meeting.id)
     item = AgendaItem(meeting_id=meeting.id, consultation_id=consultation.id, number=number, name=paper.name,
                       public=paper.public and bool(ctx.values.get("oeffentlich", True)),
                       created=ctx.now, modified=ctx.now)
