@@ -35,7 +35,7 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
-from engine.workflow import clock
+from engine.workflow import clock, iso_timers
 from engine.workflow.forms import Form, FormDefinitionError, parse_form
 from engine.workflow.sandbox import ScriptLimit, check_source, restricted_script_engine
 
@@ -359,6 +359,7 @@ def parse_model(path: Path | str, content: bytes | None = None,
     search = list(forms_dirs or []) + [path.parent / "forms", path.parent]
     for one_spec in [spec, *subprocess_specs.values()]:
         for task_spec in one_spec.task_specs.values():
+            _timer_literal(file_name, task_spec)
             for what, source, mode in _code_in(task_spec):
                 problems = check_source(source, mode)
                 if problems:
@@ -402,6 +403,20 @@ def parse_model(path: Path | str, content: bytes | None = None,
         forms=forms,
         roles=roles,
     )
+
+
+def _timer_literal(file_name: str, task_spec: Any) -> None:
+    """A timer written as an ISO 8601 literal (``PT1H``), checked and given to the engine as
+    a string; an expression stays one (:mod:`engine.workflow.iso_timers`)."""
+    definition: Any = getattr(task_spec, "event_definition", None)
+    kind = next((k for cls, k in _TIMER_KINDS if isinstance(definition, cls)), None)
+    expression = getattr(definition, "expression", None)
+    if kind is None or not isinstance(expression, str):
+        return
+    try:
+        definition.expression = iso_timers.normalize(kind, expression)
+    except iso_timers.TimerError as exc:
+        raise ModelError(file_name, f"Zeitereignis ({kind}): {exc}", element=_element(task_spec)) from None
 
 
 def _check_choices(file_name: str, task_spec: Any, form: Form, props: dict[str, str],
