@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -54,7 +55,6 @@ from sqlalchemy import (
     Text,
     any_,
     bindparam,
-    func,
     insert,
     literal,
     update,
@@ -152,9 +152,10 @@ MODELS: dict[str, type[SQLModel]] = {
 }
 #: Rows nothing refers to inside one page: inserted in one batch at the end of the page.
 LEAVES = {"agenda_item", "file", "consultation"}
-#: Fields whose URLs are never objects of the source (not looked up).
-NOT_REFERENCES = frozenset({"id", "type", "accessUrl", "downloadUrl", "web", "website", "license",
-                            "externalServiceUrl", "oparlVersion", "vendor", "product"})
+#: The fields whose references the mappings follow (``_known``, ``_resolve``), and the embedded
+#: objects: only these are looked up with a page (``_load_known``).
+REFERENCE_FIELDS = ("body", "organization", "person", "membership", "meeting", "agendaItem", "paper",
+                    "consultation", "underDirectionOf", "mainFile", "auxiliaryFile", "legislativeTerm")
 #: The Body's lists, in the order they are written (what comes later refers to what came before).
 LISTS = ("organization", "person", "membership", "meeting", "paper")
 
@@ -203,6 +204,20 @@ def among(s: Session, column: Any, values: list[Any]) -> ColumnElement[bool]:
         element = Text() if isinstance(values[0], str) else Integer()
         return column == any_(bindparam(None, values, type_=ARRAY(element)))  # type: ignore[no-any-return]
     return column.in_(values)  # type: ignore[no-any-return]
+
+
+#: ``n[i]`` new ids from the sequence of each table ``t[i]`` (PostgreSQL), one statement a page.
+#: (The sequence looked up once per table, not once per id.)
+_DRAW_IDS = sa_text(
+    "WITH w AS MATERIALIZED (SELECT t, n, pg_get_serial_sequence(t, 'id')::regclass AS seq"
+    " FROM unnest(CAST(:t AS text[]), CAST(:n AS integer[])) AS u(t, n))"
+    " SELECT w.t, nextval(w.seq) FROM w, generate_series(1, w.n)")
+
+
+@lru_cache(maxsize=64)
+def _highest_ids(tables: tuple[str, ...]) -> str:
+    """One SELECT of the highest id of each table (SQLite; the names are the models' own)."""
+    return "SELECT " + ", ".join(f'(SELECT max(id) FROM "{name}")' for name in tables)
 
 
 def bulk_insert(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
@@ -910,8 +925,9 @@ class Importer:
             elif isinstance(value, dict) and depth < 4:
                 if isinstance(value.get("id"), str):
                     own.add(value["id"])
-                for key, v in value.items():
-                    if key not in NOT_REFERENCES:
+                for key in REFERENCE_FIELDS:  # not every field: a city's page holds ~100,000 values
+                    v = value.get(key)
+                    if v is not None:
                         collect(v, depth + 1)
             elif isinstance(value, list) and depth < 4:
                 for v in value:
@@ -1150,17 +1166,16 @@ class Importer:
             for d in self.deferred:
                 by_kind.setdefault(d[1], []).append(d)
             self.deferred.clear()
-            for kind in BATCH_ORDER:
-                rows = by_kind.get(kind)
-                if not rows:
-                    continue
+            kinds = [kind for kind in BATCH_ORDER if kind in by_kind]
+            allocated = self._allocate(s, [(table_of(MODELS[k]), len(by_kind[k])) for k in kinds])
+            for kind, ids in zip(kinds, allocated, strict=True):
+                rows = by_kind[kind]
                 model = MODELS[kind]
                 table = table_of(model)
                 keys = set().union(*(d[0].keys() for d in rows))
                 fields = model.model_fields
                 defaults = {k: fields[k].default for k in keys}
                 parents = [k for k in PARENT_KEYS.get(kind, ()) if k in keys]
-                ids = self._allocate(s, table, len(rows))
                 params = []
                 for d, oid in zip(rows, ids, strict=True):
                     row = {**defaults, **d[0], "id": oid}
@@ -1184,16 +1199,21 @@ class Importer:
                       .values(consultation_id=bindparam("b_consultation")), self.links)
             self.links.clear()
 
-    def _allocate(self, s: Session, table: Table, n: int) -> list[int]:
-        """``n`` ids for new rows of ``table``, in one statement, so that one INSERT writes them
-        all (a RETURNING in parameter order would cost a statement per row). PostgreSQL draws
-        them from the column's sequence; on SQLite the writing unit of work holds the write
-        lock from its start (BEGIN IMMEDIATE), so the ids after the highest are ours."""
+    def _allocate(self, s: Session, wanted: list[tuple[Table, int]]) -> list[list[int]]:
+        """For each (table, n): ``n`` ids for new rows of the table – all in one statement, so
+        that one INSERT per table writes a page's rows (a RETURNING in parameter order would
+        cost a statement per row). PostgreSQL draws them from the columns' sequences; on
+        SQLite the writing unit of work holds the write lock from its start (BEGIN IMMEDIATE),
+        so the ids after each table's highest are ours."""
+        names = tuple(table.name for table, _ in wanted)
         if s.get_bind().dialect.name == "postgresql":
-            draw = sa_text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)")
-            return list(s.execute(draw, {"t": table.name, "n": n}).scalars())
-        top = s.execute(sa_select(func.max(table.c.id))).scalar() or 0
-        return list(range(top + 1, top + n + 1))
+            drawn: dict[str, list[int]] = {name: [] for name in names}
+            for name, oid in s.execute(_DRAW_IDS, {"t": list(names), "n": [n for _, n in wanted]}):
+                drawn[name].append(oid)
+            return [drawn[name] for name in names]
+        tops = s.connection().exec_driver_sql(_highest_ids(names)).one()
+        return [list(range((top or 0) + 1, (top or 0) + n + 1))
+                for top, (_, n) in zip(tops, wanted, strict=True)]
 
     def _key(self, value: Any) -> Any:
         """A value for the batch: a parent written before it in the batch gives its id."""
