@@ -41,7 +41,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -56,10 +56,8 @@ from sqlalchemy import (
     any_,
     bindparam,
     insert,
-    literal,
     update,
 )
-from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
 from sqlalchemy import text as sa_text
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
@@ -218,6 +216,34 @@ _DRAW_IDS = sa_text(
 def _highest_ids(tables: tuple[str, ...]) -> str:
     """One SELECT of the highest id of each table (SQLite; the names are the models' own)."""
     return "SELECT " + ", ".join(f'(SELECT max(id) FROM "{name}")' for name in tables)
+
+
+def origin_rows(s: Session, urls: list[str], with_json: bool, modified: bool = True) -> Iterator[Any]:
+    """The origin rows of ``urls``: (URL, type, object id, source id, modified, original JSON or
+    None), straight from the driver – a page asks for hundreds, and SQLAlchemy's statement
+    building and row processing cost more than the lookup. ``modified=False``: None there."""
+    if not urls:
+        return
+    conn = s.connection()
+    sql = _origin_sql(conn.dialect.name, with_json, modified)
+    if conn.dialect.name == "postgresql":
+        yield from conn.exec_driver_sql(sql, {"urls": urls})  # one array parameter
+        return
+    for chunk in chunks(urls):  # SQLite takes a bounded number of parameters
+        for url, kind, oid, source, moment, original in conn.exec_driver_sql(
+                sql.format(marks=", ".join("?" * len(chunk))), tuple(chunk)):
+            # Stored by SQLAlchemy as naive UTC text ("2024-05-06 07:08:09.000000").
+            yield (url, kind, oid, source,
+                   datetime.fromisoformat(moment).replace(tzinfo=UTC) if moment else None, original)
+
+
+@lru_cache(maxsize=8)
+def _origin_sql(dialect: str, with_json: bool, modified: bool) -> str:
+    columns = (f"origin_url, object_type, object_id, source_id, {'modified' if modified else 'NULL'}, "
+               f"{'original' if with_json else 'NULL'}")
+    if dialect == "postgresql":  # binary: no quoting of each URL into an array literal
+        return f"SELECT {columns} FROM oparl_origin WHERE origin_url = ANY(%(urls)b)"
+    return f"SELECT {columns} FROM oparl_origin WHERE origin_url IN ({{marks}})"
 
 
 def bulk_insert(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
@@ -901,17 +927,12 @@ class Importer:
         wanted = sorted(own - self.looked)
         self.looked.update(wanted)
         # A server that ignores the filters is compared by ``modified``: the JSON is not read then.
-        json_column = literal(None) if self.ignored and not self.with_files else col(OparlOrigin.original)
-        for chunk in chunks(wanted):
-            for url, kind, oid, original, modified, source in s.execute(
-                    sa_select(col(OparlOrigin.origin_url), col(OparlOrigin.object_type),
-                              col(OparlOrigin.object_id), json_column,
-                              col(OparlOrigin.modified), col(OparlOrigin.source_id))
-                    .where(among(s, col(OparlOrigin.origin_url), chunk))).all():
-                self.ids[url] = (kind, oid)
-                self.owner[url] = source
-                if source == self.source_id:
-                    self.originals[url] = (original, modified, oid)
+        with_json = not self.ignored or self.with_files
+        for url, kind, oid, source, modified, original in origin_rows(s, wanted, with_json):
+            self.ids[url] = (kind, oid)
+            self.owner[url] = source
+            if source == self.source_id:
+                self.originals[url] = (original, modified, oid)
 
     def _load_known(self, s: Session, data: Iterable[Any]) -> None:
         """Read the origin rows of a page's objects and references in few queries."""
@@ -937,14 +958,10 @@ class Importer:
             collect(raw)
         urls -= own
         self.absent.update(urls)
-        pending = sorted(urls)
-        for chunk in chunks(pending):
-            for url, kind, oid, source in s.exec(select(OparlOrigin.origin_url, OparlOrigin.object_type,
-                                                        OparlOrigin.object_id, OparlOrigin.source_id)
-                                                 .where(among(s, col(OparlOrigin.origin_url), chunk))):
-                self.ids[url] = (kind, oid)
-                self.owner[url] = source
-                self.absent.discard(url)
+        for url, kind, oid, source, *_ in origin_rows(s, sorted(urls), with_json=False, modified=False):
+            self.ids[url] = (kind, oid)
+            self.owner[url] = source
+            self.absent.discard(url)
         self._load_originals(s, own)
 
     def _origin(self, s: Session, url: str) -> OparlOrigin | None:
