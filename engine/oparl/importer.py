@@ -43,6 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -261,10 +262,17 @@ def bulk_insert(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     for name, value in defaults.items():
         processor = table.c[name].type._cached_bind_processor(dialect)
         tail.append(processor(value) if processor is not None else value)
-    processors = [table.c[name].type._cached_bind_processor(dialect) for name in given]
+    processed = [(i, processor) for i, processor in enumerate(
+        table.c[name].type._cached_bind_processor(dialect) for name in given) if processor is not None]
+    pick = itemgetter(*given) if len(given) > 1 else lambda row: (row[given[0]],)
 
     def values(row: dict[str, Any]) -> list[Any]:
-        return [p(row[n]) if p is not None else row[n] for n, p in zip(given, processors, strict=True)] + tail
+        out = list(pick(row))
+        for i, processor in processed:  # most columns need none; None stays None
+            if out[i] is not None:
+                out[i] = processor(out[i])
+        out += tail
+        return out
 
     quote = dialect.identifier_preparer.quote
     columns = ", ".join(quote(name) for name in names)
@@ -870,9 +878,9 @@ class Importer:
         if same is None:
             return False
         self.retry.discard(raw["id"])
-        for object_kind, url in same:
-            summary.count(object_kind, "unverändert")
-            self.touched.add(url)
+        for object_kind, n in Counter(object_kind for object_kind, _ in same).items():
+            summary.counts.setdefault(object_kind, Counter())["unverändert"] += n
+        self.touched.update(url for _, url in same)
         return True
 
     def _stored_same(self, kind: str, raw: dict[str, Any], found: list[tuple[str, str]]) -> bool:
