@@ -228,11 +228,11 @@ def origin_rows(s: Session, urls: list[str], with_json: bool, modified: bool = T
     conn = s.connection()
     sql = _origin_sql(conn.dialect.name, with_json, modified)
     if conn.dialect.name == "postgresql":
-        yield from conn.exec_driver_sql(sql, {"urls": urls})  # one array parameter
+        yield from conn.exec_driver_sql(sql, {"urls": urls}).all()  # one array parameter, one fetch
         return
     for chunk in chunks(urls):  # SQLite takes a bounded number of parameters
         for url, kind, oid, source, moment, original in conn.exec_driver_sql(
-                sql.format(marks=", ".join("?" * len(chunk))), tuple(chunk)):
+                sql.format(marks=", ".join("?" * len(chunk))), tuple(chunk)).all():
             # Stored by SQLAlchemy as naive UTC text ("2024-05-06 07:08:09.000000").
             yield (url, kind, oid, source,
                    datetime.fromisoformat(moment).replace(tzinfo=UTC) if moment else None, original)
