@@ -41,7 +41,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -54,12 +56,9 @@ from sqlalchemy import (
     Text,
     any_,
     bindparam,
-    func,
     insert,
-    literal,
     update,
 )
-from sqlalchemy import select as sa_select  # sqlmodel's select types at most four columns
 from sqlalchemy import text as sa_text
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
@@ -152,9 +151,10 @@ MODELS: dict[str, type[SQLModel]] = {
 }
 #: Rows nothing refers to inside one page: inserted in one batch at the end of the page.
 LEAVES = {"agenda_item", "file", "consultation"}
-#: Fields whose URLs are never objects of the source (not looked up).
-NOT_REFERENCES = frozenset({"id", "type", "accessUrl", "downloadUrl", "web", "website", "license",
-                            "externalServiceUrl", "oparlVersion", "vendor", "product"})
+#: The fields whose references the mappings follow (``_known``, ``_resolve``), and the embedded
+#: objects: only these are looked up with a page (``_load_known``).
+REFERENCE_FIELDS = ("body", "organization", "person", "membership", "meeting", "agendaItem", "paper",
+                    "consultation", "underDirectionOf", "mainFile", "auxiliaryFile", "legislativeTerm")
 #: The Body's lists, in the order they are written (what comes later refers to what came before).
 LISTS = ("organization", "person", "membership", "meeting", "paper")
 
@@ -205,6 +205,48 @@ def among(s: Session, column: Any, values: list[Any]) -> ColumnElement[bool]:
     return column.in_(values)  # type: ignore[no-any-return]
 
 
+#: ``n[i]`` new ids from the sequence of each table ``t[i]`` (PostgreSQL), one statement a page.
+#: (The sequence looked up once per table, not once per id.)
+_DRAW_IDS = sa_text(
+    "WITH w AS MATERIALIZED (SELECT t, n, pg_get_serial_sequence(t, 'id')::regclass AS seq"
+    " FROM unnest(CAST(:t AS text[]), CAST(:n AS integer[])) AS u(t, n))"
+    " SELECT w.t, nextval(w.seq) FROM w, generate_series(1, w.n)")
+
+
+@lru_cache(maxsize=64)
+def _highest_ids(tables: tuple[str, ...]) -> str:
+    """One SELECT of the highest id of each table (SQLite; the names are the models' own)."""
+    return "SELECT " + ", ".join(f'(SELECT max(id) FROM "{name}")' for name in tables)
+
+
+def origin_rows(s: Session, urls: list[str], with_json: bool, modified: bool = True) -> Iterator[Any]:
+    """The origin rows of ``urls``: (URL, type, object id, source id, modified, original JSON or
+    None), straight from the driver – a page asks for hundreds, and SQLAlchemy's statement
+    building and row processing cost more than the lookup. ``modified=False``: None there."""
+    if not urls:
+        return
+    conn = s.connection()
+    sql = _origin_sql(conn.dialect.name, with_json, modified)
+    if conn.dialect.name == "postgresql":
+        yield from conn.exec_driver_sql(sql, {"urls": urls}).all()  # one array parameter, one fetch
+        return
+    for chunk in chunks(urls):  # SQLite takes a bounded number of parameters
+        for url, kind, oid, source, moment, original in conn.exec_driver_sql(
+                sql.format(marks=", ".join("?" * len(chunk))), tuple(chunk)).all():
+            # Stored by SQLAlchemy as naive UTC text ("2024-05-06 07:08:09.000000").
+            yield (url, kind, oid, source,
+                   datetime.fromisoformat(moment).replace(tzinfo=UTC) if moment else None, original)
+
+
+@lru_cache(maxsize=8)
+def _origin_sql(dialect: str, with_json: bool, modified: bool) -> str:
+    columns = (f"origin_url, object_type, object_id, source_id, {'modified' if modified else 'NULL'}, "
+               f"{'original' if with_json else 'NULL'}")
+    if dialect == "postgresql":  # binary: no quoting of each URL into an array literal
+        return f"SELECT {columns} FROM oparl_origin WHERE origin_url = ANY(%(urls)b)"
+    return f"SELECT {columns} FROM oparl_origin WHERE origin_url IN ({{marks}})"
+
+
 def bulk_insert(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     """``rows`` (all with the same keys) into ``table`` in one statement: on PostgreSQL by COPY
     (psycopg sends an executemany as one INSERT per row), elsewhere as one executemany of the
@@ -220,10 +262,17 @@ def bulk_insert(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     for name, value in defaults.items():
         processor = table.c[name].type._cached_bind_processor(dialect)
         tail.append(processor(value) if processor is not None else value)
-    processors = [table.c[name].type._cached_bind_processor(dialect) for name in given]
+    processed = [(i, processor) for i, processor in enumerate(
+        table.c[name].type._cached_bind_processor(dialect) for name in given) if processor is not None]
+    pick = itemgetter(*given) if len(given) > 1 else lambda row: (row[given[0]],)
 
     def values(row: dict[str, Any]) -> list[Any]:
-        return [p(row[n]) if p is not None else row[n] for n, p in zip(given, processors, strict=True)] + tail
+        out = list(pick(row))
+        for i, processor in processed:  # most columns need none; None stays None
+            if out[i] is not None:
+                out[i] = processor(out[i])
+        out += tail
+        return out
 
     quote = dialect.identifier_preparer.quote
     columns = ", ".join(quote(name) for name in names)
@@ -829,9 +878,9 @@ class Importer:
         if same is None:
             return False
         self.retry.discard(raw["id"])
-        for object_kind, url in same:
-            summary.count(object_kind, "unverändert")
-            self.touched.add(url)
+        for object_kind, n in Counter(object_kind for object_kind, _ in same).items():
+            summary.counts.setdefault(object_kind, Counter())["unverändert"] += n
+        self.touched.update(url for _, url in same)
         return True
 
     def _stored_same(self, kind: str, raw: dict[str, Any], found: list[tuple[str, str]]) -> bool:
@@ -886,17 +935,12 @@ class Importer:
         wanted = sorted(own - self.looked)
         self.looked.update(wanted)
         # A server that ignores the filters is compared by ``modified``: the JSON is not read then.
-        json_column = literal(None) if self.ignored and not self.with_files else col(OparlOrigin.original)
-        for chunk in chunks(wanted):
-            for url, kind, oid, original, modified, source in s.execute(
-                    sa_select(col(OparlOrigin.origin_url), col(OparlOrigin.object_type),
-                              col(OparlOrigin.object_id), json_column,
-                              col(OparlOrigin.modified), col(OparlOrigin.source_id))
-                    .where(among(s, col(OparlOrigin.origin_url), chunk))).all():
-                self.ids[url] = (kind, oid)
-                self.owner[url] = source
-                if source == self.source_id:
-                    self.originals[url] = (original, modified, oid)
+        with_json = not self.ignored or self.with_files
+        for url, kind, oid, source, modified, original in origin_rows(s, wanted, with_json):
+            self.ids[url] = (kind, oid)
+            self.owner[url] = source
+            if source == self.source_id:
+                self.originals[url] = (original, modified, oid)
 
     def _load_known(self, s: Session, data: Iterable[Any]) -> None:
         """Read the origin rows of a page's objects and references in few queries."""
@@ -910,8 +954,9 @@ class Importer:
             elif isinstance(value, dict) and depth < 4:
                 if isinstance(value.get("id"), str):
                     own.add(value["id"])
-                for key, v in value.items():
-                    if key not in NOT_REFERENCES:
+                for key in REFERENCE_FIELDS:  # not every field: a city's page holds ~100,000 values
+                    v = value.get(key)
+                    if v is not None:
                         collect(v, depth + 1)
             elif isinstance(value, list) and depth < 4:
                 for v in value:
@@ -921,14 +966,10 @@ class Importer:
             collect(raw)
         urls -= own
         self.absent.update(urls)
-        pending = sorted(urls)
-        for chunk in chunks(pending):
-            for url, kind, oid, source in s.exec(select(OparlOrigin.origin_url, OparlOrigin.object_type,
-                                                        OparlOrigin.object_id, OparlOrigin.source_id)
-                                                 .where(among(s, col(OparlOrigin.origin_url), chunk))):
-                self.ids[url] = (kind, oid)
-                self.owner[url] = source
-                self.absent.discard(url)
+        for url, kind, oid, source, *_ in origin_rows(s, sorted(urls), with_json=False, modified=False):
+            self.ids[url] = (kind, oid)
+            self.owner[url] = source
+            self.absent.discard(url)
         self._load_originals(s, own)
 
     def _origin(self, s: Session, url: str) -> OparlOrigin | None:
@@ -1150,17 +1191,16 @@ class Importer:
             for d in self.deferred:
                 by_kind.setdefault(d[1], []).append(d)
             self.deferred.clear()
-            for kind in BATCH_ORDER:
-                rows = by_kind.get(kind)
-                if not rows:
-                    continue
+            kinds = [kind for kind in BATCH_ORDER if kind in by_kind]
+            allocated = self._allocate(s, [(table_of(MODELS[k]), len(by_kind[k])) for k in kinds])
+            for kind, ids in zip(kinds, allocated, strict=True):
+                rows = by_kind[kind]
                 model = MODELS[kind]
                 table = table_of(model)
                 keys = set().union(*(d[0].keys() for d in rows))
                 fields = model.model_fields
                 defaults = {k: fields[k].default for k in keys}
                 parents = [k for k in PARENT_KEYS.get(kind, ()) if k in keys]
-                ids = self._allocate(s, table, len(rows))
                 params = []
                 for d, oid in zip(rows, ids, strict=True):
                     row = {**defaults, **d[0], "id": oid}
@@ -1184,16 +1224,21 @@ class Importer:
                       .values(consultation_id=bindparam("b_consultation")), self.links)
             self.links.clear()
 
-    def _allocate(self, s: Session, table: Table, n: int) -> list[int]:
-        """``n`` ids for new rows of ``table``, in one statement, so that one INSERT writes them
-        all (a RETURNING in parameter order would cost a statement per row). PostgreSQL draws
-        them from the column's sequence; on SQLite the writing unit of work holds the write
-        lock from its start (BEGIN IMMEDIATE), so the ids after the highest are ours."""
+    def _allocate(self, s: Session, wanted: list[tuple[Table, int]]) -> list[list[int]]:
+        """For each (table, n): ``n`` ids for new rows of the table – all in one statement, so
+        that one INSERT per table writes a page's rows (a RETURNING in parameter order would
+        cost a statement per row). PostgreSQL draws them from the columns' sequences; on
+        SQLite the writing unit of work holds the write lock from its start (BEGIN IMMEDIATE),
+        so the ids after each table's highest are ours."""
+        names = tuple(table.name for table, _ in wanted)
         if s.get_bind().dialect.name == "postgresql":
-            draw = sa_text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)")
-            return list(s.execute(draw, {"t": table.name, "n": n}).scalars())
-        top = s.execute(sa_select(func.max(table.c.id))).scalar() or 0
-        return list(range(top + 1, top + n + 1))
+            drawn: dict[str, list[int]] = {name: [] for name in names}
+            for name, oid in s.execute(_DRAW_IDS, {"t": list(names), "n": [n for _, n in wanted]}):
+                drawn[name].append(oid)
+            return [drawn[name] for name in names]
+        tops = s.connection().exec_driver_sql(_highest_ids(names)).one()
+        return [list(range((top or 0) + 1, (top or 0) + n + 1))
+                for top, (_, n) in zip(tops, wanted, strict=True)]
 
     def _key(self, value: Any) -> Any:
         """A value for the batch: a parent written before it in the batch gives its id."""

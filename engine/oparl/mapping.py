@@ -157,8 +157,13 @@ def _date(value: Any) -> date | None:
     return date.fromisoformat(text[:10])
 
 
+#: Made once: ``json.dumps`` with options builds a new encoder for every object.
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def canonical(raw: dict[str, Any]) -> str:
-    return json.dumps(raw, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    """The JSON kept as the original: keys sorted, no spaces, not ASCII-escaped."""
+    return _CANONICAL.encode(raw)
 
 
 def split(kind: str, raw: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str, Any]]]:
