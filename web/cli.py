@@ -39,7 +39,7 @@ from engine.settings import (
     served_base_url,
 )
 from engine.types import utcnow
-from engine.workflow import sandbox
+from engine.workflow import runtime, sandbox
 from engine.workflow.runtime import ModelError
 
 DEMO_PASSWORD_ENV = "RATSFLOW_DEMO_PASSWORD"
@@ -203,21 +203,45 @@ def import_oparl_command(url: str, with_files: bool, limit: int, timeout: float,
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-def deploy(files: tuple[Path, ...]) -> None:
-    """BPMN-Modelle bereitstellen (prüft XML, Skripte und Formulare)."""
+@click.option("--check", is_flag=True, help="Nur prüfen, nichts bereitstellen (ohne Datenbank).")
+def deploy(files: tuple[Path, ...], check: bool) -> None:
+    """BPMN-Modelle bereitstellen: geprüft werden XML, Erreichbarkeit, Gateways, Skripte und
+    Ausdrücke (Python), Zeitereignisse, Formulare und Zuständigkeiten; jeder Befund mit Datei,
+    Zeile und Element."""
+    if check:
+        _check_models(files)
+        return
     failed = False
     with _database() as database:
         database.upgrade()
         for path in files:
             try:
                 with database.unit_of_work() as s:
-                    model, new = procedures.deploy(s, path, os.environ.get("USER", "admin"))
+                    model, new = procedures.deploy(s, path, os.environ.get("USER", "admin"),
+                                                   together=list(files))
                     label = f"{model.process_id} Version {model.version}"
             except ModelError as exc:
-                click.echo(f"Fehler: {exc}", err=True)
+                for line in str(exc).splitlines():
+                    click.echo(f"Fehler: {line}", err=True)
                 failed = True
                 continue
             click.echo(f"{path.name}: {label} {'bereitgestellt' if new else 'unverändert'}")
+    if failed:
+        sys.exit(1)
+
+
+def _check_models(files: tuple[Path, ...]) -> None:
+    """``ratsflow deploy --check``: every finding of every file, nothing deployed."""
+    failed = False
+    for path in files:
+        try:
+            parsed = runtime.parse_model(path, requires=procedures.MODEL_REQUIREMENTS, together=list(files))
+        except ModelError as exc:
+            for line in str(exc).splitlines():
+                click.echo(f"Fehler: {line}", err=True)
+            failed = True
+            continue
+        click.echo(f"{path.name}: in Ordnung – Prozess {parsed.process_id} (geprüft, nicht bereitgestellt)")
     if failed:
         sys.exit(1)
 

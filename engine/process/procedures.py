@@ -84,12 +84,13 @@ MODEL_REQUIREMENTS = runtime.Requirements(
 # ----------------------------------------------------------------------------- models
 
 def deploy(session: Session, path: Path | str, deployed_by: str,
-           content: bytes | None = None) -> tuple[ProcessModel, bool]:
-    """Deploy a BPMN file; return the model version and whether it is new.
+           content: bytes | None = None, together: list[Path] | None = None) -> tuple[ProcessModel, bool]:
+    """Deploy a BPMN file; return the model version and whether it is new. ``together``:
+    the files deployed with it (where its call activities find what they call).
 
     Deploying unchanged content again returns the existing version.
     """
-    parsed = runtime.parse_model(path, content, requires=MODEL_REQUIREMENTS)
+    parsed = runtime.parse_model(path, content, requires=MODEL_REQUIREMENTS, together=together)
     existing = session.exec(
         select(ProcessModel).where(ProcessModel.spec_hash == parsed.spec_hash)
     ).first()

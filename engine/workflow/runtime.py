@@ -35,7 +35,7 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
-from engine.workflow import clock, iso_timers
+from engine.workflow import clock, iso_timers, model_checks
 from engine.workflow.forms import Form, FormDefinitionError, parse_form
 from engine.workflow.sandbox import ScriptLimit, check_source, restricted_script_engine
 
@@ -66,6 +66,20 @@ class ModelError(ValueError):
         if element:
             where += f", Element {element}"
         super().__init__(f"{where}: {reason}")
+
+
+class ModelFindings(ModelError):
+    """Several reasons at once (the deploy's checks): each a :class:`ModelError`."""
+
+    def __init__(self, errors: list[ModelError]) -> None:
+        first = errors[0]
+        super().__init__(first.file_name, first.reason, None, None)
+        self.element, self.line = first.element, first.line
+        self.errors = errors
+        self.args = ("\n".join(str(e) for e in errors),)
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
 
 
 class TaskFailed(RuntimeError):
@@ -295,19 +309,8 @@ class Requirements:
     needs_choice: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
-def parse_model(path: Path | str, content: bytes | None = None,
-                forms_dirs: list[Path] | None = None,
-                declarable: dict[str, set[str]] | None = None,
-                requires: Requirements | None = None) -> ParsedModel:
-    """Parse and check one BPMN file; raise :class:`ModelError` on anything wrong.
-
-    ``declarable`` maps a task property to the names a model may give it (the engine's
-    registry of rules); any other name is refused. ``requires`` adds what Python relies on
-    (:class:`Requirements`; its ``declarable`` is merged in).
-    """
-    requires = requires or Requirements()
-    declarable = {**requires.declarable, **(declarable or {})}
-    path = Path(path)
+def _read_xml(path: Path, content: bytes | None) -> tuple[bytes, Any]:
+    """A BPMN file's bytes and its XML tree, read safely (no DOCTYPE, no entities, no network)."""
     file_name = path.name
     if content is None:
         try:
@@ -323,6 +326,27 @@ def parse_model(path: Path | str, content: bytes | None = None,
         raise ModelError(file_name, f"kein gültiges XML: {exc.msg}", line=exc.lineno) from None
     if root.getroottree().docinfo.doctype:
         raise ModelError(file_name, _NO_DOCTYPE)
+    return content, root
+
+
+def parse_model(path: Path | str, content: bytes | None = None,
+                forms_dirs: list[Path] | None = None,
+                declarable: dict[str, set[str]] | None = None,
+                requires: Requirements | None = None,
+                together: list[Path] | None = None) -> ParsedModel:
+    """Parse and check one BPMN file; raise :class:`ModelError` on anything wrong.
+
+    ``declarable`` maps a task property to the names a model may give it (the engine's
+    registry of rules); any other name is refused. ``requires`` adds what Python relies on
+    (:class:`Requirements`; its ``declarable`` is merged in). ``together``: the other files
+    deployed with it, where its call activities may find the processes they call (a
+    Vorlage's lifecycle calling the Beratungsfolge).
+    """
+    requires = requires or Requirements()
+    declarable = {**requires.declarable, **(declarable or {})}
+    path = Path(path)
+    file_name = path.name
+    content, root = _read_xml(path, content)
 
     for node in root.iter():
         node_id = node.get("id") if isinstance(node.tag, str) else None
@@ -330,17 +354,24 @@ def parse_model(path: Path | str, content: bytes | None = None,
             raise ModelError(file_name, f"die id {node_id!r} kollidiert mit SpiffWorkflow-internen "
                              "Elementen; bitte umbenennen", element=node_id, line=node.sourceline)
 
+    executable = [p for p in root.iter(f"{{{model_checks.BPMN}}}process")
+                  if p.get("isExecutable", "false").lower() == "true"]
+    if len(executable) != 1:
+        raise ModelError(file_name, f"genau ein ausführbarer Prozess erwartet "
+                         f"(isExecutable=\"true\"), gefunden: {len(executable)}")
+    findings = [*model_checks.foreign_constructs(root), *model_checks.flow_problems(executable[0]),
+                *model_checks.user_task_problems(executable[0], CANDIDATE_ORGANIZATION_PROPERTY)]
+    if findings:
+        raise ModelFindings([ModelError(file_name, f.reason, element=f.element, line=f.line)
+                             for f in findings])
+    process_id = executable[0].get("id")
+
     parser = SpiffBpmnParser(validator=VALIDATOR)
     try:
         parser.add_bpmn_xml(root, filename=file_name)
-        executable = [
-            p.get("id") for p in root.iter("{http://www.omg.org/spec/BPMN/20100524/MODEL}process")
-            if p.get("isExecutable", "false").lower() == "true"
-        ]
-        if len(executable) != 1:
-            raise ModelError(file_name, f"genau ein ausführbarer Prozess erwartet "
-                             f"(isExecutable=\"true\"), gefunden: {len(executable)}")
-        process_id = executable[0]
+        for other in together or []:
+            if other.resolve() != path.resolve():
+                parser.add_bpmn_xml(_read_xml(other, None)[1], filename=other.name)
         spec = parser.get_spec(process_id)
         subprocess_specs = parser.get_subprocess_specs(process_id)
     except ValidationException as exc:
@@ -348,15 +379,16 @@ def parse_model(path: Path | str, content: bytes | None = None,
         name = getattr(exc, "name", None)
         if element and name:
             element = f"{element} ({name})"
-        message = str(exc).split("\n")[0]
+        message = model_checks.engine_message(str(exc).split("\n")[0])
         raise ModelError(file_name, message, element=element,
                          line=getattr(exc, "line_number", None) or None) from None
     except WorkflowException as exc:
-        raise ModelError(file_name, str(exc)) from None
+        raise ModelError(file_name, model_checks.engine_message(str(exc))) from None
 
     forms: dict[str, Any] = {}
     declared: dict[str, list[Any]] = {}  # role → the task specs declaring it
-    search = list(forms_dirs or []) + [path.parent / "forms", path.parent]
+    search = list(forms_dirs or []) + [path.parent / "forms", path.parent] + [
+        o.parent / "forms" for o in together or [] if o.parent != path.parent]
     for one_spec in [spec, *subprocess_specs.values()]:
         for task_spec in one_spec.task_specs.values():
             _timer_literal(file_name, task_spec)
