@@ -369,9 +369,18 @@ def parse_model(path: Path | str, content: bytes | None = None,
     parser = SpiffBpmnParser(validator=VALIDATOR)
     try:
         parser.add_bpmn_xml(root, filename=file_name)
+        known = {p.get("id") for p in root.iter(f"{{{model_checks.BPMN}}}process")}
         for other in together or []:
-            if other.resolve() != path.resolve():
-                parser.add_bpmn_xml(_read_xml(other, None)[1], filename=other.name)
+            if other.resolve() == path.resolve():
+                continue
+            try:  # a file that cannot be read says so in its own deploy
+                other_root = _read_xml(other, None)[1]
+            except ModelError:
+                continue
+            ids = {p.get("id") for p in other_root.iter(f"{{{model_checks.BPMN}}}process")}
+            if not ids & known:  # another version of the same process is not what is called
+                parser.add_bpmn_xml(other_root, filename=other.name)
+                known |= ids
         spec = parser.get_spec(process_id)
         subprocess_specs = parser.get_subprocess_specs(process_id)
     except ValidationException as exc:
