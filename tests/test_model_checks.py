@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from engine.process.procedures import MODEL_REQUIREMENTS
 from engine.workflow import runtime
-from engine.workflow.models import ProcessModel
+from engine.workflow.models import ProcessInstance, ProcessModel
 from engine.workflow.runtime import ModelError
 from web.cli import main as cli
 
@@ -166,3 +166,83 @@ def test_a_call_activity_resolves_among_the_files_deployed_together(tmp_path: Pa
     together = [lifecycle, PROJECT / "bpmn" / "beratungsfolge.bpmn"]
     parsed = runtime.parse_model(lifecycle, requires=MODEL_REQUIREMENTS, together=together)
     assert parsed.process_id == "Freigabe" and "beratungsfolge" in parsed.spec_json
+
+
+def _camunda_beratungsfolge(group: str = "AWSG", due: str = "P3D", follow_up: str = "P1D") -> bytes:
+    """A Beratungsfolge variant as a council would draw it in Camunda Modeler: one user task
+    with Camunda's candidateGroups, formKey, dueDate and followUpDate, nothing of ours."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="Definitions_2"
+    targetNamespace="http://bpmn.io/schema/bpmn" exporter="Camunda Modeler" exporterVersion="5.17.0">
+  <bpmn:process id="beratungsfolge" name="Beratungsfolge (Vorprüfung)" isExecutable="true">
+    <bpmn:startEvent id="StartEvent_1" name="Vorlage eingebracht" />
+    <bpmn:userTask id="Vorpruefung" name="Vorprüfung" camunda:candidateGroups="{group}"
+        camunda:formKey="embedded:app:forms/niederschrift.schema.json" camunda:dueDate="{due}"
+        camunda:followUpDate="{follow_up}" />
+    <bpmn:endEvent id="EndEvent_1" name="Geprüft" />
+    <bpmn:sequenceFlow id="F1" sourceRef="StartEvent_1" targetRef="Vorpruefung" />
+    <bpmn:sequenceFlow id="F2" sourceRef="Vorpruefung" targetRef="EndEvent_1" />
+  </bpmn:process>
+</bpmn:definitions>
+""".encode()
+
+
+def _with_forms(tmp_path: Path, content: bytes) -> Path:
+    (tmp_path / "forms").mkdir(exist_ok=True)
+    (tmp_path / "forms" / "niederschrift.schema.json").write_bytes(
+        (PROJECT / "bpmn" / "forms" / "niederschrift.schema.json").read_bytes())
+    model = tmp_path / "beratungsfolge.bpmn"
+    model.write_bytes(content)
+    return model
+
+
+def test_a_camunda_drawn_model_deploys_and_runs_without_hand_edits(  # type: ignore[no-untyped-def]
+        tmp_path: Path, database, demo, actor, draft) -> None:
+    from datetime import timedelta
+
+    from engine.council import Organization
+    from engine.process import procedures
+    from engine.settings import TIMEZONE
+    from engine.tasks import TASK_READY, HumanTask
+
+    from .conftest import NOW
+
+    model_file = _with_forms(tmp_path, _camunda_beratungsfolge())
+    with database.unit_of_work() as s:
+        model, new = procedures.deploy(s, model_file, "admin")
+        assert new and model.process_id == "beratungsfolge"
+    paper_id = draft("2024/200", "Camunda-Vorprüfung")
+    with database.unit_of_work() as s:
+        procedures.start_beratungsfolge(s, actor("zierstedt"), paper_id, now=NOW)
+    with database.unit_of_work() as s:
+        task = s.exec(select(HumanTask).where(HumanTask.paper_id == paper_id, HumanTask.status == TASK_READY)).one()
+        committee = s.exec(select(Organization).where(Organization.short_name == "AWSG")).one()
+        today = NOW.astimezone(TIMEZONE).date()
+        assert (task.title, task.organization_id, task.form_key) == ("Vorprüfung", committee.id, "niederschrift")
+        assert (task.due, task.follow_up) == (today + timedelta(days=3), today + timedelta(days=1))
+        version = s.get(ProcessInstance, task.process_instance_id).version
+    with database.unit_of_work() as s:  # the committee's Sekretariat completes it: the Gremium's task
+        done = procedures.complete_task(s, actor("hoffmann"), task.id, {"anmerkung": "in Ordnung"}, version, now=NOW)
+        assert done.finished
+
+
+@pytest.mark.parametrize("group, due, follow_up, says", [
+    ("XYZ", "P3D", "P1D", "Element Vorpruefung (Vorprüfung): das Gremium „XYZ“ (camunda:candidateGroups) gibt es "
+                          "nicht (Kurznamen: "),
+    ("AWSG,VV", "P3D", "P1D", "camunda:candidateGroups nennt 2 Gruppen"),
+    ("AWSG", "${dateTime().plusDays(3)}", "P1D", "camunda:dueDate=„${dateTime().plusDays(3)}“ lässt sich hier "
+                                                  "nicht lesen"),
+    ("AWSG", "P3D", "morgen", "camunda:followUpDate=„morgen“ lässt sich hier nicht lesen"),
+])
+def test_camunda_values_without_a_meaning_here_are_refused(  # type: ignore[no-untyped-def]
+        tmp_path: Path, database, demo, group, due, follow_up, says) -> None:
+    from engine.process import procedures
+
+    model_file = _with_forms(tmp_path, _camunda_beratungsfolge(group, due, follow_up))
+    with pytest.raises(ModelError) as refused, database.unit_of_work() as s:
+        procedures.deploy(s, model_file, "admin")
+    assert says in str(refused.value), str(refused.value)
+    with database.unit_of_work() as s:
+        assert s.exec(select(ProcessModel).where(ProcessModel.file_name == "beratungsfolge.bpmn",
+                                                 ProcessModel.deployed_by == "admin")).all() == []

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import bindparam, func, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import defer, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -55,7 +55,7 @@ from engine.tasks import (
     search_text,
 )
 from engine.types import table_of, utcnow
-from engine.workflow import runtime
+from engine.workflow import camunda, runtime
 from engine.workflow.forms import NOT_A_CHOICE, Choice, Form, FormError, parse_form
 from engine.workflow.models import (
     INSTANCE_CANCELLED,
@@ -90,7 +90,10 @@ def deploy(session: Session, path: Path | str, deployed_by: str,
 
     Deploying unchanged content again returns the existing version.
     """
-    parsed = runtime.parse_model(path, content, requires=MODEL_REQUIREMENTS, together=together)
+    groups = {name for row in session.exec(select(Organization.short_name, Organization.name))
+              for name in row if name}
+    parsed = runtime.parse_model(path, content, requires=replace(MODEL_REQUIREMENTS, groups=groups),
+                                 together=together)
     existing = session.exec(
         select(ProcessModel).where(ProcessModel.spec_hash == parsed.spec_hash)
     ).first()
@@ -337,7 +340,8 @@ def _sync_human_tasks(session: Session, instance: ProcessInstance, workflow: Any
             continue
         props = runtime.task_properties(task)
         org_expr = props.get(runtime.CANDIDATE_ORGANIZATION_PROPERTY)
-        organization_id = runtime.evaluate(workflow, task, org_expr) if org_expr else None
+        organization_id = runtime.evaluate(workflow, task, org_expr) if org_expr else \
+            _gremium_named(session, props.get(camunda.CANDIDATE_GROUP_PROPERTY))
         beratung = task.data.get("beratung") or {}
         vorlage = task.data.get("vorlage") or {}
         sitzung = task.data.get("sitzung") or {}
@@ -356,7 +360,7 @@ def _sync_human_tasks(session: Session, instance: ProcessInstance, workflow: Any
             context["due_rule"] = props[rules.DUE_PROPERTY]  # due again when its session moves
         context.update(_consultation_notes(session, consultation, now))
         subject = rules.Subject(organization_id, consultation, own_meeting)
-        due = rules.DUE_RULES[props[rules.DUE_PROPERTY]](session, subject, now) \
+        due = rules.due_of(props[rules.DUE_PROPERTY], session, subject, now) \
             if props.get(rules.DUE_PROPERTY) else rules.Due(None, None)
         due_day, at_once = rules.due_at_the_earliest(props.get(rules.DUE_PROPERTY, ""), due.due, now)
         if at_once:
@@ -370,9 +374,14 @@ def _sync_human_tasks(session: Session, instance: ProcessInstance, workflow: Any
         row = HumanTask(
             process_instance_id=instance_id, spiff_task_id=spiff_id,
             bpmn_id=task.task_spec.bpmn_id, title=task.task_spec.bpmn_name or task.task_spec.bpmn_id,
-            form_key=runtime.form_key_of(task), lane=task.task_spec.lane,
+            form_key=runtime.form_key_of(task),
+            # Without a lane, a Gremium named as Camunda's candidate group: its Sekretariat.
+            lane=task.task_spec.lane or (
+                ROLE_SECRETARIAT if props.get(camunda.CANDIDATE_GROUP_PROPERTY) else None),
             organization_id=organization_id, paper_id=paper_id, consultation_id=consultation_id,
             meeting_id=meeting_id, context=context, created=now, due=due_day,
+            follow_up=rules.day_after(props[camunda.FOLLOW_UP_PROPERTY], now)
+            if props.get(camunda.FOLLOW_UP_PROPERTY) else None,
             search_text=search_text(str(vorlage.get("reference") or sitzung.get("reference") or ""),
                                     str(vorlage.get("name") or sitzung.get("name") or "")),
         )
@@ -383,6 +392,16 @@ def _sync_human_tasks(session: Session, instance: ProcessInstance, workflow: Any
         writes.insert(tasks, [{c.name: getattr(r, c.name) for c in tasks.c if c.name != "id"}
                               for r in created], key="spiff_task_id")
     return created
+
+
+def _gremium_named(session: Session, name: str | None) -> int | None:
+    """The Gremium a model names by short name or name (Camunda's ``candidateGroups``)."""
+    if not name:
+        return None
+    return remembered(session, ("gremium_named", name), lambda: session.exec(  # type: ignore[no-any-return]
+        select(Organization.id)
+        .where(or_(col(Organization.short_name) == name, col(Organization.name) == name))
+        .order_by(col(Organization.id))).first())
 
 
 def _attach_tasks(session: Session, created: list[HumanTask],

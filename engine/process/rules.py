@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from sqlalchemy import and_, bindparam, func
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased
@@ -225,6 +226,21 @@ class Due:
 
 
 DueRule = Callable[[Session, Subject, datetime], Due]
+
+def day_after(duration: str, now: datetime) -> date:
+    """The day an ISO 8601 duration after ``now`` ends (P3D: three days on, in Europe/Berlin):
+    a due or follow-up date a model (Camunda's ``dueDate``) gives as a duration."""
+    parsed = TimerEventDefinition.parse_iso_duration(duration.strip())
+    ends: datetime = now + TimerEventDefinition.get_timedelta_from_start(parsed, now)
+    return ends.astimezone(TIMEZONE).date()
+
+
+def due_of(rule: str, session: Session, subject: Subject, now: datetime) -> Due:
+    """A task's due date by its declared rule: a named rule, or a duration from today."""
+    if rule in DUE_RULES:
+        return DUE_RULES[rule](session, subject, now)
+    return Due(day_after(rule, now), None)
+
 
 #: Why a task is due at once when its rule's date had already passed as it arose.
 _PASSED = {"agendaClosing": "Der Tagesordnungsschluss ({day}) war schon vorbei.",

@@ -35,7 +35,7 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
-from engine.workflow import clock, iso_timers, model_checks
+from engine.workflow import camunda, clock, iso_timers, model_checks
 from engine.workflow.forms import Form, FormDefinitionError, parse_form
 from engine.workflow.sandbox import ScriptLimit, check_source, restricted_script_engine
 
@@ -307,6 +307,9 @@ class Requirements:
     property_kinds: dict[str, str] = field(default_factory=dict)
     choice_sources: set[str] | None = None
     needs_choice: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: Gremien a user task may name by short name or name (``candidateGroup``, Camunda's
+    #: ``candidateGroups``); None: not checked here (the deploy with a database checks).
+    groups: set[str] | None = None
 
 
 def _read_xml(path: Path, content: bytes | None) -> tuple[bytes, Any]:
@@ -359,7 +362,8 @@ def parse_model(path: Path | str, content: bytes | None = None,
     if len(executable) != 1:
         raise ModelError(file_name, f"genau ein ausführbarer Prozess erwartet "
                          f"(isExecutable=\"true\"), gefunden: {len(executable)}")
-    findings = [*model_checks.foreign_constructs(root), *model_checks.flow_problems(executable[0]),
+    findings = [*camunda.translate(root, FORM_PROPERTY),
+                *model_checks.foreign_constructs(root), *model_checks.flow_problems(executable[0]),
                 *model_checks.user_task_problems(executable[0], CANDIDATE_ORGANIZATION_PROPERTY)]
     if findings:
         raise ModelFindings([ModelError(file_name, f.reason, element=f.element, line=f.line)
@@ -408,7 +412,8 @@ def parse_model(path: Path | str, content: bytes | None = None,
                                      element=_element(task_spec))
             props = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
             for prop, known in declarable.items():
-                if prop in props and props[prop] not in known:
+                if prop in props and props[prop] not in known and not (
+                        prop == camunda.DUE_PROPERTY and camunda.is_duration(props[prop])):
                     raise ModelError(file_name, f"{prop}={props[prop]!r} ist unbekannt "
                                      f"(bekannt: {', '.join(sorted(known))})",
                                      element=_element(task_spec))
@@ -416,6 +421,15 @@ def parse_model(path: Path | str, content: bytes | None = None,
                 if prop in props and not _is_kind(task_spec, kind):
                     raise ModelError(file_name, f"{prop} gehört an {_KIND_NAMES[kind]}",
                                      element=_element(task_spec))
+            follow_up = props.get(camunda.FOLLOW_UP_PROPERTY)
+            if follow_up is not None and not camunda.is_duration(follow_up):
+                raise ModelError(file_name, f"{camunda.FOLLOW_UP_PROPERTY}={follow_up!r}: bitte eine Dauer "
+                                 "ab dem Tag der Aufgabe (P1D, P2W)", element=_element(task_spec))
+            group = props.get(camunda.CANDIDATE_GROUP_PROPERTY)
+            if group is not None and requires.groups is not None and group not in requires.groups:
+                raise ModelError(file_name, f"das Gremium „{group}“ (camunda:candidateGroups) gibt es nicht "
+                                 f"(Kurznamen: {', '.join(sorted(requires.groups)) or 'keine'})",
+                                 element=_element(task_spec))
             role = props.get(ROLE_PROPERTY)
             if role:
                 role_kind = requires.role_kinds.get(role)
