@@ -33,6 +33,9 @@ def _camunda(body: str, flows: str) -> bytes:
     <bpmn:endEvent id="EndEvent_1" name="Erledigt" />
 {flows}
   </bpmn:process>
+  <bpmndi:BPMNDiagram id="BPMNDiagram_1" xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI">
+    <bpmndi:BPMNPlane id="BPMNPlane_1" bpmnElement="Freigabe" />
+  </bpmndi:BPMNDiagram>
 </bpmn:definitions>
 """.encode()
 
@@ -184,6 +187,9 @@ def _camunda_beratungsfolge(group: str = "AWSG", due: str = "P3D", follow_up: st
     <bpmn:sequenceFlow id="F1" sourceRef="StartEvent_1" targetRef="Vorpruefung" />
     <bpmn:sequenceFlow id="F2" sourceRef="Vorpruefung" targetRef="EndEvent_1" />
   </bpmn:process>
+  <bpmndi:BPMNDiagram id="BPMNDiagram_1" xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI">
+    <bpmndi:BPMNPlane id="BPMNPlane_1" bpmnElement="beratungsfolge" />
+  </bpmndi:BPMNDiagram>
 </bpmn:definitions>
 """.encode()
 
@@ -246,3 +252,25 @@ def test_camunda_values_without_a_meaning_here_are_refused(  # type: ignore[no-u
     with database.unit_of_work() as s:
         assert s.exec(select(ProcessModel).where(ProcessModel.file_name == "beratungsfolge.bpmn",
                                                  ProcessModel.deployed_by == "admin")).all() == []
+
+
+def test_a_model_without_its_drawing_is_refused() -> None:
+    content = _one_step('<bpmn:task id="Schritt" name="Prüfen" />')
+    undrawn = content.replace(b'bpmnElement="Freigabe"', b'bpmnElement="Anderes"')
+    lines = _refused(undrawn)
+    assert lines == ["freigabe.bpmn, Zeile 6, Element Freigabe (Freigabe): das Modell hat keine Zeichnung "
+                     "(BPMN-DI: bpmndi:BPMNDiagram mit einer Ebene für den Prozess); bitte im Modeler speichern, "
+                     "der sie mitschreibt"]
+    assert runtime.parse_model("freigabe.bpmn", content).process_id == "Freigabe"
+
+
+def test_a_model_file_of_50_mb_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    big = tmp_path / "gross.bpmn"
+    with big.open("wb") as f:
+        f.write(_one_step('<bpmn:task id="Schritt" name="Prüfen" />'))
+        f.write(b"<!-- " + b"x" * (50 * 1024 * 1024) + b" -->")
+    with pytest.raises(ModelError) as refused:
+        runtime.parse_model(big)
+    assert str(refused.value) == "gross.bpmn: die Datei ist zu groß (50.0 MB; ein Modell hat höchstens 5 MB)"
+    with pytest.raises(ModelError):
+        runtime.parse_model("gross.bpmn", big.read_bytes())

@@ -186,6 +186,22 @@ def _walk(starts: list[str], edges: dict[str, list[str]]) -> set[str]:
     return seen
 
 
+BPMNDI = "http://www.omg.org/spec/BPMN/20100524/DI"
+
+
+def diagram_problems(root: Any, process: Any) -> list[Finding]:
+    """The model has its drawing (BPMN DI) for the process: the auditor's diagram and the
+    modeler draw from it; a file without it is not a diagram anyone can read or change."""
+    drawn = {plane.get("bpmnElement") for plane in root.iter(f"{{{BPMNDI}}}BPMNPlane")}
+    pools = {p.get("id") for p in root.iter(f"{_B}collaboration")
+             if any(part.get("processRef") == process.get("id") for part in p.iter(f"{_B}participant"))}
+    if process.get("id") in drawn or pools & drawn:
+        return []
+    return [Finding("das Modell hat keine Zeichnung (BPMN-DI: bpmndi:BPMNDiagram mit einer Ebene für den "
+                    "Prozess); bitte im Modeler speichern, der sie mitschreibt", _label(process),
+                    process.sourceline)]
+
+
 def user_task_problems(process: Any, candidate_property: str) -> list[Finding]:
     """Every user task names who does it: a Gremium (``candidateOrganization``), or Camunda's
     ``candidateGroups``."""

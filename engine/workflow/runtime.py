@@ -312,14 +312,27 @@ class Requirements:
     groups: set[str] | None = None
 
 
+#: The largest model file read (the project's own are about 15 KB; Camunda's biggest examples 1 MB).
+MAX_MODEL_BYTES = 5 * 1024 * 1024
+
+
+def _too_large(size: int) -> str:
+    return (f"die Datei ist zu groß ({size / 1024 / 1024:.1f} MB; ein Modell hat höchstens "
+            f"{MAX_MODEL_BYTES // 1024 // 1024} MB)")
+
+
 def _read_xml(path: Path, content: bytes | None) -> tuple[bytes, Any]:
     """A BPMN file's bytes and its XML tree, read safely (no DOCTYPE, no entities, no network)."""
     file_name = path.name
     if content is None:
         try:
+            if path.stat().st_size > MAX_MODEL_BYTES:
+                raise ModelError(file_name, _too_large(path.stat().st_size))
             content = path.read_bytes()
         except OSError as exc:
             raise ModelError(file_name, f"Datei nicht lesbar: {exc.strerror}") from None
+    if len(content) > MAX_MODEL_BYTES:
+        raise ModelError(file_name, _too_large(len(content)))
     if _DOCTYPE.search(content.replace(b"\x00", b"")):  # also in UTF-16, before any parsing
         raise ModelError(file_name, _NO_DOCTYPE)
     try:
@@ -362,7 +375,7 @@ def parse_model(path: Path | str, content: bytes | None = None,
     if len(executable) != 1:
         raise ModelError(file_name, f"genau ein ausführbarer Prozess erwartet "
                          f"(isExecutable=\"true\"), gefunden: {len(executable)}")
-    findings = [*camunda.translate(root, FORM_PROPERTY),
+    findings = [*camunda.translate(root, FORM_PROPERTY), *model_checks.diagram_problems(root, executable[0]),
                 *model_checks.foreign_constructs(root), *model_checks.flow_problems(executable[0]),
                 *model_checks.user_task_problems(executable[0], CANDIDATE_ORGANIZATION_PROPERTY)]
     if findings:
