@@ -274,3 +274,20 @@ def test_a_model_file_of_50_mb_is_refused_before_it_is_read(tmp_path: Path) -> N
     assert str(refused.value) == "gross.bpmn: die Datei ist zu groß (50.0 MB; ein Modell hat höchstens 5 MB)"
     with pytest.raises(ModelError):
         runtime.parse_model("gross.bpmn", big.read_bytes())
+
+
+def test_with_several_executable_processes_one_is_chosen() -> None:
+    one = _one_step('<bpmn:task id="Schritt" name="Prüfen" />').decode()
+    second = one[one.index("  <bpmn:process"):one.index("  </bpmn:process>") + len("  </bpmn:process>\n")]
+    second = second.replace('id="Freigabe" name="Freigabe"', 'id="Zweiter" name="Zweiter"')
+    for element in ("StartEvent_1", "EndEvent_1", "Schritt", '"F1"', '"F2"'):
+        second = second.replace(element, element.replace('"', "") + "_b" if '"' not in element else
+                                element[:-1] + '_b"')
+    two = one.replace("  <bpmndi:BPMNDiagram", second + "  <bpmndi:BPMNDiagram").encode()
+    lines = _refused(two)
+    assert lines == ["freigabe.bpmn: mehrere ausführbare Prozesse (Freigabe, Zweiter): bitte einen wählen "
+                     "(ratsflow deploy --process ID)"]
+    assert runtime.parse_model("freigabe.bpmn", two, process="Freigabe").process_id == "Freigabe"
+    with pytest.raises(ModelError) as unknown:
+        runtime.parse_model("freigabe.bpmn", two, process="Dritter")
+    assert "keinen ausführbaren Prozess „Dritter“ gefunden (ausführbar: Freigabe, Zweiter)" in str(unknown.value)

@@ -97,7 +97,7 @@ def test_a_failing_script_names_its_element_and_writes_nothing(tmp_path, databas
     ('id="Tagesordnung"', 'id="Start"', r"variante.bpmn, Zeile \d+, Element Start: die id 'Start' kollidiert"),
     ('value="tagesordnung.schema.json"', 'value="fehlt.schema.json"',
      r"variante.bpmn, Element Tagesordnung \(Auf die Tagesordnung setzen\): Formular fehlt.schema.json nicht gefunden"),
-    ('isExecutable="true"', 'isExecutable="false"', r"genau ein ausführbarer Prozess"),
+    ('isExecutable="true"', 'isExecutable="false"', r"kein ausführbarer Prozess \(isExecutable=\"true\"\)"),
     ("<bpmn:userTask id=\"Ergebnis\"", "<bpmn:userTusk id=\"Ergebnis\"", r"variante.bpmn.*userTusk"),
 ])
 def test_broken_bpmn_says_which_file_element_and_why(tmp_path: Path, old: str, new: str, expected: str) -> None:

@@ -204,12 +204,14 @@ def import_oparl_command(url: str, with_files: bool, limit: int, timeout: float,
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--check", is_flag=True, help="Nur prüfen, nichts bereitstellen (ohne Datenbank).")
-def deploy(files: tuple[Path, ...], check: bool) -> None:
+@click.option("--process", "process", default=None, metavar="ID",
+              help="Welcher ausführbare Prozess, wenn eine Datei mehrere hat.")
+def deploy(files: tuple[Path, ...], check: bool, process: str | None) -> None:
     """BPMN-Modelle bereitstellen: geprüft werden XML, Erreichbarkeit, Gateways, Skripte und
     Ausdrücke (Python), Zeitereignisse, Formulare und Zuständigkeiten; jeder Befund mit Datei,
     Zeile und Element."""
     if check:
-        _check_models(files)
+        _check_models(files, process)
         return
     failed = False
     with _database() as database:
@@ -218,7 +220,7 @@ def deploy(files: tuple[Path, ...], check: bool) -> None:
             try:
                 with database.unit_of_work() as s:
                     model, new = procedures.deploy(s, path, os.environ.get("USER", "admin"),
-                                                   together=list(files))
+                                                   together=list(files), process=process)
                     label = f"{model.process_id} Version {model.version}"
             except ModelError as exc:
                 for line in str(exc).splitlines():
@@ -230,12 +232,13 @@ def deploy(files: tuple[Path, ...], check: bool) -> None:
         sys.exit(1)
 
 
-def _check_models(files: tuple[Path, ...]) -> None:
+def _check_models(files: tuple[Path, ...], process: str | None) -> None:
     """``ratsflow deploy --check``: every finding of every file, nothing deployed."""
     failed = False
     for path in files:
         try:
-            parsed = runtime.parse_model(path, requires=procedures.MODEL_REQUIREMENTS, together=list(files))
+            parsed = runtime.parse_model(path, requires=procedures.MODEL_REQUIREMENTS, together=list(files),
+                                         process=process)
         except ModelError as exc:
             for line in str(exc).splitlines():
                 click.echo(f"Fehler: {line}", err=True)

@@ -84,7 +84,8 @@ MODEL_REQUIREMENTS = runtime.Requirements(
 # ----------------------------------------------------------------------------- models
 
 def deploy(session: Session, path: Path | str, deployed_by: str,
-           content: bytes | None = None, together: list[Path] | None = None) -> tuple[ProcessModel, bool]:
+           content: bytes | None = None, together: list[Path] | None = None,
+           process: str | None = None) -> tuple[ProcessModel, bool]:
     """Deploy a BPMN file; return the model version and whether it is new. ``together``:
     the files deployed with it (where its call activities find what they call).
 
@@ -93,7 +94,7 @@ def deploy(session: Session, path: Path | str, deployed_by: str,
     groups = {name for row in session.exec(select(Organization.short_name, Organization.name))
               for name in row if name}
     parsed = runtime.parse_model(path, content, requires=replace(MODEL_REQUIREMENTS, groups=groups),
-                                 together=together)
+                                 together=together, process=process)
     existing = session.exec(
         select(ProcessModel).where(ProcessModel.spec_hash == parsed.spec_hash)
     ).first()

@@ -349,14 +349,15 @@ def parse_model(path: Path | str, content: bytes | None = None,
                 forms_dirs: list[Path] | None = None,
                 declarable: dict[str, set[str]] | None = None,
                 requires: Requirements | None = None,
-                together: list[Path] | None = None) -> ParsedModel:
+                together: list[Path] | None = None, process: str | None = None) -> ParsedModel:
     """Parse and check one BPMN file; raise :class:`ModelError` on anything wrong.
 
     ``declarable`` maps a task property to the names a model may give it (the engine's
     registry of rules); any other name is refused. ``requires`` adds what Python relies on
     (:class:`Requirements`; its ``declarable`` is merged in). ``together``: the other files
     deployed with it, where its call activities may find the processes they call (a
-    Vorlage's lifecycle calling the Beratungsfolge).
+    Vorlage's lifecycle calling the Beratungsfolge). ``process``: which executable process to
+    deploy when the file has several (a collaboration of pools).
     """
     requires = requires or Requirements()
     declarable = {**requires.declarable, **(declarable or {})}
@@ -372,9 +373,19 @@ def parse_model(path: Path | str, content: bytes | None = None,
 
     executable = [p for p in root.iter(f"{{{model_checks.BPMN}}}process")
                   if p.get("isExecutable", "false").lower() == "true"]
-    if len(executable) != 1:
-        raise ModelError(file_name, f"genau ein ausführbarer Prozess erwartet "
-                         f"(isExecutable=\"true\"), gefunden: {len(executable)}")
+    if process is not None:
+        chosen = [p for p in executable if p.get("id") == process]
+        if not chosen:
+            raise ModelError(file_name, f"keinen ausführbaren Prozess „{process}“ gefunden (ausführbar: "
+                             f"{', '.join(str(p.get('id')) for p in executable) or 'keiner'})")
+        executable = chosen
+    if len(executable) > 1:
+        raise ModelError(file_name, f"mehrere ausführbare Prozesse "
+                         f"({', '.join(str(p.get('id')) for p in executable)}): bitte einen wählen "
+                         "(ratsflow deploy --process ID)")
+    if not executable:
+        raise ModelError(file_name, "kein ausführbarer Prozess (isExecutable=\"true\"): im Modeler beim "
+                         "Prozess „Executable“ ankreuzen")
     findings = [*camunda.translate(root, FORM_PROPERTY), *model_checks.diagram_problems(root, executable[0]),
                 *model_checks.foreign_constructs(root), *model_checks.flow_problems(executable[0]),
                 *model_checks.user_task_problems(executable[0], CANDIDATE_ORGANIZATION_PROPERTY)]
