@@ -39,7 +39,7 @@ from engine.settings import (
     served_base_url,
 )
 from engine.types import utcnow
-from engine.workflow import runtime, sandbox
+from engine.workflow import runtime, sandbox, scenarios
 from engine.workflow.runtime import ModelError
 
 DEMO_PASSWORD_ENV = "RATSFLOW_DEMO_PASSWORD"
@@ -228,6 +228,38 @@ def deploy(files: tuple[Path, ...], check: bool, process: str | None) -> None:
                 failed = True
                 continue
             click.echo(f"{path.name}: {label} {'bereitgestellt' if new else 'unverändert'}")
+    if failed:
+        sys.exit(1)
+
+
+@main.group("model")
+def model_group() -> None:
+    """Prozessmodelle prüfen."""
+
+
+@model_group.command("test")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def model_test(files: tuple[Path, ...]) -> None:
+    """Die Szenarien neben jedem Modell (NAME.szenarien.json) im Speicher ablaufen lassen."""
+    failed = False
+    for path in files:
+        scenario_file = scenarios.file_for(path)
+        try:
+            parsed = runtime.parse_model(path, requires=procedures.MODEL_REQUIREMENTS, together=list(files))
+            if not scenario_file.is_file():
+                raise ModelError(path.name, f"keine Szenarien ({scenario_file.name} fehlt)")
+            outcomes = scenarios.run_file(parsed.spec_json, scenario_file)
+        except (ModelError, scenarios.ScenarioError) as exc:
+            for line in str(exc).splitlines():
+                click.echo(f"Fehler: {line}", err=True)
+            failed = True
+            continue
+        for outcome in outcomes:
+            if outcome.ok:
+                click.echo(f"{path.name}: ✓ {outcome.name}")
+            else:
+                click.echo(f"{path.name}: ✗ {outcome.name}: {outcome.problem}")
+                failed = True
     if failed:
         sys.exit(1)
 

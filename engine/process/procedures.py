@@ -55,7 +55,7 @@ from engine.tasks import (
     search_text,
 )
 from engine.types import table_of, utcnow
-from engine.workflow import camunda, runtime
+from engine.workflow import camunda, runtime, scenarios
 from engine.workflow.forms import NOT_A_CHOICE, Choice, Form, FormError, parse_form
 from engine.workflow.models import (
     INSTANCE_CANCELLED,
@@ -100,6 +100,7 @@ def deploy(session: Session, path: Path | str, deployed_by: str,
     ).first()
     if existing is not None:
         return existing, False
+    check_scenarios(Path(path), parsed.spec_json)
     newest = session.exec(
         select(func.max(ProcessModel.version)).where(ProcessModel.process_id == parsed.process_id)
     ).one()
@@ -115,6 +116,23 @@ def deploy(session: Session, path: Path | str, deployed_by: str,
         "spec_hash": model.spec_hash,
     })
     return model, True
+
+
+def check_scenarios(path: Path, spec_json: str) -> list[scenarios.Outcome]:
+    """Run the model's scenarios (``<name>.szenarien.json`` beside it, if there is one);
+    :class:`runtime.ModelError` with every scenario that went otherwise."""
+    scenario_file = scenarios.file_for(path)
+    if not scenario_file.is_file():
+        return []
+    try:
+        outcomes = scenarios.run_file(spec_json, scenario_file)
+    except scenarios.ScenarioError as exc:
+        raise runtime.ModelError(path.name, str(exc)) from None
+    failed = [runtime.ModelError(path.name, f"Szenario „{o.name}“ ({scenario_file.name}): {o.problem}")
+              for o in outcomes if not o.ok]
+    if failed:
+        raise runtime.ModelFindings(failed)
+    return outcomes
 
 
 def deploy_bundled(session: Session, deployed_by: str = "system") -> list[ProcessModel]:
