@@ -42,6 +42,7 @@ ACTIONS: dict[str, str] = {
     "workflow.event": "Ereignis im Ablauf",
     "workflow.incident": "Störung im Ablauf",
     "workflow.resumed": "Ablauf fortgesetzt",
+    "workflow.migrated": "Vorgang auf andere Modellversion umgestellt",
     "meeting.created": "Sitzung angelegt",
     "meeting.moved": "Sitzung verlegt",
     "meeting.cancelled": "Sitzung abgesagt",
@@ -157,6 +158,12 @@ def describe(event: AuditEvent) -> str:
             parts.append("Beratungsfolge: " + ", ".join(d["beratungsfolge"]))
         if d.get("gremium"):
             parts.append(str(d["gremium"]))
+    elif event.action == "workflow.migrated":
+        parts.append(f"Modell {d.get('model')}: Version {d.get('from_version')} → {d.get('to_version')}")
+        if d.get("keeps"):
+            parts.append("unverändert: " + ", ".join(d["keeps"]))
+        if d.get("changed"):
+            parts.append("geändert: " + ", ".join(d["changed"]))
     elif event.action == "task.refused":
         parts.append(f"{d.get('status')} {d.get('why', '')}".strip())
         if d.get("task_title"):

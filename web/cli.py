@@ -19,11 +19,11 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from engine import audit, audit_history
-from engine.accounts import Actor
+from engine.accounts import Actor, load_actor
 from engine.council import ROLE_ADMIN, Account
 from engine.db import Database
 from engine.demo import load_demo
-from engine.errors import EngineError, Invalid
+from engine.errors import Conflict, EngineError, Forbidden, Invalid, NotFound
 from engine.files import FileStore
 from engine.identity import tokens
 from engine.oparl.fetch import MAX_PAGES, MAX_SECONDS
@@ -40,6 +40,7 @@ from engine.settings import (
 )
 from engine.types import utcnow
 from engine.workflow import runtime, sandbox, scenarios
+from engine.workflow.models import ProcessInstance
 from engine.workflow.runtime import ModelError
 
 DEMO_PASSWORD_ENV = "RATSFLOW_DEMO_PASSWORD"
@@ -259,6 +260,44 @@ def model_test(files: tuple[Path, ...]) -> None:
                 click.echo(f"{path.name}: ✓ {outcome.name}")
             else:
                 click.echo(f"{path.name}: ✗ {outcome.name}: {outcome.problem}")
+                failed = True
+    if failed:
+        sys.exit(1)
+
+
+@model_group.command("migrate")
+@click.argument("instances", nargs=-1, required=True, type=int)
+@click.option("--to-version", "version", required=True, type=int,
+              help="Die Modellversion, auf die umgestellt wird.")
+@click.option("--preview", is_flag=True, help="Nur zeigen, was die Umstellung täte.")
+@click.option("--as", "username", default="admin", show_default=True, help="Das Administrationskonto.")
+def model_migrate(instances: tuple[int, ...], version: int, preview: bool, username: str) -> None:
+    """Laufende Vorgänge auf eine andere Version ihres Modells umstellen (je Vorgang eine
+    Transaktion; wo es nicht sicher geht, mit Grund abgelehnt)."""
+    failed = False
+    with _database() as database:
+        for instance_id in instances:
+            try:
+                with database.unit_of_work() as s:
+                    plan = procedures.migration_preview(s, instance_id, version)
+                    click.echo(f"Vorgang {instance_id}: bleibt: {', '.join(plan.keeps) or '–'}; "
+                               f"geändert: {', '.join(plan.changed) or '–'}; "
+                               f"entfällt: {', '.join(plan.removed) or '–'}")
+                    if preview:
+                        for problem in plan.problems:
+                            click.echo(f"  nicht möglich: {problem}")
+                        failed = failed or not plan.safe
+                        continue
+                    account = s.exec(select(Account).where(Account.username == username)).first()
+                    actor = load_actor(s, account.id) if account is not None and account.id else None
+                    if actor is None:
+                        raise click.ClickException(f"Kein aktives Konto {username}.")
+                    instance = s.get(ProcessInstance, instance_id)
+                    assert instance is not None
+                    procedures.migrate_instance(s, actor, instance_id, version, instance.version)
+                click.echo(f"Vorgang {instance_id}: auf Version {version} umgestellt")
+            except (Conflict, Forbidden, NotFound) as exc:
+                click.echo(f"Fehler: Vorgang {instance_id}: {exc.message}", err=True)
                 failed = True
     if failed:
         sys.exit(1)

@@ -824,6 +824,75 @@ def advance(session: Session, instance_id: int, now: datetime,
     return instance, happened
 
 
+def _migration(session: Session, instance_id: int, version: int) -> tuple[
+        ProcessInstance, ProcessModel, ProcessModel, Any, runtime.MigrationPlan, Any]:
+    instance, spec_hash = _instance_with_hash(session, instance_id)
+    current = session.get(ProcessModel, instance.model_id)
+    assert current is not None
+    target = session.exec(select(ProcessModel).where(ProcessModel.process_id == current.process_id,
+                                                     ProcessModel.version == version)).first()
+    if target is None:
+        raise NotFound(f"Das Modell {current.process_id} hat keine Version {version}.")
+    _, workflow = _restore(session, instance, spec_hash)
+    plan, prepared = runtime.plan_migration(workflow, target.spec_json, target.spec_hash)
+    if instance.status != INSTANCE_RUNNING:
+        plan = runtime.MigrationPlan(plan.keeps, plan.changed, plan.removed,
+                                     [*plan.problems, "der Vorgang läuft nicht mehr"])
+    if target.id == current.id:
+        plan = runtime.MigrationPlan(plan.keeps, plan.changed, plan.removed,
+                                     [*plan.problems, f"der Vorgang läuft schon auf Version {version}"])
+    return instance, current, target, workflow, plan, prepared
+
+
+def migration_preview(session: Session, instance_id: int, version: int) -> runtime.MigrationPlan:
+    """What moving a running case to another version of its model would do (nothing written)."""
+    return _migration(session, instance_id, version)[4]
+
+
+def migrate_instance(session: Session, actor: Actor, instance_id: int, version: int,
+                     expected_version: int, now: datetime | None = None) -> ProcessInstance:
+    """Move a running case onto another version of its model, in this unit of work: refused
+    (409, German, with the reasons) where unsafe; its open tasks and timers follow; audited."""
+    now = now or utcnow()
+    if not actor.is_admin:
+        raise Forbidden("Vorgänge umstellen darf nur die Administration.")
+    instance, current, target, workflow, plan, prepared = _migration(session, instance_id, version)
+    if not plan.safe:
+        raise Conflict(f"Vorgang {instance_id} lässt sich nicht auf Version {version} umstellen: "
+                       + "; ".join(plan.problems) + ".")
+    runtime.migrate(workflow, prepared, now)
+    _save(session, instance, workflow, expected_version, now)
+    assert target.id is not None
+    session.exec(update(table_of(ProcessInstance)).where(table_of(ProcessInstance).c.id == instance.id)
+                 .values(model_id=target.id))
+    set_committed_value(instance, "model_id", target.id)
+    open_rows = list(session.exec(select(HumanTask).where(
+        HumanTask.process_instance_id == instance.id, HumanTask.status == TASK_READY)))
+    _sync_human_tasks(session, instance, workflow, open_rows, now)
+    for row in _open_rows_renamed(workflow, open_rows):
+        session.add(row)
+    _sync_timers(session, instance_id, workflow, now)
+    audit.record(session, actor.username, actor.display_name, "workflow.migrated", paper_id=instance.paper_id,
+                 process_instance_id=instance.id, meeting_id=instance.meeting_id, at=now, details={
+                     "model": current.process_id, "from_version": current.version,
+                     "to_version": target.version, "keeps": plan.keeps, "changed": plan.changed})
+    session.flush()
+    return instance
+
+
+def _open_rows_renamed(workflow: Any, rows: list[HumanTask]) -> list[HumanTask]:
+    """Open task rows kept by the migration take their step's name in the new version."""
+    by_id = {str(t.id): t for t in runtime.ready_user_tasks(workflow)}
+    renamed = []
+    for row in rows:
+        task = by_id.get(row.spiff_task_id)
+        title = (task.task_spec.bpmn_name or task.task_spec.bpmn_id) if task is not None else None
+        if row.status == TASK_READY and title and title != row.title:
+            row.title = title
+            renamed.append(row)
+    return renamed
+
+
 def cancel_instance(session: Session, instance_id: int, now: datetime) -> int:
     """End an instance for good (its Sitzung is cancelled): open tasks cancelled, timers
     dropped. Returns how many tasks were open."""

@@ -30,6 +30,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 )
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
+from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
@@ -790,3 +791,71 @@ def flows_taken(bpmn_xml: str, completed: set[str], current: set[str]) -> list[s
     root = etree.fromstring(bpmn_xml.encode(), parser=etree.XMLParser(resolve_entities=False))
     return sorted(flow.get("id") for flow in root.iter(f"{_BPMN_NS}sequenceFlow")
                   if flow.get("sourceRef") in completed and flow.get("targetRef") in completed | current)
+
+
+# ----------------------------------------------------------------------------- migration
+
+@dataclass(frozen=True)
+class MigrationPlan:
+    """What moving a running case to another version of its model does to its open steps
+    (ready user tasks, waiting timers and events), by their names; and why it cannot be
+    moved (empty: it can)."""
+
+    keeps: list[str]
+    changed: list[str]
+    removed: list[str]
+    problems: list[str]
+
+    @property
+    def safe(self) -> bool:
+        return not self.problems
+
+
+def _open(workflow: BpmnWorkflow) -> list[Any]:
+    return [t for t in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING, skip_subprocesses=True)
+            if getattr(t.task_spec, "bpmn_id", None)]
+
+
+def _step_name(task: Any) -> str:
+    return str(task.task_spec.bpmn_name or task.task_spec.bpmn_id)
+
+
+def plan_migration(workflow: BpmnWorkflow, spec_json: str, spec_hash: str) -> tuple[MigrationPlan, Any]:
+    """Compare the case with the other version (SpiffWorkflow's ``diff_workflow``)."""
+    new_spec, new_dependencies = _specs(spec_hash, spec_json)
+    problems: list[str] = []
+    if new_spec.name != workflow.spec.name:
+        problems.append(f"die andere Version gehört zum Prozess „{new_spec.name}“, der Vorgang zu "
+                        f"„{workflow.spec.name}“")
+        return MigrationPlan([], [], [], problems), None
+    top, subprocesses = diff_workflow(SERIALIZER.registry, workflow, new_spec, new_dependencies)
+    removed_tasks = set(top.removed)
+    changed_tasks = set(top.changed)
+    keeps, changed, removed = [], [], []
+    for task in _open(workflow):
+        name = _step_name(task)
+        if task in removed_tasks:
+            removed.append(name)
+            problems.append(f"den offenen Schritt „{name}“ ({task.task_spec.bpmn_id}) gibt es in der anderen "
+                            "Version nicht")
+        elif task in changed_tasks:
+            changed.append(name)
+        else:
+            keeps.append(name)
+    for sp_id, sp_diff in subprocesses.items():
+        if sp_diff is None:
+            name = workflow.subprocesses[sp_id].spec.name
+            problems.append(f"der laufende Unterprozess „{name}“ fehlt in der anderen Version")
+    return MigrationPlan(keeps, changed, removed, problems), (new_spec, new_dependencies, top, subprocesses)
+
+
+def migrate(workflow: BpmnWorkflow, prepared: Any, now: datetime | None = None) -> None:
+    """Move the case onto the other version (after a safe :func:`plan_migration`): open steps
+    are reset and predicted anew on the new spec, then the engine runs."""
+    new_spec, new_dependencies, top, subprocesses = prepared
+    migrate_workflow(top, workflow, new_spec)
+    for sp_id, sp_diff in subprocesses.items():
+        sub = workflow.subprocesses[sp_id]
+        migrate_workflow(sp_diff, sub, new_dependencies[sub.spec.name])
+    workflow.subprocess_specs = new_dependencies
+    run_engine(workflow, now)
