@@ -291,3 +291,15 @@ def test_with_several_executable_processes_one_is_chosen() -> None:
     with pytest.raises(ModelError) as unknown:
         runtime.parse_model("freigabe.bpmn", two, process="Dritter")
     assert "keinen ausführbaren Prozess „Dritter“ gefunden (ausführbar: Freigabe, Zweiter)" in str(unknown.value)
+
+
+@pytest.mark.parametrize("step, says", [
+    ('<bpmn:task id="Schritt" name="A" farbe="rot" />',
+     "freigabe.bpmn, Zeile 8: das Attribut „farbe“ ist an bpmn:task nach dem BPMN-Schema nicht erlaubt"),
+    ('<bpmn:aufgabe id="Schritt" />',
+     "freigabe.bpmn, Zeile 8: das Element bpmn:aufgabe ist an dieser Stelle nach dem BPMN-Schema nicht vorgesehen"),
+    ('<bpmn:task id="1Schritt" name="A" />',
+     "freigabe.bpmn, Zeile 8: „1Schritt“ ist kein gültiger Wert für das Attribut „id“ an bpmn:task (BPMN-Schema)"),
+])
+def test_what_the_bpmn_schema_refuses_is_said_in_german(step: str, says: str) -> None:
+    assert _refused(_one_step(step)) == [says]

@@ -222,7 +222,17 @@ ENGINE_MESSAGES: list[tuple[re.Pattern[str], str]] = [
      "die Aufrufaktivität ruft den Prozess „{0}“, der in keiner der zusammen bereitgestellten "
      "Dateien steht"),
     (re.compile(r"Unable to parse BPMN"), "keine BPMN-Datei, die sich lesen lässt"),
-    (re.compile(r"(.*) is not a valid value for the atomic type"), "ungültiger Wert: {0}"),
+    # The BPMN schema (lxml's XML Schema messages).
+    (re.compile(r"Element '\{[^}]*\}(\w+)', attribute '([^']+)': The attribute '[^']+' is not allowed"),
+     "das Attribut „{1}“ ist an bpmn:{0} nach dem BPMN-Schema nicht erlaubt"),
+    (re.compile(r"Element '\{[^}]*\}(\w+)': The attribute '([^']+)' is required but missing"),
+     "an bpmn:{0} fehlt das Pflichtattribut „{1}“ (BPMN-Schema)"),
+    (re.compile(r"Element '\{[^}]*\}(\w+)': This element is not expected"),
+     "das Element bpmn:{0} ist an dieser Stelle nach dem BPMN-Schema nicht vorgesehen"),
+    (re.compile(r"Element '\{[^}]*\}(\w+)', attribute '([^']+)': '([^']*)' is not a valid value"),
+     "„{2}“ ist kein gültiger Wert für das Attribut „{1}“ an bpmn:{0} (BPMN-Schema)"),
+    (re.compile(r"'([^']*)' is not a valid value (?:for|of) the atomic type"),
+     "„{0}“ ist kein gültiger Wert (BPMN-Schema)"),
 ]
 
 

@@ -374,6 +374,11 @@ def parse_model(path: Path | str, content: bytes | None = None,
 
     executable = [p for p in root.iter(f"{{{model_checks.BPMN}}}process")
                   if p.get("isExecutable", "false").lower() == "true"]
+    try:  # the BPMN schema first: what follows reads the tree as BPMN
+        VALIDATOR.validate(root, file_name)
+    except ValidationException as exc:
+        raise ModelError(file_name, model_checks.engine_message(str(exc).split("\n")[0]),
+                         line=getattr(exc, "line_number", None) or None) from None
     if process is not None:
         chosen = [p for p in executable if p.get("id") == process]
         if not chosen:
