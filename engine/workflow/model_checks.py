@@ -73,6 +73,10 @@ def foreign_constructs(root: Any) -> list[Finding]:
                 found.append(_finding(node, "ein Skript aus einer externen Ressource (camunda:resource) "
                                             "würde hier nichts tun. Das Skript bitte in das Modell "
                                             "schreiben (bpmn:script)."))
+        if local == "startEvent" and (node.get(f"{_C}formKey") or node.get(f"{_C}formRef")):
+            found.append(_finding(node, "Startformulare (camunda:formKey am Startereignis) gibt es hier "
+                                        "nicht: die Startdaten kommen aus der Vorlage oder der Sitzung, die "
+                                        "den Ablauf startet"))
         if local in _TASKS_WITH_IMPLEMENTATION:
             for attr, what in (("class", "Java-Klasse (camunda:class)"),
                                ("delegateExpression", "Java-Delegate (camunda:delegateExpression)"),
