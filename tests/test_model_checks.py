@@ -303,3 +303,21 @@ def test_with_several_executable_processes_one_is_chosen() -> None:
 ])
 def test_what_the_bpmn_schema_refuses_is_said_in_german(step: str, says: str) -> None:
     assert _refused(_one_step(step)) == [says]
+
+
+def test_an_event_subprocess_is_entered_by_its_event_not_by_a_flow() -> None:
+    body = ('<bpmn:task id="Pruefen" name="Prüfen" />\n'
+            '<bpmn:subProcess id="Bei_Fristablauf" name="Bei Fristablauf" triggeredByEvent="true">'
+            '<bpmn:startEvent id="Frist_abgelaufen" isInterrupting="false"><bpmn:outgoing>E1</bpmn:outgoing>'
+            '<bpmn:timerEventDefinition id="T1"><bpmn:timeDuration xsi:type="bpmn:tFormalExpression">P3D'
+            '</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:startEvent>'
+            '<bpmn:endEvent id="Erinnert"><bpmn:incoming>E1</bpmn:incoming></bpmn:endEvent>'
+            '<bpmn:sequenceFlow id="E1" sourceRef="Frist_abgelaufen" targetRef="Erinnert" /></bpmn:subProcess>')
+    flows = "\n".join([_flow("F1", "StartEvent_1", "Pruefen"), _flow("F2", "Pruefen", "EndEvent_1")])
+    from lxml import etree
+
+    from engine.workflow import model_checks
+
+    root = etree.fromstring(_camunda(body, flows))
+    process = root.find(f"{model_checks.BPMN_PREFIX}process")
+    assert model_checks.flow_problems(process) == []

@@ -21,7 +21,9 @@ from typing import Any
 from lxml import etree
 
 from engine.workflow import iso_timers
-from engine.workflow.model_checks import _B, _C, Finding, _finding
+from engine.workflow.model_checks import BPMN_PREFIX as _B
+from engine.workflow.model_checks import CAMUNDA_PREFIX as _C
+from engine.workflow.model_checks import Finding, finding
 
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 _S = f"{{{SPIFF}}}"
@@ -31,21 +33,14 @@ CANDIDATE_GROUP_PROPERTY = "candidateGroup"
 DUE_PROPERTY = "dueDate"
 FOLLOW_UP_PROPERTY = "followUpDate"
 
-_CAMUNDA_FORMS = ("camunda-forms:", "deployment:", "app:")
-
-
 def _form_file(key: str) -> str | None:
     """The file name a formKey points at, if it is one of ours (a JSON Schema)."""
     name = key.strip().rsplit(":", 1)[-1].rsplit("/", 1)[-1]
     return name if name.endswith(".schema.json") else None
 
 
-def is_duration(value: str) -> bool:
-    """An ISO 8601 duration such as P3D or PT4H (a due date counted from the task's day)."""
-    try:
-        return iso_timers.normalize(iso_timers.DURATION, value) != value and value.strip()[:1] in "Pp"
-    except iso_timers.TimerError:
-        return False
+#: An ISO 8601 duration such as P3D (a due or follow-up date counted from the task's day).
+is_duration = iso_timers.is_duration
 
 
 def translate(root: Any, form_property: str) -> list[Finding]:
@@ -58,7 +53,7 @@ def translate(root: Any, form_property: str) -> list[Finding]:
         if groups:
             names = [g.strip() for g in groups.split(",") if g.strip()]
             if len(names) != 1:
-                found.append(_finding(task, f"camunda:candidateGroups nennt {len(names)} Gruppen; hier ist "
+                found.append(finding(task, f"camunda:candidateGroups nennt {len(names)} Gruppen; hier ist "
                                             "genau ein Gremium zuständig (sein Kurzname, etwa AWSG)"))
             else:
                 wanted[CANDIDATE_GROUP_PROPERTY] = names[0]
@@ -66,20 +61,20 @@ def translate(root: Any, form_property: str) -> list[Finding]:
         if key:
             form_file = _form_file(key)
             if form_file is None:
-                found.append(_finding(task, f"das Formular „{key}“ (camunda:formKey) gibt es hier nicht: "
+                found.append(finding(task, f"das Formular „{key}“ (camunda:formKey) gibt es hier nicht: "
                                             "Formulare sind JSON-Schemas (…schema.json) im Ordner forms "
                                             "neben dem Modell"))
             else:
                 wanted[form_property] = form_file
         if task.get(f"{_C}formRef"):
-            found.append(_finding(task, "Camunda-Formulare (camunda:formRef) gibt es hier nicht: Formulare "
+            found.append(finding(task, "Camunda-Formulare (camunda:formRef) gibt es hier nicht: Formulare "
                                         "sind JSON-Schemas (…schema.json, camunda:formKey)"))
         for attr, prop in (("dueDate", DUE_PROPERTY), ("followUpDate", FOLLOW_UP_PROPERTY)):
             value = (task.get(f"{_C}{attr}") or "").strip()
             if not value:
                 continue
             if "${" in value or "#{" in value or (prop == FOLLOW_UP_PROPERTY and not is_duration(value)):
-                found.append(_finding(task, f"camunda:{attr}=„{value}“ lässt sich hier nicht lesen: bitte "
+                found.append(finding(task, f"camunda:{attr}=„{value}“ lässt sich hier nicht lesen: bitte "
                                             "eine Dauer ab dem Tag der Aufgabe (P3D)"
                                             + (" oder eine Fristregel" if prop == DUE_PROPERTY else "")))
                 continue

@@ -36,6 +36,14 @@ class TimerError(ValueError):
     """A timer literal that is no ISO 8601 value of its kind (German, for the deploy)."""
 
 
+def is_duration(text: str) -> bool:
+    """An ISO 8601 duration such as P3D or PT4H."""
+    try:
+        return bool(_DURATION.match(text.strip())) and bool(_duration(text.strip()))
+    except TimerError:
+        return False
+
+
 def is_literal(text: str) -> bool:
     text = text.strip()
     return bool(_DURATION.match(text) or _INSTANT.match(text) or _CYCLE.match(text))

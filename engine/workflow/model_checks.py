@@ -19,8 +19,8 @@ from typing import Any
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA = "http://camunda.org/schema/1.0/bpmn"
-_B = f"{{{BPMN}}}"
-_C = f"{{{CAMUNDA}}}"
+BPMN_PREFIX = _B = f"{{{BPMN}}}"
+CAMUNDA_PREFIX = _C = f"{{{CAMUNDA}}}"
 
 #: Flow nodes (what a sequence flow may connect), by local name.
 _NODES = {"startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
@@ -53,7 +53,7 @@ def _label(node: Any) -> str:
     return f"{node_id} ({name})" if name else str(node_id)
 
 
-def _finding(node: Any, reason: str) -> Finding:
+def finding(node: Any, reason: str) -> Finding:
     return Finding(reason, _label(node), node.sourceline)
 
 
@@ -67,14 +67,14 @@ def foreign_constructs(root: Any) -> list[Finding]:
         if local == "scriptTask":
             form = (node.get("scriptFormat") or "").strip().lower()
             if form not in ("", "python", "python3", "text/x-python"):
-                found.append(_finding(node, f"Skriptsprache „{node.get('scriptFormat')}“ läuft hier nicht. "
+                found.append(finding(node, f"Skriptsprache „{node.get('scriptFormat')}“ läuft hier nicht. "
                                             f"{_INSTEAD_CODE}."))
             if node.get(f"{_C}resource") is not None:
-                found.append(_finding(node, "ein Skript aus einer externen Ressource (camunda:resource) "
+                found.append(finding(node, "ein Skript aus einer externen Ressource (camunda:resource) "
                                             "würde hier nichts tun. Das Skript bitte in das Modell "
                                             "schreiben (bpmn:script)."))
         if local == "startEvent" and (node.get(f"{_C}formKey") or node.get(f"{_C}formRef")):
-            found.append(_finding(node, "Startformulare (camunda:formKey am Startereignis) gibt es hier "
+            found.append(finding(node, "Startformulare (camunda:formKey am Startereignis) gibt es hier "
                                         "nicht: die Startdaten kommen aus der Vorlage oder der Sitzung, die "
                                         "den Ablauf startet"))
         if local in _TASKS_WITH_IMPLEMENTATION:
@@ -82,31 +82,31 @@ def foreign_constructs(root: Any) -> list[Finding]:
                                ("delegateExpression", "Java-Delegate (camunda:delegateExpression)"),
                                ("expression", "Ausdruck (camunda:expression)")):
                 if node.get(f"{_C}{attr}") is not None:
-                    found.append(_finding(node, f"{what} läuft hier nicht. {_INSTEAD_CODE}."))
+                    found.append(finding(node, f"{what} läuft hier nicht. {_INSTEAD_CODE}."))
             if node.get(f"{_C}type") == "external":
-                found.append(_finding(node, "externe Aufgaben (camunda:type=\"external\", topic "
+                found.append(finding(node, "externe Aufgaben (camunda:type=\"external\", topic "
                                             f"„{node.get(f'{_C}topic')}“) holt hier kein Worker ab. "
                                             f"{_INSTEAD_CODE}."))
             if local == "businessRuleTask" and node.get(f"{_C}decisionRef") is not None:
-                found.append(_finding(node, "DMN-Entscheidungen (camunda:decisionRef) werden hier nicht "
+                found.append(finding(node, "DMN-Entscheidungen (camunda:decisionRef) werden hier nicht "
                                             "ausgewertet. Stattdessen: ein exklusives Gateway mit "
                                             "Bedingungen in Python."))
         if local in ("executionListener", "taskListener") and node.tag.startswith(_C):
             owner = _owner(node)
-            found.append(_finding(owner, f"Listener (camunda:{local}) laufen hier nicht. "
+            found.append(finding(owner, f"Listener (camunda:{local}) laufen hier nicht. "
                                          f"{_INSTEAD_CODE}."))
         if local == "connector" and node.tag.startswith(_C):
-            found.append(_finding(_owner(node), "Konnektoren (camunda:connector) gibt es hier nicht. "
+            found.append(finding(_owner(node), "Konnektoren (camunda:connector) gibt es hier nicht. "
                                                 f"{_INSTEAD_CODE}."))
         if local in ("conditionExpression", "completionCondition", "loopCardinality") or (
                 local in ("timeDate", "timeDuration", "timeCycle")):
             text = (node.text or "").strip()
             if _JUEL.search(text):
-                found.append(_finding(_owner(node), f"der Ausdruck „{text}“ ist JUEL (${{…}}); hier "
+                found.append(finding(_owner(node), f"der Ausdruck „{text}“ ist JUEL (${{…}}); hier "
                                                     "sind Ausdrücke Python, etwa ergebnis == 'vertagt'."))
             language = (node.get("language") or "").strip().lower()
             if language and language not in ("python", "python3", "text/x-python"):
-                found.append(_finding(_owner(node), f"Ausdruckssprache „{node.get('language')}“ läuft "
+                found.append(finding(_owner(node), f"Ausdruckssprache „{node.get('language')}“ läuft "
                                                     "hier nicht; Ausdrücke sind Python."))
     return found
 
@@ -143,7 +143,7 @@ def _scope_problems(scope: Any) -> list[Finding]:
     dangling = [(flow, end) for flow in flows.values() for end in ("sourceRef", "targetRef")
                 if flow.get(end) not in nodes]
     if dangling:  # the drawing is broken: say that, not what follows from it
-        return [_finding(flow, f"der Sequenzfluss verweist auf „{flow.get(end)}“, das es in diesem "
+        return [finding(flow, f"der Sequenzfluss verweist auf „{flow.get(end)}“, das es in diesem "
                                f"{'Unterprozess' if _local(scope) != 'process' else 'Prozess'} nicht gibt")
                 for flow, end in dangling]
     for node_id, node in nodes.items():  # a boundary event leaves from the activity it sits on
@@ -151,7 +151,7 @@ def _scope_problems(scope: Any) -> list[Finding]:
         if _local(node) == "boundaryEvent" and attached:
             out[attached].append(node_id)
             into[node_id].append(attached)
-    starts = [i for i, n in nodes.items() if _local(n) == "startEvent"
+    starts = [i for i, n in nodes.items() if _local(n) == "startEvent" or _entered_otherwise(n)
               or (not into[i] and _local(n) != "boundaryEvent" and scope.tag != f"{_B}process")]
     ends = [i for i, n in nodes.items() if _local(n) == "endEvent" or not out[i]]
     findings: list[Finding] = []
@@ -160,22 +160,29 @@ def _scope_problems(scope: Any) -> list[Finding]:
     reached = _walk(starts, out)
     for node_id, node in nodes.items():
         if node_id not in reached:
-            findings.append(_finding(node, "wird von keinem Startereignis aus erreicht"))
+            findings.append(finding(node, "wird von keinem Startereignis aus erreicht"))
     finishing = _walk(ends, into)
     for node_id, node in nodes.items():
         if node_id in reached and node_id not in finishing:
-            findings.append(_finding(node, "führt zu keinem Endereignis (der Ablauf käme hier nie zu Ende)"))
+            findings.append(finding(node, "führt zu keinem Endereignis (der Ablauf käme hier nie zu Ende)"))
     for node_id, node in nodes.items():
         if _local(node) not in ("exclusiveGateway", "inclusiveGateway"):
             continue
         outgoing = [f for f in flows.values() if f.get("sourceRef") == node_id]
         conditional = [f for f in outgoing if f.find(f"{_B}conditionExpression") is not None]
         if len(outgoing) > 1 and len(conditional) == len(outgoing) and not node.get("default"):
-            findings.append(_finding(node, "jeder Ausgang hat eine Bedingung und keiner ist der "
+            findings.append(finding(node, "jeder Ausgang hat eine Bedingung und keiner ist der "
                                            "Standardfluss: sind alle falsch, bleibt der Ablauf hier "
                                            "stehen. Bitte einen Ausgang als Standardfluss markieren "
                                            "(default)."))
     return findings
+
+
+def _entered_otherwise(node: Any) -> bool:
+    """Entered without a sequence flow: an event subprocess (by its event), a compensation
+    handler (by its association), a link's catching end (by its throwing one)."""
+    linked = _local(node) == "intermediateCatchEvent" and node.find(f"{_B}linkEventDefinition") is not None
+    return node.get("triggeredByEvent") == "true" or node.get("isForCompensation") == "true" or linked
 
 
 def _walk(starts: list[str], edges: dict[str, list[str]]) -> set[str]:
@@ -213,7 +220,7 @@ def user_task_problems(process: Any, candidate_property: str) -> list[Finding]:
     for task in process.iter(f"{_B}userTask"):
         names = {p.get("name") for p in task.iter() if _local(p) == "property"}
         if candidate_property not in names and not task.get(f"{_C}candidateGroups"):
-            found.append(_finding(task, f"Benutzeraufgabe ohne zuständiges Gremium (Eigenschaft "
+            found.append(finding(task, f"Benutzeraufgabe ohne zuständiges Gremium (Eigenschaft "
                                         f"{candidate_property} oder camunda:candidateGroups)"))
     return found
 
