@@ -271,7 +271,7 @@ def test_a_model_file_of_50_mb_is_refused_before_it_is_read(tmp_path: Path) -> N
         f.write(b"<!-- " + b"x" * (50 * 1024 * 1024) + b" -->")
     with pytest.raises(ModelError) as refused:
         runtime.parse_model(big)
-    assert str(refused.value) == "gross.bpmn: die Datei ist zu groß (50.0 MB; ein Modell hat höchstens 5 MB)"
+    assert str(refused.value) == "gross.bpmn: die Datei ist zu groß (50,0 MB; ein Modell hat höchstens 5 MB)"
     with pytest.raises(ModelError):
         runtime.parse_model("gross.bpmn", big.read_bytes())
 

@@ -100,7 +100,8 @@ def deploy(session: Session, path: Path | str, deployed_by: str,
     ).first()
     if existing is not None:
         return existing, False
-    check_scenarios(Path(path), parsed.spec_json)
+    if content is None:  # a file on disk: its scenarios lie beside it (an upload brings none)
+        check_scenarios(Path(path), parsed.spec_json)
     newest = session.exec(
         select(func.max(ProcessModel.version)).where(ProcessModel.process_id == parsed.process_id)
     ).one()

@@ -318,7 +318,8 @@ MAX_MODEL_BYTES = 5 * 1024 * 1024
 
 
 def _too_large(size: int) -> str:
-    return (f"die Datei ist zu groß ({size / 1024 / 1024:.1f} MB; ein Modell hat höchstens "
+    megabytes = f"{size / 1024 / 1024:.1f}".replace(".", ",")
+    return (f"die Datei ist zu groß ({megabytes} MB; ein Modell hat höchstens "
             f"{MAX_MODEL_BYTES // 1024 // 1024} MB)")
 
 
