@@ -530,6 +530,42 @@ def complete(task_id: int) -> ResponseReturnValue:
 complete_endpoint = f"{bp.name}.{complete.__name__}"
 
 
+# ----------------------------------------------------------------------------- Prozessmodelle
+
+def _models(check_only: bool) -> ResponseReturnValue:
+    if not request.is_json:
+        abort(415)
+    actor = _actor()
+    if not actor.is_admin:
+        raise Forbidden(_("Prozessmodelle prüft und stellt nur die Administration bereit."))
+    payload = _body(S.ModelsIn)
+    files: dict[str, bytes] = {}
+    for item in payload["files"]:
+        if item["name"] in files:
+            raise Invalid(_("Eingaben bitte prüfen."), {"files": [f"„{item['name']}“ kommt zweimal vor."]})
+        files[item["name"]] = item["content"].encode("utf-8")
+    outcomes = procedures.deploy_uploaded(request_session(), files, actor.username, check_only=check_only,
+                                          process=payload["process"])
+    body = {"ok": all(o.ok for o in outcomes), "models": [
+        {"name": o.name, "ok": o.ok, "process_id": o.process_id, "version": o.version, "new": o.new,
+         "findings": [{"line": f.line, "element": f.element, "reason": f.reason, "text": str(f)}
+                      for f in o.findings]} for o in outcomes]}
+    status = 200 if check_only or body["ok"] else 422
+    return jsonify(S.ModelsOut().dump(body)), status
+
+
+@api("POST", "/models/check", scope="models:write", tag="Prozessmodelle", response=S.ModelsOut,
+     body=S.ModelsIn, summary="BPMN-Modelle prüfen wie ratsflow deploy --check (nichts wird bereitgestellt)")
+def models_check() -> ResponseReturnValue:
+    return _models(check_only=True)
+
+
+@api("POST", "/models", scope="models:write", tag="Prozessmodelle", response=S.ModelsOut, body=S.ModelsIn,
+     summary="BPMN-Modelle prüfen und bereitstellen (422 mit den Befunden, wenn eines abgelehnt wird)")
+def models_deploy() -> ResponseReturnValue:
+    return _models(check_only=False)
+
+
 # ----------------------------------------------------------------------------- Vorgänge
 
 @api("GET", f"/process-instances/<{ID}:instance_id>", scope="tasks:read", tag="Vorgänge",

@@ -384,3 +384,44 @@ class ReminderOut(Schema):
 class ReminderListOut(Schema):
     reminders = fields.List(fields.Nested(ReminderOut), required=True)
     next = fields.String(required=True, allow_none=True)
+
+
+# ----------------------------------------------------------------------------- process models
+
+class ModelFileIn(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200), metadata={
+        "description": "Dateiname: NAME.bpmn, ein Formular NAME.schema.json oder Szenarien "
+                       "NAME.szenarien.json."})
+    content = fields.String(required=True, validate=validate.Length(min=1, max=5 * 1024 * 1024),
+                            metadata={"description": "Der Inhalt der Datei (UTF-8)."})
+
+
+class ModelsIn(Schema):
+    files = fields.List(fields.Nested(ModelFileIn), required=True, validate=validate.Length(min=1, max=20),
+                        metadata={"description": "Zusammen bereitgestellte Dateien (Aufrufaktivitäten lösen "
+                                                 "sich untereinander auf)."})
+    process = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200),
+                            metadata={"description": "Welcher ausführbare Prozess, wenn eine Datei "
+                                                     "mehrere hat."})
+
+
+class FindingOut(Schema):
+    line = fields.Integer(required=True, allow_none=True)
+    element = fields.String(required=True, allow_none=True)
+    reason = fields.String(required=True)
+    text = fields.String(required=True,
+                         metadata={"description": "Datei, Zeile, Element und Grund in einem Satz."})
+
+
+class ModelOutcomeOut(Schema):
+    name = fields.String(required=True)
+    ok = fields.Boolean(required=True)
+    process_id = fields.String(required=True, allow_none=True)
+    version = fields.Integer(required=True, allow_none=True)
+    new = fields.Boolean(required=True)
+    findings = fields.List(fields.Nested(FindingOut), required=True)
+
+
+class ModelsOut(Schema):
+    ok = fields.Boolean(required=True)
+    models = fields.List(fields.Nested(ModelOutcomeOut), required=True)

@@ -96,6 +96,7 @@ _DATA_STRINGS = (
     N_("Aufgaben übernehmen, zuweisen, kommentieren und erledigen"),
     N_("Die Prozesshistorie eines Vorgangs lesen (Revision)"),
     N_("Die eigenen Erinnerungen lesen"),
+    N_("Prozessmodelle prüfen und bereitstellen (Administration)"),
     # Sitzung states (OParl meetingState), reminder kinds and states (engine.calendar.reminders)
     N_("terminiert"), N_("eingeladen"), N_("durchgeführt"),
     N_("sitzung"), N_("tagesordnungsschluss"), N_("ladungsfrist"), N_("ladungsfrist_versaeumt"),

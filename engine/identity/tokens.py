@@ -34,6 +34,7 @@ SCOPES: dict[str, str] = {
     "tasks:write": "Aufgaben übernehmen, zuweisen, kommentieren und erledigen",
     "audit:read": "Die Prozesshistorie eines Vorgangs lesen (Revision)",
     "reminders:read": "Die eigenen Erinnerungen lesen",
+    "models:write": "Prozessmodelle prüfen und bereitstellen (Administration)",
 }
 PREFIX = "rf_"
 #: How often ``last_used`` is written at most (a busy client does not write on every call).

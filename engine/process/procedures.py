@@ -8,6 +8,7 @@ human-task rows, the domain rows and the audit event together or not at all.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -85,16 +86,14 @@ MODEL_REQUIREMENTS = runtime.Requirements(
 
 def deploy(session: Session, path: Path | str, deployed_by: str,
            content: bytes | None = None, together: list[Path] | None = None,
-           process: str | None = None) -> tuple[ProcessModel, bool]:
+           process: str | None = None, forms_dirs: list[Path] | None = None) -> tuple[ProcessModel, bool]:
     """Deploy a BPMN file; return the model version and whether it is new. ``together``:
     the files deployed with it (where its call activities find what they call).
 
     Deploying unchanged content again returns the existing version.
     """
-    groups = {name for row in session.exec(select(Organization.short_name, Organization.name))
-              for name in row if name}
-    parsed = runtime.parse_model(path, content, requires=replace(MODEL_REQUIREMENTS, groups=groups),
-                                 together=together, process=process)
+    parsed = runtime.parse_model(path, content, requires=_requirements(session), together=together,
+                                 process=process, forms_dirs=forms_dirs)
     existing = session.exec(
         select(ProcessModel).where(ProcessModel.spec_hash == parsed.spec_hash)
     ).first()
@@ -134,6 +133,72 @@ def check_scenarios(path: Path, spec_json: str) -> list[scenarios.Outcome]:
     if failed:
         raise runtime.ModelFindings(failed)
     return outcomes
+
+
+@dataclass(frozen=True)
+class UploadedModel:
+    """The outcome for one uploaded BPMN file: deployed (or checked) or refused."""
+
+    name: str
+    process_id: str | None = None
+    version: int | None = None
+    new: bool = False
+    findings: tuple[runtime.ModelError, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+#: Names an upload may give its files: BPMN models, their JSON Schema forms, their scenarios.
+UPLOAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}\.(bpmn|schema\.json|szenarien\.json)$")
+
+
+def deploy_uploaded(session: Session, files: dict[str, bytes], deployed_by: str, *,
+                    check_only: bool = False, process: str | None = None) -> list[UploadedModel]:
+    """Deploy (or only check) files uploaded together – models, the forms they name (else the
+    bundled ones), their scenarios – exactly as ``ratsflow deploy`` does with files on disk:
+    they are written to a directory of their own for the moment (forms into ``forms/``), so
+    call activities resolve among them and scenarios run. Each model in its own savepoint: a
+    refused one leaves nothing, the others are deployed."""
+    import tempfile
+
+    bad = [name for name in files if not UPLOAD_NAME.match(name)]
+    if bad:
+        raise Invalid("Dateien bitte prüfen.", {"files": [
+            f"„{name}“: erwartet NAME.bpmn, NAME.schema.json oder NAME.szenarien.json" for name in bad]})
+    with tempfile.TemporaryDirectory(prefix="ratsflow-upload-") as folder:
+        root = Path(folder)
+        (root / "forms").mkdir()
+        for name, content in files.items():
+            (root / ("forms" if name.endswith(".schema.json") else ".") / name).write_bytes(content)
+        models = sorted(root.glob("*.bpmn"))
+        if not models:
+            raise Invalid("Dateien bitte prüfen.", {"files": ["Keine BPMN-Datei (NAME.bpmn) dabei."]})
+        outcomes = []
+        for path in models:
+            try:
+                if check_only:
+                    parsed = runtime.parse_model(path, requires=_requirements(session), together=models,
+                                                 process=process, forms_dirs=[BPMN_DIR / "forms"])
+                    check_scenarios(path, parsed.spec_json)
+                    outcomes.append(UploadedModel(path.name, parsed.process_id))
+                    continue
+                with session.begin_nested():
+                    model, new = deploy(session, path, deployed_by, together=models, process=process,
+                                        forms_dirs=[BPMN_DIR / "forms"])
+                outcomes.append(UploadedModel(path.name, model.process_id, model.version, new))
+            except runtime.ModelError as exc:
+                errors = exc.errors if isinstance(exc, runtime.ModelFindings) else [exc]
+                outcomes.append(UploadedModel(path.name, findings=tuple(errors)))
+        return outcomes
+
+
+def _requirements(session: Session) -> runtime.Requirements:
+    """What Python relies on, with the Gremien a model may name (from the database)."""
+    groups = {name for row in session.exec(select(Organization.short_name, Organization.name))
+              for name in row if name}
+    return replace(MODEL_REQUIREMENTS, groups=groups)
 
 
 def deploy_bundled(session: Session, deployed_by: str = "system") -> list[ProcessModel]:

@@ -1,0 +1,83 @@
+"""Process models over the API (issue 17, point 2: "from the CLI, the API and the browser
+alike"): POST /api/v1/models/check and POST /api/v1/models with the files deployed together,
+the same findings as ``ratsflow deploy --check``, only for the administration; on both
+databases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from engine.identity import tokens
+from engine.workflow.models import ProcessModel
+
+from .conftest import NOW
+from .test_api_v1 import call
+
+
+@pytest.fixture
+def bearer(database, actor):  # type: ignore[no-untyped-def]
+    """Factory: a token of ``username`` with ``scopes``."""
+    def make(username: str, *scopes: str) -> str:
+        who = actor(username)
+        with database.unit_of_work() as s:
+            return tokens.create(s, who, who.account_id, "Test", list(scopes), None, now=NOW).plain
+    return make
+
+MODELS = Path(__file__).resolve().parent / "models"
+BPMN = Path(__file__).resolve().parent.parent / "bpmn"
+
+
+def _files(*paths: Path) -> list[dict[str, str]]:
+    return [{"name": p.name, "content": p.read_text(encoding="utf-8")} for p in paths]
+
+
+def test_check_names_every_finding_and_deploys_nothing(app, database, demo, bearer) -> None:  # type: ignore[no-untyped-def]
+    admin = bearer("admin", "models:write")
+    status, body, _ = call(app, "POST", "/api/v1/models/check", admin, json={
+        "files": _files(MODELS / "camunda-rechnungseingang.bpmn", MODELS / "camunda-ratsbeschluss.bpmn")})
+    assert status == 200 and body["ok"] is False
+    outcome = {m["name"]: m for m in body["models"]}
+    assert outcome["camunda-ratsbeschluss.bpmn"]["ok"] is True  # its form: a bundled one
+    invoice = outcome["camunda-rechnungseingang.bpmn"]
+    elements = {f["element"] for f in invoice["findings"]}
+    assert "Task_Buchen (Buchen)" in elements and "Flow_ja (ja)" in elements
+    assert all(f["text"].startswith("camunda-rechnungseingang.bpmn, Zeile ") for f in invoice["findings"])
+    with database.unit_of_work() as s:
+        assert [m.process_id for m in s.exec(select(ProcessModel))] == ["beratungsfolge", "sitzung"]
+
+
+def test_a_council_model_with_its_form_deploys_over_the_api(app, database, demo, bearer) -> None:  # type: ignore[no-untyped-def]
+    admin = bearer("admin", "models:write")
+    files = [*_files(MODELS / "camunda-ratsbeschluss.bpmn"),
+             {"name": "niederschrift.schema.json",
+              "content": (BPMN / "forms" / "niederschrift.schema.json").read_text(encoding="utf-8")}]
+    status, body, _ = call(app, "POST", "/api/v1/models", admin, json={"files": files})
+    assert status == 200, body
+    [model] = body["models"]
+    assert (model["ok"], model["process_id"], model["version"], model["new"]) == (True, "Beschlusskontrolle", 1, True)
+    again = call(app, "POST", "/api/v1/models", admin, json={"files": files})[1]["models"][0]
+    assert (again["version"], again["new"]) == (1, False)
+
+
+def test_a_refused_model_is_422_and_leaves_nothing(app, database, demo, bearer) -> None:  # type: ignore[no-untyped-def]
+    admin = bearer("admin", "models:write")
+    status, body, _ = call(app, "POST", "/api/v1/models", admin,
+                           json={"files": _files(MODELS / "camunda-rechnungseingang.bpmn")})
+    assert status == 422 and body["ok"] is False
+    with database.unit_of_work() as s:
+        assert s.exec(select(ProcessModel).where(ProcessModel.process_id == "Rechnungseingang")).all() == []
+
+
+def test_only_the_administration_and_only_models_named_so(app, database, demo, bearer) -> None:  # type: ignore[no-untyped-def]
+    files = _files(MODELS / "bpmnio-einfach.bpmn")
+    assert call(app, "POST", "/api/v1/models", bearer("hoffmann", "models:write"), json={"files": files})[0] == 403
+    assert call(app, "POST", "/api/v1/models", bearer("admin", "tasks:write"), json={"files": files})[0] == 403
+    status, body, _ = call(app, "POST", "/api/v1/models/check", bearer("admin", "models:write"),
+                           json={"files": [{"name": "../etc/passwd.bpmn", "content": "x"}]})
+    assert status == 422 and "erwartet NAME.bpmn" in " ".join(body["errors"]["files"])
+    status, body, _ = call(app, "POST", "/api/v1/models/check", bearer("admin", "models:write"),
+                           json={"files": [{"name": "a.schema.json", "content": "{}"}]})
+    assert status == 422 and body["errors"]["files"] == ["Keine BPMN-Datei (NAME.bpmn) dabei."]
