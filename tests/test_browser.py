@@ -453,3 +453,45 @@ def test_the_auditor_reads_a_moved_session_on_the_vorlage_timeline(demo, databas
     assert "SI/2024/128" in line and f"{old} → {new}" in line and "Terminkollision mit dem Kreistag" in line
     _shot(page, "verlauf-verlegte-sitzung")
     assert _serious_violations(page) == []
+
+
+def test_an_administrator_changes_a_model_in_the_browser_and_deploys_it(  # type: ignore[no-untyped-def]
+        demo, database, actor, draft, page):
+    """Issue 17, point 5: the modeler opens the Beratungsfolge, a step is renamed through it,
+    "Prüfen" and "Bereitstellen" answer in German; a new Vorlage runs on the new version, a
+    running one stays on its own."""
+    from engine.process import procedures
+    from engine.tasks import TASK_READY, HumanTask
+    from engine.workflow.models import ProcessModel
+
+    from .conftest import NOW
+
+    running = draft("2024/401", "Läuft schon")
+    with database.unit_of_work() as s:
+        procedures.start_beratungsfolge(s, actor("zierstedt"), running, now=NOW)
+        model_id = s.exec(select(ProcessModel.id).where(ProcessModel.process_id == "beratungsfolge")).one()
+    _login(page, "admin")
+    page.goto(f"/verwaltung/modeler/{model_id}")
+    page.wait_for_selector("#modeler[data-ready='true']")
+    assert page.get_by_role("heading", level=1).inner_text() == "Modell bearbeiten: Beratungsfolge"
+    page.evaluate("""() => { const m = window.ratsflowModeler;
+        m.get('modeling').updateLabel(m.get('elementRegistry').get('Tagesordnung'), 'Auf die Tagesordnung nehmen'); }""")
+    page.evaluate("() => window.ratsflowModeler.get('selection').select("
+                  "window.ratsflowModeler.get('elementRegistry').get('Tagesordnung'))")
+    panel = page.locator("#modeler-panel")
+    panel.get_by_text("Zuständigkeit", exact=True).wait_for()  # German, and only what means something here
+    panel_text = panel.inner_text()
+    assert "Formular" in panel_text and "Task listeners" not in panel_text and "Inputs" not in panel_text
+    page.get_by_role("button", name="Prüfen").click()
+    page.wait_for_selector("#modeler[data-state]")
+    assert page.locator("#modeler-result").inner_text().startswith("In Ordnung"), page.locator("#modeler-result").inner_text()
+    page.get_by_role("button", name="Bereitstellen").click()
+    page.get_by_text("Bereitgestellt als Version 2.").wait_for()
+    assert _serious_violations(page) == []
+    _shot(page, "modeler")
+    fresh = draft("2024/402", "Neu")
+    with database.unit_of_work() as s:
+        procedures.start_beratungsfolge(s, actor("zierstedt"), fresh, now=NOW)
+    with database.unit_of_work() as s:
+        titles = {t.paper_id: t.title for t in s.exec(select(HumanTask).where(HumanTask.status == TASK_READY))}
+        assert (titles[running], titles[fresh]) == ("Auf die Tagesordnung setzen", "Auf die Tagesordnung nehmen")

@@ -15,7 +15,14 @@ VENDOR_DIR = Path(__file__).resolve().parent / "node_modules"
 MAX_AGE = 86400
 
 #: bpmn-js files a page may ask for, and the folder below ``bpmn-js/dist`` each lives in.
-BPMN_FILES = {"bpmn-viewer.production.min.js": "", "diagram-js.css": "assets", "bpmn-js.css": "assets"}
+BPMN_FILES = {"bpmn-viewer.production.min.js": "", "bpmn-modeler.production.min.js": "",
+              "diagram-js.css": "assets", "bpmn-js.css": "assets"}
+#: The modeler's properties panel (npm bpmn-js-properties-panel, its UMD build; its CSS from
+#: @bpmn-io/properties-panel) and Camunda's moddle descriptor (camunda-bpmn-moddle), which
+#: lets the panel edit what ``engine/workflow/camunda.py`` reads.
+PANEL_FILES = {"bpmn-js-properties-panel.umd.js": ("bpmn-js-properties-panel", "dist"),
+               "properties-panel.css": ("@bpmn-io", "properties-panel", "assets"),
+               "camunda.json": ("camunda-bpmn-moddle", "resources")}
 #: Swagger UI for ``/api/v1/docs`` (npm swagger-ui-dist).
 SWAGGER_FILES = {"swagger-ui-bundle.js", "swagger-ui.css"}
 
@@ -25,6 +32,11 @@ def init_app(app: Flask) -> None:
     app.add_url_rule("/vendor/pico.min.css", "vendor_css", vendor_css, methods=["GET"])
     app.add_url_rule("/vendor/bpmn-js/<name>", "vendor_bpmn", vendor_bpmn, methods=["GET"])
     app.add_url_rule("/vendor/swagger-ui/<name>", "vendor_swagger", vendor_swagger, methods=["GET"])
+    app.add_url_rule("/vendor/properties-panel/<name>", "vendor_panel", vendor_panel, methods=["GET"])
+    # The modeler's palette icons: the font's CSS finds its files at ../font/ (not embedded as
+    # data: URLs, which the Content-Security-Policy refuses).
+    app.add_url_rule("/vendor/bpmn-font/<any(css, font):folder>/<name>", "vendor_bpmn_font", vendor_bpmn_font,
+                     methods=["GET"])
 
 
 def vendor_css() -> ResponseReturnValue:
@@ -35,6 +47,24 @@ def vendor_bpmn(name: str) -> ResponseReturnValue:
     if name not in BPMN_FILES:
         abort(404)
     return send_from_directory(VENDOR_DIR / "bpmn-js" / "dist" / BPMN_FILES[name], name, max_age=MAX_AGE)
+
+
+#: The bpmn font's files (``bpmn-js/dist/assets/bpmn-font``).
+BPMN_FONT_FILES = {"css": {"bpmn.css"},
+                   "font": {"bpmn.woff2", "bpmn.woff", "bpmn.ttf", "bpmn.eot", "bpmn.svg"}}
+
+
+def vendor_bpmn_font(folder: str, name: str) -> ResponseReturnValue:
+    if name not in BPMN_FONT_FILES[folder]:
+        abort(404)
+    return send_from_directory(VENDOR_DIR / "bpmn-js" / "dist" / "assets" / "bpmn-font" / folder, name,
+                               max_age=MAX_AGE)
+
+
+def vendor_panel(name: str) -> ResponseReturnValue:
+    if name not in PANEL_FILES:
+        abort(404)
+    return send_from_directory(VENDOR_DIR.joinpath(*PANEL_FILES[name]), name, max_age=MAX_AGE)
 
 
 def vendor_swagger(name: str) -> ResponseReturnValue:

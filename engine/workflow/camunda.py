@@ -8,7 +8,10 @@ drawn in Camunda Modeler for a council deploys without hand edits.
 - ``camunda:formKey="…/ergebnis.schema.json"`` → ``formJsonSchemaFilename`` (the form file by
   its name; Camunda's own form formats are refused by name),
 - ``camunda:dueDate`` / ``camunda:followUpDate`` → ``dueDate`` / ``followUpDate``: an ISO 8601
-  duration from the day the task arises (``P3D``) or one of ratsflow's due rules by name.
+  duration from the day the task arises (``P3D``) or one of ratsflow's due rules by name,
+- ``camunda:properties`` (the modelers' "Extension properties") of any element → the
+  properties of the same names (``effect``, ``completableFrom``, ``endState`` …), checked like
+  those declared as ``spiffworkflow:property``.
 
 A property the model declares itself (``spiffworkflow:property``) wins over the Camunda
 attribute. Whatever has no meaning here is refused by :mod:`engine.workflow.model_checks`.
@@ -81,6 +84,14 @@ def translate(root: Any, form_property: str) -> list[Finding]:
             wanted[prop] = value
         if wanted:
             _declare(task, wanted)
+    for element in root.iter():  # "Extension properties" (camunda:properties) of any element
+        holder = element.find(f"{_B}extensionElements") if isinstance(element.tag, str) else None
+        entries = holder.find(f"{_C}properties") if holder is not None else None
+        if entries is not None:
+            named = {p.get("name"): p.get("value") or "" for p in entries.findall(f"{_C}property")
+                     if p.get("name")}
+            if named:
+                _declare(element, named)
     return found
 
 
