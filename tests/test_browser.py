@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 from werkzeug.serving import make_server
 
 from .conftest import PASSWORD, PROJECT, on_agenda
@@ -462,7 +462,7 @@ def test_an_administrator_changes_a_model_in_the_browser_and_deploys_it(  # type
     running one stays on its own."""
     from engine.process import procedures
     from engine.tasks import TASK_READY, HumanTask
-    from engine.workflow.models import ProcessModel
+    from engine.workflow.models import ProcessInstance, ProcessModel
 
     from .conftest import NOW
 
@@ -476,6 +476,13 @@ def test_an_administrator_changes_a_model_in_the_browser_and_deploys_it(  # type
     assert page.get_by_role("heading", level=1).inner_text() == "Modell bearbeiten: Beratungsfolge"
     page.evaluate("""() => { const m = window.ratsflowModeler;
         m.get('modeling').updateLabel(m.get('elementRegistry').get('Tagesordnung'), 'Auf die Tagesordnung nehmen'); }""")
+    # A step added between the start and the preparation, as the palette and the connect tool do it.
+    page.evaluate("""() => { const m = window.ratsflowModeler, r = m.get('elementRegistry'), modeling = m.get('modeling');
+        const flow = r.get('Flow_start'), start = r.get('Beratungsfolge_gestartet'), next = r.get('Beratungsfolge_vorbereiten');
+        modeling.removeConnection(flow);
+        const step = modeling.createShape({ type: 'bpmn:Task', businessObject: m.get('bpmnFactory').create('bpmn:Task',
+            { id: 'Eingang_vermerken', name: 'Eingang vermerken' }) }, { x: start.x + 60, y: start.y - 60 }, start.parent);
+        modeling.connect(start, step); modeling.connect(step, next); }""")
     page.evaluate("() => window.ratsflowModeler.get('selection').select("
                   "window.ratsflowModeler.get('elementRegistry').get('Tagesordnung'))")
     panel = page.locator("#modeler-panel")
@@ -495,3 +502,7 @@ def test_an_administrator_changes_a_model_in_the_browser_and_deploys_it(  # type
     with database.unit_of_work() as s:
         titles = {t.paper_id: t.title for t in s.exec(select(HumanTask).where(HumanTask.status == TASK_READY))}
         assert (titles[running], titles[fresh]) == ("Auf die Tagesordnung setzen", "Auf die Tagesordnung nehmen")
+        versions = {i.paper_id: s.get(ProcessModel, i.model_id) for i in s.exec(select(ProcessInstance).where(
+            col(ProcessInstance.paper_id).in_([running, fresh])))}
+        assert (versions[running].version, versions[fresh].version) == (1, 2)
+        assert 'id="Eingang_vermerken"' in versions[fresh].bpmn_xml and "Eingang_vermerken" in versions[fresh].spec_json

@@ -121,3 +121,16 @@ def test_ratsflow_deploy_refuses_in_german(tmp_path: Path, settings, monkeypatch
     assert refused.exit_code == 1
     assert "Fehler: fristen.bpmn, Element Warten (Eine Stunde warten): Zeitereignis (timeDuration): " \
         "„P1W3X“ ist keine Dauer nach ISO 8601; erwartet als Dauer etwa PT1H, P3D, P1W" in refused.output
+
+
+def test_a_task_without_a_type_passes_through_as_in_camunda() -> None:
+    """bpmn.io's parallel model: its plain task ("Lesen") needs nobody; the way waits only for
+    its ISO timer, then ends."""
+    models = Path(__file__).resolve().parent / "models"
+    parsed = runtime.parse_model(models / "bpmnio-einfach.bpmn")
+    workflow = runtime.new_workflow(parsed.spec_json)
+    runtime.run_engine(workflow, NOW)
+    assert runtime.ready_user_tasks(workflow) == []
+    assert [t.bpmn_id for t in runtime.pending_timers(workflow)] == ["Event_warten"]
+    runtime.run_engine(workflow, datetime(2030, 3, 4, 7, 0, 1, tzinfo=UTC))
+    assert workflow.is_completed()

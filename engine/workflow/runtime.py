@@ -29,6 +29,8 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimerEventDefinition,
 )
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
+from SpiffWorkflow.bpmn.specs.mixins.manual_task import ManualTask as ManualTaskMixin
+from SpiffWorkflow.bpmn.specs.mixins.none_task import NoneTask as NoneTaskMixin
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
 from SpiffWorkflow.exceptions import WorkflowException
@@ -581,11 +583,19 @@ def run_engine(workflow: BpmnWorkflow, now: datetime | None = None) -> None:
             for _ in range(_MAX_ROUNDS):
                 workflow.refresh_timers()
                 workflow.do_engine_steps()
-                if not workflow.get_tasks(state=TaskState.READY, manual=False):
+                passing = [t for t in workflow.get_tasks(state=TaskState.READY, manual=True)
+                           if isinstance(t.task_spec, _PASS_THROUGH)]
+                for task in passing:
+                    task.run()
+                if not passing and not workflow.get_tasks(state=TaskState.READY, manual=False):
                     break
     except WorkflowException as exc:
         raise _task_failed(exc) from None
 
+
+#: A task without a type (bpmn:task) and a manual task pass through, as in Camunda: nobody
+#: here could complete them (no form, no Gremium); SpiffWorkflow would wait for a person.
+_PASS_THROUGH = (NoneTaskMixin, ManualTaskMixin)
 
 #: Rounds of timers-then-steps per run: a timer that fires makes its follow-up ready, which
 #: SpiffWorkflow's own do_engine_steps leaves for the next call.
