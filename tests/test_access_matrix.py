@@ -83,6 +83,8 @@ TABLE: list[Row] = [
     Row("vendor_css", "GET", "/vendor/pico.min.css", 200, 200, 200, 200, 200, 200, 200),
     Row("vendor_bpmn", "GET", "/vendor/bpmn-js/bpmn-js.css", 200, 200, 200, 200, 200, 200, 200),
     Row("vendor_swagger", "GET", "/vendor/swagger-ui/swagger-ui.css", 200, 200, 200, 200, 200, 200, 200),
+    Row("vendor_panel", "GET", "/vendor/properties-panel/properties-panel.css", 200, 200, 200, 200, 200, 200, 200),
+    Row("vendor_bpmn_font", "GET", "/vendor/bpmn-font/css/bpmn.css", 200, 200, 200, 200, 200, 200, 200),
     Row("meetings.public_calendar", "GET", "/kalender.ics", 200, 200, 200, 200, 200, 200, 200),
     Row("meetings.gremium_calendar", "GET", "/kalender/{committee}.ics", 200, 200, 200, 200, 200, 200, 200),
     Row("meetings.personal_calendar", "GET", "/kalender/persoenlich/{token}.ics",
@@ -127,6 +129,8 @@ TABLE: list[Row] = [
     Row("api.follow_up", "POST", "/api/v1/tasks/{task}/follow-up", 401, 403, 422, 403, 403, 403, 422, json={}),
     Row("api.comment", "POST", "/api/v1/tasks/{task}/comments", 401, 403, 422, 403, 403, 403, 422, json={}),
     Row("api.complete", "POST", "/api/v1/tasks/{task}/complete", 401, 403, 422, 403, 403, 403, 422, json={}),
+    Row("api.models_check", "POST", "/api/v1/models/check", 401, 403, 403, 403, 403, 403, 422, json={}),
+    Row("api.models_deploy", "POST", "/api/v1/models", 401, 403, 403, 403, 403, 403, 422, json={}),
     # --- the JSON API's reading routes (cookie here; tests/test_api_v1.py has tokens and scopes)
     Row("api.openapi", "GET", "/api/v1/openapi.json", 200, 200, 200, 200, 200, 200, 200),
     Row("api.docs", "GET", "/api/v1/docs", 200, 200, 200, 200, 200, 200, 200),
@@ -175,6 +179,9 @@ TABLE: list[Row] = [
     # --- Verwaltung (administration only)
     Row("admin.gremien", "GET", "/verwaltung/gremien", LOGIN, 403, 403, 403, 403, 403, 200),
     Row("admin.rules", "GET", "/verwaltung/gremien/{committee}/fristen", LOGIN, 403, 403, 403, 403, 403, 200),
+    Row("modeler.index", "GET", "/verwaltung/modeler/", LOGIN, 403, 403, 403, 403, 403, 200),
+    Row("modeler.edit", "GET", "/verwaltung/modeler/{model}", LOGIN, 403, 403, 403, 403, 403, 200),
+    Row("modeler.model_xml", "GET", "/verwaltung/modeler/{model}/modell.bpmn", LOGIN, 403, 403, 403, 403, 403, 200),
     Row("admin.rules", "POST", "/verwaltung/gremien/{committee}/fristen", LOGIN, 403, 403, 403, 403, 403, 422),
     Row("admin.body_state", "POST", "/verwaltung/koerperschaften/{body}/land",
         LOGIN, 403, 403, 403, 403, 403, 302),
@@ -270,7 +277,8 @@ def _ids(database: Any, demo: Any) -> dict[str, Any]:
                 "meeting": meeting.id, "later": later.id, "committee": committee.id, "item": item.id if item else 0,
                 "filter": saved.id, "membership": membership.id if membership else 0,
                 "person": becker.person_id, "message": message.id, "body": body.id if body else 0,
-                "token": token, "account": other.id, "grant": grant.id}
+                "token": token, "account": other.id, "grant": grant.id,
+                "model": instance.model_id if instance else 0}
 
 
 def _fill(value: Any, ids: dict[str, Any]) -> Any:
