@@ -84,13 +84,16 @@ MODEL_REQUIREMENTS = runtime.Requirements(
 # ----------------------------------------------------------------------------- models
 
 def deploy(session: Session, path: Path | str, deployed_by: str,
-           content: bytes | None = None, together: list[Path] | None = None) -> tuple[ProcessModel, bool]:
+           content: bytes | None = None, together: Sequence[Path | runtime.ModelFile] | None = None,
+           forms_dirs: list[Path] | None = None) -> tuple[ProcessModel, bool]:
     """Deploy a BPMN file; return the model version and whether it is new. ``together``:
-    the files deployed with it (where its call activities find what they call).
+    the files deployed with it (where its call activities find what they call), paths or
+    files held in memory; ``forms_dirs``: where its forms are looked for first.
 
     Deploying unchanged content again returns the existing version.
     """
-    parsed = runtime.parse_model(path, content, requires=MODEL_REQUIREMENTS, together=together)
+    parsed = runtime.parse_model(path, content, forms_dirs=forms_dirs, requires=MODEL_REQUIREMENTS,
+                                 together=together)
     existing = session.exec(
         select(ProcessModel).where(ProcessModel.spec_hash == parsed.spec_hash)
     ).first()
