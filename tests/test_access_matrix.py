@@ -218,6 +218,13 @@ TABLE: list[Row] = [
         LOGIN, 403, 403, 403, 403, 403, 302),
     Row("accounts.set_password", "POST", "/verwaltung/konten/{account}/passwort",
         LOGIN, 403, 403, 403, 403, 403, 422),
+    Row("models.index", "GET", "/verwaltung/prozessmodelle", LOGIN, 403, 403, 403, 403, 403, 200),
+    Row("models.upload", "POST", "/verwaltung/prozessmodelle", LOGIN, 403, 403, 403, 403, 403, 422),
+    Row("models.version", "GET", "/verwaltung/prozessmodelle/{model}", LOGIN, 403, 403, 403, 403, 403, 200),
+    Row("models.download", "GET", "/verwaltung/prozessmodelle/{model}/beratungsfolge-version-1.bpmn",
+        LOGIN, 403, 403, 403, 403, 403, 200),
+    Row("models.compare", "GET", "/verwaltung/prozessmodelle/vergleich?von={model}&zu={model}",
+        LOGIN, 403, 403, 403, 403, 403, 200),
     # --- OParl 1.1: public data only, the same for everyone (logged in or not)
     Row("oparl.system", "GET", "/oparl/v1.1/system", 200, 200, 200, 200, 200, 200, 200),
     Row("oparl.bodies", "GET", "/oparl/v1.1/body", 200, 200, 200, 200, 200, 200, 200),
@@ -274,11 +281,11 @@ def _ids(database: Any, demo: Any) -> dict[str, Any]:
         grant = s.exec(select(Grant).where(Grant.account_id == other.id)).one()
         return {"paper": paper.id, "secret": secret.id, "file": public_file.id, "secret_file": secret_file.id,
                 "task": task.id, "version": instance.version if instance else 0, "instance": task.process_instance_id,
+                "model": instance.model_id if instance else 0,
                 "meeting": meeting.id, "later": later.id, "committee": committee.id, "item": item.id if item else 0,
                 "filter": saved.id, "membership": membership.id if membership else 0,
                 "person": becker.person_id, "message": message.id, "body": body.id if body else 0,
-                "token": token, "account": other.id, "grant": grant.id,
-                "model": instance.model_id if instance else 0}
+                "token": token, "account": other.id, "grant": grant.id}
 
 
 def _fill(value: Any, ids: dict[str, Any]) -> Any:

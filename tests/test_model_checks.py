@@ -321,3 +321,33 @@ def test_an_event_subprocess_is_entered_by_its_event_not_by_a_flow() -> None:
     root = etree.fromstring(_camunda(body, flows))
     process = root.find(f"{model_checks.BPMN_PREFIX}process")
     assert model_checks.flow_problems(process) == []
+def test_files_held_in_memory_resolve_a_call_activity_as_paths_do() -> None:
+    """An upload has no paths: ``together`` takes :class:`runtime.ModelFile` (name, bytes); its
+    forms are looked for where the server keeps them (``forms_dirs``)."""
+    forms = [PROJECT / "bpmn" / "forms"]
+    beratung = (PROJECT / "bpmn" / "beratungsfolge.bpmn").read_bytes()
+    together = [runtime.ModelFile("vorlage.bpmn", _lifecycle()), runtime.ModelFile("beratungsfolge.bpmn", beratung)]
+    parsed = runtime.parse_model("vorlage.bpmn", _lifecycle(), forms, requires=MODEL_REQUIREMENTS,
+                                 together=together)
+    assert parsed.process_id == "Freigabe" and "beratungsfolge" in parsed.spec_json
+    # Another version of the same process in memory is not what is called; nor is the file itself.
+    alone = [runtime.ModelFile("vorlage.bpmn", _lifecycle()), runtime.ModelFile("kopie.bpmn", _lifecycle())]
+    with pytest.raises(ModelError, match="in keiner der zusammen bereitgestellten Dateien"):
+        runtime.parse_model("vorlage.bpmn", _lifecycle(), requires=MODEL_REQUIREMENTS, together=alone)
+
+
+@pytest.mark.parametrize("content, says", [
+    (b'<?xml version="1.0"?>\n<html><body>Hallo</body></html>',
+     "seite.bpmn, Zeile 2: keine BPMN-Datei: das äußerste Element ist html, erwartet wird definitions "
+     "im BPMN-Namensraum"),
+    (_one_step('<bpmn:task id="Schritt" name="Prüfen" />').decode().replace('encoding="UTF-8"', 'encoding="ISO-8859-1"')
+     .encode("latin-1"), "seite.bpmn: die Datei ist nicht in UTF-8 gespeichert; bitte als UTF-8 speichern"),
+])
+def test_a_file_that_is_not_bpmn_or_not_utf8_is_refused_by_name(content: bytes, says: str) -> None:
+    assert _refused_as(content, "seite.bpmn") == [says]
+
+
+def _refused_as(content: bytes, name: str) -> list[str]:
+    with pytest.raises(ModelError) as refused:
+        runtime.parse_model(name, content, requires=MODEL_REQUIREMENTS)
+    return str(refused.value).splitlines()

@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None, *, upgrade: bool | None = None)
         inbox,
         meetings,
         modeler,
+        models_admin,
         oparl,
         papers,
         people,
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None, *, upgrade: bool | None = None)
     app.register_blueprint(people.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(accounts_admin.bp)
+    app.register_blueprint(models_admin.bp)
     app.register_blueprint(tokens_page.bp)
     app.register_blueprint(modeler.bp)
     oparl.init_app(app)  # /oparl/v1.1: the public data as OParl 1.1, CORS on every answer

@@ -47,7 +47,7 @@ from .auth import current_actor
 from .i18n import current_language
 from .i18n import gettext as _
 from .openapi import WRITES, Route, document
-from .views import record_refusal, request_now, request_session, request_today
+from .views import record_refusal, request_now, request_session, request_today, rollback_request
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -550,6 +550,8 @@ def _models(check_only: bool) -> ResponseReturnValue:
         {"name": o.name, "ok": o.ok, "process_id": o.process_id, "version": o.version, "new": o.new,
          "findings": [{"line": f.line, "element": f.element, "reason": f.reason, "text": str(f)}
                       for f in o.findings]} for o in outcomes]}
+    if not body["ok"] and not check_only:
+        rollback_request()  # all or none: nothing of this upload is deployed
     status = 200 if check_only or body["ok"] else 422
     return jsonify(S.ModelsOut().dump(body)), status
 

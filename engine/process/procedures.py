@@ -85,10 +85,11 @@ MODEL_REQUIREMENTS = runtime.Requirements(
 # ----------------------------------------------------------------------------- models
 
 def deploy(session: Session, path: Path | str, deployed_by: str,
-           content: bytes | None = None, together: list[Path] | None = None,
+           content: bytes | None = None, together: Sequence[Path | runtime.ModelFile] | None = None,
            process: str | None = None, forms_dirs: list[Path] | None = None) -> tuple[ProcessModel, bool]:
     """Deploy a BPMN file; return the model version and whether it is new. ``together``:
-    the files deployed with it (where its call activities find what they call).
+    the files deployed with it (where its call activities find what they call), paths or
+    files held in memory; ``forms_dirs``: where its forms are looked for first.
 
     Deploying unchanged content again returns the existing version.
     """
@@ -150,8 +151,9 @@ class UploadedModel:
         return not self.findings
 
 
-#: Names an upload may give its files: BPMN models, their JSON Schema forms, their scenarios.
-UPLOAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}\.(bpmn|schema\.json|szenarien\.json)$")
+#: Names an upload may give its files: BPMN models, their JSON Schema forms, their scenarios
+#: (a name only: no folders, no "..").
+UPLOAD_NAME = re.compile(r"^\w[\w .()-]{0,150}\.(bpmn|schema\.json|szenarien\.json)$")
 
 
 def deploy_uploaded(session: Session, files: dict[str, bytes], deployed_by: str, *,
@@ -159,11 +161,12 @@ def deploy_uploaded(session: Session, files: dict[str, bytes], deployed_by: str,
     """Deploy (or only check) files uploaded together – models, the forms they name (else the
     bundled ones), their scenarios – exactly as ``ratsflow deploy`` does with files on disk:
     they are written to a directory of their own for the moment (forms into ``forms/``), so
-    call activities resolve among them and scenarios run. Each model in its own savepoint: a
-    refused one leaves nothing, the others are deployed."""
+    call activities resolve among them and scenarios run. The caller keeps all or nothing:
+    where any outcome is not ``ok``, it rolls its unit of work back (the web page and the API
+    do)."""
     import tempfile
 
-    bad = [name for name in files if not UPLOAD_NAME.match(name)]
+    bad = [name for name in files if not UPLOAD_NAME.match(name) or ".." in name]
     if bad:
         raise Invalid("Dateien bitte prüfen.", {"files": [
             f"„{name}“: erwartet NAME.bpmn, NAME.schema.json oder NAME.szenarien.json" for name in bad]})
@@ -184,9 +187,8 @@ def deploy_uploaded(session: Session, files: dict[str, bytes], deployed_by: str,
                     check_scenarios(path, parsed.spec_json)
                     outcomes.append(UploadedModel(path.name, parsed.process_id))
                     continue
-                with session.begin_nested():
-                    model, new = deploy(session, path, deployed_by, together=models, process=process,
-                                        forms_dirs=[BPMN_DIR / "forms"])
+                model, new = deploy(session, path, deployed_by, together=models, process=process,
+                                    forms_dirs=[BPMN_DIR / "forms"])
                 outcomes.append(UploadedModel(path.name, model.process_id, model.version, new))
             except runtime.ModelError as exc:
                 errors = exc.errors if isinstance(exc, runtime.ModelFindings) else [exc]

@@ -1,13 +1,20 @@
-// The auditor's diagram: bpmn-js draws the model; completed steps, the current step and the
-// sequence flows taken are marked (CSS classes rf-done, rf-current, rf-taken).
+// A BPMN diagram drawn by bpmn-js from the model at data-model. The auditor's diagram also
+// has data-state: its completed steps, the current step and the sequence flows taken are
+// marked (CSS classes rf-done, rf-current, rf-taken). A model version's page has none.
 (function () {
   "use strict";
   var container = document.getElementById("diagram");
   if (!container || !window.BpmnJS) { return; }
   var viewer = new window.BpmnJS({ container: container });
+  var noState = Promise.resolve({ completed: [], taken: [], current: [] });
   Promise.all([
-    fetch(container.dataset.model, { credentials: "same-origin" }).then(function (r) { return r.text(); }),
-    fetch(container.dataset.state, { credentials: "same-origin" }).then(function (r) { return r.json(); })
+    fetch(container.dataset.model, { credentials: "same-origin" }).then(function (r) {
+      if (!r.ok) { throw new Error(r.status); }
+      return r.text();
+    }),
+    container.dataset.state ?
+      fetch(container.dataset.state, { credentials: "same-origin" }).then(function (r) { return r.json(); }) :
+      noState
   ]).then(function (loaded) {
     return viewer.importXML(loaded[0]).then(function () {
       var canvas = viewer.get("canvas");
