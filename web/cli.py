@@ -224,8 +224,7 @@ def deploy(files: tuple[Path, ...], check: bool, process: str | None) -> None:
                                                    together=list(files), process=process)
                     label = f"{model.process_id} Version {model.version}"
             except ModelError as exc:
-                for line in str(exc).splitlines():
-                    click.echo(f"Fehler: {line}", err=True)
+                _say_findings(exc)
                 failed = True
                 continue
             click.echo(f"{path.name}: {label} {'bereitgestellt' if new else 'unverändert'}")
@@ -251,8 +250,7 @@ def model_test(files: tuple[Path, ...]) -> None:
                 raise ModelError(path.name, f"keine Szenarien ({scenario_file.name} fehlt)")
             outcomes = scenarios.run_file(parsed.spec_json, scenario_file)
         except (ModelError, scenarios.ScenarioError) as exc:
-            for line in str(exc).splitlines():
-                click.echo(f"Fehler: {line}", err=True)
+            _say_findings(exc)
             failed = True
             continue
         for outcome in outcomes:
@@ -303,6 +301,12 @@ def model_migrate(instances: tuple[int, ...], version: int, preview: bool, usern
         sys.exit(1)
 
 
+def _say_findings(exc: Exception) -> None:
+    """Every finding of a refused model on its own line (file, line, element, reason)."""
+    for line in str(exc).splitlines():
+        click.echo(f"Fehler: {line}", err=True)
+
+
 def _check_models(files: tuple[Path, ...], process: str | None) -> None:
     """``ratsflow deploy --check``: every finding of every file, nothing deployed."""
     failed = False
@@ -310,9 +314,9 @@ def _check_models(files: tuple[Path, ...], process: str | None) -> None:
         try:
             parsed = runtime.parse_model(path, requires=procedures.MODEL_REQUIREMENTS, together=list(files),
                                          process=process)
+            procedures.check_scenarios(path, parsed.spec_json)  # what the deploy would run too
         except ModelError as exc:
-            for line in str(exc).splitlines():
-                click.echo(f"Fehler: {line}", err=True)
+            _say_findings(exc)
             failed = True
             continue
         click.echo(f"{path.name}: in Ordnung – Prozess {parsed.process_id} (geprüft, nicht bereitgestellt)")

@@ -33,21 +33,22 @@ def index() -> ResponseReturnValue:
     return render_template("modeler_index.html", models=list(newest.values()))
 
 
-@bp.get("/<int:model_id>")
-@login_required
-def edit(model_id: int) -> ResponseReturnValue:
+def _model(model_id: int) -> ProcessModel:
+    """The version asked for, for an administrator (403 for others, 404 if unknown)."""
     require_admin()
     model = request_session().get(ProcessModel, model_id)
     if model is None:
         abort(404)
-    return render_template("modeler.html", model=model)
+    return model
+
+
+@bp.get("/<int:model_id>")
+@login_required
+def edit(model_id: int) -> ResponseReturnValue:
+    return render_template("modeler.html", model=_model(model_id))
 
 
 @bp.get("/<int:model_id>/modell.bpmn")
 @login_required
 def model_xml(model_id: int) -> ResponseReturnValue:
-    require_admin()
-    model = request_session().get(ProcessModel, model_id)
-    if model is None:
-        abort(404)
-    return Response(model.bpmn_xml, mimetype="application/xml")
+    return Response(_model(model_id).bpmn_xml, mimetype="application/xml")
