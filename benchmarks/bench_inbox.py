@@ -361,8 +361,8 @@ def make_templates(db: Any, council: Council, rng: random.Random) -> tuple[dict[
                 if start <= now:  # the Sitzung took place: the result is to be recorded
                     started = start - timedelta(days=28)
                     procedures.start_beratungsfolge(s, clerk, paper.id, now=started)  # type: ignore[arg-type]
-                    _complete_open(s, secretary, paper.id, {"meeting_id": meeting_id,  # type: ignore[arg-type]
-                                                            "top_nummer": str(rng.randint(3, 19))},
+                    # The next free TOP (a number already taken in that Sitzung is refused).
+                    _complete_open(s, secretary, paper.id, {"meeting_id": meeting_id},  # type: ignore[arg-type]
                                    start - timedelta(days=14))
                     calls += 2
                 else:
@@ -402,9 +402,9 @@ def _finished_template(db: Any, council: Council) -> tuple[Template, int]:
                            meeting_id=m2[0], role="Kenntnisnahme"))
         s.flush()
         procedures.start_beratungsfolge(s, clerk, paper.id, now=m1[1] - timedelta(days=28))  # type: ignore[arg-type]
-        steps = [(big, {"meeting_id": m1[0], "top_nummer": "4"}, m1[1] - timedelta(days=14)),
+        steps = [(big, {"meeting_id": m1[0]}, m1[1] - timedelta(days=14)),
                  (big, {"ergebnis": "zur_kenntnis_genommen"}, m1[1] + timedelta(days=1)),
-                 (assembly, {"meeting_id": m2[0], "top_nummer": "7"}, m1[1] + timedelta(days=2)),
+                 (assembly, {"meeting_id": m2[0]}, m1[1] + timedelta(days=2)),
                  (assembly, {"ergebnis": "zur_kenntnis_genommen"}, m2[1] + timedelta(days=1))]
         for gremium, data, at in steps:
             secretary = load_actor(s, s.exec(select(Account.id).where(
