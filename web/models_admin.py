@@ -36,7 +36,6 @@ from .views import request_session, rollback_request
 
 bp = Blueprint("models", __name__, url_prefix="/verwaltung/prozessmodelle")
 
-#: Where the forms of an uploaded model are looked for: the server's own (``bpmn/forms``).
 #: At most this many files in one upload.
 MAX_FILES = 20
 #: Running cases listed with a link on a version's page (the counts are complete).
