@@ -75,7 +75,8 @@ def test_a_running_case_moves_to_the_new_version_with_its_open_task(  # type: ig
     with database.unit_of_work() as s:
         done = procedures.complete_task(s, actor("hoffmann"), task.id, {"meeting_id": meeting}, expected + 1,
                                         now=NOW)
-        assert [t.title for t in done.next_tasks] == ["Ergebnis erfassen"]
+        next_titles = [t.title for t in done.next_tasks]
+        assert next_titles == ["Ergebnis erfassen"]
 
 
 def test_an_unsafe_move_is_refused_with_the_reason_and_changes_nothing(  # type: ignore[no-untyped-def]

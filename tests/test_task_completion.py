@@ -79,8 +79,8 @@ def test_stale_version_is_409_and_changes_nothing(demo, database, actor, browser
     with database.unit_of_work() as s:  # each refusal over HTTP recorded: who, why, status
         refused = s.exec(select(AuditEvent).where(AuditEvent.action == "task.refused")
                          .order_by(AuditEvent.seq)).all()
-    assert [(e.actor, e.details["status"], e.details["task_id"]) for e in refused] == [
-        ("hoffmann", 409, task.id), ("hoffmann", 409, task.id)]
+    recorded = [(e.actor, e.details["status"], e.details["task_id"]) for e in refused]
+    assert recorded == [("hoffmann", 409, task.id), ("hoffmann", 409, task.id)]
     assert "geändert" in refused[0].details["why"] and refused[0].paper_id == task.paper_id
 
 
@@ -188,7 +188,8 @@ def test_vertagt_offers_a_later_session_and_keeps_history(demo, database, actor)
         assert again.bpmn_id == "Tagesordnung" and again.organization_id == result_task.organization_id
         form, initial = procedures.task_form(s, again, now=NOW)
         later = s.exec(select(Meeting.id).where(Meeting.reference == "SI/2024/140")).one()
-        assert [c.value for c in form.fields[0].choices] == [later]
+        offered = [c.value for c in form.fields[0].choices]
+        assert offered == [later]
         assert "meeting_id" not in initial  # the past session is not preselected
         assert again.context["postponed_in"] == demo.committee_meeting.start.date().isoformat()
     complete(database, secretary, again.id, {"meeting_id": later}, version + 2)
