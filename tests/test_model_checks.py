@@ -321,19 +321,6 @@ def test_an_event_subprocess_is_entered_by_its_event_not_by_a_flow() -> None:
     root = etree.fromstring(_camunda(body, flows))
     process = root.find(f"{model_checks.BPMN_PREFIX}process")
     assert model_checks.flow_problems(process) == []
-def test_files_held_in_memory_resolve_a_call_activity_as_paths_do() -> None:
-    """An upload has no paths: ``together`` takes :class:`runtime.ModelFile` (name, bytes); its
-    forms are looked for where the server keeps them (``forms_dirs``)."""
-    forms = [PROJECT / "bpmn" / "forms"]
-    beratung = (PROJECT / "bpmn" / "beratungsfolge.bpmn").read_bytes()
-    together = [runtime.ModelFile("vorlage.bpmn", _lifecycle()), runtime.ModelFile("beratungsfolge.bpmn", beratung)]
-    parsed = runtime.parse_model("vorlage.bpmn", _lifecycle(), forms, requires=MODEL_REQUIREMENTS,
-                                 together=together)
-    assert parsed.process_id == "Freigabe" and "beratungsfolge" in parsed.spec_json
-    # Another version of the same process in memory is not what is called; nor is the file itself.
-    alone = [runtime.ModelFile("vorlage.bpmn", _lifecycle()), runtime.ModelFile("kopie.bpmn", _lifecycle())]
-    with pytest.raises(ModelError, match="in keiner der zusammen bereitgestellten Dateien"):
-        runtime.parse_model("vorlage.bpmn", _lifecycle(), requires=MODEL_REQUIREMENTS, together=alone)
 
 
 @pytest.mark.parametrize("content, says", [

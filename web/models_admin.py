@@ -17,7 +17,7 @@ from engine.council import ROLE_AUDITOR, Meeting, Paper
 from engine.errors import Invalid, NotFound
 from engine.process import procedures
 from engine.types import ascii_int
-from engine.workflow import model_diff, runtime
+from engine.workflow import model_diff
 from engine.workflow.models import (
     INSTANCE_CANCELLED,
     INSTANCE_COMPLETED,
@@ -134,18 +134,18 @@ def index() -> ResponseReturnValue:
     return _list_page()
 
 
-def _uploads() -> tuple[list[runtime.ModelFile], list[str]]:
-    """The chosen files (name without folders, bytes) and what is wrong with the choice."""
-    files: list[runtime.ModelFile] = []
+def _uploads() -> tuple[dict[str, bytes], list[str]]:
+    """The chosen files (name without folders → bytes) and what is wrong with the choice."""
+    files: dict[str, bytes] = {}
     errors: list[str] = []
     for upload in request.files.getlist("dateien"):
         name = (upload.filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
         if not name:
             continue
-        if any(f.name == name for f in files):
+        if name in files:
             errors.append(_("Die Datei %(name)s ist zweimal gewählt.", name=name))
             continue
-        files.append(runtime.ModelFile(name, upload.read()))
+        files[name] = upload.read()
     if not files and not errors:
         errors.append(_("Bitte mindestens eine BPMN-Datei wählen."))
     elif len(files) > MAX_FILES:
@@ -166,8 +166,7 @@ def upload() -> ResponseReturnValue:
     # The same path as the API and ``ratsflow deploy``: forms and scenarios uploaded with the
     # models count, the bundled forms otherwise.
     try:
-        outcomes = procedures.deploy_uploaded(request_session(), {f.name: f.content for f in files},
-                                              actor.username, check_only=check_only)
+        outcomes = procedures.deploy_uploaded(request_session(), files, actor.username, check_only=check_only)
     except Invalid as exc:
         return _list_page(422, errors=[m for ms in exc.errors.values() for m in ms])
     findings = [str(finding) for o in outcomes for finding in o.findings]

@@ -85,11 +85,11 @@ MODEL_REQUIREMENTS = runtime.Requirements(
 # ----------------------------------------------------------------------------- models
 
 def deploy(session: Session, path: Path | str, deployed_by: str,
-           content: bytes | None = None, together: Sequence[Path | runtime.ModelFile] | None = None,
+           content: bytes | None = None, together: Sequence[Path] | None = None,
            process: str | None = None, forms_dirs: list[Path] | None = None) -> tuple[ProcessModel, bool]:
     """Deploy a BPMN file; return the model version and whether it is new. ``together``:
-    the files deployed with it (where its call activities find what they call), paths or
-    files held in memory; ``forms_dirs``: where its forms are looked for first.
+    the files deployed with it (where its call activities find what they call);
+    ``forms_dirs``: where its forms are looked for first.
 
     Deploying unchanged content again returns the existing version.
     """

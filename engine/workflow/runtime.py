@@ -326,15 +326,6 @@ def _too_large(size: int) -> str:
             f"{MAX_MODEL_BYTES // 1024 // 1024} MB)")
 
 
-@dataclass(frozen=True)
-class ModelFile:
-    """A BPMN file held in memory (an upload): its name and its bytes. ``parse_model``'s
-    ``together`` takes these as well as paths."""
-
-    name: str
-    content: bytes
-
-
 def _read_xml(path: Path, content: bytes | None) -> tuple[bytes, Any]:
     """A BPMN file's bytes and its XML tree, read safely (no DOCTYPE, no entities, no network)."""
     file_name = path.name
@@ -372,7 +363,7 @@ def parse_model(path: Path | str, content: bytes | None = None,
                 forms_dirs: list[Path] | None = None,
                 declarable: dict[str, set[str]] | None = None,
                 requires: Requirements | None = None,
-                together: Sequence[Path | ModelFile] | None = None,
+                together: Sequence[Path] | None = None,
                 process: str | None = None) -> ParsedModel:
     """Parse and check one BPMN file; raise :class:`ModelError` on anything wrong.
 
@@ -380,8 +371,8 @@ def parse_model(path: Path | str, content: bytes | None = None,
     registry of rules); any other name is refused. ``requires`` adds what Python relies on
     (:class:`Requirements`; its ``declarable`` is merged in). ``together``: the other files
     deployed with it, where its call activities may find the processes they call (a
-    Vorlage's lifecycle calling the Beratungsfolge): paths, or :class:`ModelFile` for files
-    held in memory (an upload; the one of them named like ``path`` is this file itself).
+    Vorlage's lifecycle calling the Beratungsfolge; an upload is written to a folder of its
+    own first, ``procedures.deploy_uploaded``).
     ``process``: which executable process to deploy when the file has several (a
     collaboration of pools).
     """
@@ -430,21 +421,15 @@ def parse_model(path: Path | str, content: bytes | None = None,
         parser.add_bpmn_xml(root, filename=file_name)
         known = {p.get("id") for p in root.iter(f"{{{model_checks.BPMN}}}process")}
         for other in together or []:
-            if isinstance(other, ModelFile):
-                if other.name == file_name:
-                    continue
-                other_path, other_content = Path(other.name), other.content
-            elif other.resolve() == path.resolve():
+            if other.resolve() == path.resolve():
                 continue
-            else:
-                other_path, other_content = other, None
             try:  # a file that cannot be read says so in its own deploy
-                other_root = _read_xml(other_path, other_content)[1]
+                other_root = _read_xml(other, None)[1]
             except ModelError:
                 continue
             ids = {p.get("id") for p in other_root.iter(f"{{{model_checks.BPMN}}}process")}
             if not ids & known:  # another version of the same process is not what is called
-                parser.add_bpmn_xml(other_root, filename=other_path.name)
+                parser.add_bpmn_xml(other_root, filename=other.name)
                 known |= ids
         spec = parser.get_spec(process_id)
         subprocess_specs = parser.get_subprocess_specs(process_id)
@@ -462,7 +447,7 @@ def parse_model(path: Path | str, content: bytes | None = None,
     forms: dict[str, Any] = {}
     declared: dict[str, list[Any]] = {}  # role → the task specs declaring it
     search = list(forms_dirs or []) + [path.parent / "forms", path.parent] + [
-        o.parent / "forms" for o in together or [] if isinstance(o, Path) and o.parent != path.parent]
+        o.parent / "forms" for o in together or [] if o.parent != path.parent]
     for one_spec in [spec, *subprocess_specs.values()]:
         for task_spec in one_spec.task_specs.values():
             _timer_literal(file_name, task_spec)
