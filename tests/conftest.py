@@ -11,6 +11,8 @@ import os
 import re
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -51,10 +53,12 @@ def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def
         items[:] = kept
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def database_url(request, tmp_path_factory):  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'ratsflow.sqlite'}"
+@contextmanager
+def throwaway_database(kind: str, folder: Path) -> Iterator[str]:
+    """The URL of a database of its own (a SQLite file in ``folder``, or a PostgreSQL
+    database created here), dropped when the block ends."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'ratsflow.sqlite'}"
         return
     name = f"ratsflow_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -66,6 +70,12 @@ def database_url(request, tmp_path_factory):  # type: ignore[no-untyped-def]
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request, tmp_path_factory):  # type: ignore[no-untyped-def]
+    with throwaway_database(request.param, tmp_path_factory.mktemp("sqlite")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

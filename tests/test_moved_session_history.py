@@ -7,18 +7,22 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlmodel import col, select
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session, col, select
 
 from engine import audit, audit_history
 from engine.council import Meeting
+from engine.db import upgrade_schema
 from engine.process import procedures, sessions
 from engine.settings import TIMEZONE
 from engine.tasks import TASK_READY, HumanTask
 from engine.workflow.models import ProcessInstance
 
-from .conftest import NOW, text_of
+from .conftest import NOW, text_of, throwaway_database
 
 
 def _meeting(s, reference: str) -> Meeting:  # type: ignore[no-untyped-def]
@@ -120,27 +124,11 @@ def test_the_chain_covers_the_session_of_an_event(demo, database, actor):  # typ
 def test_migration_0016_keeps_the_chain_of_older_events(tmp_path, database_url):  # type: ignore[no-untyped-def]
     """Events written before migration 0016 get their details' Sitzung in the new column and
     still verify; the triggers then refuse a change of it."""
-    import uuid
-    from datetime import UTC, datetime
+    with throwaway_database("sqlite" if database_url.startswith("sqlite") else "postgresql", tmp_path) as url:
+        _migrate_old_chain(url)
 
-    import pytest
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.exc import DBAPIError
-    from sqlmodel import Session
 
-    from engine.db import upgrade_schema
-
-    from .conftest import PG_ADMIN_URL
-
-    admin, name = None, None
-    if database_url.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path / 'alt.sqlite'}"
-    else:
-        name = f"ratsflow_mig_{uuid.uuid4().hex[:12]}"
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+def _migrate_old_chain(url: str) -> None:
     engine = create_engine(url)
     try:
         upgrade_schema(engine, "0015")
@@ -170,7 +158,3 @@ def test_migration_0016_keeps_the_chain_of_older_events(tmp_path, database_url):
             conn.execute(text("UPDATE audit_event SET meeting_id = 13 WHERE seq = 1"))
     finally:
         engine.dispose()
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
