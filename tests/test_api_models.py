@@ -5,6 +5,7 @@ databases."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,44 @@ def test_only_the_administration_and_only_models_named_so(app, database, demo, b
     status, body, _ = call(app, "POST", "/api/v1/models/check", bearer("admin", "models:write"),
                            json={"files": [{"name": "a.schema.json", "content": "{}"}]})
     assert status == 422 and body["errors"]["files"] == ["Keine BPMN-Datei (NAME.bpmn) dabei."]
+
+
+def test_deploys_of_one_process_at_the_same_moment_each_get_a_version(  # type: ignore[no-untyped-def]
+        database, demo, actor, monkeypatch) -> None:
+    """Two administrators deploy changed versions of the same process at once (and a third
+    deploys the first one's content again): each gets its own version number, the same content
+    the same version; no unique-key error reaches anyone. (The models are parsed beforehand, so
+    that the three meet in the database at the same moment.)"""
+    from engine.process import procedures
+    from engine.workflow import runtime
+
+    from .conftest import run_together
+
+    original = (BPMN / "beratungsfolge.bpmn").read_bytes()
+    variants = [original.replace(b'name="Beratung abschlie\xc3\x9fen"', b'name="Beratung beenden"'),
+                original.replace(b'name="Beratung abschlie\xc3\x9fen"', b'name="Beratung schlie\xc3\x9fen"')]
+    parse = runtime.parse_model
+    parsed = {c: parse(BPMN / "beratungsfolge.bpmn", c, requires=procedures.MODEL_REQUIREMENTS,
+                       forms_dirs=[BPMN / "forms"]) for c in variants}
+    monkeypatch.setattr(runtime, "parse_model", lambda path, content, **_: parsed[content])
+    contents = iter([variants[0], variants[1], variants[0]])
+    lock = threading.Lock()
+    got: list[tuple[int, bool]] = []
+
+    def deploy() -> None:
+        with lock:
+            content = next(contents)
+        with database.unit_of_work() as s:
+            model, new = procedures.deploy(s, BPMN / "beratungsfolge.bpmn", "admin", content=content,
+                                           forms_dirs=[BPMN / "forms"])
+            outcome = (model.version, new)
+        with lock:
+            got.append(outcome)
+
+    outcomes = run_together(deploy, 3, RuntimeError)
+    assert outcomes == ["ok", "ok", "ok"]
+    with database.unit_of_work() as s:
+        versions = sorted(m.version for m in s.exec(select(ProcessModel).where(
+            ProcessModel.process_id == "beratungsfolge")))
+    assert versions == [1, 2, 3]
+    assert sorted(v for v, new in got if new) == [2, 3] and len(got) == 3

@@ -338,3 +338,26 @@ def _refused_as(content: bytes, name: str) -> list[str]:
     with pytest.raises(ModelError) as refused:
         runtime.parse_model(name, content, requires=MODEL_REQUIREMENTS)
     return str(refused.value).splitlines()
+
+
+@pytest.mark.parametrize("form_file", [
+    "../forms/ergebnis.schema.json",
+    str(PROJECT / "bpmn" / "forms" / "ergebnis.schema.json"),
+    "unter/ergebnis.schema.json",
+    "ergebnis.schema.json\\..\\x.json",
+])
+def test_a_form_is_named_by_its_bare_file_name_never_by_a_path(form_file: str) -> None:
+    """A model names its form by file name only: a path (relative or absolute) would let an
+    uploaded model read any JSON file of the server and show parts of it in the refusal."""
+    step = ('<bpmn:userTask id="Schritt" name="Prüfen"><bpmn:extensionElements><spiffworkflow:properties '
+            'xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core">'
+            f'<spiffworkflow:property name="formJsonSchemaFilename" value="{form_file}" />'
+            '<spiffworkflow:property name="candidateGroup" value="VV" /></spiffworkflow:properties>'
+            '</bpmn:extensionElements></bpmn:userTask>')
+    content = _one_step(step)
+    lines = _refused(content)
+    assert lines == [f"freigabe.bpmn, Element Schritt (Prüfen): Formular „{form_file}“: bitte nur den Dateinamen "
+                     "(NAME.schema.json) angeben, ohne Pfad"]
+    fine = runtime.parse_model("freigabe.bpmn", content.replace(form_file.encode(), b"ergebnis.schema.json"),
+                               requires=MODEL_REQUIREMENTS, forms_dirs=[PROJECT / "bpmn" / "forms"])
+    assert fine.forms["ergebnis"]["title"]

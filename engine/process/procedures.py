@@ -95,6 +95,7 @@ def deploy(session: Session, path: Path | str, deployed_by: str,
     """
     parsed = runtime.parse_model(path, content, requires=_requirements(session), together=together,
                                  process=process, forms_dirs=forms_dirs)
+    _one_deploy_at_a_time(session)
     existing = session.exec(
         select(ProcessModel).where(ProcessModel.spec_hash == parsed.spec_hash)
     ).first()
@@ -117,6 +118,19 @@ def deploy(session: Session, path: Path | str, deployed_by: str,
         "spec_hash": model.spec_hash,
     })
     return model, True
+
+
+#: The advisory lock key of deploys (any number no other part of ratsflow uses).
+DEPLOY_LOCK = 0x7261_7473_6465_706C  # "ratsdepl"
+
+
+def _one_deploy_at_a_time(session: Session) -> None:
+    """Deploys queue from here to their commit: two at once would both take the next version
+    number (or both store the same content), and the second would fail on the unique key. On
+    PostgreSQL a transaction-scoped advisory lock; SQLite's writers queue already (a writing
+    unit of work begins with the write lock)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa_select(func.pg_advisory_xact_lock(DEPLOY_LOCK)))
 
 
 def check_scenarios(path: Path, spec_json: str) -> list[scenarios.Outcome]:

@@ -213,13 +213,14 @@ def diagram_problems(root: Any, process: Any) -> list[Finding]:
                     process.sourceline)]
 
 
-def user_task_problems(process: Any, candidate_property: str) -> list[Finding]:
-    """Every user task names who does it: a Gremium (``candidateOrganization``), or Camunda's
+def user_task_problems(process: Any, candidate_property: str, group_property: str) -> list[Finding]:
+    """Every user task names who does it: a Gremium (``candidateOrganization``: an expression;
+    ``candidateGroup``: its short name, as the modeler writes it), or Camunda's
     ``candidateGroups``."""
     found: list[Finding] = []
     for task in process.iter(f"{_B}userTask"):
         names = {p.get("name") for p in task.iter() if _local(p) == "property"}
-        if candidate_property not in names and not task.get(f"{_C}candidateGroups"):
+        if not names & {candidate_property, group_property} and not task.get(f"{_C}candidateGroups"):
             found.append(finding(task, f"Benutzeraufgabe ohne zuständiges Gremium (Eigenschaft "
                                         f"{candidate_property} oder camunda:candidateGroups)"))
     return found

@@ -410,7 +410,8 @@ def parse_model(path: Path | str, content: bytes | None = None,
                          "Prozess „Executable“ ankreuzen")
     findings = [*camunda.translate(root, FORM_PROPERTY), *model_checks.diagram_problems(root, executable[0]),
                 *model_checks.foreign_constructs(root), *model_checks.flow_problems(executable[0]),
-                *model_checks.user_task_problems(executable[0], CANDIDATE_ORGANIZATION_PROPERTY)]
+                *model_checks.user_task_problems(executable[0], CANDIDATE_ORGANIZATION_PROPERTY,
+                                                 camunda.CANDIDATE_GROUP_PROPERTY)]
     if findings:
         raise ModelFindings([ModelError(file_name, f.reason, element=f.element, line=f.line)
                              for f in findings])
@@ -554,7 +555,15 @@ def _form_key(form_file: str) -> str:
     return form_file.removesuffix(".json").removesuffix(".schema")
 
 
+#: A form is named by its bare file name (never a path: an uploaded model must not read
+#: any JSON file of the server, nor show parts of one in its refusal).
+FORM_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\.json")
+
+
 def _load_form(file_name: str, task_spec: Any, form_file: str, search: list[Path]) -> tuple[Any, Form]:
+    if not FORM_FILE_NAME.fullmatch(form_file) or ".." in form_file:
+        raise ModelError(file_name, f"Formular „{form_file}“: bitte nur den Dateinamen (NAME.schema.json) "
+                         "angeben, ohne Pfad", element=_element(task_spec))
     for folder in search:
         candidate = folder / form_file
         if candidate.is_file():
