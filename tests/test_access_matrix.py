@@ -182,6 +182,7 @@ TABLE: list[Row] = [
     Row("modeler.index", "GET", "/verwaltung/modeler/", LOGIN, 403, 403, 403, 403, 403, 200),
     Row("modeler.edit", "GET", "/verwaltung/modeler/{model}", LOGIN, 403, 403, 403, 403, 403, 200),
     Row("modeler.model_xml", "GET", "/verwaltung/modeler/{model}/modell.bpmn", LOGIN, 403, 403, 403, 403, 403, 200),
+    Row("modeler.bundle", "GET", "/verwaltung/modeler/modeler.js", LOGIN, 403, 403, 403, 403, 403, 200),
     Row("admin.rules", "POST", "/verwaltung/gremien/{committee}/fristen", LOGIN, 403, 403, 403, 403, 403, 422),
     Row("admin.body_state", "POST", "/verwaltung/koerperschaften/{body}/land",
         LOGIN, 403, 403, 403, 403, 403, 302),

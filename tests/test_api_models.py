@@ -5,6 +5,7 @@ databases."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from sqlmodel import select
 
 from engine.identity import tokens
+from engine.process import procedures
 from engine.workflow.models import ProcessModel
 
 from .conftest import NOW
@@ -90,7 +92,6 @@ def test_deploys_of_one_process_at_the_same_moment_each_get_a_version(  # type: 
     deploys the first one's content again): each gets its own version number, the same content
     the same version; no unique-key error reaches anyone. (The models are parsed beforehand, so
     that the three meet in the database at the same moment.)"""
-    from engine.process import procedures
     from engine.workflow import runtime
 
     from .conftest import run_together
@@ -123,3 +124,49 @@ def test_deploys_of_one_process_at_the_same_moment_each_get_a_version(  # type: 
             ProcessModel.process_id == "beratungsfolge")))
     assert versions == [1, 2, 3]
     assert sorted(v for v, new in got if new) == [2, 3] and len(got) == 3
+
+
+def test_a_model_changed_later_keeps_the_form_it_was_uploaded_with(app, database, demo, bearer) -> None:  # type: ignore[no-untyped-def]
+    """The modeler sends the changed model alone: the form that came with its first upload is
+    found among the deployed ones (not only among the bundled forms)."""
+    admin = bearer("admin", "models:write")
+    form = {"title": "Umsetzung melden", "type": "object",
+            "properties": {"vermerk": {"type": "string", "title": "Erledigungsvermerk"}}}
+    model = (MODELS / "camunda-ratsbeschluss.bpmn").read_text(encoding="utf-8").replace(
+        "niederschrift.schema.json", "umsetzung.schema.json")
+    first = call(app, "POST", "/api/v1/models", admin, json={"files": [
+        {"name": "beschluss.bpmn", "content": model},
+        {"name": "umsetzung.schema.json", "content": json.dumps(form)}]})
+    assert first[0] == 200, first[1]
+    changed = model.replace('name="Beschluss umsetzen"', 'name="Beschluss ausführen"')
+    assert changed != model
+    status, body, _ = call(app, "POST", "/api/v1/models", admin,
+                           json={"files": [{"name": "beschluss.bpmn", "content": changed}]})
+    assert status == 200, body
+    assert (body["models"][0]["version"], body["models"][0]["new"]) == (2, True)
+    with database.unit_of_work() as s:
+        newest = s.exec(select(ProcessModel).where(ProcessModel.process_id == "Beschlusskontrolle",
+                                                   ProcessModel.version == 2)).one()
+        assert newest.forms["umsetzung"]["title"] == "Umsetzung melden"
+        assert procedures.known_forms(s)["umsetzung.schema.json"] == "Umsetzung melden"
+
+
+def test_the_modeler_offers_every_name_a_model_may_declare_in_words(app, database, demo) -> None:  # type: ignore[no-untyped-def]
+    """Each effect, due rule, guard, role and end state the deploy accepts has its words in the
+    modeler's panel (a new one without words fails here), and the forms include the bundled ones."""
+    from engine.process.effects import DECLARABLE
+    from web.modeler import declared_names, vocabulary
+
+    with app.test_request_context("/"):
+        names = declared_names()
+        with database.unit_of_work() as s:
+            offered = vocabulary(s)
+    missing = {prop: sorted(known - set(names.get(prop, {}))) for prop, known in DECLARABLE.items()
+               if known - set(names.get(prop, {}))}
+    assert missing == {}
+    effects = {o["value"]: o["label"] for o in offered["effects"]}
+    assert effects["putOnAgenda"] == "Auf die Tagesordnung setzen"
+    forms = {o["value"] for o in offered["forms"]}
+    assert {"tagesordnung.schema.json", "ergebnis.schema.json"} <= forms
+    bodies = {o["value"] for o in offered["bodies"]}
+    assert {"VV", "AWSG"} <= bodies

@@ -11,6 +11,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,9 @@ def _choose_by_keyboard(page, selector: str, label_part: str) -> None:  # type: 
 
 def _serious_violations(page) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
     assert AXE.exists(), f"{AXE} missing: run npm --prefix web install"
-    page.add_script_tag(path=str(AXE))
+    # Evaluated through the browser's devtools protocol, not as a <script> tag: so it runs under the
+    # app's real Content-Security-Policy too.
+    page.evaluate(AXE.read_text(encoding="utf-8"))
     results = page.evaluate("axe.run()")
     bad = [v for v in results["violations"] if v.get("impact") in {"serious", "critical"}]
     for v in results["violations"]:  # all of them, shown on failure (or with -s)
@@ -456,10 +459,12 @@ def test_the_auditor_reads_a_moved_session_on_the_vorlage_timeline(demo, databas
 
 
 def test_an_administrator_changes_a_model_in_the_browser_and_deploys_it(  # type: ignore[no-untyped-def]
-        demo, database, actor, draft, page):
-    """Issue 17, point 5: the modeler opens the Beratungsfolge, a step is renamed through it,
-    "Prüfen" and "Bereitstellen" answer in German; a new Vorlage runs on the new version, a
-    running one stays on its own."""
+        demo, database, actor, draft, chromium, live_server, clock):
+    """Issue 17, point 5: the modeler (under the app's real Content-Security-Policy) opens the
+    Beratungsfolge and shows what ratsflow reads from a step in the group "Im Rat", in words; a
+    step is renamed, a new user task is added and given its form, Gremium, due date and effect
+    through the panel; "Prüfen" and "Bereitstellen" answer in German; a new Vorlage runs on the
+    new version (the new step first, due three days later), a running one stays on its own."""
     from engine.process import procedures
     from engine.tasks import TASK_READY, HumanTask
     from engine.workflow.models import ProcessInstance, ProcessModel
@@ -470,42 +475,110 @@ def test_an_administrator_changes_a_model_in_the_browser_and_deploys_it(  # type
     with database.unit_of_work() as s:
         procedures.start_beratungsfolge(s, actor("zierstedt"), running, now=NOW)
         model_id = s.exec(select(ProcessModel.id).where(ProcessModel.process_id == "beratungsfolge")).one()
-    _login(page, "admin")
-    page.goto(f"/verwaltung/modeler/{model_id}")
-    page.wait_for_selector("#modeler[data-ready='true']")
-    assert page.get_by_role("heading", level=1).inner_text() == "Modell bearbeiten: Beratungsfolge"
-    page.evaluate("""() => { const m = window.ratsflowModeler;
-        m.get('modeling').updateLabel(m.get('elementRegistry').get('Tagesordnung'), 'Auf die Tagesordnung nehmen'); }""")
-    # A step added between the start and the preparation, as the palette and the connect tool do it.
-    page.evaluate("""() => { const m = window.ratsflowModeler, r = m.get('elementRegistry'), modeling = m.get('modeling');
-        const flow = r.get('Flow_start'), start = r.get('Beratungsfolge_gestartet'), next = r.get('Beratungsfolge_vorbereiten');
-        modeling.removeConnection(flow);
-        const step = modeling.createShape({ type: 'bpmn:Task', businessObject: m.get('bpmnFactory').create('bpmn:Task',
-            { id: 'Eingang_vermerken', name: 'Eingang vermerken' }) }, { x: start.x + 60, y: start.y - 60 }, start.parent);
-        modeling.connect(start, step); modeling.connect(step, next); }""")
-    page.evaluate("() => window.ratsflowModeler.get('selection').select("
-                  "window.ratsflowModeler.get('elementRegistry').get('Tagesordnung'))")
-    panel = page.locator("#modeler-panel")
-    panel.get_by_text("Zuständigkeit", exact=True).wait_for()  # German, and only what means something here
-    panel_text = panel.inner_text()
-    assert "Formular" in panel_text and "Task listeners" not in panel_text and "Inputs" not in panel_text
-    page.get_by_role("button", name="Prüfen").click()
-    page.wait_for_selector("#modeler[data-state]")
-    assert page.locator("#modeler-result").inner_text().startswith("In Ordnung"), page.locator("#modeler-result").inner_text()
-    page.get_by_role("button", name="Bereitstellen").click()
-    page.get_by_text("Bereitgestellt als Version 2.").wait_for()
-    assert _serious_violations(page) == []
-    _shot(page, "modeler")
+    strict = chromium.new_context(base_url=live_server, locale="de-DE", viewport={"width": 1280, "height": 900})
+    strict.set_default_timeout(15_000)
+    try:
+        page = strict.new_page()
+        refused: list[str] = []
+        page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+        _login(page, "admin")
+        page.goto(f"/verwaltung/modeler/{model_id}")
+        page.wait_for_selector("#modeler[data-ready='true']")
+        assert page.get_by_role("heading", level=1).inner_text() == "Modell bearbeiten: Beratungsfolge"
+        panel = page.locator("#modeler-panel")
+
+        def pick(element_id: str) -> None:
+            page.evaluate("(id) => window.ratsflowModeler.get('selection').select("
+                          "window.ratsflowModeler.get('elementRegistry').get(id))", element_id)
+
+        def chosen(label: str) -> str:
+            return panel.get_by_label(label, exact=True).evaluate("e => e.options[e.selectedIndex].text")
+
+        pick("Tagesordnung")
+        panel.get_by_text("Im Rat", exact=True).wait_for()
+        read = (chosen("Formular"), chosen("Zuständiges Gremium"), chosen("Frist"), chosen("Wirkung"))
+        assert read == ("Auf die Tagesordnung setzen (tagesordnung.schema.json)", "Gremium der Beratung",
+                        "Tagesordnungsschluss der Sitzung", "Auf die Tagesordnung setzen")
+        panel_text = panel.inner_text()
+        assert "Task listeners" not in panel_text and "Inputs" not in panel_text and "putOnAgenda" not in panel_text
+        page.evaluate("""() => { const m = window.ratsflowModeler;
+            m.get('modeling').updateLabel(m.get('elementRegistry').get('Tagesordnung'), 'Auf die Tagesordnung nehmen'); }""")
+        # A user task added between the start and the preparation, as the palette and the connect tool do it.
+        page.evaluate("""() => { const m = window.ratsflowModeler, r = m.get('elementRegistry'), modeling = m.get('modeling');
+            const flow = r.get('Flow_start'), start = r.get('Beratungsfolge_gestartet'), next = r.get('Beratungsfolge_vorbereiten');
+            modeling.removeConnection(flow);
+            const step = modeling.createShape({ type: 'bpmn:UserTask', businessObject: m.get('bpmnFactory').create(
+                'bpmn:UserTask', { id: 'Eingang_vermerken', name: 'Eingang vermerken' }) },
+                { x: start.x + 60, y: start.y - 60 }, start.parent);
+            modeling.connect(start, step); modeling.connect(step, next); }""")
+        pick("Eingang_vermerken")
+        page.get_by_role("button", name="Prüfen").click()
+        page.wait_for_selector("#modeler[data-state='refused']")
+        assert "Element Eingang_vermerken (Eingang vermerken): Benutzeraufgabe ohne zuständiges Gremium" in \
+            page.locator("#modeler-result").inner_text()
+        panel.get_by_label("Formular", exact=True).select_option(label="Niederschrift freigeben (niederschrift.schema.json)")
+        panel.get_by_label("Zuständiges Gremium", exact=True).select_option(
+            label="Verbandsversammlung des Region Aachen Zweckverband (VV)")
+        panel.get_by_label("Frist", exact=True).select_option(label="eine Dauer ab dem Tag der Aufgabe")
+        duration = panel.get_by_label("Frist als Dauer ab dem Tag der Aufgabe (z. B. P3D)")
+        duration.fill("3 Tage")
+        panel.get_by_text("Bitte eine Dauer in Tagen oder Wochen").wait_for()
+        duration.fill("P3D")
+        panel.get_by_label("Titel auf Englisch").fill("Note the receipt")
+        page.get_by_role("button", name="Prüfen").click()
+        page.get_by_text("In Ordnung: das Modell lässt sich bereitstellen.").wait_for()
+        page.get_by_role("button", name="Bereitstellen").click()
+        page.get_by_text("Bereitgestellt als Version 2.").wait_for()
+        assert refused == [], refused  # (before axe, which writes styles of its own)
+        assert _serious_violations(page) == []
+        _shot(page, "modeler")
+    finally:
+        strict.close()
     fresh = draft("2024/402", "Neu")
     with database.unit_of_work() as s:
         procedures.start_beratungsfolge(s, actor("zierstedt"), fresh, now=NOW)
     with database.unit_of_work() as s:
-        titles = {t.paper_id: t.title for t in s.exec(select(HumanTask).where(HumanTask.status == TASK_READY))}
-        assert (titles[running], titles[fresh]) == ("Auf die Tagesordnung setzen", "Auf die Tagesordnung nehmen")
+        ready = {t.paper_id: t for t in s.exec(select(HumanTask).where(HumanTask.status == TASK_READY))}
+        assert (ready[running].title, ready[fresh].title) == ("Auf die Tagesordnung setzen", "Eingang vermerken")
+        assert (ready[fresh].due, ready[fresh].organization_id) == (
+            date(2026, 11, 27), demo.assembly_meeting.organization_id)
         versions = {i.paper_id: s.get(ProcessModel, i.model_id) for i in s.exec(select(ProcessInstance).where(
             col(ProcessInstance.paper_id).in_([running, fresh])))}
         assert (versions[running].version, versions[fresh].version) == (1, 2)
-        assert 'id="Eingang_vermerken"' in versions[fresh].bpmn_xml and "Eingang_vermerken" in versions[fresh].spec_json
+        deployed = versions[fresh].bpmn_xml
+        assert '<spiffworkflow:property name="formJsonSchemaFilename" value="niederschrift.schema.json" />' in deployed
+        assert '<spiffworkflow:property name="dueDate" value="P3D" />' in deployed
+        assert '<spiffworkflow:property name="candidateGroup" value="VV" />' in deployed
+        assert 'name="Auf die Tagesordnung nehmen"' in deployed
+
+
+def test_the_modeler_deploys_nothing_from_a_model_it_cannot_keep_whole(  # type: ignore[no-untyped-def]
+        demo, database, page):
+    """A model carrying SpiffWorkflow extensions the modeler does not know (here
+    ``spiffworkflow:taskMetadataValues``) would lose them on saving: the page says so and
+    "Bereitstellen" is disabled; checking still works."""
+    from engine.process import procedures
+
+    content = (PROJECT / "bpmn" / "beratungsfolge.bpmn").read_bytes().replace(
+        b'<spiffworkflow:property name="titleEn" value="Put on the agenda" />\n        </spiffworkflow:properties>',
+        b'<spiffworkflow:property name="titleEn" value="Put on the agenda" />\n        </spiffworkflow:properties>'
+        b'<spiffworkflow:taskMetadataValues><spiffworkflow:taskMetadataValue name="akte" value="1" />'
+        b'</spiffworkflow:taskMetadataValues>', 1)
+    assert b"taskMetadataValues" in content
+    with database.unit_of_work() as s:
+        model, new = procedures.deploy(s, PROJECT / "bpmn" / "beratungsfolge.bpmn", "admin", content=content,
+                                       forms_dirs=[PROJECT / "bpmn" / "forms"])
+        assert new
+        model_id = model.id
+    _login(page, "admin")
+    page.goto(f"/verwaltung/modeler/{model_id}")
+    page.wait_for_selector("#modeler[data-ready='true']")
+    said = page.locator("#modeler-result").inner_text()
+    assert said.startswith("Dieses Modell enthält, was der Modeler nicht kennt") and "taskMetadataValues" in said
+    assert page.get_by_role("button", name="Bereitstellen").is_disabled()
+    assert _serious_violations(page) == []
+
+
 def test_an_admin_uploads_a_model_and_sees_it_deployed_and_drawn(demo, chromium, live_server, page):  # type: ignore[no-untyped-def]
     """Verwaltung → Prozessmodelle: a changed Beratungsfolge uploaded through the page is
     deployed as version 2, its diagram drawn by bpmn-js under the app's real CSP (no bypass);

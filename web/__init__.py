@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 from pathlib import Path
 from typing import Any
@@ -144,9 +146,14 @@ def create_app(settings: Settings | None = None, *, upgrade: bool | None = None)
         # Forms post here only; a login through an OpenID provider adds the provider's origin
         # (the logout form's answer redirects there, and browsers hold redirects to form-action).
         form_action = " ".join(["'self'", *app.config.get("RATSFLOW_FORM_ACTION_ORIGINS", [])])
+        # A page may allow exactly the inline style attributes a library it uses writes (by
+        # hash, never 'unsafe-inline'): ``g.style_attributes``.
+        style_src = " ".join(["'self'", *(["'unsafe-hashes'"] if g.get("style_attributes") else []), *(
+            "'sha256-" + base64.b64encode(hashlib.sha256(v.encode()).digest()).decode() + "'"
+            for v in g.get("style_attributes", ()))])
         response.headers.setdefault(
             "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            f"default-src 'self'; img-src 'self' data:; style-src {style_src}; script-src 'self'; "
             f"frame-ancestors 'none'; form-action {form_action}",
         )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -15,14 +15,11 @@ VENDOR_DIR = Path(__file__).resolve().parent / "node_modules"
 MAX_AGE = 86400
 
 #: bpmn-js files a page may ask for, and the folder below ``bpmn-js/dist`` each lives in.
-BPMN_FILES = {"bpmn-viewer.production.min.js": "", "bpmn-modeler.production.min.js": "",
+BPMN_FILES = {"bpmn-viewer.production.min.js": "",
               "diagram-js.css": "assets", "bpmn-js.css": "assets"}
-#: The modeler's properties panel (npm bpmn-js-properties-panel, its UMD build; its CSS from
-#: @bpmn-io/properties-panel) and Camunda's moddle descriptor (camunda-bpmn-moddle), which
-#: lets the panel edit what ``engine/workflow/camunda.py`` reads.
-PANEL_FILES = {"bpmn-js-properties-panel.umd.js": ("bpmn-js-properties-panel", "dist"),
-               "properties-panel.css": ("@bpmn-io", "properties-panel", "assets"),
-               "camunda.json": ("camunda-bpmn-moddle", "resources")}
+#: The modeler's properties panel's CSS (npm @bpmn-io/properties-panel); its code is in the
+#: modeler's bundle (``web/modeler/``, served by ``web/modeler.py``).
+PANEL_FILES = {"properties-panel.css": ("@bpmn-io", "properties-panel", "assets")}
 #: Swagger UI for ``/api/v1/docs`` (npm swagger-ui-dist).
 SWAGGER_FILES = {"swagger-ui-bundle.js", "swagger-ui.css"}
 

@@ -8,6 +8,7 @@ human-task rows, the domain rows and the audit event together or not at all.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -187,8 +188,14 @@ def deploy_uploaded(session: Session, files: dict[str, bytes], deployed_by: str,
     with tempfile.TemporaryDirectory(prefix="ratsflow-upload-") as folder:
         root = Path(folder)
         (root / "forms").mkdir()
+        (root / "deployed").mkdir()
         for name, content in files.items():
             (root / ("forms" if name.endswith(".schema.json") else ".") / name).write_bytes(content)
+        for name, definition in deployed_forms(session).items():
+            (root / "deployed" / name).write_text(json.dumps(definition), encoding="utf-8")
+        # Where a model's forms are found: uploaded with it, bundled, deployed with a model before
+        # (so a model changed in the modeler keeps the form it was uploaded with).
+        forms_dirs = [root / "forms", BPMN_DIR / "forms", root / "deployed"]
         models = sorted(root.glob("*.bpmn"))
         if not models:
             raise Invalid("Dateien bitte prüfen.", {"files": ["Keine BPMN-Datei (NAME.bpmn) dabei."]})
@@ -197,17 +204,50 @@ def deploy_uploaded(session: Session, files: dict[str, bytes], deployed_by: str,
             try:
                 if check_only:
                     parsed = runtime.parse_model(path, requires=_requirements(session), together=models,
-                                                 process=process, forms_dirs=[BPMN_DIR / "forms"])
+                                                 process=process, forms_dirs=forms_dirs)
                     check_scenarios(path, parsed.spec_json)
                     outcomes.append(UploadedModel(path.name, parsed.process_id))
                     continue
                 model, new = deploy(session, path, deployed_by, together=models, process=process,
-                                    forms_dirs=[BPMN_DIR / "forms"])
+                                    forms_dirs=forms_dirs)
                 outcomes.append(UploadedModel(path.name, model.process_id, model.version, new))
             except runtime.ModelError as exc:
                 errors = exc.errors if isinstance(exc, runtime.ModelFindings) else [exc]
                 outcomes.append(UploadedModel(path.name, findings=tuple(errors)))
         return outcomes
+
+
+def deployed_forms(session: Session) -> dict[str, Any]:
+    """The forms deployed with the newest version of each process, by file name
+    (``NAME.schema.json``); where two processes have a form of one name, the first process's
+    (by id)."""
+    rows = session.exec(select(ProcessModel.process_id, ProcessModel.forms)
+                        .order_by(col(ProcessModel.process_id), col(ProcessModel.version).desc())).all()
+    newest: dict[str, Any] = {}
+    for process_id, forms in rows:
+        newest.setdefault(process_id, forms or {})
+    found: dict[str, Any] = {}
+    for forms in newest.values():
+        for key, definition in forms.items():
+            name = f"{key}.schema.json"
+            if runtime.FORM_FILE_NAME.fullmatch(name) and ".." not in name:
+                found.setdefault(name, definition)
+    return found
+
+
+def known_forms(session: Session) -> dict[str, str]:
+    """Every form a model may name, file name → its title: the bundled ones (``bpmn/forms``),
+    then those deployed with a model."""
+    known: dict[str, str] = {}
+    for path in sorted((BPMN_DIR / "forms").glob("*.json")):
+        try:
+            known[path.name] = str(json.loads(path.read_text(encoding="utf-8")).get("title") or path.name)
+        except (ValueError, AttributeError):
+            continue
+    for name, definition in deployed_forms(session).items():
+        title = definition.get("title") if isinstance(definition, dict) else None
+        known.setdefault(name, str(title or name))
+    return known
 
 
 def _requirements(session: Session) -> runtime.Requirements:
