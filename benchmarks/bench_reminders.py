@@ -255,7 +255,10 @@ def startup(url: str, instance: Path, pending: int) -> dict[str, Any]:
                                       "created": datetime.now(UTC)} for i in range(pending)])
     db.dispose()
     env = {**os.environ, "DATABASE_URL": url, "RATSFLOW_INSTANCE_PATH": str(instance),
-           "RATSFLOW_SMTP_URL": "smtp://127.0.0.1:9", "PYTHONUNBUFFERED": "1"}
+           "RATSFLOW_SMTP_URL": "smtp://127.0.0.1:9", "PYTHONUNBUFFERED": "1",
+           # APScheduler's "Job … executed successfully", which marks the first sweep, is logged
+           # only at DEBUG (web/cli.py: configure_logging).
+           "RATSFLOW_LOG_LEVEL": "DEBUG"}
     t0 = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-c", "from web.cli import main; main()", "scheduler"],
                                cwd=PROJECT, env=env, text=True, stderr=subprocess.PIPE)
