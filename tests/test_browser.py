@@ -11,6 +11,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,21 @@ def _shot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+@contextmanager
+def _strict_page(chromium, live_server) -> Iterator[tuple[Any, list[str]]]:  # type: ignore[no-untyped-def]
+    """A page under the app's real Content-Security-Policy (no bypass), and what the browser
+    refused under it (console messages)."""
+    context = chromium.new_context(base_url=live_server, locale="de-DE", viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    refused: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+        yield page, refused
+    finally:
+        context.close()
 
 
 def _login(page, username: str) -> None:  # type: ignore[no-untyped-def]
@@ -372,11 +388,7 @@ def test_the_auditors_pages_diagram_timeline_and_search(demo, database, chromium
 
     with database.unit_of_work() as s:
         instance_id = s.exec(select(ProcessInstance.id).where(ProcessInstance.paper_id == demo.paper_id)).one()
-    strict = chromium.new_context(base_url=live_server, locale="de-DE", viewport={"width": 1280, "height": 900})
-    try:
-        diagram = strict.new_page()
-        violations: list[str] = []
-        diagram.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    with _strict_page(chromium, live_server) as (diagram, violations):
         _login(diagram, "krueger")
         diagram.goto(f"/revision/vorgaenge/{instance_id}/diagramm")
         diagram.locator("#diagram[data-ready='true']").wait_for()
@@ -388,8 +400,6 @@ def test_the_auditors_pages_diagram_timeline_and_search(demo, database, chromium
         assert diagram.locator("[data-element-id='Beratungsfolge_abgeschlossen'].rf-done").count() == 0
         assert "Modell beratungsfolge, Version 1" in diagram.locator("main").inner_text()
         assert violations == [], violations
-    finally:
-        strict.close()
     _login(page, "krueger")
     for url, what in [(f"/revision/vorgaenge/{instance_id}/diagramm", "Diagramm"),
                       (f"/revision/vorlagen/{demo.paper_id}", "Verlauf"), ("/revision/?vorlage=2024/063", "Suche")]:
@@ -475,12 +485,7 @@ def test_an_administrator_changes_a_model_in_the_browser_and_deploys_it(  # type
     with database.unit_of_work() as s:
         procedures.start_beratungsfolge(s, actor("zierstedt"), running, now=NOW)
         model_id = s.exec(select(ProcessModel.id).where(ProcessModel.process_id == "beratungsfolge")).one()
-    strict = chromium.new_context(base_url=live_server, locale="de-DE", viewport={"width": 1280, "height": 900})
-    strict.set_default_timeout(15_000)
-    try:
-        page = strict.new_page()
-        refused: list[str] = []
-        page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    with _strict_page(chromium, live_server) as (page, refused):
         _login(page, "admin")
         page.goto(f"/verwaltung/modeler/{model_id}")
         page.wait_for_selector("#modeler[data-ready='true']")
@@ -532,8 +537,6 @@ def test_an_administrator_changes_a_model_in_the_browser_and_deploys_it(  # type
         assert refused == [], refused  # (before axe, which writes styles of its own)
         assert _serious_violations(page) == []
         _shot(page, "modeler")
-    finally:
-        strict.close()
     fresh = draft("2024/402", "Neu")
     with database.unit_of_work() as s:
         procedures.start_beratungsfolge(s, actor("zierstedt"), fresh, now=NOW)
@@ -585,11 +588,7 @@ def test_an_admin_uploads_a_model_and_sees_it_deployed_and_drawn(demo, chromium,
     axe finds nothing serious on the list, the version's page and the comparison."""
     changed = (PROJECT / "bpmn" / "beratungsfolge.bpmn").read_bytes().replace(
         b'name="Beratung abschlie\xc3\x9fen"', b'name="Beratung beenden"')
-    strict = chromium.new_context(base_url=live_server, locale="de-DE", viewport={"width": 1280, "height": 900})
-    try:
-        admin = strict.new_page()
-        violations: list[str] = []
-        admin.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    with _strict_page(chromium, live_server) as (admin, violations):
         _login(admin, "admin")
         admin.get_by_role("navigation", name="Navigation").get_by_role("link", name="Verwaltung").click()
         admin.get_by_role("navigation", name="Verwaltung").get_by_role("link", name="Prozessmodelle").click()
@@ -607,8 +606,6 @@ def test_an_admin_uploads_a_model_and_sees_it_deployed_and_drawn(demo, chromium,
         assert admin.locator("[data-element-id='Beratung_abschliessen']").count() == 1
         assert "Beratung beenden" in admin.locator("#diagram").inner_text()
         assert violations == [], violations
-    finally:
-        strict.close()
     _login(page, "admin")
     page.goto("/verwaltung/prozessmodelle")
     _shot(page, "prozessmodelle")
