@@ -28,6 +28,22 @@ from .views import form_values, request_now, request_session, request_today, rol
 
 bp = Blueprint("meetings", __name__)
 
+
+@bp.app_template_global()
+def reminder_kind(kind: str) -> str:
+    """A reminder's kind in words of the page's language ("Ladungsfrist versäumt"), never its code."""
+    return _(reminders.KIND_NAMES.get(kind, "Erinnerung"))
+
+
+@bp.app_template_global()
+def lead_words(minutes: int) -> str:
+    """A reminder's lead time in the page's language: "7 Tage", "1 Tag", "3 Stunden"."""
+    if minutes % reminders.DAY == 0:
+        days = minutes // reminders.DAY
+        return _("1 Tag") if days == 1 else _("%(n)s Tage", n=days)
+    hours = round(minutes / 60)
+    return _("1 Stunde") if hours == 1 else _("%(n)s Stunden", n=hours)
+
 ICS = "text/calendar; charset=utf-8"
 #: How far back a feed reaches (calendars keep what they had; a feed need not carry years).
 FEED_DAYS_BACK = 180
@@ -189,7 +205,7 @@ def mine() -> ResponseReturnValue:
         "my_meetings.html", person=person, gremien=gremien, upcoming=upcoming, orgs=orgs, sent=sent,
         planned=planned, titles=titles, leads=leads,
         wants={lead: (person.id, lead) not in opted_out for lead in leads},
-        lead_label=reminders.lead_label, token=token,
+        token=token,
         has_token=reminders.has_calendar_token(s, person.id))
 
 

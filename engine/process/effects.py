@@ -24,6 +24,7 @@ from engine.council import MEETING_HELD, RESULTS, AgendaItem, Consultation, Meet
 from engine.errors import Conflict, Invalid
 from engine.process import rules
 from engine.types import table_of
+from engine.words import N_
 from engine.writes import Writes
 
 
@@ -175,10 +176,10 @@ EFFECTS: dict[str, Effect] = {
 }
 
 #: What an effect does, in the words of the history (never its code).
-EFFECT_NAMES = {"putOnAgenda": "auf die Tagesordnung gesetzt", "recordResult": "Ergebnis erfasst",
-                "closeAgenda": "Tagesordnung geschlossen", "sendInvitation": "Einladung versandt",
-                "flagLateInvitation": "Ladungsfrist als versäumt markiert", "meetingHeld": "Sitzung begonnen",
-                "releaseMinutes": "Niederschrift freigegeben"}
+EFFECT_NAMES = {"putOnAgenda": N_("auf die Tagesordnung gesetzt"), "recordResult": N_("Ergebnis erfasst"),
+                "closeAgenda": N_("Tagesordnung geschlossen"), "sendInvitation": N_("Einladung versandt"),
+                "flagLateInvitation": N_("Ladungsfrist als versäumt markiert"),
+                "meetingHeld": N_("Sitzung begonnen"), "releaseMinutes": N_("Niederschrift freigegeben")}
 
 #: An effect that reads a form field's run-time choice → (field, its ``x-options``): deploy
 #: refuses a task declaring the effect whose form lacks that field.
