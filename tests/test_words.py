@@ -173,15 +173,16 @@ def test_mails_name_the_gremium_in_the_genitive(demo, database, actor, browser, 
         assert s.get(Organization, vv.id).name_genitive == stored
         assert s.get(Organization, awsg.id).name_genitive is None
 
+    schmitz, hoffmann = actor("schmitz"), actor("hoffmann")
     with database.unit_of_work() as s:
-        sessions.send_invitation(s, actor("schmitz"), assembly.id, {}, now=NOW)
+        sessions.send_invitation(s, schmitz, assembly.id, {}, now=NOW)
     with database.unit_of_work() as s:
         start = committee.start.astimezone(TIMEZONE) + timedelta(days=1)
-        sessions.move(s, actor("hoffmann"), committee.id, {
+        sessions.move(s, hoffmann, committee.id, {
             "date": f"{start:%d.%m.%Y}", "start_time": f"{start:%H:%M}", "reason": "Raum belegt"}, now=NOW)
     run_once(database, NOW + timedelta(minutes=1), transport)
     with database.unit_of_work() as s:
-        sessions.cancel(s, actor("hoffmann"), committee.id, {"reason": "Beschlussunfähig"}, now=NOW)
+        sessions.cancel(s, hoffmann, committee.id, {"reason": "Beschlussunfähig"}, now=NOW)
     run_once(database, NOW + timedelta(minutes=2), transport)
     by_subject = {m["Subject"].split(":")[0]: _body(m) for m in smtp.inbox.to("martina.becker@example.org")}
     assert "hiermit lade ich Sie zur Sitzung der Verbandsversammlung des Zweckverbands Region Aachen ein." \

@@ -45,6 +45,8 @@ class Choice:
     label_en: str | None = None
     #: The consultation roles this choice fits (``x-roles``); empty: every role.
     roles: tuple[str, ...] = ()
+    #: What to know about it, in German words the page translates ("Tagesordnung geschlossen").
+    note: str | None = None
 
 
 @dataclass(frozen=True)
