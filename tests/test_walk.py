@@ -122,6 +122,31 @@ def test_the_task_page_shows_the_reasons_error_on_its_field(demo, database, acto
     assert 'value="4"' in html  # what was typed stays
 
 
+def test_the_agenda_step_offers_its_gremiums_sessions_ahead_only(demo, database, actor, draft):  # type: ignore[no-untyped-def]
+    """The inbox's session picker (CHOICE_SOURCES "sitzungen_des_gremiums"): the Beratung's
+    Gremium's sessions from today on, not cancelled; never another Gremium's, never a past one."""
+    paper_id = draft("2024/095", "Nur kommende Sitzungen")
+    clerk = actor("zierstedt")
+    with database.unit_of_work() as s:
+        procedures.start_beratungsfolge(s, clerk, paper_id, now=NOW)
+
+    def offered() -> list[str]:
+        with database.unit_of_work() as s:
+            form, _initial = procedures.task_form(s, _open_step(s, paper_id), now=NOW)
+            every = {m.id: m for m in s.exec(select(Meeting))}
+            return [str(every[c.value].reference) for c in form.fields[0].choices]
+
+    with database.unit_of_work() as s:
+        held = {m.reference for m in s.exec(select(Meeting)) if m.start <= NOW}
+    assert "SI/2024/131" in held  # the committee's last session, held
+    assert offered() == ["SI/2024/140"]  # not SI/2024/131, not the assembly's SI/2024/128 or /141
+    with database.unit_of_work() as s:
+        later = _meeting(s, "SI/2024/140")
+        later.cancelled = True
+        s.add(later)
+    assert offered() == []
+
+
 def test_the_beratungsfolge_offers_each_gremiums_sessions_ahead(demo, database, browser):  # type: ignore[no-untyped-def]
     with database.unit_of_work() as s:
         later = _meeting(s, "SI/2024/140")
@@ -208,6 +233,10 @@ def test_the_navigation_fits_and_each_role_lands_on_its_page(demo, page):  # typ
         _fits(page, username)
         _accessible(page, f"{username}'s landing page")
     _login(page, "admin")
+    for url in ("/verwaltung/gremien/verzeichnis", "/verwaltung/personen", "/verwaltung/konten", "/verwaltung/gremien",
+                "/verwaltung/postausgang", "/verwaltung/prozessmodelle", "/sitzungen/neu"):
+        page.goto(url)  # each page of the Verwaltung (their tables too)
+        _fits(page, url)
     page.goto("/aufgaben/?lang=en")  # in English
     _fits(page, "admin in English")
     page.goto("/aufgaben/?lang=de")
