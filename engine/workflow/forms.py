@@ -225,7 +225,8 @@ def json_schema(form: Form, english: bool = False) -> dict[str, Any]:
             prop["type"] = f.type
         if f.choices or f.options_source:
             prop["oneOf"] = [{"const": c.value,
-                              "title": c.label_en if english and c.label_en else c.label}
+                              "title": c.label_en if english and c.label_en else c.label,
+                              **({"description": c.note} if c.note else {})}
                              for c in f.choices]
         for key, value in (("minimum", f.minimum), ("maximum", f.maximum), ("maxLength", f.max_length),
                            ("default", f.default), ("description", f.description)):
