@@ -1,7 +1,9 @@
 """The process history as auditors read it: search by Vorlage, Gremium, Sitzung, person,
 event type and period, in a stable order (newest first, by sequence number); each event in
-German words; exports as CSV (German Excel: ``;``, UTF-8 with BOM, 08.11.2024 14:30) and
-JSON Lines, streamed in keyset batches (a million rows in constant memory).
+words (German, or translated by the page: :class:`engine.words.Translate`), a Sitzung by its
+SI number, a model and an element by their names, never a code; exports as CSV (German
+Excel: ``;``, UTF-8 with BOM, 08.11.2024 14:30) and JSON Lines, streamed in keyset batches
+(a million rows in constant memory).
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -24,71 +26,126 @@ from engine.errors import Invalid
 from engine.process.effects import EFFECT_NAMES
 from engine.settings import TIMEZONE
 from engine.types import ascii_int
-from engine.workflow.models import ProcessInstance
+from engine.words import N_, Translate, german
+from engine.workflow.models import ProcessInstance, ProcessModel
 
 #: What an event type is called in the auditor's view.
 ACTIONS: dict[str, str] = {
-    "paper.created": "Vorlage angelegt",
-    "procedure.started": "Ablauf gestartet",
-    "task.claimed": "Aufgabe übernommen",
-    "task.unclaimed": "Aufgabe freigegeben",
-    "task.assigned": "Aufgabe zugewiesen",
-    "task.delegated": "Aufgabe delegiert",
-    "task.resolved": "Delegation erledigt",
-    "task.commented": "Kommentar",
-    "task.follow_up": "Wiedervorlage gesetzt",
-    "task.completed": "Aufgabe erledigt",
-    "task.refused": "Versuch abgelehnt",
-    "workflow.event": "Ereignis im Ablauf",
-    "workflow.incident": "Störung im Ablauf",
-    "workflow.resumed": "Ablauf fortgesetzt",
-    "workflow.migrated": "Vorgang auf andere Modellversion umgestellt",
-    "meeting.created": "Sitzung angelegt",
-    "meeting.moved": "Sitzung verlegt",
-    "meeting.cancelled": "Sitzung abgesagt",
-    "meeting.invitation_sent": "Einladung versandt",
-    "meeting.invitation_overdue": "Ladungsfrist versäumt",
-    "agenda.changed": "Tagesordnung geändert",
-    "agenda_item.result_released": "Ergebnis freigegeben",
-    "model.deployed": "Prozessmodell bereitgestellt",
-    "deadline_rules.changed": "Fristen geändert",
-    "body.state_changed": "Bundesland geändert",
-    "reminder_rules.changed": "Erinnerungsregeln geändert",
-    "organization.created": "Gremium angelegt",
-    "organization.changed": "Gremium geändert",
-    "person.created": "Person angelegt",
-    "person.changed": "Person geändert",
-    "membership.created": "Mitgliedschaft eingetragen",
-    "membership.ended": "Mitgliedschaft beendet",
-    "outbox.retried": "E-Mail erneut gesendet",
-    "audit.finding": "Befund der Prüfung",
-    "audit.exported": "Historie exportiert",
-    "reminders.sent": "Erinnerungen versandt",
-    "login.succeeded": "Anmeldung",
-    "login.failed": "Anmeldung fehlgeschlagen",
-    "login.ended_everywhere": "Überall abgemeldet",
-    "account.created": "Konto angelegt",
-    "account.changed": "Konto geändert",
-    "account.disabled": "Konto deaktiviert",
-    "account.enabled": "Konto aktiviert",
-    "account.password_set": "Passwort neu gesetzt",
-    "account.password_changed": "Eigenes Passwort geändert",
-    "grant.added": "Rolle vergeben",
-    "grant.removed": "Rolle entzogen",
-    "account.grants_changed": "Rechte vom Anmeldedienst übernommen",
+    "paper.created": N_("Vorlage angelegt"),
+    "procedure.started": N_("Ablauf gestartet"),
+    "task.claimed": N_("Aufgabe übernommen"),
+    "task.unclaimed": N_("Aufgabe freigegeben"),
+    "task.assigned": N_("Aufgabe zugewiesen"),
+    "task.delegated": N_("Aufgabe delegiert"),
+    "task.resolved": N_("Delegation erledigt"),
+    "task.commented": N_("Kommentar"),
+    "task.follow_up": N_("Wiedervorlage gesetzt"),
+    "task.completed": N_("Aufgabe erledigt"),
+    "task.refused": N_("Versuch abgelehnt"),
+    "workflow.event": N_("Ereignis im Ablauf"),
+    "workflow.incident": N_("Störung im Ablauf"),
+    "workflow.resumed": N_("Ablauf fortgesetzt"),
+    "workflow.migrated": N_("Vorgang auf andere Modellversion umgestellt"),
+    "meeting.created": N_("Sitzung angelegt"),
+    "meeting.moved": N_("Sitzung verlegt"),
+    "meeting.cancelled": N_("Sitzung abgesagt"),
+    "meeting.invitation_sent": N_("Einladung versandt"),
+    "meeting.invitation_overdue": N_("Ladungsfrist versäumt"),
+    "agenda.changed": N_("Tagesordnung geändert"),
+    "agenda_item.result_released": N_("Ergebnis freigegeben"),
+    "model.deployed": N_("Prozessmodell bereitgestellt"),
+    "deadline_rules.changed": N_("Fristen geändert"),
+    "body.state_changed": N_("Bundesland geändert"),
+    "reminder_rules.changed": N_("Erinnerungsregeln geändert"),
+    "organization.created": N_("Gremium angelegt"),
+    "organization.changed": N_("Gremium geändert"),
+    "person.created": N_("Person angelegt"),
+    "person.changed": N_("Person geändert"),
+    "membership.created": N_("Mitgliedschaft eingetragen"),
+    "membership.ended": N_("Mitgliedschaft beendet"),
+    "outbox.retried": N_("E-Mail erneut gesendet"),
+    "audit.finding": N_("Befund der Prüfung"),
+    "audit.exported": N_("Historie exportiert"),
+    "reminders.sent": N_("Erinnerungen versandt"),
+    "login.succeeded": N_("Anmeldung"),
+    "login.failed": N_("Anmeldung fehlgeschlagen"),
+    "login.ended_everywhere": N_("Überall abgemeldet"),
+    "account.created": N_("Konto angelegt"),
+    "account.changed": N_("Konto geändert"),
+    "account.disabled": N_("Konto deaktiviert"),
+    "account.enabled": N_("Konto aktiviert"),
+    "account.password_set": N_("Passwort neu gesetzt"),
+    "account.password_changed": N_("Eigenes Passwort geändert"),
+    "grant.added": N_("Rolle vergeben"),
+    "grant.removed": N_("Rolle entzogen"),
+    "account.grants_changed": N_("Rechte vom Anmeldedienst übernommen"),
 }
 
-#: Form values by their field names, as the Beratungsfolge's and the session's forms ask them.
-_FIELDS = {"meeting_id": "Sitzung", "top_nummer": "TOP", "oeffentlich": "öffentlich", "ergebnis": "Ergebnis",
-           "beschlusstext": "Beschlusstext", "ja": "Ja", "nein": "Nein", "enthaltungen": "Enthaltungen",
-           "reason": "Begründung", "anmerkung": "Anmerkung"}
+#: Values by their field names: the Beratungsfolge's and the session's forms, and what the
+#: Verwaltung changes on a Gremium, a person, a membership, an account.
+_FIELDS = {"meeting_id": N_("Sitzung"), "top_nummer": N_("TOP"), "oeffentlich": N_("öffentlich"),
+           "ergebnis": N_("Ergebnis"), "beschlusstext": N_("Beschlusstext"), "ja": N_("Ja"),
+           "nein": N_("Nein"),
+           "enthaltungen": N_("Enthaltungen"), "reason": N_("Begründung"), "anmerkung": N_("Anmerkung"),
+           "name": N_("Name"), "short_name": N_("Kurzname"), "classification": N_("Art"),
+           "name_genitive": N_("Name im Genitiv"), "family_name": N_("Nachname"), "given_name": N_("Vorname"),
+           "form_of_address": N_("Anrede"), "email": N_("E-Mail"), "end_date": N_("Ende"),
+           "start_date": N_("Beginn"), "role": N_("Rolle"), "voting_right": N_("Stimmrecht"),
+           "display_name": N_("Name"), "person_id": N_("Person (Nr.)"), "active": N_("aktiv")}
+
+#: The other details an event may carry, by what they are.
+_NAMES = {"title": N_("Aufgabe"), "gremium": N_("Gremium"), "name": N_("Name"), "reason": N_("Grund"),
+          "problem": N_("Befund"), "note": N_("Hinweis"), "text": N_("Text"), "to": N_("an"),
+          "user": N_("an"),
+          "incident": N_("Störung"), "effect": N_("Wirkung"), "file": N_("Datei"), "version": N_("Version"),
+          "address": N_("von")}
 
 
-def _value(key: str, value: Any) -> str:
+@dataclass(frozen=True)
+class Names:
+    """What the descriptions of a page of events name in words: each Sitzung by its SI number
+    (a Sitzung without one: its name and day), each Vorgang's model by its name. Read for the
+    page's events at once (:func:`names_for`), never one query per event."""
+
+    meetings: dict[int, str] = field(default_factory=dict)
+    models: dict[int, str] = field(default_factory=dict)
+
+
+def _meeting_of(event: AuditEvent) -> int | None:
+    found = event.meeting_id or (event.details or {}).get("meeting_id")
+    return found if isinstance(found, int) else None
+
+
+def names_for(session: Session, events: Iterable[AuditEvent]) -> Names:
+    """The Sitzungen and models the events name (two queries, by key)."""
+    events = list(events)
+    meeting_ids = sorted({m for m in map(_meeting_of, events) if m is not None})
+    instance_ids = sorted({e.process_instance_id for e in events if e.process_instance_id is not None})
+    meetings: dict[int, str] = {}
+    if meeting_ids:
+        for meeting_id, reference, name, start in session.exec(
+                select(Meeting.id, Meeting.reference, Meeting.name, Meeting.start)
+                .where(col(Meeting.id).in_(meeting_ids))):
+            meetings[meeting_id or 0] = reference or f"{name}, {start.astimezone(TIMEZONE):%d.%m.%Y}"
+    models: dict[int, str] = {}
+    if instance_ids:
+        models = {instance_id or 0: name for instance_id, name in session.exec(
+            select(ProcessInstance.id, ProcessModel.name)
+            .join(ProcessModel, col(ProcessModel.id) == ProcessInstance.model_id)
+            .where(col(ProcessInstance.id).in_(instance_ids)))}
+    return Names(meetings, models)
+
+
+def _value(key: str, value: Any, _: Translate) -> str:
     if isinstance(value, bool):
-        return "ja" if value else "nein"
+        return _("ja") if value else _("nein")
     if key == "ergebnis":
-        return RESULTS.get(str(value), str(value))
+        return _(RESULTS.get(str(value), str(value)))
+    if key in ("start_date", "end_date") and isinstance(value, str):
+        try:
+            return f"{date.fromisoformat(value):%d.%m.%Y}"
+        except ValueError:
+            return value
     return str(value)
 
 
@@ -100,119 +157,145 @@ def _when(iso: Any) -> str:
         return str(iso)
 
 
-def _session_of(event: AuditEvent, d: dict[str, Any]) -> str:
-    """The Sitzung an event is about, by its SI number (older events: by its number)."""
+def _session_of(event: AuditEvent, d: dict[str, Any], names: Names, _: Translate) -> str:
+    """The Sitzung an event is about, by its SI number."""
     if d.get("reference"):
         return str(d["reference"])
-    meeting_id = event.meeting_id or d.get("meeting_id")
-    return f"Sitzung Nr. {meeting_id}" if meeting_id else ""
+    meeting_id = _meeting_of(event)
+    if meeting_id is None:
+        return ""
+    return names.meetings.get(meeting_id) or _("Sitzung Nr. %(number)s", number=meeting_id)
 
 
-def _describe_meeting(event: AuditEvent, d: dict[str, Any]) -> list[str]:
+def _describe_meeting(event: AuditEvent, d: dict[str, Any], names: Names, _: Translate) -> list[str]:
     """meeting.*: which Sitzung, of which Gremium, when (a move: before → after), why."""
-    parts = [_session_of(event, d), str(d.get("gremium") or "")]
+    parts = [_session_of(event, d, names, _), str(d.get("gremium") or "")]
     if event.action == "meeting.moved":
         old, new = d.get("old") or {}, d.get("new") or {}
         parts.append(f"{_when(old.get('start'))} → {_when(new.get('start'))}")
         if old.get("location") != new.get("location"):
-            parts.append(f"Ort: {old.get('location') or '–'} → {new.get('location') or '–'}")
+            parts.append(_("Ort: %(old)s → %(new)s", old=old.get("location") or "–",
+                           new=new.get("location") or "–"))
     elif d.get("start"):
         parts.append(_when(d["start"]))
     if event.action == "meeting.created" and d.get("name"):
         parts.append(str(d["name"]))
     if event.action == "meeting.invitation_sent":
-        parts.append(f"an {d.get('members', 0)} Mitglieder")
+        parts.append(_("an %(count)s Mitglieder", count=d.get("members", 0)))
         if d.get("late"):
-            parts.append("nach der Ladungsfrist")
+            parts.append(_("nach der Ladungsfrist"))
     if d.get("reason"):
-        parts.append(f"Grund: {d['reason']}")
+        parts.append(_("Grund: %(reason)s", reason=d["reason"]))
     if d.get("members_told"):
-        parts.append(f"{d['members_told']} Mitglieder benachrichtigt")
+        parts.append(_("%(count)s Mitglieder benachrichtigt", count=d["members_told"]))
     return parts
 
 
-def describe(event: AuditEvent) -> str:
-    """The event's details in German words (never raw JSON)."""
+def _labelled(label: str, value: Any, _: Translate) -> str:
+    return _("%(label)s: %(value)s", label=_(label), value=value)
+
+
+def _changes(changes: dict[str, Any], _: Translate) -> list[str]:
+    shown = []
+    for key, change in changes.items():
+        old, new = (_value(key, v, _) if v not in (None, "") else "–"
+                    for v in (change.get("old"), change.get("new")))
+        shown.append(_labelled(_FIELDS.get(key, key), f"{old} → {new}", _))
+    return shown
+
+
+def describe(event: AuditEvent, _: Translate = german, names: Names | None = None) -> str:
+    """The event's details in words (never raw JSON, never a code): German, or in the page's
+    language with its ``gettext`` as ``_``; Sitzungen and models named by ``names``."""
     d = event.details or {}
+    names = names or Names()
     parts: list[str] = []
     if event.action.startswith("meeting."):
-        parts = _describe_meeting(event, d)
+        parts = _describe_meeting(event, d, names, _)
     elif event.action == "task.completed":
         parts.append(f"„{d.get('title', d.get('task', ''))}“")
         if d.get("gremium"):
             parts.append(str(d["gremium"]))
         if d.get("sitzung"):
-            parts.append(f"Sitzung {d['sitzung']}")
+            parts.append(_("Sitzung %(label)s", label=d["sitzung"]))
         values = d.get("values") or {}
-        shown = [f"{_FIELDS.get(k, k)}: {_value(k, v)}" for k, v in values.items()
+        shown = [_labelled(_FIELDS.get(k, k), _value(k, v, _), _) for k, v in values.items()
                  if k != "meeting_id" and v not in (None, "")]
         if shown:
             parts.append("; ".join(shown))
         if d.get("next"):
-            parts.append("weiter: " + ", ".join(d["next"]))
+            parts.append(_("weiter: %(steps)s", steps=", ".join(d["next"])))
         if d.get("finished"):
-            parts.append("Ablauf abgeschlossen")
+            parts.append(_("Ablauf abgeschlossen"))
     elif event.action == "procedure.started":
-        parts.append(f"Modell {d.get('model')} Version {d.get('model_version')}")
+        parts.append(_("Modell „%(name)s“, Version %(version)s",
+                       name=names.models.get(event.process_instance_id or 0) or d.get("model"),
+                       version=d.get("model_version")))
         if d.get("beratungsfolge"):
-            parts.append("Beratungsfolge: " + ", ".join(d["beratungsfolge"]))
+            parts.append(_("Beratungsfolge: %(steps)s", steps=", ".join(d["beratungsfolge"])))
         if d.get("gremium"):
             parts.append(str(d["gremium"]))
     elif event.action == "workflow.migrated":
-        parts.append(f"Modell {d.get('model')}: Version {d.get('from_version')} → {d.get('to_version')}")
+        parts.append(_("Modell „%(name)s“: Version %(old)s → %(new)s",
+                       name=names.models.get(event.process_instance_id or 0) or d.get("model"),
+                       old=d.get("from_version"), new=d.get("to_version")))
         if d.get("keeps"):
-            parts.append("unverändert: " + ", ".join(d["keeps"]))
+            parts.append(_("unverändert: %(steps)s", steps=", ".join(d["keeps"])))
         if d.get("changed"):
-            parts.append("geändert: " + ", ".join(d["changed"]))
+            parts.append(_("geändert: %(steps)s", steps=", ".join(d["changed"])))
+    elif event.action == "workflow.event":
+        # The element by its name in the model (recorded with the event), never its id.
+        parts.append(f"„{d.get('name') or d.get('event', '')}“")
+        if d.get("effect"):
+            effect = str(d["effect"])
+            parts.append(_labelled(_NAMES["effect"], _(EFFECT_NAMES[effect]) if effect in EFFECT_NAMES
+                                   else effect, _))
+        parts.append(_session_of(event, d, names, _))
     elif event.action == "task.refused":
         parts.append(f"{d.get('status')} {d.get('why', '')}".strip())
         if d.get("task_title"):
             parts.append(f"„{d['task_title']}“")
     elif event.action == "reminders.sent":
         kind = str(d.get("kind"))
-        parts.append(f"{d.get('count')} × {KIND_NAMES.get(kind, kind)}")
-        parts.append(_session_of(event, d))
+        parts.append(f"{d.get('count')} × {_(KIND_NAMES[kind]) if kind in KIND_NAMES else kind}")
+        parts.append(_session_of(event, d, names, _))
+    elif event.action == "reminder_rules.changed":
+        parts.append(str(d.get("gremium") or ""))
+        parts.append(_("vorher: %(rules)s", rules="; ".join(d.get("old") or []) or "–"))
+        parts.append(_("jetzt: %(rules)s", rules="; ".join(d.get("new") or []) or "–"))
     elif event.action.startswith(("account.", "grant.")):
         if d.get("provider"):  # created or mapped at a login through an OpenID provider
             parts.append(f"OpenID Connect ({d['provider']})")
         else:
-            parts.append(f"Konto {d.get('username')}")
+            parts.append(_("Konto %(username)s", username=d.get("username")))
         if d.get("grant"):
-            parts.append(f"Rolle: {d['grant']}")
+            parts.append(_labelled(N_("Rolle"), d["grant"], _))
         if d.get("name"):
-            parts.append(f"Name: {d['name']}")
-        for key, change in (d.get("changes") or {}).items():
-            old, new = (_value(key, v) if v not in (None, "") else "–" for v in (change.get("old"),
-                                                                                  change.get("new")))
-            parts.append(f"{_ACCOUNT_FIELDS.get(key, key)}: {old} → {new}")
+            parts.append(_labelled(N_("Name"), d["name"], _))
+        parts.extend(_changes(d.get("changes") or {}, _))
         if "old" in d and "new" in d:
-            parts.append(f"Rollen: {', '.join(d['old']) or 'keine'} → {', '.join(d['new']) or 'keine'}")
+            parts.append(_("Rollen: %(old)s → %(new)s", old=", ".join(d["old"]) or _("keine"),
+                           new=", ".join(d["new"]) or _("keine")))
         if d.get("ignored"):
-            parts.append("ohne Zuordnung: " + ", ".join(d["ignored"]))
+            parts.append(_("ohne Zuordnung: %(groups)s", groups=", ".join(d["ignored"])))
         if d.get("sessions"):
-            parts.append(f"beendete Anmeldungen: {d['sessions']}")
+            parts.append(_("beendete Anmeldungen: %(count)s", count=d["sessions"]))
     elif event.action == "agenda.changed":
-        parts.append(_session_of(event, d))
+        parts.append(_session_of(event, d, names, _))
         parts.append(str(d.get("change", "")))
-        parts.append("neu: " + ", ".join(d.get("after", [])))
+        parts.append(_("neu: %(items)s", items=", ".join(d.get("after", []))))
     else:
         for key in ("title", "gremium", "name", "reason", "problem", "note", "text", "to", "user",
-                    "incident", "event", "effect", "file", "version", "address"):
+                    "incident", "effect", "file", "version", "address"):
             if d.get(key) not in (None, "", []):
-                value = EFFECT_NAMES.get(str(d[key]), d[key]) if key == "effect" else d[key]
-                parts.append(f"{key if key not in _NAMES else _NAMES[key]}: {value}")
-        for key, change in (d.get("changes") or {}).items():
-            parts.append(f"{key}: {change.get('old')} → {change.get('new')}")
+                value = d[key]
+                if key == "effect" and str(value) in EFFECT_NAMES:
+                    value = _(EFFECT_NAMES[str(value)])
+                parts.append(_labelled(_NAMES[key], value, _))
+        parts.extend(_changes(d.get("changes") or {}, _))
     if d.get("reason") and event.action in ("task.completed", "agenda.changed"):
-        parts.append(f"Begründung: {d['reason']}")
+        parts.append(_("Begründung: %(reason)s", reason=d["reason"]))
     return " · ".join(p for p in parts if p)
-
-
-_ACCOUNT_FIELDS = {"display_name": "Name", "email": "E-Mail", "person_id": "Person (Nr.)", "active": "aktiv"}
-
-_NAMES = {"title": "Aufgabe", "gremium": "Gremium", "name": "Name", "reason": "Grund", "problem": "Befund",
-          "note": "Hinweis", "text": "Text", "to": "an", "user": "an", "incident": "Störung",
-          "event": "Element", "effect": "Wirkung", "file": "Datei", "version": "Version", "address": "von"}
 
 
 # ----------------------------------------------------------------------------- search
@@ -378,14 +461,18 @@ def search(session: Session, filters: Filters, before: int | None = None,
     return [(e, ref) for e, ref in rows], (rows[-1][0].seq if more and rows else None)
 
 
-def stream(session: Session, filters: Filters, batch: int = 2000) -> Iterator[tuple[AuditEvent, str | None]]:
-    """Every matching event in chain order, in keyset batches (each batch let go before the next)."""
+def stream(session: Session, filters: Filters,
+           batch: int = 2000) -> Iterator[tuple[AuditEvent, str | None, Names]]:
+    """Every matching event in chain order, in keyset batches (each batch let go before the
+    next), with the names its batch's descriptions use (:func:`names_for`, once per batch)."""
     after = 0
     query = _query(session, filters)
     while True:
         rows = list(session.exec(query.where(col(AuditEvent.seq) > after)
                                  .order_by(col(AuditEvent.seq)).limit(batch)).all())
-        yield from rows
+        names = names_for(session, (event for event, _ref in rows))
+        for event, ref in rows:
+            yield event, ref, names
         if len(rows) < batch:
             return
         after = rows[-1][0].seq
@@ -419,30 +506,30 @@ def spreadsheet_cell(value: str | int | None) -> str | int:
     return value
 
 
-def csv_lines(rows: Iterator[tuple[AuditEvent, str | None]]) -> Iterator[str]:
+def csv_lines(rows: Iterator[tuple[AuditEvent, str | None, Names]]) -> Iterator[str]:
     """German Excel: UTF-8 with BOM, ``;``, dates as 08.11.2024 14:30 (Europe/Berlin); no
     cell a spreadsheet would compute (:func:`spreadsheet_cell`)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     yield "\ufeff" + buffer.getvalue()
-    for event, ref in rows:
+    for event, ref, names in rows:
         buffer.seek(0)
         buffer.truncate()
         writer.writerow([spreadsheet_cell(cell) for cell in (
             event.seq, _at(event), event.actor, event.actor_name, ACTIONS.get(event.action, event.action),
-            event.action, ref, event.process_instance_id, describe(event),
+            event.action, ref, event.process_instance_id, describe(event, names=names),
             json.dumps(event.details, ensure_ascii=False, sort_keys=True, default=str), event.hash)])
         yield buffer.getvalue()
 
 
-def jsonl_lines(rows: Iterator[tuple[AuditEvent, str | None]]) -> Iterator[str]:
-    for event, ref in rows:
+def jsonl_lines(rows: Iterator[tuple[AuditEvent, str | None, Names]]) -> Iterator[str]:
+    for event, ref, names in rows:
         yield json.dumps({
             "seq": event.seq, "at": event.at.isoformat(), "actor": event.actor,
             "actor_name": event.actor_name,
             "action": event.action, "paper": ref, "paper_id": event.paper_id,
-            "process_instance_id": event.process_instance_id, "description": describe(event),
+            "process_instance_id": event.process_instance_id, "description": describe(event, names=names),
             "details": event.details, "prev_hash": event.prev_hash, "hash": event.hash,
         }, ensure_ascii=False, sort_keys=True, default=str) + "\n"
 

@@ -14,6 +14,7 @@ from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from engine.types import ascii_int, created_column, modified_column, utc_column
+from engine.words import genitive
 
 #: Ergebnis values of a Beratung, with their German labels (DOMAIN.md).
 RESULTS: dict[str, str] = {
@@ -87,8 +88,16 @@ class Organization(SQLModel, table=True):
     short_name: str | None = None
     organization_type: str = "Gremium"  # Gremium | Verwaltungsbereich
     classification: str | None = None  # Ausschuss, Parlament, Verbandsversammlung …
+    #: The name with article in the genitive ("des Ausschusses für …", "der Verbandsversammlung"),
+    #: as the Verwaltung set it; None: derived from the name (:attr:`genitive`).
+    name_genitive: str | None = Field(default=None, max_length=300)
     created: dt.datetime | None = Field(default=None, sa_column=created_column())
     modified: dt.datetime | None = Field(default=None, sa_column=modified_column())
+
+    @property
+    def genitive(self) -> str:
+        """"die Sitzung des Ausschusses für …": the stored form, else one derived from the name."""
+        return self.name_genitive or genitive(self.name)
 
 
 class Person(SQLModel, table=True):

@@ -17,6 +17,7 @@ from engine.council import Body, Membership, Organization, Person
 from engine.errors import Conflict, Invalid, NotFound
 from engine.schemas import MAX_ID, EndMembershipIn, GremiumIn, MembershipIn, PersonIn, load
 from engine.types import utcnow
+from engine.words import genitive
 
 _ADMIN_ONLY = "Nur die Administration pflegt Gremien, Personen und Mitgliedschaften."
 
@@ -71,6 +72,8 @@ def update_gremium(session: Session, actor: Actor, organization_id: int,
                    data: dict[str, Any]) -> Organization:
     require_admin(actor, _ADMIN_ONLY)
     org = _gremium(session, organization_id)
+    if org.name_genitive is None and str(data.get("name_genitive") or "").strip() == genitive(org.name):
+        data = {**data, "name_genitive": ""}  # the form showed the derived form: still derived
     _update(session, actor, org, GremiumIn(), data, "organization.changed", "organization_id")
     return org
 
@@ -241,4 +244,7 @@ def own_rules(session: Session, organization_id: int) -> bool:
 
 
 def _rule_label(rule: reminders.Rule) -> str:
-    return f"{rule.audience}: {reminders.lead_label(rule.lead_minutes)} vor {rule.anchor}"
+    """In words: "Mitglieder: 7 Tage vor der Sitzung"."""
+    audience = reminders.AUDIENCE_NAMES.get(rule.audience, rule.audience)
+    anchor = reminders.ANCHOR_NAMES.get(rule.anchor, rule.anchor)
+    return f"{audience}: {reminders.lead_label(rule.lead_minutes)} {anchor}"

@@ -14,14 +14,17 @@ from marshmallow import (
     Schema,
     ValidationError,
     fields,
+    post_load,
     pre_load,
     validate,
+    validates,
     validates_schema,
 )
 
 from engine.council import CONSULTATION_ROLES, PAPER_TYPES
 from engine.errors import Invalid
 from engine.text import line_problem
+from engine.words import genitive
 
 #: marshmallow's ``error_messages`` (``marshmallow.types.ErrorMessages``; dict is invariant).
 ErrorMessages = dict[str, str | list[Any] | dict[Any, Any]]
@@ -205,7 +208,20 @@ class GremiumIn(_Base):
     short_name = _text(max_length=50, load_default=None)
     classification = fields.String(required=True, validate=validate.OneOf(
         GREMIUM_KINDS, error="Bitte eine der angebotenen Arten wählen."), error_messages=REQUIRED)
+    #: "des Ausschusses für …": empty, or the same as derived from the name, stores nothing.
+    name_genitive = _name("Der Name im Genitiv", max_length=300, load_default=None)
     body_id = _id(message="Bitte die Körperschaft wählen.")
+
+    @validates("name_genitive")
+    def _with_article(self, value: str | None, **_: Any) -> None:
+        if value and not value.startswith(("des ", "der ")):
+            raise ValidationError("Bitte mit Artikel im Genitiv: „des Ausschusses …“, „der Versammlung …“.")
+
+    @post_load
+    def _derived_is_not_stored(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if data.get("name_genitive") == genitive(data["name"]):
+            data["name_genitive"] = None
+        return data
 
 
 class PersonIn(_Base):

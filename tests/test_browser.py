@@ -111,11 +111,12 @@ def _login(page, username: str) -> None:  # type: ignore[no-untyped-def]
     page.get_by_label("Benutzername").fill(username)
     page.get_by_label("Passwort").fill(PASSWORD)
     page.get_by_role("button", name="Anmelden").click()
-    page.wait_for_url(re.compile(r"/aufgaben/$"))
+    # Each role lands on its own page (the inbox, "Revision", "Meine Sitzungen").
+    page.wait_for_url(lambda url: "/anmelden" not in url)
 
 
 def _open_task(page, title: str) -> None:  # type: ignore[no-untyped-def]
-    page.get_by_role("navigation", name="Navigation").get_by_role("link", name="Meine Aufgaben").click()
+    page.get_by_role("navigation", name="Navigation").get_by_role("link", name="Aufgaben", exact=True).click()
     page.wait_for_url(re.compile(r"/aufgaben/$"))
     page.get_by_role("link", name=title, exact=True).first.click()
     page.wait_for_url(re.compile(r"/aufgaben/\d+$"))
@@ -398,7 +399,7 @@ def test_the_auditors_pages_diagram_timeline_and_search(demo, database, chromium
         assert diagram.locator("[data-element-id='Ergebnis'].rf-current").count() == 1
         assert diagram.locator("[data-element-id='Flow_zur_sitzung'].rf-taken").count() == 1
         assert diagram.locator("[data-element-id='Beratungsfolge_abgeschlossen'].rf-done").count() == 0
-        assert "Modell beratungsfolge, Version 1" in diagram.locator("main").inner_text()
+        assert "Modell Beratungsfolge, Version 1" in diagram.locator("main").inner_text()  # its name
         assert violations == [], violations
     _login(page, "krueger")
     for url, what in [(f"/revision/vorgaenge/{instance_id}/diagramm", "Diagramm"),
@@ -590,7 +591,8 @@ def test_an_admin_uploads_a_model_and_sees_it_deployed_and_drawn(demo, chromium,
         b'name="Beratung abschlie\xc3\x9fen"', b'name="Beratung beenden"')
     with _strict_page(chromium, live_server) as (admin, violations):
         _login(admin, "admin")
-        admin.get_by_role("navigation", name="Navigation").get_by_role("link", name="Verwaltung").click()
+        admin.locator("#menu-verwaltung summary").click()  # the navigation's Verwaltung menu
+        admin.get_by_role("navigation", name="Navigation").get_by_role("link", name="Gremien").click()
         admin.get_by_role("navigation", name="Verwaltung").get_by_role("link", name="Prozessmodelle").click()
         admin.wait_for_url(re.compile(r"/verwaltung/prozessmodelle$"))
         admin.get_by_label("BPMN-Dateien").set_input_files(

@@ -512,7 +512,7 @@ def test_error_pages_in_the_layout_german_and_english(demo, database, browser, a
     missing = client.get("/gibt-es-nicht")
     assert missing.status_code == 404
     page = text_of(missing.get_data(as_text=True))
-    assert "Fehler 404: Nicht gefunden" in page and "Seite nicht gefunden." in page and "Meine Aufgaben" in page
+    assert "Fehler 404: Nicht gefunden" in page and "Seite nicht gefunden." in page and "Aufgaben" in page
     english = text_of(client.get("/gibt-es-nicht?lang=en").get_data(as_text=True))
     assert "Error 404" in english and "Page not found." in english
     forbidden = client.get(f"/aufgaben/{task.id}?lang=de")

@@ -66,8 +66,11 @@ def test_a_running_case_moves_to_the_new_version_with_its_open_task(  # type: ig
         [task] = s.exec(select(HumanTask).where(HumanTask.process_instance_id == instance_id,
                                                 HumanTask.status == TASK_READY)).all()
         assert task.title == "Auf eine Tagesordnung setzen"
-        history = [(e.action, audit_history.describe(e)) for e in audit_history.paper_history(s, paper_id)]
-        assert ("workflow.migrated", "Modell beratungsfolge: Version 1 → 2 · geändert: Auf die Tagesordnung setzen") \
+        events = audit_history.paper_history(s, paper_id)
+        names = audit_history.names_for(s, events)
+        history = [(e.action, audit_history.describe(e, names=names)) for e in events]
+        # The model by its name, not its process id ("beratungsfolge").
+        assert ("workflow.migrated", "Modell „Beratungsfolge“: Version 1 → 2 · geändert: Auf die Tagesordnung setzen") \
             in history
     # It goes on on the new version: the agenda step completes, the result step follows.
     with database.unit_of_work() as s:

@@ -217,7 +217,7 @@ def test_login_page_offers_the_provider_and_a_safe_next(client, provider, demo) 
     assert f"form-action 'self' {provider.issuer}" in page.headers["Content-Security-Policy"]
     provider.set_user("eva", groups=[])
     response = _log_in(client, provider, "eva", next_="//evil.example/")
-    assert response.headers["Location"] == "/aufgaben/"
+    assert response.headers["Location"] == "/meine-sitzungen"  # no grant, no tasks: her own sessions
     assert client.get("/anmelden/oidc/unbekannt").status_code == 404
 
 
@@ -503,10 +503,11 @@ def test_login_and_logout_in_chromium(chromium, live_app, provider, database, de
         page.locator("input[name=password]").fill("egal")
         page.get_by_role("button", name="Sign-in").click()
         page.wait_for_url(f"{live_app}/aufgaben/")
-        assert page.get_by_role("button", name=re.compile("Abmelden")).inner_text() == "Abmelden (Nina Roth)"
+        assert page.locator("#menu-konto summary").inner_text() == "Nina Roth"  # the account's menu
         assert _grants(database, "nina") == {(ROLE_SECRETARIAT, "AWSG")}
 
-        page.get_by_role("button", name=re.compile("Abmelden")).click()
+        page.locator("#menu-konto summary").click()
+        page.get_by_role("button", name="Abmelden").click()
         page.wait_for_url(f"{provider.issuer}/session/end**")
         page.get_by_role("button", name="Yes, sign me out").click()
         page.wait_for_url(f"{live_app}/")

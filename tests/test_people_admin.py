@@ -8,7 +8,7 @@ import re
 import pytest
 from sqlmodel import col, select
 
-from engine import audit, outbox
+from engine import audit, audit_history, outbox
 from engine.calendar import reminders
 from engine.calendar.reminders import Reminder
 from engine.council import Membership, Organization, Person
@@ -138,8 +138,11 @@ def test_reminder_rules_are_edited_per_gremium(demo, database, browser):  # type
             if r.meeting_id in set(_meetings_of(s, assembly.id))}
         assert leads == {12 * 60, 3 * 24 * 60}
     [event] = _events(database, "reminder_rules.changed")
-    assert "mitglieder: 7 Tage vor sitzung" in event.details["old"]
-    assert "mitglieder: 3 Tage vor sitzung" in event.details["new"]
+    # In words, never the codes of audience and anchor ("mitglieder: 7 Tage vor sitzung").
+    assert "Mitglieder: 7 Tage vor der Sitzung" in event.details["old"]
+    assert "Mitglieder: 3 Tage vor der Sitzung" in event.details["new"]
+    described = audit_history.describe(event)
+    assert "vorher: Mitglieder: 7 Tage vor der Sitzung" in described and "sitzung;" not in described
 
 
 def test_failed_mail_is_shown_and_retried(demo, database, browser):  # type: ignore[no-untyped-def]

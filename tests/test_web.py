@@ -28,10 +28,11 @@ def _paper_form(ids: dict[str, int], **overrides: object) -> dict:  # type: igno
         "facts": "Der Entwurf der Haushaltssatzung liegt vor.", "proposal_heading": "Beschlussvorschlag",
         "proposal": "Die Verbandsversammlung beschließt die Haushaltssatzung.",
         "financial_impact": "siehe Anlage", "personnel_impact": "keine",
+        # Sessions ahead (SI/2024/131 has been held): the committee's, then the assembly's after it.
         "consultations-0-organization_id": ids["AWSG"], "consultations-0-role": "Vorberatung",
-        "consultations-0-meeting_id": ids["SI/2024/131"],
+        "consultations-0-meeting_id": ids["SI/2024/140"],
         "consultations-1-organization_id": ids["VV"], "consultations-1-role": "Entscheidung",
-        "consultations-1-meeting_id": ids["SI/2024/128"],
+        "consultations-1-meeting_id": ids["SI/2024/141"],
         "consultations-2-organization_id": "", "consultations-2-role": "", "consultations-2-meeting_id": "",
     }
     form.update(overrides)  # type: ignore[arg-type]
@@ -92,7 +93,8 @@ def test_wrong_vorlage_input_names_each_field_and_keeps_the_rest(demo, database,
     assert fixed.status_code == 422
     html = fixed.get_data(as_text=True)
     assert "Die Vorlage 2024/063 gibt es schon." in html
-    assert re.search(r'id="consultations.0.meeting_id-error">Keine Sitzung von Ausschuss', html)
+    assert re.search(r'id="consultations.0.meeting_id-error">SI/2024/128 ist keine kommende Sitzung des Ausschusses',
+                     html)
     with database.unit_of_work() as s:
         assert len(s.exec(select(Paper)).all()) == 1
 

@@ -18,10 +18,23 @@ from engine.settings import TIMEZONE
 from engine.types import utcnow
 
 from .auth import current_actor, login_required
+from .i18n import N_
 from .i18n import gettext as _
 from .views import request_session, rollback_request
 
 bp = Blueprint("admin", __name__, url_prefix="/verwaltung")
+
+#: The Verwaltung's pages: the navigation's menu and the links on each of them.
+ADMIN_PAGES = (("people.organizations", N_("Gremien")), ("people.persons", N_("Personen")),
+               ("accounts.index", N_("Konten")), ("admin.gremien", N_("Fristen")),
+               ("people.outbox_page", N_("Postausgang und Störungen")),
+               ("models.index", N_("Prozessmodelle")), ("modeler.index", N_("Modell bearbeiten")))
+
+
+@bp.app_template_global()
+def admin_pages() -> list[tuple[str, str]]:
+    """The Verwaltung's pages (endpoint, label in the page's language)."""
+    return [(endpoint, _(label)) for endpoint, label in ADMIN_PAGES]
 
 _RULE_NUMBERS = ("invitation_days", "agenda_days_before", "result_working_days")
 

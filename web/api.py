@@ -30,7 +30,7 @@ from werkzeug.exceptions import Unauthorized
 
 from engine import catalog, tasks
 from engine.accounts import Actor
-from engine.audit_history import ACTIONS, describe
+from engine.audit_history import ACTIONS, describe, names_for
 from engine.council import RESULTS, Meeting
 from engine.db import after_commit
 from engine.errors import EngineError, Forbidden, Invalid, NotFound
@@ -603,8 +603,10 @@ def process_history(instance_id: int) -> ResponseReturnValue:
     if s.get(ProcessInstance, instance_id) is None:
         raise NotFound(_("Vorgang nicht gefunden."))
     events, after = catalog.history(s, instance_id, **args)
+    names = names_for(s, events)
     return jsonify(events=_instance(S.HistoryEventOut, many=True).dump([{
-        **e.model_dump(), "action_label": ACTIONS.get(e.action, e.action), "description": describe(e)}
+        **e.model_dump(), "action_label": ACTIONS.get(e.action, e.action),
+        "description": describe(e, names=names)}
         for e in events]), next=after)
 
 

@@ -30,6 +30,7 @@ from engine.types import ascii_int
 from engine.workflow.models import ProcessInstance, ProcessModel
 
 from .auth import current_actor, login_required
+from .i18n import gettext as _
 from .views import request_now, request_session
 
 bp = Blueprint("audit", __name__, url_prefix="/revision")
@@ -46,8 +47,9 @@ def audit_finding() -> audit.AuditVerification | None:
 
 
 @bp.app_template_global()
-def describe_event(event: audit.AuditEvent) -> str:
-    return audit_history.describe(event)
+def describe_event(event: audit.AuditEvent, names: audit_history.Names | None = None) -> str:
+    """An event's details in words of the page's language."""
+    return audit_history.describe(event, _, names)
 
 
 def _auditor() -> Any:
@@ -88,6 +90,7 @@ def index() -> ResponseReturnValue:
         errors, status = exc.errors, 422
     return render_template(
         "audit.html", report=audit.last_verification(s), rows=rows, args=args, errors=errors,
+        names=audit_history.names_for(s, (event for event, _ref in rows)),
         next_url=_url("audit.index", args, vor=next_before) if next_before else None,
         actions=audit_history.ACTIONS, gremien=audit_history.gremien(s),
         export_csv=_url("audit.export", args, format="csv"),
@@ -126,7 +129,7 @@ def timeline(paper_id: int) -> ResponseReturnValue:
     instances = list(s.exec(select(ProcessInstance).where(ProcessInstance.paper_id == paper_id)
                             .order_by(col(ProcessInstance.id))))
     return render_template("audit_timeline.html", paper=paper, events=events, deadline=deadline,
-                           instances=instances,
+                           instances=instances, names=audit_history.names_for(s, events),
                            actions=audit_history.ACTIONS,
                            consultations=consultations, report=audit.last_verification(s))
 

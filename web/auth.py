@@ -37,9 +37,10 @@ from flask_limiter.util import get_remote_address
 
 from engine import audit
 from engine.accounts import Actor, authenticate, privileged_account
-from engine.council import Account
+from engine.council import ROLE_AUDITOR, ROLE_SECRETARIAT, Account
 from engine.identity import logins
 from engine.settings import Settings
+from engine.visibility import is_clerk
 
 from .i18n import gettext as _
 from .views import request_now, request_session
@@ -135,15 +136,33 @@ def _check_csrf() -> None:
         abort(400, "CSRF")
 
 
-def safe_next(target: str | None) -> str:
-    r"""Where to go after login: a path on this site, or the inbox. Browsers drop TAB/LF/CR
-    inside a URL and read ``\`` as ``/``: ``/\t/evil.example`` or ``/\evil.example`` would
-    leave the site. The target must parse without scheme and host, as sent and decoded."""
+def works_on_tasks(actor: Actor | None) -> bool:
+    """Whose work comes as tasks (the inbox): Sekretariat, Sachbearbeitung, Administration.
+    A member or an auditor has none; their page is another."""
+    return actor is not None and (actor.is_admin or bool(actor.organizations_for(ROLE_SECRETARIAT))
+                                  or is_clerk(actor))
+
+
+def landing_page(actor: Actor | None) -> str:
+    """Where a login without a ``next`` leads: the tasks for those who work on them, the
+    process history for an auditor, "Meine Sitzungen" for a member (and anyone else)."""
+    if works_on_tasks(actor):
+        return url_for("inbox.index")
+    if actor is not None and actor.has_role(ROLE_AUDITOR):
+        return url_for("audit.index")
+    return url_for("meetings.mine")
+
+
+def safe_next(target: str | None, actor: Actor | None = None) -> str:
+    r"""Where to go after login: a path on this site, or the account's landing page
+    (:func:`landing_page`). Browsers drop TAB/LF/CR inside a URL and read ``\`` as ``/``:
+    ``/\t/evil.example`` or ``/\evil.example`` would leave the site. The target must parse
+    without scheme and host, as sent and decoded."""
     cleaned = _printable(target or "").replace("\\", "/")
     for candidate in (cleaned, _printable(unquote(cleaned)).replace("\\", "/")):
         parts = urlsplit(candidate)
         if parts.scheme or parts.netloc or not candidate.startswith("/") or candidate.startswith("//"):
-            return url_for("inbox.index")
+            return landing_page(actor)
     return cleaned
 
 
@@ -196,7 +215,7 @@ def login() -> ResponseReturnValue:
         else:
             _give_back_attempt()
             log_in(actor.account_id, METHOD_PASSWORD)
-            return redirect(safe_next(request.args.get("next")))
+            return redirect(safe_next(request.args.get("next"), actor))
     return render_template("login.html", error=error), (401 if error else 200)
 
 
@@ -240,7 +259,8 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_NAME="__Host-ratsflow" if settings.secure_cookies else "ratsflow",
     )
     app.before_request(_check_csrf)
-    app.jinja_env.globals.update(csrf_token=csrf_token, current_actor=current_actor)
+    app.jinja_env.globals.update(csrf_token=csrf_token, current_actor=current_actor,
+                                 works_on_tasks=works_on_tasks)
 
 
 def limit_logins(app: Flask) -> Limiter:

@@ -97,10 +97,9 @@ _DATA_STRINGS = (
     N_("Die Prozesshistorie eines Vorgangs lesen (Revision)"),
     N_("Die eigenen Erinnerungen lesen"),
     N_("Prozessmodelle prüfen und bereitstellen (Administration)"),
-    # Sitzung states (OParl meetingState), reminder kinds and states (engine.calendar.reminders)
+    # Sitzung states (OParl meetingState) and reminder states (engine.calendar.reminders; their
+    # kinds are named in engine.calendar.reminders.KIND_NAMES, extracted from engine/)
     N_("terminiert"), N_("eingeladen"), N_("durchgeführt"),
-    N_("sitzung"), N_("tagesordnungsschluss"), N_("ladungsfrist"), N_("ladungsfrist_versaeumt"),
-    N_("einladung"), N_("verlegt"),
     N_("geplant"), N_("vorbereitet"), N_("versandt"), N_("storniert"), N_("entfallen"),
     # Ergebnisse (engine.council.RESULTS)
     N_("zur Kenntnis genommen"),
@@ -138,22 +137,6 @@ _DATA_STRINGS = (
     N_("Ausschuss"), N_("Beirat"), N_("Fraktion"), N_("Hauptorgan"), N_("Rat"), N_("Kreistag"),
     N_("Verbandsversammlung"), N_("Bezirksvertretung"), N_("Arbeitsgruppe"), N_("Kommission"),
     N_("Vorsitz"), N_("stellvertretender Vorsitz"), N_("Mitglied"), N_("stellvertretendes Mitglied"),
-    # Event types of the process history (engine.audit_history.ACTIONS)
-    N_("Vorlage angelegt"), N_("Ablauf gestartet"), N_("Aufgabe übernommen"), N_("Aufgabe freigegeben"),
-    N_("Aufgabe zugewiesen"), N_("Aufgabe delegiert"), N_("Delegation erledigt"), N_("Kommentar"),
-    N_("Wiedervorlage gesetzt"), N_("Aufgabe erledigt"), N_("Versuch abgelehnt"),
-    N_("Ereignis im Ablauf"), N_("Störung im Ablauf"), N_("Ablauf fortgesetzt"), N_("Sitzung angelegt"),
-    N_("Sitzung verlegt"), N_("Sitzung abgesagt"), N_("Einladung versandt"),
-    N_("Ladungsfrist versäumt"), N_("Niederschrift freigegeben"), N_("Tagesordnung geändert"),
-    N_("Ergebnis freigegeben"), N_("Prozessmodell bereitgestellt"), N_("Fristen geändert"),
-    N_("Bundesland geändert"), N_("Erinnerungsregeln geändert"), N_("Gremium angelegt"),
-    N_("Gremium geändert"), N_("Person angelegt"), N_("Person geändert"),
-    N_("Mitgliedschaft eingetragen"), N_("Mitgliedschaft beendet"), N_("E-Mail erneut gesendet"),
-    N_("Befund der Prüfung"), N_("Historie exportiert"), N_("Anmeldung"), N_("Anmeldung fehlgeschlagen"),
-    N_("Erinnerungen versandt"),
-    N_("Überall abgemeldet"), N_("Konto angelegt"), N_("Konto geändert"), N_("Konto deaktiviert"),
-    N_("Konto aktiviert"), N_("Passwort neu gesetzt"), N_("Eigenes Passwort geändert"), N_("Rolle vergeben"),
-    N_("Rolle entzogen"), N_("Rechte vom Anmeldedienst übernommen"),
     # Roles of an account (engine.council.ROLE_*)
     N_("Administration"), N_("Revision"), N_("Sachbearbeitung"), N_("Sekretariat"),
 )

@@ -28,6 +28,22 @@ from .views import form_values, request_now, request_session, request_today, rol
 
 bp = Blueprint("meetings", __name__)
 
+
+@bp.app_template_global()
+def reminder_kind(kind: str) -> str:
+    """A reminder's kind in words of the page's language ("Ladungsfrist versäumt"), never its code."""
+    return _(reminders.KIND_NAMES.get(kind, "Erinnerung"))
+
+
+@bp.app_template_global()
+def lead_words(minutes: int) -> str:
+    """A reminder's lead time in the page's language: "7 Tage", "1 Tag", "3 Stunden"."""
+    if minutes % reminders.DAY == 0:
+        days = minutes // reminders.DAY
+        return _("1 Tag") if days == 1 else _("%(n)s Tage", n=days)
+    hours = round(minutes / 60)
+    return _("1 Stunde") if hours == 1 else _("%(n)s Stunden", n=hours)
+
 ICS = "text/calendar; charset=utf-8"
 #: How far back a feed reaches (calendars keep what they had; a feed need not carry years).
 FEED_DAYS_BACK = 180
@@ -47,8 +63,16 @@ def _person_of(s: Session, actor: Actor | None) -> Person | None:
 
 # ----------------------------------------------------------------------------- a Sitzung
 
+#: The page's forms: a refused one shows its errors and what was typed on its own fields only.
+_FORMS = ("agenda", "invite", "move", "cancel")
+
+
 def _meeting_page(meeting_id: int, status: int = 200, errors: dict[str, list[str]] | None = None,
-                  problem: str | None = None, values: dict[str, Any] | None = None) -> ResponseReturnValue:
+                  problem: str | None = None, values: dict[str, Any] | None = None,
+                  sent: str | None = None) -> ResponseReturnValue:
+    """The Sitzung's page; after a refused form, ``sent`` names that form (agenda, invite,
+    move, cancel): its fields show the errors and keep what was typed, the others stay clean
+    (the invitation's and the agenda's "reason" are different fields)."""
     s = request_session()
     meeting = s.get(Meeting, meeting_id)
     if meeting is None:
@@ -72,7 +96,9 @@ def _meeting_page(meeting_id: int, status: int = 200, errors: dict[str, list[str
         items=meetings.agenda_items(s, meeting_id) if secretary else [],
         marks=deadlines.deadlines_for_meeting(s, meeting), secretary=secretary, planned=planned,
         process=process, timer_rows=steps, process_tasks=tasks,
-        now=request_now(), errors=errors or {}, problem=problem, values=values or {},
+        now=request_now(), errors=errors or {}, problem=problem, values=values or {}, sent=sent,
+        form_errors={form: (errors or {}) if form == sent else {} for form in _FORMS},
+        form_values={form: (values or {}) if form == sent else {} for form in _FORMS},
         members=reminders.members_of(s, meeting.organization_id, meeting.start.astimezone(TIMEZONE).date())
         if secretary else [],
     ), status
@@ -83,7 +109,7 @@ def meeting(meeting_id: int) -> ResponseReturnValue:
     return _meeting_page(meeting_id)
 
 
-def _act(meeting_id: int, verb: Any, message: str) -> ResponseReturnValue:
+def _act(meeting_id: int, verb: Any, message: str, form: str) -> ResponseReturnValue:
     actor = current_actor()
     assert actor is not None
     values = form_values()
@@ -93,7 +119,7 @@ def _act(meeting_id: int, verb: Any, message: str) -> ResponseReturnValue:
         rollback_request()
         if exc.status == 404:
             abort(404)
-        return _meeting_page(meeting_id, exc.status, exc.errors, exc.message, values)
+        return _meeting_page(meeting_id, exc.status, exc.errors, exc.message, values, sent=form)
     flash(message, "success")
     return redirect(url_for("meetings.meeting", meeting_id=meeting_id))
 
@@ -101,7 +127,7 @@ def _act(meeting_id: int, verb: Any, message: str) -> ResponseReturnValue:
 @bp.post("/sitzungen/<int:meeting_id>/einladen")
 @login_required
 def invite(meeting_id: int) -> ResponseReturnValue:
-    return _act(meeting_id, sessions.send_invitation, _("Die Einladung geht an alle Mitglieder."))
+    return _act(meeting_id, sessions.send_invitation, _("Die Einladung geht an alle Mitglieder."), "invite")
 
 
 @bp.post("/sitzungen/<int:meeting_id>/verlegen")
@@ -109,14 +135,14 @@ def invite(meeting_id: int) -> ResponseReturnValue:
 def move(meeting_id: int) -> ResponseReturnValue:
     return _act(meeting_id, sessions.move,
                 _("Die Sitzung wurde verlegt; Erinnerungen und Fristen sind angepasst, die Mitglieder "
-                  "werden benachrichtigt."))
+                  "werden benachrichtigt."), "move")
 
 
 @bp.post("/sitzungen/<int:meeting_id>/absagen")
 @login_required
 def cancel(meeting_id: int) -> ResponseReturnValue:
     return _act(meeting_id, sessions.cancel,
-                _("Die Sitzung wurde abgesagt; die Mitglieder werden benachrichtigt."))
+                _("Die Sitzung wurde abgesagt; die Mitglieder werden benachrichtigt."), "cancel")
 
 
 @bp.post("/sitzungen/<int:meeting_id>/tagesordnung")
@@ -147,7 +173,7 @@ def agenda_change(meeting_id: int) -> ResponseReturnValue:
         agenda.may_change(session, actor, meeting_id, values, now)
         raise Invalid("Eingaben bitte prüfen.", {"action": ["Unbekannte Änderung der Tagesordnung."]})
 
-    return _act(meeting_id, change, _("Die Tagesordnung wurde geändert."))
+    return _act(meeting_id, change, _("Die Tagesordnung wurde geändert."), "agenda")
 
 
 # ----------------------------------------------------------------------------- a member
@@ -189,7 +215,7 @@ def mine() -> ResponseReturnValue:
         "my_meetings.html", person=person, gremien=gremien, upcoming=upcoming, orgs=orgs, sent=sent,
         planned=planned, titles=titles, leads=leads,
         wants={lead: (person.id, lead) not in opted_out for lead in leads},
-        lead_label=reminders.lead_label, token=token,
+        token=token,
         has_token=reminders.has_calendar_token(s, person.id))
 
 

@@ -73,7 +73,9 @@ ASPECT_NAMES = {
 N_("BPMN-Element")
 
 
+@bp.app_template_global("element_kind")
 def _kind(kind: str) -> str:
+    """A BPMN element's kind in words ("Benutzeraufgabe"), for an element without a name too."""
     return _(ELEMENT_KINDS.get(kind, "BPMN-Element"))
 
 

@@ -34,7 +34,7 @@ from joserfc.errors import JoseError
 from sqlmodel import Session
 
 from engine import audit
-from engine.accounts import privileged_account
+from engine.accounts import load_actor, privileged_account
 from engine.identity import oidc as identity
 from engine.settings import OidcProvider, Settings
 
@@ -151,7 +151,7 @@ def start(name: str) -> ResponseReturnValue:
         log.warning("OpenID-Anbieter %s nicht erreichbar: %s", name, exc)
         return _refused(_("Der Anmeldedienst %(label)s ist nicht erreichbar. Bitte später noch einmal "
                           "versuchen.", label=provider.label), 502)
-    session["oidc_next"] = safe_next(request.args.get("next"))
+    session["oidc_next"] = request.args.get("next") or ""  # checked after the login (safe_next)
     # The public address (RATSFLOW_BASE_URL), as registered at the provider: behind a reverse
     # proxy the request's own host and scheme may be internal ones.
     settings: Settings = current_app.extensions["ratsflow.settings"]
@@ -211,7 +211,7 @@ def callback(name: str) -> ResponseReturnValue:
     # for admins and auditors.
     log_in(result.account.id, f"OpenID Connect ({provider.label})", provider=provider.name,
            id_token=id_token)
-    return redirect(safe_next(target))
+    return redirect(safe_next(target, load_actor(s, result.account.id)))
 
 
 def init_app(app: Flask) -> None:

@@ -45,12 +45,16 @@ def _consultation_rows(form: Any) -> list[dict[str, str]]:
 
 def _choices(session: Session, actor: Actor) -> dict[str, Any]:
     orgs = list(session.exec(select(Organization).order_by(col(Organization.name))))
-    meetings = list(session.exec(select(Meeting).where(Meeting.cancelled == False)  # noqa: E712
-                                 .order_by(col(Meeting.start))))
+    gremien = [o for o in orgs if o.organization_type == "Gremium"]
+    # Each Gremium's sessions ahead, not cancelled: what a Beratung may be planned in (the
+    # page's script then offers only the chosen Gremium's; create_paper checks the same).
+    ahead = list(session.exec(select(Meeting).where(Meeting.cancelled == False,  # noqa: E712
+                                                    col(Meeting.start) > request_now())
+                              .order_by(col(Meeting.start))))
     return {
-        "gremien": [o for o in orgs if o.organization_type == "Gremium"],
+        "gremien": gremien,
         "bereiche": [o for o in orgs if o.organization_type == "Verwaltungsbereich" and leads(actor, o.id)],
-        "meetings": meetings,
+        "sessions_by_gremium": [(o, [m for m in ahead if m.organization_id == o.id]) for o in gremien],
         "persons": list(session.exec(select(Person).order_by(col(Person.family_name),
                                                              col(Person.given_name)))),
         "paper_types": PAPER_TYPES,
@@ -80,7 +84,8 @@ def new_paper() -> ResponseReturnValue:
             attachments = [(f.filename, f.read(), f.mimetype)  # names normalised by engine.files
                            for f in request.files.getlist("anlagen") if f and f.filename]
             try:
-                paper = procedures.create_paper(s, actor, data, attachments, files=_files())
+                paper = procedures.create_paper(s, actor, data, attachments, files=_files(),
+                                                now=request_now())
                 assert paper.id is not None
                 if "start" in request.form:
                     procedures.start_beratungsfolge(s, actor, paper.id)

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from engine import audit, members, outbox
 from engine.calendar import reminders
-from engine.council import Body, Organization, Person
+from engine.council import Body, Meeting, Organization, Paper, Person
 from engine.errors import Conflict, Invalid, NotFound
 from engine.outbox import OutboxMessage
 from engine.process import timers
@@ -64,7 +64,7 @@ def _organization_page(org_id: int, values: dict[str, Any], errors: dict[str, li
     return render_template(
         "admin_organization.html", org=org, kinds=GREMIUM_KINDS, roles=MEMBERSHIP_ROLES,
         memberships=members.memberships_of(s, org_id), persons=persons, values=values, errors=errors,
-        rules=rules, own_rules=members.own_rules(s, org_id), lead_label=reminders.lead_label,
+        rules=rules, own_rules=members.own_rules(s, org_id),
         audiences={reminders.AUDIENCE_MEMBERS: _("Mitglieder"),
                    reminders.AUDIENCE_SECRETARIAT: _("Sekretariat")},
         anchors={reminders.KIND_SESSION: _("vor der Sitzung"),
@@ -209,8 +209,14 @@ def outbox_page() -> ResponseReturnValue:
     waiting = list(s.exec(select(OutboxMessage).where(OutboxMessage.status == outbox.PENDING,
                                                       col(OutboxMessage.attempts) > 0)
                           .order_by(col(OutboxMessage.next_attempt_at)).limit(200)))
+    incidents = timers.incidents(s)
+    # Each stopped Vorgang with its Vorlage's and its Sitzung's numbers (2024/063, SI/2024/131).
+    papers = {p.id: p for p in s.exec(select(Paper).where(col(Paper.id).in_(
+        {i.paper_id for i in incidents if i.paper_id})))} if incidents else {}
+    sessions = {m.id: m for m in s.exec(select(Meeting).where(col(Meeting.id).in_(
+        {i.meeting_id for i in incidents if i.meeting_id})))} if incidents else {}
     return render_template("admin_outbox.html", failed=failed, waiting=waiting,
-                           incidents=timers.incidents(s))
+                           incidents=incidents, papers=papers, sessions=sessions)
 
 
 @bp.post("/postausgang/<int:message_id>/erneut")

@@ -55,6 +55,7 @@ from engine.outbox import WITHDRAWN, OutboxMessage
 from engine.settings import TIMEZONE
 from engine.tasks import TASK_READY, HumanTask
 from engine.types import created_column, table_of, utc_column, utcnow
+from engine.words import N_
 
 PENDING = "geplant"
 #: Rendered ahead into the outbox (its message waits there for ``due_at``); becomes
@@ -77,13 +78,18 @@ KIND_TASK_OVERDUE = "aufgabe_ueberfaellig"
 KINDS = (KIND_SESSION, KIND_AGENDA_CLOSING, KIND_INVITATION_DUE, KIND_INVITATION_MISSED,
          KIND_INVITATION, KIND_MOVED, KIND_CANCELLED)
 #: What a kind is called where people read it (the history, pages).
-KIND_NAMES = {KIND_SESSION: "Sitzungserinnerung", KIND_AGENDA_CLOSING: "Tagesordnungsschluss",
-              KIND_INVITATION_DUE: "Ladungsfrist", KIND_INVITATION_MISSED: "Ladungsfrist versäumt",
-              KIND_INVITATION: "Einladung", KIND_MOVED: "Verlegung", KIND_CANCELLED: "Absage",
-              KIND_TASK_OVERDUE: "Aufgabe überfällig"}
+KIND_NAMES = {KIND_SESSION: N_("Sitzungserinnerung"), KIND_AGENDA_CLOSING: N_("Tagesordnungsschluss"),
+              KIND_INVITATION_DUE: N_("Ladungsfrist"), KIND_INVITATION_MISSED: N_("Ladungsfrist versäumt"),
+              KIND_INVITATION: N_("Einladung"), KIND_MOVED: N_("Verlegung"), KIND_CANCELLED: N_("Absage"),
+              KIND_TASK_OVERDUE: N_("Aufgabe überfällig")}
+#: What a reminder rule's lead time counts back from, in words ("7 Tage vor der Sitzung").
+ANCHOR_NAMES = {KIND_SESSION: N_("vor der Sitzung"), KIND_AGENDA_CLOSING: N_("vor dem Tagesordnungsschluss"),
+                KIND_INVITATION_DUE: N_("vor Ablauf der Ladungsfrist")}
 
 AUDIENCE_MEMBERS = "mitglieder"
 AUDIENCE_SECRETARIAT = "sekretariat"
+#: Who a reminder rule is for, in words.
+AUDIENCE_NAMES = {AUDIENCE_MEMBERS: N_("Mitglieder"), AUDIENCE_SECRETARIAT: N_("Sekretariat")}
 
 #: Membership roles that receive the members' reminders and the invitation.
 MEMBER_ROLES = ("Vorsitz", "Mitglied", "stellvertretendes Mitglied", "stellv. Vorsitz")

@@ -23,7 +23,9 @@ from engine.calendar import meetings, reminders
 from engine.council import MEETING_HELD, RESULTS, AgendaItem, Consultation, Meeting, Paper
 from engine.errors import Conflict, Invalid
 from engine.process import rules
+from engine.settings import TIMEZONE
 from engine.types import table_of
+from engine.words import N_
 from engine.writes import Writes
 
 
@@ -69,6 +71,13 @@ def _put_on_agenda(ctx: EffectContext) -> dict[str, Any]:
     if consultation is None or paper is None:
         return {}
     meeting = ctx.behind[ctx.values["meeting_id"]]  # validated against exactly these choices
+    if meeting.agenda_closed is not None and meeting.agenda_closed <= ctx.now \
+            and not (ctx.values.get("reason") or "").strip():
+        # As on the Sitzung's page (engine.calendar.agenda): once closed, a change needs a reason.
+        closed = meeting.agenda_closed.astimezone(TIMEZONE)
+        raise Invalid("Die Tagesordnung ist geschlossen.", {"reason": [
+            f"Die Tagesordnung der Sitzung {meeting.reference or meetings.meeting_label(meeting)} wurde am "
+            f"{closed:%d.%m.%Y} geschlossen: bitte begründen, warum die Vorlage noch darauf kommt."]})
     given = ctx.values.get("top_nummer")
     if given and given in meetings.agenda_numbers(ctx.session, meeting.id):
         session_name = meeting.reference or meetings.meeting_label(meeting)
@@ -175,10 +184,10 @@ EFFECTS: dict[str, Effect] = {
 }
 
 #: What an effect does, in the words of the history (never its code).
-EFFECT_NAMES = {"putOnAgenda": "auf die Tagesordnung gesetzt", "recordResult": "Ergebnis erfasst",
-                "closeAgenda": "Tagesordnung geschlossen", "sendInvitation": "Einladung versandt",
-                "flagLateInvitation": "Ladungsfrist als versäumt markiert", "meetingHeld": "Sitzung begonnen",
-                "releaseMinutes": "Niederschrift freigegeben"}
+EFFECT_NAMES = {"putOnAgenda": N_("auf die Tagesordnung gesetzt"), "recordResult": N_("Ergebnis erfasst"),
+                "closeAgenda": N_("Tagesordnung geschlossen"), "sendInvitation": N_("Einladung versandt"),
+                "flagLateInvitation": N_("Ladungsfrist als versäumt markiert"),
+                "meetingHeld": N_("Sitzung begonnen"), "releaseMinutes": N_("Niederschrift freigegeben")}
 
 #: An effect that reads a form field's run-time choice → (field, its ``x-options``): deploy
 #: refuses a task declaring the effect whose form lacks that field.

@@ -314,7 +314,7 @@ def _model_spec(session: Session, model_id: int, spec_hash: str) -> _ModelSpec:
 
 def create_paper(session: Session, actor: Actor, data: dict[str, Any],
                  attachments: Sequence[tuple[str, bytes, str | None]] = (),
-                 files: FileStore | None = None) -> Paper:
+                 files: FileStore | None = None, now: datetime | None = None) -> Paper:
     """A clerk creates a Vorlage with its Beratungsfolge and Anlagen (as Entwurf).
 
     ``attachments`` are (file name, bytes, the client's content type); the content type is
@@ -347,8 +347,13 @@ def create_paper(session: Session, actor: Actor, data: dict[str, Any],
             continue
         if step["meeting_id"] is not None:
             meeting = session.get(Meeting, step["meeting_id"])
-            if meeting is None or meeting.organization_id != org.id:
-                errors[f"consultations.{i}.meeting_id"] = [f"Keine Sitzung von {org.name}."]
+            if meeting is None or meeting.organization_id != org.id or meeting.cancelled \
+                    or meeting.start <= (now or utcnow()):
+                # Only the Gremium's sessions ahead (what the form offers for it).
+                what = ("Die gewählte Sitzung" if meeting is None
+                        else meeting.reference or meeting_label(meeting))
+                errors[f"consultations.{i}.meeting_id"] = [
+                    f"{what} ist keine kommende Sitzung {org.genitive}."]
             elif previous_start is not None and meeting.start < previous_start:
                 errors[f"consultations.{i}.meeting_id"] = [
                     "Die Sitzung liegt vor der Sitzung der vorigen Beratung."]
@@ -1088,4 +1093,5 @@ def diagram_state(session: Session, instance_id: int) -> dict[str, Any]:
     _spec, workflow = _restore(session, instance, spec_hash)
     completed, current = runtime.elements_by_state(workflow)
     return {"instance": instance, "model": model, "completed": sorted(completed), "current": sorted(current),
-            "taken": runtime.flows_taken(model.bpmn_xml, completed, current)}
+            "taken": runtime.flows_taken(model.bpmn_xml, completed, current),
+            "labels": runtime.element_labels(workflow)}

@@ -46,6 +46,7 @@ from engine.calendar.meetings import meeting_label, note_agenda_numbers
 from engine.council import PAPER_DONE, PAPER_WITHDRAWN, AgendaItem, Consultation, Meeting, Organization
 from engine.db import UNIT_KEYS, hold, remembered
 from engine.settings import TIMEZONE
+from engine.words import N_
 from engine.workflow.forms import Choice
 from engine.workflow.runtime import KIND_END_EVENT, KIND_TIMER_EVENT, KIND_USER_TASK, ROLE_PROPERTY
 
@@ -370,9 +371,12 @@ def _sessions_of_the_gremium(session: Session, organization_id: int | None,
     offered = [m for m in meetings if window.refusal(m) is None]
     behind: dict[Any, Any] = {m.id: m for m in offered}
     planned = consultation.meeting_id if consultation is not None else None
-    return Offered([Choice(m.id, meeting_label(m)) for m in offered], behind,
-                   planned if planned in behind else None, window)
+    choices = [Choice(m.id, meeting_label(m), note=CLOSED if m.agenda_closed else None) for m in offered]
+    return Offered(choices, behind, planned if planned in behind else None, window)
 
+
+#: A session whose agenda has closed: offered, but a new TOP there needs a reason.
+CLOSED = N_("Tagesordnung geschlossen")
 
 #: A form field's ``x-options`` → where its choices come from at run time.
 CHOICE_SOURCES: dict[str, ChoiceSource] = {

@@ -45,6 +45,8 @@ class Choice:
     label_en: str | None = None
     #: The consultation roles this choice fits (``x-roles``); empty: every role.
     roles: tuple[str, ...] = ()
+    #: What to know about it, in German words the page translates ("Tagesordnung geschlossen").
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -223,7 +225,8 @@ def json_schema(form: Form, english: bool = False) -> dict[str, Any]:
             prop["type"] = f.type
         if f.choices or f.options_source:
             prop["oneOf"] = [{"const": c.value,
-                              "title": c.label_en if english and c.label_en else c.label}
+                              "title": c.label_en if english and c.label_en else c.label,
+                              **({"description": c.note} if c.note else {})}
                              for c in f.choices]
         for key, value in (("minimum", f.minimum), ("maximum", f.maximum), ("maxLength", f.max_length),
                            ("default", f.default), ("description", f.description)):

@@ -824,6 +824,19 @@ def elements_by_state(workflow: BpmnWorkflow) -> tuple[set[str], set[str]]:
     return completed, current
 
 
+def element_labels(workflow: BpmnWorkflow) -> dict[str, tuple[str | None, str]]:
+    """BPMN element id → its name in the model (None: it has none) and its kind as BPMN
+    names it ("userTask", "exclusiveGateway"): what a page shows instead of the id."""
+    labels: dict[str, tuple[str | None, str]] = {}
+    for one in [workflow.spec, *workflow.subprocess_specs.values()]:
+        for task_spec in one.task_specs.values():
+            bpmn_id = getattr(task_spec, "bpmn_id", None)
+            if bpmn_id and bpmn_id not in labels:
+                kind = type(task_spec).__name__
+                labels[bpmn_id] = (getattr(task_spec, "bpmn_name", None) or None, kind[:1].lower() + kind[1:])
+    return labels
+
+
 def flows_taken(bpmn_xml: str, completed: set[str], current: set[str]) -> list[str]:
     """Sequence flows from a completed element to a completed or current one."""
     root = etree.fromstring(bpmn_xml.encode(), parser=etree.XMLParser(resolve_entities=False))
