@@ -7,6 +7,7 @@ except on CI (environment variable ``CI`` set), where that is a failure.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import threading
@@ -54,13 +55,16 @@ def chromium() -> Iterator[Any]:
 
 
 @pytest.fixture
-def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """The real app on 127.0.0.1 and a free port; the base URL without a trailing slash."""
+def live_server(app, settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The real app on 127.0.0.1 and a free port; the base URL without a trailing slash (and
+    ``RATSFLOW_BASE_URL``, as ``ratsflow serve`` sets it to where it serves)."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    app.extensions["ratsflow.settings"] = dataclasses.replace(settings, base_url=url)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield url
     finally:
         server.shutdown()
         server.server_close()

@@ -158,6 +158,10 @@ def create_app(settings: Settings | None = None, *, upgrade: bool | None = None)
         )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        # The server writes the Date (werkzeug's and gunicorn's always do); Werkzeug's
+        # make_conditional (send_file, the OParl answers) adds one of its own, and the answer
+        # then had two (RFC 9110 §6.6.1: one).
+        response.headers.pop("Date", None)
         return response
 
     @app.teardown_request
