@@ -64,6 +64,7 @@ ACTIONS: dict[str, str] = {
     "audit.finding": "Befund der Prüfung",
     "audit.exported": "Historie exportiert",
     "reminders.sent": "Erinnerungen versandt",
+    "reminders.unsubscribed": "Erinnerung abbestellt",
     "login.succeeded": "Anmeldung",
     "login.failed": "Anmeldung fehlgeschlagen",
     "login.ended_everywhere": "Überall abgemeldet",
@@ -168,6 +169,9 @@ def describe(event: AuditEvent) -> str:
         parts.append(f"{d.get('status')} {d.get('why', '')}".strip())
         if d.get("task_title"):
             parts.append(f"„{d['task_title']}“")
+    elif event.action == "reminders.unsubscribed":
+        parts.append(f"{d.get('name')}: Sitzungserinnerung {d.get('lead')} vorher, keine E-Mail mehr")
+        parts.append(str(d.get("via", "")))
     elif event.action == "reminders.sent":
         kind = str(d.get("kind"))
         parts.append(f"{d.get('count')} × {KIND_NAMES.get(kind, kind)}")

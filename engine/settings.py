@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -119,6 +120,28 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def signing_key(self) -> str:
+        """What signs sessions and links (``RATSFLOW_SECRET_KEY``, else a key kept in the
+        instance folder, made by whichever process needs it first): the web processes and
+        the scheduler, which signs the unsubscribe links of its reminders, share it."""
+        return self.secret_key or instance_secret(self.instance_path)
+
+
+def instance_secret(instance: Path) -> str:
+    """A signing key kept in the instance folder (never in the repository); made once, readable
+    by its owner only. Two processes starting at once make one key (exclusive create)."""
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # the other process made it
+        else:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
 
 
 def _bool(value: str, name: str) -> bool:
