@@ -82,7 +82,6 @@ TABLE: list[Row] = [
     Row("static", "GET", "/static/ratsflow.css", 200, 200, 200, 200, 200, 200, 200),
     Row("vendor_css", "GET", "/vendor/pico.min.css", 200, 200, 200, 200, 200, 200, 200),
     Row("vendor_bpmn", "GET", "/vendor/bpmn-js/bpmn-js.css", 200, 200, 200, 200, 200, 200, 200),
-    Row("vendor_swagger", "GET", "/vendor/swagger-ui/swagger-ui.css", 200, 200, 200, 200, 200, 200, 200),
     Row("vendor_panel", "GET", "/vendor/properties-panel/properties-panel.css", 200, 200, 200, 200, 200, 200, 200),
     Row("vendor_bpmn_font", "GET", "/vendor/bpmn-font/css/bpmn.css", 200, 200, 200, 200, 200, 200, 200),
     Row("meetings.public_calendar", "GET", "/kalender.ics", 200, 200, 200, 200, 200, 200, 200),
