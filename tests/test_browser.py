@@ -637,3 +637,25 @@ def test_the_api_docs_have_no_serious_accessibility_findings(demo, chromium, liv
         assert refused == [], refused
         _shot(page, "api-docs")
         _assert_accessible(page, "API-Dokumentation")
+
+
+def test_the_unsubscribe_page_asks_then_confirms_without_login(demo, database, chromium, live_server, app):  # type: ignore[no-untyped-def]
+    """A reminder's unsubscribe link (issue 20), opened in a browser without login: a page that
+    asks, the button turns that reminder off; both pages without serious axe findings."""
+    from engine.accounts import Account
+    from engine.calendar import reminders
+
+    with database.unit_of_work() as s:
+        person_id = s.exec(select(Account).where(Account.username == "becker")).one().person_id
+    token = reminders.unsubscribe_token(app.secret_key, person_id, 7 * 24 * 60)
+    with _strict_page(chromium, live_server) as (page, refused):
+        page.goto(f"/erinnerungen/abbestellen/{token}")
+        assert page.locator("h1").inner_text() == "Erinnerung abbestellen"
+        _assert_accessible(page, "Abbestellen (Frage)")
+        page.get_by_role("button", name="Abbestellen").click()
+        page.get_by_role("heading", name="Erinnerung abbestellt").wait_for()
+        assert "7 Tage" in page.locator("main").inner_text()
+        assert refused == [], refused
+        _assert_accessible(page, "Abbestellen (bestätigt)")
+    with database.unit_of_work() as s:
+        assert not reminders.wants_email(s, person_id, 7 * 24 * 60)
