@@ -112,8 +112,9 @@ def _p95(values: list[float]) -> float:
 def measure(database_url: str, papers: int, repeat: int, instance: Path) -> dict[str, Any]:
     from web import create_app
 
-    settings = load_settings(env={}, database_url=database_url, instance_path=instance,
-                             scheduler_in_process=False, secret_key="benchmark")
+    # The test client asks as http://localhost: that is the canonical address here (ids, no 301).
+    settings = load_settings(env={"RATSFLOW_BASE_URL": "http://localhost"}, database_url=database_url,
+                             instance_path=instance, scheduler_in_process=False, secret_key="benchmark")
     app = create_app(settings, upgrade=True)  # a fresh database: migrate it here
     try:
         t0 = time.perf_counter()

@@ -67,6 +67,7 @@ ACTIONS: dict[str, str] = {
     "audit.finding": N_("Befund der Prüfung"),
     "audit.exported": N_("Historie exportiert"),
     "reminders.sent": N_("Erinnerungen versandt"),
+    "reminders.unsubscribed": N_("Erinnerung abbestellt"),
     "login.succeeded": N_("Anmeldung"),
     "login.failed": N_("Anmeldung fehlgeschlagen"),
     "login.ended_everywhere": N_("Überall abgemeldet"),
@@ -255,6 +256,10 @@ def describe(event: AuditEvent, _: Translate = german, names: Names | None = Non
         parts.append(f"{d.get('status')} {d.get('why', '')}".strip())
         if d.get("task_title"):
             parts.append(f"„{d['task_title']}“")
+    elif event.action == "reminders.unsubscribed":
+        parts.append(_("%(name)s: Sitzungserinnerung %(lead)s vorher, keine E-Mail mehr",
+                       name=d.get("name"), lead=d.get("lead")))
+        parts.append(_("über den Link in der E-Mail"))
     elif event.action == "reminders.sent":
         kind = str(d.get("kind"))
         parts.append(f"{d.get('count')} × {_(KIND_NAMES[kind]) if kind in KIND_NAMES else kind}")

@@ -275,6 +275,8 @@ class OparlTombstone(SQLModel, table=True):
 
     object_type: str = Field(primary_key=True, max_length=20)  # "paper", "consultation", …
     object_id: int = Field(primary_key=True)
+    #: The object's own ``created`` (OParl §2.8 serves it with the tombstone; the object may be gone).
+    created: dt.datetime = Field(sa_column=utc_column(nullable=False))
     deleted_at: dt.datetime = Field(sa_column=utc_column(nullable=False, index=True))
 
 

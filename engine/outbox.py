@@ -82,6 +82,9 @@ class OutboxMessage(SQLModel, table=True):
     body_html: str | None = Field(default=None, sa_column=Column(Text))
     #: Ics attachment (an invitation carries the session as an iCalendar event).
     calendar: str | None = Field(default=None, sa_column=Column(Text))
+    #: The one-click unsubscribe link of a reminder the member can switch off (``List-Unsubscribe``,
+    #: RFC 2369 and 8058); None: the message has none.
+    list_unsubscribe: str | None = Field(default=None, sa_column=Column(Text))
     #: The message as it leaves, without its ``From`` line (the transport adds its sender),
     #: encoded when the row was written; None: built from the fields when it is sent.
     raw: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
@@ -101,14 +104,14 @@ def new_message_id(domain: str) -> str:
 
 def enqueue(session: Session, *, to_address: str, subject: str, body_text: str, cause: str,
             domain: str, now: datetime, to_name: str | None = None, body_html: str | None = None,
-            calendar: str | None = None) -> OutboxMessage:
+            calendar: str | None = None, list_unsubscribe: str | None = None) -> OutboxMessage:
     """Queue one message; it leaves only after the caller's unit of work commits.
 
     Not flushed: a caller queuing many flushes once (one multi-row INSERT) and reads the ids
     afterwards."""
     message = OutboxMessage(message_id=new_message_id(domain), to_address=to_address, to_name=to_name,
                             subject=subject, body_text=body_text, body_html=body_html, calendar=calendar,
-                            cause=cause, next_attempt_at=now)
+                            list_unsubscribe=list_unsubscribe, cause=cause, next_attempt_at=now)
     session.add(message)
     return message
 
@@ -126,6 +129,7 @@ class Claimed:
     body_text: str
     body_html: str | None
     calendar: str | None
+    list_unsubscribe: str | None
     raw: bytes | None
     cause: str
     status: str
@@ -137,7 +141,7 @@ class Claimed:
 
 _CLAIMED = tuple(Claimed.__slots__)
 #: Read back only for a message not encoded yet (``raw`` carries them otherwise).
-_ONLY_TO_BUILD = {"body_text", "body_html", "calendar"}
+_ONLY_TO_BUILD = {"body_text", "body_html", "calendar", "list_unsubscribe"}
 
 
 def _returned(column: Any, dialect: str) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -72,6 +73,9 @@ class Settings:
     #: A second origin (``https://anlagen.example.org``) that serves the Anlagen of public
     #: Vorlagen, so a file never runs on the app's origin. None: the app's origin serves them.
     files_base_url: str | None = None
+    #: The licence of the public data, as the OParl server names it (System and Body ``license``):
+    #: the URL of its text. The council decides; the default is Creative Commons BY 4.0.
+    oparl_license: str = "https://creativecommons.org/licenses/by/4.0/"
     #: OpenID providers offered on the login page (``RATSFLOW_OIDC_PROVIDERS=keycloak,entra``).
     oidc_providers: tuple[OidcProvider, ...] = ()
     #: A login session ends after this many minutes without a request …
@@ -116,6 +120,28 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def signing_key(self) -> str:
+        """What signs sessions and links (``RATSFLOW_SECRET_KEY``, else a key kept in the
+        instance folder, made by whichever process needs it first): the web processes and
+        the scheduler, which signs the unsubscribe links of its reminders, share it."""
+        return self.secret_key or instance_secret(self.instance_path)
+
+
+def instance_secret(instance: Path) -> str:
+    """A signing key kept in the instance folder (never in the repository); made once, readable
+    by its owner only. Two processes starting at once make one key (exclusive create)."""
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # the other process made it
+        else:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
 
 
 def _bool(value: str, name: str) -> bool:
@@ -196,6 +222,16 @@ def _files_base_url(env: dict[str, str], base_url: str) -> str | None:
     return f"{url.scheme}://{url.netloc.lower()}"
 
 
+def _license_url(env: dict[str, str]) -> str:
+    """``RATSFLOW_OPARL_LICENSE``: the URL of the licence's text (http or https)."""
+    value = (env.get("RATSFLOW_OPARL_LICENSE") or "").strip() or Settings.oparl_license
+    url = urlsplit(value)
+    if url.scheme not in {"http", "https"} or not url.hostname:
+        raise SettingsError(f"RATSFLOW_OPARL_LICENSE={value!r}: expected the URL of the licence, such as "
+                            "https://creativecommons.org/licenses/by/4.0/")
+    return value
+
+
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -259,6 +295,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         "smtp_url": env.get("RATSFLOW_SMTP_URL") or None,
         "mail_from": env.get("RATSFLOW_MAIL_FROM") or "Sitzungsdienst <sitzungsdienst@ratsflow.invalid>",
         "base_url": (env.get("RATSFLOW_BASE_URL") or DEFAULT_BASE_URL).rstrip("/"),
+        "oparl_license": _license_url(env),
         "oidc_providers": _oidc_providers(env),
         "session_idle_minutes": _positive(env, "RATSFLOW_SESSION_IDLE_MINUTES", 60),
         "session_max_hours": _positive(env, "RATSFLOW_SESSION_MAX_HOURS", 12),

@@ -59,6 +59,10 @@ log = logging.getLogger(__name__)
 SMTP_TIMEOUT = 20  # seconds for connect and each command
 
 
+#: Headers written as they are, unfolded (``List-Unsubscribe``: a URL in angle brackets).
+_AS_IS = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
+
+
 class _MailPolicy(EmailPolicy):
     """Python's e-mail policy, but the Subject folded as RFC 2047 mailers always did.
 
@@ -69,6 +73,10 @@ class _MailPolicy(EmailPolicy):
     else as UTF-8 encoded words of at most 75 characters."""
 
     def fold_binary(self, name: str, value: str) -> bytes:
+        if name.lower() in _AS_IS and str(value).isascii():
+            # A URL has no place to fold: as one line (RFC 5322 allows 998), never as encoded
+            # words (which Python's folding makes of a long token, and no client reads as a URL).
+            return f"{name}: {value}{self.linesep}".encode("ascii")
         if name.lower() != "subject":
             return super().fold_binary(name, value)
         text = str(value)
@@ -132,12 +140,17 @@ def build_email(row: Row, sender: str | None) -> EmailMessage:
     message["Message-ID"] = row.message_id
     message["Date"] = format_datetime(row.created or row.next_attempt_at)
     message["Auto-Submitted"] = "auto-generated"
+    if row.list_unsubscribe:  # RFC 2369, one click per RFC 8058 (a POST, no login)
+        message["List-Unsubscribe"] = f"<{_one_line(row.list_unsubscribe, 'Ungültiger Abmeldelink')}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(row.body_text)
     if row.body_html:
         message.add_alternative(row.body_html, subtype="html")
     if row.calendar:
+        # The bytes as written (CRLF, as iCalendar wants them), and their charset named: without
+        # it a reader takes the part for ASCII and shows U+FFFD for every umlaut.
         message.add_attachment(row.calendar.encode(), maintype="text", subtype="calendar",
-                               filename="sitzung.ics", params={"method": "PUBLISH"})
+                               filename="sitzung.ics", params={"method": "PUBLISH", "charset": "utf-8"})
     return message
 
 

@@ -44,9 +44,11 @@ log = logging.getLogger(__name__)
 #: change within it means rendering again.
 LOOKAHEAD = timedelta(minutes=5)
 
+#: Messages that carry the Sitzung as an .ics attachment (the calendar entry it belongs in; a
+#: cancellation's says ``STATUS:CANCELLED`` with the raised SEQUENCE, so calendars remove it).
+_WITH_CALENDAR = {reminders.KIND_INVITATION, reminders.KIND_MOVED, reminders.KIND_SESSION,
+                  reminders.KIND_CANCELLED}
 #: Kinds that make no sense once the session has begun (a late sweep drops them).
-#: Messages that carry the Sitzung as an .ics attachment (the calendar entry it belongs in).
-_WITH_CALENDAR = {reminders.KIND_INVITATION, reminders.KIND_MOVED, reminders.KIND_SESSION}
 _BEFORE_SESSION = {reminders.KIND_SESSION, reminders.KIND_AGENDA_CLOSING, reminders.KIND_INVITATION_DUE,
                    reminders.KIND_INVITATION_MISSED,
                    reminders.KIND_INVITATION, reminders.KIND_MOVED}
@@ -84,7 +86,7 @@ class _MeetingFacts:
         """The session as an .ics attachment, built when a message of the batch needs it."""
         if self._ics is None:
             self._ics = calendar.single(self.meeting, self.organization, settings.base_url,
-                                        settings.mail_domain, self.agenda)
+                                        settings.mail_from, settings.mail_domain, self.agenda)
         return self._ics
 
 
@@ -103,6 +105,17 @@ class _Firing:
         self.persons = {p.id: p for p in session.exec(
             select(Person).where(col(Person.id).in_(person_ids)))} if person_ids else {}
         self.opted_out = reminders.opted_out(session, person_ids)
+        self._signing_key: str | None = None
+
+    def unsubscribe_url(self, row: Reminder) -> str | None:
+        """The one-click link of a reminder the member can switch off (a session reminder of a
+        lead time), for ``List-Unsubscribe``; None for every other message."""
+        if row.kind != reminders.KIND_SESSION or row.person_id is None or not row.lead_minutes:
+            return None
+        if self._signing_key is None:
+            self._signing_key = self.settings.signing_key()
+        token = reminders.unsubscribe_token(self._signing_key, row.person_id, row.lead_minutes)
+        return f"{self.settings.base_url}{reminders.UNSUBSCRIBE_PATH}{token}"
 
     def facts(self, meeting_id: int) -> _MeetingFacts:
         if meeting_id not in self._facts:
@@ -179,7 +192,8 @@ class _Firing:
             self.session, to_address=address, to_name=name, subject=rendered.subject,
             body_text=rendered.text, body_html=rendered.html, cause=f"reminder:{row.id}",
             domain=self.settings.mail_domain, now=moment,
-            calendar=facts.ics(self.settings) if row.kind in _WITH_CALENDAR else None)
+            calendar=facts.ics(self.settings) if row.kind in _WITH_CALENDAR else None,
+            list_unsubscribe=self.unsubscribe_url(row))
         message.raw = prebuild(message)
         self.queued.append((row, message))
         return None

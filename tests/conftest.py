@@ -80,7 +80,9 @@ def database_url(request, tmp_path_factory):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def settings(database_url, tmp_path_factory):  # type: ignore[no-untyped-def]
-    return load_settings(env={}, database_url=database_url,
+    """``RATSFLOW_BASE_URL`` is the Flask test client's own address (http://localhost), as
+    ``ratsflow serve`` makes it the address it serves: links and OParl ids begin there."""
+    return load_settings(env={"RATSFLOW_BASE_URL": "http://localhost"}, database_url=database_url,
                          instance_path=tmp_path_factory.mktemp("instance"),
                          scheduler_in_process=False, secret_key="test-secret")
 

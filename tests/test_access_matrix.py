@@ -82,7 +82,6 @@ TABLE: list[Row] = [
     Row("static", "GET", "/static/ratsflow.css", 200, 200, 200, 200, 200, 200, 200),
     Row("vendor_css", "GET", "/vendor/pico.min.css", 200, 200, 200, 200, 200, 200, 200),
     Row("vendor_bpmn", "GET", "/vendor/bpmn-js/bpmn-js.css", 200, 200, 200, 200, 200, 200, 200),
-    Row("vendor_swagger", "GET", "/vendor/swagger-ui/swagger-ui.css", 200, 200, 200, 200, 200, 200, 200),
     Row("vendor_panel", "GET", "/vendor/properties-panel/properties-panel.css", 200, 200, 200, 200, 200, 200, 200),
     Row("vendor_bpmn_font", "GET", "/vendor/bpmn-font/css/bpmn.css", 200, 200, 200, 200, 200, 200, 200),
     Row("meetings.public_calendar", "GET", "/kalender.ics", 200, 200, 200, 200, 200, 200, 200),
@@ -167,6 +166,11 @@ TABLE: list[Row] = [
         LOGIN, 403, 422, 403, 403, 403, 422),
     Row("meetings.mine", "GET", "/meine-sitzungen", LOGIN, 200, 200, 200, 200, 200, 200),
     Row("meetings.mine", "POST", "/meine-sitzungen", LOGIN, 400, 400, 200, 400, 400, 200),  # no action: 400
+    # The reminder's unsubscribe link (RFC 8058): the signed link is the permission, no login,
+    # no CSRF token (a mail client's one-click POST has none); a link not signed here is 404.
+    Row("meetings.unsubscribe", "GET", "/erinnerungen/abbestellen/{unsubscribe}", 200, 200, 200, 200, 200, 200, 200),
+    Row("meetings.unsubscribe", "GET", "/erinnerungen/abbestellen/{unsubscribe}x", 404, 404, 404, 404, 404, 404, 404),
+    Row("meetings.unsubscribe", "POST", "/erinnerungen/abbestellen/{unsubscribe}", 200, 200, 200, 200, 200, 200, 200),
     # --- Revision
     Row("audit.index", "GET", "/revision/", LOGIN, 403, 403, 403, 403, 200, 200),
     Row("audit.export", "GET", "/revision/export.csv", LOGIN, 403, 403, 403, 403, 200, 200),
@@ -276,6 +280,7 @@ def _ids(database: Any, demo: Any) -> dict[str, Any]:
         s.flush()
         assert becker.person_id is not None
         token = reminders.new_calendar_token(s, becker.person_id, NOW)
+        unsubscribe = reminders.unsubscribe_token(database.settings.signing_key(), becker.person_id, 7 * 24 * 60)
         body = s.exec(select(Body)).first()
         # An account of its own for the admin's verbs (disable, remove a grant …).
         other = create_account(s, "matrix", "matrix-passwort", "Matrix", [(ROLE_AUDITOR, None)])
@@ -286,7 +291,7 @@ def _ids(database: Any, demo: Any) -> dict[str, Any]:
                 "meeting": meeting.id, "later": later.id, "committee": committee.id, "item": item.id if item else 0,
                 "filter": saved.id, "membership": membership.id if membership else 0,
                 "person": becker.person_id, "message": message.id, "body": body.id if body else 0,
-                "token": token, "account": other.id, "grant": grant.id}
+                "token": token, "account": other.id, "grant": grant.id, "unsubscribe": unsubscribe}
 
 
 def _fill(value: Any, ids: dict[str, Any]) -> Any:

@@ -7,6 +7,7 @@ except on CI (environment variable ``CI`` set), where that is a failure.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import threading
@@ -54,13 +55,16 @@ def chromium() -> Iterator[Any]:
 
 
 @pytest.fixture
-def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """The real app on 127.0.0.1 and a free port; the base URL without a trailing slash."""
+def live_server(app, settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The real app on 127.0.0.1 and a free port; the base URL without a trailing slash (and
+    ``RATSFLOW_BASE_URL``, as ``ratsflow serve`` sets it to where it serves)."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    app.extensions["ratsflow.settings"] = dataclasses.replace(settings, base_url=url)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield url
     finally:
         server.shutdown()
         server.server_close()
@@ -621,3 +625,39 @@ def test_an_admin_uploads_a_model_and_sees_it_deployed_and_drawn(demo, chromium,
     assert "Beratung beenden" in page.locator("table").inner_text()
     _shot(page, "prozessmodell-vergleich")
     _assert_accessible(page, "Versionen vergleichen")
+
+
+def test_the_api_docs_have_no_serious_accessibility_findings(demo, chromium, live_server):  # type: ignore[no-untyped-def]
+    """The API's documentation page (our own, since Swagger UI had 1 critical and 85 serious
+    findings) under the app's real Content-Security-Policy: axe finds nothing serious (issue 20)."""
+    with _strict_page(chromium, live_server) as (page, refused):
+        page.goto("/api/v1/docs")
+        assert page.locator("h1").inner_text() == "API-Dokumentation"
+        page.locator("#op-complete").scroll_into_view_if_needed()
+        page.get_by_role("link", name="CompleteIn").first.click()
+        assert page.url.endswith("#schema-CompleteIn")
+        assert refused == [], refused
+        _shot(page, "api-docs")
+        _assert_accessible(page, "API-Dokumentation")
+
+
+def test_the_unsubscribe_page_asks_then_confirms_without_login(demo, database, chromium, live_server, app):  # type: ignore[no-untyped-def]
+    """A reminder's unsubscribe link (issue 20), opened in a browser without login: a page that
+    asks, the button turns that reminder off; both pages without serious axe findings."""
+    from engine.accounts import Account
+    from engine.calendar import reminders
+
+    with database.unit_of_work() as s:
+        person_id = s.exec(select(Account).where(Account.username == "becker")).one().person_id
+    token = reminders.unsubscribe_token(app.secret_key, person_id, 7 * 24 * 60)
+    with _strict_page(chromium, live_server) as (page, refused):
+        page.goto(f"/erinnerungen/abbestellen/{token}")
+        assert page.locator("h1").inner_text() == "Erinnerung abbestellen"
+        _assert_accessible(page, "Abbestellen (Frage)")
+        page.get_by_role("button", name="Abbestellen").click()
+        page.get_by_role("heading", name="Erinnerung abbestellt").wait_for()
+        assert "7 Tage" in page.locator("main").inner_text()
+        assert refused == [], refused
+        _assert_accessible(page, "Abbestellen (bestätigt)")
+    with database.unit_of_work() as s:
+        assert not reminders.wants_email(s, person_id, 7 * 24 * 60)

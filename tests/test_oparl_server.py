@@ -120,8 +120,10 @@ def test_a_paper_made_non_public_is_listed_deleted_only_with_modified_since(seed
         oparl_out.set_paper_public(s, s.get(Paper, paper_id), False, gone)
     since = (NOW.isoformat()).replace("+", "%2B")
     body = f"{API}/body/{seeded['body']}"
+    # OParl §2.8: id, type, created (the object's own), modified (when it left), deleted.
     stone = {"id": f"http://localhost{API}/paper/{paper_id}", "type": "https://schema.oparl.org/1.1/Paper",
-             "modified": gone.astimezone(oparl_out.TIMEZONE).isoformat(), "deleted": True}
+             "created": before["created"], "modified": gone.astimezone(oparl_out.TIMEZONE).isoformat(),
+             "deleted": True}
     plain = client.get(f"{body}/paper").get_json()["data"]
     assert all(o["id"] != stone["id"] for o in plain)
     mirrored = client.get(f"{body}/paper?modified_since={since}").get_json()["data"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from engine.db import Database, should_retry
 from engine.files import FileStore
-from engine.settings import Settings, load_settings
+from engine.settings import Settings, instance_secret, load_settings
 from engine.workflow import sandbox
 
 
@@ -71,7 +70,7 @@ def create_app(settings: Settings | None = None, *, upgrade: bool | None = None)
     # 1. Settings: the secret key comes from the environment or the instance folder.
     settings.instance_path.mkdir(parents=True, exist_ok=True)
     app.config.update(
-        SECRET_KEY=settings.secret_key or _instance_secret(settings.instance_path),
+        SECRET_KEY=settings.signing_key(),
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -158,6 +157,10 @@ def create_app(settings: Settings | None = None, *, upgrade: bool | None = None)
         )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        # The server writes the Date (werkzeug's and gunicorn's always do); Werkzeug's
+        # make_conditional (send_file, the OParl answers) adds one of its own, and the answer
+        # then had two (RFC 9110 §6.6.1: one).
+        response.headers.pop("Date", None)
         return response
 
     @app.teardown_request
@@ -171,11 +174,7 @@ def create_app(settings: Settings | None = None, *, upgrade: bool | None = None)
 
 
 def _instance_secret(instance: Path) -> str:
-    """A signing key kept in the instance folder (never in the repository)."""
-    path = instance / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    """A signing key kept in the instance folder (``engine.settings.instance_secret``)."""
+    return instance_secret(instance)
 
 

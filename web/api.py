@@ -42,6 +42,7 @@ from engine.settings import TIMEZONE
 from engine.tasks import candidate_group, comments_of, load_for
 from engine.workflow.forms import json_schema
 
+from . import api_docs
 from . import api_schemas as S
 from .auth import current_actor
 from .i18n import current_language
@@ -623,11 +624,16 @@ def my_reminders() -> ResponseReturnValue:
 
 # ----------------------------------------------------------------------------- the document
 
+def _document() -> dict[str, Any]:
+    return document(tuple(ROUTES), current_app.config["SESSION_COOKIE_NAME"])
+
+
 @bp.get("/openapi.json")
 def openapi() -> ResponseReturnValue:
-    return jsonify(document(tuple(ROUTES)))
+    return jsonify(_document())
 
 
 @bp.get("/docs")
 def docs() -> ResponseReturnValue:
-    return render_template("api_docs.html")
+    """The document as a page (``web.api_docs``): German, accessible, no script."""
+    return render_template("api_docs.html", ref=api_docs.reference(_document()))

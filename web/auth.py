@@ -128,9 +128,18 @@ def csrf_token() -> str:
     return session["csrf"]  # type: ignore[no-any-return]
 
 
+def csrf_exempt(view: Callable[..., Any]) -> Callable[..., Any]:
+    """A form route that needs no CSRF token: it acts on a signed link alone, never on the
+    session (the one-click unsubscribe of RFC 8058, which mail clients POST without a form)."""
+    view.csrf_exempt = True  # type: ignore[attr-defined]
+    return view
+
+
 def _check_csrf() -> None:
     if request.method != "POST" or request.path.startswith("/api/"):
         return  # the JSON API checks its own (a header, or a bearer token instead of the cookie)
+    if getattr(current_app.view_functions.get(request.endpoint or ""), "csrf_exempt", False):
+        return
     sent = request.form.get("csrf_token", "")
     if not sent or not hmac.compare_digest(sent.encode(), session.get("csrf", "").encode()):
         abort(400, "CSRF")

@@ -22,7 +22,7 @@ from engine.visibility import sees_closed_part
 from engine.workflow.models import WorkflowTimer
 from notifications import calendar
 
-from .auth import current_actor, login_required
+from .auth import csrf_exempt, current_actor, login_required
 from .i18n import gettext as _
 from .views import form_values, request_now, request_session, request_today, rollback_request
 
@@ -219,6 +219,29 @@ def mine() -> ResponseReturnValue:
         has_token=reminders.has_calendar_token(s, person.id))
 
 
+@bp.route(f"{reminders.UNSUBSCRIBE_PATH}<token>", methods=["GET", "POST"])
+@csrf_exempt
+def unsubscribe(token: str) -> ResponseReturnValue:
+    """The link of ``List-Unsubscribe`` (RFC 2369/8058), without login: a POST (one click in
+    the mail client, or the button here) turns that reminder off; a GET only asks, so a mail
+    scanner that follows every link changes nothing."""
+    s = request_session()
+    found = reminders.read_unsubscribe_token(current_app.secret_key or "", token)
+    if found is None or s.get(Person, found[0]) is None:
+        return render_template("unsubscribe.html", state="invalid"), 404
+    person_id, lead = found
+    if request.method == "POST":
+        reminders.unsubscribe(s, person_id, lead, request_now())
+        state = "done"
+    else:
+        state = "ask" if reminders.wants_email(s, person_id, lead) else "already"
+    response = current_app.make_response(render_template(
+        "unsubscribe.html", state=state, lead=lead))
+    response.headers["Referrer-Policy"] = "no-referrer"  # the token stays in this page
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 # ----------------------------------------------------------------------------- calendars
 
 def _feed(name: str, rows: list[Meeting], public_only: bool, alarms: list[int]) -> Response:
@@ -228,7 +251,7 @@ def _feed(name: str, rows: list[Meeting], public_only: bool, alarms: list[int]) 
         col(Organization.id).in_({m.organization_id for m in rows})))} if rows else {}
     agendas = meetings.agendas(s, [m.id for m in rows if m.id is not None], public_only=public_only)
     items = [(m, orgs[m.organization_id], agendas[m.id]) for m in rows if m.id is not None]
-    body = calendar.feed(name, items, settings.base_url, settings.mail_domain, alarms)
+    body = calendar.feed(name, items, settings.base_url, settings.mail_from, settings.mail_domain, alarms)
     return Response(body, mimetype="text/calendar", headers={
         "Content-Type": ICS, "Cache-Control": "private, max-age=300",
         "Content-Disposition": 'inline; filename="sitzungen.ics"'})

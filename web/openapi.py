@@ -60,8 +60,9 @@ class Route:
 
 
 @functools.cache
-def document(routes: tuple[Route, ...]) -> dict[str, Any]:
-    """The whole document (built once per process: the routes do not change while it runs)."""
+def document(routes: tuple[Route, ...], cookie_name: str = "ratsflow") -> dict[str, Any]:
+    """The whole document (built once per process: the routes do not change while it runs).
+    ``cookie_name``: the name of the login cookie (``ratsflow``, over HTTPS ``__Host-ratsflow``)."""
 
     spec = APISpec(
         title="ratsflow API", version="1.0.0", openapi_version="3.1.0",
@@ -82,7 +83,7 @@ def document(routes: tuple[Route, ...]) -> dict[str, Any]:
         "type": "http", "scheme": "bearer", "bearerFormat": "rf_…",
         "description": "Persönlicher API-Token mit Bereichen (scopes)."})
     spec.components.security_scheme("cookie", {
-        "type": "apiKey", "in": "cookie", "name": "session", "description": "Die Anmeldung im Browser."})
+        "type": "apiKey", "in": "cookie", "name": cookie_name, "description": "Die Anmeldung im Browser."})
     spec.components.security_scheme("csrf", {
         "type": "apiKey", "in": "header", "name": "X-CSRF-Token",
         "description": "Der CSRF-Token der Browser-Sitzung (nur mit Cookie und nur für Schreibzugriffe)."})

@@ -20,15 +20,12 @@ BPMN_FILES = {"bpmn-viewer.production.min.js": "",
 #: The modeler's properties panel's CSS (npm @bpmn-io/properties-panel); its code is in the
 #: modeler's bundle (``web/modeler/``, served by ``web/modeler.py``).
 PANEL_FILES = {"properties-panel.css": ("@bpmn-io", "properties-panel", "assets")}
-#: Swagger UI for ``/api/v1/docs`` (npm swagger-ui-dist).
-SWAGGER_FILES = {"swagger-ui-bundle.js", "swagger-ui.css"}
 
 def init_app(app: Flask) -> None:
     """Serve the npm libraries under ``/vendor/``."""
     # The endpoints keep the names they had as app routes (``url_for("vendor_css")``).
     app.add_url_rule("/vendor/pico.min.css", "vendor_css", vendor_css, methods=["GET"])
     app.add_url_rule("/vendor/bpmn-js/<name>", "vendor_bpmn", vendor_bpmn, methods=["GET"])
-    app.add_url_rule("/vendor/swagger-ui/<name>", "vendor_swagger", vendor_swagger, methods=["GET"])
     app.add_url_rule("/vendor/properties-panel/<name>", "vendor_panel", vendor_panel, methods=["GET"])
     # The modeler's palette icons: the font's CSS finds its files at ../font/ (not embedded as
     # data: URLs, which the Content-Security-Policy refuses).
@@ -62,9 +59,3 @@ def vendor_panel(name: str) -> ResponseReturnValue:
     if name not in PANEL_FILES:
         abort(404)
     return send_from_directory(VENDOR_DIR.joinpath(*PANEL_FILES[name]), name, max_age=MAX_AGE)
-
-
-def vendor_swagger(name: str) -> ResponseReturnValue:
-    if name not in SWAGGER_FILES:
-        abort(404)
-    return send_from_directory(VENDOR_DIR / "swagger-ui-dist", name, max_age=MAX_AGE)

@@ -95,6 +95,8 @@ def _done(session: Session, actor: Actor, meeting: Meeting, before: list[str], w
     for item, _paper in items:
         item.modified = now
         session.add(item)
+    meeting.modified = now  # its agenda is part of it (OParl embeds the TOPs: mirrors read it again)
+    session.add(meeting)
     session.flush()
     after = _snapshot(_items(session, meeting.id or 0))
     _retitle_tasks(session, items)
@@ -151,7 +153,7 @@ def set_part(session: Session, actor: Actor, meeting_id: int, item_id: int, publ
         return before
     assert item.id is not None
     if public:
-        oparl_out.restore(session, [("agendaitem", item.id)])
+        oparl_out.restore(session, [("agendaitem", item.id)], now)
     elif paper is None or paper.public:  # it was served: mirrors learn that it is gone
         oparl_out.withdraw(session, [("agendaitem", item.id)], now)
     item.public = public

@@ -36,9 +36,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import Index, UniqueConstraint, and_, delete, or_, text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from engine import audit
 from engine.calendar import deadlines
 from engine.council import (
     MEETING_PLANNED,
@@ -506,6 +508,54 @@ def set_preferences(session: Session, person_id: int, choices: dict[int, bool]) 
         row.email = email
         session.add(row)
     session.flush()
+
+
+#: What the unsubscribe links of the reminders are signed for (itsdangerous's salt): a token
+#: signed for anything else with the same key is no unsubscribe token.
+UNSUBSCRIBE_SALT = "ratsflow.reminders.unsubscribe"
+#: Where the unsubscribe link leads (``web.meetings.unsubscribe``), after ``RATSFLOW_BASE_URL``.
+UNSUBSCRIBE_PATH = "/erinnerungen/abbestellen/"
+
+
+def unsubscribe_token(signing_key: str, person_id: int, lead_minutes: int) -> str:
+    """The signed part of a reminder's unsubscribe link (RFC 8058): who, which lead time. It
+    does not expire; it can do one thing only, which the member can undo under "Meine Sitzungen"."""
+    return str(URLSafeSerializer(signing_key, salt=UNSUBSCRIBE_SALT).dumps([person_id, lead_minutes]))
+
+
+def read_unsubscribe_token(signing_key: str | bytes, token: str) -> tuple[int, int] | None:
+    """(person, lead time) of a token this system signed; None for anything else."""
+    if not token or len(token) > 200:
+        return None
+    try:
+        value = URLSafeSerializer(signing_key, salt=UNSUBSCRIBE_SALT).loads(token)
+    except BadData:
+        return None
+    if not (isinstance(value, list) and len(value) == 2 and all(type(v) is int and v > 0 for v in value)):
+        return None
+    return value[0], value[1]
+
+
+def wants_email(session: Session, person_id: int, lead_minutes: int) -> bool:
+    return (person_id, lead_minutes) not in opted_out(session, [person_id])
+
+
+def unsubscribe(session: Session, person_id: int, lead_minutes: int, now: datetime) -> bool:
+    """The member's reminders ``lead_minutes`` before a session no longer come by e-mail (the
+    one-click link of such a reminder, without login); audited like a change of one's account.
+    False: nothing to change (already off, or the person is gone)."""
+    person = session.get(Person, person_id)
+    if person is None or not wants_email(session, person_id, lead_minutes):
+        return False
+    set_preferences(session, person_id, {lead_minutes: False})
+    account = session.exec(select(Account).where(Account.person_id == person_id)
+                           .order_by(col(Account.id))).first()
+    name = f"{person.given_name} {person.family_name}"
+    audit.record(session, account.username if account else f"person:{person_id}",
+                 account.display_name if account else name, "reminders.unsubscribed", at=now,
+                 details={"person_id": person_id, "name": name, "lead_minutes": lead_minutes,
+                          "lead": lead_label(lead_minutes), "via": "Link in der E-Mail"})
+    return True
 
 
 def member_leads(session: Session, organization_ids: Iterable[int]) -> list[int]:

@@ -13,7 +13,10 @@ turns :class:`BadFilter` into a 400. What is public, and therefore served:
 
 An object that leaves the public (a Vorlage made non-public or deleted, a TOP moved into the
 non-public part) gets a tombstone (:func:`withdraw`); lists asked with ``modified_since`` show
-it as ``{"id", "type", "modified", "deleted": true}``, its own URL answers the same. Every list
+it as ``{"id", "type", "created", "modified", "deleted": true}`` (§2.8), its own URL answers the
+same. The objects that embedded or linked it (a TOP's Sitzung and Beratung, an Anlage's or a
+Beratung's Vorlage) get a new ``modified`` then, and again when it comes back (:func:`restore`),
+so a mirror that reads them with ``modified_since`` drops (or regains) it there too. Every list
 is ordered by id and paged by keyset (``after`` = the last id of the page before), so page 500
 costs what page 1 does. Optional fields without a value are left out, never sent as null.
 """
@@ -27,7 +30,8 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, and_, exists, or_
+from sqlalchemy import ColumnElement, and_, exists, or_, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -47,7 +51,7 @@ from engine.council import (
 )
 from engine.schemas import MAX_ID
 from engine.settings import TIMEZONE
-from engine.types import ascii_int, utcnow
+from engine.types import ascii_int, table_of, utcnow
 
 Obj = dict[str, Any]
 Sel = SelectOfScalar[Any]
@@ -79,6 +83,8 @@ class Links:
     web: Callable[[str, int], str | None]
     file_access: Callable[[int], str]
     file_download: Callable[[int], str]
+    #: The licence of the data (System and Body ``license``, a URL); None: not said.
+    license: str | None = None
 
     def obj(self, kind: str, object_id: int) -> str:
         return f"{self.base}/{kind}/{object_id}"
@@ -177,8 +183,8 @@ def _head(links: Links, kind: str, object_id: int) -> dict[str, Any]:
 
 
 def tombstone_object(links: Links, stone: OparlTombstone) -> dict[str, Any]:
-    return {**_head(links, stone.object_type, stone.object_id), "modified": _when(stone.deleted_at),
-            "deleted": True}
+    return {**_head(links, stone.object_type, stone.object_id), "created": _when(stone.created),
+            "modified": _when(stone.deleted_at), "deleted": True}
 
 
 # ------------------------------------------------------------------------------ what is public
@@ -274,7 +280,8 @@ def _body_json(session: Session, rows: Sequence[Body], links: Links, embed: bool
             "membership", "locationList", "legislativeTermList")}
         out.append(_clean({
             **_head(links, "body", b.id), "system": links.system(), "name": b.name,
-            "shortName": b.short_name, "website": b.website, **lists, "legislativeTerm": [],
+            "shortName": b.short_name, "website": b.website, "license": links.license, **lists,
+            "legislativeTerm": [],
             "created": _when(b.created), "modified": _when(b.modified), "web": links.web("body", b.id)}))
     return out
 
@@ -488,9 +495,9 @@ KINDS: dict[str, Kind] = {
 # --------------------------------------------------------------------------------- the server
 
 def system(links: Links) -> dict[str, Any]:
-    return {"id": links.system(), "type": SCHEMA + "System", "oparlVersion": SCHEMA,
-            "body": f"{links.base}/body", "name": "ratsflow",
-            "website": links.web("system", 0) or links.base}
+    return _clean({"id": links.system(), "type": SCHEMA + "System", "oparlVersion": SCHEMA,
+                   "body": f"{links.base}/body", "name": "ratsflow", "license": links.license,
+                   "website": links.web("system", 0) or links.base})
 
 
 def get_object(session: Session, kind: str, object_id: int, links: Links) -> dict[str, Any] | None:
@@ -569,27 +576,81 @@ def exists_in_body(session: Session, kind: str, object_id: int) -> bool:
 
 # ------------------------------------------------------------------------ leaving the public
 
+#: The tables of the kinds that carry tombstones.
+_WITHDRAWABLE_MODELS: dict[str, Any] = {"paper": Paper, "consultation": Consultation, "file": File,
+                                        "agendaitem": AgendaItem}
+
+
+def _created_of(session: Session, objects: Sequence[tuple[str, int]]) -> dict[tuple[str, int], datetime]:
+    """The ``created`` of each object that still exists (one query per kind)."""
+    found: dict[tuple[str, int], datetime] = {}
+    by_kind: dict[str, list[int]] = defaultdict(list)
+    for kind, object_id in objects:
+        by_kind[kind].append(object_id)
+    for kind, ids in by_kind.items():
+        model = _WITHDRAWABLE_MODELS[kind]
+        for object_id, created in session.exec(select(model.id, model.created).where(col(model.id).in_(ids))):
+            if created is not None:
+                found[(kind, object_id)] = created
+    return found
+
+
+def _touch_parents(session: Session, objects: Sequence[tuple[str, int]], at: datetime) -> None:
+    """A new ``modified`` for what embeds or links the objects: a TOP's Sitzung (its
+    ``agendaItem``) and Beratung (its ``agendaItem`` link), the Vorlage of an Anlage or a
+    Beratung (its ``auxiliaryFile``, ``consultation``). Core statements: nothing is loaded."""
+    ids: dict[str, list[int]] = defaultdict(list)
+    for kind, object_id in objects:
+        ids[kind].append(object_id)
+    items, meetings, consultations = table_of(AgendaItem), table_of(Meeting), table_of(Consultation)
+    papers, files = table_of(Paper), table_of(File)
+    if ids["agendaitem"]:
+        of_items = items.c.id.in_(ids["agendaitem"])
+        session.execute(update(meetings).where(meetings.c.id.in_(
+            sa_select(items.c.meeting_id).where(of_items).scalar_subquery())).values(modified=at))
+        session.execute(update(consultations).where(consultations.c.id.in_(
+            sa_select(items.c.consultation_id).where(of_items).scalar_subquery())).values(modified=at))
+        session.execute(update(papers).where(papers.c.id.in_(
+            sa_select(consultations.c.paper_id).join(items, items.c.consultation_id == consultations.c.id)
+            .where(of_items).scalar_subquery())).values(modified=at))
+    if ids["file"]:
+        session.execute(update(papers).where(papers.c.id.in_(
+            sa_select(files.c.paper_id).where(files.c.id.in_(ids["file"])).scalar_subquery())).values(modified=at))
+    if ids["consultation"]:
+        session.execute(update(papers).where(papers.c.id.in_(
+            sa_select(consultations.c.paper_id).where(consultations.c.id.in_(ids["consultation"]))
+            .scalar_subquery())).values(modified=at))
+
+
 def withdraw(session: Session, objects: Iterable[tuple[str, int]], at: datetime | None = None) -> None:
-    """Tombstones for objects that were public and are no longer (made non-public, deleted)."""
+    """Tombstones for objects that were public and are no longer (made non-public, deleted):
+    call it while they still exist (a tombstone keeps their ``created``)."""
     at = at or utcnow()
+    objects = list(objects)
+    created = _created_of(session, objects)
     for kind, object_id in objects:
         assert kind in WITHDRAWABLE, kind
         stone = session.get(OparlTombstone, (kind, object_id))
         if stone is None:
-            session.add(OparlTombstone(object_type=kind, object_id=object_id, deleted_at=at))
+            session.add(OparlTombstone(object_type=kind, object_id=object_id,
+                                       created=created.get((kind, object_id), at), deleted_at=at))
         else:
             stone.deleted_at = at
             session.add(stone)
     session.flush()
+    _touch_parents(session, objects, at)
 
 
-def restore(session: Session, objects: Iterable[tuple[str, int]]) -> None:
-    """Public again: the tombstones go (the objects are listed as they are)."""
+def restore(session: Session, objects: Iterable[tuple[str, int]], at: datetime | None = None) -> None:
+    """Public again: the tombstones go (the objects are listed as they are), and what embeds
+    them is modified again."""
+    objects = list(objects)
     for kind, object_id in objects:
         stone = session.get(OparlTombstone, (kind, object_id))
         if stone is not None:
             session.delete(stone)
     session.flush()
+    _touch_parents(session, objects, at or utcnow())
 
 
 def _paper_parts(session: Session, paper_id: int) -> list[tuple[str, int]]:
@@ -616,7 +677,7 @@ def set_paper_public(session: Session, paper: Paper, public: bool, at: datetime 
         return
     assert paper.id is not None
     if public:
-        restore(session, _paper_parts(session, paper.id))
+        restore(session, _paper_parts(session, paper.id), at)
     else:
         withdraw_paper(session, paper.id, at)
     paper.public = public
