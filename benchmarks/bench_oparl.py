@@ -285,14 +285,13 @@ def drop(name: str | None) -> None:
     admin.dispose()
 
 
-def import_once(db: Database, server: Server,
-                pipeline: bool = True) -> tuple[float, Any, list[str], float, float]:
+def import_once(db: Database, server: Server) -> tuple[float, Any, list[str], float, float]:
     """Seconds, summary, statements, CPU of the process and CPU of the importing thread alone
     (the list threads' parsing left out: the steadiest figure on a loaded machine)."""
     with Fetcher(rewrite=server.rewrite, allow_private=True) as fetcher, \
             count_statements(db.engine) as statements:  # on loopback
         started, cpu, own = time.perf_counter(), time.process_time(), time.thread_time()
-        summary = Importer(db, fetcher, page_size=PAGE, pipeline=pipeline).run(SYSTEM)
+        summary = Importer(db, fetcher, page_size=PAGE).run(SYSTEM)
         took, cpu, own = time.perf_counter() - started, time.process_time() - cpu, time.thread_time() - own
     if not summary.complete:
         raise RuntimeError("\n".join(summary.lines()))
@@ -304,14 +303,14 @@ def writes(statements: list[str]) -> int:
                and "oparl_source" not in s and "audit" not in s)
 
 
-def bench(kind: str, server: Server, pipeline: bool = True) -> dict[str, float]:
+def bench(kind: str, server: Server) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         db, name = database(kind, Path(tmp))
         try:
             crawls = [crawl(server)]
-            first_s, first, first_statements, first_cpu, first_own = import_once(db, server, pipeline)
+            first_s, first, first_statements, first_cpu, first_own = import_once(db, server)
             crawls += [crawl(server), crawl(server)]
-            again_s, again, again_statements, again_cpu, again_own = import_once(db, server, pipeline)
+            again_s, again, again_statements, again_cpu, again_own = import_once(db, server)
             floor = min(c[0] for c in crawls)
             floor_cpu = min(c[3] for c in crawls)
             objects, pages = crawls[0][1], crawls[0][2]
@@ -338,8 +337,6 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2,000 Vorlagen (under 3 minutes)")
     parser.add_argument("--json", action="store_true", help="the figures as JSON on the last line")
     parser.add_argument("--db", choices=("sqlite", "postgresql"), action="append")
-    parser.add_argument("--serial", action="store_true",
-                        help="every page stored by the importing thread (no writer thread): to compare")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -352,8 +349,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(data, Path(tmp))
         try:
-            results = {kind: bench(kind, server, not args.serial)
-                       for kind in (args.db or ("sqlite", "postgresql"))}
+            results = {kind: bench(kind, server) for kind in (args.db or ("sqlite", "postgresql"))}
         finally:
             server.close()
     print(f"OParl-Import: {shape['papers']} Vorlagen, {shape['meetings']} Sitzungen, "

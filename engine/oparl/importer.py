@@ -35,17 +35,16 @@ import json
 import math
 import queue
 import re
-import sqlite3
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     ARRAY,
@@ -57,7 +56,6 @@ from sqlalchemy import (
     Text,
     any_,
     bindparam,
-    case,
     insert,
     update,
 )
@@ -183,58 +181,6 @@ BATCH_ORDER = ("body", "organization", "person", "meeting", "paper", "membership
                "agenda_item", "file")
 
 
-class _Unbatched(Exception):
-    """A page mapped for the writer needs the database after all (an object to compare or update,
-    a reference to import at once): it goes the whole way instead."""
-
-
-class _NoSession:
-    """The session while a page is mapped for the writer: whatever asks it for anything means
-    the page needs the whole way."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise _Unbatched(name)
-
-
-class _IdsTaken(Exception):
-    """SQLite: another writer took ids the importer had counted on (the page goes the whole way)."""
-
-
-@dataclass
-class _State:
-    """What a page counts and notes, kept to be taken back when the page is done again."""
-
-    counts: dict[str, Counter[str]]
-    writes: int
-    problems: Counter[str]
-    skipped: list[str]
-    objects: int
-    terms: int
-    retry: set[str]
-    originals: dict[str, tuple[str | None, datetime | None, int | None]]
-    starts: dict[int, datetime]
-    marks: dict[str, str]
-
-
-@dataclass
-class _Batch:
-    """A page mapped and its ids drawn, for the writer: its rows by table (parents first, then
-    the origin rows), the TOPs to point to their Beratungen, the resume mark; the page itself
-    and the state before it, should the writer fail."""
-
-    kind: str
-    data: list[Any]
-    resume: tuple[str, str | None] | None
-    inserts: list[tuple[Table, list[dict[str, Any]]]]
-    links: dict[int, int]
-    resume_text: str | None
-    #: SQLite: each table's first id counted on (checked under the writer's lock).
-    firsts: dict[str, int]
-    #: The new objects' URLs (known to the next pages before the commit).
-    urls: list[str]
-    before: _State
-
-
 class Skip(Exception):
     """This object cannot be imported: why (reported; the run goes on)."""
 
@@ -341,28 +287,9 @@ def bulk_insert(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     if dialect.paramstyle != "qmark":  # not sqlite3: SQLAlchemy's executemany
         conn.execute(insert(table), rows)
         return
-    # Many rows per INSERT (as many as SQLite takes parameters), not an executemany: that steps
-    # once per row, and a writer thread waits for the GIL after each step.
-    driver = conn.connection.driver_connection
-    most = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if driver is not None else 999
-    each = "(" + ", ".join("?" for _ in names) + ")"
-    step = max(1, most // len(names))
-    for start in range(0, len(rows), step):
-        part = rows[start:start + step]
-        rows_sql = ", ".join([each] * len(part))
-        conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({columns}) VALUES {rows_sql}",
-                             tuple(value for row in part for value in values(row)))
-
-
-def write_rows(s: Session, inserts: list[tuple[Table, list[dict[str, Any]]]], links: dict[int, int]) -> None:
-    """A page's new rows, a statement per table, and its TOPs pointed to their Beratungen in one
-    more (``links``: TOP id -> Beratung id)."""
-    for table, rows in inserts:
-        bulk_insert(s, table, rows)
-    if links:
-        items = table_of(AgendaItem)
-        s.execute(update(items).where(items.c.id.in_(list(links)))
-                  .values(consultation_id=case(links, value=items.c.id)))
+    marks = ", ".join("?" for _ in names)
+    conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks})",
+                         [tuple(values(row)) for row in rows])
 
 
 # ----------------------------------------------------------------------------- the summary
@@ -441,7 +368,7 @@ class Importer:
                  progress: Callable[[int, int, str], None] | None = None,
                  page_size: int = 100, on_page: Callable[[str], None] | None = None,
                  max_pages: int = MAX_PAGES, max_seconds: float = MAX_SECONDS,
-                 max_file_bytes: int | None = None, pipeline: bool = True) -> None:
+                 max_file_bytes: int | None = None) -> None:
         self.database = database
         self.fetcher = fetcher
         self.files = files
@@ -489,18 +416,6 @@ class Importer:
         #: A list was cut short (circle, foreign ``next``, time): the run is not complete.
         self.truncated = False
         self.timed_out = False
-        #: The writer: pages of new objects are stored by it, in their own unit of work, while
-        #: the next page is read and mapped (``pipeline=False``: every page by the importer).
-        self.writer = ThreadPoolExecutor(1, thread_name_prefix="oparl-write") if pipeline else None
-        self.writing: tuple[Future[None], _Batch] | None = None
-        #: URLs of the objects of the page the writer has: a page with one of them waits for it.
-        self.inflight: set[str] = set()
-        #: A page is being mapped for the writer (``_resolve`` and ``_child`` fetch nothing then).
-        self.batching = False
-        #: SQLite: the next id of each table, counted on by the pages for the writer.
-        self.next_ids: dict[str, int] = {}
-        #: {list URL: page to go on with}, as the last page given to be stored leaves it.
-        self.resume_marks: dict[str, str] = {}
 
     # ------------------------------------------------------------------ the run
 
@@ -524,7 +439,6 @@ class Importer:
                 # As sent (whole seconds): an object stamped in that same second counts as changed.
                 self.since = source.last_success.replace(microsecond=0) if source.last_success else None
                 resume: dict[str, str] = json.loads(source.resume)
-                self.resume_marks = dict(resume)
                 self.retry = set(json.loads(source.retry))
                 if source.last_started is None or source.last_success != source.last_started:
                     source.last_started = run_started
@@ -561,7 +475,6 @@ class Importer:
                 if chain.kind == "person":
                     self._memberships_of_organizations(summary)
             self._retry_objects(summary)
-            self._drain()
             for chain in chains:
                 # A list that ignored modified_since was a full listing: what it no longer shows is gone.
                 if chain.older and chain.error is None and chain.params is not None \
@@ -592,8 +505,6 @@ class Importer:
                 if chain.thread is not None:
                     chain.thread.join()
             self.pool.shutdown(wait=True)
-            if self.writer is not None:  # a page it has is stored (or not, with its resume mark)
-                self.writer.shutdown(wait=True)
             self.fetcher.deadline = math.inf
             self._report_fetcher(summary)
             summary.requests = self.fetcher.requests
@@ -709,7 +620,6 @@ class Importer:
             if self.progress is not None:
                 self.progress(0, len(data), f"{summary.pages} Seiten, {chain.kind}")
             if self.on_page is not None:
-                self._drain()  # called once the page is stored
                 self.on_page(where)
         if chain.loop is not None:
             summary.problem(f"'next' führt im Kreis (Liste {chain.kind}): Liste dort beendet",
@@ -722,11 +632,12 @@ class Importer:
         chain.error = error
         if error is not None:
             summary.failed_pages.append(error)
-            self._drain()
-            self.resume_marks[key] = error[0]
             with self.database.unit_of_work() as s:
-                s.execute(update(table_of(OparlSource)).where(col(OparlSource.id) == self.source_id)
-                          .values(resume=json.dumps(self.resume_marks)))
+                source = s.get(OparlSource, self.source_id)
+                assert source is not None
+                resume = json.loads(source.resume)
+                resume[key] = error[0]
+                source.resume = json.dumps(resume)
 
     # ------------------------------------------------------------------ one page, one unit of work
 
@@ -747,24 +658,13 @@ class Importer:
             return
         self._prefetch(kind, rest)
         self.texts = {}
-        if self._batchable(kind, rest):
-            handed = self._write_batched(kind, data, stored, rest, summary, resume)
-            if handed is None:  # the page before it failed at the writer: this one again, from the start
-                self._write_page(kind, data, summary, resume)
-            if handed is not False:
-                return
-        self._write_whole(kind, data, stored, rest, summary, resume)
-
-    def _write_whole(self, kind: str, data: list[Any], stored: list[list[tuple[str, str]] | None],
-                     rest: list[Any], summary: Summary, resume: tuple[str, str | None] | None) -> None:
-        """The page in the importer's own unit of work: compared, updated, deleted, and new rows
-        whose ids are needed at once; should the batch fail, object by object in savepoints."""
-        self._drain()  # what the writer has is committed first (this unit of work reads it)
-        self.next_ids.clear()  # SQLite: the ids counted on are checked again after this page
         for attempt in ("page", "each"):
             uow = self.database.begin()
             s = uow.session
-            before = self._state(summary)
+            counts_before = {k: Counter(v) for k, v in summary.counts.items()}
+            writes_before, problems_before = summary.writes, Counter(summary.problems)
+            skipped_before = list(summary.skipped)
+            originals, starts = dict(self.originals), dict(self.meeting_start)
             try:
                 self._load_changed(s, kind, rest)
                 if kind == "paper":
@@ -793,7 +693,10 @@ class Importer:
                 uow.commit()
             except (IntegrityError, DataError):
                 self._drop_page(uow)
-                self._restore(before, summary)
+                self.originals, self.meeting_start = originals, starts
+                summary.counts, summary.writes = counts_before, writes_before
+                summary.problems, summary.skipped = problems_before, skipped_before
+                summary.objects -= len(data)
                 if attempt == "page":
                     continue
                 raise
@@ -805,125 +708,6 @@ class Importer:
             self.pending.clear()
             self.origin_rows = {}
             return
-
-    def _state(self, summary: Summary) -> _State:
-        return _State({k: Counter(v) for k, v in summary.counts.items()}, summary.writes,
-                      Counter(summary.problems), list(summary.skipped), summary.objects,
-                      summary.legislative_terms, set(self.retry), dict(self.originals),
-                      dict(self.meeting_start), dict(self.resume_marks))
-
-    def _restore(self, before: _State, summary: Summary) -> None:
-        """What a page counted and noted, taken back (it is done again)."""
-        summary.counts, summary.writes, summary.problems = before.counts, before.writes, before.problems
-        summary.skipped, summary.objects = before.skipped, before.objects
-        summary.legislative_terms, self.retry, self.originals = before.terms, before.retry, before.originals
-        self.meeting_start, self.resume_marks = before.starts, before.marks
-
-    # ------------------------------------------------------------------ the writer
-
-    def _batchable(self, kind: str, rest: list[Any]) -> bool:
-        """Whether the page may go to the writer: all of it new here (nothing to compare with or
-        update); whether it needs the database after all shows while it is mapped (``_Unbatched``)."""
-        if self.writer is None or (self.with_files and self.files is not None):
-            return False
-        for raw in rest:
-            if isinstance(raw, dict) and (raw.get("id") in self.originals or raw.get("id") in self.ids
-                                          or self._embeds_stored(kind, raw)):
-                return False
-        return True
-
-    def _write_batched(self, kind: str, data: list[Any], stored: list[list[tuple[str, str]] | None],
-                       rest: list[Any], summary: Summary,
-                       resume: tuple[str, str | None] | None) -> bool | None:
-        """Map the page from what its lookups read, without the database (``_NoSession``), draw its
-        ids and hand its rows to the writer, which stores them in the page's own unit of work
-        while the next page is read and mapped. False: the page needs the whole way; None: the
-        page before it failed at the writer and was done again (this one is to be done anew)."""
-        before = self._state(summary)
-        self.batching = True
-        try:
-            with self.database.unit_of_work(write=False) as s:
-                if kind == "paper":
-                    self._load_references(s, rest)
-                free = cast(Session, _NoSession())
-                for raw, same in zip(data, stored, strict=True):
-                    summary.objects += 1
-                    if not self._count_stored(raw, same, summary):
-                        self._one(free, kind, raw, summary)
-                inserts, links, firsts = self._new_rows(s, batched=True)
-        except _Unbatched:
-            self._restore(before, summary)
-            self.pending.clear()
-            self.deferred.clear()
-            self.new_origins.clear()
-            self.links.clear()
-            return False
-        finally:
-            self.batching = False
-        text = self._resume_text(*resume) if resume is not None else None
-        batch = _Batch(kind, data, resume, inserts, links, text, firsts, list(self.pending), before)
-        if not self._settle():
-            return None
-        self.ids.update(self.pending)
-        self.pending.clear()
-        self.inflight = set(batch.urls)
-        self.writing = (self.writer.submit(self._store, batch), batch)  # type: ignore[union-attr]
-        return True
-
-    def _store(self, batch: _Batch) -> None:
-        """The writer (its own thread and connection): one page's rows in one unit of work."""
-        uow = self.database.begin()
-        try:
-            s = uow.session
-            if batch.firsts:  # SQLite: nobody took the ids counted on since they were read
-                names = tuple(batch.firsts)
-                tops = s.connection().exec_driver_sql(_highest_ids(names)).one()
-                if any((top or 0) >= batch.firsts[name] for name, top in zip(names, tops, strict=True)):
-                    raise _IdsTaken(names)
-            write_rows(s, batch.inserts, batch.links)
-            if batch.resume_text is not None:
-                s.execute(update(table_of(OparlSource)).where(col(OparlSource.id) == self.source_id)
-                          .values(resume=batch.resume_text))
-            uow.commit()
-        except BaseException:
-            uow.rollback()
-            raise
-        finally:
-            uow.close()
-
-    def _settle(self) -> bool:
-        """Wait for the writer's page. If it failed, take back what the importer knew and counted
-        from it on and do that page the whole way (False: what was mapped since is void)."""
-        if self.writing is None:
-            return True
-        future, batch = self.writing
-        self.writing = None
-        self.inflight = set()
-        try:
-            future.result()
-            return True
-        except Exception:  # noqa: BLE001 - any failure: the page goes the whole way, which reports it
-            pass
-        for url in batch.urls:
-            self.ids.pop(url, None)
-        self._restore(batch.before, self.summary)  # also what was mapped since (it comes again)
-        self.pending.clear()
-        self.next_ids.clear()
-        self.texts = {}
-        self.originals = {}
-        self.looked = set()
-        with self.database.unit_of_work(write=False) as s:
-            self._load_own(s, batch.kind, batch.data)
-            stored = [self._as_stored(batch.kind, raw) for raw in batch.data]
-            rest = [raw for raw, same in zip(batch.data, stored, strict=True) if same is None]
-            self._load_known(s, rest)
-        self._prefetch(batch.kind, rest)
-        self._write_whole(batch.kind, batch.data, stored, rest, self.summary, batch.resume)
-        return False
-
-    def _drain(self) -> None:
-        """Wait until the writer has stored what it was given (a failed page done again)."""
-        self._settle()
 
     def _drop_page(self, uow: Any) -> None:
         """A page's unit of work failed: roll it back and forget what it had queued."""
@@ -1013,21 +797,16 @@ class Importer:
                 s.exec(select(model).where(among(s, col(model.id), chunk))).all()  # type: ignore[attr-defined]
 
     def _save_resume(self, s: Session, key: str, following: str | None) -> None:
-        text = self._resume_text(key, following)
-        if text is not None:
-            s.execute(update(table_of(OparlSource)).where(col(OparlSource.id) == self.source_id)
-                      .values(resume=text))
-
-    def _resume_text(self, key: str, following: str | None) -> str | None:
-        """The source's resume marks with the list ``key`` going on at ``following`` (as JSON),
-        None if that is what they say already."""
+        source = s.get(OparlSource, self.source_id)
+        assert source is not None
+        resume = json.loads(source.resume)
         if following:
-            if self.resume_marks.get(key) == following:
-                return None
-            self.resume_marks[key] = following
-        elif self.resume_marks.pop(key, None) is None:
-            return None
-        return json.dumps(self.resume_marks)
+            resume[key] = following
+        else:
+            resume.pop(key, None)
+        text = json.dumps(resume)
+        if text != source.resume:
+            source.resume = text
 
     def _one(self, s: Session, kind: str, raw: Any, summary: Summary) -> None:
         url = raw.get("id") if isinstance(raw, dict) else None
@@ -1153,9 +932,6 @@ class Importer:
         self._load_originals(s, own)
 
     def _load_originals(self, s: Session, own: set[str]) -> None:
-        if self.inflight and not self.inflight.isdisjoint(own):
-            self._drain()  # the page the writer has holds one of these: read them once it is stored
-            s.commit()  # (a new read, which sees it)
         wanted = sorted(own - self.looked)
         self.looked.update(wanted)
         # A server that ignores the filters is compared by ``modified``: the JSON is not read then.
@@ -1300,8 +1076,6 @@ class Importer:
             return known[1] if known[0] == kind else None
         if url in self.not_served:
             return None
-        if self.batching:
-            raise _Unbatched(url)  # imported at once: the whole way
         raw = self.prefetched.pop(url, None)
         if raw is None:
             try:
@@ -1413,25 +1187,12 @@ class Importer:
         their ids then put into the rows that point to them."""
         if self.deferred:
             s.flush()
-        inserts, links, _ = self._new_rows(s, batched=False)
-        write_rows(s, inserts, links)
-
-    def _new_rows(self, s: Session, batched: bool) -> tuple[
-            list[tuple[Table, list[dict[str, Any]]]], dict[int, int], dict[str, int]]:
-        """The page's new rows by table, parents first, with their ids drawn and put into the rows
-        that point to them; then the new origin rows; the TOPs to link; SQLite, ``batched``: the
-        first id counted on per table."""
-        inserts: list[tuple[Table, list[dict[str, Any]]]] = []
-        firsts: dict[str, int] = {}
-        if self.deferred:
             by_kind: dict[str, list[Deferred]] = {}
             for d in self.deferred:
                 by_kind.setdefault(d[1], []).append(d)
             self.deferred.clear()
             kinds = [kind for kind in BATCH_ORDER if kind in by_kind]
-            allocated = self._allocate(s, [(table_of(MODELS[k]), len(by_kind[k])) for k in kinds], batched)
-            if batched and s.get_bind().dialect.name != "postgresql":
-                firsts = {table_of(MODELS[k]).name: ids[0] for k, ids in zip(kinds, allocated, strict=True)}
+            allocated = self._allocate(s, [(table_of(MODELS[k]), len(by_kind[k])) for k in kinds])
             for kind, ids in zip(kinds, allocated, strict=True):
                 rows = by_kind[kind]
                 model = MODELS[kind]
@@ -1447,7 +1208,7 @@ class Importer:
                         if isinstance(row[k], Later):
                             row[k] = self._key(row[k])
                     params.append(row)
-                inserts.append((table, params))
+                bulk_insert(s, table, params)
                 for (values, _kind, url, text, modified, raw), oid in zip(rows, ids, strict=True):
                     self._save_origin(s, None, kind, oid, url, text, modified)
                     if kind == "meeting":
@@ -1455,38 +1216,26 @@ class Importer:
                     elif kind == "consultation":
                         self._link_agenda_item(s, raw, oid)
         if self.new_origins:
-            inserts.append((table_of(OparlOrigin), self.new_origins))
-            self.new_origins = []
-        links = {link["b_item"]: link["b_consultation"] for link in self.links}
-        self.links.clear()
-        return inserts, links, firsts
+            bulk_insert(s, table_of(OparlOrigin), self.new_origins)
+            self.new_origins.clear()
+        if self.links:
+            items = table_of(AgendaItem)
+            s.execute(update(items).where(items.c.id == bindparam("b_item"))
+                      .values(consultation_id=bindparam("b_consultation")), self.links)
+            self.links.clear()
 
-    def _allocate(self, s: Session, wanted: list[tuple[Table, int]],
-                  batched: bool = False) -> list[list[int]]:
+    def _allocate(self, s: Session, wanted: list[tuple[Table, int]]) -> list[list[int]]:
         """For each (table, n): ``n`` ids for new rows of the table – all in one statement, so
         that one INSERT per table writes a page's rows (a RETURNING in parameter order would
         cost a statement per row). PostgreSQL draws them from the columns' sequences; on
         SQLite the writing unit of work holds the write lock from its start (BEGIN IMMEDIATE),
-        so the ids after each table's highest are ours. A page for the writer (``batched``, on
-        SQLite) counts on from the highest ids read once; the writer checks them under its lock."""
+        so the ids after each table's highest are ours."""
         names = tuple(table.name for table, _ in wanted)
         if s.get_bind().dialect.name == "postgresql":
             drawn: dict[str, list[int]] = {name: [] for name in names}
             for name, oid in s.execute(_DRAW_IDS, {"t": list(names), "n": [n for _, n in wanted]}):
                 drawn[name].append(oid)
             return [drawn[name] for name in names]
-        if batched:
-            unknown = tuple(name for name in names if name not in self.next_ids)
-            if unknown:
-                highest = s.connection().exec_driver_sql(_highest_ids(unknown)).one()
-                self.next_ids.update({name: (top or 0) + 1
-                                      for name, top in zip(unknown, highest, strict=True)})
-            counted = []
-            for name, (_, n) in zip(names, wanted, strict=True):
-                first = self.next_ids[name]
-                self.next_ids[name] = first + n
-                counted.append(list(range(first, first + n)))
-            return counted
         tops = s.connection().exec_driver_sql(_highest_ids(names)).one()
         return [list(range((top or 0) + 1, (top or 0) + n + 1))
                 for top, (_, n) in zip(tops, wanted, strict=True)]
@@ -1541,8 +1290,6 @@ class Importer:
 
     def _child(self, s: Session, kind: str, value: Any, parent: Key, position: int | None,
                force: bool) -> str | None:
-        if self.batching and not isinstance(value, dict):
-            raise _Unbatched(str(value))  # sent as a URL: fetched and imported the whole way
         raw = value if isinstance(value, dict) else self.prefetched.pop(value, None)
         if raw is None and isinstance(value, str):
             try:
@@ -1682,7 +1429,6 @@ class Importer:
 
     def _remove_unlisted(self, chain: _Chain, summary: Summary) -> None:
         """A complete listing without filters: what it no longer shows is gone at the source."""
-        self._drain()
         with self.database.unit_of_work() as s:
             rows = s.exec(select(OparlOrigin.origin_url).where(  # the URLs only: a city has many
                 OparlOrigin.source_id == self.source_id, OparlOrigin.object_type == chain.kind,
