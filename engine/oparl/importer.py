@@ -316,7 +316,10 @@ class Summary:
     writes: int = 0
 
     def count(self, kind: str, what: str) -> None:
-        self.counts.setdefault(kind, Counter())[what] += 1
+        counts = self.counts.get(kind)
+        if counts is None:
+            counts = self.counts[kind] = Counter()
+        counts[what] += 1
         if what in ("neu", "geändert", "gelöscht"):
             self.writes += 1
 
@@ -946,25 +949,26 @@ class Importer:
         """Read the origin rows of a page's objects and references in few queries."""
         urls: set[str] = set()
         own: set[str] = set()
-
-        def collect(value: Any, depth: int = 0) -> None:
+        # The page walked without recursion, four levels deep: strings that look like URLs
+        # and the ids of the objects on the way, in the fields the mappings follow only (a
+        # city's page holds ~100,000 values).
+        todo: list[tuple[Any, int]] = [(raw, 0) for raw in data]
+        while todo:
+            value, depth = todo.pop()
             if isinstance(value, str):
-                if value.startswith("http") and value not in self.ids and value not in self.absent:
+                if value.startswith("http"):
                     urls.add(value)
-            elif isinstance(value, dict) and depth < 4:
-                if isinstance(value.get("id"), str):
-                    own.add(value["id"])
-                for key in REFERENCE_FIELDS:  # not every field: a city's page holds ~100,000 values
-                    v = value.get(key)
-                    if v is not None:
-                        collect(v, depth + 1)
-            elif isinstance(value, list) and depth < 4:
-                for v in value:
-                    collect(v, depth + 1)
-
-        for raw in data:
-            collect(raw)
-        urls -= own
+            elif depth < 4:
+                if isinstance(value, dict):
+                    if isinstance(value.get("id"), str):
+                        own.add(value["id"])
+                    for key in REFERENCE_FIELDS:
+                        v = value.get(key)
+                        if v is not None:
+                            todo.append((v, depth + 1))
+                elif isinstance(value, list):
+                    todo.extend((v, depth + 1) for v in value)
+        urls = {url for url in urls if url not in self.ids and url not in self.absent} - own
         self.absent.update(urls)
         for url, kind, oid, source, *_ in origin_rows(s, sorted(urls), with_json=False, modified=False):
             self.ids[url] = (kind, oid)
