@@ -56,6 +56,7 @@ from sqlalchemy import (
     Text,
     any_,
     bindparam,
+    case,
     insert,
     update,
 )
@@ -101,7 +102,7 @@ from engine.oparl.mapping import (
     split,
 )
 from engine.settings import TIMEZONE
-from engine.types import table_of, utc_column, utcnow
+from engine.types import UTCDateTime, table_of, utc_column, utcnow
 from engine.writes import python_defaults
 
 # ----------------------------------------------------------------------------- tables
@@ -247,6 +248,18 @@ def _origin_sql(dialect: str, with_json: bool, modified: bool) -> str:
     return f"SELECT {columns} FROM oparl_origin WHERE origin_url IN ({{marks}})"
 
 
+def _sqlite_utc(value: datetime) -> str:
+    """A moment as SQLAlchemy stores it on SQLite for a UTCDateTime column (naive UTC text,
+    microseconds), in one step: its two processors, in Python, cost more than the insert."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _bind_processor(kind: Any, dialect: Any) -> Callable[[Any], Any] | None:
+    if dialect.name == "sqlite" and isinstance(kind, UTCDateTime):
+        return _sqlite_utc
+    return kind._cached_bind_processor(dialect)  # type: ignore[no-any-return]
+
+
 def bulk_insert(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     """``rows`` (all with the same keys) into ``table`` in one statement: on PostgreSQL by COPY
     (psycopg sends an executemany as one INSERT per row), elsewhere as one executemany of the
@@ -263,7 +276,7 @@ def bulk_insert(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
         processor = table.c[name].type._cached_bind_processor(dialect)
         tail.append(processor(value) if processor is not None else value)
     processed = [(i, processor) for i, processor in enumerate(
-        table.c[name].type._cached_bind_processor(dialect) for name in given) if processor is not None]
+        _bind_processor(table.c[name].type, dialect) for name in given) if processor is not None]
     pick = itemgetter(*given) if len(given) > 1 else lambda row: (row[given[0]],)
 
     def values(row: dict[str, Any]) -> list[Any]:
@@ -414,11 +427,13 @@ class Importer:
         self.max_seconds = max_seconds
         #: A document is stored only up to the size of an upload.
         self.max_file_bytes = max_file_bytes or database.settings.max_upload_bytes
-        #: origin URL -> the source it belongs to (objects of another source are not touched).
+        #: origin URL -> the other source it belongs to (objects of another source are not touched).
         self.owner: dict[str, int] = {}
         #: A list was cut short (circle, foreign ``next``, time): the run is not complete.
         self.truncated = False
         self.timed_out = False
+        #: The source's resume marks {list URL: page to go on with}, as the pages write them.
+        self.resume_marks: dict[str, str] = {}
 
     # ------------------------------------------------------------------ the run
 
@@ -442,6 +457,7 @@ class Importer:
                 # As sent (whole seconds): an object stamped in that same second counts as changed.
                 self.since = source.last_success.replace(microsecond=0) if source.last_success else None
                 resume: dict[str, str] = json.loads(source.resume)
+                self.resume_marks = dict(resume)
                 self.retry = set(json.loads(source.retry))
                 if source.last_started is None or source.last_success != source.last_started:
                     source.last_started = run_started
@@ -635,12 +651,9 @@ class Importer:
         chain.error = error
         if error is not None:
             summary.failed_pages.append(error)
+            self.resume_marks[key] = error[0]
             with self.database.unit_of_work() as s:
-                source = s.get(OparlSource, self.source_id)
-                assert source is not None
-                resume = json.loads(source.resume)
-                resume[key] = error[0]
-                source.resume = json.dumps(resume)
+                self._write_resume(s, json.dumps(self.resume_marks))
 
     # ------------------------------------------------------------------ one page, one unit of work
 
@@ -691,8 +704,7 @@ class Importer:
                             self.links.clear()
                             self._skip(summary, raw, f"Datenbank lehnt ab ({type(exc.orig).__name__})")
                 self._write_deferred(s)
-                if resume is not None:
-                    self._save_resume(s, *resume)
+                marks = self._save_resume(s, *resume) if resume is not None else self.resume_marks
                 uow.commit()
             except (IntegrityError, DataError):
                 self._drop_page(uow)
@@ -707,6 +719,7 @@ class Importer:
                 self._drop_page(uow)
                 raise
             uow.close()
+            self.resume_marks = marks
             self.ids.update(self.pending)
             self.pending.clear()
             self.origin_rows = {}
@@ -799,17 +812,21 @@ class Importer:
             for chunk in chunks(ids):
                 s.exec(select(model).where(among(s, col(model.id), chunk))).all()  # type: ignore[attr-defined]
 
-    def _save_resume(self, s: Session, key: str, following: str | None) -> None:
-        source = s.get(OparlSource, self.source_id)
-        assert source is not None
-        resume = json.loads(source.resume)
+    def _save_resume(self, s: Session, key: str, following: str | None) -> dict[str, str]:
+        """The list ``key`` goes on at ``following``: the marks with that, written if it changes
+        them (kept here once the page is committed, not read back for each page)."""
+        marks = dict(self.resume_marks)
         if following:
-            resume[key] = following
+            marks[key] = following
         else:
-            resume.pop(key, None)
-        text = json.dumps(resume)
-        if text != source.resume:
-            source.resume = text
+            marks.pop(key, None)
+        if marks != self.resume_marks:
+            self._write_resume(s, json.dumps(marks))
+        return marks
+
+    def _write_resume(self, s: Session, text: str) -> None:
+        s.execute(update(table_of(OparlSource)).where(col(OparlSource.id) == self.source_id)
+                  .values(resume=text))
 
     def _one(self, s: Session, kind: str, raw: Any, summary: Summary) -> None:
         url = raw.get("id") if isinstance(raw, dict) else None
@@ -881,9 +898,13 @@ class Importer:
         if same is None:
             return False
         self.retry.discard(raw["id"])
-        for object_kind, n in Counter(object_kind for object_kind, _ in same).items():
-            summary.counts.setdefault(object_kind, Counter())["unverändert"] += n
-        self.touched.update(url for _, url in same)
+        counts, touched = summary.counts, self.touched
+        for object_kind, url in same:
+            counted = counts.get(object_kind)
+            if counted is None:
+                counted = counts[object_kind] = Counter()
+            counted["unverändert"] += 1
+            touched.add(url)
         return True
 
     def _stored_same(self, kind: str, raw: dict[str, Any], found: list[tuple[str, str]]) -> bool:
@@ -939,11 +960,13 @@ class Importer:
         self.looked.update(wanted)
         # A server that ignores the filters is compared by ``modified``: the JSON is not read then.
         with_json = not self.ignored or self.with_files
+        ids, originals, mine = self.ids, self.originals, self.source_id
         for url, kind, oid, source, modified, original in origin_rows(s, wanted, with_json):
-            self.ids[url] = (kind, oid)
-            self.owner[url] = source
-            if source == self.source_id:
-                self.originals[url] = (original, modified, oid)
+            ids[url] = (kind, oid)
+            if source == mine:
+                originals[url] = (original, modified, oid)
+            else:
+                self.owner[url] = source
 
     def _load_known(self, s: Session, data: Iterable[Any]) -> None:
         """Read the origin rows of a page's objects and references in few queries."""
@@ -972,7 +995,8 @@ class Importer:
         self.absent.update(urls)
         for url, kind, oid, source, *_ in origin_rows(s, sorted(urls), with_json=False, modified=False):
             self.ids[url] = (kind, oid)
-            self.owner[url] = source
+            if source != self.source_id:
+                self.owner[url] = source
             self.absent.discard(url)
         self._load_originals(s, own)
 
@@ -1222,10 +1246,11 @@ class Importer:
         if self.new_origins:
             bulk_insert(s, table_of(OparlOrigin), self.new_origins)
             self.new_origins.clear()
-        if self.links:
+        if self.links:  # one statement (an executemany is a statement per row on PostgreSQL)
+            links = {link["b_item"]: link["b_consultation"] for link in self.links}
             items = table_of(AgendaItem)
-            s.execute(update(items).where(items.c.id == bindparam("b_item"))
-                      .values(consultation_id=bindparam("b_consultation")), self.links)
+            s.execute(update(items).where(items.c.id.in_(list(links)))
+                      .values(consultation_id=case(links, value=items.c.id)))
             self.links.clear()
 
     def _allocate(self, s: Session, wanted: list[tuple[Table, int]]) -> list[list[int]]:
@@ -1272,7 +1297,6 @@ class Importer:
                 origin.object_id = oid
         self.pending[url] = (kind, oid)
         self.originals[url] = (text, modified, oid)
-        self.owner[url] = self.source_id
 
     def _children(self, s: Session, kind: str, oid: Key, children: list[tuple[str, str, Any]],
                   changed: bool, created: bool = False) -> None:
