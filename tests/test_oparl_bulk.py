@@ -6,6 +6,7 @@ back to a statement per object fails here). On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import copy
+import gc
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlmodel import col, select
 from engine.council import AgendaItem, Consultation, File, Paper
 from engine.db import count_statements
 from engine.oparl.fetch import Fetcher
-from engine.oparl.importer import Importer, OparlOrigin, OparlSource, Summary, bulk_insert
+from engine.oparl.importer import YOUNG_THRESHOLD, Importer, OparlOrigin, OparlSource, Summary, bulk_insert
 from engine.oparl.sample import KARLSRUHE, OparlStore, SampleServer, load_sample
 from engine.types import table_of
 
@@ -182,3 +183,20 @@ def test_bulk_insert_stores_moments_as_the_orm_does(database) -> None:  # type: 
     with database.unit_of_work(write=False) as s:
         read = {o.origin_url: o.modified for o in s.exec(select(OparlOrigin))}
     assert all(read[f"bulk-{n}"] == moment for n, moment in enumerate(moments))
+
+
+@pytest.mark.sqlite_only
+def test_a_run_collects_garbage_less_often_and_sets_the_threshold_back(database, server) -> None:  # type: ignore[no-untyped-def]
+    before = gc.get_threshold()
+    during: list[tuple[int, int, int]] = []
+    summary = run(database, server, on_page=lambda _where: during.append(gc.get_threshold()))
+    assert summary.complete
+    assert during and all(seen[0] == max(before[0], YOUNG_THRESHOLD) for seen in during)
+    assert gc.get_threshold() == before
+
+    def interrupted(_where: str) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(database, server, on_page=interrupted)
+    assert gc.get_threshold() == before

@@ -30,6 +30,7 @@ This module stores; the HTTP client and its guards are in ``engine.oparl.fetch``
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import math
@@ -40,6 +41,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -305,6 +307,24 @@ def bulk_insert(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
                          [tuple(values(row)) for row in rows])
 
 
+#: The youngest generation's threshold while a run lasts (Python's default: 700).
+YOUNG_THRESHOLD = 10_000
+
+
+@contextmanager
+def collecting_less() -> Iterator[None]:
+    """Fewer garbage collections while a run lasts: it makes millions of short-lived objects (a
+    page's JSON, rows, tuples) and keeps hundreds of thousands (ids, origins), and at the default
+    threshold the collector spent a tenth of the run's time walking them (2,000 Vorlagen: 0.46 s
+    against 0.42 s of CPU). The threshold is the process's: set back afterwards."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], YOUNG_THRESHOLD), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 # ----------------------------------------------------------------------------- the summary
 
 
@@ -438,6 +458,10 @@ class Importer:
     # ------------------------------------------------------------------ the run
 
     def run(self, url: str) -> Summary:
+        with collecting_less():
+            return self._run(url)
+
+    def _run(self, url: str) -> Summary:
         started = time.perf_counter()
         run_started = utcnow()
         summary = self.summary = Summary(url)
