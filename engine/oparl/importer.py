@@ -158,6 +158,7 @@ LEAVES = {"agenda_item", "file", "consultation"}
 #: objects: only these are looked up with a page (``_load_known``).
 REFERENCE_FIELDS = ("body", "organization", "person", "membership", "meeting", "agendaItem", "paper",
                     "consultation", "underDirectionOf", "mainFile", "auxiliaryFile", "legislativeTerm")
+_REFERENCE_SET = frozenset(REFERENCE_FIELDS)
 #: The Body's lists, in the order they are written (what comes later refers to what came before).
 LISTS = ("organization", "person", "membership", "meeting", "paper")
 
@@ -1000,6 +1001,7 @@ class Importer:
         # and the ids of the objects on the way, in the fields the mappings follow only (a
         # city's page holds ~100,000 values).
         todo: list[tuple[Any, int]] = [(raw, 0) for raw in data]
+        fields = _REFERENCE_SET
         while todo:
             value, depth = todo.pop()
             if isinstance(value, str):
@@ -1009,10 +1011,8 @@ class Importer:
                 if isinstance(value, dict):
                     if isinstance(value.get("id"), str):
                         own.add(value["id"])
-                    for key in REFERENCE_FIELDS:
-                        v = value.get(key)
-                        if v is not None:
-                            todo.append((v, depth + 1))
+                    for key in value.keys() & fields:  # the object's keys against the set, in C
+                        todo.append((value[key], depth + 1))
                 elif isinstance(value, list):
                     todo.extend((v, depth + 1) for v in value)
         urls = {url for url in urls if url not in self.ids and url not in self.absent} - own
