@@ -9,6 +9,8 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
+import orjson
+
 from engine.council import CONSULTATION_ROLES
 from engine.settings import TIMEZONE
 
@@ -162,8 +164,16 @@ _CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",
 
 
 def canonical(raw: dict[str, Any]) -> str:
-    """The JSON kept as the original: keys sorted, no spaces, not ASCII-escaped."""
-    return _CANONICAL.encode(raw)
+    """The JSON kept as the original: keys sorted, no spaces, not ASCII-escaped.
+
+    By orjson (the import's largest piece of Python per object with the standard library: a
+    sixth of its time); the same text as ``json`` gives for what a source sends, but for numbers
+    orjson cannot write (integers beyond 64 bits: then the standard library), NaN (``null``)
+    and floats in exponent notation (``1e16`` for ``1e+16``)."""
+    try:
+        return orjson.dumps(raw, option=orjson.OPT_SORT_KEYS).decode()
+    except orjson.JSONEncodeError:
+        return _CANONICAL.encode(raw)
 
 
 def split(kind: str, raw: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str, Any]]]:
