@@ -2,8 +2,7 @@
 
 A published Vorlage (public *and* released: never a draft, ``Paper.released``) is seen by
 everyone; it alone reaches the public pages, the search index, the feeds and OParl
-(:func:`published_clause`). A draft is seen by its lead department, Revision and the
-administration only. A non-public one by the clerks of its lead department
+(:func:`published_clause`). A draft, public or not, is seen as a non-public Vorlage is. A non-public one by the clerks of its lead department
 (a Sachbearbeitung grant on ``under_direction_of_id``), the members and Sekretariate of the
 Gremien of its Beratungsfolge, Revision and the administration. Everyone else (anonymous
 visitors included) is told it does not exist: 404, never 403.
@@ -67,16 +66,13 @@ def visible_papers_clause(actor: Actor | None, today: dt.date) -> ColumnElement[
     departments = actor.organizations_for(ROLE_CLERK)
     if departments:
         conditions.append(col(Paper.under_direction_of_id).in_(sorted(departments)))
-    # The Gremien of its Beratungsfolge see a non-public Vorlage once it is released.
-    gremien: list[ColumnElement[bool]] = []
     secretariats = actor.organizations_for(ROLE_SECRETARIAT)
     if secretariats:
-        gremien.append(col(Paper.id).in_(select(Consultation.paper_id).where(
+        conditions.append(col(Paper.id).in_(select(Consultation.paper_id).where(
             col(Consultation.organization_id).in_(sorted(secretariats)))))
     member_of = _gremien_of(actor, today)
-    gremien.append(col(Paper.id).in_(select(Consultation.paper_id).where(
+    conditions.append(col(Paper.id).in_(select(Consultation.paper_id).where(
         col(Consultation.organization_id).in_(member_of))))
-    conditions.append(and_(col(Paper.released).is_not(None), or_(*gremien)))
     return or_(*conditions)
 
 

@@ -27,6 +27,7 @@ from engine.db import UNIT_KEYS, memo, remembered
 from engine.errors import Conflict, Invalid
 from engine.settings import TIMEZONE
 from engine.types import ascii_int
+from engine.visibility import is_published
 
 
 def meeting_label(meeting: Meeting) -> str:
@@ -169,7 +170,7 @@ def agendas(session: Session, meeting_ids: Iterable[int], *,
         .join(Paper, col(Paper.id) == Consultation.paper_id, isouter=True)
         .where(col(AgendaItem.meeting_id).in_(ids))).all()
     for item, paper in sorted(rows, key=lambda r: agenda_key(r[0])):
-        public = item.public and (paper is None or paper.public)
+        public = item.public and (paper is None or is_published(paper))
         if public_only and not public:
             continue
         found[item.meeting_id].append(AgendaEntry(
