@@ -609,7 +609,8 @@ def _search_sqlite(session: Session, text: str, filters: Filters, after: tuple[f
     # a little less than the Vorlage's own (as the weights A, B, C on PostgreSQL).
     found = sa_text(f"SELECT rowid AS id, -bm25({FTS_TABLE}, 10.0, 1.0) AS rank FROM {FTS_TABLE} "
                     f"WHERE {FTS_TABLE} MATCH :match").columns(id=Integer(), rank=Float())
-    ranked = found.subquery("found")
+    # Materialised: flattened into the join, bm25 would be "used in the wrong context".
+    ranked = found.cte("found").prefix_with("MATERIALIZED")
     weighted = (ranked.c.rank * func.iif(entries.c.file_id.is_(None), 1.0, 0.8)).label("rank")
     scored = (core_select(entries.c.paper_id, entries.c.id, weighted)
               .join(ranked, ranked.c.id == entries.c.id).where(*_filters(entries, filters)).subquery())

@@ -197,6 +197,11 @@ def gettext(string: str, **variables: Any) -> str:
     return found % variables if variables else found
 
 
+def format_number(value: int) -> str:
+    """A count as the reader writes it: 14.000 (German), 14,000 (English)."""
+    return flask_babel.format_decimal(value)  # type: ignore[no-any-return]
+
+
 def ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
     """Plural-aware translation; ``%(num)d`` is available in both forms."""
     return flask_babel.ngettext(singular, plural, num, **variables)  # type: ignore[no-any-return]
@@ -390,7 +395,7 @@ def init_app(app: Flask) -> None:
             response.set_cookie("lang", asked, max_age=_COOKIE_MAX_AGE, samesite="Lax")
         return response
 
-    app.jinja_env.globals.update(_=gettext, current_language=current_language,
+    app.jinja_env.globals.update(_=gettext, ngettext=ngettext, current_language=current_language,
                                  result_label=result_label)
     app.jinja_env.filters.update(date=format_date, datetime=format_datetime, time=format_time,
-                                 filesize=format_size)
+                                 filesize=format_size, number=format_number)
