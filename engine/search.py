@@ -244,11 +244,12 @@ def store_text(session: Session, sha512: str, content: bytes | None, mime_type: 
             text = extract.extract(content, BY_MIME_TYPE.get(mime_type or "")).text
         except extract.Unreadable as exc:
             status, note = TEXT_FAILED, str(exc)
-    row = {"sha_512_checksum": sha512, "status": status, "text": text, "note": note,
-           "extracted": now or utcnow()}
+    row = FileText(sha_512_checksum=sha512, status=status, text=text, note=note, extracted=now or utcnow())
     insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)
-    session.execute(insert(table_of(FileText)).values(**row).on_conflict_do_nothing())
-    return FileText(**row)
+    session.execute(insert(table_of(FileText)).values(
+        sha_512_checksum=row.sha_512_checksum, status=row.status, text=row.text, note=row.note,
+        extracted=row.extracted).on_conflict_do_nothing())
+    return row
 
 
 def pending_documents(session: Session, limit: int) -> list[tuple[str, str | None]]:

@@ -2,7 +2,8 @@
 
 A published Vorlage (public *and* released: never a draft, ``Paper.released``) is seen by
 everyone; it alone reaches the public pages, the search index, the feeds and OParl
-(:func:`published_clause`). A draft, public or not, is seen as a non-public Vorlage is. A non-public one by the clerks of its lead department
+(:func:`published_clause`). A draft, public or not, is seen as a non-public Vorlage is.
+A non-public one by the clerks of its lead department
 (a Sachbearbeitung grant on ``under_direction_of_id``), the members and Sekretariate of the
 Gremien of its Beratungsfolge, Revision and the administration. Everyone else (anonymous
 visitors included) is told it does not exist: 404, never 403.

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from engine import search
 from engine.council import (
     PAPER_DONE,
     PAPER_DRAFT,
@@ -27,7 +28,6 @@ from engine.council import (
     Paper,
     Person,
 )
-from engine import search
 from engine.db import count_statements
 from engine.files import FileStore
 from engine.oparl.fetch import Fetcher

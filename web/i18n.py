@@ -262,6 +262,11 @@ def format_date(value: date | datetime | None) -> str:
     return _babel_date(value, _DATE, locale)
 
 
+def format_month(value: date) -> str:
+    """November 2024 (the month's name in the reader's language)."""
+    return _babel_date(value, "LLLL y", current_language())
+
+
 def format_datetime(value: datetime | None) -> str:
     """08.11.2024, 15:00 Uhr (German) or 08.11.2024, 15:00 (English), Europe/Berlin."""
     if value is None:
@@ -398,4 +403,5 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(_=gettext, ngettext=ngettext, current_language=current_language,
                                  result_label=result_label)
     app.jinja_env.filters.update(date=format_date, datetime=format_datetime, time=format_time,
-                                 filesize=format_size, number=format_number)
+                                 filesize=format_size, number=format_number,
+                                 month=format_month)

@@ -18,6 +18,7 @@ from engine.council import (
     MEETING_INVITED,
     AgendaItem,
     Consultation,
+    File,
     Meeting,
     Organization,
     Paper,
@@ -199,3 +200,30 @@ def upcoming_for_person(session: Session, person_id: int, now: datetime) -> list
     return list(session.exec(select(Meeting).where(col(Meeting.organization_id).in_(orgs),
                                                    col(Meeting.start) >= now)
                              .order_by(col(Meeting.start))).all())
+
+
+# ----------------------------------------------------------------------------- for the public
+
+@dataclass(frozen=True)
+class Minutes:
+    """What the public learns of a Sitzung's Niederschrift: whether and when it was released.
+    ``document`` is the seam for the Niederschrift as a document (not built yet: None)."""
+
+    released: datetime | None
+    document: File | None = None
+
+
+def minutes_of(meeting: Meeting) -> Minutes:
+    return Minutes(meeting.minutes_released)
+
+
+def documents_of(session: Session, paper_ids: Iterable[int | None]) -> dict[int, list[File]]:
+    """The Anlagen with stored content of these Vorlagen, in their order (one query)."""
+    ids = sorted({i for i in paper_ids if i is not None})
+    found: dict[int, list[File]] = {i: [] for i in ids}
+    if ids:
+        for f in session.exec(select(File).where(col(File.paper_id).in_(ids),
+                                                 col(File.sha_512_checksum).is_not(None))
+                              .order_by(col(File.paper_id), col(File.position), col(File.id))):
+            found[f.paper_id].append(f)
+    return found

@@ -434,6 +434,7 @@ def start_beratungsfolge(session: Session, actor: Actor, paper_id: int,
     if claimed.rowcount != 1:
         raise Conflict(f"Die Beratungsfolge der Vorlage {paper.reference} läuft bereits.")
     session.refresh(paper, ["status", "released", "modified"])
+    assert paper.id is not None
     if paper.public:
         oparl_server.restore(session, oparl_server.paper_parts(session, paper.id))
     search.index_paper(session, paper.id)
