@@ -46,6 +46,7 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
+    cast,
     delete,
     exists,
     func,
@@ -453,6 +454,9 @@ class Filters:
     until: dt.date | None = None
 
 
+NO_FILTERS = Filters()
+
+
 @dataclass
 class Hit:
     paper_id: int
@@ -513,7 +517,7 @@ def _cursor(cursor: str | None) -> tuple[float, int] | None:
     raise Invalid("Eingaben bitte prüfen.", {"cursor": ["Ungültiger Cursor: bitte die Suche neu beginnen."]})
 
 
-def search(session: Session, text: str, filters: Filters = Filters(), *, cursor: str | None = None,
+def search(session: Session, text: str, filters: Filters = NO_FILTERS, *, cursor: str | None = None,
            limit: int = PAGE) -> Results:
     """The published Vorlagen that match ``text`` (German stemming: "Radwege" finds
     "Radweg"), best first, ``limit`` a page, with how many match in all and a snippet each."""
@@ -565,7 +569,9 @@ def _search_postgresql(session: Session, text: str, filters: Filters, after: tup
     ranked = (core_select(entries.c.paper_id, entries.c.id, rank.label("rank"))
               .where(entries.c.document.op("@@")(query), *_filters(entries, filters)).subquery())
     matches = core_select(
-        ranked.c.paper_id, func.max(ranked.c.rank).label("score"),
+        # float8: a real comes to Python as its shortest decimal, not its exact value, and the
+        # keyset would compare with a different number than the one ranked.
+        ranked.c.paper_id, cast(func.max(ranked.c.rank), postgresql.DOUBLE_PRECISION).label("score"),
         func.array_agg(aggregate_order_by(ranked.c.id, ranked.c.rank.desc(), ranked.c.id),
                        type_=postgresql.ARRAY(Integer))[1].label("best"),
     ).select_from(ranked).group_by(ranked.c.paper_id)
