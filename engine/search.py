@@ -45,8 +45,6 @@ from sqlalchemy import (
     Integer,
     Text,
     and_,
-    bindparam,
-    cast,
     delete,
     exists,
     func,
@@ -55,7 +53,7 @@ from sqlalchemy import (
 from sqlalchemy import select as core_select
 from sqlalchemy import text as sa_text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import TSVECTOR, aggregate_order_by
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from engine import cursors, extract
@@ -69,8 +67,10 @@ from engine.visibility import published_clause
 
 log = logging.getLogger(__name__)
 
-#: Characters of one indexed part at most (a longer page or text is split at a space).
-CHUNK = 3000
+#: Characters of one indexed part at most: an Anlage's pages are gathered up to it (a longer
+#: page, or a Vorlage's own text, is split at a space). Fewer, larger parts make a common word's
+#: matches fewer rows to group; smaller ones make the snippets cheaper to cut.
+CHUNK = 8000
 #: Uploads up to this size have their text read in the upload's unit of work; larger ones
 #: (and imported documents) by the background job.
 INLINE_BYTES = 1_000_000
@@ -148,6 +148,9 @@ class SearchEntry(SQLModel, table=True):
 #: its text lives in the FTS5 table ``fts_search``).
 _DOCUMENT = Column("document", TSVECTOR, info={"only_on": "postgresql"})
 table_of(SearchEntry).append_column(_DOCUMENT)
+#: The title alone (small, stored in the row): ranking reads it for every match, where the
+#: whole ``document`` (toasted) would have to be read and unpacked for each.
+table_of(SearchEntry).append_column(Column("rank_vector", TSVECTOR, info={"only_on": "postgresql"}))
 Index("ix_search_entry_document", _DOCUMENT, postgresql_using="gin",
       info={"only_on": "postgresql"}).ddl_if(dialect="postgresql")
 #: SQLite's FTS5 table and its shadow tables are not models (``engine.db.exists_on`` skips them).
@@ -287,6 +290,37 @@ def _paper_text(paper: Any) -> str:
     return extract.clean("\n".join(f"{h}: {t}" for h, t in headings if t and t.strip()))
 
 
+def _chunks(text: str) -> list[tuple[int, str]]:
+    """An Anlage's pages gathered into parts of at most :data:`CHUNK` characters (a longer
+    page in pieces), each with the number of the page it begins on; the page breaks stay."""
+    out: list[tuple[int, str]] = []
+    first, gathered = 1, ""
+    for number, page in enumerate(text.split(extract.PAGE_BREAK), start=1):
+        if gathered and len(gathered) + len(page) + 1 > CHUNK:
+            out.append((first, gathered))
+            gathered = ""
+        if not gathered:
+            first = number
+        if len(page) > CHUNK:
+            if gathered:
+                out.append((first, gathered))
+            out += [(number, piece) for piece in _pieces(page)]
+            gathered = ""
+            continue
+        gathered = f"{gathered}{extract.PAGE_BREAK}{page}" if gathered else page
+        if not page.strip() and gathered == page:
+            gathered = ""  # an empty page alone is nothing to index
+    if gathered.strip():
+        out.append((first, gathered))
+    return out
+
+
+def page_of(first: int, content: str, word: str) -> int:
+    """The page ``word`` stands on in a part that begins on page ``first``."""
+    at = content.find(word)
+    return first + content.count(extract.PAGE_BREAK, 0, at) if at > 0 else first
+
+
 def _rows_of(paper: Any, files: Sequence[tuple[int, str, str]]) -> list[dict[str, Any]]:
     """The index rows of a published Vorlage; ``files``: (file id, name, text) of its Anlagen."""
     common = {"paper_id": paper.id, "body_id": paper.body_id, "paper_type": paper.paper_type,
@@ -295,19 +329,16 @@ def _rows_of(paper: Any, files: Sequence[tuple[int, str, str]]) -> list[dict[str
     rows = [{**common, "file_id": None, "part": i, "title": title, "content": piece}
             for i, piece in enumerate(_pieces(_paper_text(paper)))]
     for file_id, name, text in files:
-        for page_number, page in enumerate(text.split(extract.PAGE_BREAK), start=1):
-            if not page.strip():
-                continue
-            rows += [{**common, "file_id": file_id, "part": page_number, "title": extract.clean(name),
-                      "content": piece} for piece in _pieces(page)]
+        rows += [{**common, "file_id": file_id, "part": first, "title": extract.clean(name), "content": chunk}
+                 for first, chunk in _chunks(text)]
     return rows
 
 
 _PG_INSERT = sa_text(
     "INSERT INTO search_entry (paper_id, file_id, part, body_id, paper_type, paper_date, title, content, "
-    "source_modified, document) VALUES (:paper_id, :file_id, :part, :body_id, :paper_type, :paper_date, "
-    ":title, :content, :source_modified, setweight(to_tsvector('german', :title), 'A') || "
-    "setweight(to_tsvector('german', :content), CAST(:weight AS \"char\")))")
+    "source_modified, document, rank_vector) VALUES (:paper_id, :file_id, :part, :body_id, :paper_type, "
+    ":paper_date, :title, :content, :source_modified, setweight(to_tsvector('german', :title), 'A') || "
+    "setweight(to_tsvector('german', :content), CAST(:weight AS \"char\")), to_tsvector('german', :title))")
 
 
 def _write(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -561,35 +592,78 @@ _HEADLINE = ("StartSel=\ue000, StopSel=\ue001, MaxWords=30, MinWords=12, MaxFrag
              "FragmentDelimiter=\" … \"")
 
 
+#: How a matching part ranks on PostgreSQL: a match in the title (the Betreff, an Anlage's
+#: name) far above one in the text, the Vorlage's own text above an Anlage's; equal ones by id,
+#: the newest first. Read from the small ``rank_vector`` only: ``ts_rank`` over the whole
+#: ``document`` of every match (unpacking each toasted vector) cost 100–300 ms for a word in
+#: every Vorlage (benchmarks/bench_search.py).
+_PG_SCORE = "ts_rank(e.rank_vector, q.q) * 10 + CASE WHEN e.file_id IS NULL THEN 1 ELSE 0 END"
+
+
+def _pg_filters(filters: Filters) -> tuple[str, dict[str, Any]]:
+    sql, params = [], {}
+    if filters.body_id is not None:
+        sql.append("e.body_id = :body_id")
+        params["body_id"] = filters.body_id
+    if filters.paper_type:
+        sql.append("e.paper_type = :paper_type")
+        params["paper_type"] = filters.paper_type
+    if filters.since is not None:
+        sql.append("e.paper_date >= :since")
+        params["since"] = filters.since
+    if filters.until is not None:
+        sql.append("e.paper_date <= :until")
+        params["until"] = filters.until
+    if filters.organization_id is not None:
+        sql.append("EXISTS (SELECT 1 FROM consultation c WHERE c.paper_id = e.paper_id "
+                   "AND c.organization_id = :organization_id)")
+        params["organization_id"] = filters.organization_id
+    return "".join(f" AND {c}" for c in sql), params
+
+
 def _search_postgresql(session: Session, text: str, filters: Filters, after: tuple[float, int] | None,
                        limit: int) -> Results:
-    entries = table_of(SearchEntry)
-    query = func.websearch_to_tsquery(sa_text("'german'"), bindparam("q"))
-    rank = func.ts_rank(entries.c.document, query)
-    ranked = (core_select(entries.c.paper_id, entries.c.id, rank.label("rank"))
-              .where(entries.c.document.op("@@")(query), *_filters(entries, filters)).subquery())
-    matches = core_select(
-        # float8: a real comes to Python as its shortest decimal, not its exact value, and the
-        # keyset would compare with a different number than the one ranked.
-        ranked.c.paper_id, cast(func.max(ranked.c.rank), postgresql.DOUBLE_PRECISION).label("score"),
-        func.array_agg(aggregate_order_by(ranked.c.id, ranked.c.rank.desc(), ranked.c.id),
-                       type_=postgresql.ARRAY(Integer))[1].label("best"),
-    ).select_from(ranked).group_by(ranked.c.paper_id)
-    rows, total = _page(session, matches, after, limit, {"q": text})
+    where, params = _pg_filters(filters)
+    params.update(q=text, limit=limit + 1)
+    keyset = ""
+    if after is not None:
+        keyset = "WHERE score < :score OR (score = :score AND paper_id < :paper_id)"
+        params.update(score=after[0], paper_id=after[1])
+    # One statement: the matches grouped per Vorlage (float8: a real reaches Python as its
+    # shortest decimal, and the keyset would compare another number), their count, one page.
+    rows = list(session.execute(sa_text(
+        "WITH q AS (SELECT websearch_to_tsquery('german', :q) AS q), "
+        "matches AS (SELECT e.paper_id, max(" + _PG_SCORE + ")::float8 AS score "
+        "FROM search_entry e, q WHERE e.document @@ q.q" + where + " GROUP BY e.paper_id) "
+        "SELECT paper_id, score, (SELECT count(*) FROM matches) AS total FROM matches " + keyset +
+        " ORDER BY score DESC, paper_id DESC LIMIT :limit"), params))
     if not rows:
-        return Results(total=total)
-    best = [r.best for r in rows[:limit]]
+        total = session.execute(sa_text(
+            "SELECT count(DISTINCT e.paper_id) FROM search_entry e WHERE e.document @@ "
+            "websearch_to_tsquery('german', :q)" + where), params).scalar() if after is not None else 0
+        return Results(total=int(total or 0))
+    ids = [r.paper_id for r in rows[:limit]]
+    # The best part of each of the page's Vorlagen, and only its snippet cut.
     details = session.execute(sa_text(
-        "SELECT e.id, e.paper_id, e.file_id, e.part, p.reference, p.paper_type, p.date, "
+        "WITH q AS (SELECT websearch_to_tsquery('german', :q) AS q), "
+        "best AS (SELECT DISTINCT ON (e.paper_id) e.id FROM search_entry e, q "
+        "WHERE e.paper_id = ANY(:ids) AND e.document @@ q.q "
+        "ORDER BY e.paper_id, " + _PG_SCORE + " DESC, e.id) "
+        "SELECT e.id, e.paper_id, e.file_id, e.part, e.content, p.reference, p.paper_type, p.date, "
         "f.name AS file_name, f.position AS file_position, "
         f"ts_headline('german', e.content, q.q, '{_HEADLINE}') AS snippet, "
         "ts_headline('german', p.name, q.q, 'HighlightAll=TRUE, StartSel=\ue000, StopSel=\ue001') AS name "
-        "FROM search_entry e JOIN paper p ON p.id = e.paper_id LEFT JOIN file f ON f.id = e.file_id, "
-        "websearch_to_tsquery('german', :q) AS q(q) "
-        "WHERE e.id = ANY(:ids) AND p.public AND p.released IS NOT NULL"),
-        {"q": text, "ids": best}).all()
-    return _results(rows, total, limit, _hits(best, details, lambda d: (_fragments(d.name),
-                                                                          _fragments(d.snippet))))
+        "FROM best JOIN search_entry e ON e.id = best.id JOIN paper p ON p.id = e.paper_id "
+        "LEFT JOIN file f ON f.id = e.file_id, q WHERE p.public AND p.released IS NOT NULL"),
+        {"q": text, "ids": ids}).all()
+    by_paper = {d.paper_id: d.id for d in details}
+    best = [by_paper[i] for i in ids if i in by_paper]
+    return _results(rows, int(rows[0].total), limit, _hits(best, details, lambda d: (
+        _fragments(d.name), _fragments(d.snippet.replace(extract.PAGE_BREAK, " ")))))
+
+
+def _marked_words(fragments: list[tuple[str, bool]]) -> list[str]:
+    return [t for t, marked in fragments if marked]
 
 
 def _hits(best: list[int], details: Sequence[Any], texts: Any) -> list[Hit]:
@@ -600,8 +674,10 @@ def _hits(best: list[int], details: Sequence[Any], texts: Any) -> list[Hit]:
         if d is None:  # left the public since it was indexed (belt and braces)
             continue
         name, snippet = texts(d)
+        marked = _marked_words(snippet)
+        page = page_of(d.part, d.content, marked[0]) if d.file_id and marked else d.part
         hits.append(Hit(d.paper_id, d.reference, name, d.paper_type, d.date, snippet,
-                        d.file_id, d.file_name, d.file_position, d.part if d.file_id else None))
+                        d.file_id, d.file_name, d.file_position, page if d.file_id else None))
     return hits
 
 
@@ -636,7 +712,8 @@ def _search_sqlite(session: Session, text: str, filters: Filters, after: tuple[f
         .columns(date=sqlite.DATE()), {"ids": json_ids(best)}).all()
     stems = parsed.stems
     return _results(rows, total, limit, _hits(best, details, lambda d: (
-        highlight(d.paper_name, stems, whole=True), highlight(d.content, stems))))
+        highlight(d.paper_name, stems, whole=True),
+        highlight(d.content.replace(extract.PAGE_BREAK, " "), stems))))
 
 
 def json_ids(ids: list[int]) -> str:

@@ -13,7 +13,7 @@ Beratungen and Anlagen.
 
 ``file_text`` holds the text of each stored document (by SHA-512), read once;
 ``search_entry`` the index (``engine.search``): on PostgreSQL with a weighted ``tsvector``
-(``german``) and a GIN index, on SQLite beside an FTS5 table ``fts_search`` of the stemmed
+(``german``) and a GIN index (and the title's vector, small, for ranking), on SQLite beside an FTS5 table ``fts_search`` of the stemmed
 text whose rows go with theirs (a trigger). The index fills itself: the scheduler's ``search``
 job (or ``ratsflow search update``) indexes every published Vorlage it finds missing.
 """
@@ -66,7 +66,8 @@ def upgrade() -> None:
         sa.Column('title', sa.Text(), nullable=False),
         sa.Column('content', sa.Text(), nullable=False),
         sa.Column('source_modified', sa.DateTime(timezone=True), nullable=False),
-        *([sa.Column('document', postgresql.TSVECTOR(), nullable=True)] if dialect == 'postgresql' else []),
+        *([sa.Column('document', postgresql.TSVECTOR(), nullable=True),
+           sa.Column('rank_vector', postgresql.TSVECTOR(), nullable=True)] if dialect == 'postgresql' else []),
         sa.ForeignKeyConstraint(['paper_id'], ['paper.id'], ondelete='CASCADE'),
         sa.ForeignKeyConstraint(['file_id'], ['file.id'], ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('id', name='pk_search_entry'),
