@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import or_, tuple_
+from sqlalchemy import func, or_, tuple_
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
@@ -352,3 +352,57 @@ def my_reminders(session: Session, actor: Actor, *, cursor: str | None = None,
     page = _page(session, "reminders", statement, [col(reminder.due_at), col(reminder.id)],
                  [datetime, int], cursor, limit, lambda r: [r[0].due_at, r[0].id], descending=True)
     return [(r, m) for r, m in page.rows], page.next
+
+
+# ----------------------------------------------------------------------------- the public calendar
+
+@dataclass
+class CalendarPage:
+    rows: list[MeetingOut]
+    total: int
+    next: str | None
+
+
+def calendar_page(session: Session, now: datetime, *, organization_ids: Sequence[int] | None = None,
+                  upcoming: bool = True, cursor: str | None = None,
+                  limit: int = DEFAULT_LIMIT) -> CalendarPage:
+    """The Sitzungen from ``now`` on (soonest first) or before it (latest first), of some
+    Gremien or all, a keyset page of them and how many there are in all."""
+    conditions: list[Any] = [col(Meeting.start) >= now if upcoming else col(Meeting.start) < now]
+    if organization_ids is not None:
+        conditions.append(col(Meeting.organization_id).in_(sorted(organization_ids)))
+    statement = (select(Meeting, Organization)
+                 .join(Organization, col(Organization.id) == Meeting.organization_id).where(*conditions))
+    total = session.exec(select(func.count()).select_from(Meeting).where(*conditions)).one()
+    page = _page(session, "calendar" if upcoming else "calendar-past", statement,
+                 [col(Meeting.start), col(Meeting.id)], [datetime, int], cursor, limit,
+                 lambda r: [r[0].start, r[0].id], descending=not upcoming)
+    return CalendarPage([MeetingOut(m, o) for m, o in page.rows], int(total), page.next)
+
+
+def calendar_month(session: Session, first: date, *,
+                   organization_ids: Sequence[int] | None = None) -> list[MeetingOut]:
+    """The Sitzungen of the month that begins on ``first`` (Europe/Berlin), in their order."""
+    following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    conditions: list[Any] = [col(Meeting.start) >= datetime.combine(first, time(0), TIMEZONE),
+                             col(Meeting.start) < datetime.combine(following, time(0), TIMEZONE)]
+    if organization_ids is not None:
+        conditions.append(col(Meeting.organization_id).in_(sorted(organization_ids)))
+    rows = session.exec(select(Meeting, Organization)
+                        .join(Organization, col(Organization.id) == Meeting.organization_id)
+                        .where(*conditions).order_by(col(Meeting.start), col(Meeting.id)))
+    return [MeetingOut(m, o) for m, o in rows]
+
+
+def paper_list(session: Session, actor: Actor | None, today: date, *, cursor: str | None = None,
+               limit: int = DEFAULT_LIMIT) -> tuple[list[Any], int, str | None]:
+    """The Vorlagen ``actor`` sees (anonymous: the published ones), newest Aktenzeichen first,
+    a keyset page without their texts, and how many there are."""
+    table = table_of(Paper)
+    visible = visible_papers_clause(actor, today)
+    statement: Any = core_select(table.c.id, table.c.reference, table.c.name, table.c.paper_type,
+                                 table.c.status, table.c.public, table.c.date).where(visible)
+    total = session.execute(core_select(func.count()).select_from(table).where(visible)).scalar_one()
+    page = _page(session, "paper-list", statement, [table.c.reference, table.c.id], [str, int], cursor, limit,
+                 lambda p: [p.reference, p.id], descending=True)
+    return page.rows, int(total), page.next

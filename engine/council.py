@@ -171,6 +171,10 @@ class Paper(SQLModel, table=True):
     date: dt.date | None = None
     public: bool = True
     status: str = PAPER_DRAFT
+    #: When the Vorlage was released to the public (the start of its Beratungsfolge; an
+    #: imported one: when its source published it). None: a draft, public nowhere
+    #: (``engine.visibility.published_clause``) – whatever ``public`` says.
+    released: dt.datetime | None = Field(default=None, sa_column=utc_column())
     under_direction_of_id: int | None = Field(default=None, foreign_key="organization.id")
     clerk_id: int | None = Field(default=None, foreign_key="person.id")  # Bearbeiter/-in
     facts: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # Sachverhalt

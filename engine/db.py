@@ -221,11 +221,17 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+#: Tables outside the models: SQLite FTS5 tables (``engine.search``) are named so.
+FTS_PREFIX = "fts_"
+
+
 def exists_on(dialect: str) -> Callable[..., bool]:
     """Alembic's ``include_object`` for one database: a schema item declared for another only
     (``info={"only_on": "postgresql"}``, e.g. a trigram index) is not expected on it."""
 
-    def include(item: Any, _name: Any, _type: Any, _reflected: bool, _compare_to: Any) -> bool:
+    def include(item: Any, name: Any, type_: Any, reflected: bool, _compare_to: Any) -> bool:
+        if type_ == "table" and reflected and str(name).startswith(FTS_PREFIX):
+            return False  # SQLite's FTS5 tables (engine.search) and their shadow tables
         only_on = getattr(item, "info", {}).get("only_on")
         return only_on is None or only_on == dialect
 

@@ -29,7 +29,7 @@ from typing import Any
 import holidays
 from sqlmodel import Session, col, select
 
-from engine import tasks
+from engine import search, tasks
 from engine.accounts import Account, Actor, create_account, load_actor
 from engine.calendar import deadlines, reminders
 from engine.council import (
@@ -580,6 +580,7 @@ def _attach(session: Session, files: FileStore, paper: Paper, position: int, nam
             content: bytes) -> File:
     """Store ``content`` (a PDF) as an Anlage of ``paper``, as an upload is stored."""
     digest = files.put(session, content)
+    search.store_text(session, digest, content, "application/pdf")  # read once, as an upload's
     row = File(paper_id=_id(paper), position=position, name=name, file_name=f"{name}.pdf",
                mime_type="application/pdf", size=len(content), sha_512_checksum=digest)
     session.add(row)

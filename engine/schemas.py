@@ -252,3 +252,21 @@ class MembershipIn(_Base):
 class EndMembershipIn(_Base):
     end_date = fields.Date(required=True, format="%d.%m.%Y",
                            error_messages={**REQUIRED, "invalid": "Datum bitte als TT.MM.JJJJ."})
+
+
+class SearchIn(_Base):
+    """The public search's form: words, and what it is narrowed to (``engine.search.Filters``)."""
+
+    q = _text(max_length=200, load_default="")
+    gremium = _id(required=False)
+    koerperschaft = _id(required=False)
+    art = _text(max_length=100, load_default=None)
+    von = fields.Date(load_default=None, format="%d.%m.%Y",
+                      error_messages={"invalid": "Datum bitte als TT.MM.JJJJ."})
+    bis = fields.Date(load_default=None, format="%d.%m.%Y",
+                      error_messages={"invalid": "Datum bitte als TT.MM.JJJJ."})
+
+    @validates_schema
+    def _period(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("von") and data.get("bis") and data["bis"] < data["von"]:
+            raise ValidationError({"bis": ["Das Ende des Zeitraums liegt vor seinem Anfang."]})

@@ -1,6 +1,9 @@
 """Who sees a non-public Vorlage: the one rule every page, list, count and API answer uses.
 
-A public Vorlage is seen by everyone. A non-public one by the clerks of its lead department
+A published Vorlage (public *and* released: never a draft, ``Paper.released``) is seen by
+everyone; it alone reaches the public pages, the search index, the feeds and OParl
+(:func:`published_clause`). A draft, public or not, is seen as a non-public Vorlage is.
+A non-public one by the clerks of its lead department
 (a Sachbearbeitung grant on ``under_direction_of_id``), the members and Sekretariate of the
 Gremien of its Beratungsfolge, Revision and the administration. Everyone else (anonymous
 visitors included) is told it does not exist: 404, never 403.
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import or_, true
+from sqlalchemy import and_, or_, true
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -43,11 +46,20 @@ def leads(actor: Actor | None, department_id: int | None) -> bool:
     return actor is not None and department_id is not None and actor.has_role(ROLE_CLERK, department_id)
 
 
+def published_clause() -> ColumnElement[bool]:
+    """The SQL condition on ``Paper`` for what the public sees: public and released."""
+    return and_(col(Paper.public).is_(True), col(Paper.released).is_not(None))
+
+
+def is_published(paper: Paper) -> bool:
+    return paper.public and paper.released is not None
+
+
 def visible_papers_clause(actor: Actor | None, today: dt.date) -> ColumnElement[bool]:
     """The SQL condition on ``Paper`` for the Vorlagen ``actor`` may see (lists, counts)."""
     if sees_everything(actor):
         return true()
-    conditions: list[ColumnElement[bool]] = [col(Paper.public) == True]  # noqa: E712
+    conditions: list[ColumnElement[bool]] = [published_clause()]
     if actor is None:
         return conditions[0]
     if (ROLE_CLERK, None) in actor.grants:
@@ -88,7 +100,7 @@ def can_see_paper(session: Session, actor: Actor | None, paper: Paper | None, to
     """Whether ``actor`` (None: anonymous) may know that ``paper`` exists."""
     if paper is None:
         return False
-    if paper.public or sees_everything(actor):
+    if is_published(paper) or sees_everything(actor):
         return True
     if actor is None:
         return False

@@ -32,9 +32,10 @@ from typing import IO, Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
 
-from engine import audit, outbox
+from engine import audit, outbox, search
 from engine.calendar import reminders
 from engine.db import Database
+from engine.files import FileStore
 from engine.process import timers
 from engine.types import utcnow
 
@@ -132,6 +133,23 @@ class Sealer:
                 self._stop.wait(self.idle)
 
 
+#: How often the search job reads new Anlagen and indexes what bulk writers left.
+SEARCH_SECONDS = 15
+
+
+def update_search(database: Database) -> search.CatchUp | None:
+    """The ``search`` job: text of unread documents, stale index rows (``engine.search``)."""
+    try:
+        done = search.catch_up(database, FileStore(database.settings.files_path),
+                               seconds=SEARCH_SECONDS * 0.8)
+    except Exception:
+        log.exception("search index update failed; the next run tries again")
+        return None
+    if done.read or done.indexed:
+        log.info("search index: %s", done.summary())
+    return done
+
+
 class Jobs:
     """The jobs of the leading scheduler; ``sweep`` is also what ``--once`` runs."""
 
@@ -200,6 +218,8 @@ def _start(database: Database, lock: LeaderLock, transport: Transport | None) ->
     jobs = Jobs(database, scheduler, transport)
     scheduler.add_job(verify_audit_chain, "interval", minutes=10, args=[database],
                       id="audit-verify", replace_existing=True, coalesce=True, max_instances=1)
+    scheduler.add_job(update_search, "interval", seconds=SEARCH_SECONDS, args=[database], id="search",
+                      replace_existing=True, coalesce=True, max_instances=1)
     scheduler.add_job(jobs.sweep, "interval", seconds=database.settings.sweep_seconds, id="sweep",
                       replace_existing=True, coalesce=True, max_instances=1, next_run_time=utcnow())
     scheduler.start()

@@ -156,7 +156,7 @@ TABLE: list[Row] = [
     Row("papers.new_paper", "POST", "/vorlagen/neu", LOGIN, 403, 403, 403, 422, 403, 422),
     Row("papers.start", "POST", "/vorlagen/{paper}/starten", LOGIN, 403, 403, 403, 409, 403, 409),
     Row("papers.start", "POST", "/vorlagen/{secret}/starten", LOGIN, 403, 403, 404, 302, 403, 302),
-    Row("papers.meetings", "GET", "/sitzungen", LOGIN, 200, 200, 200, 200, 200, 200),
+    Row("papers.meetings", "GET", "/sitzungen", 200, 200, 200, 200, 200, 200, 200),  # the public calendar
     Row("papers.new_meeting", "GET", "/sitzungen/neu", LOGIN, 403, 200, 200, 403, 403, 200),
     Row("papers.new_meeting", "POST", "/sitzungen/neu", LOGIN, 403, 422, 422, 403, 403, 422),
     Row("meetings.invite", "POST", "/sitzungen/{meeting}/einladen", LOGIN, 403, 409, 403, 403, 403, 409),

@@ -13,6 +13,7 @@ from engine.council import AgendaItem, Consultation, File, Meeting, Membership, 
 from engine.demo import load_demo
 from engine.files import FileStore
 from engine.oparl import server as oparl_out
+from engine.visibility import is_published, published_clause
 from web.oparl import BODY_LISTS
 
 from .conftest import NOW, PASSWORD
@@ -39,7 +40,7 @@ def test_the_whole_server_is_valid_public_and_complete(week, app, database):  # 
         kinds[name] = kinds.get(name, 0) + 1
     with database.unit_of_work() as s:
         papers = s.exec(select(Paper)).all()
-        hidden = [p for p in papers if not p.public]
+        hidden = [p for p in papers if not is_published(p)]  # non-public, and drafts (issue 20)
         hidden_ids = [p.id for p in hidden]
         hidden_c = s.exec(select(Consultation.id).where(col(Consultation.paper_id).in_(hidden_ids))).all()
         hidden_f = s.exec(select(File.id).where(col(File.paper_id).in_(hidden_ids))).all()
@@ -47,9 +48,9 @@ def test_the_whole_server_is_valid_public_and_complete(week, app, database):  # 
             (AgendaItem.public == False) | col(AgendaItem.consultation_id).in_(hidden_c))).all()  # noqa: E712
         members = set(s.exec(select(Membership.person_id)).all())
         persons = s.exec(select(Person)).all()
-        public_papers = {p.id for p in papers if p.public}
+        public_papers = {p.id for p in papers if is_published(p)}
         public_files = s.exec(select(File.id).join(Paper, col(Paper.id) == File.paper_id).where(
-            Paper.public == True, col(File.sha_512_checksum).is_not(None))).all()  # noqa: E712
+            published_clause(), col(File.sha_512_checksum).is_not(None))).all()
     # The demo's week has a non-public Vorlage (2024/073) in the non-public part of a Sitzung.
     assert hidden and hidden_items
     # Everything there is, was reached (and nothing else): every Vorlage, Anlage, person with a seat.

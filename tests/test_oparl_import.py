@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from engine import search
 from engine.council import (
     PAPER_DONE,
     PAPER_DRAFT,
@@ -301,6 +302,8 @@ def test_imported_vorlage_on_the_public_page(database, server, browser) -> None:
         paper = s.exec(select(Paper).where(Paper.reference == "2023/0425")).one()
     page = browser().get(f"/vorlagen/{paper.id}").get_data(as_text=True)
     assert "Konzeptbeschluss: Variantenentscheidung" in page and "Anlage_Variante-A" in page
+    # The search index is filled by the scheduler's search job after an import.
+    search.catch_up(database, FileStore(database.settings.files_path))
     found = browser().get("/?q=Hübschstraße").get_data(as_text=True)
     assert "2023/0425" in found and "2024/0262" not in found
 

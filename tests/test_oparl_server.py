@@ -33,7 +33,8 @@ def seeded(database, settings):  # type: ignore[no-untyped-def]
         first = s.exec(select(Consultation).where(Consultation.paper_id == seed.id)).first()
         ids = [seed.id]
         for n in range(8):
-            paper = Paper(body_id=seed.body_id, reference=f"2025/{n:03d}", name=f"Vorlage {n}", public=n != 4)
+            paper = Paper(body_id=seed.body_id, reference=f"2025/{n:03d}", name=f"Vorlage {n}", public=n != 4,
+                          released=NOW)
             s.add(paper)
             s.flush()
             s.add(Consultation(paper_id=paper.id, position=1, organization_id=first.organization_id))

@@ -18,7 +18,7 @@ import click
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from engine import audit, audit_history
+from engine import audit, audit_history, search
 from engine.accounts import Actor, load_actor
 from engine.council import ROLE_ADMIN, Account
 from engine.db import Database
@@ -78,6 +78,7 @@ def _demo(database: Database) -> None:
     with database.unit_of_work() as s:
         # The Anlagen go where uploads go, so the pages link them like uploaded ones.
         result = load_demo(s, password, files=FileStore(database.settings.files_path))
+    search.catch_up(database, FileStore(database.settings.files_path))  # the public search finds them now
     if not result.created:
         click.echo("Demodaten sind schon geladen (Vorlage 2024/063).")
         return
@@ -516,6 +517,29 @@ def _moment(value: str | None) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=TIMEZONE)
 
 
+@main.group("search")
+def search_group() -> None:
+    """Volltextsuche der öffentlichen Vorlagen und ihrer Anlagen."""
+
+
+@search_group.command("update")
+@click.option("--seconds", type=click.FloatRange(1, 86_400), default=600.0, show_default=True,
+              help="Höchstens so lange arbeiten (was bleibt, holt der nächste Lauf nach).")
+def search_update(seconds: float) -> None:
+    """Text ungelesener Anlagen lesen und fehlende oder veraltete Vorlagen indexieren
+    (was der Scheduler-Job „search“ laufend tut)."""
+    with _database() as database:
+        files = FileStore(database.settings.files_path)
+        click.echo(search.catch_up(database, files, seconds=seconds).summary())
+
+
+@search_group.command("rebuild")
+def search_rebuild() -> None:
+    """Den Index aller veröffentlichten Vorlagen neu aufbauen."""
+    with _database() as database:
+        click.echo(f"{search.rebuild(database)} Vorlagen indexiert.")
+
+
 @main.command()
 @click.option("--once", is_flag=True,
               help="Einmal alles Fällige auslösen, die E-Mails zustellen und beenden (für cron und Tests).")
@@ -538,6 +562,7 @@ def scheduler(once: bool, now_value: str | None) -> None:
             # Needs no leader lock: every row it fires or sends is claimed first, so it may
             # run beside a leading scheduler (an operator's catch-up) without doubling anything.
             click.echo(run_once(database, moment).summary())
+            click.echo(search.catch_up(database, FileStore(database.settings.files_path)).summary())
             return
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -180,6 +180,11 @@ def gettext(string: str, **variables: Any) -> str:
     return found % variables if variables else found
 
 
+def format_number(value: int) -> str:
+    """A count as the reader writes it: 14.000 (German), 14,000 (English)."""
+    return flask_babel.format_decimal(value)  # type: ignore[no-any-return]
+
+
 def ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
     """Plural-aware translation; ``%(num)d`` is available in both forms."""
     return flask_babel.ngettext(singular, plural, num, **variables)  # type: ignore[no-any-return]
@@ -238,6 +243,11 @@ def format_date(value: date | datetime | None) -> str:
     if isinstance(value, datetime):
         return _babel_datetime(_aware(value), _DATE, locale)
     return _babel_date(value, _DATE, locale)
+
+
+def format_month(value: date) -> str:
+    """November 2024 (the month's name in the reader's language)."""
+    return _babel_date(value, "LLLL y", current_language())
 
 
 def format_datetime(value: datetime | None) -> str:
@@ -373,7 +383,8 @@ def init_app(app: Flask) -> None:
             response.set_cookie("lang", asked, max_age=_COOKIE_MAX_AGE, samesite="Lax")
         return response
 
-    app.jinja_env.globals.update(_=gettext, current_language=current_language,
+    app.jinja_env.globals.update(_=gettext, ngettext=ngettext, current_language=current_language,
                                  result_label=result_label)
     app.jinja_env.filters.update(date=format_date, datetime=format_datetime, time=format_time,
-                                 filesize=format_size)
+                                 filesize=format_size, number=format_number,
+                                 month=format_month)

@@ -11,14 +11,14 @@ from sqlmodel import Session, col, select
 
 from engine.accounts import Actor
 from engine.calendar import agenda, deadlines, meetings, reminders
-from engine.council import ROLE_SECRETARIAT, Account, Meeting, Organization, Person
+from engine.council import ROLE_SECRETARIAT, Account, AgendaItem, Meeting, Organization, Paper, Person
 from engine.errors import EngineError, Invalid
 from engine.process import sessions
 from engine.schemas import MAX_ID
 from engine.settings import TIMEZONE, Settings
 from engine.tasks import HumanTask
 from engine.types import ascii_int
-from engine.visibility import sees_closed_part
+from engine.visibility import is_published, sees_closed_part
 from engine.workflow.models import WorkflowTimer
 from notifications import calendar
 
@@ -90,9 +90,16 @@ def _meeting_page(meeting_id: int, status: int = 200, errors: dict[str, list[str
                         .order_by(col(WorkflowTimer.due_at), col(WorkflowTimer.id)))) if process else []
     tasks = list(s.exec(select(HumanTask).where(HumanTask.process_instance_id == process.id)
                         .order_by(col(HumanTask.created)))) if process else []
+    agenda_rows = meetings.agenda(s, meeting_id, public_only=not closed)
+    papers = {p.id: p for p in s.exec(select(Paper).where(
+        col(Paper.id).in_({e.paper_id for e in agenda_rows if e.paper_id})))} if agenda_rows else {}
     return render_template(
-        "meeting.html", meeting=meeting, org=org,
-        agenda=meetings.agenda(s, meeting_id, public_only=not closed),
+        "meeting.html", meeting=meeting, org=org, agenda=agenda_rows,
+        # What the Sekretariat works with (deadlines, warnings, the process) is not the public's:
+        # the Gremium's members and Sekretariat, Revision and the administration see it.
+        internal=closed, documents=meetings.documents_of(s, papers),
+        published={i for i, p in papers.items() if is_published(p)}, results=_results(s, agenda_rows),
+        minutes=meetings.minutes_of(meeting),
         items=meetings.agenda_items(s, meeting_id) if secretary else [],
         marks=deadlines.deadlines_for_meeting(s, meeting), secretary=secretary, planned=planned,
         process=process, timer_rows=steps, process_tasks=tasks,
@@ -102,6 +109,14 @@ def _meeting_page(meeting_id: int, status: int = 200, errors: dict[str, list[str
         members=reminders.members_of(s, meeting.organization_id, meeting.start.astimezone(TIMEZONE).date())
         if secretary else [],
     ), status
+
+
+def _results(s: Session, entries: list[meetings.AgendaEntry]) -> dict[int, AgendaItem]:
+    """The TOPs of the agenda with a result (shown once recorded; a non-public one's result
+    only once released: the template asks ``result_cell``'s rule)."""
+    ids = [e.item_id for e in entries if e.item_id is not None and e.result]
+    return {i.id: i for i in s.exec(select(AgendaItem).where(col(AgendaItem.id).in_(ids)))
+            if i.id is not None} if ids else {}
 
 
 @bp.get("/sitzungen/<int:meeting_id>")

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+from calendar import Calendar
+from datetime import date, timedelta
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlmodel import Session, col, select
 
+from engine import catalog
 from engine.accounts import Account, Actor
-from engine.calendar import deadlines
+from engine.calendar import deadlines, reminders
 from engine.council import (
     CONSULTATION_ROLES,
     PAPER_TYPES,
@@ -21,13 +24,20 @@ from engine.council import (
 from engine.errors import Invalid
 from engine.files import FileStore
 from engine.process import procedures, sessions
+from engine.settings import TIMEZONE
+from engine.types import ascii_int
 from engine.visibility import is_clerk, leads
 
 from .auth import current_actor, login_required
 from .i18n import gettext as _
-from .views import form_values, request_now, request_session, rollback_request
+from .views import form_values, request_now, request_session, request_today, rollback_request
 
 bp = Blueprint("papers", __name__)
+
+
+def month_weeks(year: int, month: int) -> list[list[int]]:
+    """The weeks of a month, Monday first; 0 for the days of the months around it."""
+    return Calendar(firstweekday=0).monthdayscalendar(year, month)
 bp.add_app_template_global(is_clerk)
 
 _ROW = re.compile(r"^consultations-([0-9]{1,3})-(organization_id|role|meeting_id)$")
@@ -123,17 +133,90 @@ def start(paper_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/sitzungen")
-@login_required
 def meetings() -> ResponseReturnValue:
+    """The Sitzungen: a secretary's own Gremien with their deadlines (as the Sekretariat plans
+    them); everyone else – anonymous visitors too – the public calendar (list or month), a
+    member's own Gremien first. A secretary reaches the calendar with any of its parameters."""
     actor = current_actor()
-    assert actor is not None  # login_required
     s = request_session()
-    orgs = procedures.secretariat_organizations(s, actor)
-    rows = list(s.exec(select(Meeting).where(
-        col(Meeting.organization_id).in_([o.id for o in orgs]))
-        .order_by(col(Meeting.start)))) if orgs else []
-    fristen = {m.id: deadlines.deadlines_for_meeting(s, m) for m in rows}
-    return render_template("meetings.html", meetings=rows, orgs={o.id: o for o in orgs}, fristen=fristen)
+    orgs = procedures.secretariat_organizations(s, actor) if actor is not None else []
+    if orgs and not any(k in request.args for k in CALENDAR_ARGS):
+        rows = list(s.exec(select(Meeting).where(
+            col(Meeting.organization_id).in_([o.id for o in orgs]))
+            .order_by(col(Meeting.start))))
+        fristen = {m.id: deadlines.deadlines_for_meeting(s, m) for m in rows}
+        return render_template("meetings.html", meetings=rows, orgs={o.id: o for o in orgs}, fristen=fristen)
+    return _calendar(s, actor)
+
+
+#: The public calendar's parameters: which Gremium ("meine": a member's own), list or month,
+#: upcoming or past, which month (JJJJ-MM), and the keyset cursor of a list page.
+CALENDAR_ARGS = ("gremium", "ansicht", "zeit", "monat", "cursor")
+_MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")
+#: Sitzungen per page of the calendar's list.
+CALENDAR_PAGE = 25
+
+
+def _calendar(s: Session, actor: Actor | None) -> ResponseReturnValue:
+    errors: dict[str, list[str]] = {}
+    gremien = list(s.exec(select(Organization).where(Organization.organization_type == "Gremium")
+                          .order_by(col(Organization.name))))
+    person = _person_id(s, actor)
+    mine = [o.id for o in reminders.gremien_of(s, person, request_today()) if o.id is not None] \
+        if person is not None else []
+    chosen = request.args.get("gremium", "meine" if mine else "")
+    selected: Organization | None = None
+    organization_ids: list[int] | None = None
+    if chosen == "meine" and mine:
+        organization_ids = mine
+    elif chosen and chosen != "meine":
+        number = ascii_int(chosen, 9)
+        selected = next((g for g in gremien if g.id == number), None)
+        if selected is None:
+            errors["gremium"] = [_("Unbekanntes Gremium: bitte eines aus der Liste wählen.")]
+        else:
+            organization_ids = [number] if number is not None else None
+    view = "monat" if request.args.get("ansicht") == "monat" else "liste"
+    upcoming = request.args.get("zeit") != "vergangen"
+    now = request_now()
+    context: dict[str, Any] = {"gremien": gremien, "mine": bool(mine), "chosen": chosen, "selected": selected,
+                               "view": view, "upcoming": upcoming, "errors": errors}
+    if view == "monat":
+        first = request_today().replace(day=1)
+        raw = request.args.get("monat", "")
+        if raw:
+            match = _MONTH.match(raw)
+            month = int(match.group(2)) if match else 0
+            if match is None or not 1 <= month <= 12 or not 1900 <= int(match.group(1)) <= 2999:
+                errors["monat"] = [_("Monat bitte als JJJJ-MM, etwa 2024-11.")]
+            else:
+                first = date(int(match.group(1)), month, 1)
+        if errors:
+            return render_template("calendar.html", **context), 422
+        rows = catalog.calendar_month(s, first, organization_ids=organization_ids)
+        by_day: dict[int, list[Any]] = {}
+        for row in rows:
+            by_day.setdefault(row.meeting.start.astimezone(TIMEZONE).day, []).append(row)
+        previous = (first - timedelta(days=1)).replace(day=1)
+        following = (first + timedelta(days=32)).replace(day=1)
+        return render_template("calendar.html", first=first, weeks=month_weeks(first.year, first.month),
+                               by_day=by_day, total=len(rows), previous=previous, following=following,
+                               **context)
+    if errors:
+        return render_template("calendar.html", **context), 422
+    try:
+        page = catalog.calendar_page(s, now, organization_ids=organization_ids, upcoming=upcoming,
+                                     cursor=request.args.get("cursor") or None, limit=CALENDAR_PAGE)
+    except Invalid as exc:
+        return render_template("calendar.html", **{**context, "errors": exc.errors}), 422
+    return render_template("calendar.html", page=page, first_page=not request.args.get("cursor"), **context)
+
+
+def _person_id(s: Session, actor: Actor | None) -> int | None:
+    if actor is None:
+        return None
+    account = s.get(Account, actor.account_id)
+    return account.person_id if account else None
 
 
 @bp.route("/sitzungen/neu", methods=["GET", "POST"])

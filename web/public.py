@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, abort, render_template, request
 from flask.typing import ResponseReturnValue
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
-from engine.council import File, Paper
+from engine import catalog, search
+from engine.council import PAPER_TYPES, Body, File, Organization, Paper
+from engine.errors import Invalid
+from engine.schemas import SearchIn, load
 from engine.tasks import ready_tasks_of_paper
-from engine.visibility import can_see_paper, leads, visible_papers_clause
+from engine.visibility import can_see_paper, leads, published_clause, visible_papers_clause
 from engine.workflow.models import ProcessInstance
 
 from . import files_response
@@ -27,15 +32,67 @@ def _visible(paper: Paper | None) -> Paper:
 
 @bp.get("/")
 def index() -> ResponseReturnValue:
-    query = select(Paper).where(visible_papers_clause(current_actor(), request_today())) \
-        .order_by(col(Paper.reference).desc())
-    q = request.args.get("q", "").strip()[:200]
-    if q:  # Aktenzeichen or Betreff, imported historic Vorlagen too
-        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(col(Paper.reference).ilike(pattern, escape="\\")
-                            | col(Paper.name).ilike(pattern, escape="\\"))
-    papers = list(request_session().exec(query.limit(200)))
-    return render_template("index.html", papers=papers, q=q)
+    """The Vorlagen: a list in keyset pages with their number; with words (``q``) or a filter,
+    the German full-text search over the published ones and their Anlagen (``engine.search``)."""
+    s = request_session()
+    actor = current_actor()
+    raw = {k: v for k, v in request.args.items() if k in SEARCH_FIELDS}
+    errors: dict[str, list[str]] = {}
+    try:
+        values = load(SearchIn(), raw)
+    except Invalid as exc:
+        errors, values = exc.errors, {"q": ""}
+    choices = _search_choices(s)
+    context: dict[str, Any] = {"raw": raw, "errors": errors, **choices}
+    cursor = request.args.get("cursor") or None
+    if errors:
+        return render_template("index.html", searching=True, results=None, **context), 422
+    filters = search.Filters(body_id=values.get("koerperschaft"), organization_id=values.get("gremium"),
+                             paper_type=values.get("art"), since=values.get("von"), until=values.get("bis"))
+    q = values["q"]
+    if q:
+        try:
+            results = search.search(s, q, filters, cursor=cursor)
+        except Invalid as exc:
+            return render_template("index.html", searching=True, results=None,
+                                   **{**context, "errors": exc.errors}), 422
+        # Non-public Vorlagen are never in the index: who may see some finds them by
+        # Aktenzeichen or Betreff, apart from the public results.
+        own = _own_matches(s, actor, q) if actor is not None else []
+        return render_template("index.html", searching=True, results=results, own=own, q=q, **context)
+    try:
+        papers, total, following = catalog.paper_list(s, actor, request_today(), cursor=cursor, limit=PAGE)
+    except Invalid as exc:
+        return render_template("index.html", searching=False, papers=[], total=0, following=None,
+                               **{**context, "errors": exc.errors}), 422
+    return render_template("index.html", searching=False, papers=papers, total=total, following=following,
+                           first_page=cursor is None, **context)
+
+
+#: The search form's fields (anything else in the query string is not a filter).
+SEARCH_FIELDS = ("q", "gremium", "koerperschaft", "art", "von", "bis")
+#: Vorlagen per page of the list.
+PAGE = 50
+
+
+def _search_choices(s: Session) -> dict[str, Any]:
+    """What the filters offer: the Gremien, the Körperschaften (when there are several) and the
+    Vorlage-Arten the published Vorlagen have."""
+    gremien = list(s.exec(select(Organization).where(Organization.organization_type == "Gremium")
+                          .order_by(col(Organization.name))))
+    bodies = list(s.exec(select(Body).order_by(col(Body.name))))
+    types = sorted({t for t in s.exec(select(Paper.paper_type).where(published_clause()).distinct()) if t}
+                   | set(PAPER_TYPES))
+    return {"gremien": gremien, "bodies": bodies if len(bodies) > 1 else [], "paper_types": types}
+
+
+def _own_matches(s: Session, actor: Any, q: str) -> list[Paper]:
+    """Non-public Vorlagen ``actor`` may see whose Aktenzeichen or Betreff contains ``q``."""
+    pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return list(s.exec(select(Paper).where(
+        visible_papers_clause(actor, request_today()), ~published_clause(),
+        col(Paper.reference).ilike(pattern, escape="\\") | col(Paper.name).ilike(pattern, escape="\\"))
+        .order_by(col(Paper.reference).desc()).limit(50)))
 
 
 @bp.get("/vorlagen/<int:paper_id>")

@@ -18,6 +18,7 @@ from engine.council import (
     MEETING_INVITED,
     AgendaItem,
     Consultation,
+    File,
     Meeting,
     Organization,
     Paper,
@@ -27,6 +28,7 @@ from engine.db import UNIT_KEYS, memo, remembered
 from engine.errors import Conflict, Invalid
 from engine.settings import TIMEZONE
 from engine.types import ascii_int
+from engine.visibility import is_published
 
 
 def meeting_label(meeting: Meeting) -> str:
@@ -169,7 +171,7 @@ def agendas(session: Session, meeting_ids: Iterable[int], *,
         .join(Paper, col(Paper.id) == Consultation.paper_id, isouter=True)
         .where(col(AgendaItem.meeting_id).in_(ids))).all()
     for item, paper in sorted(rows, key=lambda r: agenda_key(r[0])):
-        public = item.public and (paper is None or paper.public)
+        public = item.public and (paper is None or is_published(paper))
         if public_only and not public:
             continue
         found[item.meeting_id].append(AgendaEntry(
@@ -198,3 +200,30 @@ def upcoming_for_person(session: Session, person_id: int, now: datetime) -> list
     return list(session.exec(select(Meeting).where(col(Meeting.organization_id).in_(orgs),
                                                    col(Meeting.start) >= now)
                              .order_by(col(Meeting.start))).all())
+
+
+# ----------------------------------------------------------------------------- for the public
+
+@dataclass(frozen=True)
+class Minutes:
+    """What the public learns of a Sitzung's Niederschrift: whether and when it was released.
+    ``document`` is the seam for the Niederschrift as a document (not built yet: None)."""
+
+    released: datetime | None
+    document: File | None = None
+
+
+def minutes_of(meeting: Meeting) -> Minutes:
+    return Minutes(meeting.minutes_released)
+
+
+def documents_of(session: Session, paper_ids: Iterable[int | None]) -> dict[int, list[File]]:
+    """The Anlagen with stored content of these Vorlagen, in their order (one query)."""
+    ids = sorted({i for i in paper_ids if i is not None})
+    found: dict[int, list[File]] = {i: [] for i in ids}
+    if ids:
+        for f in session.exec(select(File).where(col(File.paper_id).in_(ids),
+                                                 col(File.sha_512_checksum).is_not(None))
+                              .order_by(col(File.paper_id), col(File.position), col(File.id))):
+            found[f.paper_id].append(f)
+    return found

@@ -1694,6 +1694,9 @@ class Importer:
         return {"body_id": self._body_id(s, raw), "reference": reference, "name": name,
                 "paper_type": _text(raw.get("paperType")) or "Standardvorlage",
                 "date": _date(raw.get("date") or raw.get("publishedDate")), "public": True,
+                # Its source published it: released here too (engine.visibility.published_clause).
+                "released": (_datetime(raw.get("created")) or _datetime(raw.get("modified"))
+                             or self.now or utcnow()),
                 "under_direction_of_id": lead_id, "status": self._paper_status(s, raw)}
 
     def _map_consultation(self, s: Session, raw: dict[str, Any], parent: Key | None,

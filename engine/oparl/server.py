@@ -3,7 +3,8 @@
 Knows no Flask: the web layer hands in :class:`Links` (where objects, pages and files live) and
 turns :class:`BadFilter` into a 400. What is public, and therefore served:
 
-- Vorlagen with ``public`` set, with their Beratungen and their Anlagen (only Anlagen whose
+- published Vorlagen (``public`` set and released: never a draft,
+  ``engine.visibility.published_clause``), with their Beratungen and their Anlagen (only Anlagen whose
   content is stored: ``accessUrl`` is required and must answer);
 - Tagesordnungspunkte in the public part whose Vorlage (if any) is public; their ``order``
   counts the public items of the Sitzung only;
@@ -50,8 +51,10 @@ from engine.council import (
     agenda_key,
 )
 from engine.schemas import MAX_ID
+from engine.search import index_paper
 from engine.settings import TIMEZONE
 from engine.types import ascii_int, table_of, utcnow
+from engine.visibility import published_clause
 
 Obj = dict[str, Any]
 Sel = SelectOfScalar[Any]
@@ -192,7 +195,7 @@ def tombstone_object(links: Links, stone: OparlTombstone) -> dict[str, Any]:
 def _public_item() -> ColumnElement[bool]:
     """A TOP in the public part whose Vorlage, if it has one, is public (outer-joined Paper)."""
     return and_(col(AgendaItem.public).is_(True),
-                or_(col(AgendaItem.consultation_id).is_(None), col(Paper.public).is_(True)))
+                or_(col(AgendaItem.consultation_id).is_(None), published_clause()))
 
 
 def _items_query() -> Sel:
@@ -217,7 +220,7 @@ def _in_body(query: Sel, body_col: Any, body_id: int | None) -> Sel:
 
 
 def _papers(body_id: int | None) -> Sel:
-    return _in_body(select(Paper).where(col(Paper.public).is_(True)), Paper.body_id, body_id)
+    return _in_body(select(Paper).where(published_clause()), Paper.body_id, body_id)
 
 
 def _organizations(body_id: int | None) -> Sel:
@@ -259,13 +262,13 @@ def _agenda_items(body_id: int | None) -> Sel:
 
 def _consultations(body_id: int | None) -> Sel:
     query = select(Consultation).join(Paper, col(Paper.id) == Consultation.paper_id).where(
-        col(Paper.public).is_(True))
+        published_clause())
     return _in_body(query, Paper.body_id, body_id)
 
 
 def _files(body_id: int | None) -> Sel:
     query = select(File).join(Paper, col(Paper.id) == File.paper_id).where(
-        col(Paper.public).is_(True), col(File.sha_512_checksum).is_not(None))
+        published_clause(), col(File.sha_512_checksum).is_not(None))
     return _in_body(query, Paper.body_id, body_id)
 
 
@@ -653,7 +656,7 @@ def restore(session: Session, objects: Iterable[tuple[str, int]], at: datetime |
     _touch_parents(session, objects, at or utcnow())
 
 
-def _paper_parts(session: Session, paper_id: int) -> list[tuple[str, int]]:
+def paper_parts(session: Session, paper_id: int) -> list[tuple[str, int]]:
     """A Vorlage with what leaves the public with it: Beratungen, Anlagen, its public TOPs."""
     parts: list[tuple[str, int]] = [("paper", paper_id)]
     c_ids = [c for c in session.exec(select(Consultation.id).where(Consultation.paper_id == paper_id)) if c]
@@ -668,7 +671,7 @@ def _paper_parts(session: Session, paper_id: int) -> list[tuple[str, int]]:
 
 def withdraw_paper(session: Session, paper_id: int, at: datetime | None = None) -> None:
     """Before a public Vorlage is deleted (or when it is made non-public): tombstones for it."""
-    withdraw(session, _paper_parts(session, paper_id), at)
+    withdraw(session, paper_parts(session, paper_id), at)
 
 
 def set_paper_public(session: Session, paper: Paper, public: bool, at: datetime | None = None) -> None:
@@ -677,13 +680,14 @@ def set_paper_public(session: Session, paper: Paper, public: bool, at: datetime 
         return
     assert paper.id is not None
     if public:
-        restore(session, _paper_parts(session, paper.id), at)
+        restore(session, paper_parts(session, paper.id), at)
     else:
         withdraw_paper(session, paper.id, at)
     paper.public = public
     paper.modified = at or utcnow()
     session.add(paper)
     session.flush()
+    index_paper(session, paper.id)  # in the search index exactly while published
 
 
 def public_file(session: Session, file_id: int) -> File | None:

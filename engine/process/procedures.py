@@ -23,7 +23,7 @@ from sqlalchemy.orm import defer, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
-from engine import audit, visibility
+from engine import audit, search, visibility
 from engine.accounts import Actor
 from engine.calendar.meetings import meeting_label, top_number
 from engine.council import (
@@ -43,6 +43,7 @@ from engine.council import (
 from engine.db import hold, remembered
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.files import BadUpload, FileStore, Upload, check_upload
+from engine.oparl import server as oparl_server
 from engine.process import effects, rules
 from engine.schemas import PaperIn, load
 from engine.settings import TIMEZONE
@@ -383,6 +384,8 @@ def create_paper(session: Session, actor: Actor, data: dict[str, Any],
         session.add(File(paper_id=paper.id, position=i, name=upload.name, file_name=upload.file_name,
                          mime_type=upload.doc_type.mime_type, size=len(upload.content),
                          sha_512_checksum=digest))
+        if len(upload.content) <= search.INLINE_BYTES:  # larger ones: the scheduler's search job
+            search.store_text(session, digest, upload.content, upload.doc_type.mime_type)
     session.flush()
     audit.record(session, actor.username, actor.display_name, "paper.created", paper_id=paper.id,
                  details={"reference": paper.reference, "name": paper.name,
@@ -428,11 +431,18 @@ def start_beratungsfolge(session: Session, actor: Actor, paper_id: int,
     runtime.run_engine(workflow, now)
     # Claim the Entwurf: of two concurrent starts exactly one moves it on.
     papers = table_of(Paper)
+    # Its start releases it: from now on the public sees it (if it is public), its Anlagen are
+    # in the search index and OParl lists it again (the migration's tombstones for drafts go).
     claimed = session.exec(update(papers).where(
-        papers.c.id == paper.id, papers.c.status == PAPER_DRAFT).values(status=PAPER_IN_CONSULTATION))
+        papers.c.id == paper.id, papers.c.status == PAPER_DRAFT).values(
+        status=PAPER_IN_CONSULTATION, released=func.coalesce(papers.c.released, now), modified=now))
     if claimed.rowcount != 1:
         raise Conflict(f"Die Beratungsfolge der Vorlage {paper.reference} läuft bereits.")
-    session.refresh(paper, ["status"])
+    session.refresh(paper, ["status", "released", "modified"])
+    assert paper.id is not None
+    if paper.public:
+        oparl_server.restore(session, oparl_server.paper_parts(session, paper.id))
+    search.index_paper(session, paper.id)
     assert model.id is not None
     instance = ProcessInstance(
         model_id=model.id, paper_id=paper.id, state=runtime.save(workflow),

@@ -1,7 +1,7 @@
 """oparl_tombstone.created; outbox_message.list_unsubscribe
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-05 09:00:00
 
 OParl 1.1 §2.8: a deleted object is served with ``id``, ``type``, ``created``, ``modified`` and
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0018'
-down_revision: str | None = '0016'
+down_revision: str | None = '0017'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """organization.name_genitive: a Gremium's name with article in the genitive
 
 Revision ID: 0019
-Revises: 0016
+Revises: 0018
 Create Date: 2026-12-04 15:00:00
 
 E-mails and pages say "die Sitzung des Ausschusses für …", "der Verbandsversammlung …", not
