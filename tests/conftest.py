@@ -25,7 +25,7 @@ from engine import search
 from engine.accounts import Account, create_account, load_actor
 from engine.audit import GENESIS, drop_append_only, install_append_only, seal
 from engine.council import ROLE_CLERK, ROLE_SECRETARIAT, Consultation, Meeting, Organization, Paper
-from engine.db import Database
+from engine.db import Database, upgrade_schema
 from engine.demo import load_demo
 from engine.process import procedures
 from engine.settings import load_settings
@@ -71,6 +71,21 @@ def throwaway_database(kind: str, folder: Path) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def database_at(database_url: str, folder: Path, revision: str) -> Iterator[Any]:
+    """An engine on a throwaway database of the run's kind (SQLite or PostgreSQL, as
+    ``database_url``), migrated up to ``revision``: a migration test fills it as an older
+    installation had it, then upgrades on. Disposed and dropped when the block ends."""
+    kind = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    with throwaway_database(kind, folder) as url:
+        engine = create_engine(url)
+        try:
+            upgrade_schema(engine, revision)
+            yield engine
+        finally:
+            engine.dispose()
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

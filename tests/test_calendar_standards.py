@@ -177,7 +177,8 @@ def test_a_reminder_carries_a_one_click_unsubscribe_that_turns_that_kind_off(  #
         assert not reminders.wants_email(s, person_id, week)
         assert reminders.wants_email(s, person_id, day)  # exactly that kind
         events = s.exec(select(AuditEvent).where(AuditEvent.action == "reminders.unsubscribed")).all()
-        assert [(e.actor, e.details["lead_minutes"]) for e in events] == [("becker", week)]
+        recorded = [(e.actor, e.details["lead_minutes"]) for e in events]
+        assert recorded == [("becker", week)]
     again = app.test_client().post(path, data="List-Unsubscribe=One-Click",
                                    content_type="application/x-www-form-urlencoded")
     assert again.status_code == 200

@@ -79,14 +79,16 @@ def test_a_top_that_leaves_the_public_is_a_tombstone_with_created_and_its_meetin
     mine = [c for c in consultations if c["id"].endswith(f"/consultation/{consultation_id}")]
     assert len(mine) == 1 and "agendaItem" not in mine[0]
     papers = client.get(f"{body}/paper?modified_since={_since(left)}").get_json()["data"]
-    assert [p["reference"] for p in papers] == ["2024/901"]
+    references = [p["reference"] for p in papers]
+    assert references == ["2024/901"]
 
     # Back in the public part: the Sitzung is modified again, with the TOP.
     back = left + timedelta(minutes=5)
     with database.unit_of_work() as s:
         agenda.set_part(s, actor("hoffmann"), meeting_id, item_id, True, {"reason": "doch öffentlich"}, now=back)
     again = client.get(f"{body}/meeting?modified_since={_since(back)}").get_json()["data"]
-    assert [m["id"] for m in again] == [meeting_before["id"]]
+    modified_again = [m["id"] for m in again]
+    assert modified_again == [meeting_before["id"]]
     assert any(i["id"] == item["id"] for i in again[0]["agendaItem"])
 
 
@@ -247,35 +249,29 @@ def test_ratsflow_serve_sends_one_date_and_canonical_ids(tmp_path: Path) -> None
 def test_migration_0018_gives_old_tombstones_their_objects_created(tmp_path, database_url):  # type: ignore[no-untyped-def]
     """A tombstone written before 0018 gets its object's ``created`` where the object is still
     there (a Vorlage made non-public), else the moment it was withdrawn (one deleted)."""
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
     from engine.db import upgrade_schema
 
-    from .conftest import throwaway_database
+    from .conftest import database_at
 
     made, gone = datetime(2023, 5, 2, 8, 0, tzinfo=UTC), datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-    kind = "sqlite" if database_url.startswith("sqlite") else "postgresql"
-    with throwaway_database(kind, tmp_path) as url:
-        engine = create_engine(url)
-        try:
-            upgrade_schema(engine, "0016")
-            with engine.begin() as conn:
-                conn.execute(text("INSERT INTO body (id, name, created, modified) VALUES (1, 'Rat', :m, :m)"),
-                             {"m": made})
-                conn.execute(text(
-                    "INSERT INTO paper (id, body_id, reference, name, paper_type, public, status, facts, "
-                    "proposal_heading, proposal, financial_impact, personnel_impact, created, modified) VALUES "
-                    "(7, 1, '2023/001', 'Alt', 'Standardvorlage', false, 'Entwurf', '', 'Beschlussvorschlag', "
-                    "'', '', '', :m, :m)"), {"m": made})
-                for object_id in (7, 8):  # 8: deleted long ago
-                    conn.execute(text("INSERT INTO oparl_tombstone (object_type, object_id, deleted_at) "
-                                      "VALUES ('paper', :i, :g)"), {"i": object_id, "g": gone})
-            upgrade_schema(engine, "head")
-            with engine.connect() as conn:
-                rows = conn.execute(text("SELECT object_id, created FROM oparl_tombstone ORDER BY object_id")).all()
-            created = {object_id: (value if isinstance(value, datetime) else datetime.fromisoformat(str(value)))
-                       for object_id, value in rows}
-            assert {k: v.replace(tzinfo=UTC) if v.tzinfo is None else v for k, v in created.items()} == \
-                {7: made, 8: gone}
-        finally:
-            engine.dispose()
+    with database_at(database_url, tmp_path, "0016") as engine:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO body (id, name, created, modified) VALUES (1, 'Rat', :m, :m)"),
+                         {"m": made})
+            conn.execute(text(
+                "INSERT INTO paper (id, body_id, reference, name, paper_type, public, status, facts, "
+                "proposal_heading, proposal, financial_impact, personnel_impact, created, modified) VALUES "
+                "(7, 1, '2023/001', 'Alt', 'Standardvorlage', false, 'Entwurf', '', 'Beschlussvorschlag', "
+                "'', '', '', :m, :m)"), {"m": made})
+            for object_id in (7, 8):  # 8: deleted long ago
+                conn.execute(text("INSERT INTO oparl_tombstone (object_type, object_id, deleted_at) "
+                                  "VALUES ('paper', :i, :g)"), {"i": object_id, "g": gone})
+        upgrade_schema(engine, "head")
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT object_id, created FROM oparl_tombstone ORDER BY object_id")).all()
+        created = {object_id: (value if isinstance(value, datetime) else datetime.fromisoformat(str(value)))
+                   for object_id, value in rows}
+        assert {k: v.replace(tzinfo=UTC) if v.tzinfo is None else v for k, v in created.items()} == \
+            {7: made, 8: gone}

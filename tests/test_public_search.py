@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from engine import extract, search
@@ -22,7 +22,7 @@ from engine.oparl import server as oparl_server
 from engine.process import procedures
 from engine.search import Filters
 
-from .conftest import NOW, text_of, throwaway_database
+from .conftest import NOW, database_at, text_of
 from .test_anlagen import _png
 
 
@@ -331,40 +331,34 @@ def test_the_public_session_page_shows_no_internals(database, demo, browser):  #
 # ----------------------------------------------------------------------------- migration
 
 def test_migration_0017_releases_what_was_started_and_tombstones_public_drafts(tmp_path, database_url):  # type: ignore[no-untyped-def]
-    kind = "sqlite" if database_url.startswith("sqlite") else "postgresql"
-    with throwaway_database(kind, tmp_path) as url:
-        engine = create_engine(url)
-        try:
-            upgrade_schema(engine, "0016")
-            at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-            with engine.begin() as conn:
-                conn.execute(text("INSERT INTO body (id, name, created, modified) VALUES (1, 'Stadt', :t, :t)"),
-                             {"t": at})
-                for pid, ref, status, public in [(1, "2024/063", "in Beratung", True), (2, "2024/075", "Entwurf", True),
-                                                 (3, "OParl 1", "Entwurf", True), (4, "2024/099", "Entwurf", False)]:
-                    conn.execute(text(
-                        "INSERT INTO paper (id, body_id, reference, name, paper_type, public, status, facts, "
-                        "proposal_heading, proposal, financial_impact, personnel_impact, created, modified) "
-                        "VALUES (:id, 1, :ref, 'x', 'Antrag', :public, :status, '', 'B', '', '', '', :t, :t)"),
-                        {"id": pid, "ref": ref, "status": status, "public": public, "t": at})
-                conn.execute(text("INSERT INTO oparl_source (id, url, filters_ignored, resume, retry) "
-                                  "VALUES (1, 'https://ris.example.org/oparl', false, '{}', '[]')"))
-                conn.execute(text("INSERT INTO oparl_origin (source_id, object_type, object_id, origin_url, original) "
-                                  "VALUES (1, 'paper', 3, 'https://ris.example.org/oparl/paper/3', '{}')"))
-            upgrade_schema(engine, "head")
-            with Session(engine) as s:
-                released = {p.reference: p.released is not None for p in s.exec(select(Paper))}
-                stones = sorted(tuple(r) for r in s.execute(text(
-                    "SELECT object_type, object_id FROM oparl_tombstone")).all())
-            # Started, and imported (its source published it), are released; a public draft that
-            # OParl served gets a tombstone, a non-public one never was served.
-            assert released == {"2024/063": True, "2024/075": False, "OParl 1": True, "2024/099": False}
-            assert stones == [("paper", 2)]
-            command.downgrade(alembic_config(engine), "0016")
-            with engine.connect() as conn:
-                columns = [r[1] for r in conn.execute(text("PRAGMA table_info(paper)"))] if kind == "sqlite" else \
-                    [r[0] for r in conn.execute(text(
-                        "SELECT column_name FROM information_schema.columns WHERE table_name = 'paper'"))]
-            assert "released" not in columns
-        finally:
-            engine.dispose()
+    with database_at(database_url, tmp_path, "0016") as engine:
+        at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO body (id, name, created, modified) VALUES (1, 'Stadt', :t, :t)"),
+                         {"t": at})
+            for pid, ref, status, public in [(1, "2024/063", "in Beratung", True), (2, "2024/075", "Entwurf", True),
+                                             (3, "OParl 1", "Entwurf", True), (4, "2024/099", "Entwurf", False)]:
+                conn.execute(text(
+                    "INSERT INTO paper (id, body_id, reference, name, paper_type, public, status, facts, "
+                    "proposal_heading, proposal, financial_impact, personnel_impact, created, modified) "
+                    "VALUES (:id, 1, :ref, 'x', 'Antrag', :public, :status, '', 'B', '', '', '', :t, :t)"),
+                    {"id": pid, "ref": ref, "status": status, "public": public, "t": at})
+            conn.execute(text("INSERT INTO oparl_source (id, url, filters_ignored, resume, retry) "
+                              "VALUES (1, 'https://ris.example.org/oparl', false, '{}', '[]')"))
+            conn.execute(text("INSERT INTO oparl_origin (source_id, object_type, object_id, origin_url, original) "
+                              "VALUES (1, 'paper', 3, 'https://ris.example.org/oparl/paper/3', '{}')"))
+        upgrade_schema(engine, "head")
+        with Session(engine) as s:
+            released = {p.reference: p.released is not None for p in s.exec(select(Paper))}
+            stones = sorted(tuple(r) for r in s.execute(text(
+                "SELECT object_type, object_id FROM oparl_tombstone")).all())
+        # Started, and imported (its source published it), are released; a public draft that
+        # OParl served gets a tombstone, a non-public one never was served.
+        assert released == {"2024/063": True, "2024/075": False, "OParl 1": True, "2024/099": False}
+        assert stones == [("paper", 2)]
+        command.downgrade(alembic_config(engine), "0016")
+        with engine.connect() as conn:
+            columns = [r[1] for r in conn.execute(text("PRAGMA table_info(paper)"))] if engine.dialect.name == "sqlite" else \
+                [r[0] for r in conn.execute(text(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = 'paper'"))]
+        assert "released" not in columns

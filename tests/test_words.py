@@ -8,7 +8,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from engine import audit
@@ -22,7 +22,7 @@ from engine.workflow.models import ProcessInstance
 from notifications.delivery import SmtpTransport
 from notifications.sweep import run_once
 
-from .conftest import NOW, text_of, throwaway_database
+from .conftest import NOW, database_at, text_of
 
 #: The codes of the reminder kinds, as they stand in ``Reminder.kind``: never on a page.
 KIND_CODES = re.compile(r"\b(sitzung|tagesordnungsschluss|ladungsfrist|ladungsfrist_versaeumt|einladung|"
@@ -196,26 +196,20 @@ def test_mails_name_the_gremium_in_the_genitive(demo, database, actor, browser, 
 
 def test_the_genitive_column_comes_with_migration_0019(tmp_path, database_url):  # type: ignore[no-untyped-def]
     """Existing Gremien keep no stored form (the derived one applies); the column takes one."""
-    kind = "sqlite" if database_url.startswith("sqlite") else "postgresql"
-    with throwaway_database(kind, tmp_path) as url:
-        engine = create_engine(url)
-        try:
-            upgrade_schema(engine, "0016")
-            with engine.begin() as conn:
-                conn.execute(text("INSERT INTO body (id, name, created, modified) "
-                                  "VALUES (1, 'Zweckverband', :at, :at)"), {"at": NOW})
-                conn.execute(text("INSERT INTO organization (id, body_id, name, organization_type, created, "
-                                  "modified) VALUES (1, 1, 'Kreistag', 'Gremium', :at, :at)"), {"at": NOW})
-            upgrade_schema(engine, "0019")
-            with Session(engine) as s:
-                org = s.get(Organization, 1)
-                assert org is not None and org.name_genitive is None and org.genitive == "des Kreistages"
-                org.name_genitive = "des Kreistages des Kreises Düren"
-                s.add(org)
-                s.commit()
-                assert s.get(Organization, 1).genitive == "des Kreistages des Kreises Düren"
-        finally:
-            engine.dispose()
+    with database_at(database_url, tmp_path, "0016") as engine:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO body (id, name, created, modified) "
+                              "VALUES (1, 'Zweckverband', :at, :at)"), {"at": NOW})
+            conn.execute(text("INSERT INTO organization (id, body_id, name, organization_type, created, "
+                              "modified) VALUES (1, 1, 'Kreistag', 'Gremium', :at, :at)"), {"at": NOW})
+        upgrade_schema(engine, "0019")
+        with Session(engine) as s:
+            org = s.get(Organization, 1)
+            assert org is not None and org.name_genitive is None and org.genitive == "des Kreistages"
+            org.name_genitive = "des Kreistages des Kreises Düren"
+            s.add(org)
+            s.commit()
+            assert s.get(Organization, 1).genitive == "des Kreistages des Kreises Düren"
 
 
 def test_no_page_says_sitzung_von(demo, database, browser) -> None:  # type: ignore[no-untyped-def]
