@@ -68,9 +68,14 @@ from engine.visibility import published_clause
 log = logging.getLogger(__name__)
 
 #: Characters of one indexed part at most: an Anlage's pages are gathered up to it (a longer
-#: page, or a Vorlage's own text, is split at a space). Fewer, larger parts make a common word's
-#: matches fewer rows to group; smaller ones make the snippets cheaper to cut.
-CHUNK = 8000
+#: page, or a Vorlage's own text, is split at a space). Parts only check phrases and give the
+#: snippets (a search matches one row per Vorlage, ``search_paper``): small parts keep their
+#: vector in the row (no TOAST to read when a phrase is checked), hold two common words less
+#: often (fewer to check), and are cheap to cut a snippet from (docs/architecture.md, "Suche").
+CHUNK = 1000
+#: A piece cut from a longer text begins up to this many characters before the cut, so a
+#: phrase across the cut stands whole in one of the two.
+OVERLAP = 80
 #: Uploads up to this size have their text read in the upload's unit of work; larger ones
 #: (and imported documents) by the background job.
 INLINE_BYTES = 1_000_000
@@ -148,13 +153,40 @@ class SearchEntry(SQLModel, table=True):
 #: its text lives in the FTS5 table ``fts_search``).
 _DOCUMENT = Column("document", TSVECTOR, info={"only_on": "postgresql"})
 table_of(SearchEntry).append_column(_DOCUMENT)
-#: The title alone (small, stored in the row): ranking reads it for every match, where the
-#: whole ``document`` (toasted) would have to be read and unpacked for each.
-table_of(SearchEntry).append_column(Column("rank_vector", TSVECTOR, info={"only_on": "postgresql"}))
 Index("ix_search_entry_document", _DOCUMENT, postgresql_using="gin",
       info={"only_on": "postgresql"}).ddl_if(dialect="postgresql")
 #: SQLite's FTS5 table and its shadow tables are not models (``engine.db.exists_on`` skips them).
 FTS_TABLE = "fts_search"
+
+
+class SearchPaper(SQLModel, table=True):
+    """One row per indexed Vorlage: what a search matches, filters, counts and ranks. The
+    parts (:class:`SearchEntry`) only check phrases and give the snippets of a page: a word in
+    nearly every Vorlage is one row each here, not one per part to group (docs/architecture.md,
+    "Suche"). A Vorlage matches when it holds the words anywhere (its text, any Anlage); a
+    "phrase" must stand in one part."""
+
+    __tablename__ = "search_paper"
+
+    paper_id: int = Field(sa_column=Column(Integer, ForeignKey("paper.id", ondelete="CASCADE"),
+                                           primary_key=True))
+    body_id: int
+    paper_type: str
+    paper_date: dt.date | None = None
+
+
+#: PostgreSQL only: every lexeme of the Vorlage (title, text, Anlagen) without positions
+#: (``strip``: small, no position limit; a plain word needs no recheck), GIN-indexed; the
+#: title's and the Vorlage's own text's vectors (small, in the row) for the rank.
+_PAPER_DOCUMENT = Column("document", TSVECTOR, info={"only_on": "postgresql"})
+table_of(SearchPaper).append_column(_PAPER_DOCUMENT)
+table_of(SearchPaper).append_column(Column("rank_vector", TSVECTOR, info={"only_on": "postgresql"}))
+table_of(SearchPaper).append_column(Column("text_vector", TSVECTOR, info={"only_on": "postgresql"}))
+Index("ix_search_paper_document", _PAPER_DOCUMENT, postgresql_using="gin",
+      info={"only_on": "postgresql"}).ddl_if(dialect="postgresql")
+#: SQLite: the Vorlage's stems in three columns (title, its own text, its Anlagen), rowid =
+#: ``paper_id``; its rows go with ``search_paper``'s (a trigger).
+FTS_PAPER = "fts_paper"
 
 
 # ----------------------------------------------------------------------------- words
@@ -180,6 +212,10 @@ class _Query:
 
     groups: list[list[list[str]]]  # AND of OR-groups of phrases (a phrase: its stems)
     excluded: list[list[str]]
+    #: Each alternative of each group, and each excluded term, as typed (PostgreSQL reads it
+    #: with its own parser), and whether it is a "phrase" of several words.
+    sources: list[list[tuple[str, bool]]] = field(default_factory=list)
+    excluded_sources: list[tuple[str, bool]] = field(default_factory=list)
 
     @property
     def stems(self) -> set[str]:
@@ -209,6 +245,8 @@ def parse_query(text: str) -> _Query:
     order, ``or`` between two alternatives, ``-word`` must not occur; stop words drop out."""
     groups: list[list[list[str]]] = []
     excluded: list[list[str]] = []
+    sources: list[list[tuple[str, bool]]] = []
+    excluded_sources: list[tuple[str, bool]] = []
     pending_or = False
     for match in _TOKEN.finditer(text):
         negated, quoted, bare = match.group(1), match.group(2), match.group(3)
@@ -222,14 +260,18 @@ def parse_query(text: str) -> _Query:
         if not words:
             continue
         stems = [stem(w) for w in words]
+        source = (quoted if quoted is not None else bare or "", quoted is not None and len(words) > 1)
         if negated:
             excluded.append(stems)
+            excluded_sources.append(source)
         elif pending_or:
             groups[-1].append(stems)
+            sources[-1].append(source)
         else:
             groups.append([stems])
+            sources.append([source])
         pending_or = False
-    return _Query(groups, excluded)
+    return _Query(groups, excluded, sources, excluded_sources)
 
 
 # ----------------------------------------------------------------------------- text of files
@@ -277,7 +319,8 @@ def _pieces(text: str, size: int = CHUNK) -> list[str]:
         cut = text.rfind(" ", size // 2, size)
         cut = cut if cut > 0 else size
         pieces.append(text[:cut].strip())
-        text = text[cut:].strip()
+        back = text.find(" ", cut - OVERLAP, cut)
+        text = text[back if back > 0 else cut:].strip()
     if text or not pieces:
         pieces.append(text)
     return pieces
@@ -322,7 +365,8 @@ def page_of(first: int, content: str, word: str) -> int:
 
 
 def _rows_of(paper: Any, files: Sequence[tuple[int, str, str]]) -> list[dict[str, Any]]:
-    """The index rows of a published Vorlage; ``files``: (file id, name, text) of its Anlagen."""
+    """The index rows of a published Vorlage; ``files``: (file id, name, text) of its Anlagen.
+    The first is the Vorlage's own (``part`` 0), the others its pieces and its Anlagen's."""
     common = {"paper_id": paper.id, "body_id": paper.body_id, "paper_type": paper.paper_type,
               "paper_date": paper.date, "source_modified": paper.modified}
     title = extract.clean(f"{paper.reference} {paper.name}")
@@ -336,26 +380,52 @@ def _rows_of(paper: Any, files: Sequence[tuple[int, str, str]]) -> list[dict[str
 
 _PG_INSERT = sa_text(
     "INSERT INTO search_entry (paper_id, file_id, part, body_id, paper_type, paper_date, title, content, "
-    "source_modified, document, rank_vector) VALUES (:paper_id, :file_id, :part, :body_id, :paper_type, "
+    "source_modified, document) VALUES (:paper_id, :file_id, :part, :body_id, :paper_type, "
     ":paper_date, :title, :content, :source_modified, setweight(to_tsvector('german', :title), 'A') || "
-    "setweight(to_tsvector('german', :content), CAST(:weight AS \"char\")), to_tsvector('german', :title))")
+    "setweight(to_tsvector('german', :content), CAST(:weight AS \"char\")))")
+#: The Vorlage's row from its parts just written: their lexemes without positions (unnest
+#: reads each part's vector once; parsing the text again would cost as much as the parts did).
+_PG_INSERT_PAPER = sa_text(
+    "INSERT INTO search_paper (paper_id, body_id, paper_type, paper_date, document, rank_vector, "
+    "text_vector) VALUES (:paper_id, :body_id, :paper_type, :paper_date, (SELECT array_to_tsvector("
+    "coalesce(array_agg(DISTINCT u.lexeme), '{}')) FROM search_entry e, unnest(e.document) u "
+    "WHERE e.paper_id = :paper_id), to_tsvector('german', :title), strip(to_tsvector('german', :text)))")
 
 
 def _write(session: Session, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
+    papers: dict[int, dict[str, Any]] = {}
+    for r in rows:
+        paper = papers.setdefault(r["paper_id"], {
+            "paper_id": r["paper_id"], "body_id": r["body_id"], "paper_type": r["paper_type"],
+            "paper_date": r["paper_date"], "title": r["title"], "text": [], "anlagen": []})
+        paper["text" if r["file_id"] is None else "anlagen"].append(r["content"])
     if session.get_bind().dialect.name == "postgresql":
         session.execute(_PG_INSERT, [{**r, "weight": "B" if r["file_id"] is None else "C"} for r in rows])
+        session.execute(_PG_INSERT_PAPER, [{**p, "text": " ".join([p["title"], *p["text"]])}
+                                           for p in papers.values()])
         return
     # SQLite: the ids are taken here (the writing unit of work holds the write lock), so the
     # FTS5 rows can carry them as their rowid.
     table = table_of(SearchEntry)
     first = (session.execute(core_select(func.max(table.c.id))).scalar() or 0) + 1
-    rows = [{**r, "id": first + i} for i, r in enumerate(rows)]
-    session.execute(table.insert(), rows)
+    rows = [{**r, "id": first + i, "stems": terms(r["content"])} for i, r in enumerate(rows)]
+    session.execute(table.insert(), [{k: v for k, v in r.items() if k != "stems"} for r in rows])
     session.execute(
         sa_text(f"INSERT INTO {FTS_TABLE} (rowid, title, content) VALUES (:id, :title, :content)"),
-        [{"id": r["id"], "title": terms(r["title"]), "content": terms(r["content"])} for r in rows])
+        [{"id": r["id"], "title": terms(r["title"]), "content": r["stems"]} for r in rows])
+    session.execute(table_of(SearchPaper).insert(), [
+        {k: p[k] for k in ("paper_id", "body_id", "paper_type", "paper_date")} for p in papers.values()])
+    anlagen: dict[int, list[str]] = {}
+    own: dict[int, list[str]] = {}
+    for r in rows:
+        (own if r["file_id"] is None else anlagen).setdefault(r["paper_id"], []).append(r["stems"])
+    session.execute(
+        sa_text(f"INSERT INTO {FTS_PAPER} (rowid, title, text, anlagen) "
+                "VALUES (:id, :title, :text, :anlagen)"),
+        [{"id": pid, "title": terms(p["title"]), "text": " ".join(own.get(pid, [])),
+          "anlagen": " ".join(anlagen.get(pid, []))} for pid, p in papers.items()])
 
 
 _PAPER_COLUMNS = ("id", "body_id", "reference", "name", "paper_type", "date", "modified", "facts",
@@ -369,6 +439,7 @@ def _read_schema(session: Session) -> None:
     any hot path: indexing only."""
     if session.get_bind().dialect.name == "sqlite":
         session.execute(sa_text("SELECT 1 FROM search_entry LIMIT 1")).all()
+        session.execute(sa_text("SELECT 1 FROM search_paper LIMIT 1")).all()
 
 
 def index_papers(session: Session, paper_ids: Iterable[int]) -> int:
@@ -383,6 +454,7 @@ def index_papers(session: Session, paper_ids: Iterable[int]) -> int:
     session.flush()
     _read_schema(session)
     session.execute(delete(entries).where(entries.c.paper_id.in_(ids)))
+    session.execute(delete(table_of(SearchPaper)).where(table_of(SearchPaper).c.paper_id.in_(ids)))
     published = session.execute(core_select(*[papers.c[c] for c in _PAPER_COLUMNS]).where(
         papers.c.id.in_(ids), published_clause())).all()
     if not published:
@@ -414,7 +486,8 @@ def stale_papers(session: Session, limit: int) -> list[int]:
                .outerjoin(head, and_(head.c.paper_id == papers.c.id, head.c.file_id.is_(None),
                                      head.c.part == 0))
                .where(published_clause(),
-                      or_(head.c.id.is_(None), head.c.source_modified != papers.c.modified)))
+                      or_(head.c.id.is_(None), head.c.source_modified != papers.c.modified,
+                          ~exists().where(table_of(SearchPaper).c.paper_id == papers.c.id))))
     gone = (core_select(head.c.paper_id).join(papers, papers.c.id == head.c.paper_id)
             .where(head.c.file_id.is_(None), head.c.part == 0, ~published_clause()))
     unread = (core_select(files.c.paper_id)
@@ -474,6 +547,7 @@ def rebuild(database: Database, batch: int = 500) -> int:
     with database.unit_of_work() as s:
         _read_schema(s)
         s.execute(delete(table_of(SearchEntry)))
+        s.execute(delete(table_of(SearchPaper)))
         ids = [p for p in s.exec(select(Paper.id).order_by(col(Paper.id))) if p is not None]
     total = 0
     for start in range(0, len(ids), batch):
@@ -575,11 +649,11 @@ def search(session: Session, text: str, filters: Filters = NO_FILTERS, *, cursor
 
 def _page(session: Session, matches: Any, after: tuple[float, int] | None, limit: int,
           params: dict[str, Any]) -> tuple[list[Any], int]:
-    """One keyset page of the grouped ``matches`` (paper_id, score, best) and their count, in
-    one statement: the matches are found and ranked once."""
+    """One keyset page of the ``matches`` (paper_id, score) and their count, in one
+    statement: the matches are found and ranked once."""
     m = matches.cte("matches")
     total = core_select(func.count()).select_from(m).scalar_subquery()
-    page = core_select(m.c.paper_id, m.c.score, m.c.best, total.label("total"))
+    page = core_select(m.c.paper_id, m.c.score, total.label("total"))
     if after is not None:
         page = page.where(or_(m.c.score < after[0], and_(m.c.score == after[0], m.c.paper_id < after[1])))
     rows = list(session.execute(page.order_by(m.c.score.desc(), m.c.paper_id.desc()).limit(limit + 1),
@@ -601,17 +675,6 @@ def _results(rows: list[Any], total: int, limit: int, hits: list[Hit]) -> Result
 
 _HEADLINE = ("StartSel=\ue000, StopSel=\ue001, MaxWords=30, MinWords=12, MaxFragments=2, "
              "FragmentDelimiter=\" … \"")
-
-
-#: How a matching part ranks on PostgreSQL: a match in the title (the Betreff, an Anlage's
-#: name) far above one in the text, the Vorlage's own text above an Anlage's; equal ones by id,
-#: the newest first. Read from the small ``rank_vector`` only: ``ts_rank`` over the whole
-#: ``document`` of every match (unpacking each toasted vector) cost 100–300 ms for a word in
-#: every Vorlage (benchmarks/bench_search.py).
-_PG_SCORE = "ts_rank(e.rank_vector, q.q) * 10 + CASE WHEN e.file_id IS NULL THEN 1 ELSE 0 END"
-
-
-_TSQUERY = "websearch_to_tsquery('german', :q)"
 
 
 def _pg_filters(filters: Filters) -> tuple[str, dict[str, Any]]:
@@ -636,6 +699,61 @@ def _pg_filters(filters: Filters) -> tuple[str, dict[str, Any]]:
     return "".join(f" AND {c}" for c in sql), params
 
 
+def _pg_leaf(source: tuple[str, bool], name: str) -> str:
+    """The Vorlagen (``paper_id``) one alternative or excluded term finds, from an index: a
+    word (or a compound like "Karl-Friedrich-Straße") among the Vorlage's lexemes, a "phrase"
+    in one of its parts (positions are only kept there)."""
+    if source[1]:
+        return (f"SELECT x.paper_id FROM search_entry x "
+                f"WHERE x.document @@ phraseto_tsquery('german', :{name})")
+    return f"SELECT x.paper_id FROM search_paper x WHERE x.document @@ plainto_tsquery('german', :{name})"
+
+
+@dataclass
+class _PgQuery:
+    """A parsed query as SQL on ``search_paper e``: ``condition`` finds the matches (the GIN
+    index answers the words; phrases and exclusions are checked against the index of the
+    parts and of the Vorlagen), ``all_words`` is the tsquery of all the words without their
+    order; ``params["words"]`` any one of them (snippets, the title's rank)."""
+
+    condition: str
+    all_words: str
+    params: dict[str, Any]
+
+
+def _pg_query(parsed: _Query) -> _PgQuery:
+    params: dict[str, Any] = {}
+    loose: list[str] = []
+    exact: list[str] = []
+    words: list[str] = []
+    for g, group in enumerate(parsed.sources):
+        alternatives: list[str] = []
+        leaves: list[str] = []
+        for a, source in enumerate(group):
+            name = f"w{g}_{a}"
+            params[name] = source[0]
+            alternatives.append(f"plainto_tsquery('german', :{name})")
+            leaves.append(_pg_leaf(source, name))
+            words += [w.lstrip("-") for w in source[0].split() if w.lower() != "or" and w.lstrip("-")]
+        loose.append(alternatives[0] if len(alternatives) == 1 else "(" + " || ".join(alternatives) + ")")
+        if any(phrase for _, phrase in group):
+            exact.append("(" + " OR ".join(f"e.paper_id IN ({leaf})" for leaf in leaves) + ")")
+    for i, source in enumerate(parsed.excluded_sources):
+        params[f"x{i}"] = source[0]
+        exact.append(f"e.paper_id NOT IN ({_pg_leaf(source, f'x{i}')})")
+    all_words = "(" + " && ".join(loose) + ")"
+    params["words"] = " or ".join(words)
+    return _PgQuery(" AND ".join([f"e.document @@ {all_words}", *exact]), all_words, params)
+
+
+#: How a Vorlage ranks on PostgreSQL: by the words in its title (``ts_rank`` over the title's
+#: small vector), then whether its own text holds them all (above a match in an Anlage only);
+#: equal ones by id, the newest first. ``ts_rank`` over every match's whole vector cost
+#: 100–300 ms for a word in every Vorlage (benchmarks/bench_search.py).
+_PG_SCORE = ("(ts_rank(e.rank_vector, websearch_to_tsquery('german', :words)) * 10 "
+             "+ CASE WHEN e.text_vector @@ {all_words} THEN 1 ELSE 0 END)::float8")
+
+
 def _search_postgresql(session: Session, text: str, filters: Filters, after: tuple[float, int] | None,
                        limit: int) -> Results:
     try:
@@ -646,46 +764,47 @@ def _search_postgresql(session: Session, text: str, filters: Filters, after: tup
 
 def _search_postgresql_index(session: Session, text: str, filters: Filters, after: tuple[float, int] | None,
                              limit: int) -> Results:
+    parsed = parse_query(text)
+    if not parsed.groups:
+        return Results()
+    query = _pg_query(parsed)
     where, params = _pg_filters(filters)
-    params.update(q=text, limit=limit + 1)
+    params.update(query.params, limit=limit + 1)
     keyset = ""
     if after is not None:
         keyset = "WHERE score < :score OR (score = :score AND paper_id < :paper_id)"
         params.update(score=after[0], paper_id=after[1])
-    # The planner prices ``@@`` like any operator and, for a word in most parts, reads the
-    # table (or walks the paper_id index for the grouping) instead of the GIN index's bitmap –
-    # unpacking every toasted ``document``: 0.3–0.5 s for a word in 96 % of 14,000 Vorlagen,
-    # against 65 ms from the bitmap, which needs no recheck for plain words. For this
-    # transaction's search statements only (bitmap scans stay allowed).
+    # The planner prices ``@@`` like any operator and, for a word in most Vorlagen, would read
+    # the table instead of the GIN index's bitmap (which needs no recheck for plain words, so
+    # no vector is unpacked). For this transaction's search statements only.
     session.execute(sa_text("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off"))
-    # One statement: the matches grouped per Vorlage (float8: a real reaches Python as its
-    # shortest decimal, and the keyset would compare another number), their count, one page.
-    # The tsquery inline, not from a CTE: only so is the condition one the index can answer.
+    # One statement: the matching Vorlagen (one row each), their count, one page (float8: a
+    # real reaches Python as its shortest decimal, and the keyset would compare another number).
     rows = list(session.execute(sa_text(
-        "WITH matches AS (SELECT e.paper_id, max(" + _PG_SCORE.replace("q.q", _TSQUERY) + ")::float8 "
-        "AS score "
-        "FROM search_entry e WHERE e.document @@ " + _TSQUERY + where + " GROUP BY e.paper_id) "
+        "WITH matches AS (SELECT e.paper_id, " + _PG_SCORE.format(all_words=query.all_words) + " AS score "
+        "FROM search_paper e WHERE " + query.condition + where + ") "
         "SELECT paper_id, score, (SELECT count(*) FROM matches) AS total FROM matches " + keyset +
         " ORDER BY score DESC, paper_id DESC LIMIT :limit"), params))
     if not rows:
         total = session.execute(sa_text(
-            "SELECT count(DISTINCT e.paper_id) FROM search_entry e WHERE e.document @@ "
-            "websearch_to_tsquery('german', :q)" + where), params).scalar() if after is not None else 0
+            "SELECT count(*) FROM search_paper e WHERE " + query.condition + where), params).scalar() \
+            if after is not None else 0
         return Results(total=int(total or 0))
     ids = [r.paper_id for r in rows[:limit]]
-    # The best part of each of the page's Vorlagen, and only its snippet cut.
+    # The best part of each of the page's Vorlagen (all the words, in the Vorlage's own text
+    # before an Anlage, the most of them), and only its snippet cut.
     details = session.execute(sa_text(
-        "WITH q AS (SELECT websearch_to_tsquery('german', :q) AS q), "
-        "best AS (SELECT DISTINCT ON (e.paper_id) e.id FROM search_entry e, q "
-        "WHERE e.paper_id = ANY(:ids) AND e.document @@ " + _TSQUERY + " "
-        "ORDER BY e.paper_id, " + _PG_SCORE + " DESC, e.id) "
+        "WITH q AS (SELECT websearch_to_tsquery('german', :words) AS q, " + query.all_words +
+        " AS all_words), best AS (SELECT DISTINCT ON (e.paper_id) e.id FROM search_entry e, q "
+        "WHERE e.paper_id = ANY(:ids) ORDER BY e.paper_id, e.document @@ q.all_words DESC, "
+        "e.document @@ q.q DESC, e.file_id IS NULL DESC, ts_rank(e.document, q.q) DESC, e.id) "
         "SELECT e.id, e.paper_id, e.file_id, e.part, e.content, p.reference, p.paper_type, p.date, "
         "f.name AS file_name, f.position AS file_position, "
         f"ts_headline('german', e.content, q.q, '{_HEADLINE}') AS snippet, "
         "ts_headline('german', p.name, q.q, 'HighlightAll=TRUE, StartSel=\ue000, StopSel=\ue001') AS name "
         "FROM best JOIN search_entry e ON e.id = best.id JOIN paper p ON p.id = e.paper_id "
         "LEFT JOIN file f ON f.id = e.file_id, q WHERE p.public AND p.released IS NOT NULL"),
-        {"q": text, "ids": ids}).all()
+        {**query.params, "ids": ids}).all()
     by_paper = {d.paper_id: d.id for d in details}
     best = [by_paper[i] for i in ids if i in by_paper]
     return _results(rows, int(rows[0].total), limit, _hits(best, details, lambda d: (
@@ -717,31 +836,45 @@ def _search_sqlite(session: Session, text: str, filters: Filters, after: tuple[f
     match = parsed.fts5()
     if match is None:
         return Results()
-    entries = table_of(SearchEntry)
+    papers = table_of(SearchPaper)
     # bm25 is negative, better more so; the title counts ten times the text, an Anlage's text
     # a little less than the Vorlage's own (as the weights A, B, C on PostgreSQL).
-    found = sa_text(f"SELECT rowid AS id, -bm25({FTS_TABLE}, 10.0, 1.0) AS rank FROM {FTS_TABLE} "
-                    f"WHERE {FTS_TABLE} MATCH :match").columns(id=Integer(), rank=Float())
+    found = sa_text(f"SELECT rowid AS paper_id, -bm25({FTS_PAPER}, 10.0, 1.0, 0.8) AS score FROM {FTS_PAPER} "
+                    f"WHERE {FTS_PAPER} MATCH :match").columns(paper_id=Integer(), score=Float())
     # Materialised: flattened into the join, bm25 would be "used in the wrong context".
     ranked = found.cte("found").prefix_with("MATERIALIZED")
-    weighted = (ranked.c.rank * func.iif(entries.c.file_id.is_(None), 1.0, 0.8)).label("rank")
-    scored = (core_select(entries.c.paper_id, entries.c.id, weighted)
-              .join(ranked, ranked.c.id == entries.c.id).where(*_filters(entries, filters)).subquery())
-    # SQLite's bare column: ``best`` comes from the row that has the max.
-    matches = core_select(scored.c.paper_id, func.max(scored.c.rank).label("score"),
-                          scored.c.id.label("best")).group_by(scored.c.paper_id)
+    matches = (core_select(ranked.c.paper_id, ranked.c.score)
+               .join(papers, papers.c.paper_id == ranked.c.paper_id).where(*_filters(papers, filters)))
     rows, total = _page(session, matches, after, limit, {"match": match})
     if not rows:
         return Results(total=total)
-    best = [r.best for r in rows[:limit]]
+    ids = json_ids([r.paper_id for r in rows[:limit]])
+    # The best part of each: all the words (as the query asks), the Vorlage's own text before
+    # an Anlage, the best ranked.
+    parts = "SELECT value FROM json_each(:ids)"
+    every = set(session.execute(sa_text(
+        f"SELECT f.rowid FROM {FTS_TABLE} f JOIN search_entry e ON e.id = f.rowid "
+        f"WHERE {FTS_TABLE} MATCH :match AND e.paper_id IN ({parts})"),
+        {"match": match, "ids": ids}).scalars())
+    candidates = session.execute(sa_text(
+        f"SELECT f.rowid AS id, e.paper_id, e.file_id, -bm25({FTS_TABLE}, 10.0, 1.0) AS rank "
+        f"FROM {FTS_TABLE} f JOIN search_entry e ON e.id = f.rowid "
+        f"WHERE {FTS_TABLE} MATCH :any AND e.paper_id IN ({parts})"),
+        {"any": " OR ".join(f'"{s}"' for s in sorted(parsed.stems)), "ids": ids}).all()
+    chosen: dict[int, Any] = {}
+    for c in sorted(candidates, key=lambda c: (c.id not in every, c.file_id is not None, -c.rank, c.id)):
+        chosen.setdefault(c.paper_id, c.id)
+    best = list(chosen.values())
     details = session.execute(sa_text(
         "SELECT e.id, e.paper_id, e.file_id, e.part, e.content, p.reference, p.name AS paper_name, "
         "p.paper_type, p.date, f.name AS file_name, f.position AS file_position "
         "FROM search_entry e JOIN paper p ON p.id = e.paper_id LEFT JOIN file f ON f.id = e.file_id "
         "WHERE e.id IN (SELECT value FROM json_each(:ids)) AND p.public AND p.released IS NOT NULL")
         .columns(date=sqlite.DATE()), {"ids": json_ids(best)}).all()
+    by_paper = {d.paper_id: d.id for d in details}
     stems = parsed.stems
-    return _results(rows, total, limit, _hits(best, details, lambda d: (
+    ordered = [by_paper[r.paper_id] for r in rows[:limit] if r.paper_id in by_paper]
+    return _results(rows, total, limit, _hits(ordered, details, lambda d: (
         highlight(d.paper_name, stems, whole=True),
         highlight(d.content.replace(extract.PAGE_BREAK, " "), stems))))
 

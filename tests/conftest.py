@@ -151,7 +151,7 @@ def _demo_rows(_schema):  # type: ignore[no-untyped-def]
     with _schema.engine.connect() as conn:
         # The search index is not copied (SQLite keeps its text in an FTS5 table outside the
         # models): the ``demo`` fixture indexes the copied Vorlagen again.
-        rows = {table.name: [] if table.name == "search_entry" else
+        rows = {table.name: [] if table.name in ("search_entry", "search_paper") else
                 [dict(row) for row in conn.execute(table.select()).mappings()]
                 for table in SQLModel.metadata.sorted_tables}
     with _schema.engine.begin() as conn:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlmodel import Session, select
 
 from engine import extract, search
@@ -98,6 +98,33 @@ def test_a_word_inside_a_pdf_anlage_is_found_with_its_anlage_and_page(database, 
     hit = results.hits[0]
     assert (hit.paper_id, hit.file_name, hit.file_position, hit.page) == (paper_id, "Gutachten Verkehr", 1, 1)
     assert _marked(hit.snippet) == ["Fahrradstraße"]
+
+
+def test_a_vorlage_matches_by_its_words_anywhere_and_a_phrase_where_it_stands_together(database, publish):  # type: ignore[no-untyped-def]
+    pdf = demo_pdf("Gutachten", ["Die Lärmschutzwand an der Bahnlinie wird verlängert."])
+    publish("2025/050", "Verkehrsberuhigung Oststadt", "Tempo 30 in allen Wohnstraßen.", [("Gutachten", pdf)])
+    publish("2025/051", "Tempo 30 am Bahnhof", "Die Wohnstraßen bleiben, wie sie sind.")
+    spread = _refs(_find(database, "Wohnstraßen Lärmschutzwand"))  # one word in the text, one in the Anlage
+    assert spread == ["2025/050"]
+    hit = _find(database, "Wohnstraßen Lärmschutzwand").hits[0]
+    assert _marked(hit.snippet) == ["Wohnstraßen"]  # the Vorlage's own text first
+    excluded = _refs(_find(database, "Wohnstraßen -Lärmschutzwand"))  # excluded anywhere, Anlagen included
+    assert excluded == ["2025/051"]
+    together = sorted(_refs(_find(database, '"Tempo 30"')))
+    assert together == ["2025/050", "2025/051"]
+    apart = _refs(_find(database, '"Wohnstraßen Tempo"'))  # both words there, not in this order
+    assert apart == []
+    either = sorted(_refs(_find(database, '"Wohnstraßen Tempo" or Bahnlinie')))
+    assert either == ["2025/050"]
+    by_reference = _refs(_find(database, "2025/051"))
+    assert by_reference == ["2025/051"]
+    # A long text is indexed in parts; a phrase across the cut between two stands whole in one.
+    facts = "Ab " * 324 + "Feuerwehrwache Nord" + " Ende" * 300
+    first = search._pieces("Sachverhalt: " + facts)[0]
+    assert first.endswith("Feuerwehrwache")  # the cut falls inside the phrase
+    publish("2025/052", "Feuerwehrbedarfsplan", facts)
+    across = _refs(_find(database, '"Feuerwehrwache Nord"'))
+    assert across == ["2025/052"]
 
 
 def test_what_is_not_published_never_reaches_the_index(database, demo, actor, draft, publish):  # type: ignore[no-untyped-def]
@@ -362,3 +389,43 @@ def test_migration_0017_releases_what_was_started_and_tombstones_public_drafts(t
                 [r[0] for r in conn.execute(text(
                     "SELECT column_name FROM information_schema.columns WHERE table_name = 'paper'"))]
         assert "released" not in columns
+
+
+def test_migration_0020_fills_the_vorlagen_index_from_the_parts_so_the_search_works_at_once(tmp_path, database_url):  # type: ignore[no-untyped-def]
+    with database_at(database_url, tmp_path, "0019") as engine:
+        at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+        postgresql = engine.dialect.name == "postgresql"
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO body (id, name, created, modified) VALUES (1, 'Stadt', :t, :t)"),
+                         {"t": at})
+            conn.execute(text(
+                "INSERT INTO paper (id, body_id, reference, name, paper_type, public, status, released, facts, "
+                "proposal_heading, proposal, financial_impact, personnel_impact, created, modified) "
+                "VALUES (1, 1, '2024/063', 'Radweg Nordstadt', 'Antrag', true, 'in Beratung', :t, "
+                "'Der Belag wird erneuert.', 'B', '', '', '', :t, :t)"), {"t": at})
+            conn.execute(text("INSERT INTO file (id, paper_id, position, name, size, created) "
+                              "VALUES (1, 1, 1, 'Lageplan', 10, :t)"), {"t": at})
+            # The parts as the index of 0017–0019 wrote them: the Vorlage's own, one of an Anlage.
+            for pid, file_id, title, content in [(1, None, "2024/063 Radweg Nordstadt", "Sachverhalt: Der Belag "
+                                                  "wird erneuert."), (2, 1, "Lageplan", "Die Baumreihe bleibt.")]:
+                conn.execute(text(
+                    "INSERT INTO search_entry (id, paper_id, file_id, part, body_id, paper_type, title, content, "
+                    "source_modified" + (", document, rank_vector" if postgresql else "") + ") VALUES (:id, 1, "
+                    ":file_id, :part, 1, 'Antrag', :title, :content, :t" +
+                    (", to_tsvector('german', :title) || to_tsvector('german', :content), "
+                     "to_tsvector('german', :title)" if postgresql else "") + ")"),
+                    {"id": pid, "file_id": file_id, "part": 0 if file_id is None else 1, "title": title,
+                     "content": content, "t": at})
+                if not postgresql:
+                    conn.execute(text("INSERT INTO fts_search (rowid, title, content) VALUES (:id, :title, :content)"),
+                                 {"id": pid, "title": search.terms(title), "content": search.terms(content)})
+        upgrade_schema(engine, "head")
+        with Session(engine) as s:
+            spread = search.search(s, "Radwege Baumreihe")  # the title's word and the Anlage's
+            stale = search.stale_papers(s, 10)
+        assert [h.reference for h in spread.hits] == ["2024/063"] and spread.total == 1
+        assert stale == []  # nothing to index again: the search works at once
+        command.downgrade(alembic_config(engine), "0019")
+        with engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+        assert "search_paper" not in tables
