@@ -72,6 +72,9 @@ class UnitOfWork:
         self.session.info["audit_seal_after_commit"] = seal_after_commit
 
     def commit(self) -> None:
+        # Last words of the transaction (``before_commit``): run inside it, just before COMMIT.
+        for callback in self.session.info.pop(_BEFORE_COMMIT, []):
+            callback()
         self.session.commit()
         self.commits += 1
         callbacks: list[Callable[[], None]] = self.session.info["after_commit"]
@@ -83,6 +86,7 @@ class UnitOfWork:
         """Drop everything since the last commit (and its queued callbacks); go on afresh."""
         self.session.rollback()
         self.session.info["after_commit"] = []
+        self.session.info.pop(_BEFORE_COMMIT, None)
 
     def close(self) -> None:
         self.session.close()
@@ -184,6 +188,9 @@ def _forget_on_write(state: Any) -> None:
 #: a rollback (``should_retry``) starts clean.
 UNIT_KEYS: set[str] = {_MEMO, "held"}
 
+_BEFORE_COMMIT = "ratsflow_before_commit"
+UNIT_KEYS.add(_BEFORE_COMMIT)
+
 
 def _end_of_unit(session: Any, transaction: Any) -> None:
     if transaction.parent is None:
@@ -207,6 +214,17 @@ RETRY_SQLSTATES = frozenset({"40P01", "40001"})
 def should_retry(exc: BaseException) -> bool:
     """Whether ``exc`` is a database error whose transaction may simply run again."""
     return getattr(getattr(exc, "orig", None), "sqlstate", None) in RETRY_SQLSTATES
+
+
+def before_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run ``callback`` inside the transaction of the unit of work owning ``session``, just
+    before its commit (once; a rollback drops it). Outside a unit of work it never runs."""
+    session.info.setdefault(_BEFORE_COMMIT, []).append(callback)
+
+
+def pending_before_commit(session: Session) -> list[Callable[[], None]]:
+    """What :func:`before_commit` queued so far in this transaction."""
+    return session.info.get(_BEFORE_COMMIT, [])  # type: ignore[no-any-return]
 
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:

@@ -824,6 +824,17 @@ def _complete(session: Session, actor: Actor, loaded: LoadedTask, values: dict[s
     done = {"status": TASK_DONE, "completed": now, "completed_by": actor.username}
     writes.update(tasks, {"id": row.id, "status": TASK_READY}, done,
                   expect=1, refusal=Conflict("Die Aufgabe ist bereits erledigt."))
+    # The Sitzung the step is about: the session's own process, or the one the Beratung is on
+    # after the step (the agenda step's choice, the session a result was recorded in).
+    about = instance.meeting_id or (consultation.meeting_id if consultation is not None else None)
+    audit.record_with(writes, session, actor.username, actor.display_name, "task.completed",
+                      paper_id=row.paper_id, process_instance_id=instance.id, meeting_id=about, at=now,
+                      details={
+                          "task": row.bpmn_id, "title": row.title, "task_id": row.id,
+                          "gremium": (row.context.get("beratung") or row.context.get("sitzung") or {}).get(
+                              "organization_name"),
+                          "values": values, **details, **({"events": happened} if happened else {}),
+                          "next": [t.title for t in next_tasks], "finished": finished})
     written = writes.send(session)
     for name, value in done.items():
         set_committed_value(row, name, value)
@@ -834,16 +845,6 @@ def _complete(session: Session, actor: Actor, loaded: LoadedTask, values: dict[s
     if finished and paper is not None:
         paper.status = _end_state(workflow)
         session.add(paper)
-    # The Sitzung the step is about: the session's own process, or the one the Beratung is on
-    # after the step (the agenda step's choice, the session a result was recorded in).
-    about = instance.meeting_id or (consultation.meeting_id if consultation is not None else None)
-    audit.record(session, actor.username, actor.display_name, "task.completed", paper_id=row.paper_id,
-                 process_instance_id=instance.id, meeting_id=about, at=now, details={
-                     "task": row.bpmn_id, "title": row.title, "task_id": row.id,
-                     "gremium": (row.context.get("beratung") or row.context.get("sitzung") or {}).get(
-                         "organization_name"),
-                     "values": values, **details, **({"events": happened} if happened else {}),
-                     "next": [t.title for t in next_tasks], "finished": finished})
     session.flush()
     return Completion(row, new_version, next_tasks, finished)
 
