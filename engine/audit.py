@@ -223,25 +223,33 @@ def _record(session: Session, writes: Writes | None, actor: str, actor_name: str
 
 
 def _seal_with_commit(session: Session, bind: Any, dialect: str) -> None:
-    """Setting ``audit_seal=commit``: on SQLite the writer seals inside its own transaction,
-    just before the commit (it holds the database's only write lock from ``BEGIN IMMEDIATE``
-    on anyway, so the head is held no longer than before, and the seal needs no transaction
-    of its own); on PostgreSQL right after the commit, in a short transaction of its own, so
-    writers never queue on the head row for the length of their transactions."""
-    if dialect == "sqlite":
-        if not any(isinstance(c, _SealBeforeCommit) for c in pending_before_commit(session)):
-            before_commit(session, _SealBeforeCommit(session))
-    elif not any(isinstance(c, _SealAfterCommit) for c in session.info.get("after_commit", [])):
-        after_commit(session, _SealAfterCommit(bind))
+    """Setting ``audit_seal=commit``: the writer seals inside its own transaction, as its last
+    statements just before the commit (:class:`_SealBeforeCommit`)."""
+    if not any(isinstance(c, _SealBeforeCommit) for c in pending_before_commit(session)):
+        before_commit(session, _SealBeforeCommit(session))
 
 
 class _SealBeforeCommit:
-    """Seal in the writer's own transaction, just before its commit (SQLite)."""
+    """Seal in the writer's own transaction, as its last statements before the commit.
+
+    SQLite: the writer holds the database's only write lock from ``BEGIN IMMEDIATE`` on
+    anyway. PostgreSQL: the head row is taken ``SKIP LOCKED`` and held only from here to the
+    commit; a writer never waits for it: if another writer is sealing, this one's events are
+    left to the next seal (the next commit's, or the scheduler's sealer, which runs in both
+    modes). No transaction of its own: two statements, no BEGIN/COMMIT more."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
 
     def __call__(self) -> None:
+        bind = self.session.get_bind()
+        if bind.dialect.name == "postgresql":
+            # A failed statement ends a PostgreSQL transaction: a seal that fails here fails
+            # the unit of work, which rolls back whole (a savepoint would cost two statements
+            # on every commit for a case that needs a broken database).
+            if _seal(self.session, False, SEAL_BATCH, in_writer=True)[1]:
+                after_commit(self.session, _SealAfterCommit(bind))
+            return
         try:
             seal(self.session, wait=False)
         except SQLAlchemyError:
@@ -251,9 +259,9 @@ class _SealBeforeCommit:
 
 
 class _SealAfterCommit:
-    """Seal what the committed unit of work appended (and whatever else waits), in a short
-    transaction of its own; never waits for a sealer already at work (it takes ours too, or
-    the next one does)."""
+    """What a writer's own seal left (another sealer held the head, or a gap: PostgreSQL),
+    sealed right after its commit in a short transaction of its own; never waits for a
+    sealer already at work (it takes ours too, or the next one does)."""
 
     def __init__(self, bind: Any) -> None:
         self.engine: Engine = bind.engine if isinstance(bind, Connection) else bind
@@ -298,12 +306,21 @@ def seal(session: Session, *, wait: bool = True, limit: int = SEAL_BATCH) -> int
     events behind it, and the events' hashes written with the new head (PostgreSQL: one
     statement; SQLite: the events, then the head).
     """
+    return _seal(session, wait, limit)[0]
+
+
+def _seal(session: Session, wait: bool, limit: int, in_writer: bool = False) -> tuple[int, bool]:
+    """:func:`seal`, and whether something is left for a seal after the commit: ``in_writer``
+    (inside a writer's transaction, :class:`_SealBeforeCommit`) a head held by another
+    sealer, or a gap, is left to a seal in a transaction of its own after the commit (the
+    horizon must be taken after the writer's commit: inside it, the snapshot's ``xmax`` may
+    lie below a transaction still holding a missing number)."""
     postgres = session.get_bind().dialect.name == "postgresql"
     sealed = 0
     while True:
         found = _head_and_tail(session, postgres, wait, limit)
         if found is None:
-            return sealed  # another sealer is at work
+            return sealed, True  # another sealer is at work
         (last, last_hash, horizon_seq, horizon_passed), rows = found
         updates: list[dict[str, Any]] = []
         gap = False
@@ -326,10 +343,12 @@ def seal(session: Session, *, wait: bool = True, limit: int = SEAL_BATCH) -> int
         elif clear:
             session.execute(_CLEAR_HORIZON)
         if postgres and gap and (horizon_seq is None or horizon_passed):
+            if in_writer:
+                return sealed + len(updates), True
             session.execute(_SET_HORIZON_PG, {"s": rows[-1][0]})
         sealed += len(updates)
         if len(rows) < limit or not updates or len(updates) < len(rows):
-            return sealed
+            return sealed, False
 
 
 Head = tuple[int, str, int | None, bool]
