@@ -44,7 +44,7 @@ from engine.workflow.forms import json_schema
 
 from . import api_docs
 from . import api_schemas as S
-from .auth import current_actor
+from .auth import COMPLETES_A_TASK, current_actor
 from .i18n import current_language
 from .i18n import gettext as _
 from .openapi import WRITES, Route, document
@@ -529,6 +529,7 @@ def complete(task_id: int) -> ResponseReturnValue:
 
 
 complete_endpoint = f"{bp.name}.{complete.__name__}"
+COMPLETES_A_TASK.add(complete_endpoint)
 
 
 # ----------------------------------------------------------------------------- Prozessmodelle
