@@ -215,7 +215,8 @@ def _record(session: Session, writes: Writes | None, actor: str, actor_name: str
         writes.insert(table_of(AuditEvent), [values], key="seq")
         appended = None
     else:
-        event_id, seq = session.execute(_append(dialect), values).one()
+        # On the session's connection: the ORM's execute path adds nothing here but time.
+        event_id, seq = session.connection().execute(_append(dialect), values).one()
         appended = Appended(event_id, seq)
     if session.info.get("audit_seal_after_commit", True):
         _seal_with_commit(session, bind, dialect)
@@ -365,7 +366,7 @@ def _head_and_tail(session: Session, postgres: bool, wait: bool,
         assert head_row is not None
         head: Head = tuple(head_row)
         return head, _tail(session, head[0], limit)
-    joined = session.execute(_head_with_tail(postgres), {"limit": limit}).all()
+    joined = session.connection().execute(_head_with_tail(postgres), {"limit": limit}).all()
     if not joined:
         return None  # PostgreSQL: SKIP LOCKED, another sealer is at work
     first = joined[0]
@@ -406,17 +407,25 @@ def _head_with_tail(postgres: bool) -> Any:
 def _write_seal(session: Session, postgres: bool, updates: list[dict[str, Any]], last: int, last_hash: str,
                 clear_horizon: bool) -> None:
     """The events' hashes and the new head (clearing a horizon passed)."""
+    connection = session.connection()  # the ORM's execute path adds nothing here but time
     if postgres:
-        session.execute(_SEAL_PG_CLEAR if clear_horizon else _SEAL_PG, {
+        connection.execute(_SEAL_PG_CLEAR if clear_horizon else _SEAL_PG, {
             "s": [u["s"] for u in updates], "ps": [u["ps"] for u in updates],
             "ph": [u["ph"] for u in updates], "h": [u["h"] for u in updates],
             "seq": last, "hash": last_hash})
         return
+    events, head = _seal_sqlite()
+    connection.execute(events, updates)
+    connection.execute(head, {"seq": last, "hash": last_hash})
+
+
+@functools.cache
+def _seal_sqlite() -> tuple[Any, Any]:
+    """:func:`_write_seal`'s two statements on SQLite, built once."""
     table, head = table_of(AuditEvent), table_of(AuditHead)
-    session.execute(update(table).where(table.c.seq == bindparam("s"), table.c.hash.is_(None))
-                    .values(prev_seq=bindparam("ps"), prev_hash=bindparam("ph"), hash=bindparam("h")),
-                    updates)
-    session.execute(update(head).where(head.c.id == 1).values(seq=last, hash=last_hash))
+    return (update(table).where(table.c.seq == bindparam("s"), table.c.hash.is_(None))
+            .values(prev_seq=bindparam("ps"), prev_hash=bindparam("ph"), hash=bindparam("h")),
+            update(head).where(head.c.id == 1).values(seq=bindparam("seq"), hash=bindparam("hash")))
 
 
 _SEAL_PG_TEXT = (
