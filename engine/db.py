@@ -42,8 +42,23 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
+    _cache_long_statements()
     # No pre-ping: it costs a round trip per checkout; recycled connections stay fresh.
     return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800)
+
+
+def _cache_long_statements() -> None:
+    """psycopg converts a statement's ``%(name)s`` placeholders once per text and keeps the
+    result, but only for statements of at most 50 parameters; the completion's writes, sent
+    as one statement (``engine.writes``), have about 60 and were converted anew each time
+    (≈ 0.2 ms a completion). Their texts are few (one per shape, ``writes._combined`` keeps
+    256), so the limit is raised for them. A psycopg without the limit is left alone."""
+    try:
+        from psycopg import _queries
+    except ImportError:  # pragma: no cover - psycopg is the PostgreSQL driver here
+        return
+    if getattr(_queries, "MAX_CACHED_STATEMENT_PARAMS", 0) < 200:
+        _queries.MAX_CACHED_STATEMENT_PARAMS = 200
 
 
 def _sqlite_begin(conn: Connection) -> None:
