@@ -49,8 +49,9 @@ from engine.council import (
 from engine.db import hold, memo, remembered
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.files import BadUpload, FileStore, Upload, check_upload
-from engine.identity import logins
+from engine.identity import logins, tokens
 from engine.identity.logins import LoginSession
+from engine.identity.tokens import ApiToken
 from engine.oparl import server as oparl_server
 from engine.process import effects, rules
 from engine.schemas import PaperIn, load
@@ -723,14 +724,17 @@ _TASK_COLUMNS = 9
 
 
 @functools.cache
-def _task_with_login_query() -> Any:
-    """:func:`_task_query` with the login session of a key, its account and grants
-    (``logins.check_with_actor``'s columns, one row per grant) outer-joined: a completion's
+def _task_with_login_query(kind: str = "login") -> Any:
+    """:func:`_task_query` with the login session (``kind="login"``) or API token
+    (``"token"``) of a key hash, its account and grants (``logins.check_with_actor``'s or
+    ``tokens.find_with_actor``'s columns, one row per grant) outer-joined: a completion's
     two first reads in one statement."""
-    login = (sa_join(LoginSession, Account, col(Account.id) == LoginSession.account_id)
-             .outerjoin(Grant, col(Grant.account_id) == Account.id))
-    return (_task_query().add_columns(LoginSession, *ACTOR_COLUMNS)
-            .outerjoin(login, col(LoginSession.key_hash) == bindparam("key_hash")))
+    entity: Any = LoginSession if kind == "login" else ApiToken
+    by: Any = LoginSession.key_hash if kind == "login" else ApiToken.token_hash
+    who = (sa_join(entity, Account, col(Account.id) == entity.account_id)
+           .outerjoin(Grant, col(Grant.account_id) == Account.id))
+    return (_task_query().add_columns(entity, *ACTOR_COLUMNS)
+            .outerjoin(who, col(by) == bindparam("key_hash")))
 
 
 def _loaded(session: Session, found: Any) -> LoadedTask:
@@ -768,8 +772,19 @@ def load_task_with_login(session: Session, task_id: int, key: str) -> list[Any] 
     task is unknown (the login is then read on its own)."""
     if not key or len(key) > logins.MAX_KEY:
         return None
-    rows = session.execute(_task_with_login_query(),
-                           {"task_id": task_id, "key_hash": logins.key_hash(key)}).all()
+    return _load_task_with(session, task_id, "login", logins.key_hash(key))
+
+
+def load_task_with_token(session: Session, task_id: int, plain: str) -> list[Any] | None:
+    """:func:`load_task_with_login` for an API token: its rows are for
+    ``tokens.find_with_actor(rows=…)``."""
+    if not tokens.plausible(plain):
+        return None
+    return _load_task_with(session, task_id, "token", tokens.token_hash(plain))
+
+
+def _load_task_with(session: Session, task_id: int, kind: str, key_hash: str) -> list[Any] | None:
+    rows = session.execute(_task_with_login_query(kind), {"task_id": task_id, "key_hash": key_hash}).all()
     if not rows:
         return None
     memo(session)[("task", task_id)] = _loaded(session, rows[0])
