@@ -45,16 +45,21 @@ from sqlalchemy import (
     Integer,
     Text,
     bindparam,
+    false,
     func,
     insert,
+    literal_column,
     text,
+    true,
     update,
 )
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from engine.db import after_commit
+from engine.db import after_commit, before_commit, pending_before_commit
 from engine.types import table_of, utc_column, utcnow
+from engine.writes import Writes
 
 log = logging.getLogger(__name__)
 
@@ -177,24 +182,87 @@ def record(
     at: datetime | None = None,
 ) -> Appended:
     """Append one event (one INSERT, no lock held; the caller's unit of work commits); it is
-    hashed into the chain by :func:`seal` right after that commit (setting ``audit_seal``:
-    ``commit``) or by the scheduler's sealer (``scheduler``)."""
+    hashed into the chain by :func:`seal` with that commit (setting ``audit_seal``:
+    ``commit``; :func:`_seal_with_commit`) or by the scheduler's sealer (``scheduler``)."""
+    appended = _record(session, None, actor, actor_name, action, paper_id, process_instance_id, meeting_id,
+                       details, at)
+    assert appended is not None
+    return appended
+
+
+def record_with(writes: Writes, session: Session, actor: str, actor_name: str, action: str, *,
+                paper_id: int | None = None, process_instance_id: int | None = None,
+                meeting_id: int | None = None, details: dict[str, Any] | None = None,
+                at: datetime | None = None) -> None:
+    """:func:`record`, on PostgreSQL queued in ``writes``: the INSERT goes out with the unit
+    of work's other writes, in their one statement (:meth:`engine.writes.Writes.send`); on
+    SQLite (one statement after the other anyway) appended at once."""
+    _record(session, writes, actor, actor_name, action, paper_id, process_instance_id, meeting_id,
+            details, at)
+
+
+def _record(session: Session, writes: Writes | None, actor: str, actor_name: str, action: str,
+            paper_id: int | None, process_instance_id: int | None, meeting_id: int | None,
+            details: dict[str, Any] | None, at: datetime | None) -> Appended | None:
     values: dict[str, Any] = {
         "at": (at or utcnow()).astimezone(UTC), "actor": actor, "actor_name": actor_name, "action": action,
         "paper_id": paper_id, "process_instance_id": process_instance_id, "meeting_id": meeting_id,
         "details": details or {}, "hash_version": HASH_VERSION}
     bind = session.get_bind()
-    event_id, seq = session.execute(_append(bind.dialect.name), values).one()
-    if session.info.get("audit_seal_after_commit", True) and not any(
-            isinstance(c, _SealAfterCommit) for c in session.info.get("after_commit", [])):
-        after_commit(session, _SealAfterCommit(bind))
-    return Appended(event_id, seq)
+    dialect = bind.dialect.name
+    if writes is not None and dialect == "postgresql":
+        # Sent with the unit of work's other writes, in their one statement.
+        writes.insert(table_of(AuditEvent), [values], key="seq")
+        appended = None
+    else:
+        # On the session's connection: the ORM's execute path adds nothing here but time.
+        event_id, seq = session.connection().execute(_append(dialect), values).one()
+        appended = Appended(event_id, seq)
+    if session.info.get("audit_seal_after_commit", True):
+        _seal_with_commit(session, bind, dialect)
+    return appended
+
+
+def _seal_with_commit(session: Session, bind: Any, dialect: str) -> None:
+    """Setting ``audit_seal=commit``: the writer seals inside its own transaction, as its last
+    statements just before the commit (:class:`_SealBeforeCommit`)."""
+    if not any(isinstance(c, _SealBeforeCommit) for c in pending_before_commit(session)):
+        before_commit(session, _SealBeforeCommit(session))
+
+
+class _SealBeforeCommit:
+    """Seal in the writer's own transaction, as its last statements before the commit.
+
+    SQLite: the writer holds the database's only write lock from ``BEGIN IMMEDIATE`` on
+    anyway. PostgreSQL: the head row is taken ``SKIP LOCKED`` and held only from here to the
+    commit; a writer never waits for it: if another writer is sealing, this one's events are
+    left to the next seal (the next commit's, or the scheduler's sealer, which runs in both
+    modes). No transaction of its own: two statements, no BEGIN/COMMIT more."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def __call__(self) -> None:
+        bind = self.session.get_bind()
+        if bind.dialect.name == "postgresql":
+            # A failed statement ends a PostgreSQL transaction: a seal that fails here fails
+            # the unit of work, which rolls back whole (a savepoint would cost two statements
+            # on every commit for a case that needs a broken database).
+            if _seal(self.session, False, SEAL_BATCH, in_writer=True)[1]:
+                after_commit(self.session, _SealAfterCommit(bind))
+            return
+        try:
+            seal(self.session, wait=False)
+        except SQLAlchemyError:
+            # The events commit unsealed; the next seal (the next commit, the scheduler's
+            # sweep, verify) takes them: the writer's own work must not fail here.
+            log.warning("sealing the audit chain before commit failed; the next seal takes it", exc_info=True)
 
 
 class _SealAfterCommit:
-    """Seal what the committed unit of work appended (and whatever else waits), in a short
-    transaction of its own; never waits for a sealer already at work (it takes ours too, or
-    the next one does)."""
+    """What a writer's own seal left (another sealer held the head, or a gap: PostgreSQL),
+    sealed right after its commit in a short transaction of its own; never waits for a
+    sealer already at work (it takes ours too, or the next one does)."""
 
     def __init__(self, bind: Any) -> None:
         self.engine: Engine = bind.engine if isinstance(bind, Connection) else bind
@@ -234,20 +302,27 @@ def seal(session: Session, *, wait: bool = True, limit: int = SEAL_BATCH) -> int
     older than that has ended, no number below it can still commit, and the gap is passed.
     (``audit_next_seq()`` gives a writer its transaction id before its number, so whoever
     holds a missing number was running when the horizon was taken.)
+
+    Two statements a round where it can (the seal after each commit): the head read with the
+    events behind it, and the events' hashes written with the new head (PostgreSQL: one
+    statement; SQLite: the events, then the head).
     """
+    return _seal(session, wait, limit)[0]
+
+
+def _seal(session: Session, wait: bool, limit: int, in_writer: bool = False) -> tuple[int, bool]:
+    """:func:`seal`, and whether something is left for a seal after the commit: ``in_writer``
+    (inside a writer's transaction, :class:`_SealBeforeCommit`) a head held by another
+    sealer, or a gap, is left to a seal in a transaction of its own after the commit (the
+    horizon must be taken after the writer's commit: inside it, the snapshot's ``xmax`` may
+    lie below a transaction still holding a missing number)."""
     postgres = session.get_bind().dialect.name == "postgresql"
     sealed = 0
     while True:
-        if postgres:
-            head_row = session.execute(text(_HEAD_PG.text + ("" if wait else " SKIP LOCKED"))).first()
-            if head_row is None:
-                return sealed  # another sealer is at work
-            last, last_hash, horizon_seq, horizon_passed = head_row
-        else:
-            last, last_hash = session.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).one()
-            horizon_seq, horizon_passed = None, False
-        rows = session.execute(select(*[col(c) for c in _COLUMNS]).where(col(AuditEvent.seq) > last)
-                               .order_by(col(AuditEvent.seq)).limit(limit)).all()
+        found = _head_and_tail(session, postgres, wait, limit)
+        if found is None:
+            return sealed, True  # another sealer is at work
+        (last, last_hash, horizon_seq, horizon_passed), rows = found
         updates: list[dict[str, Any]] = []
         gap = False
         for seq, at, actor, action, paper_id, instance_id, details, _, stored_hash, actor_name, version, _l, \
@@ -263,20 +338,104 @@ def seal(session: Session, *, wait: bool = True, limit: int = SEAL_BATCH) -> int
                 break
             updates.append({"s": seq, "ps": last, "ph": last_hash, "h": digest})
             last, last_hash = seq, digest
-        table = table_of(AuditEvent)
+        clear = postgres and not gap and horizon_seq is not None and (horizon_passed or bool(updates))
         if updates:
-            session.execute(update(table).where(table.c.seq == bindparam("s"), table.c.hash.is_(None))
-                            .values(prev_seq=bindparam("ps"), prev_hash=bindparam("ph"), hash=bindparam("h")),
-                            updates)
-            head = table_of(AuditHead)
-            session.execute(update(head).where(head.c.id == 1).values(seq=last, hash=last_hash))
-        if postgres and gap and (horizon_seq is None or horizon_passed):
-            session.execute(_SET_HORIZON_PG, {"s": rows[-1][0]})
-        elif postgres and not gap and horizon_seq is not None and (horizon_passed or updates):
+            _write_seal(session, postgres, updates, last, last_hash, clear)
+        elif clear:
             session.execute(_CLEAR_HORIZON)
+        if postgres and gap and (horizon_seq is None or horizon_passed):
+            if in_writer:
+                return sealed + len(updates), True
+            session.execute(_SET_HORIZON_PG, {"s": rows[-1][0]})
         sealed += len(updates)
         if len(rows) < limit or not updates or len(updates) < len(rows):
-            return sealed
+            return sealed, False
+
+
+Head = tuple[int, str, int | None, bool]
+
+
+def _head_and_tail(session: Session, postgres: bool, wait: bool,
+                   limit: int) -> tuple[Head, list[Any]] | None:
+    """The head (seq, hash, horizon, whether the horizon has passed) and up to ``limit``
+    events behind it in order; None if another sealer holds the head (``wait=False``)."""
+    if postgres and wait:
+        # Waiting for another sealer: its head is read again once it has committed (a row
+        # lock's re-check), the events behind it only by a statement after that.
+        head_row = session.execute(_HEAD_PG).first()
+        assert head_row is not None
+        head: Head = tuple(head_row)
+        return head, _tail(session, head[0], limit)
+    joined = session.connection().execute(_head_with_tail(postgres), {"limit": limit}).all()
+    if not joined:
+        return None  # PostgreSQL: SKIP LOCKED, another sealer is at work
+    first = joined[0]
+    head = (first[0], first[1], first[2], bool(first[3]))
+    rows = [r[4:] for r in joined if r[4] is not None]
+    if rows and rows[0][0] <= head[0]:
+        # A sealer committed between this statement's snapshot and its lock on the head
+        # (PostgreSQL): the events behind the new head are read once more.
+        rows = _tail(session, head[0], limit)
+    return head, rows
+
+
+def _tail(session: Session, after: int, limit: int) -> list[Any]:
+    return list(session.execute(select(*[col(c) for c in _COLUMNS]).where(col(AuditEvent.seq) > after)
+                                .order_by(col(AuditEvent.seq)).limit(limit)).all())
+
+
+@functools.cache
+def _head_with_tail(postgres: bool) -> Any:
+    """The head row (locked ``SKIP LOCKED`` on PostgreSQL) with the events behind it, one row
+    each (one row with NULL event columns when none waits): one statement."""
+    head, events = table_of(AuditHead), table_of(AuditEvent)
+    behind = (sa_select(*[col(c) for c in _COLUMNS])
+              .where(events.c.seq > sa_select(head.c.seq).where(head.c.id == 1).scalar_subquery())
+              .order_by(events.c.seq).limit(bindparam("limit")).subquery("behind"))
+    passed: Any = literal_column(
+        "audit_head.horizon_xmax IS NOT NULL AND "
+        "pg_snapshot_xmin(pg_current_snapshot())::text::bigint >= audit_head.horizon_xmax"
+    ) if postgres else false()
+    statement = (sa_select(head.c.seq, head.c.hash, head.c.horizon_seq, passed, *behind.c)
+                 .select_from(head.outerjoin(behind, true())).where(head.c.id == 1)
+                 .order_by(behind.c.seq))
+    if postgres:
+        statement = statement.with_for_update(of=head, skip_locked=True)
+    return statement
+
+
+def _write_seal(session: Session, postgres: bool, updates: list[dict[str, Any]], last: int, last_hash: str,
+                clear_horizon: bool) -> None:
+    """The events' hashes and the new head (clearing a horizon passed)."""
+    connection = session.connection()  # the ORM's execute path adds nothing here but time
+    if postgres:
+        connection.execute(_SEAL_PG_CLEAR if clear_horizon else _SEAL_PG, {
+            "s": [u["s"] for u in updates], "ps": [u["ps"] for u in updates],
+            "ph": [u["ph"] for u in updates], "h": [u["h"] for u in updates],
+            "seq": last, "hash": last_hash})
+        return
+    events, head = _seal_sqlite()
+    connection.execute(events, updates)
+    connection.execute(head, {"seq": last, "hash": last_hash})
+
+
+@functools.cache
+def _seal_sqlite() -> tuple[Any, Any]:
+    """:func:`_write_seal`'s two statements on SQLite, built once."""
+    table, head = table_of(AuditEvent), table_of(AuditHead)
+    return (update(table).where(table.c.seq == bindparam("s"), table.c.hash.is_(None))
+            .values(prev_seq=bindparam("ps"), prev_hash=bindparam("ph"), hash=bindparam("h")),
+            update(head).where(head.c.id == 1).values(seq=bindparam("seq"), hash=bindparam("hash")))
+
+
+_SEAL_PG_TEXT = (
+    "WITH v AS (SELECT * FROM unnest(CAST(:s AS integer[]), CAST(:ps AS integer[]), CAST(:ph AS text[]), "
+    "CAST(:h AS text[])) AS v(s, ps, ph, h)), "
+    "e AS (UPDATE audit_event SET prev_seq = v.ps, prev_hash = v.ph, hash = v.h FROM v "
+    "WHERE audit_event.seq = v.s AND audit_event.hash IS NULL RETURNING 1) "
+    "UPDATE audit_head SET seq = :seq, hash = :hash{clear} WHERE id = 1")
+_SEAL_PG = text(_SEAL_PG_TEXT.format(clear=""))
+_SEAL_PG_CLEAR = text(_SEAL_PG_TEXT.format(clear=", horizon_seq = NULL, horizon_xmax = NULL"))
 
 
 #: The triggers of migration 0005 (kept as they were: that migration installs these).

@@ -42,8 +42,23 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
+    _cache_long_statements()
     # No pre-ping: it costs a round trip per checkout; recycled connections stay fresh.
     return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800)
+
+
+def _cache_long_statements() -> None:
+    """psycopg converts a statement's ``%(name)s`` placeholders once per text and keeps the
+    result, but only for statements of at most 50 parameters; the completion's writes, sent
+    as one statement (``engine.writes``), have about 60 and were converted anew each time
+    (≈ 0.2 ms a completion). Their texts are few (one per shape, ``writes._combined`` keeps
+    256), so the limit is raised for them. A psycopg without the limit is left alone."""
+    try:
+        from psycopg import _queries
+    except ImportError:  # pragma: no cover - psycopg is the PostgreSQL driver here
+        return
+    if getattr(_queries, "MAX_CACHED_STATEMENT_PARAMS", 0) < 200:
+        _queries.MAX_CACHED_STATEMENT_PARAMS = 200
 
 
 def _sqlite_begin(conn: Connection) -> None:
@@ -72,6 +87,9 @@ class UnitOfWork:
         self.session.info["audit_seal_after_commit"] = seal_after_commit
 
     def commit(self) -> None:
+        # Last words of the transaction (``before_commit``): run inside it, just before COMMIT.
+        for callback in self.session.info.pop(_BEFORE_COMMIT, []):
+            callback()
         self.session.commit()
         self.commits += 1
         callbacks: list[Callable[[], None]] = self.session.info["after_commit"]
@@ -83,6 +101,7 @@ class UnitOfWork:
         """Drop everything since the last commit (and its queued callbacks); go on afresh."""
         self.session.rollback()
         self.session.info["after_commit"] = []
+        self.session.info.pop(_BEFORE_COMMIT, None)
 
     def close(self) -> None:
         self.session.close()
@@ -184,6 +203,9 @@ def _forget_on_write(state: Any) -> None:
 #: a rollback (``should_retry``) starts clean.
 UNIT_KEYS: set[str] = {_MEMO, "held"}
 
+_BEFORE_COMMIT = "ratsflow_before_commit"
+UNIT_KEYS.add(_BEFORE_COMMIT)
+
 
 def _end_of_unit(session: Any, transaction: Any) -> None:
     if transaction.parent is None:
@@ -207,6 +229,17 @@ RETRY_SQLSTATES = frozenset({"40P01", "40001"})
 def should_retry(exc: BaseException) -> bool:
     """Whether ``exc`` is a database error whose transaction may simply run again."""
     return getattr(getattr(exc, "orig", None), "sqlstate", None) in RETRY_SQLSTATES
+
+
+def before_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run ``callback`` inside the transaction of the unit of work owning ``session``, just
+    before its commit (once; a rollback drops it). Outside a unit of work it never runs."""
+    session.info.setdefault(_BEFORE_COMMIT, []).append(callback)
+
+
+def pending_before_commit(session: Session) -> list[Callable[[], None]]:
+    """What :func:`before_commit` queued so far in this transaction."""
+    return session.info.get(_BEFORE_COMMIT, [])  # type: ignore[no-any-return]
 
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:

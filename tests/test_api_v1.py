@@ -178,6 +178,35 @@ def test_tasks_with_a_token_claim_comment_complete(app, demo, database, token): 
     assert status == 200 and done["task"]["status"] != TASK_READY and done["version"] > detail["version"]
 
 
+def test_a_completion_reads_its_token_with_the_task(app, demo, database, token):  # type: ignore[no-untyped-def]
+    """One statement brings the token, its account's grants and the task with everything
+    completing it needs (procedures.load_task_with_token); a revoked token, a token without
+    ``tasks:write`` and an unknown task are refused as before and change nothing."""
+    from engine.db import count_statements
+
+    task = seed_task(database)
+    t = token("hoffmann", "tasks:read", "tasks:write")
+    version = call(app, "GET", f"/api/v1/tasks/{task.id}", t)[1]["version"]
+    assert call(app, "POST", "/api/v1/tasks/999999/complete", t,
+                json={"data": NOTED, "expected_version": version})[0] == 404
+    assert call(app, "POST", f"/api/v1/tasks/{task.id}/complete", token("hoffmann", "tasks:read"),
+                json={"data": NOTED, "expected_version": version})[0] == 403
+    revoked = token("hoffmann", "tasks:write")
+    with database.unit_of_work() as s:
+        row = tokens.find(s, revoked)
+        assert row is not None
+        row.revoked = NOW
+        s.add(row)
+    assert call(app, "POST", f"/api/v1/tasks/{task.id}/complete", revoked,
+                json={"data": NOTED, "expected_version": version})[0] == 401
+    with count_statements(app.extensions["ratsflow.db"].engine) as seen:
+        status, done, _ = call(app, "POST", f"/api/v1/tasks/{task.id}/complete", t,
+                               json={"data": NOTED, "expected_version": version})
+    assert status == 200 and done["task"]["completed_by"] == "hoffmann"
+    reads = [q for q in seen if q.lstrip().upper().startswith("SELECT") and "api_token" in q]
+    assert len(reads) == 1 and "human_task" in reads[0] and "process_instance" in reads[0]
+
+
 def test_process_instance_and_its_history(app, demo, database, token):  # type: ignore[no-untyped-def]
     task = seed_task(database)
     instance = task.process_instance_id

@@ -51,6 +51,28 @@ def test_an_event_is_one_insert_and_sealed_after_its_commit(demo, database) -> N
     assert report.ok and report.last_seq == event.seq and report.unsealed == 0
 
 
+def test_the_writer_seals_in_its_own_transaction_and_a_failed_commit_takes_the_seal_back(demo, database) -> None:  # type: ignore[no-untyped-def]
+    before = _verify(database)
+    uow = database.begin()
+    event = audit.record(uow.session, "x", "X", "task.commented", details={"text": "nie committet"})
+    seen: list[str | None] = []
+
+    def failing_commit() -> None:  # the seal ran just before, in the same transaction
+        seen.append(uow.session.execute(text("SELECT hash FROM audit_event WHERE seq = :s"),
+                                        {"s": event.seq}).scalar())
+        raise RuntimeError("Verbindung verloren")
+
+    uow.session.commit = failing_commit  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        uow.commit()
+    uow.rollback()
+    uow.close()
+    assert seen[0] is not None  # hashed inside the writer's transaction, before its commit
+    report = _verify(database)  # and taken back with it: the head where it was, no event
+    assert report.ok and (report.last_seq, report.last_hash, report.unsealed) == (
+        before.last_seq, before.last_hash, 0)
+
+
 def test_verify_covers_the_sealed_part_and_counts_the_unsealed_tail(demo, database) -> None:  # type: ignore[no-untyped-def]
     sealed = _verify(database)
     with Session(database.engine) as s:  # committed without the unit of work: nothing seals it yet

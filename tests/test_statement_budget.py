@@ -19,18 +19,20 @@ from engine.council import Meeting
 from engine.db import count_statements
 from engine.tasks import TASK_READY, HumanTask
 
-#: Statements per completion request: (SQLite, PostgreSQL). Reads: login with grants; the
-#: task with instance, model version, Beratung, Vorlage, Gremium, Sitzung; what the step's
-#: rules need (session window, the Gremium's sessions, the next TOP, deadline rules); writes:
-#: all of them together on PostgreSQL, one each on SQLite; the audit event (one INSERT).
-#: With ``RATSFLOW_AUDIT_SEAL=scheduler`` that is all; with ``commit`` (the default) the
-#: request seals its event right after its commit, in a short transaction of its own: SEAL more.
+#: Statements per completion request: (SQLite, PostgreSQL). Reads: the login with its grants
+#: together with the task, instance, model version, Beratung, Vorlage, Gremium (with its
+#: deadline rules) and Sitzung (one statement); what the step's rules need (session window,
+#: the Gremium's sessions, the next TOP, another Gremium's deadline rules); writes: all of
+#: them together on PostgreSQL, the audit event among them, one each on SQLite. With
+#: ``RATSFLOW_AUDIT_SEAL=scheduler`` that is all; with ``commit`` (the default) the writer
+#: seals inside its own transaction just before its commit: SEAL more (the head with the
+#: events behind it; the hashes with the new head, on SQLite the head apart).
 BUDGET: dict[str, tuple[int, int]] = {
-    "Ergebnis erfassen": (10, 6),
-    "Niederschrift freigeben": (9, 7),
-    "Auf die Tagesordnung setzen": (12, 7),
+    "Ergebnis erfassen": (9, 4),
+    "Niederschrift freigeben": (8, 5),
+    "Auf die Tagesordnung setzen": (10, 4),
 }
-SEAL = (5, 4)
+SEAL = (3, 2)
 
 
 def _task(database: Any, title: str, organization_id: int) -> HumanTask:

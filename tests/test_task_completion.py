@@ -122,6 +122,55 @@ def test_anonymous_api_call_is_401(demo, database, browser):  # type: ignore[no-
     assert response.status_code == 401
 
 
+def test_a_login_read_with_the_task_is_checked_as_any_other(demo, database, browser, clock):  # type: ignore[no-untyped-def]
+    """A completion reads its login together with the task (procedures.load_task_with_login):
+    an idle, logged-out or disabled session still completes nothing (401 over the API, the
+    login page from the inbox's form); an unknown task is 404; a live session completes."""
+    from engine.council import Account
+    from engine.identity import logins
+
+    task, version, _ = first_task(database)
+    before = snapshot(database)
+    idle = browser().login("hoffmann")
+    clock.move(minutes=61)
+    assert idle.client.post(f"/api/v1/tasks/{task.id}/complete",
+                            json={"data": NOTED, "expected_version": version}).status_code == 401
+    replayed, out = browser().login("hoffmann"), browser()
+    cookie = replayed.client.get_cookie("ratsflow")
+    assert cookie is not None and replayed.post("/abmelden", {}).status_code == 302
+    out.client.set_cookie("ratsflow", cookie.value)
+    with out.client.session_transaction() as sess:
+        sess["csrf"] = "t"
+    page = out.client.post(f"/aufgaben/{task.id}", data={**NOTED, "version": version, "csrf_token": "t"})
+    assert page.status_code == 302 and "/anmelden" in page.headers["Location"]
+    assert snapshot(database) == before
+    with database.unit_of_work() as s:
+        reasons = [r.ended_reason for r in s.exec(select(logins.LoginSession).order_by(
+            col(logins.LoginSession.id)))]
+    assert reasons[-1] == logins.ENDED_LOGOUT
+    assert idle.get("/aufgaben/").status_code == 302  # idle still: to the login page
+
+    live = browser().login("hoffmann")
+    with database.unit_of_work() as s:
+        account = s.exec(select(Account).where(Account.username == "hoffmann")).one()
+        account.active = False
+        s.add(account)
+    assert live.client.post(f"/api/v1/tasks/{task.id}/complete",
+                            json={"data": NOTED, "expected_version": version}).status_code == 401
+    with database.unit_of_work() as s:
+        account = s.exec(select(Account).where(Account.username == "hoffmann")).one()
+        account.active = True
+        s.add(account)
+    assert snapshot(database) == before
+
+    client = browser().login("hoffmann")
+    assert client.client.post("/api/v1/tasks/999999/complete",
+                              json={"data": NOTED, "expected_version": version}).status_code == 404
+    done = client.client.post(f"/api/v1/tasks/{task.id}/complete",
+                              json={"data": NOTED, "expected_version": version})
+    assert done.status_code == 200 and done.get_json()["task"]["completed_by"] == "hoffmann"
+
+
 @pytest.mark.parametrize("data, field, message", [
     ({}, "meeting_id", "Pflichtfeld"),
     ({"meeting_id": "  "}, "meeting_id", "Pflichtfeld"),

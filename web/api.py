@@ -44,7 +44,7 @@ from engine.workflow.forms import json_schema
 
 from . import api_docs
 from . import api_schemas as S
-from .auth import current_actor
+from .auth import COMPLETES_A_TASK, current_actor
 from .i18n import current_language
 from .i18n import gettext as _
 from .openapi import WRITES, Route, document
@@ -123,7 +123,12 @@ class TokenValidator(BearerTokenValidator):
     request's unit of work)."""
 
     def authenticate_token(self, token_string: str) -> BearerToken | None:
-        row, actor = tokens.find_with_actor(request_session(), token_string)
+        rows = None
+        task_id = (request.view_args or {}).get("task_id")
+        if request.method == "POST" and isinstance(task_id, int) and request.endpoint in COMPLETES_A_TASK:
+            # A completion: the token comes with the task and all completing it needs.
+            rows = procedures.load_task_with_token(request_session(), task_id, token_string)
+        row, actor = tokens.find_with_actor(request_session(), token_string, rows=rows)
         if row is None:
             return None
         return BearerToken(row, actor, request_now())
@@ -529,6 +534,7 @@ def complete(task_id: int) -> ResponseReturnValue:
 
 
 complete_endpoint = f"{bp.name}.{complete.__name__}"
+COMPLETES_A_TASK.add(complete_endpoint)
 
 
 # ----------------------------------------------------------------------------- Prozessmodelle

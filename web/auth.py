@@ -39,6 +39,7 @@ from engine import audit
 from engine.accounts import Actor, authenticate, privileged_account
 from engine.council import ROLE_AUDITOR, ROLE_SECRETARIAT, Account
 from engine.identity import logins
+from engine.process import procedures
 from engine.settings import Settings
 from engine.visibility import is_clerk
 
@@ -67,12 +68,22 @@ def current_login() -> logins.LoginSession | None:
     return g.login  # type: ignore[no-any-return]
 
 
+#: Endpoints that complete the task of their ``task_id`` (POST): their login is read with
+#: the task and all a completion needs (``procedures.load_task_with_login``), one statement.
+COMPLETES_A_TASK: set[str] = set()
+
+
 def _load_login() -> None:
-    """The login and its account with grants, read together (one query per request)."""
+    """The login and its account with grants, read together (one query per request; where
+    a task is completed, with the task too)."""
     key = session.get("sid")
     row, actor = None, None
     if isinstance(key, str):
-        row, actor = logins.check_with_actor(request_session(), key, request_now(), _timeouts())
+        rows = None
+        task_id = (request.view_args or {}).get("task_id")
+        if request.method == "POST" and isinstance(task_id, int) and request.endpoint in COMPLETES_A_TASK:
+            rows = procedures.load_task_with_login(request_session(), task_id, key)
+        row, actor = logins.check_with_actor(request_session(), key, request_now(), _timeouts(), rows=rows)
         if row is None:
             session.pop("sid", None)
         elif actor is None:  # the account was disabled meanwhile

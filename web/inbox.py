@@ -37,7 +37,7 @@ from engine.tasks import (
 from engine.types import ascii_int
 from engine.workflow.models import ProcessModel
 
-from .auth import current_actor, login_required
+from .auth import COMPLETES_A_TASK, current_actor, login_required
 from .i18n import N_, current_language
 from .i18n import gettext as _
 from .inputs import parse_id
@@ -333,6 +333,9 @@ def task(task_id: int) -> ResponseReturnValue:
     if done.finished:
         flash(_("Die Beratungsfolge ist abgeschlossen."), "success")
     return redirect(url_for("inbox.index"))
+
+
+COMPLETES_A_TASK.add(f"{bp.name}.{task.__name__}")  # a POST completes it
 
 
 def _act(task_id: int, verb: Any, *args: Any, message: str) -> ResponseReturnValue:

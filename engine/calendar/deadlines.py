@@ -51,7 +51,7 @@ from sqlmodel import Session, col, select
 from engine import audit
 from engine.accounts import Actor, require_admin
 from engine.council import Body, DeadlineRule, Meeting, Organization
-from engine.db import hold, remembered
+from engine.db import hold, memo, remembered
 from engine.errors import Invalid, NotFound
 from engine.schemas import MAX_ID, Integer
 from engine.settings import TIMEZONE
@@ -189,6 +189,13 @@ def gremium_rules(session: Session, organization_id: int) -> tuple[Rules, str | 
         hold(session, row[0])  # the Gremium itself: a task row shows its name
         return Rules.of(row[2]), row[1]
     return remembered(session, ("gremium_rules", organization_id), read)  # type: ignore[no-any-return]
+
+
+def note_gremium_rules(session: Session, organization_id: int, rule: DeadlineRule | None,
+                       state: str | None) -> None:
+    """What :func:`gremium_rules` would read, read with something else (the task a completion
+    loads, ``engine.process.procedures.load_task``): held for the unit of work the same way."""
+    memo(session)[("gremium_rules", organization_id)] = (Rules.of(rule), state)
 
 
 def deadlines_for_meeting(session: Session, meeting: Meeting) -> MeetingDeadlines:

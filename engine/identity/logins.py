@@ -10,6 +10,7 @@ import datetime as dt
 import functools
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,6 +107,15 @@ def check_row(session: Session, row: LoginSession, now: dt.datetime, timeouts: T
     return row
 
 
+#: The longest key a cookie may carry (longer ones are refused unread).
+MAX_KEY = 100
+
+
+def key_hash(key: str) -> str:
+    """What a login session's key is stored as."""
+    return _hash(key)
+
+
 @functools.cache
 def _login_query() -> Any:
     """The statement of :func:`check_with_actor`, built once."""
@@ -118,15 +128,17 @@ def _login_query() -> Any:
 
 
 def check_with_actor(session: Session, key: str, now: dt.datetime, timeouts: Timeouts,
-                     touch_after: dt.timedelta = dt.timedelta(minutes=1),
+                     touch_after: dt.timedelta = dt.timedelta(minutes=1), rows: Sequence[Any] | None = None,
                      ) -> tuple[LoginSession | None, Actor | None]:
-    """:func:`check` and the session's account with its grants, in one query.
+    """:func:`check` and the session's account with its grants, in one query (``rows``: that
+    query's rows, read with something else: ``procedures.load_task_with_login``).
 
     The actor is None when the account is disabled (the login is then still returned, so
     the caller can end it)."""
-    if not key or len(key) > 100:
+    if not key or len(key) > MAX_KEY:
         return None, None
-    rows = session.execute(_login_query(), {"key_hash": _hash(key)}).all()
+    if rows is None:
+        rows = session.execute(_login_query(), {"key_hash": _hash(key)}).all()
     if not rows:
         return None, None
     row = check_row(session, rows[0][0], now, timeouts, touch_after)

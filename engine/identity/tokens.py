@@ -12,8 +12,9 @@ import datetime as dt
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
@@ -180,12 +181,25 @@ _TOKEN_QUERY = (
 )
 
 
-def find_with_actor(session: Session, plain: str) -> tuple[ApiToken | None, Actor | None]:
+def plausible(plain: str) -> bool:
+    """Whether ``plain`` may be a token at all (else it is refused unread)."""
+    return plain.startswith(PREFIX) and len(plain) <= 200
+
+
+def token_hash(plain: str) -> str:
+    """What a token is stored as."""
+    return _hash(plain)
+
+
+def find_with_actor(session: Session, plain: str, rows: Sequence[Any] | None = None,
+                    ) -> tuple[ApiToken | None, Actor | None]:
     """:func:`find` and the token's active account with its grants, in one query (the actor
-    is None for an inactive account)."""
-    if not plain.startswith(PREFIX) or len(plain) > 200:
+    is None for an inactive account; ``rows``: that query's rows, read with something else:
+    ``procedures.load_task_with_token``)."""
+    if not plausible(plain):
         return None, None
-    rows = session.execute(_TOKEN_QUERY, {"token_hash": _hash(plain)}).all()
+    if rows is None:
+        rows = session.execute(_TOKEN_QUERY, {"token_hash": _hash(plain)}).all()
     if not rows:
         return None, None
     return rows[0][0], actor_of(rows)

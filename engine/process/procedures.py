@@ -18,13 +18,15 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import bindparam, func, or_, update
+from sqlalchemy import join as sa_join
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import defer, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from engine import audit, search, visibility
-from engine.accounts import Actor
+from engine.accounts import ACTOR_COLUMNS, Actor
+from engine.calendar import deadlines
 from engine.calendar.meetings import meeting_label, top_number
 from engine.council import (
     PAPER_DRAFT,
@@ -32,17 +34,24 @@ from engine.council import (
     RESULTS,
     ROLE_ADMIN,
     ROLE_SECRETARIAT,
+    Account,
     AgendaItem,
+    Body,
     Consultation,
+    DeadlineRule,
     File,
+    Grant,
     Meeting,
     Organization,
     Paper,
     Person,
 )
-from engine.db import hold, remembered
+from engine.db import hold, memo, remembered
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.files import BadUpload, FileStore, Upload, check_upload
+from engine.identity import logins, tokens
+from engine.identity.logins import LoginSession
+from engine.identity.tokens import ApiToken
 from engine.oparl import server as oparl_server
 from engine.process import effects, rules
 from engine.schemas import PaperIn, load
@@ -688,15 +697,21 @@ _PAPER_TEXTS = tuple(defer(getattr(Paper, name)) for name in
 
 @functools.cache
 def _task_query() -> Any:
-    """The statement of :func:`load_task`, built once (building it cost more than running it)."""
+    """The statement of :func:`load_task`, built once (building it cost more than running it).
+
+    With the Gremium come its Body's Bundesland and its deadline rules: the step a completion
+    makes ready is mostly the same Gremium's, and its due date needs them
+    (``deadlines.gremium_rules`` then reads nothing)."""
     return (
         sa_select(HumanTask, ProcessInstance, col(ProcessModel.spec_hash), Consultation, Paper,
-                  Organization, Meeting)
+                  Organization, Meeting, col(Body.state), DeadlineRule)
         .join(ProcessInstance, col(ProcessInstance.id) == HumanTask.process_instance_id)
         .join(ProcessModel, col(ProcessModel.id) == ProcessInstance.model_id)
         .outerjoin(Consultation, col(Consultation.id) == HumanTask.consultation_id)
         .outerjoin(Paper, col(Paper.id) == HumanTask.paper_id)
         .outerjoin(Organization, col(Organization.id) == HumanTask.organization_id)
+        .outerjoin(Body, col(Body.id) == Organization.body_id)
+        .outerjoin(DeadlineRule, col(DeadlineRule.organization_id) == Organization.id)
         .outerjoin(Meeting, col(Meeting.id) == HumanTask.meeting_id)
         .where(col(HumanTask.id) == bindparam("task_id"))
         .options(*_PAPER_TEXTS)
@@ -704,25 +719,76 @@ def _task_query() -> Any:
     )
 
 
+#: Where :func:`_task_query`'s own columns end in a row of :func:`_task_with_login_query`.
+_TASK_COLUMNS = 9
+
+
+@functools.cache
+def _task_with_login_query(kind: str = "login") -> Any:
+    """:func:`_task_query` with the login session (``kind="login"``) or API token
+    (``"token"``) of a key hash, its account and grants (``logins.check_with_actor``'s or
+    ``tokens.find_with_actor``'s columns, one row per grant) outer-joined: a completion's
+    two first reads in one statement."""
+    entity: Any = LoginSession if kind == "login" else ApiToken
+    by: Any = LoginSession.key_hash if kind == "login" else ApiToken.token_hash
+    who = (sa_join(entity, Account, col(Account.id) == entity.account_id)
+           .outerjoin(Grant, col(Grant.account_id) == Account.id))
+    return (_task_query().add_columns(entity, *ACTOR_COLUMNS)
+            .outerjoin(who, col(by) == bindparam("key_hash")))
+
+
+def _loaded(session: Session, found: Any) -> LoadedTask:
+    # The session's identity map holds objects weakly: kept here for the unit of work,
+    # the answer's Gremium and Sitzung come from it without a query.
+    hold(session, *found[:7])
+    organization = found[5]
+    if organization is not None and found[7] is not None:
+        deadlines.note_gremium_rules(session, organization.id, found[8], found[7])
+    return LoadedTask(*found[:5])
+
+
 def load_task(session: Session, task_id: int) -> LoadedTask:
     """A task, its instance (state and version), its model version, Beratung, Vorlage,
-    Gremium and Sitzung: one query, held for the unit of work (404 if unknown). It is read to
-    complete the task: its row is locked (see :func:`complete_task`).
+    Gremium (with its deadline rules) and Sitzung: one query, held for the unit of work (404
+    if unknown). It is read to complete the task: its row is locked (see
+    :func:`complete_task`).
 
-    The web layer calls it before its access check, so the completion that follows reads
-    nothing twice; the Gremium and the Sitzung go into the session's identity map."""
+    The web layer calls it before its access check (or :func:`load_task_with_login` for its
+    login check), so the completion that follows reads nothing twice; the Gremium and the
+    Sitzung go into the session's identity map."""
     def read() -> LoadedTask | None:
         found = session.execute(_task_query(), {"task_id": task_id}).first()
-        if found is None:
-            return None
-        # The session's identity map holds objects weakly: kept here for the unit of work,
-        # the answer's Gremium and Sitzung come from it without a query.
-        hold(session, *found)
-        return LoadedTask(*found[:5])
+        return None if found is None else _loaded(session, found)
     loaded = remembered(session, ("task", task_id), read)
     if loaded is None:
         raise NotFound("Aufgabe nicht gefunden.")
     return loaded  # type: ignore[no-any-return]
+
+
+def load_task_with_login(session: Session, task_id: int, key: str) -> list[Any] | None:
+    """:func:`load_task` and the login session of ``key`` read together (one statement): the
+    task is held for the unit of work as :func:`load_task` holds it; the login's rows are
+    returned for ``logins.check_with_actor(rows=…)`` (empty: no such login). None when the
+    task is unknown (the login is then read on its own)."""
+    if not key or len(key) > logins.MAX_KEY:
+        return None
+    return _load_task_with(session, task_id, "login", logins.key_hash(key))
+
+
+def load_task_with_token(session: Session, task_id: int, plain: str) -> list[Any] | None:
+    """:func:`load_task_with_login` for an API token: its rows are for
+    ``tokens.find_with_actor(rows=…)``."""
+    if not tokens.plausible(plain):
+        return None
+    return _load_task_with(session, task_id, "token", tokens.token_hash(plain))
+
+
+def _load_task_with(session: Session, task_id: int, kind: str, key_hash: str) -> list[Any] | None:
+    rows = session.execute(_task_with_login_query(kind), {"task_id": task_id, "key_hash": key_hash}).all()
+    if not rows:
+        return None
+    memo(session)[("task", task_id)] = _loaded(session, rows[0])
+    return [row[_TASK_COLUMNS:] for row in rows if row[_TASK_COLUMNS] is not None]
 
 
 @dataclass
@@ -824,6 +890,17 @@ def _complete(session: Session, actor: Actor, loaded: LoadedTask, values: dict[s
     done = {"status": TASK_DONE, "completed": now, "completed_by": actor.username}
     writes.update(tasks, {"id": row.id, "status": TASK_READY}, done,
                   expect=1, refusal=Conflict("Die Aufgabe ist bereits erledigt."))
+    # The Sitzung the step is about: the session's own process, or the one the Beratung is on
+    # after the step (the agenda step's choice, the session a result was recorded in).
+    about = instance.meeting_id or (consultation.meeting_id if consultation is not None else None)
+    audit.record_with(writes, session, actor.username, actor.display_name, "task.completed",
+                      paper_id=row.paper_id, process_instance_id=instance.id, meeting_id=about, at=now,
+                      details={
+                          "task": row.bpmn_id, "title": row.title, "task_id": row.id,
+                          "gremium": (row.context.get("beratung") or row.context.get("sitzung") or {}).get(
+                              "organization_name"),
+                          "values": values, **details, **({"events": happened} if happened else {}),
+                          "next": [t.title for t in next_tasks], "finished": finished})
     written = writes.send(session)
     for name, value in done.items():
         set_committed_value(row, name, value)
@@ -834,16 +911,6 @@ def _complete(session: Session, actor: Actor, loaded: LoadedTask, values: dict[s
     if finished and paper is not None:
         paper.status = _end_state(workflow)
         session.add(paper)
-    # The Sitzung the step is about: the session's own process, or the one the Beratung is on
-    # after the step (the agenda step's choice, the session a result was recorded in).
-    about = instance.meeting_id or (consultation.meeting_id if consultation is not None else None)
-    audit.record(session, actor.username, actor.display_name, "task.completed", paper_id=row.paper_id,
-                 process_instance_id=instance.id, meeting_id=about, at=now, details={
-                     "task": row.bpmn_id, "title": row.title, "task_id": row.id,
-                     "gremium": (row.context.get("beratung") or row.context.get("sitzung") or {}).get(
-                         "organization_name"),
-                     "values": values, **details, **({"events": happened} if happened else {}),
-                     "next": [t.title for t in next_tasks], "finished": finished})
     session.flush()
     return Completion(row, new_version, next_tasks, finished)
 
