@@ -57,7 +57,8 @@ def _cache_long_statements() -> None:
         from psycopg import _queries
     except ImportError:  # pragma: no cover - psycopg is the PostgreSQL driver here
         return
-    if getattr(_queries, "MAX_CACHED_STATEMENT_PARAMS", 0) < 200:
+    limit = getattr(_queries, "MAX_CACHED_STATEMENT_PARAMS", None)
+    if isinstance(limit, int) and limit < 200:
         _queries.MAX_CACHED_STATEMENT_PARAMS = 200
 
 
