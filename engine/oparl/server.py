@@ -554,6 +554,10 @@ def list_page(session: Session, kind: str, query: Query, links: Links, *, body_i
         if query.modified_until is not None:
             t = t.where(col(OparlTombstone.deleted_at) <= query.modified_until)
         stones = list(session.exec(t.order_by(col(OparlTombstone.object_id)).limit(n + 1)))
+        # An id in use again (SQLite hands out the highest id again once its row is deleted): the
+        # object is listed, not its predecessor's tombstone (a later page drops it the same way).
+        live_ids = {r.id for r in rows}
+        stones = [stone for stone in stones if stone.object_id not in live_ids]
     merged: list[tuple[int, Any]] = sorted([(r.id, r) for r in rows] + [(s.object_id, s) for s in stones],
                                            key=lambda pair: pair[0])
     more = len(merged) > n
