@@ -7,7 +7,10 @@ the ORGANIZER RFC 5546 §3.2.1 asks for: the Sitzungsdienst, as ``RATSFLOW_MAIL_
 it. DTSTART/DTEND carry the Europe/Berlin time zone, whose VTIMEZONE is written with the two
 RRULEs of its summer time (:func:`berlin`), not as a list of dates: ical.js (and the clients
 built on it) read such a list as winter time all year. A member's feed adds a VALARM per lead
-time of their reminders.
+time of their reminders. Every text in them is in words a member understands, never the
+Gremium's short code: the alarm says "Sitzung des Ausschusses für … am 04.12.2026 um 15:00 Uhr"
+(:func:`alarm_text`: the Gremium in the genitive, ``Organization.genitive``; date and time in
+Europe/Berlin), CATEGORIES carries the Gremium's name.
 """
 
 from __future__ import annotations
@@ -68,6 +71,13 @@ def _calendar(name: str) -> Calendar:
     return cal
 
 
+def alarm_text(meeting: Meeting, organization: Organization) -> str:
+    """What a member's calendar shows when an alarm goes off: "Sitzung des Ausschusses für …
+    am 04.12.2026 um 15:00 Uhr" (the session's date and time in Europe/Berlin)."""
+    start = meeting.start.astimezone(TIMEZONE)
+    return f"Sitzung {organization.genitive} am {start:%d.%m.%Y} um {start:%H:%M} Uhr"
+
+
 def event(meeting: Meeting, organization: Organization, base_url: str, mail_from: str, domain: str,
           agenda: Iterable[AgendaEntry] = (), alarms: Iterable[int] = (),
           stamp: datetime | None = None) -> Event:
@@ -86,7 +96,7 @@ def event(meeting: Meeting, organization: Organization, base_url: str, mail_from
     lines = [f"TOP {e.number or '–'} {e.name}" + (f" (Vorlage {e.reference})" if e.reference else "")
              for e in agenda]
     ev.add("description", "\n".join(["Tagesordnung:", *lines]) if lines else meeting.name)
-    ev.add("categories", [organization.short_name or organization.name])
+    ev.add("categories", [organization.name])
     if meeting.cancelled:
         ev.add("status", "CANCELLED")
     else:
@@ -94,7 +104,7 @@ def event(meeting: Meeting, organization: Organization, base_url: str, mail_from
         for minutes in alarms:
             alarm = Alarm()
             alarm.add("action", "DISPLAY")
-            alarm.add("description", f"Sitzung {organization.short_name or organization.name}")
+            alarm.add("description", alarm_text(meeting, organization))
             alarm.add("trigger", -timedelta(minutes=minutes))
             ev.add_component(alarm)
     return ev

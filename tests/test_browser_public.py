@@ -10,12 +10,17 @@ import pytest
 from sqlmodel import select
 
 from engine import search
-from engine.council import AgendaItem, Consultation, File, Meeting, Paper
+from engine.accounts import Account
+from engine.calendar import reminders
+from engine.council import AgendaItem, Consultation, File, Meeting, Organization, Paper
 from engine.demo import demo_pdf
 from engine.files import FileStore
 
-from .conftest import NOW
+from .conftest import NOW, PASSWORD
 from .test_browser import _serious_violations, chromium, live_server, page  # noqa: F401 - fixtures
+
+#: The smallest desktop the public pages are made for (the walk's, tests/test_walk.py).
+WIDTH, HEIGHT = 1280, 800
 
 pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only]
 
@@ -44,7 +49,8 @@ def on_the_agenda(database, demo, settings) -> dict[str, Any]:  # type: ignore[n
         search.store_text(s, digest, pdf, "application/pdf")
         s.flush()
         search.index_paper(s, paper.id)
-        return {"meeting": meeting.name}
+        return {"meeting": meeting.name, "meeting_id": meeting.id, "paper_id": paper.id,
+                "consultation_id": consultation.id}
 
 
 def _clean(page, what: str) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
@@ -87,3 +93,78 @@ def test_a_citizen_walks_calendar_session_vorlage_anlage_and_search(page, on_the
     _clean(page, "Suche")
     page.get_by_text("Suche eingrenzen").click()
     _clean(page, "Suche mit Filtern")
+
+
+@pytest.fixture
+def decided(database, on_the_agenda) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """2024/080 with its Beratungsfolge decided as real ones are: the committee's recommendation
+    with its votes (as the demo's week has it), then the Verbandsversammlung's result as an OParl
+    source writes it (Karlsruhe's "Beratung im Fachgremium/Arbeitskreis") — long words in a
+    six-column table."""
+    with database.unit_of_work() as s:
+        item = s.exec(select(AgendaItem).where(AgendaItem.consultation_id == on_the_agenda["consultation_id"])).one()
+        item.result, item.votes_yes, item.votes_no, item.votes_abstain = "empfohlen", 11, 0, 1
+        s.add(item)
+        assembly = s.exec(select(Meeting).where(Meeting.reference == "SI/2024/141")).one()
+        consultation = Consultation(paper_id=on_the_agenda["paper_id"], position=2, role="Entscheidung",
+                                    organization_id=assembly.organization_id, meeting_id=assembly.id)
+        s.add(consultation)
+        s.flush()
+        s.add(AgendaItem(meeting_id=assembly.id, consultation_id=consultation.id, number="6",
+                         name="Radverkehrsnetz Ost", result_text="Beratung im Fachgremium/Arbeitskreis"))
+        assert s.get(Organization, assembly.organization_id).name.startswith("Verbandsversammlung")
+    return on_the_agenda
+
+
+def _fits(page, what: str) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """No sideways scrolling at 1280 px (the widest elements named on failure), and axe clean."""
+    width = page.evaluate("document.documentElement.scrollWidth")
+    wide = page.evaluate("""w => [...document.querySelectorAll('body *')]
+        .filter(e => e.getBoundingClientRect().right > w && e.getBoundingClientRect().width > 0)
+        .slice(-3).map(e => e.tagName.toLowerCase() + ': ' + (e.textContent || '').trim().slice(0, 60))""", WIDTH)
+    assert width <= WIDTH, f"{what}: the document is {width} px wide, past {WIDTH} px: {wide}"
+    _clean(page, what)
+
+
+def test_every_public_page_fits_1280_px_and_axe_finds_nothing_serious(  # type: ignore[no-untyped-def]
+        chromium, live_server, decided, database, app) -> None:  # noqa: F811
+    """Each kind of page an anonymous visitor gets, at 1280 × 800 in German: start page, the
+    calendar as list and month, a session, a Vorlage (its Beratungsfolge decided, long results),
+    search results, the API documentation, the unsubscribe page of a reminder. An Anlage has no
+    page of its own (the link is the file). Then the same width for a member ("Meine Sitzungen")
+    and a Sekretariat (its Sitzungen with their deadlines, a Vorlage with its forms)."""
+    with database.unit_of_work() as s:
+        becker = s.exec(select(Account).where(Account.username == "becker")).one().person_id
+    unsubscribe = reminders.UNSUBSCRIBE_PATH + reminders.unsubscribe_token(app.secret_key, becker, 7 * 24 * 60)
+    context = chromium.new_context(base_url=live_server, locale="de-DE", bypass_csp=True,
+                                   viewport={"width": WIDTH, "height": HEIGHT})
+    context.set_default_timeout(15_000)
+    try:
+        page = context.new_page()
+        for url, what in [("/", "Startseite (Vorlagen)"), ("/sitzungen", "Sitzungskalender (Liste)"),
+                          ("/sitzungen?zeit=vergangen", "Sitzungskalender (vergangene)"),
+                          ("/sitzungen?ansicht=monat&monat=2026-12", "Sitzungskalender (Monat)"),
+                          (f"/sitzungen/{decided['meeting_id']}", "Sitzung"),
+                          (f"/vorlagen/{decided['paper_id']}", "Vorlage"),
+                          ("/?q=Radweg", "Suchergebnisse"), ("/api/v1/docs", "API-Dokumentation"),
+                          (unsubscribe, "Erinnerung abbestellen")]:
+            response = page.goto(url)
+            assert response is not None and response.ok, (url, response and response.status)
+            _fits(page, what)
+        page.goto(f"/vorlagen/{decided['paper_id']}")  # the long results are on it
+        assert "Beratung im Fachgremium/Arbeitskreis" in page.inner_text("main")
+        assert "Beschlussempfehlung: zugestimmt (Ja 11" in page.inner_text("main")
+        for username, landing, urls in [
+                ("becker", "/meine-sitzungen", ["/meine-sitzungen", "/sitzungen"]),
+                ("schmitz", "/aufgaben/", ["/sitzungen", f"/vorlagen/{decided['paper_id']}"])]:
+            context.clear_cookies()
+            page.goto("/anmelden")
+            page.get_by_label("Benutzername").fill(username)
+            page.get_by_label("Passwort").fill(PASSWORD)
+            page.get_by_role("button", name="Anmelden").click()
+            page.wait_for_url(re.compile(re.escape(landing) + "$"))
+            for url in urls:
+                page.goto(url)
+                _fits(page, f"{url} ({username})")
+    finally:
+        context.close()

@@ -103,6 +103,40 @@ def test_ical_js_reads_a_summer_session_at_its_hour_with_its_organizer(demo, app
         assert all(e["zone"] == "Europe/Berlin" for e in read["events"])
 
 
+@pytest.mark.sqlite_only
+def test_a_members_alarm_says_which_session_in_words_and_ical_js_reads_it(demo, app, database):  # type: ignore[no-untyped-def]
+    """The VALARM of a member's calendar names the Gremium in the genitive and the session's date
+    and time in Europe/Berlin, never its short code ("Sitzung AWSG"); nor does anything else in
+    the feed. A July session at 17:00 is 17:00 in the text (summer time), not 15:00 UTC."""
+    with database.unit_of_work() as s:
+        committee = s.exec(select(Organization).where(Organization.short_name == "AWSG")).one()
+        july = Meeting(organization_id=committee.id, name="Sommersitzung", reference="SI/2027/070",
+                       start=datetime(2027, 7, 8, 17, 0, tzinfo=TIMEZONE))
+        s.add(july)
+        becker = s.exec(select(Account).where(Account.username == "becker")).one().person_id
+        token = reminders.new_calendar_token(s, becker, NOW)
+        s.flush()
+        uid = f"sitzung-{july.id}@"
+    feed = app.test_client().get(f"/kalender/persoenlich/{token}.ics")
+    assert feed.status_code == 200
+    text = feed.get_data(as_text=True)
+    assert "AWSG" not in text.replace("\r\n ", "")
+    [event] = [e for e in _ical_js(text)["events"] if e["uid"].startswith(uid)]
+    expected = ("Sitzung des Ausschusses für (eu)regionale Wirtschaft, Strukturentwicklung und Gesundheit "
+                "am 08.07.2027 um 17:00 Uhr")
+    alarms = sorted((a["trigger"], a["action"], a["description"]) for a in event["alarms"])
+    assert alarms == [("-P1D", "DISPLAY", expected), ("-P7D", "DISPLAY", expected)]
+    categories = event["categories"]
+    assert categories == [committee.name]
+    # A Gremium whose genitive the Verwaltung corrected is named so.
+    with database.unit_of_work() as s:
+        s.get(Organization, committee.id).name_genitive = "des Wirtschaftsausschusses"
+    read = _ical_js(app.test_client().get(f"/kalender/persoenlich/{token}.ics").get_data(as_text=True))
+    [event] = [e for e in read["events"] if e["uid"].startswith(uid)]
+    texts = {a["description"] for a in event["alarms"]}
+    assert texts == {"Sitzung des Wirtschaftsausschusses am 08.07.2027 um 17:00 Uhr"}
+
+
 # ------------------------------------------------------------------------ the cancellation mail
 
 def _calendar_part(message):  # type: ignore[no-untyped-def]
@@ -127,6 +161,7 @@ def test_a_cancelled_session_sends_its_cancelled_event_in_utf_8(demo, database, 
         assert part.get_content_charset() == "utf-8" and part.get_param("method") == "PUBLISH"
         text = part.get_content()
         assert "\ufffd" not in text and committee.name in text.replace("\r\n ", "")
+        assert committee.short_name not in text.replace("\r\n ", "")  # words, not the code
         [event] = Calendar.from_ical(text).walk("VEVENT")
         assert (str(event["status"]), int(event["sequence"])) == ("CANCELLED", 1)
         assert str(event["organizer"]) == "mailto:sitzungsdienst@ratsflow.invalid"

@@ -352,3 +352,29 @@ def test_the_session_picker_offers_the_chosen_gremiums_sessions_ahead(demo, page
     assert sessions.input_value() == ""  # a choice of the other Gremium does not stay
     _fits(page, "the new Vorlage's form")
     _accessible(page, "the new Vorlage's form")
+
+
+@pytest.mark.browser
+@pytest.mark.sqlite_only
+def test_every_page_of_the_verwaltung_and_the_account_is_clean_for_axe(demo, database, page):  # type: ignore[no-untyped-def]
+    """The issue's "axe finds nothing serious on any page we serve": the pages no other browser
+    test runs axe on – each page of the Verwaltung with its detail pages, the forms for a new
+    Sitzung and Vorlage, the account and its API tokens, a Sekretariat's Sitzungen – at 1280 × 800."""
+    from engine.council import Account, Organization, Person
+
+    with database.unit_of_work(write=False) as s:
+        org = s.exec(select(Organization).where(Organization.short_name == "AWSG")).one().id
+        person = s.exec(select(Person).where(Person.family_name == "Becker")).one().id
+        account = s.exec(select(Account).where(Account.username == "becker")).one().id
+    _login(page, "admin")
+    for url in ("/verwaltung/gremien/verzeichnis", f"/verwaltung/gremien/{org}", "/verwaltung/personen",
+                f"/verwaltung/personen/{person}", "/verwaltung/konten", f"/verwaltung/konten/{account}",
+                "/verwaltung/gremien", f"/verwaltung/gremien/{org}/fristen", "/verwaltung/postausgang",
+                "/verwaltung/modeler/", "/sitzungen/neu", "/vorlagen/neu", "/konto", "/konto/tokens"):
+        response = page.goto(url)
+        assert response is not None and response.status == 200, (url, response and response.status)
+        assert page.evaluate("document.documentElement.scrollWidth") <= WIDTH, url
+        _accessible(page, url)
+    _login(page, "hoffmann")  # (/aufgaben/liste is no page: the list fragment the inbox's script polls)
+    page.goto("/sitzungen")
+    _accessible(page, "a Sekretariat's Sitzungen")

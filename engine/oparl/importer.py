@@ -10,8 +10,13 @@ Every imported object keeps its origin URL and its original JSON in ``oparl_orig
 objects reduced to their ids there, each kept in its own row); re-imports match on the URL
 and write nothing when the JSON is the same. A second run asks only for what changed since
 the last successful one (``oparl_source.last_success``); a server that ignores the filter is
-noticed (older objects come back) and then the stored ``modified`` decides, and a complete
-full listing removes what the source no longer lists. ``deleted: true`` removes the object.
+noticed (older objects come back) and then the stored ``modified`` decides. Only ``deleted:
+true`` (OParl 1.1 §2.8) removes an object – never its absence from a list: real sources page
+unreliably (a page skipped or repeated, a list cut short), and a copy that empties itself is
+worse than one that keeps a deleted object. What is removed and was served by our OParl server
+gets a tombstone there (``engine.oparl.server.withdraw``); the origin keeps the local id
+(``deleted_id``), so an object its source un-deletes comes back under the same id and its
+tombstone goes.
 An interrupted run resumes each list at the page it stopped at. Objects that could not be
 imported are listed in the summary and fetched again by the next run.
 
@@ -66,7 +71,7 @@ from sqlalchemy import text as sa_text
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from engine import audit
+from engine import audit, search
 from engine.council import (
     MEETING_CANCELLED,
     MEETING_HELD,
@@ -85,6 +90,7 @@ from engine.council import (
 )
 from engine.db import Database, forget
 from engine.files import BadUpload, FileStore, check_upload
+from engine.oparl import server as oparl_server
 from engine.oparl.crawl import _Chain, _crawl
 from engine.oparl.fetch import MAX_PAGES, MAX_SECONDS, Fetcher, FetchError, NotServed
 from engine.oparl.mapping import (
@@ -142,6 +148,9 @@ class OparlOrigin(SQLModel, table=True):
     object_type: str
     #: The row in the object type's table; None: kept as JSON only, or deleted at the source.
     object_id: int | None = None
+    #: The id the row had before the source deleted it (migration 0021): an object that comes
+    #: back gets it again, so our OParl server's tombstone for it goes and its URL stays.
+    deleted_id: int | None = None
     origin_url: str = Field(unique=True)
     original: str = Field(sa_column=Column(Text, nullable=False))
     modified: datetime | None = Field(default=None, sa_column=utc_column())
@@ -161,6 +170,8 @@ REFERENCE_FIELDS = ("body", "organization", "person", "membership", "meeting", "
 _REFERENCE_SET = frozenset(REFERENCE_FIELDS)
 #: The Body's lists, in the order they are written (what comes later refers to what came before).
 LISTS = ("organization", "person", "membership", "meeting", "paper")
+#: The importer's object types by their OParl server's kinds (path segments), where they differ.
+SERVED_AS = {"agenda_item": "agendaitem"}
 
 
 class Later:
@@ -520,10 +531,11 @@ class Importer:
                     self._memberships_of_organizations(summary)
             self._retry_objects(summary)
             for chain in chains:
-                # A list that ignored modified_since was a full listing: what it no longer shows is gone.
+                # A list that ignored modified_since was a full listing: what it no longer shows
+                # is named, not removed.
                 if chain.older and chain.error is None and chain.params is not None \
                         and chain.kind in ("meeting", "paper") and not self.truncated:
-                    self._remove_unlisted(chain, summary)
+                    self._report_unlisted(chain, summary)
             summary.complete = not summary.failed_pages and not summary.skipped and not self.truncated
             summary.filters_ignored = self.ignored
             with self.database.unit_of_work() as s:
@@ -1191,8 +1203,12 @@ class Importer:
         model = MODELS[kind]
         row = s.get(model, origin.object_id) if origin is not None and origin.object_id is not None else None
         created = row is None
+        back: int | None = None  # un-deleted at the source: its old id again (while free)
+        if row is None and origin is not None and origin.object_id is None and origin.deleted_id is not None \
+                and s.get(model, origin.deleted_id) is None:
+            back = origin.deleted_id
         if row is None:
-            self.summary.count(kind, "neu")
+            self.summary.count(kind, "wiederhergestellt" if back is not None else "neu")
             if origin is None and (kind in LEAVES or self._batched(children)):
                 # Written with the page's other new rows, one INSERT per table (their ids come
                 # with it); its embedded objects point to it until then.
@@ -1200,9 +1216,12 @@ class Importer:
                 self.pending[url] = (kind, None)
                 self._children(s, kind, Later(url), children, changed=True, created=True)
                 return None
-            row = model(**values)
+            row = model(**values) if back is None else model(id=back, **values)
             s.add(row)
             s.flush()
+            if back is not None and origin is not None:
+                origin.deleted_id = None
+                self._restored(s, kind, back)
         else:
             changed = False
             if kind == "paper" and row.status not in (PAPER_DONE, PAPER_DRAFT):  # type: ignore[attr-defined]
@@ -1219,6 +1238,8 @@ class Importer:
         self._children(s, kind, oid, children, changed=True, created=created)
         if kind == "consultation":
             self._link_agenda_item(s, raw, oid)
+        if back is not None and kind == "paper":
+            search.index_paper(s, oid)  # searchable again, with its Beratungen and Anlagen
         return oid
 
     def _batched(self, children: list[tuple[str, str, Any]]) -> bool:
@@ -1441,59 +1462,98 @@ class Importer:
             nested.rollback()
             self.summary.problem(f"an der Quelle gelöscht, hier noch verwendet ({kind}): behalten", url)
             return
+        origin.deleted_id = origin.object_id
         origin.object_id = None
         origin.modified = _datetime(None)
         self.pending[url] = (kind, None)
         self.summary.count(kind, "gelöscht")
 
     def _remove(self, s: Session, kind: str, oid: int) -> None:
+        """Delete one row and what hangs on it; what of it our OParl server showed gets a
+        tombstone first (it needs the rows' ``created``), and what embeds it a new ``modified``."""
+        at = self.now or utcnow()
+        parts = self._parts(s, kind, oid)
+        gone = oparl_server.served(s, parts)
+        if gone:
+            oparl_server.withdraw(s, gone, at)
+        if kind == "paper":  # its TOPs stay, without their Vorlage: what shows them changes
+            items = [("agendaitem", i) for (i,) in s.execute(
+                select(AgendaItem.id).join(Consultation, col(Consultation.id) == AgendaItem.consultation_id)
+                .where(Consultation.paper_id == oid))]
+            oparl_server.touch_parents(s, items, at)
+        self._remove_rows(s, kind, oid)
+
+    def _parts(self, s: Session, kind: str, oid: int) -> list[tuple[str, int]]:
+        """The object and what goes with it (``_remove_rows``), as our OParl server names them."""
+        parts = [(SERVED_AS.get(kind, kind), oid)]
+        if kind == "paper":
+            parts += [("consultation", c) for (c,) in s.execute(
+                select(Consultation.id).where(Consultation.paper_id == oid))]
+            parts += [("file", f) for (f,) in s.execute(select(File.id).where(File.paper_id == oid))]
+        elif kind == "meeting":
+            parts += [("location", oid)]
+            parts += [("agendaitem", a) for (a,) in s.execute(
+                select(AgendaItem.id).where(AgendaItem.meeting_id == oid))]
+        elif kind == "person":
+            parts += [("membership", m) for (m,) in s.execute(
+                select(Membership.id).where(Membership.person_id == oid))]
+        return [(k, i) for k, i in parts if k in oparl_server.WITHDRAWABLE]
+
+    def _remove_rows(self, s: Session, kind: str, oid: int) -> None:
         """Delete one row and what hangs on it (its consultations, files, agenda items)."""
         if kind == "paper":
             consultations = [c for (c,) in s.execute(
                 select(Consultation.id).where(Consultation.paper_id == oid))]
             for c in consultations:
-                self._remove(s, "consultation", c)
+                self._remove_rows(s, "consultation", c)
             for (f,) in s.execute(select(File.id).where(File.paper_id == oid)):
-                self._remove(s, "file", f)
+                self._remove_rows(s, "file", f)
         elif kind == "consultation":
             s.execute(update(table_of(AgendaItem)).where(col(AgendaItem.consultation_id) == oid)
-                      .values(consultation_id=None))
+                      .values(consultation_id=None, modified=self.now or utcnow()))
         elif kind == "meeting":
             s.execute(update(table_of(Consultation)).where(col(Consultation.meeting_id) == oid)
-                      .values(meeting_id=None))
+                      .values(meeting_id=None, modified=self.now or utcnow()))
             for (a,) in s.execute(select(AgendaItem.id).where(AgendaItem.meeting_id == oid)):
-                self._remove(s, "agenda_item", a)
+                self._remove_rows(s, "agenda_item", a)
         elif kind == "person":
             for (m,) in s.execute(select(Membership.id).where(Membership.person_id == oid)):
-                self._remove(s, "membership", m)
+                self._remove_rows(s, "membership", m)
         model = MODELS[kind]
         row = s.get(model, oid)
         if row is not None:
             s.delete(row)
             s.flush()
+        if kind == "paper":
+            search.index_papers(s, [oid])  # whatever the search keeps of it goes
         s.execute(update(table_of(OparlOrigin)).where(
-            col(OparlOrigin.object_type) == kind, col(OparlOrigin.object_id) == oid).values(object_id=None))
+            col(OparlOrigin.object_type) == kind, col(OparlOrigin.object_id) == oid)
+            .values(object_id=None, deleted_id=oid))
         for url, (k, i) in list(self.ids.items()):
             if k == kind and i == oid:
                 self.ids[url] = (k, None)
 
-    def _remove_unlisted(self, chain: _Chain, summary: Summary) -> None:
-        """A complete listing without filters: what it no longer shows is gone at the source."""
-        with self.database.unit_of_work() as s:
+    def _restored(self, s: Session, kind: str, oid: int) -> None:
+        """Back under its old id (the source un-deleted it): its tombstones go, what embeds it
+        is modified again; a Vorlage is searchable again."""
+        back = [(SERVED_AS.get(kind, kind), oid)] + ([("location", oid)] if kind == "meeting" else [])
+        oparl_server.restore(s, [(k, i) for k, i in back if k in oparl_server.WITHDRAWABLE],
+                             self.now or utcnow())
+
+    def _report_unlisted(self, chain: _Chain, summary: Summary) -> None:
+        """A complete listing without filters that no longer shows some objects: named in the
+        summary, never removed – only ``deleted: true`` removes (a real source's paging skips
+        and repeats objects, and a list cut short looks just like one that lost them)."""
+        with self.database.unit_of_work(write=False) as s:
             rows = s.exec(select(OparlOrigin.origin_url).where(  # the URLs only: a city has many
                 OparlOrigin.source_id == self.source_id, OparlOrigin.object_type == chain.kind,
                 col(OparlOrigin.object_id).is_not(None))).all()
-            gone = [url for url in rows if url not in chain.seen and url not in self.retry
-                    and url not in self.touched]
-            if len(gone) > max(5, len(rows) // 10):
-                # Not what a full listing looks like: rather keep everything than empty the copy.
-                summary.problem(f"Abgleich der Liste {chain.kind} übersprungen: {len(gone)} von {len(rows)} "
-                                "fehlen in der Auflistung")
-                return
-            for url in gone:
-                self._delete(s, chain.kind, url)
-        self.ids.update(self.pending)
-        self.pending.clear()
+        missing = [url for url in rows if url not in chain.seen and url not in self.retry
+                   and url not in self.touched]
+        if missing:
+            summary.problem(f"{len(missing)} Objekte der Liste {chain.kind} fehlen in der vollständigen "
+                            "Auflistung: behalten (gelöscht wird nur, was die Quelle als deleted meldet)",
+                            missing[0][:200])
 
     # ------------------------------------------------------------------ the rest of a run
 

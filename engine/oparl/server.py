@@ -13,7 +13,9 @@ turns :class:`BadFilter` into a 400. What is public, and therefore served:
   a Mitgliedschaft (clerks, secretaries) are not served.
 
 An object that leaves the public (a Vorlage made non-public or deleted, a TOP moved into the
-non-public part) gets a tombstone (:func:`withdraw`); lists asked with ``modified_since`` show
+non-public part, any object the OParl import removes because its source deleted it: a Sitzung
+with its TOPs, a Gremium, a Person with her Mitgliedschaften) gets a tombstone (:func:`withdraw`,
+for what was served: :func:`served`); lists asked with ``modified_since`` show
 it as ``{"id", "type", "created", "modified", "deleted": true}`` (§2.8), its own URL answers the
 same. The objects that embedded or linked it (a TOP's Sitzung and Beratung, an Anlage's or a
 Beratung's Vorlage) get a new ``modified`` then, and again when it comes back (:func:`restore`),
@@ -69,8 +71,9 @@ TYPES = {
     "meeting": "Meeting", "agendaitem": "AgendaItem", "paper": "Paper", "consultation": "Consultation",
     "file": "File", "location": "Location", "legislativeterm": "LegislativeTerm",
 }
-#: Kinds that can leave the public and so carry tombstones.
-WITHDRAWABLE = ("paper", "consultation", "file", "agendaitem")
+#: Kinds that can leave the public and so carry tombstones (a Sitzung's Location goes with it).
+WITHDRAWABLE = ("paper", "consultation", "file", "agendaitem", "meeting", "location", "organization",
+                "person", "membership")
 
 
 class BadFilter(ValueError):
@@ -551,6 +554,10 @@ def list_page(session: Session, kind: str, query: Query, links: Links, *, body_i
         if query.modified_until is not None:
             t = t.where(col(OparlTombstone.deleted_at) <= query.modified_until)
         stones = list(session.exec(t.order_by(col(OparlTombstone.object_id)).limit(n + 1)))
+        # An id in use again (SQLite hands out the highest id again once its row is deleted): the
+        # object is listed, not its predecessor's tombstone (a later page drops it the same way).
+        live_ids = {r.id for r in rows}
+        stones = [stone for stone in stones if stone.object_id not in live_ids]
     merged: list[tuple[int, Any]] = sorted([(r.id, r) for r in rows] + [(s.object_id, s) for s in stones],
                                            key=lambda pair: pair[0])
     more = len(merged) > n
@@ -581,7 +588,22 @@ def exists_in_body(session: Session, kind: str, object_id: int) -> bool:
 
 #: The tables of the kinds that carry tombstones.
 _WITHDRAWABLE_MODELS: dict[str, Any] = {"paper": Paper, "consultation": Consultation, "file": File,
-                                        "agendaitem": AgendaItem}
+                                        "agendaitem": AgendaItem, "meeting": Meeting, "location": Meeting,
+                                        "organization": Organization, "person": Person,
+                                        "membership": Membership}
+
+
+def served(session: Session, objects: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Those of ``objects`` the server shows now (a public Vorlage, a TOP in the public part, a
+    person with a Mitgliedschaft, …): only they need a tombstone when they go. One query per kind."""
+    by_kind: dict[str, list[int]] = defaultdict(list)
+    for kind, object_id in objects:
+        by_kind[kind].append(object_id)
+    shown: set[tuple[str, int]] = set()
+    for kind, ids in by_kind.items():
+        spec = KINDS[kind]
+        shown |= {(kind, row.id) for row in session.exec(spec.query(None).where(col(spec.model.id).in_(ids)))}
+    return [obj for obj in dict.fromkeys(objects) if obj in shown]
 
 
 def _created_of(session: Session, objects: Sequence[tuple[str, int]]) -> dict[tuple[str, int], datetime]:
@@ -598,15 +620,17 @@ def _created_of(session: Session, objects: Sequence[tuple[str, int]]) -> dict[tu
     return found
 
 
-def _touch_parents(session: Session, objects: Sequence[tuple[str, int]], at: datetime) -> None:
+def touch_parents(session: Session, objects: Sequence[tuple[str, int]], at: datetime) -> None:
     """A new ``modified`` for what embeds or links the objects: a TOP's Sitzung (its
     ``agendaItem``) and Beratung (its ``agendaItem`` link), the Vorlage of an Anlage or a
-    Beratung (its ``auxiliaryFile``, ``consultation``). Core statements: nothing is loaded."""
+    Beratung (its ``auxiliaryFile``, ``consultation``), the Beratungen (and their Vorlagen) of a
+    Sitzung (their ``meeting``), the Person and Gremium of a Mitgliedschaft (their
+    ``membership``). Core statements: nothing is loaded."""
     ids: dict[str, list[int]] = defaultdict(list)
     for kind, object_id in objects:
         ids[kind].append(object_id)
     items, meetings, consultations = table_of(AgendaItem), table_of(Meeting), table_of(Consultation)
-    papers, files = table_of(Paper), table_of(File)
+    papers, files, memberships = table_of(Paper), table_of(File), table_of(Membership)
     if ids["agendaitem"]:
         of_items = items.c.id.in_(ids["agendaitem"])
         session.execute(update(meetings).where(meetings.c.id.in_(
@@ -623,6 +647,18 @@ def _touch_parents(session: Session, objects: Sequence[tuple[str, int]], at: dat
         session.execute(update(papers).where(papers.c.id.in_(
             sa_select(consultations.c.paper_id).where(consultations.c.id.in_(ids["consultation"]))
             .scalar_subquery())).values(modified=at))
+    if ids["meeting"]:
+        of_meetings = consultations.c.meeting_id.in_(ids["meeting"])
+        session.execute(update(papers).where(papers.c.id.in_(
+            sa_select(consultations.c.paper_id).where(of_meetings).scalar_subquery())).values(modified=at))
+        session.execute(update(consultations).where(of_meetings).values(modified=at))
+    if ids["membership"]:
+        of_memberships = memberships.c.id.in_(ids["membership"])
+        for model, column in ((Person, memberships.c.person_id),
+                              (Organization, memberships.c.organization_id)):
+            table = table_of(model)
+            session.execute(update(table).where(table.c.id.in_(
+                sa_select(column).where(of_memberships).scalar_subquery())).values(modified=at))
 
 
 def withdraw(session: Session, objects: Iterable[tuple[str, int]], at: datetime | None = None) -> None:
@@ -641,7 +677,7 @@ def withdraw(session: Session, objects: Iterable[tuple[str, int]], at: datetime 
             stone.deleted_at = at
             session.add(stone)
     session.flush()
-    _touch_parents(session, objects, at)
+    touch_parents(session, objects, at)
 
 
 def restore(session: Session, objects: Iterable[tuple[str, int]], at: datetime | None = None) -> None:
@@ -653,7 +689,7 @@ def restore(session: Session, objects: Iterable[tuple[str, int]], at: datetime |
         if stone is not None:
             session.delete(stone)
     session.flush()
-    _touch_parents(session, objects, at or utcnow())
+    touch_parents(session, objects, at or utcnow())
 
 
 def paper_parts(session: Session, paper_id: int) -> list[tuple[str, int]]:
