@@ -537,7 +537,8 @@ def declare_bias(session: Session, actor: Actor, item_id: int, person_id: int | 
     meeting = _meeting(session, item.meeting_id)
     secretary = actor.has_role(ROLE_SECRETARIAT, meeting.organization_id)
     own = _person_of(session, actor)
-    if person_id is None or not secretary:
+    for_self = person_id is None or not secretary
+    if for_self:
         if own is None:
             raise Forbidden("Ihr Konto ist keinem Mitglied zugeordnet.")
         if person_id not in (None, own.id):
@@ -546,9 +547,11 @@ def declare_bias(session: Session, actor: Actor, item_id: int, person_id: int | 
     assert person_id is not None
     sheet = read_sheet(session, meeting)
     line = sheet.line(person_id)
+    if (line is None or not line.listed) and for_self:
+        raise Forbidden("Sie gehören diesem Gremium am Tag der Sitzung nicht an.")
     if line is None or line.kind == GUEST:
         raise Invalid("Eingaben bitte prüfen.", {"person_id": ["Diese Person gehört dem Gremium nicht an."]})
-    by_member = own is not None and own.id == person_id and not secretary
+    by_member = for_self
     if by_member and (meeting.start <= now or meeting.opened is not None):
         raise Conflict("Die Sitzung hat begonnen: Befangenheit erklären Sie jetzt in der Sitzung; "
                        "das Sekretariat vermerkt sie.")
