@@ -25,14 +25,18 @@ from engine.workflow.models import ProcessInstance
 from .conftest import NOW
 
 
-@pytest.fixture
-def actor(database):  # type: ignore[no-untyped-def]
-    """As conftest's, read-only: callable inside a writing unit of work (SQLite's write lock)."""
+def reading_actor(database):  # type: ignore[no-untyped-def]
+    """As conftest's ``actor``, read-only: callable inside a writing unit of work (SQLite's write lock)."""
     def get(username: str):  # type: ignore[no-untyped-def]
         with database.unit_of_work(write=False) as s:
             account = s.exec(select(Account).where(Account.username == username)).one()
             return load_actor(s, account.id)
     return get
+
+
+@pytest.fixture
+def actor(database):  # type: ignore[no-untyped-def]
+    return reading_actor(database)
 
 
 def committee_session(database) -> Meeting:  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@ Sitzungen", the result step refusing votes above those present – through the F
 
 from __future__ import annotations
 
+import pytest
 from sqlmodel import select
 
 from engine.council import AgendaItem, Meeting, Person
@@ -10,7 +11,13 @@ from engine.tasks import TASK_READY, HumanTask
 from engine.workflow.models import ProcessInstance
 
 from .conftest import text_of
-from .test_attendance import actor, decision_on_agenda  # noqa: F401 - the read-only actor fixture
+from .test_attendance import decision_on_agenda, reading_actor
+
+
+@pytest.fixture
+def actor(database):  # type: ignore[no-untyped-def]
+    """Actors read without the write lock (see tests/test_attendance.py)."""
+    return reading_actor(database)
 
 
 def _ids(database) -> dict[str, int]:  # type: ignore[no-untyped-def]
