@@ -9,7 +9,7 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from flask.typing import ResponseReturnValue
 from sqlmodel import Session, col, select
 
-from engine import attendance
+from engine import allowance, attendance
 from engine.accounts import Actor
 from engine.calendar import agenda, deadlines, meetings, reminders
 from engine.council import ROLE_SECRETARIAT, Account, AgendaItem, Meeting, Organization, Paper, Person
@@ -266,6 +266,66 @@ def repeat_call(meeting_id: int, item_id: int) -> ResponseReturnValue:
                                       clear=values.get("action") == "clear", now=now)
 
     return _act(meeting_id, verb, _("Die erneute Einberufung wurde vermerkt."), "repeat", f"top-{item_id}")
+
+
+# ----------------------------------------------------------------------------- Sitzungsgeld
+
+def _allowance_query() -> tuple[int | None, str]:
+    organization_id = ascii_int(request.values.get("gremium") or "")
+    return (organization_id if organization_id and organization_id <= MAX_ID else None,
+            (request.values.get("monat") or "").strip())
+
+
+@bp.get("/sitzungsgeld")
+@login_required
+def allowances() -> ResponseReturnValue:
+    """The Sekretariat's (or the administration's) month of Sitzungsgeld: who attended which
+    session how long, the sums per person; exported as CSV for the payroll office."""
+    s = request_session()
+    actor = current_actor()
+    assert actor is not None
+    gremien = allowance.months_gremien(s, actor)
+    if not gremien:
+        abort(403)
+    organization_id, month_text = _allowance_query()
+    month_text = month_text or f"{request_today():%m.%Y}"
+    lines: list[allowance.Line] = []
+    errors: dict[str, list[str]] = {}
+    org = None
+    try:
+        month = allowance.parse_month(month_text)
+        org, lines = allowance.report(s, actor, organization_id or gremien[0].id or 0, month)
+    except Invalid as exc:
+        errors = exc.errors
+    except EngineError as exc:
+        abort(exc.status)
+    totals: dict[str, tuple[int, int, int]] = {}
+    for li in lines:
+        count, minutes, cents = totals.get(li.person, (0, 0, 0))
+        totals[li.person] = (count + 1, minutes + (li.minutes or 0), cents + li.cents)
+    return render_template("allowances.html", gremien=gremien, org=org, month_text=month_text, lines=lines,
+                           totals=totals, errors=errors, euro=allowance.euro), 422 if errors else 200
+
+
+@bp.post("/sitzungsgeld/export")
+@login_required
+def allowance_export() -> ResponseReturnValue:
+    """The month as CSV (German Excel); the export is audited."""
+    actor = current_actor()
+    assert actor is not None
+    organization_id, month_text = _allowance_query()
+    try:
+        month = allowance.parse_month(month_text)
+        text, name = allowance.export(request_session(), actor, organization_id or 0, month,
+                                      now=request_now())
+    except Invalid as exc:
+        rollback_request()
+        return Response(" ".join(m for ms in exc.errors.values() for m in ms), 422, mimetype="text/plain")
+    except EngineError as exc:
+        abort(exc.status)
+    return Response(text.encode("utf-8"), mimetype="text/csv", headers={
+        "Content-Type": "text/csv; charset=utf-8", "Content-Disposition": f'attachment; filename="{name}"',
+        "Cache-Control": "no-store"})
 
 
 # ----------------------------------------------------------------------------- a member
