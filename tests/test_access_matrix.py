@@ -181,6 +181,12 @@ TABLE: list[Row] = [
     Row("meetings.apology", "POST", "/meine-sitzungen/{later}/entschuldigung", LOGIN, 302, 403, 403, 403, 403, 403),
     Row("meetings.my_bias", "POST", "/meine-sitzungen/tops/{item}/befangenheit",
         LOGIN, 409, 403, 403, 403, 403, 403),
+    # Sitzungsgeld: the Sekretariat of a Gremium (krause: his own) and the administration.
+    Row("meetings.allowances", "GET", "/sitzungsgeld", LOGIN, 403, 200, 200, 403, 403, 200),
+    Row("meetings.allowances", "GET", "/sitzungsgeld?gremium={committee}", LOGIN, 403, 200, 403, 403, 403, 200),
+    Row("meetings.allowance_export", "POST", "/sitzungsgeld/export", LOGIN, 403, 422, 422, 403, 403, 422),
+    Row("meetings.allowance_export", "POST", "/sitzungsgeld/export?gremium={committee}&monat=11.2026",
+        LOGIN, 403, 200, 403, 403, 403, 200),
     # The reminder's unsubscribe link (RFC 8058): the signed link is the permission, no login,
     # no CSRF token (a mail client's one-click POST has none); a link not signed here is 404.
     Row("meetings.unsubscribe", "GET", "/erinnerungen/abbestellen/{unsubscribe}", 200, 200, 200, 200, 200, 200, 200),
@@ -214,6 +220,8 @@ TABLE: list[Row] = [
         LOGIN, 403, 403, 403, 403, 403, 422),
     Row("people.reminder_rules", "POST", "/verwaltung/gremien/{committee}/erinnerungen",
         LOGIN, 403, 403, 403, 403, 403, 302),
+    Row("people.allowance_rate", "POST", "/verwaltung/gremien/{committee}/sitzungsgeld",
+        LOGIN, 403, 403, 403, 403, 403, 422),
     Row("people.end_membership", "POST", "/verwaltung/mitgliedschaften/{membership}/ende",
         LOGIN, 403, 403, 403, 403, 403, 303),
     Row("people.persons", "GET", "/verwaltung/personen", LOGIN, 403, 403, 403, 403, 403, 200),

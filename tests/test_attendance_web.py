@@ -136,3 +136,32 @@ def test_the_member_declares_befangenheit_ahead_from_meine_sitzungen(database, d
     refused = krueger.post(f"/meine-sitzungen/tops/{item}/befangenheit", {})
     assert refused.status_code == 403
     assert "Sie gehören diesem Gremium am Tag der Sitzung nicht an." in text_of(refused.get_data(as_text=True))
+
+
+def test_the_sitzungsgeld_page_and_its_csv(database, demo, actor, browser):  # type: ignore[no-untyped-def]
+    from engine import allowance, attendance
+
+    ids = _ids(database)
+    with database.unit_of_work(write=False) as s:
+        meeting = s.get(Meeting, ids["SI/2024/131"])
+    month = f"{meeting.start:%m.%Y}"
+    with database.unit_of_work() as s:
+        allowance.set_rate(s, actor("admin"), meeting.organization_id, {"amount": "25", "valid_from": "01.01.2024"})
+        attendance.record(s, actor("hoffmann"), meeting.id, {
+            "opened": "15:00", "closed": "16:30", f"status-{ids['Becker']}": "anwesend",
+            f"status-{ids['Wagner']}": "anwesend", f"status-{ids['Yılmaz']}": "abwesend"}, now=meeting.start)
+    hoffmann = browser().login("hoffmann")
+    page = text_of(hoffmann.get(f"/sitzungsgeld?gremium={meeting.organization_id}&monat={month}").get_data(as_text=True))
+    assert "Becker, Martina SI/2024/131" in page and "Summen je Person" in page and "25,00 €" in page
+    response = hoffmann.post("/sitzungsgeld/export", {"gremium": meeting.organization_id, "monat": month})
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"].startswith('attachment; filename="sitzungsgeld-AWSG-')
+    lines = response.get_data().decode("utf-8").splitlines()
+    assert lines[0].startswith("\ufeffMonat;Name;") and len(lines) == 3
+    assert lines[1].endswith(";90;Mitglied;25,00")
+    refused = hoffmann.get("/sitzungsgeld?monat=13.2026")
+    assert refused.status_code == 422 and "Monat bitte als MM.JJJJ" in text_of(refused.get_data(as_text=True))
+    admin = browser().login("admin")
+    response = admin.post(f"/verwaltung/gremien/{meeting.organization_id}/sitzungsgeld",
+                          {"amount": "zwanzig", "valid_from": "01.01.2027"})
+    assert response.status_code == 422 and "Betrag in Euro" in text_of(response.get_data(as_text=True))

@@ -313,6 +313,8 @@ def allowance_export() -> ResponseReturnValue:
     """The month as CSV (German Excel); the export is audited."""
     actor = current_actor()
     assert actor is not None
+    if not allowance.months_gremien(request_session(), actor):
+        abort(403)
     organization_id, month_text = _allowance_query()
     try:
         month = allowance.parse_month(month_text)
