@@ -882,7 +882,7 @@ def _count(values: dict[str, Any], key: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def check_result(session: Session, meeting: Meeting | None, consultation_id: int | None,
+def check_result(session: Session, meeting_id: int | None, consultation_id: int | None,
                  values: dict[str, Any]) -> dict[str, Any]:
     """The result step's votes against the session (one query, only when the step records a
     decision or a way of voting): quorate at that TOP, Ja + Nein + Enthaltung within the voting
@@ -895,7 +895,11 @@ def check_result(session: Session, meeting: Meeting | None, consultation_id: int
     result = values.get("ergebnis")
     voted = result in VOTED_RESULTS
     counts = [_count(values, k) for k in ("ja", "nein", "enthaltungen")]
-    if meeting is None or consultation_id is None or (not voted and mode is None and counts == [None] * 3):
+    if meeting_id is None or consultation_id is None or (not voted and mode is None and counts == [None] * 3):
+        return {}
+    # Read with the task (``procedures.load_task`` holds it in the identity map): no query.
+    meeting = session.get(Meeting, meeting_id)
+    if meeting is None:
         return {}
     if meeting.opened is None:
         if mode in (UNANIMOUS, MAJORITY, ROLL_CALL):

@@ -315,7 +315,8 @@ def test_the_check_costs_one_statement_and_none_for_a_kenntnisnahme(database, de
         attendance.record(s, actor("hoffmann"), meeting.id, sheet_form(
             database, Becker="anwesend", Wagner="anwesend", Yilmaz="anwesend"), now=NOW)
     with database.unit_of_work() as s:
-        held = s.get(Meeting, meeting.id)
+        kept = s.get(Meeting, meeting.id)  # in the identity map, as a task's completion holds it
+        held = kept.id
         consultation_id = s.exec(select(AgendaItem.consultation_id).where(AgendaItem.number == "10",
                                                                           AgendaItem.meeting_id == meeting.id)).one()
         with count_statements(database.engine) as seen:
@@ -367,3 +368,30 @@ def test_the_sitzungsgeld_of_a_month_adds_up_and_its_export_is_audited(database,
     with database.unit_of_work() as s, pytest.raises(Forbidden):
         allowance.export(s, actor("schmitz"), committee, day.replace(day=1), now=NOW)
     del jansen
+
+
+def test_a_decision_on_the_hot_path_costs_one_statement_more_once_attendance_is_recorded(  # type: ignore[no-untyped-def]
+        app, database, demo, actor, draft, browser):
+    """Over ``POST /api/v1/tasks/<id>/complete`` (as tests/test_statement_budget.py counts): a
+    decision in a Sitzung without recorded attendance costs what it did; with it, one statement
+    more (the sheet of its TOP). A Kenntnisnahme costs nothing more either way."""
+    first = decision_on_agenda(database, actor, draft, "2024/206", "11")
+    second = decision_on_agenda(database, actor, draft, "2024/207", "12")
+    meeting = committee_session(database)
+    client = browser().login("hoffmann").client
+    engine = app.extensions["ratsflow.db"].engine
+
+    def complete(task_id: int) -> int:
+        version = client.get(f"/api/v1/tasks/{task_id}").get_json()["version"]
+        with count_statements(engine) as seen:
+            response = client.post(f"/api/v1/tasks/{task_id}/complete", json={
+                "data": {"ergebnis": "beschlossen", "ja": 2, "nein": 0}, "expected_version": version})
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return len(seen)
+
+    without = complete(first)
+    form = sheet_form(database, Becker="anwesend", Wagner="anwesend", Yilmaz="anwesend")
+    with database.unit_of_work() as s:
+        attendance.record(s, actor("hoffmann"), meeting.id, form, now=NOW)
+    with_attendance = complete(second)
+    assert with_attendance - without == 1

@@ -108,8 +108,7 @@ def _record_result(ctx: EffectContext) -> dict[str, Any]:
     values = ctx.values
     # The votes against who was there (one query, only for a decision or a way of voting; the
     # counts "einstimmig", "mehrheitlich" and "namentlich" stand for are filled into ``values``).
-    held_in = ctx.session.get(Meeting, ctx.consultation.meeting_id) if ctx.consultation.meeting_id else None
-    checked = attendance.check_result(ctx.session, held_in, ctx.consultation_id, values)
+    checked = attendance.check_result(ctx.session, ctx.consultation.meeting_id, ctx.consultation_id, values)
 
     def fill(writes: Writes) -> None:
         writes.update(table_of(AgendaItem), {"consultation_id": ctx.consultation_id, "result": None}, {
@@ -119,8 +118,10 @@ def _record_result(ctx: EffectContext) -> dict[str, Any]:
             "modified": ctx.now,
         }, expect=1, refusal=Conflict("Die Beratung steht nicht auf genau einer offenen Tagesordnung."))
     ctx.write(fill)
-    if values["ergebnis"] == "vertagt" and held_in is not None:  # the next step's window starts after it
-        rules.postponed_now(ctx.session, ctx.consultation.id, held_in)
+    if values["ergebnis"] == "vertagt" and ctx.consultation.meeting_id is not None:
+        held_in = ctx.session.get(Meeting, ctx.consultation.meeting_id)
+        if held_in is not None:  # the next step's session window starts after it
+            rules.postponed_now(ctx.session, ctx.consultation.id, held_in)
     return {"ergebnis": RESULTS[values["ergebnis"]], **checked}
 
 
