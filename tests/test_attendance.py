@@ -395,3 +395,47 @@ def test_a_decision_on_the_hot_path_costs_one_statement_more_once_attendance_is_
         attendance.record(s, actor("hoffmann"), meeting.id, form, now=NOW)
     with_attendance = complete(second)
     assert with_attendance - without == 1
+
+
+def test_migration_0020_leaves_existing_sessions_unrecorded_and_takes_attendance(tmp_path, database_url):  # type: ignore[no-untyped-def]
+    """A Sitzung and its TOP from before 0020 keep their results, with no attendance recorded
+    (their votes stay unchecked); the new tables take lines, bias and votes."""
+    from sqlalchemy import text
+    from sqlmodel import Session
+
+    from engine.db import upgrade_schema
+
+    from .conftest import database_at
+
+    with database_at(database_url, tmp_path, "0019") as engine:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO body (id, name, created, modified) VALUES (1, 'Zweckverband', :at, :at)"),
+                         {"at": NOW})
+            conn.execute(text("INSERT INTO organization (id, body_id, name, organization_type, created, modified) "
+                              "VALUES (1, 1, 'Kreistag', 'Gremium', :at, :at)"), {"at": NOW})
+            conn.execute(text("INSERT INTO person (id, body_id, family_name, given_name, created, modified) "
+                              "VALUES (1, 1, 'Becker', 'Martina', :at, :at)"), {"at": NOW})
+            conn.execute(text(
+                "INSERT INTO meeting (id, organization_id, name, start, meeting_state, cancelled, sequence, "
+                "invitation_overdue, created, modified) VALUES (1, 1, 'Sitzung', :at, 'durchgeführt', false, 0, "
+                "false, :at, :at)"), {"at": NOW})
+            conn.execute(text(
+                "INSERT INTO agenda_item (id, meeting_id, number, name, public, result, votes_yes, result_released, "
+                "created, modified) VALUES (1, 1, '1', 'TOP', true, 'beschlossen', 40, false, :at, :at)"), {"at": NOW})
+        upgrade_schema(engine, "0020")
+        with Session(engine) as s:
+            meeting, item = s.get(Meeting, 1), s.get(AgendaItem, 1)
+            assert meeting is not None and item is not None
+            assert (meeting.opened, meeting.closed, item.called_at, item.repeat_call, item.vote_mode) == (
+                None, None, None, None, None)
+            assert (item.result, item.votes_yes) == ("beschlossen", 40)
+            s.add(attendance.Attendance(meeting_id=1, person_id=1, status=attendance.PRESENT, arrived=NOW))
+            s.add(attendance.Attendance(meeting_id=1, kind=attendance.GUEST, status=attendance.PRESENT,
+                                        guest_name="Presse"))
+            s.add(attendance.BiasDeclaration(agenda_item_id=1, person_id=1, declared_at=NOW, declared_by="x"))
+            s.add(attendance.RollCallVote(agenda_item_id=1, person_id=1, vote="ja", recorded=NOW, recorded_by="x"))
+            s.commit()
+            sheet = attendance.read_sheet(s, meeting)
+            assert [(li.name, li.status) for li in sheet.lines] == [("Becker, Martina", "anwesend"),
+                                                                    ("Presse", "anwesend")]
+            assert sheet.votes == {1: {1: "ja"}} and list(sheet.bias[1]) == [1]
