@@ -418,8 +418,8 @@ def _sheet(meeting: Meeting, rows: Iterable[Any]) -> Sheet:
 # ----------------------------------------------------------------------------- helpers
 
 def _meeting(session: Session, meeting_id: int, lock: bool = False) -> Meeting:
-    meeting = session.get(Meeting, meeting_id, with_for_update={"key_share": True} if lock else None) \
-        if 0 < meeting_id < 2**31 else None
+    meeting = session.get(Meeting, meeting_id, with_for_update={"key_share": True} if lock else None,
+                          populate_existing=lock) if 0 < meeting_id < 2**31 else None
     if meeting is None:
         raise NotFound("Diese Sitzung gibt es nicht.")
     return meeting
@@ -493,7 +493,7 @@ def apologise(session: Session, actor: Actor, meeting_id: int, note: str | None,
               now: datetime | None = None) -> Attendance:
     """A member sends (or withdraws) their apology for a Sitzung ahead; the Sekretariat sees it."""
     now = now or utcnow()
-    meeting = _meeting(session, meeting_id)
+    meeting = _meeting(session, meeting_id, lock=True)  # with the Sekretariat's recording: one at a time
     person = _person_of(session, actor)
     sheet = read_sheet(session, meeting)
     line = sheet.line(person.id) if person is not None else None
@@ -534,7 +534,7 @@ def declare_bias(session: Session, actor: Actor, item_id: int, person_id: int | 
     item = session.get(AgendaItem, item_id) if 0 < item_id < 2**31 else None
     if item is None:
         raise NotFound("Diesen Tagesordnungspunkt gibt es nicht.")
-    meeting = _meeting(session, item.meeting_id)
+    meeting = _meeting(session, item.meeting_id, lock=True)
     secretary = actor.has_role(ROLE_SECRETARIAT, meeting.organization_id)
     own = _person_of(session, actor)
     for_self = person_id is None or not secretary

@@ -124,8 +124,10 @@ def test_a_session_with_apology_late_arrival_befangenheit_and_roll_call(demo, da
                                   "Anwesenden bei TOP 6; wegen Befangenheit ausgeschlossen: Wagner, Thomas.")
     _accessible(page, "the refused result")
     _shot(page, "issue19-3-ergebnis-abgelehnt")
-    page.locator("#abstimmung").select_option("namentlich")
-    page.locator("#ja").fill("")
+    page.locator("#abstimmung").select_option("einstimmig")  # the shortcut fills the counts on the page
+    assert (page.locator("#ja").input_value(), page.locator("#nein").input_value()) == ("2", "0")
+    page.locator("#abstimmung").select_option("namentlich")  # … and the roll call's
+    assert page.locator("#ja").input_value() == "2"
     page.get_by_role("button", name="Erledigen").click()
     page.wait_for_url(re.compile(r"/aufgaben/$"))
     page.goto(f"/sitzungen/{meeting_id}#in-der-sitzung")
