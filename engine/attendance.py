@@ -34,7 +34,16 @@ from sqlmodel import Field, Session, SQLModel, col, delete, select
 
 from engine import audit
 from engine.accounts import Account, Actor
-from engine.council import ROLE_SECRETARIAT, AgendaItem, Meeting, Membership, Organization, Person, agenda_key
+from engine.council import (
+    ROLE_SECRETARIAT,
+    AgendaItem,
+    Consultation,
+    Meeting,
+    Membership,
+    Organization,
+    Person,
+    agenda_key,
+)
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.settings import TIMEZONE
 from engine.types import UTCDateTime, ascii_int, utc_column, utcnow
@@ -438,6 +447,14 @@ def _person_of(session: Session, actor: Actor) -> Person | None:
     return session.get(Person, account.person_id) if account is not None and account.person_id else None
 
 
+def _paper_of(session: Session, consultation_id: int | None) -> int | None:
+    """The Vorlage of a TOP: its events belong to that Vorlage's history (not to every Vorlage
+    of the Sitzung)."""
+    if consultation_id is None:
+        return None
+    return session.exec(select(Consultation.paper_id).where(Consultation.id == consultation_id)).first()
+
+
 def _label(meeting: Meeting) -> str:
     start = meeting.start.astimezone(TIMEZONE)
     return meeting.reference or f"{meeting.name}, {start:%d.%m.%Y}"
@@ -577,7 +594,8 @@ def declare_bias(session: Session, actor: Actor, item_id: int, person_id: int | 
                                     declared_by=actor.username, by_member=by_member, note=note))
         action = "bias.declared"
     session.flush()
-    audit.record(session, actor.username, actor.display_name, action, at=now, meeting_id=meeting.id, details={
+    audit.record(session, actor.username, actor.display_name, action, at=now, meeting_id=meeting.id,
+                 paper_id=_paper_of(session, item.consultation_id), details={
         "meeting_id": meeting.id, "reference": meeting.reference, "agenda_item_id": item_id,
         "top": top.label, "person": line.name, "by_member": by_member, **({"note": note} if note else {})})
 
@@ -838,6 +856,7 @@ def record_roll_call(session: Session, actor: Actor, item_id: int, data: dict[st
     session.flush()
     tally = {v: sum(1 for c in cast.values() if c == v) for v in VOTES}
     audit.record(session, actor.username, actor.display_name, "roll_call.recorded", at=now,
+                 paper_id=_paper_of(session, item.consultation_id),
                  meeting_id=meeting.id, details={
                      "meeting_id": meeting.id, "reference": meeting.reference, "agenda_item_id": item_id,
                      "top": state.top.label,
@@ -869,6 +888,7 @@ def record_repeat_call(session: Session, actor: Actor, item_id: int, note: str |
     session.add(item)
     session.flush()
     audit.record(session, actor.username, actor.display_name, "agenda_item.repeat_call", at=now,
+                 paper_id=_paper_of(session, item.consultation_id),
                  meeting_id=meeting.id, details={
                      "meeting_id": meeting.id, "reference": meeting.reference, "agenda_item_id": item_id,
                      "top": f"TOP {item.number}" if item.number else item.name,

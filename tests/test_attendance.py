@@ -282,7 +282,11 @@ def test_befangenheit_excludes_from_the_count_and_a_roll_call_takes_each_vote(da
         assert (row.votes_yes, row.votes_no, row.votes_abstain) == (1, 0, 1)
     described = describe(events(database, "roll_call.recorded")[-1])
     assert "Wagner, Thomas: Ja" in described and "Yılmaz, Elif: Enthaltung" in described
-    assert "Becker, Martina" in describe(events(database, "bias.declared")[-1])
+    declared = events(database, "bias.declared")[-1]
+    assert "Becker, Martina befangen (selbst erklärt)" in describe(declared)
+    with database.unit_of_work(write=False) as s:  # in that Vorlage's history, not every one of the session
+        assert declared.paper_id == s.exec(select(Consultation.paper_id).join(
+            AgendaItem, col(AgendaItem.consultation_id) == Consultation.id).where(AgendaItem.id == item)).one()
     with database.unit_of_work() as s, pytest.raises(Conflict, match="schon erfasst"):
         attendance.declare_bias(s, actor("hoffmann"), item, wagner, None, now=NOW)
 
