@@ -310,6 +310,10 @@ def test_majority_fills_yes_from_those_present_and_a_shortcut_needs_the_attendan
         attendance.record(s, actor("hoffmann"), meeting.id, sheet_form(
             database, Becker="anwesend", Wagner="entschuldigt", Yilmaz="anwesend"), now=NOW)
     assert "TOP 9: 3 Stimmen erfasst, aber nur 2 stimmberechtigte Anwesende" in refused.value.message
+    with database.unit_of_work(write=False) as s:  # nothing of the refused change was written
+        wagner = attendance.read_sheet(s, s.get(Meeting, meeting.id)).line(person_id(database, "Wagner"))
+        assert wagner is not None and wagner.status == attendance.PRESENT
+    assert len(events(database, "attendance.recorded")) == 1
 
 
 def test_the_check_costs_one_statement_and_none_for_a_kenntnisnahme(database, demo, actor, draft):  # type: ignore[no-untyped-def]
