@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import and_, or_, union
 from sqlmodel import Session, col, select
 
+from engine.attendance import VOTE_MODES
 from engine.audit import AuditEvent
 from engine.calendar.reminders import KIND_NAMES
 from engine.council import RESULTS, AgendaItem, Consultation, Meeting, Organization, Paper
@@ -53,6 +54,15 @@ ACTIONS: dict[str, str] = {
     "meeting.invitation_overdue": N_("Ladungsfrist versäumt"),
     "agenda.changed": N_("Tagesordnung geändert"),
     "agenda_item.result_released": N_("Ergebnis freigegeben"),
+    "attendance.recorded": N_("Anwesenheit erfasst"),
+    "attendance.apologised": N_("Entschuldigung"),
+    "attendance.apology_withdrawn": N_("Entschuldigung zurückgenommen"),
+    "bias.declared": N_("Befangenheit erklärt"),
+    "bias.withdrawn": N_("Befangenheit zurückgenommen"),
+    "roll_call.recorded": N_("Namentliche Abstimmung erfasst"),
+    "agenda_item.repeat_call": N_("Erneute Einberufung vermerkt (§ 49 Abs. 2 GO NRW)"),
+    "allowance.changed": N_("Sitzungsgeld festgesetzt"),
+    "allowance.exported": N_("Sitzungsgeld exportiert"),
     "model.deployed": N_("Prozessmodell bereitgestellt"),
     "deadline_rules.changed": N_("Fristen geändert"),
     "body.state_changed": N_("Bundesland geändert"),
@@ -92,7 +102,8 @@ _FIELDS = {"meeting_id": N_("Sitzung"), "top_nummer": N_("TOP"), "oeffentlich": 
            "name_genitive": N_("Name im Genitiv"), "family_name": N_("Nachname"), "given_name": N_("Vorname"),
            "form_of_address": N_("Anrede"), "email": N_("E-Mail"), "end_date": N_("Ende"),
            "start_date": N_("Beginn"), "role": N_("Rolle"), "voting_right": N_("Stimmrecht"),
-           "display_name": N_("Name"), "person_id": N_("Person (Nr.)"), "active": N_("aktiv")}
+           "display_name": N_("Name"), "person_id": N_("Person (Nr.)"), "active": N_("aktiv"),
+           "abstimmung": N_("Abstimmung"), "repeat_call": N_("erneut einberufen (§ 49 Abs. 2 GO NRW)")}
 
 #: The other details an event may carry, by what they are.
 _NAMES = {"title": N_("Aufgabe"), "gremium": N_("Gremium"), "name": N_("Name"), "reason": N_("Grund"),
@@ -142,6 +153,8 @@ def _value(key: str, value: Any, _: Translate) -> str:
         return _("ja") if value else _("nein")
     if key == "ergebnis":
         return _(RESULTS.get(str(value), str(value)))
+    if key == "abstimmung":
+        return _(VOTE_MODES.get(str(value), str(value)))
     if key in ("start_date", "end_date") and isinstance(value, str):
         try:
             return f"{date.fromisoformat(value):%d.%m.%Y}"
@@ -192,6 +205,60 @@ def _describe_meeting(event: AuditEvent, d: dict[str, Any], names: Names, _: Tra
     return parts
 
 
+def _describe_session_record(event: AuditEvent, d: dict[str, Any], names: Names, _: Translate) -> list[str]:
+    """What happened in a Sitzung: attendance, apologies, Befangenheit, roll calls (issue 19)."""
+    parts = [_session_of(event, d, names, _)]
+    if d.get("top"):
+        parts.append(str(d["top"]))
+    action = event.action
+    if action == "attendance.recorded":
+        parts.append(str(d.get("gremium") or ""))
+        parts.append("; ".join(f"{c.get('person')}: {c.get('old')} → {c.get('new')}"
+                               for c in d.get("changes") or []))
+        parts.append(_("zu Beginn %(present)s von %(seats)s stimmberechtigten Mitgliedern anwesend",
+                       present=d.get("present"), seats=d.get("seats"))
+                     + " (" + (_("beschlussfähig") if d.get("quorate") else _("nicht beschlussfähig")) + ")")
+    elif action == "attendance.apologised":
+        parts.append(_("%(person)s hat sich entschuldigt", person=d.get("person")))
+    elif action == "attendance.apology_withdrawn":
+        parts.append(_("%(person)s hat die Entschuldigung zurückgenommen", person=d.get("person")))
+    elif action in ("bias.declared", "bias.withdrawn"):
+        who = _("selbst erklärt") if d.get("by_member") else _("vom Sekretariat vermerkt")
+        parts.append(_("%(person)s befangen (%(who)s)", person=d.get("person"), who=who)
+                     if action == "bias.declared" else
+                     _("%(person)s nicht mehr befangen", person=d.get("person")))
+    elif action == "roll_call.recorded":
+        parts.append(_("Ja %(yes)s, Nein %(no)s, Enthaltungen %(abstain)s", yes=d.get("ja"), no=d.get("nein"),
+                       abstain=d.get("enthaltungen")))
+        parts.append("; ".join(_vote_words(str(v), _) for v in d.get("votes") or []))
+    elif action == "agenda_item.repeat_call":
+        parts.extend(_changes(d.get("changes") or {}, _))
+    if d.get("note"):
+        parts.append(_labelled(_NAMES["note"], d["note"], _))
+    if d.get("reason"):
+        parts.append(_("Grund: %(reason)s", reason=d["reason"]))
+    return parts
+
+
+def _vote_words(vote: str, _: Translate) -> str:
+    """"Wagner, Thomas: Ja" with the vote in the page's language."""
+    name, _sep, cast = vote.rpartition(": ")
+    return f"{name}: {_(cast)}" if name else vote
+
+
+def _describe_allowance(d: dict[str, Any], _: Translate) -> list[str]:
+    parts = [str(d.get("gremium") or "")]
+    if d.get("month"):
+        parts.append(_("Monat %(month)s", month=d["month"]))
+        parts.append(_("%(rows)s Sitzungsteilnahmen, zusammen %(total)s €", rows=d.get("rows"),
+                       total=d.get("total")))
+    else:
+        parts.append(_("%(amount)s € je Sitzung ab %(day)s", amount=d.get("amount"), day=d.get("valid_from")))
+        if d.get("old"):
+            parts.append(_("vorher %(amount)s €", amount=d["old"]))
+    return parts
+
+
 def _labelled(label: str, value: Any, _: Translate) -> str:
     return _("%(label)s: %(value)s", label=_(label), value=value)
 
@@ -213,6 +280,10 @@ def describe(event: AuditEvent, _: Translate = german, names: Names | None = Non
     parts: list[str] = []
     if event.action.startswith("meeting."):
         parts = _describe_meeting(event, d, names, _)
+    elif event.action.startswith(("attendance.", "bias.", "roll_call.", "agenda_item.repeat")):
+        parts = _describe_session_record(event, d, names, _)
+    elif event.action.startswith("allowance."):
+        parts = _describe_allowance(d, _)
     elif event.action == "task.completed":
         parts.append(f"„{d.get('title', d.get('task', ''))}“")
         if d.get("gremium"):

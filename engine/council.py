@@ -156,6 +156,10 @@ class Meeting(SQLModel, table=True):
     agenda_closed: dt.datetime | None = Field(default=None, sa_column=utc_column())
     #: When the Sekretariat released the Niederschrift (minutes).
     minutes_released: dt.datetime | None = Field(default=None, sa_column=utc_column())
+    #: When the session was opened and closed, as the Sekretariat recorded it with the
+    #: attendance (``engine.attendance``); None: attendance not recorded.
+    opened: dt.datetime | None = Field(default=None, sa_column=utc_column())
+    closed: dt.datetime | None = Field(default=None, sa_column=utc_column())
     created: dt.datetime | None = Field(default=None, sa_column=created_column())
     modified: dt.datetime | None = Field(default=None, sa_column=modified_column())
 
@@ -229,6 +233,13 @@ class AgendaItem(SQLModel, table=True):
     votes_abstain: int | None = None
     #: A non-public item's result reaches the public pages only once a secretary releases it.
     result_released: bool = False
+    #: When the TOP was called in the session (its quorum and voters are those present then).
+    called_at: dt.datetime | None = Field(default=None, sa_column=utc_column())
+    #: GO NRW § 49 Abs. 2: called again after the Gremium could not decide on it (the earlier
+    #: session, as the Sekretariat noted it): quorate regardless. None: not so.
+    repeat_call: str | None = Field(default=None, max_length=500)
+    #: How the result was voted: einstimmig, mehrheitlich, gezaehlt, namentlich (None: not said).
+    vote_mode: str | None = Field(default=None, max_length=20)
     created: dt.datetime | None = Field(default=None, sa_column=created_column())
     modified: dt.datetime | None = Field(default=None, sa_column=modified_column())
 

@@ -29,7 +29,7 @@ from typing import Any
 import holidays
 from sqlmodel import Session, col, select
 
-from engine import search, tasks
+from engine import allowance, attendance, search, tasks
 from engine.accounts import Account, Actor, create_account, load_actor
 from engine.calendar import deadlines, reminders
 from engine.council import (
@@ -246,6 +246,9 @@ def load_demo(session: Session, password: str, now: datetime | None = None,
     for meeting in session.exec(select(Meeting)).all():
         script.sitzung(meeting)
     script.run()
+    if week:
+        _record_the_session(session, m_committee, now)
+        _allowances(session, [committee, assembly], now)
     # The Sitzungen ahead get their reminders, as creating them through the app would.
     for meeting in session.exec(select(Meeting).where(Meeting.start > now)):
         reminders.plan_meeting(session, meeting, now)
@@ -377,6 +380,55 @@ class _Gremien:
     later_assembly: Meeting  # SI/2024/141
 
 
+#: The committee's further members in the demo's week (invented names).
+COMMITTEE_MORE = [
+    ("Schneider", "Ursula", "stellv. Vorsitz"), ("Fischer", "Markus", "Mitglied"),
+    ("Meyer", "Sandra", "Mitglied"), ("Weber", "Jürgen", "Mitglied"), ("Schulz", "Andrea", "Mitglied"),
+    ("Hoffmeister", "Klaus", "Mitglied"), ("Kaya", "Derya", "Mitglied"), ("Lemmens", "Jan", "Mitglied"),
+    ("Braun", "Heike", "Mitglied"), ("Kowalski", "Piotr", "Mitglied"), ("Dahmen", "Ruth", "Mitglied"),
+    ("Görgens", "Stefan", "Mitglied"),
+    ("Offermann", "Birgit", "stellvertretendes Mitglied"), ("Pauls", "Michael", "stellvertretendes Mitglied"),
+]
+
+
+def _record_the_session(session: Session, meeting: Meeting, now: datetime) -> None:
+    """SI/2024/131 as it took place: opened at 15:00, one member excused in advance (her
+    stand-in came), one arrived late, one left early; guests from the Verwaltung and the press."""
+    if meeting.start > now or meeting.id is None:
+        return
+    sheet = attendance.read_sheet(session, meeting)
+    by_name = {li.name.split(",")[0]: li.person_id for li in sheet.lines}
+    data: dict[str, Any] = {"opened": "15:00", "closed": "17:10", "guest-name-0": "Björn Zierstedt",
+                            "guest-role-0": "Verwaltung (Wirtschaft und Raum)",
+                            "guest-name-1": "Aachener Zeitung", "guest-role-1": "Presse"}
+    for li in sheet.lines:
+        member = li.kind == attendance.MEMBER
+        data[f"status-{li.person_id}"] = attendance.PRESENT if member else attendance.ABSENT
+    data[f"status-{by_name['Kaya']}"] = attendance.EXCUSED
+    data[f"status-{by_name['Offermann']}"] = attendance.PRESENT
+    data[f"for-{by_name['Offermann']}"] = str(by_name["Kaya"])
+    data[f"arrived-{by_name['Lemmens']}"] = "15:35"
+    data[f"left-{by_name['Braun']}"] = "16:40"
+    first = next(iter(sheet.ordered_tops()), None)
+    if first is not None:
+        data[f"called-{first.item_id}"] = "15:05"
+    attendance.record(session, _actor(session, "hoffmann"), meeting.id, data, now=now)
+    excused = session.exec(select(attendance.Attendance).where(
+        attendance.Attendance.meeting_id == meeting.id,
+        attendance.Attendance.person_id == by_name["Kaya"])).one()
+    excused.apology_at, excused.apology_note = meeting.start - timedelta(days=3), "Urlaub"
+    session.add(excused)
+    session.flush()
+
+
+def _allowances(session: Session, gremien: list[Organization], now: datetime) -> None:
+    """The Sitzungsgeld of the committee and the assembly, as the administration set it."""
+    admin = _actor(session, "admin")
+    for org, amount in zip(gremien, ("25,00", "30,00"), strict=True):
+        assert org.id is not None
+        allowance.set_rate(session, admin, org.id, {"amount": amount, "valid_from": "01.01.2024"}, now=now)
+
+
 #: The order of the accounts in the README and the CLI's list.
 _ACCOUNT_ORDER = ["zierstedt", "albrecht", "lenz", "hoffmann", "weber", "schmitz", "krause",
                   "krueger", "becker", "admin"]
@@ -437,6 +489,11 @@ def _load_week(session: Session, password: str, files: FileStore | None, today: 
     for family, role in [("Nowak", "Vorsitz"), ("Wagner", "Mitglied"), ("Jansen", "Mitglied")]:
         session.add(Membership(person_id=_id(g.members[family]), organization_id=_id(mobility),
                                role=role))
+    # The AWSG as large as such a committee is (15 seats and two stand-ins), so that its votes
+    # in the week (12 to 1) fit who was there.
+    for family, given, role in COMMITTEE_MORE:
+        seat = person(family, given, f"{given.lower()}.{family.lower()}@example.org")
+        session.add(Membership(person_id=_id(seat), organization_id=_id(committee), role=role))
     accounts: list[tuple[str, str, Person, list[tuple[str, int | None]]]] = [
         ("albrecht", "Bearbeiterin (Sachbearbeitung, Wirtschaft und Raum)", albrecht,
          [(ROLE_CLERK, department.id)]),

@@ -3,7 +3,9 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import engine.audit  # noqa: F401  (registers the tables on SQLModel.metadata)
+import engine.allowance  # noqa: F401  (registers the tables on SQLModel.metadata)
+import engine.attendance  # noqa: F401
+import engine.audit  # noqa: F401
 import engine.calendar.reminders  # noqa: F401
 import engine.council  # noqa: F401
 import engine.identity.logins  # noqa: F401

@@ -166,6 +166,27 @@ TABLE: list[Row] = [
         LOGIN, 403, 422, 403, 403, 403, 422),
     Row("meetings.mine", "GET", "/meine-sitzungen", LOGIN, 200, 200, 200, 200, 200, 200),
     Row("meetings.mine", "POST", "/meine-sitzungen", LOGIN, 400, 400, 200, 400, 400, 200),  # no action: 400
+    # Issue 19: attendance, Befangenheit, roll call, § 49 Abs. 2 (the Sekretariat, in its past session) …
+    Row("meetings.record_attendance", "POST", "/sitzungen/{meeting}/anwesenheit",
+        LOGIN, 403, 422, 403, 403, 403, 422),
+    Row("meetings.bias", "POST", "/sitzungen/{meeting}/tops/{item}/befangenheit",
+        LOGIN, 403, 422, 403, 403, 403, 422),
+    Row("meetings.roll_call", "POST", "/sitzungen/{meeting}/tops/{item}/namentlich",
+        LOGIN, 403, 409, 403, 403, 403, 409),  # 409: attendance not recorded yet
+    Row("meetings.repeat_call", "POST", "/sitzungen/{meeting}/tops/{item}/erneute-einberufung",
+        LOGIN, 403, 422, 403, 403, 403, 422),
+    Row("meetings.bias", "POST", "/sitzungen/{meeting}/tops/999999/befangenheit",
+        LOGIN, 404, 404, 404, 404, 404, 404),
+    # … and the member's own apology (a session ahead) and Befangenheit (a session begun: 409).
+    Row("meetings.apology", "POST", "/meine-sitzungen/{later}/entschuldigung", LOGIN, 302, 403, 403, 403, 403, 403),
+    Row("meetings.my_bias", "POST", "/meine-sitzungen/tops/{item}/befangenheit",
+        LOGIN, 409, 403, 403, 403, 403, 403),
+    # Sitzungsgeld: the Sekretariat of a Gremium (krause: his own) and the administration.
+    Row("meetings.allowances", "GET", "/sitzungsgeld", LOGIN, 403, 200, 200, 403, 403, 200),
+    Row("meetings.allowances", "GET", "/sitzungsgeld?gremium={committee}", LOGIN, 403, 200, 403, 403, 403, 200),
+    Row("meetings.allowance_export", "POST", "/sitzungsgeld/export", LOGIN, 403, 422, 422, 403, 403, 422),
+    Row("meetings.allowance_export", "POST", "/sitzungsgeld/export?gremium={committee}&monat=11.2026",
+        LOGIN, 403, 200, 403, 403, 403, 200),
     # The reminder's unsubscribe link (RFC 8058): the signed link is the permission, no login,
     # no CSRF token (a mail client's one-click POST has none); a link not signed here is 404.
     Row("meetings.unsubscribe", "GET", "/erinnerungen/abbestellen/{unsubscribe}", 200, 200, 200, 200, 200, 200, 200),
@@ -199,6 +220,8 @@ TABLE: list[Row] = [
         LOGIN, 403, 403, 403, 403, 403, 422),
     Row("people.reminder_rules", "POST", "/verwaltung/gremien/{committee}/erinnerungen",
         LOGIN, 403, 403, 403, 403, 403, 302),
+    Row("people.allowance_rate", "POST", "/verwaltung/gremien/{committee}/sitzungsgeld",
+        LOGIN, 403, 403, 403, 403, 403, 422),
     Row("people.end_membership", "POST", "/verwaltung/mitgliedschaften/{membership}/ende",
         LOGIN, 403, 403, 403, 403, 403, 303),
     Row("people.persons", "GET", "/verwaltung/personen", LOGIN, 403, 403, 403, 403, 403, 200),

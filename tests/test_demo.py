@@ -309,3 +309,23 @@ def test_cli_demo_stores_the_pdfs(database, capsys):  # type: ignore[no-untyped-
         assert audit.verify(s).ok
     _demo(database)
     assert "schon geladen" in capsys.readouterr().out
+
+
+def test_the_demos_past_committee_session_has_its_attendance(week, database):  # type: ignore[no-untyped-def]
+    """SI/2024/131 as it took place: 15 seats, a stand-in for the excused member, a late
+    arrival; the week's votes there within those present; the Sitzungsgeld set."""
+    from engine import allowance, attendance
+
+    with database.unit_of_work() as s:
+        meeting = s.exec(select(Meeting).where(Meeting.reference == "SI/2024/131")).one()
+        sheet = attendance.read_sheet(s, meeting)
+        opening = sheet.quorum_at(sheet.opened)
+        assert (opening.seats, opening.present, opening.ok) == (15, 14, True)
+        kaya = next(li for li in sheet.lines if li.name.startswith("Kaya"))
+        stand_in = next(li for li in sheet.lines if li.stands_in_for == kaya.person_id)
+        assert (kaya.status, kaya.apology_note, stand_in.name) == ("entschuldigt", "Urlaub", "Offermann, Birgit")
+        assert [g.name for g in sheet.guests] == ["Björn Zierstedt", "Aachener Zeitung"]
+        voted = [t for t in sheet.tops if t.votes_yes is not None]
+        assert voted and all((t.votes_yes or 0) + (t.votes_no or 0) + (t.votes_abstain or 0)
+                             <= len(sheet.at_top(t.item_id).voters) for t in voted)
+        assert allowance.rate_on(s, meeting.organization_id, meeting.start.date()) == 2500

@@ -20,7 +20,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
-from engine import tasks
+from engine import attendance, tasks
 from engine.accounts import Account, Actor
 from engine.calendar import meetings
 from engine.council import PAPER_TYPES, ROLE_SECRETARIAT, Grant, Meeting, Organization, Paper
@@ -296,7 +296,7 @@ def _task_page(task_id: int, status: int = 200, values: dict[str, Any] | None = 
     blocked = procedures.completion_blocked(s, row, request_now())
     holder_refusal = tasks.held_by_other(s, actor, row) if ready else None
     return render_template(
-        "task.html", row=row, shown=shown, paper=paper, form=form,
+        "task.html", **_in_session(s, row, ready), row=row, shown=shown, paper=paper, form=form,
         values=values if values is not None else initial, errors=errors or {}, problem=problem,
         folge=beratungsfolge(s, paper.id) if paper and paper.id else [], ready=ready, blocked=blocked,
         agenda=meetings.agenda(s, row.meeting_id) if paper is None and row.meeting_id else [],
@@ -306,6 +306,21 @@ def _task_page(task_id: int, status: int = 200, values: dict[str, Any] | None = 
         names=_names(s, {row.assignee, row.owner, row.completed_by}),
         **(paper_header(s, paper) if paper else {}),
     ), status
+
+
+def _in_session(s: Session, row: HumanTask, ready: bool) -> dict[str, Any]:
+    """A Beratung's step in a Sitzung that has begun: who could vote at its TOP (what the
+    result's votes are checked against), or that the attendance is not recorded yet."""
+    meeting = s.get(Meeting, row.meeting_id) if ready and row.consultation_id and row.meeting_id else None
+    if meeting is None or meeting.start > request_now():
+        return {"session_meeting": None, "top_state": None}
+    state = None
+    if meeting.opened is not None:
+        sheet = attendance.read_sheet(s, meeting, row.consultation_id)
+        top = next((t for t in sheet.tops if t.consultation_id == row.consultation_id and t.result is None),
+                   None)
+        state = sheet.at_top(top.item_id) if top else None
+    return {"session_meeting": meeting, "top_state": state}
 
 
 @bp.route("/<int:task_id>", methods=["GET", "POST"])

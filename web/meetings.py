@@ -9,10 +9,11 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from flask.typing import ResponseReturnValue
 from sqlmodel import Session, col, select
 
+from engine import allowance, attendance
 from engine.accounts import Actor
 from engine.calendar import agenda, deadlines, meetings, reminders
 from engine.council import ROLE_SECRETARIAT, Account, AgendaItem, Meeting, Organization, Paper, Person
-from engine.errors import EngineError, Invalid
+from engine.errors import EngineError, Forbidden, Invalid
 from engine.process import sessions
 from engine.schemas import MAX_ID
 from engine.settings import TIMEZONE, Settings
@@ -44,6 +45,12 @@ def lead_words(minutes: int) -> str:
     hours = round(minutes / 60)
     return _("1 Stunde") if hours == 1 else _("%(n)s Stunden", n=hours)
 
+@bp.app_template_global()
+def vote_word(code: str) -> str:
+    """A roll-call vote's word as the catalogue has it ("Ja", "Nein", "Enthaltung"); translated by ``_``."""
+    return attendance.VOTES.get(code, code)
+
+
 ICS = "text/calendar; charset=utf-8"
 #: How far back a feed reaches (calendars keep what they had; a feed need not carry years).
 FEED_DAYS_BACK = 180
@@ -64,7 +71,7 @@ def _person_of(s: Session, actor: Actor | None) -> Person | None:
 # ----------------------------------------------------------------------------- a Sitzung
 
 #: The page's forms: a refused one shows its errors and what was typed on its own fields only.
-_FORMS = ("agenda", "invite", "move", "cancel")
+_FORMS = ("agenda", "invite", "move", "cancel", "attendance", "bias", "rollcall", "repeat")
 
 
 def _meeting_page(meeting_id: int, status: int = 200, errors: dict[str, list[str]] | None = None,
@@ -93,6 +100,9 @@ def _meeting_page(meeting_id: int, status: int = 200, errors: dict[str, list[str
     agenda_rows = meetings.agenda(s, meeting_id, public_only=not closed)
     papers = {p.id: p for p in s.exec(select(Paper).where(
         col(Paper.id).in_({e.paper_id for e in agenda_rows if e.paper_id})))} if agenda_rows else {}
+    # The attendance: the Sekretariat records it, the Gremium's members, Revision and the
+    # administration read it (the public learns it with the Niederschrift).
+    sheet = attendance.read_sheet(s, meeting) if closed and not meeting.cancelled else None
     return render_template(
         "meeting.html", meeting=meeting, org=org, agenda=agenda_rows,
         # What the Sekretariat works with (deadlines, warnings, the process) is not the public's:
@@ -108,6 +118,9 @@ def _meeting_page(meeting_id: int, status: int = 200, errors: dict[str, list[str
         form_values={form: (values or {}) if form == sent else {} for form in _FORMS},
         members=reminders.members_of(s, meeting.organization_id, meeting.start.astimezone(TIMEZONE).date())
         if secretary else [],
+        sheet=sheet, session_day=meeting.start.astimezone(TIMEZONE).date() <= request_today(),
+        states={t.item_id: sheet.at_top(t.item_id) for t in sheet.tops} if sheet and sheet.recorded else {},
+        ordered_tops=sheet.ordered_tops() if sheet else [],
     ), status
 
 
@@ -124,7 +137,8 @@ def meeting(meeting_id: int) -> ResponseReturnValue:
     return _meeting_page(meeting_id)
 
 
-def _act(meeting_id: int, verb: Any, message: str, form: str) -> ResponseReturnValue:
+def _act(meeting_id: int, verb: Any, message: str, form: str,
+         anchor: str | None = None) -> ResponseReturnValue:
     actor = current_actor()
     assert actor is not None
     values = form_values()
@@ -136,7 +150,7 @@ def _act(meeting_id: int, verb: Any, message: str, form: str) -> ResponseReturnV
             abort(404)
         return _meeting_page(meeting_id, exc.status, exc.errors, exc.message, values, sent=form)
     flash(message, "success")
-    return redirect(url_for("meetings.meeting", meeting_id=meeting_id))
+    return redirect(url_for("meetings.meeting", meeting_id=meeting_id, _anchor=anchor))
 
 
 @bp.post("/sitzungen/<int:meeting_id>/einladen")
@@ -191,19 +205,148 @@ def agenda_change(meeting_id: int) -> ResponseReturnValue:
     return _act(meeting_id, change, _("Die Tagesordnung wurde geändert."), "agenda")
 
 
+# ----------------------------------------------------------------------------- in the session
+
+def _item_of(meeting_id: int, item_id: int) -> int:
+    """A TOP of this Sitzung (else 404)."""
+    item = request_session().get(AgendaItem, item_id) if 0 < item_id <= MAX_ID else None
+    if item is None or item.meeting_id != meeting_id:
+        abort(404)
+    return item_id
+
+
+@bp.post("/sitzungen/<int:meeting_id>/anwesenheit")
+@login_required
+def record_attendance(meeting_id: int) -> ResponseReturnValue:
+    """The Sekretariat records who was there and when (and the TOPs' times)."""
+    return _act(meeting_id, attendance.record, _("Die Anwesenheit wurde gespeichert."), "attendance",
+                "anwesenheit")
+
+
+@bp.post("/sitzungen/<int:meeting_id>/tops/<int:item_id>/befangenheit")
+@login_required
+def bias(meeting_id: int, item_id: int) -> ResponseReturnValue:
+    """The Sekretariat notes (or withdraws) a member's Befangenheit for a TOP in the session."""
+    _item_of(meeting_id, item_id)
+
+    def verb(session: Session, actor: Actor, _meeting_id: int, values: dict[str, Any], now: Any) -> None:
+        person = ascii_int(values.get("person_id") or "")
+        held = session.get(Meeting, meeting_id)
+        if held is None or not actor.has_role(ROLE_SECRETARIAT, held.organization_id):
+            raise Forbidden("Befangenheit in der Sitzung vermerkt das Sekretariat.")
+        if person is None:
+            raise Invalid("Eingaben bitte prüfen.", {"person_id": ["Bitte ein Mitglied wählen."]})
+        attendance.declare_bias(session, actor, item_id, person, values.get("note"),
+                                withdraw=values.get("action") == "withdraw", now=now)
+
+    return _act(meeting_id, verb, _("Die Befangenheit wurde vermerkt."), "bias", f"top-{item_id}")
+
+
+@bp.post("/sitzungen/<int:meeting_id>/tops/<int:item_id>/namentlich")
+@login_required
+def roll_call(meeting_id: int, item_id: int) -> ResponseReturnValue:
+    """A namentliche Abstimmung on a TOP."""
+    _item_of(meeting_id, item_id)
+
+    def verb(session: Session, actor: Actor, _meeting_id: int, values: dict[str, Any], now: Any) -> None:
+        attendance.record_roll_call(session, actor, item_id, values, now=now)
+
+    return _act(meeting_id, verb, _("Die namentliche Abstimmung wurde gespeichert."), "rollcall",
+                f"top-{item_id}")
+
+
+@bp.post("/sitzungen/<int:meeting_id>/tops/<int:item_id>/erneute-einberufung")
+@login_required
+def repeat_call(meeting_id: int, item_id: int) -> ResponseReturnValue:
+    """GO NRW § 49 Abs. 2 for a TOP: called again, quorate regardless (or taken back)."""
+    _item_of(meeting_id, item_id)
+
+    def verb(session: Session, actor: Actor, _meeting_id: int, values: dict[str, Any], now: Any) -> None:
+        attendance.record_repeat_call(session, actor, item_id, values.get("repeat_call"),
+                                      clear=values.get("action") == "clear", now=now)
+
+    return _act(meeting_id, verb, _("Die erneute Einberufung wurde vermerkt."), "repeat", f"top-{item_id}")
+
+
+# ----------------------------------------------------------------------------- Sitzungsgeld
+
+def _allowance_query() -> tuple[int | None, str]:
+    organization_id = ascii_int(request.values.get("gremium") or "")
+    return (organization_id if organization_id and organization_id <= MAX_ID else None,
+            (request.values.get("monat") or "").strip())
+
+
+@bp.get("/sitzungsgeld")
+@login_required
+def allowances() -> ResponseReturnValue:
+    """The Sekretariat's (or the administration's) month of Sitzungsgeld: who attended which
+    session how long, the sums per person; exported as CSV for the payroll office."""
+    s = request_session()
+    actor = current_actor()
+    assert actor is not None
+    gremien = allowance.months_gremien(s, actor)
+    if not gremien:
+        abort(403)
+    organization_id, month_text = _allowance_query()
+    month_text = month_text or f"{request_today():%m.%Y}"
+    lines: list[allowance.Line] = []
+    errors: dict[str, list[str]] = {}
+    org = None
+    try:
+        month = allowance.parse_month(month_text)
+        org, lines = allowance.report(s, actor, organization_id or gremien[0].id or 0, month)
+    except Invalid as exc:
+        errors = exc.errors
+    except EngineError as exc:
+        abort(exc.status)
+    totals: dict[str, tuple[int, int, int]] = {}
+    for li in lines:
+        count, minutes, cents = totals.get(li.person, (0, 0, 0))
+        totals[li.person] = (count + 1, minutes + (li.minutes or 0), cents + li.cents)
+    return render_template("allowances.html", gremien=gremien, org=org, month_text=month_text, lines=lines,
+                           totals=totals, errors=errors, euro=allowance.euro), 422 if errors else 200
+
+
+@bp.post("/sitzungsgeld/export")
+@login_required
+def allowance_export() -> ResponseReturnValue:
+    """The month as CSV (German Excel); the export is audited."""
+    actor = current_actor()
+    assert actor is not None
+    if not allowance.months_gremien(request_session(), actor):
+        abort(403)
+    organization_id, month_text = _allowance_query()
+    try:
+        month = allowance.parse_month(month_text)
+        text, name = allowance.export(request_session(), actor, organization_id or 0, month,
+                                      now=request_now())
+    except Invalid as exc:
+        rollback_request()
+        return Response(" ".join(m for ms in exc.errors.values() for m in ms), 422, mimetype="text/plain")
+    except EngineError as exc:
+        abort(exc.status)
+    return Response(text.encode("utf-8"), mimetype="text/csv", headers={
+        "Content-Type": "text/csv; charset=utf-8", "Content-Disposition": f'attachment; filename="{name}"',
+        "Cache-Control": "no-store"})
+
+
 # ----------------------------------------------------------------------------- a member
 
 @bp.route("/meine-sitzungen", methods=["GET", "POST"])
 @login_required
 def mine() -> ResponseReturnValue:
+    return _mine_page()
+
+
+def _mine_page(status: int = 200, problem: str | None = None) -> ResponseReturnValue:
     s = request_session()
     person = _person_of(s, current_actor())
     if person is None or person.id is None:
-        return render_template("my_meetings.html", person=None), 200
+        return render_template("my_meetings.html", person=None, problem=problem), status
     gremien = reminders.gremien_of(s, person.id, request_today())
     leads = reminders.member_leads(s, [o.id for o in gremien if o.id is not None])
     token: str | None = None
-    if request.method == "POST":
+    if request.method == "POST" and problem is None:
         action = request.form.get("action")
         if action == "preferences":
             reminders.set_preferences(s, person.id, {lead: request.form.get(f"lead-{lead}") == "on"
@@ -226,12 +369,51 @@ def mine() -> ResponseReturnValue:
     opted_out = reminders.opted_out(s, [person.id])
     titles = {m.id: m for m in s.exec(select(Meeting).where(col(Meeting.id).in_(
         {r.meeting_id for r in sent + planned})))} if sent or planned else {}
+    sheets = {m.id: attendance.read_sheet(s, m) for m in upcoming if not m.cancelled and m.id is not None}
     return render_template(
         "my_meetings.html", person=person, gremien=gremien, upcoming=upcoming, orgs=orgs, sent=sent,
+        sheets=sheets, agendas=meetings.agendas(s, list(sheets)) if sheets else {},
         planned=planned, titles=titles, leads=leads,
         wants={lead: (person.id, lead) not in opted_out for lead in leads},
         token=token,
-        has_token=reminders.has_calendar_token(s, person.id))
+        has_token=reminders.has_calendar_token(s, person.id), problem=problem), status
+
+
+def _mine_act(verb: Any, message: str) -> ResponseReturnValue:
+    """A member's own step (apology, Befangenheit); refused: back with the reason."""
+    actor = current_actor()
+    assert actor is not None
+    try:
+        verb(request_session(), actor)
+    except EngineError as exc:
+        rollback_request()
+        if exc.status == 404:
+            abort(404)
+        return _mine_page(exc.status, " ".join([exc.message, *(m for ms in exc.errors.values() for m in ms)]))
+    flash(message, "success")
+    return redirect(url_for("meetings.mine"))
+
+
+@bp.post("/meine-sitzungen/<int:meeting_id>/entschuldigung")
+@login_required
+def apology(meeting_id: int) -> ResponseReturnValue:
+    """A member apologises in advance for a Sitzung (or withdraws the apology)."""
+    withdraw = request.form.get("action") == "withdraw"
+    return _mine_act(lambda s, actor: attendance.apologise(
+        s, actor, meeting_id, request.form.get("note"), withdraw=withdraw, now=request_now()),
+        _("Ihre Entschuldigung wurde zurückgenommen.") if withdraw else
+        _("Sie sind für diese Sitzung entschuldigt; das Sekretariat sieht es."))
+
+
+@bp.post("/meine-sitzungen/tops/<int:item_id>/befangenheit")
+@login_required
+def my_bias(item_id: int) -> ResponseReturnValue:
+    """A member declares (or withdraws) their Befangenheit for a TOP ahead of the session."""
+    withdraw = request.form.get("action") == "withdraw"
+    return _mine_act(lambda s, actor: attendance.declare_bias(
+        s, actor, item_id, None, request.form.get("note"), withdraw=withdraw, now=request_now()),
+        _("Ihre Befangenheit wurde zurückgenommen.") if withdraw else
+        _("Ihre Befangenheit ist vermerkt: Sie stimmen bei diesem Tagesordnungspunkt nicht mit ab."))
 
 
 @bp.route(f"{reminders.UNSUBSCRIBE_PATH}<token>", methods=["GET", "POST"])

@@ -9,7 +9,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 from sqlmodel import col, select
 
-from engine import audit, members, outbox
+from engine import allowance, audit, members, outbox
 from engine.calendar import reminders
 from engine.council import Body, Meeting, Organization, Paper, Person
 from engine.errors import Conflict, Invalid, NotFound
@@ -64,7 +64,8 @@ def _organization_page(org_id: int, values: dict[str, Any], errors: dict[str, li
     return render_template(
         "admin_organization.html", org=org, kinds=GREMIUM_KINDS, roles=MEMBERSHIP_ROLES,
         memberships=members.memberships_of(s, org_id), persons=persons, values=values, errors=errors,
-        rules=rules, own_rules=members.own_rules(s, org_id),
+        rules=rules, own_rules=members.own_rules(s, org_id), rates=allowance.rates_of(s, org_id),
+        euro=allowance.euro,
         audiences={reminders.AUDIENCE_MEMBERS: _("Mitglieder"),
                    reminders.AUDIENCE_SECRETARIAT: _("Sekretariat")},
         anchors={reminders.KIND_SESSION: _("vor der Sitzung"),
@@ -144,6 +145,23 @@ def reminder_rules(org_id: int) -> ResponseReturnValue:
         return _organization_page(org_id, {}, {f"r-{k}": v for k, v in exc.errors.items()}, 422)
     flash(_("Die Erinnerungen wurden gespeichert; die kommenden Sitzungen sind neu geplant."), "success")
     return redirect(url_for("people.organization", org_id=org_id))
+
+
+@bp.post("/gremien/<int:org_id>/sitzungsgeld")
+@login_required
+def allowance_rate(org_id: int) -> ResponseReturnValue:
+    """The administration sets the Gremium's Sitzungsgeld per session from a day on."""
+    actor = require_admin()
+    values = form_values()
+    try:
+        allowance.set_rate(request_session(), actor, org_id, values, now=request_now())
+    except NotFound:
+        abort(404)
+    except Invalid as exc:
+        rollback_request()
+        return _organization_page(org_id, values, {f"a-{k}": v for k, v in exc.errors.items()}, 422)
+    flash(_("Das Sitzungsgeld wurde festgesetzt."), "success")
+    return redirect(url_for("people.organization", org_id=org_id, _anchor="sitzungsgeld"))
 
 
 # ----------------------------------------------------------------------------- persons

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
+from engine import attendance
 from engine.calendar import meetings, reminders
 from engine.council import MEETING_HELD, RESULTS, AgendaItem, Consultation, Meeting, Paper
 from engine.errors import Conflict, Invalid
@@ -105,19 +106,23 @@ def _record_result(ctx: EffectContext) -> dict[str, Any]:
     if ctx.consultation is None:
         return {}
     values = ctx.values
+    # The votes against who was there (one query, only for a decision or a way of voting; the
+    # counts "einstimmig", "mehrheitlich" and "namentlich" stand for are filled into ``values``).
+    checked = attendance.check_result(ctx.session, ctx.consultation.meeting_id, ctx.consultation_id, values)
 
     def fill(writes: Writes) -> None:
         writes.update(table_of(AgendaItem), {"consultation_id": ctx.consultation_id, "result": None}, {
             "result": values["ergebnis"], "resolution_text": values.get("beschlusstext"),
             "votes_yes": values.get("ja"), "votes_no": values.get("nein"),
-            "votes_abstain": values.get("enthaltungen"), "modified": ctx.now,
+            "votes_abstain": values.get("enthaltungen"), "vote_mode": values.get("abstimmung"),
+            "modified": ctx.now,
         }, expect=1, refusal=Conflict("Die Beratung steht nicht auf genau einer offenen Tagesordnung."))
     ctx.write(fill)
     if values["ergebnis"] == "vertagt" and ctx.consultation.meeting_id is not None:
         held_in = ctx.session.get(Meeting, ctx.consultation.meeting_id)
         if held_in is not None:  # the next step's session window starts after it
             rules.postponed_now(ctx.session, ctx.consultation.id, held_in)
-    return {"ergebnis": RESULTS[values["ergebnis"]]}
+    return {"ergebnis": RESULTS[values["ergebnis"]], **checked}
 
 
 def _close_agenda(ctx: EffectContext) -> dict[str, Any]:
