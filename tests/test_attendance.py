@@ -154,7 +154,8 @@ def test_the_secretary_records_attendance_with_a_late_arrival_and_the_quorum_fol
     meeting = committee_session(database)
     with database.unit_of_work() as s:
         sheet = attendance.read_sheet(s, s.get(Meeting, meeting.id))
-    assert [(li.name, li.kind, li.voting) for li in sheet.lines] == [
+    lines = [(li.name, li.kind, li.voting) for li in sheet.lines]
+    assert lines == [
         ("Becker, Martina", "Mitglied", True), ("Wagner, Thomas", "Mitglied", True),
         ("Yılmaz, Elif", "Mitglied", True), ("Jansen, Peter", "Stellvertretung", False)]
     # Excused with an arrival time: present and excused at once is refused.

@@ -324,7 +324,8 @@ def test_the_demos_past_committee_session_has_its_attendance(week, database):  #
         kaya = next(li for li in sheet.lines if li.name.startswith("Kaya"))
         stand_in = next(li for li in sheet.lines if li.stands_in_for == kaya.person_id)
         assert (kaya.status, kaya.apology_note, stand_in.name) == ("entschuldigt", "Urlaub", "Offermann, Birgit")
-        assert [g.name for g in sheet.guests] == ["Björn Zierstedt", "Aachener Zeitung"]
+        guests = [g.name for g in sheet.guests]
+        assert guests == ["Björn Zierstedt", "Aachener Zeitung"]
         voted = [t for t in sheet.tops if t.votes_yes is not None]
         assert voted and all((t.votes_yes or 0) + (t.votes_no or 0) + (t.votes_abstain or 0)
                              <= len(sheet.at_top(t.item_id).voters) for t in voted)

@@ -423,7 +423,8 @@ def test_migration_0020_fills_the_vorlagen_index_from_the_parts_so_the_search_wo
         with Session(engine) as s:
             spread = search.search(s, "Radwege Baumreihe")  # the title's word and the Anlage's
             stale = search.stale_papers(s, 10)
-        assert [h.reference for h in spread.hits] == ["2024/063"] and spread.total == 1
+        found = [h.reference for h in spread.hits]
+        assert found == ["2024/063"] and spread.total == 1
         assert stale == []  # nothing to index again: the search works at once
         command.downgrade(alembic_config(engine), "0019")
         with engine.connect() as conn:
