@@ -241,7 +241,8 @@ def write_pdf(mappe: Mappe, target: IO[bytes]) -> int:
             if vorlage is not None and top.paper is not None:
                 for page in base.pages[vorlage[0]:vorlage[1]]:
                     writer.add_page(page)
-                writer.add_outline_item(title=f"Vorlage {top.paper.reference}", page_number=start, parent=parent)
+                writer.add_outline_item(title=f"Vorlage {top.paper.reference}", page_number=start,
+                                        parent=parent)
             for anlage in documents:
                 first = len(writer.pages)
                 for page in readers[id(anlage)].pages:

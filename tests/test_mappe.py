@@ -260,3 +260,39 @@ def test_an_anlage_missing_from_the_store_is_named_not_fatal(demo, database):  #
         index = z.read("00 Inhalt.txt").decode("utf-8")
         missing = [n for n in z.namelist() if "Lageplan" in n]
     assert missing == [] and "Anlage 1: Lageplan Radwege: fehlt im Dateispeicher" in index
+
+
+# ----------------------------------------------------------------------------- over HTTP
+
+def test_meine_sitzungen_offers_the_mappe_and_the_download_keeps_the_rule(demo, database, browser):  # type: ignore[no-untyped-def]
+    meeting_id = stock_meeting(database)
+    other_member(database)
+    member = browser().login("becker")
+    page = member.get("/meine-sitzungen").get_data(as_text=True)
+    assert f'href="/meine-sitzungen/{meeting_id}/sitzungsmappe.pdf"' in page
+    assert f'href="/meine-sitzungen/{meeting_id}/sitzungsmappe.zip"' in page
+    response = member.get(f"/meine-sitzungen/{meeting_id}/sitzungsmappe.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert response.headers["Cache-Control"] == "private, no-store"
+    assert response.headers["Content-Disposition"].startswith('attachment; filename="Sitzungsmappe AWSG ')
+    marks = [title for title, _page, _children in outline(response.get_data())]
+    response.close()
+    assert f"TOP 3: {SECRET}" in marks
+
+    outsider = browser().login("jansen")
+    response = outsider.get(f"/meine-sitzungen/{meeting_id}/sitzungsmappe.zip")
+    assert response.status_code == 200 and response.mimetype == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(response.get_data())) as z:
+        names = z.namelist()
+    response.close()
+    closed = [n for n in names if "nichtöffentlich" in n or "Grundst" in n]
+    assert closed == [] and "01 TOP 1 – Radverkehrskonzept Innenstadt/Anlage 1 – Lageplan Radwege.pdf" in names
+
+
+def test_the_mappe_of_a_cancelled_sitzung_is_refused_in_words(demo, database, browser):  # type: ignore[no-untyped-def]
+    meeting_id = stock_meeting(database)
+    with database.unit_of_work() as s:
+        s.get(Meeting, meeting_id).cancelled = True
+    response = browser().login("becker").get(f"/meine-sitzungen/{meeting_id}/sitzungsmappe.pdf")
+    assert response.status_code == 409
+    assert "Die Sitzung ist abgesagt; es gibt keine Sitzungsmappe." in response.get_data(as_text=True)

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from sqlmodel import Session, col, select
 
-from engine import allowance, attendance
+from engine import allowance, attendance, mappe
 from engine.accounts import Actor
 from engine.calendar import agenda, deadlines, meetings, reminders
 from engine.council import ROLE_SECRETARIAT, Account, AgendaItem, Meeting, Organization, Paper, Person
@@ -23,6 +35,7 @@ from engine.visibility import is_published, sees_closed_part
 from engine.workflow.models import WorkflowTimer
 from notifications import calendar
 
+from . import files_response
 from .auth import csrf_exempt, current_actor, login_required
 from .i18n import gettext as _
 from .views import form_values, request_now, request_session, request_today, rollback_request
@@ -52,6 +65,8 @@ def vote_word(code: str) -> str:
 
 
 ICS = "text/calendar; charset=utf-8"
+#: A Sitzungsmappe up to this size is built in memory, a larger one in a temporary file.
+MAPPE_IN_MEMORY = 16 * 1024 * 1024
 #: How far back a feed reaches (calendars keep what they had; a feed need not carry years).
 FEED_DAYS_BACK = 180
 
@@ -414,6 +429,38 @@ def my_bias(item_id: int) -> ResponseReturnValue:
         s, actor, item_id, None, request.form.get("note"), withdraw=withdraw, now=request_now()),
         _("Ihre Befangenheit wurde zurückgenommen.") if withdraw else
         _("Ihre Befangenheit ist vermerkt: Sie stimmen bei diesem Tagesordnungspunkt nicht mit ab."))
+
+
+@bp.get("/meine-sitzungen/<int:meeting_id>/sitzungsmappe.<any(pdf, zip):kind>")
+@login_required
+def sitzungsmappe(meeting_id: int, kind: str) -> ResponseReturnValue:
+    """A Sitzung's agenda with every Vorlage and Anlage the reader may see, as one PDF (a
+    bookmark per TOP) or a ZIP (a folder per TOP); built from the current agenda. The
+    non-public part only for whom ``engine.visibility`` lets in (``engine.mappe``)."""
+    s = request_session()
+    try:
+        found = mappe.read(s, current_actor(), meeting_id, files_response.store(), request_today(),
+                           request_now())
+    except EngineError as exc:
+        if exc.status == 404:
+            abort(404)
+        return _mine_page(exc.status, exc.message)
+    # Spooled: a small Mappe stays in memory, a large one goes to a temporary file.
+    out = tempfile.SpooledTemporaryFile(max_size=MAPPE_IN_MEMORY)
+    if kind == "pdf":
+        mappe.write_pdf(found, out)
+    else:
+        mappe.write_zip(found, out)
+    out.seek(0)
+    name = f"{found.base_name}.{kind}"
+    response = send_file(out, mimetype="application/pdf" if kind == "pdf" else "application/zip",
+                         max_age=0)
+    response.call_on_close(out.close)
+    response.headers["Content-Disposition"] = files_response.content_disposition("attachment", name)
+    response.headers["Cache-Control"] = "private, no-store"  # the closed part stays off shared caches
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = files_response.FILE_CSP
+    return response
 
 
 @bp.route(f"{reminders.UNSUBSCRIBE_PATH}<token>", methods=["GET", "POST"])
