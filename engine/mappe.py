@@ -4,9 +4,11 @@ see, as one ZIP (a folder per TOP) and as one PDF with a bookmark per TOP.
 What goes in follows the one rule of ``engine.visibility``: the non-public part (TOPs and their
 Vorlagen) only for whom :func:`~engine.visibility.sees_closed_part` lets in (the Gremium's
 members and stand-ins, its Sekretariat, Revision, the administration), and of the Vorlagen
-only those :func:`~engine.visibility.visible_papers_clause` lets the reader see. It is built
-from the current agenda on every request (nothing cached: the agenda may change up to the
-session; a Nachtrag tells the members, ``engine.calendar.nachtrag``).
+only those :func:`~engine.visibility.visible_papers_clause` lets the reader see. What a reader
+may see is read on every request (three statements); the files are built once per content
+(:class:`Cache`, named by :func:`fingerprint`): a changed agenda, Vorlage or Anlage is another
+content, so nothing is invalidated and nobody gets a stale Mappe (the members learn of the
+change by a Nachtrag, ``engine.calendar.nachtrag``).
 
 The cover, the agenda and each Vorlage's text are one HTML document rendered once with
 WeasyPrint; pypdf then cuts it into pages and puts the stored Anlagen (PDF) behind each
@@ -19,11 +21,15 @@ office files are compressed already) or page by page into the PDF.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
+import json
+import os
 import re
+import tempfile
 import unicodedata
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -308,3 +314,66 @@ def write_zip(mappe: Mappe, target: IO[bytes]) -> list[str]:
                 index_lines.append("    (ohne Unterlagen)")
         put("00 Inhalt.txt", ("\r\n".join(index_lines) + "\r\n").encode("utf-8"))
     return names
+
+
+# ----------------------------------------------------------------------------- built once
+
+#: The template's bytes are part of every fingerprint: a new layout builds anew.
+_LAYOUT = hashlib.sha256((TEMPLATES / "sitzungsmappe.html").read_bytes()).hexdigest()[:12]
+
+
+def fingerprint(mappe: Mappe) -> str:
+    """What a built Mappe depends on, hashed: the Sitzung, whether the closed part is in it, and
+    per TOP what the reader may see of it (the Vorlage's fields and text, each Anlage's name and
+    stored bytes). Two readers with the same fingerprint get the same file; any change of the
+    agenda, a Vorlage or an Anlage – or a reader who may see less – gives another."""
+    m, org = mappe.meeting, mappe.organization
+    described: list[Any] = [_LAYOUT, m.id, m.name, m.reference, m.start.isoformat(), m.location, org.name,
+                            org.short_name, mappe.closed]
+    for top in mappe.tops:
+        p = top.paper
+        described.append([top.number, top.name, top.public, top.lead, p and [
+            p.id, p.reference, p.name, p.paper_type, p.public, p.date and p.date.isoformat(), p.facts,
+            p.proposal_heading, p.proposal, p.financial_impact, p.personnel_impact],
+            [[a.file.id, a.label, a.zip_name, a.file.mime_type, a.file.sha_512_checksum, a.path is not None]
+             for a in top.anlagen]])
+    return hashlib.sha256(json.dumps(described, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+class Cache:
+    """Built Sitzungsmappen in a folder of the instance, named by :func:`fingerprint`: the members
+    of a Gremium download the same file, built once; a changed agenda has another name, so nothing
+    needs invalidating. Built into a temporary file and moved into place (two requests at once
+    may both build; the second replace is harmless). Files not read for :attr:`keep` go at the
+    next build."""
+
+    def __init__(self, root: Path, keep: dt.timedelta = dt.timedelta(days=14)) -> None:
+        self.root, self.keep = root, keep
+
+    def file(self, mappe: Mappe, kind: str) -> tuple[Path, bool]:
+        """The built ``kind`` ("pdf" or "zip") of ``mappe``: (its path, whether it was built now)."""
+        write: Callable[[Mappe, IO[bytes]], Any] = {"pdf": write_pdf, "zip": write_zip}[kind]
+        path = self.root / f"{fingerprint(mappe)}.{kind}"
+        if path.is_file():
+            os.utime(path)  # read: kept for another while
+            return path, False
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._prune()
+        fd, temp = tempfile.mkstemp(dir=self.root, prefix=".build-", suffix=f".{kind}")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                write(mappe, out)
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        return path, True
+
+    def _prune(self) -> None:
+        horizon = dt.datetime.now().timestamp() - self.keep.total_seconds()
+        for old in self.root.iterdir():
+            try:
+                if old.stat().st_mtime < horizon:
+                    old.unlink(missing_ok=True)
+            except OSError:
+                continue  # another worker removed it first

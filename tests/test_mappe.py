@@ -296,3 +296,38 @@ def test_the_mappe_of_a_cancelled_sitzung_is_refused_in_words(demo, database, br
     response = browser().login("becker").get(f"/meine-sitzungen/{meeting_id}/sitzungsmappe.pdf")
     assert response.status_code == 409
     assert "Die Sitzung ist abgesagt; es gibt keine Sitzungsmappe." in response.get_data(as_text=True)
+
+
+def test_the_built_mappe_is_shared_by_equal_readers_and_built_anew_after_a_change(demo, database, tmp_path):  # type: ignore[no-untyped-def]
+    meeting_id = stock_meeting(database)
+    other_member(database)
+    files = FileStore(database.settings.files_path)
+    cache = mappe.Cache(tmp_path / "sitzungsmappen")
+
+    def get(username: str | None, kind: str = "pdf") -> tuple[Any, bool]:
+        actor = _actor(database, username)
+        with database.unit_of_work(write=False) as s:
+            found = mappe.read(s, actor, meeting_id, files, NOW.astimezone(TIMEZONE).date(), NOW)
+        return cache.file(found, kind)
+
+    member, built = get("becker")
+    assert built is True
+    secretary, built_again = get("hoffmann")  # the same content: the same file, not built again
+    assert (secretary, built_again) == (member, False)
+    outsider, built = get("jansen")
+    assert built is True and outsider != member
+    assert "2024/502" not in all_text(outsider.read_bytes()) and "2024/502" in all_text(member.read_bytes())
+
+    with database.unit_of_work() as s:
+        paper = s.exec(select(Paper).where(Paper.reference == "2024/501")).one()
+        content = demo_pdf("Stellungnahme ADFC")
+        s.add(File(paper_id=paper.id, position=4, name="Stellungnahme ADFC", file_name="Stellungnahme.pdf",
+                   mime_type="application/pdf", size=len(content), sha_512_checksum=files.put(s, content)))
+    changed, built = get("becker")
+    assert built is True and changed != member
+    children = [c for title, _p, kids in outline(changed.read_bytes()) for c, _page in kids]
+    assert "Anlage 4: Stellungnahme ADFC" in children
+    zipped, built = get("becker", "zip")
+    assert built is True and zipped.suffix == ".zip"
+    leftovers = [p.name for p in cache.root.iterdir() if p.name.startswith(".build-")]
+    assert leftovers == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from datetime import timedelta
 from typing import Any
 
@@ -65,8 +64,6 @@ def vote_word(code: str) -> str:
 
 
 ICS = "text/calendar; charset=utf-8"
-#: A Sitzungsmappe up to this size is built in memory, a larger one in a temporary file.
-MAPPE_IN_MEMORY = 16 * 1024 * 1024
 #: How far back a feed reaches (calendars keep what they had; a feed need not carry years).
 FEED_DAYS_BACK = 180
 
@@ -445,17 +442,11 @@ def sitzungsmappe(meeting_id: int, kind: str) -> ResponseReturnValue:
         if exc.status == 404:
             abort(404)
         return _mine_page(exc.status, exc.message)
-    # Spooled: a small Mappe stays in memory, a large one goes to a temporary file.
-    out = tempfile.SpooledTemporaryFile(max_size=MAPPE_IN_MEMORY)
-    if kind == "pdf":
-        mappe.write_pdf(found, out)
-    else:
-        mappe.write_zip(found, out)
-    out.seek(0)
+    # Built once per content (members of a Gremium share one file), then served from disk.
+    path, _built = mappe.Cache(_settings().mappe_path).file(found, kind)
     name = f"{found.base_name}.{kind}"
-    response = send_file(out, mimetype="application/pdf" if kind == "pdf" else "application/zip",
-                         max_age=0)
-    response.call_on_close(out.close)
+    response = send_file(path, mimetype="application/pdf" if kind == "pdf" else "application/zip", max_age=0,
+                         etag=path.stem[:40])
     response.headers["Content-Disposition"] = files_response.content_disposition("attachment", name)
     response.headers["Cache-Control"] = "private, no-store"  # the closed part stays off shared caches
     response.headers["X-Content-Type-Options"] = "nosniff"
