@@ -113,8 +113,8 @@ def _short(text: str, limit: int) -> str:
 def read(session: Session, actor: Actor | None, meeting_id: int, files: FileStore,
          today: dt.date, now: dt.datetime) -> Mappe:
     """What ``actor`` may find in the Sitzungsmappe of a Sitzung (404: no such Sitzung; 409:
-    cancelled). Three statements besides the login's: the Sitzung with its Gremium, the
-    agenda with its Vorlagen, the Anlagen (and one for the closed part's membership check)."""
+    cancelled). One statement each: the Sitzung, its Gremium, the closed part's check (for a
+    member), the agenda, the Vorlagen the reader may see, their lead departments, their Anlagen."""
     meeting = session.get(Meeting, meeting_id) if 0 < meeting_id <= MAX_ID else None
     if meeting is None:
         raise NotFound("Diese Sitzung gibt es nicht.")
@@ -131,7 +131,11 @@ def read(session: Session, actor: Actor | None, meeting_id: int, files: FileStor
     papers = {p.id: p for p in session.exec(query)} if ids else {}
     leads = {o.id: o.name for o in session.exec(select(Organization).where(col(Organization.id).in_(
         {p.under_direction_of_id for p in papers.values() if p.under_direction_of_id})))} if papers else {}
-    documents = meetings.documents_of(session, papers)
+    documents: dict[int, list[File]] = {}
+    if papers:  # every Anlage, also one known by name only (imported): the agenda names it
+        for f in session.exec(select(File).where(col(File.paper_id).in_(papers))
+                              .order_by(col(File.paper_id), col(File.position), col(File.id))):
+            documents.setdefault(f.paper_id, []).append(f)
     tops: list[Top] = []
     for entry in entries:
         if entry.paper_id is not None and entry.paper_id not in papers:
@@ -144,7 +148,9 @@ def read(session: Session, actor: Actor | None, meeting_id: int, files: FileStor
             shown = _file_name(f)
             anlage = Anlage(f, path if path is not None and path.is_file() else None,
                             f"Anlage {position}: {f.name}", _safe(f"Anlage {position} – {shown}"))
-            if anlage.path is None:
+            if f.sha_512_checksum is None:
+                anlage.why_not = "nur dem Namen nach bekannt, Datei liegt nicht vor"
+            elif anlage.path is None:
                 anlage.why_not = "fehlt im Dateispeicher"
             elif f.mime_type != PDF_MIME and not shown.lower().endswith(".pdf"):
                 anlage.why_not = "nur in der ZIP-Datei"
@@ -304,7 +310,7 @@ def write_zip(mappe: Mappe, target: IO[bytes]) -> list[str]:
                 index_lines.append(f"    {name}")
             for anlage in top.anlagen:
                 if anlage.path is None:
-                    index_lines.append(f"    {anlage.label}: fehlt im Dateispeicher")
+                    index_lines.append(f"    {anlage.label}: {anlage.why_not}")
                     continue
                 name = f"{folder}/{anlage.zip_name}"
                 archive.write(anlage.path, name, compress_type=zipfile.ZIP_STORED)

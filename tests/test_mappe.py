@@ -331,3 +331,21 @@ def test_the_built_mappe_is_shared_by_equal_readers_and_built_anew_after_a_chang
     assert built is True and zipped.suffix == ".zip"
     leftovers = [p.name for p in cache.root.iterdir() if p.name.startswith(".build-")]
     assert leftovers == []
+
+
+def test_the_seed_vorlage_s_anlagen_known_by_name_only_are_named_on_the_agenda(demo, database):  # type: ignore[no-untyped-def]
+    """The demo's Vorlage 2024/063 on SI/2024/131 has two Anlagen known by name and size only
+    (as imported): the agenda names them, the PDF and the ZIP cannot hold them."""
+    with database.unit_of_work(write=False) as s:
+        meeting_id = s.exec(select(Meeting.id).where(Meeting.reference == "SI/2024/131")).one()
+    found, pdf, archive = build(database, "becker", meeting_id)
+    [top] = found.tops
+    reasons = [(a.label[:9], a.why_not) for a in top.anlagen]
+    assert reasons == [("Anlage 1:", "nur dem Namen nach bekannt, Datei liegt nicht vor"),
+                       ("Anlage 2:", "nur dem Namen nach bekannt, Datei liegt nicht vor")]
+    assert "(nur dem Namen nach bekannt, Datei liegt nicht vor)" in all_text(pdf)
+    with zipfile.ZipFile(io.BytesIO(archive)) as z:
+        names = sorted(z.namelist())
+    assert names == ["00 Inhalt.txt", "00 Tagesordnung.pdf",
+                     "01 TOP 5 – Bericht Kooperationsvereinbarung mit regionalen Wirtschafts…/"  # 60 characters
+                     "Vorlage 2024-063.pdf"]
