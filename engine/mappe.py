@@ -234,6 +234,7 @@ def write_pdf(mappe: Mappe, target: IO[bytes]) -> int:
     """The combined PDF into ``target``: cover and agenda, then per TOP its Vorlage and its PDF
     Anlagen, with an outline (bookmarks) per TOP and document. Returns its page count."""
     from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import NameObject, TextStringObject
 
     with _readers(mappe) as readers:
         rendered = _render(mappe)
@@ -263,6 +264,7 @@ def write_pdf(mappe: Mappe, target: IO[bytes]) -> int:
         writer.add_metadata({"/Title": f"{mappe.base_name}", "/Author": mappe.organization.name,
                              "/Creator": "ratsflow"})
         writer.page_mode = "/UseOutlines"  # the viewer opens with the bookmarks shown
+        writer._root_object[NameObject("/Lang")] = TextStringObject("de")  # the document's language
         writer.write(target)
         return len(writer.pages)
 

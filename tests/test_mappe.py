@@ -145,6 +145,7 @@ def test_a_member_gets_every_top_with_its_vorlage_and_anlagen(demo, database):  
     assert "Anlage 2: Foto Kreuzung (nur in der ZIP-Datei)" in agenda
     assert "Anlage 3: Gutachten Verkehr (nicht lesbar, nur in der ZIP-Datei)" in agenda
     assert "Nichtöffentlicher Teil" in agenda and "vertraulich zu behandeln" in agenda
+    assert reader.trailer["/Root"]["/Lang"] == "de"
     assert reader.metadata.title == "Sitzungsmappe AWSG " + found.meeting.start.astimezone(TIMEZONE).strftime("%d.%m.%Y")
 
     with zipfile.ZipFile(io.BytesIO(archive)) as z:
