@@ -272,6 +272,9 @@ def test_meine_sitzungen_offers_the_mappe_and_the_download_keeps_the_rule(demo, 
     page = member.get("/meine-sitzungen").get_data(as_text=True)
     assert f'href="/meine-sitzungen/{meeting_id}/sitzungsmappe.pdf"' in page
     assert f'href="/meine-sitzungen/{meeting_id}/sitzungsmappe.zip"' in page
+    assert "Sitzungsmappe vom " in page and "Die Sitzungsmappe enthält die Tagesordnung" in page
+    english = member.get("/meine-sitzungen?lang=en").get_data(as_text=True)
+    assert "Meeting pack" in english and "meeting pack of " in english
     response = member.get(f"/meine-sitzungen/{meeting_id}/sitzungsmappe.pdf")
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     assert response.headers["Cache-Control"] == "private, no-store"
