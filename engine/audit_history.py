@@ -53,6 +53,7 @@ ACTIONS: dict[str, str] = {
     "meeting.invitation_sent": N_("Einladung versandt"),
     "meeting.invitation_overdue": N_("Ladungsfrist versäumt"),
     "agenda.changed": N_("Tagesordnung geändert"),
+    "agenda.supplement_sent": N_("Nachtrag zur Tagesordnung versandt"),
     "agenda_item.result_released": N_("Ergebnis freigegeben"),
     "attendance.recorded": N_("Anwesenheit erfasst"),
     "attendance.apologised": N_("Entschuldigung"),
@@ -356,6 +357,11 @@ def describe(event: AuditEvent, _: Translate = german, names: Names | None = Non
             parts.append(_("ohne Zuordnung: %(groups)s", groups=", ".join(d["ignored"])))
         if d.get("sessions"):
             parts.append(_("beendete Anmeldungen: %(count)s", count=d["sessions"]))
+    elif event.action == "agenda.supplement_sent":
+        parts.append(_session_of(event, d, names, _))
+        parts.append(_("Nachtrag %(n)s an %(members)s Mitglieder", n=d.get("nachtrag"),
+                       members=d.get("members")))
+        parts.append("; ".join(d.get("changes") or []))
     elif event.action == "agenda.changed":
         parts.append(_session_of(event, d, names, _))
         parts.append(str(d.get("change", "")))

@@ -118,6 +118,11 @@ class Settings:
         return self.instance_path / "files"
 
     @property
+    def mappe_path(self) -> Path:
+        """Built Sitzungsmappen, by what is in them (``engine.mappe.Cache``)."""
+        return self.instance_path / "sitzungsmappen"
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 

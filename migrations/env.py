@@ -6,6 +6,7 @@ from sqlmodel import SQLModel
 import engine.allowance  # noqa: F401  (registers the tables on SQLModel.metadata)
 import engine.attendance  # noqa: F401
 import engine.audit  # noqa: F401
+import engine.calendar.nachtrag  # noqa: F401
 import engine.calendar.reminders  # noqa: F401
 import engine.council  # noqa: F401
 import engine.identity.logins  # noqa: F401

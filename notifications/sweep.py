@@ -25,7 +25,7 @@ from sqlalchemy import case, update
 from sqlmodel import Session, col, select
 
 from engine import audit, outbox
-from engine.calendar import deadlines, meetings, reminders
+from engine.calendar import deadlines, meetings, nachtrag, reminders
 from engine.calendar.reminders import Reminder
 from engine.council import Account, Meeting, Organization, Person
 from engine.db import Database
@@ -51,7 +51,7 @@ _WITH_CALENDAR = {reminders.KIND_INVITATION, reminders.KIND_MOVED, reminders.KIN
 #: Kinds that make no sense once the session has begun (a late sweep drops them).
 _BEFORE_SESSION = {reminders.KIND_SESSION, reminders.KIND_AGENDA_CLOSING, reminders.KIND_INVITATION_DUE,
                    reminders.KIND_INVITATION_MISSED,
-                   reminders.KIND_INVITATION, reminders.KIND_MOVED}
+                   reminders.KIND_INVITATION, reminders.KIND_MOVED, reminders.KIND_NACHTRAG}
 
 
 @dataclass
@@ -333,6 +333,7 @@ def run_once(database: Database, now: datetime | Callable[[], datetime],
             fired_timers = fire_timers(database, at)
             with database.unit_of_work() as s:
                 reminders.plan_overdue_tasks(s, at)
+                nachtrag.detect(s, at)  # agendas changed after their invitation: the members are told
             producing.added()
             fired = fire_due(database, at, committed=producing.added, ahead=lookahead)
         finally:

@@ -181,6 +181,15 @@ TABLE: list[Row] = [
     Row("meetings.apology", "POST", "/meine-sitzungen/{later}/entschuldigung", LOGIN, 302, 403, 403, 403, 403, 403),
     Row("meetings.my_bias", "POST", "/meine-sitzungen/tops/{item}/befangenheit",
         LOGIN, 409, 403, 403, 403, 403, 403),
+    # The Sitzungsmappe: for everyone logged in, with what each may see (the non-public part only
+    # for the Gremium's members, Sekretariat, Revision and the administration: tests/test_mappe.py
+    # checks the contents per role); no Mappe of a Sitzung that is not there.
+    Row("meetings.sitzungsmappe", "GET", "/meine-sitzungen/{later}/sitzungsmappe.pdf",
+        LOGIN, 200, 200, 200, 200, 200, 200),
+    Row("meetings.sitzungsmappe", "GET", "/meine-sitzungen/{later}/sitzungsmappe.zip",
+        LOGIN, 200, 200, 200, 200, 200, 200),
+    Row("meetings.sitzungsmappe", "GET", "/meine-sitzungen/999999/sitzungsmappe.zip",
+        LOGIN, 404, 404, 404, 404, 404, 404),
     # Sitzungsgeld: the Sekretariat of a Gremium (krause: his own) and the administration.
     Row("meetings.allowances", "GET", "/sitzungsgeld", LOGIN, 403, 200, 200, 403, 403, 200),
     Row("meetings.allowances", "GET", "/sitzungsgeld?gremium={committee}", LOGIN, 403, 200, 403, 403, 403, 200),

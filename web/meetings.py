@@ -5,11 +5,22 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from sqlmodel import Session, col, select
 
-from engine import allowance, attendance
+from engine import allowance, attendance, mappe
 from engine.accounts import Actor
 from engine.calendar import agenda, deadlines, meetings, reminders
 from engine.council import ROLE_SECRETARIAT, Account, AgendaItem, Meeting, Organization, Paper, Person
@@ -23,6 +34,7 @@ from engine.visibility import is_published, sees_closed_part
 from engine.workflow.models import WorkflowTimer
 from notifications import calendar
 
+from . import files_response
 from .auth import csrf_exempt, current_actor, login_required
 from .i18n import gettext as _
 from .views import form_values, request_now, request_session, request_today, rollback_request
@@ -414,6 +426,32 @@ def my_bias(item_id: int) -> ResponseReturnValue:
         s, actor, item_id, None, request.form.get("note"), withdraw=withdraw, now=request_now()),
         _("Ihre Befangenheit wurde zurückgenommen.") if withdraw else
         _("Ihre Befangenheit ist vermerkt: Sie stimmen bei diesem Tagesordnungspunkt nicht mit ab."))
+
+
+@bp.get("/meine-sitzungen/<int:meeting_id>/sitzungsmappe.<any(pdf, zip):kind>")
+@login_required
+def sitzungsmappe(meeting_id: int, kind: str) -> ResponseReturnValue:
+    """A Sitzung's agenda with every Vorlage and Anlage the reader may see, as one PDF (a
+    bookmark per TOP) or a ZIP (a folder per TOP); built from the current agenda. The
+    non-public part only for whom ``engine.visibility`` lets in (``engine.mappe``)."""
+    s = request_session()
+    try:
+        found = mappe.read(s, current_actor(), meeting_id, files_response.store(), request_today(),
+                           request_now())
+    except EngineError as exc:
+        if exc.status == 404:
+            abort(404)
+        return _mine_page(exc.status, exc.message)
+    # Built once per content (members of a Gremium share one file), then served from disk.
+    path, _built = mappe.Cache(_settings().mappe_path).file(found, kind)
+    name = f"{found.base_name}.{kind}"
+    response = send_file(path, mimetype="application/pdf" if kind == "pdf" else "application/zip", max_age=0,
+                         etag=path.stem[:40])
+    response.headers["Content-Disposition"] = files_response.content_disposition("attachment", name)
+    response.headers["Cache-Control"] = "private, no-store"  # the closed part stays off shared caches
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = files_response.FILE_CSP
+    return response
 
 
 @bp.route(f"{reminders.UNSUBSCRIBE_PATH}<token>", methods=["GET", "POST"])

@@ -13,7 +13,7 @@ from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from engine import audit
-from engine.calendar import deadlines, reminders
+from engine.calendar import deadlines, nachtrag, reminders
 from engine.council import (
     MEETING_INVITED,
     AgendaItem,
@@ -71,6 +71,7 @@ def dispatch_invitation(session: Session, username: str, display_name: str, meet
     session.add(meeting)
     session.flush()
     reminders.plan_meeting(session, meeting, now)  # the Ladungsfrist reminder is no longer due
+    nachtrag.note_invitation(session, meeting, now)  # later changes of the agenda: a Nachtrag
     notified = reminders.notify_members(session, meeting, reminders.KIND_INVITATION, now,
                                         note=reason if late else None)
     org = session.get(Organization, meeting.organization_id)

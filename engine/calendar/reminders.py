@@ -74,16 +74,18 @@ KIND_INVITATION_MISSED = "ladungsfrist_versaeumt"
 KIND_INVITATION = "einladung"
 KIND_MOVED = "verlegt"
 KIND_CANCELLED = "abgesagt"
+#: The agenda changed after the invitation: the members are told what (``engine.calendar.nachtrag``).
+KIND_NACHTRAG = "nachtrag"
 #: A task is overdue: its holder (or, unclaimed, its Gremium's Sekretariat) is told once per
 #: due date, on the morning after it passed.
 KIND_TASK_OVERDUE = "aufgabe_ueberfaellig"
 KINDS = (KIND_SESSION, KIND_AGENDA_CLOSING, KIND_INVITATION_DUE, KIND_INVITATION_MISSED,
-         KIND_INVITATION, KIND_MOVED, KIND_CANCELLED)
+         KIND_INVITATION, KIND_MOVED, KIND_CANCELLED, KIND_NACHTRAG)
 #: What a kind is called where people read it (the history, pages).
 KIND_NAMES = {KIND_SESSION: N_("Sitzungserinnerung"), KIND_AGENDA_CLOSING: N_("Tagesordnungsschluss"),
               KIND_INVITATION_DUE: N_("Ladungsfrist"), KIND_INVITATION_MISSED: N_("Ladungsfrist versäumt"),
               KIND_INVITATION: N_("Einladung"), KIND_MOVED: N_("Verlegung"), KIND_CANCELLED: N_("Absage"),
-              KIND_TASK_OVERDUE: N_("Aufgabe überfällig")}
+              KIND_TASK_OVERDUE: N_("Aufgabe überfällig"), KIND_NACHTRAG: N_("Nachtrag zur Tagesordnung")}
 #: What a reminder rule's lead time counts back from, in words ("7 Tage vor der Sitzung").
 ANCHOR_NAMES = {KIND_SESSION: N_("vor der Sitzung"), KIND_AGENDA_CLOSING: N_("vor dem Tagesordnungsschluss"),
                 KIND_INVITATION_DUE: N_("vor Ablauf der Ladungsfrist")}
