@@ -111,7 +111,7 @@ class AuditHead(SQLModel, table=True):
     seq: int = 0
     hash: str = GENESIS
     #: PostgreSQL: a gap the sealer met waits here: numbers missing below ``horizon_seq`` are
-    #: final once every transaction older than ``horizon_xmax`` (a snapshot's xmax) has ended.
+    #: final once every transaction older than ``horizon_xmax`` (the sealer's id) has ended.
     horizon_seq: int | None = None
     horizon_xmax: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
@@ -285,9 +285,15 @@ _HEAD_PG = text(
     "SELECT seq, hash, horizon_seq, horizon_xmax IS NOT NULL AND "
     "pg_snapshot_xmin(pg_current_snapshot())::text::bigint >= horizon_xmax "
     "FROM audit_head WHERE id = 1 FOR UPDATE")
+#: The horizon: the sealer's own transaction id (or the snapshot's xmax, if higher). Its id was
+#: given when it locked the head, after the highest number it saw had committed, so after every
+#: writer holding a smaller number took its id (``audit_next_seq()``: id first, then number).
+#: The snapshot's xmax alone ("one past the last ended id") may lie at or below such a writer's
+#: id when an older transaction took the later number and ended first.
 _SET_HORIZON_PG = text(
     "UPDATE audit_head SET horizon_seq = :s, "
-    "horizon_xmax = pg_snapshot_xmax(pg_current_snapshot())::text::bigint WHERE id = 1")
+    "horizon_xmax = greatest(pg_current_xact_id()::text::bigint, "
+    "pg_snapshot_xmax(pg_current_snapshot())::text::bigint) WHERE id = 1")
 
 _CLEAR_HORIZON = text("UPDATE audit_head SET horizon_seq = NULL, horizon_xmax = NULL WHERE id = 1")
 
@@ -298,8 +304,8 @@ def seal(session: Session, *, wait: bool = True, limit: int = SEAL_BATCH) -> int
     One sealer at a time (it locks the head row; ``wait=False``: give way to one at work).
     A gap in the numbers is passed only when final: on SQLite at once (the sealer holds the
     write lock, so no writer is in flight); on PostgreSQL the first meeting notes the highest
-    number seen and the newest transaction id then (``horizon``); once every transaction
-    older than that has ended, no number below it can still commit, and the gap is passed.
+    number seen and its own transaction id (``horizon``); once every transaction older than
+    that has ended, no number below it can still commit, and the gap is passed.
     (``audit_next_seq()`` gives a writer its transaction id before its number, so whoever
     holds a missing number was running when the horizon was taken.)
 

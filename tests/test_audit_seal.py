@@ -172,6 +172,32 @@ def test_a_number_still_in_flight_is_never_skipped(demo, database) -> None:  # t
 
 
 @POSTGRES_ONLY
+def test_a_number_taken_after_an_older_transaction_began_is_never_skipped(demo, database) -> None:  # type: ignore[no-untyped-def]
+    """The horizon covers a writer whose transaction id is younger than the last one to end: an
+    older transaction (its id first) takes the later number and commits while the younger one
+    still holds the earlier number. A horizon from the snapshot (one past the last ended id)
+    would lie at or below the younger writer's id and let the sealer pass its number."""
+    start = _verify(database).last_seq
+    older = database.begin()
+    older.session.execute(text("SELECT pg_current_xact_id()"))  # its id before the other's
+    younger = database.begin()
+    early = audit.record(younger.session, "x", "X", "task.commented", details={"text": "früh vergeben"}).seq
+    late = audit.record(older.session, "y", "Y", "task.commented", details={"text": "später vergeben"}).seq
+    assert (early, late) == (start + 1, start + 2)
+    older.commit()  # its seal meets the gap and leaves it to a seal after the commit
+    older.close()
+    for _ in range(3):  # while the younger writer runs, no seal passes its number
+        assert _seal(database) == 0
+    assert _event(database, late).hash is None
+    younger.commit()
+    younger.close()
+    first, second = _event(database, early), _event(database, late)
+    assert (first.prev_seq, second.prev_seq, second.prev_hash) == (start, early, first.hash)
+    report = _verify(database)
+    assert report.ok and report.last_seq == late and report.unsealed == 0
+
+
+@POSTGRES_ONLY
 def test_parallel_writers_all_end_up_in_one_chain(demo, database) -> None:  # type: ignore[no-untyped-def]
     start = _verify(database)
     failures: list[BaseException] = []
