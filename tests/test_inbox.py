@@ -183,7 +183,8 @@ def test_comments_are_kept_shown_and_audited(demo, database, browser):  # type: 
     assert re.search(r"Kommentare Lea Hoffmann, \d\d\.\d\d\.\d{4}, \d\d:\d\d Uhr Bitte Anlage 2 nachreichen\.", page)
     with database.unit_of_work() as s:
         assert len(s.exec(select(TaskComment)).all()) == 2
-        texts = [e.details["text"] for e in s.exec(select(AuditEvent).where(AuditEvent.action == "task.commented"))]
+        texts = [e.details["text"] for e in s.exec(select(AuditEvent).where(
+            AuditEvent.action == "task.commented").order_by(col(AuditEvent.seq)))]
         assert texts == ["Bitte Anlage 2 nachreichen.", "Liegt vor."]
 
 
