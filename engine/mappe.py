@@ -27,6 +27,7 @@ import json
 import os
 import re
 import tempfile
+import time
 import unicodedata
 import zipfile
 from collections.abc import Callable, Iterator
@@ -36,16 +37,18 @@ from pathlib import Path
 from typing import IO, Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import or_
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from engine.accounts import Actor
 from engine.calendar import meetings
-from engine.council import File, Meeting, Organization, Paper
+from engine.council import Consultation, File, Meeting, Organization, Paper
 from engine.errors import Conflict, NotFound
 from engine.files import BadFileName, FileStore, normalise_file_name
 from engine.schemas import MAX_ID
 from engine.settings import TIMEZONE
-from engine.visibility import sees_closed_part, sees_everything, visible_papers_clause
+from engine.visibility import published_clause, sees_closed_part, sees_everything, visible_papers_clause
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PDF_MIME = "application/pdf"
@@ -120,14 +123,33 @@ def read(session: Session, actor: Actor | None, meeting_id: int, files: FileStor
         raise NotFound("Diese Sitzung gibt es nicht.")
     if meeting.cancelled:
         raise Conflict("Die Sitzung ist abgesagt; es gibt keine Sitzungsmappe.")
+    closed = sees_closed_part(session, actor, meeting, today)
+    return _compose(session, meeting, closed, None if sees_everything(actor)
+                    else visible_papers_clause(actor, today), files, now)
+
+
+def read_as_member(session: Session, meeting: Meeting, files: FileStore, now: dt.datetime,
+                   closed: bool = True) -> Mappe:
+    """The Mappe as a member of the Gremium reads it (``closed=False``: as anyone else), for
+    building it ahead (:func:`prebuild`): the closed part, and of the Vorlagen those the member
+    rule of ``engine.visibility`` lets a member see – published ones and those with a Beratung in
+    this Gremium. Should a reader's own Mappe differ (a member of several Gremien), its
+    fingerprint differs and it is built when asked for: nobody gets another reader's file."""
+    rule = or_(published_clause(), col(Paper.id).in_(select(Consultation.paper_id).where(
+        Consultation.organization_id == meeting.organization_id))) if closed else published_clause()
+    return _compose(session, meeting, closed, rule, files, now)
+
+
+def _compose(session: Session, meeting: Meeting, closed: bool, rule: ColumnElement[bool] | None,
+             files: FileStore, now: dt.datetime) -> Mappe:
+    assert meeting.id is not None
     organization = session.get(Organization, meeting.organization_id)
     assert organization is not None
-    closed = sees_closed_part(session, actor, meeting, today)
-    entries = meetings.agenda(session, meeting_id, public_only=not closed)
+    entries = meetings.agenda(session, meeting.id, public_only=not closed)
     ids = {e.paper_id for e in entries if e.paper_id is not None}
     query = select(Paper).where(col(Paper.id).in_(ids))
-    if not sees_everything(actor):
-        query = query.where(visible_papers_clause(actor, today))
+    if rule is not None:
+        query = query.where(rule)
     papers = {p.id: p for p in session.exec(query)} if ids else {}
     leads = {o.id: o.name for o in session.exec(select(Organization).where(col(Organization.id).in_(
         {p.under_direction_of_id for p in papers.values() if p.under_direction_of_id})))} if papers else {}
@@ -385,3 +407,28 @@ class Cache:
                     old.unlink(missing_ok=True)
             except OSError:
                 continue  # another worker removed it first
+
+
+def prebuild(database: Any, files: FileStore, cache: Cache, now: dt.datetime, seconds: float = 50.0) -> int:
+    """Build ahead the Mappen members will ask for: of every invited Sitzung ahead, the members'
+    and the public one (PDF and ZIP), where not built yet – so the first member after the
+    invitation or a change does not wait for WeasyPrint. Stops starting new ones after
+    ``seconds``. Returns how many files it built. Reads in its own short units of work."""
+    started = time.monotonic()
+    with database.unit_of_work(write=False) as s:
+        ahead = [m.id for m in s.exec(select(Meeting).where(
+            col(Meeting.invited).is_not(None), Meeting.cancelled == False,  # noqa: E712
+            col(Meeting.start) > now).order_by(col(Meeting.start)))]
+    built = 0
+    for meeting_id in ahead:
+        for closed in (True, False):
+            with database.unit_of_work(write=False) as s:
+                meeting = s.get(Meeting, meeting_id)
+                if meeting is None or meeting.cancelled:
+                    break
+                mappe = read_as_member(s, meeting, files, now, closed)
+            for kind in ("pdf", "zip"):
+                if time.monotonic() - started > seconds:
+                    return built
+                built += cache.file(mappe, kind)[1]
+    return built

@@ -32,7 +32,7 @@ from typing import IO, Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
 
-from engine import audit, outbox, search
+from engine import audit, mappe, outbox, search
 from engine.calendar import reminders
 from engine.db import Database
 from engine.files import FileStore
@@ -135,6 +135,8 @@ class Sealer:
 
 #: How often the search job reads new Anlagen and indexes what bulk writers left.
 SEARCH_SECONDS = 15
+#: How often the Sitzungsmappen of invited Sitzungen are built ahead (seconds).
+MAPPE_SECONDS = 60
 
 
 def update_search(database: Database) -> search.CatchUp | None:
@@ -148,6 +150,21 @@ def update_search(database: Database) -> search.CatchUp | None:
     if done.read or done.indexed:
         log.info("search index: %s", done.summary())
     return done
+
+
+def prebuild_mappen(database: Database, now: datetime | None = None) -> int:
+    """The ``sitzungsmappen`` job: the Mappen of invited Sitzungen built ahead (``engine.mappe``),
+    apart from the sweep (WeasyPrint takes seconds; reminders must not wait for it)."""
+    settings = database.settings
+    try:
+        built = mappe.prebuild(database, FileStore(settings.files_path), mappe.Cache(settings.mappe_path),
+                               now or utcnow(), seconds=MAPPE_SECONDS * 0.8)
+    except Exception:
+        log.exception("building Sitzungsmappen ahead failed; the next run tries again")
+        return 0
+    if built:
+        log.info("Sitzungsmappen built ahead: %d", built)
+    return built
 
 
 class Jobs:
@@ -220,6 +237,8 @@ def _start(database: Database, lock: LeaderLock, transport: Transport | None) ->
                       id="audit-verify", replace_existing=True, coalesce=True, max_instances=1)
     scheduler.add_job(update_search, "interval", seconds=SEARCH_SECONDS, args=[database], id="search",
                       replace_existing=True, coalesce=True, max_instances=1)
+    scheduler.add_job(prebuild_mappen, "interval", seconds=MAPPE_SECONDS, args=[database],
+                      id="sitzungsmappen", replace_existing=True, coalesce=True, max_instances=1)
     scheduler.add_job(jobs.sweep, "interval", seconds=database.settings.sweep_seconds, id="sweep",
                       replace_existing=True, coalesce=True, max_instances=1, next_run_time=utcnow())
     scheduler.start()

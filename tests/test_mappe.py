@@ -5,6 +5,7 @@ part only for the Gremium's members (and its Sekretariat, Revision, the administ
 from __future__ import annotations
 
 import io
+import shutil
 import zipfile
 from datetime import timedelta
 from typing import Any
@@ -353,3 +354,34 @@ def test_the_seed_vorlage_s_anlagen_known_by_name_only_are_named_on_the_agenda(d
     assert names == ["00 Inhalt.txt", "00 Tagesordnung.pdf",
                      "01 TOP 5 – Bericht Kooperationsvereinbarung mit regionalen Wirtschafts…/"  # 60 characters
                      "Vorlage 2024-063.pdf"]
+
+
+def test_the_scheduler_builds_the_mappen_of_invited_sitzungen_ahead(demo, database, browser):  # type: ignore[no-untyped-def]
+    """After the invitation the ``sitzungsmappen`` job builds the members' and the public Mappe;
+    a member's and an outsider's download then find theirs built (the members' own fingerprint
+    is the one built ahead); after a change the next run builds the new one."""
+    from engine.process import sessions
+    from notifications.scheduler import prebuild_mappen
+
+    meeting_id = stock_meeting(database)
+    other_member(database)
+    files = FileStore(database.settings.files_path)
+    cache = mappe.Cache(database.settings.mappe_path)
+    shutil.rmtree(cache.root, ignore_errors=True)  # the instance folder outlives a test: built afresh
+    assert prebuild_mappen(database, NOW) == 0  # nothing invited ahead yet (the demo's SI/2024/131 is past)
+    with database.unit_of_work() as s:
+        sessions.send_invitation(s, _actor(database, "hoffmann"), meeting_id, {}, now=NOW)
+    assert prebuild_mappen(database, NOW) == 4  # members' and public, PDF and ZIP
+    assert prebuild_mappen(database, NOW) == 0
+
+    def hit(username: str, kind: str) -> bool:
+        with database.unit_of_work(write=False) as s:
+            found = mappe.read(s, _actor(database, username), meeting_id, files, NOW.astimezone(TIMEZONE).date(),
+                               NOW)
+        return not cache.file(found, kind)[1]
+
+    hits = [hit("becker", "pdf"), hit("hoffmann", "zip"), hit("jansen", "pdf"), hit("krueger", "zip")]
+    assert all(hits), hits
+    with database.unit_of_work() as s:
+        s.exec(select(Paper).where(Paper.reference == "2024/502")).one().facts = "Neuer Sachverhalt."
+    assert prebuild_mappen(database, NOW) == 2  # the members' one changed; the public one did not
