@@ -118,7 +118,7 @@ def test_urgent_decision_then_approval_in_the_next_session(database, actor, urge
     assert decided[0]["hauptverwaltungsbeamter"] == "Kaiser, Ulrich" and decided[0]["mitglied"] == "Jansen, Peter"
 
 
-def test_a_refused_approval_is_recorded_with_what_it_means(database, actor, urgent):  # type: ignore[no-untyped-def]
+def test_a_refused_approval_is_recorded_with_what_it_means(database, actor, urgent, app):  # type: ignore[no-untyped-def]
     _on_agenda_urgently(database, actor, urgent)
     _decide(database, actor, urgent)
     _do(database, actor, urgent["paper_id"], {"genehmigung": "nicht_genehmigt", "anmerkung": "Aufgehoben."},
@@ -132,6 +132,11 @@ def test_a_refused_approval_is_recorded_with_what_it_means(database, actor, urge
     assert (decision.approval, decision.approval_note) == ("nicht_genehmigt", "Aufgehoben.")
     assert item.result == "nicht_genehmigt"
     assert approvals[0]["bedeutung"] == URGENT_REFUSED_MEANS
+    # OParl says it in words: the result, and who decided what, and what the refusal means.
+    served = app.test_client().get(f"/oparl/v1.1/agendaitem/{item.id}").get_json()
+    assert served["result"] == "Dringlichkeitsentscheidung nicht genehmigt"
+    words = served["resolutionText"]
+    assert "Kaiser, Ulrich und Jansen, Peter" in words and "Rechte anderer" in words and "Aufgehoben." in words
 
 
 def test_head_and_member_must_be_two_people_and_nothing_is_written(database, actor, urgent):  # type: ignore[no-untyped-def]

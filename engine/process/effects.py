@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from engine import attendance
 from engine.calendar import meetings, reminders
@@ -174,6 +174,20 @@ def _record_approval(ctx: EffectContext) -> dict[str, Any]:
     if ctx.consultation is None:
         return {}
     approval, note = ctx.values["genehmigung"], ctx.values.get("anmerkung")
+    decision = ctx.session.exec(select(UrgentDecision).where(
+        UrgentDecision.consultation_id == ctx.consultation_id, col(UrgentDecision.approval).is_(None))).first()
+    if decision is None:
+        raise Conflict("Zu dieser Beratung ist keine offene Dringlichkeitsentscheidung erfasst.")
+    # The TOP says in words what was approved (the public page, OParl's resolutionText).
+    words = [f"{RESULTS[approval]}: Dringlichkeitsentscheidung vom {decision.decided_on:%d.%m.%Y} "
+             f"({decision.head_name} und {decision.member_name}, § 60 Abs. 1 GO NRW): "
+             f"{RESULTS[decision.result]}."]
+    if decision.resolution_text:
+        words.append(decision.resolution_text)
+    if approval == "nicht_genehmigt":
+        words.append(URGENT_REFUSED_MEANS)
+    if note:
+        words.append(note)
 
     def fill(writes: Writes) -> None:
         writes.update(table_of(UrgentDecision), {"consultation_id": ctx.consultation_id, "approval": None}, {
@@ -181,7 +195,7 @@ def _record_approval(ctx: EffectContext) -> dict[str, Any]:
             expect=1,
             refusal=Conflict("Zu dieser Beratung ist keine offene Dringlichkeitsentscheidung erfasst."))
         writes.update(table_of(AgendaItem), {"consultation_id": ctx.consultation_id, "result": None}, {
-            "result": approval, "resolution_text": note, "modified": ctx.now},
+            "result": approval, "resolution_text": "\n\n".join(words), "modified": ctx.now},
             expect=1, refusal=Conflict("Die Beratung steht nicht auf genau einer offenen Tagesordnung."))
     ctx.write(fill)
     return {"genehmigung": RESULTS[approval],
