@@ -86,7 +86,8 @@ def represented(session: Session, account_id: int, now: datetime | None = None) 
 
     def read() -> list[Represented]:
         rows = session.execute(
-            sa_select(Account.id, Account.username, Account.display_name, Grant.role, Grant.organization_id)
+            sa_select(col(Account.id), col(Account.username), col(Account.display_name), col(Grant.role),
+                      col(Grant.organization_id))
             .join(StandIn, col(StandIn.absent_id) == Account.id)
             .outerjoin(Grant, col(Grant.account_id) == Account.id)
             .where(col(StandIn.substitute_id) == account_id, _running(today), col(Account.active))

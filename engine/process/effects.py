@@ -175,7 +175,8 @@ def _record_approval(ctx: EffectContext) -> dict[str, Any]:
         return {}
     approval, note = ctx.values["genehmigung"], ctx.values.get("anmerkung")
     decision = ctx.session.exec(select(UrgentDecision).where(
-        UrgentDecision.consultation_id == ctx.consultation_id, col(UrgentDecision.approval).is_(None))).first()
+        UrgentDecision.consultation_id == ctx.consultation_id,
+        col(UrgentDecision.approval).is_(None))).first()
     if decision is None:
         raise Conflict("Zu dieser Beratung ist keine offene Dringlichkeitsentscheidung erfasst.")
     # The TOP says in words what was approved (the public page, OParl's resolutionText).
