@@ -212,3 +212,88 @@ def test_the_forms_in_the_browser_and_the_public_page_in_words(database, actor, 
     assert "Dringlichkeitsentscheidung" in public and "Kaiser, Ulrich" in public and "Nowak, Katarzyna" in public
     assert "Die Förderfrist endet vor der Sitzung." in public
     assert "Dringlichkeitsentscheidung nicht genehmigt" in public and "Rechte anderer" in public
+
+
+def test_an_instance_of_the_version_before_keeps_running_and_can_move_over(database, actor, demo, urgent):  # type: ignore[no-untyped-def]
+    """The model before issue 18 (no Dringlichkeitsentscheidung) deployed after the new one: a
+    Vorlage started on it goes its old way even when the agenda step's form says
+    "dringlichkeitsentscheidung"; moved onto the new version at its result step, it ends there."""
+    from pathlib import Path
+
+    from engine.workflow.models import ProcessModel
+
+    old_file = Path(__file__).parent / "models" / "beratungsfolge-vor-issue18.bpmn"
+    with database.unit_of_work() as s:
+        new = procedures.current_model(s, procedures.BERATUNGSFOLGE)
+        old, created = procedures.deploy(s, old_file, "admin", process="beratungsfolge",
+                                         forms_dirs=[procedures.BPMN_DIR / "forms"])
+        assert created and old.version == new.version + 1
+        new_version, old_id = new.version, old.id
+        seed = s.get(Paper, urgent["paper_id"])
+        paper = Paper(body_id=seed.body_id, reference="2026/091", name="Alter Weg",  # type: ignore[union-attr]
+                      under_direction_of_id=seed.under_direction_of_id)  # type: ignore[union-attr]
+        s.add(paper)
+        s.flush()
+        assembly_id = s.exec(select(Organization.id).where(Organization.short_name == "VV")).one()
+        s.add(Consultation(paper_id=paper.id, position=1, organization_id=assembly_id, role="Entscheidung"))
+        paper_id = paper.id
+    with database.unit_of_work() as s:
+        instance = procedures.start_beratungsfolge(s, actor("zierstedt"), paper_id, now=NOW)
+        assert instance.model_id == old_id
+        instance_id = instance.id
+    _do(database, actor, paper_id, {"meeting_id": urgent["meeting_id"], "weg": "dringlichkeitsentscheidung"})
+    task, version = _open(database, paper_id)
+    assert task.bpmn_id == "Ergebnis"  # the old version has no other way
+    admin = actor("admin")
+    with database.unit_of_work() as s:
+        plan = procedures.migration_preview(s, instance_id, new_version)  # type: ignore[arg-type]
+        assert plan.safe, plan.problems
+        procedures.migrate_instance(s, admin, instance_id, new_version, version, now=NOW)  # type: ignore[arg-type]
+    _do(database, actor, paper_id, {"ergebnis": "beschlossen"}, at=_session_begun(database, urgent))
+    with database.unit_of_work() as s:
+        moved = s.get(ProcessInstance, instance_id)
+        model = s.get(ProcessModel, moved.model_id)  # type: ignore[union-attr]
+        assert (model.version, moved.status) == (new_version, "abgeschlossen")  # type: ignore[union-attr]
+
+
+def test_migration_0023_adds_the_two_tables(tmp_path, database_url):  # type: ignore[no-untyped-def]
+    from datetime import date
+
+    from sqlalchemy import text
+    from sqlmodel import Session
+
+    from engine.db import upgrade_schema
+    from engine.standins import StandIn
+
+    from .conftest import database_at
+
+    with database_at(database_url, tmp_path, "0022") as engine:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO body (id, name, created, modified) VALUES (1, 'Rat', :at, :at)"),
+                         {"at": NOW})
+            conn.execute(text("INSERT INTO organization (id, body_id, name, organization_type, created, modified) "
+                              "VALUES (1, 1, 'Rat', 'Gremium', :at, :at)"), {"at": NOW})
+            conn.execute(text("INSERT INTO person (id, body_id, family_name, given_name, created, modified) "
+                              "VALUES (1, 1, 'Becker', 'Martina', :at, :at), (2, 1, 'Kaiser', 'Ulrich', :at, :at)"),
+                         {"at": NOW})
+            conn.execute(text("INSERT INTO paper (id, body_id, reference, name, paper_type, public, status, facts, "
+                              "proposal_heading, proposal, financial_impact, personnel_impact, created, modified) "
+                              "VALUES (1, 1, '2026/1', 'Eilt', 'Beschlussvorlage', true, 'in Beratung', '', "
+                              "'Beschlussvorschlag', '', '', '', :at, :at)"), {"at": NOW})
+            conn.execute(text("INSERT INTO consultation (id, paper_id, position, organization_id, role, "
+                              "authoritative, created, modified) VALUES (1, 1, 1, 1, 'Entscheidung', false, :at, :at)"),
+                         {"at": NOW})
+            conn.execute(text("INSERT INTO account (id, username, password_hash, display_name, active, created) "
+                              "VALUES (1, 'a', '', 'A', true, :at), (2, 'b', '', 'B', true, :at)"), {"at": NOW})
+        upgrade_schema(engine, "0023")
+        with Session(engine) as s:
+            s.add(UrgentDecision(consultation_id=1, paper_id=1, organization_id=1, head_id=2, head_name="Kaiser, Ulrich",
+                                 member_id=1, member_name="Becker, Martina", reason="Frist", result="beschlossen",
+                                 decided_on=date(2026, 11, 23), recorded_by="A", created=NOW))
+            s.add(StandIn(absent_id=1, substitute_id=2, starts=date(2026, 11, 24), ends=date(2026, 11, 30),
+                          created=NOW, created_by="a"))
+            s.commit()
+            stored = [(u.head_name, u.approval) for u in s.exec(select(UrgentDecision))]
+            periods = [(p.absent_id, p.substitute_id, p.ended) for p in s.exec(select(StandIn))]
+    assert stored == [("Kaiser, Ulrich", None)]
+    assert periods == [(1, 2, None)]
