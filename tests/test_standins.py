@@ -162,6 +162,8 @@ def test_mein_konto_and_the_api(database, demo, actor, browser, clock, app):  # 
 
     task, version = _result_task(database)
     schmitz = browser().login("schmitz")
+    shown = text_of(schmitz.get(f"/aufgaben/{task.id}").get_data(as_text=True))
+    assert "Sie handeln hier in Vertretung für Lea Hoffmann." in shown
     listed = [t["id"] for t in schmitz.get("/api/v1/tasks?view=gremium").get_json()["tasks"]]
     assert task.id in listed
     backend = 0 if database.settings.is_sqlite else 1

@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import col, select
 
 from engine import audit
+from engine.audit_history import describe
 from engine.council import (
     URGENT_REFUSED_MEANS,
     AgendaItem,
@@ -114,8 +115,13 @@ def test_urgent_decision_then_approval_in_the_next_session(database, actor, urge
     assert (decision.result, decision.approval) == ("beschlossen", "genehmigt")
     assert (item.result, item.meeting_id) == ("genehmigt", urgent["meeting_id"])
     assert paper.status == "abgeschlossen"  # type: ignore[union-attr]
-    decided = [e.details for e in events if e.details["task"] == "Dringlichkeitsentscheidung"]
-    assert decided[0]["hauptverwaltungsbeamter"] == "Kaiser, Ulrich" and decided[0]["mitglied"] == "Jansen, Peter"
+    decided = [e for e in events if e.details["task"] == "Dringlichkeitsentscheidung"]
+    assert decided[0].details["hauptverwaltungsbeamter"] == "Kaiser, Ulrich"
+    # The history in words: who decided, the way chosen at the agenda step – never an id or a code.
+    words = describe(decided[0])
+    assert "entschieden von Kaiser, Ulrich und Jansen, Peter" in words and "Entscheidung: beschlossen" in words
+    agenda_step = describe([e for e in events if e.details["task"] == "Tagesordnung"][0])
+    assert "Wie entschieden wird: Dringlichkeitsentscheidung, Genehmigung in der Sitzung" in agenda_step
 
 
 def test_a_refused_approval_is_recorded_with_what_it_means(database, actor, urgent, app):  # type: ignore[no-untyped-def]
