@@ -68,6 +68,15 @@ def result(value: str) -> dict:  # type: ignore[type-arg]
     return {"ergebnis": value}
 
 
+def urgent(decision: str = "beschlossen") -> dict:  # type: ignore[type-arg]
+    return {"hauptverwaltungsbeamter": 90, "mitglied": 91, "begruendung": "Die Förderfrist endet vorher.",
+            "entschieden_am": "2030-01-06", "entscheidung": decision}
+
+
+def deciding(*gremien: int) -> list[dict]:  # type: ignore[type-arg]
+    return [{**b, "role": "Entscheidung"} for b in beratungen(*gremien)]
+
+
 SCENARIOS = {
     "seed: committee Kenntnisnahme, then assembly": (
         beratungen(1, 2),
@@ -93,6 +102,27 @@ SCENARIOS = {
         [("Tagesordnung", 1, agenda()), ("Ergebnis", 1, result("verwiesen")),
          ("Tagesordnung", 2, agenda()), ("Ergebnis", 2, result("abgelehnt")),
          ("Tagesordnung", 3, agenda()), ("Ergebnis", 3, result("beschlossen"))],
+        "Beratungsfolge_abgeschlossen",
+    ),
+    "Dringlichkeitsentscheidung, then Genehmigung in the next session": (
+        beratungen(1) + deciding(1, 2)[1:],
+        [("Tagesordnung", 1, agenda()), ("Ergebnis", 1, result("empfohlen")),
+         ("Tagesordnung", 2, {**agenda(8), "weg": "dringlichkeitsentscheidung"}),
+         ("Dringlichkeitsentscheidung", 2, urgent()),
+         ("Genehmigung", 2, {"genehmigung": "genehmigt"})],
+        "Beratungsfolge_abgeschlossen",
+    ),
+    "Dringlichkeitsentscheidung, Genehmigung refused, the Beratungsfolge goes on": (
+        deciding(2, 3),
+        [("Tagesordnung", 2, {**agenda(8), "weg": "dringlichkeitsentscheidung"}),
+         ("Dringlichkeitsentscheidung", 2, urgent("geaendert_beschlossen")),
+         ("Genehmigung", 2, {"genehmigung": "nicht_genehmigt", "anmerkung": "aufgehoben"}),
+         ("Tagesordnung", 3, agenda()), ("Ergebnis", 3, result("beschlossen"))],
+        "Beratungsfolge_abgeschlossen",
+    ),
+    "in the session after all: the default way": (
+        deciding(2),
+        [("Tagesordnung", 2, {**agenda(8), "weg": "sitzung"}), ("Ergebnis", 2, result("beschlossen"))],
         "Beratungsfolge_abgeschlossen",
     ),
     "a single Beratung": (

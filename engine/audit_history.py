@@ -42,6 +42,8 @@ ACTIONS: dict[str, str] = {
     "task.commented": N_("Kommentar"),
     "task.follow_up": N_("Wiedervorlage gesetzt"),
     "task.completed": N_("Aufgabe erledigt"),
+    "standin.named": N_("Vertretung eingetragen"),
+    "standin.ended": N_("Vertretung beendet"),
     "task.refused": N_("Versuch abgelehnt"),
     "workflow.event": N_("Ereignis im Ablauf"),
     "workflow.incident": N_("Störung im Ablauf"),
@@ -104,7 +106,15 @@ _FIELDS = {"meeting_id": N_("Sitzung"), "top_nummer": N_("TOP"), "oeffentlich": 
            "form_of_address": N_("Anrede"), "email": N_("E-Mail"), "end_date": N_("Ende"),
            "start_date": N_("Beginn"), "role": N_("Rolle"), "voting_right": N_("Stimmrecht"),
            "display_name": N_("Name"), "person_id": N_("Person (Nr.)"), "active": N_("aktiv"),
-           "abstimmung": N_("Abstimmung"), "repeat_call": N_("erneut einberufen (§ 49 Abs. 2 GO NRW)")}
+           "abstimmung": N_("Abstimmung"), "repeat_call": N_("erneut einberufen (§ 49 Abs. 2 GO NRW)"),
+           "weg": N_("Wie entschieden wird"), "begruendung": N_("Begründung"),
+           "entschieden_am": N_("Entschieden am"), "entscheidung": N_("Entscheidung"),
+           "genehmigung": N_("Genehmigung")}
+#: Form values a completion's event names otherwise (person ids: by name, from the effect).
+_SHOWN_ELSEWHERE = {"meeting_id", "hauptverwaltungsbeamter", "mitglied"}
+#: The ways a Beratung is decided (the agenda step's ``weg``).
+_WAYS = {"sitzung": N_("in der Sitzung"),
+         "dringlichkeitsentscheidung": N_("Dringlichkeitsentscheidung, Genehmigung in der Sitzung")}
 
 #: The other details an event may carry, by what they are.
 _NAMES = {"title": N_("Aufgabe"), "gremium": N_("Gremium"), "name": N_("Name"), "reason": N_("Grund"),
@@ -152,8 +162,15 @@ def names_for(session: Session, events: Iterable[AuditEvent]) -> Names:
 def _value(key: str, value: Any, _: Translate) -> str:
     if isinstance(value, bool):
         return _("ja") if value else _("nein")
-    if key == "ergebnis":
+    if key in ("ergebnis", "entscheidung", "genehmigung"):
         return _(RESULTS.get(str(value), str(value)))
+    if key == "weg":
+        return _(_WAYS.get(str(value), str(value)))
+    if key == "entschieden_am" and isinstance(value, str):
+        try:
+            return f"{date.fromisoformat(value):%d.%m.%Y}"
+        except ValueError:
+            return value
     if key == "abstimmung":
         return _(VOTE_MODES.get(str(value), str(value)))
     if key in ("start_date", "end_date") and isinstance(value, str):
@@ -162,6 +179,13 @@ def _value(key: str, value: Any, _: Translate) -> str:
         except ValueError:
             return value
     return str(value)
+
+
+def _iso_day(iso: Any) -> str:
+    try:
+        return f"{date.fromisoformat(str(iso)):%d.%m.%Y}"
+    except ValueError:
+        return str(iso)
 
 
 def _when(iso: Any) -> str:
@@ -286,20 +310,34 @@ def describe(event: AuditEvent, _: Translate = german, names: Names | None = Non
     elif event.action.startswith("allowance."):
         parts = _describe_allowance(d, _)
     elif event.action == "task.completed":
+        deputy = d.get("in_vertretung_fuer")
+        if isinstance(deputy, dict):
+            parts.append(_("erledigt von %(actor)s in Vertretung für %(absent)s", actor=event.actor_name,
+                           absent=deputy.get("name") or deputy.get("username")))
         parts.append(f"„{d.get('title', d.get('task', ''))}“")
+        if d.get("hauptverwaltungsbeamter") and d.get("mitglied"):
+            parts.append(_("entschieden von %(head)s und %(member)s (§ 60 Abs. 1 GO NRW)",
+                           head=d["hauptverwaltungsbeamter"], member=d["mitglied"]))
+        if d.get("bedeutung"):
+            parts.append(_(str(d["bedeutung"])))
         if d.get("gremium"):
             parts.append(str(d["gremium"]))
         if d.get("sitzung"):
             parts.append(_("Sitzung %(label)s", label=d["sitzung"]))
         values = d.get("values") or {}
         shown = [_labelled(_FIELDS.get(k, k), _value(k, v, _), _) for k, v in values.items()
-                 if k != "meeting_id" and v not in (None, "")]
+                 if k not in _SHOWN_ELSEWHERE and v not in (None, "")]
         if shown:
             parts.append("; ".join(shown))
         if d.get("next"):
             parts.append(_("weiter: %(steps)s", steps=", ".join(d["next"])))
         if d.get("finished"):
             parts.append(_("Ablauf abgeschlossen"))
+    elif event.action in ("standin.named", "standin.ended"):
+        parts.append(_("%(substitute)s vertritt %(absent)s", substitute=d.get("substitute_name"),
+                       absent=d.get("absent_name")))
+        if d.get("from") and d.get("until"):
+            parts.append(_("vom %(start)s bis %(end)s", start=_iso_day(d["from"]), end=_iso_day(d["until"])))
     elif event.action == "procedure.started":
         parts.append(_("Modell „%(name)s“, Version %(version)s",
                        name=names.models.get(event.process_instance_id or 0) or d.get("model"),

@@ -28,7 +28,20 @@ RESULTS: dict[str, str] = {
     "vertagt": "vertagt",
     "verwiesen": "verwiesen",
     "zurueckgezogen": "zurückgezogen",
+    # The Genehmigung of a Dringlichkeitsentscheidung (GO NRW § 60 Abs. 1) in the next session.
+    "genehmigt": "Dringlichkeitsentscheidung genehmigt",
+    "nicht_genehmigt": "Dringlichkeitsentscheidung nicht genehmigt",
 }
+
+#: What a refused Genehmigung means (GO NRW § 60 Abs. 1 S. 4), in words for every page.
+URGENT_REFUSED_MEANS = ("Der Rat kann die Dringlichkeitsentscheidung aufheben, soweit nicht schon Rechte "
+                        "anderer durch die Ausführung des Beschlusses entstanden sind (§ 60 Abs. 1 Satz 4 "
+                        "GO NRW).")
+
+#: Membership roles of the Hauptverwaltungsbeamte (Bürgermeister, Landrat, Verbandsvorsteher):
+#: who decides a Dringlichkeitsentscheidung together with one member of the Gremium.
+HEAD_ROLES = ("Bürgermeister", "Bürgermeisterin", "Oberbürgermeister", "Oberbürgermeisterin", "Landrat",
+              "Landrätin", "Verbandsvorsteher", "Verbandsvorsteherin")
 
 PAPER_TYPES = [
     "Standardvorlage",
@@ -242,6 +255,33 @@ class AgendaItem(SQLModel, table=True):
     vote_mode: str | None = Field(default=None, max_length=20)
     created: dt.datetime | None = Field(default=None, sa_column=created_column())
     modified: dt.datetime | None = Field(default=None, sa_column=modified_column())
+
+
+class UrgentDecision(SQLModel, table=True):
+    """Dringlichkeitsentscheidung (GO NRW § 60 Abs. 1): where a Gremium cannot meet in time,
+    its Hauptverwaltungsbeamter and one member decide in its place; the Gremium approves
+    (Genehmigung) or refuses it in its next session, on the TOP the Beratung was put on."""
+
+    __tablename__ = "urgent_decision"
+
+    id: int | None = Field(default=None, primary_key=True)
+    consultation_id: int = Field(foreign_key="consultation.id", index=True)
+    paper_id: int = Field(foreign_key="paper.id", index=True)
+    organization_id: int = Field(foreign_key="organization.id")
+    head_id: int = Field(foreign_key="person.id")
+    head_name: str = Field(max_length=300)
+    member_id: int = Field(foreign_key="person.id")
+    member_name: str = Field(max_length=300)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    result: str = Field(max_length=30)  # a key of RESULTS: beschlossen, geaendert_beschlossen, abgelehnt
+    resolution_text: str | None = Field(default=None, sa_column=Column(Text))
+    decided_on: dt.date
+    recorded_by: str = Field(max_length=200)
+    #: The Genehmigung: "genehmigt" or "nicht_genehmigt" (keys of RESULTS); None: still open.
+    approval: str | None = Field(default=None, max_length=30)
+    approval_note: str | None = Field(default=None, sa_column=Column(Text))
+    approved_at: dt.datetime | None = Field(default=None, sa_column=utc_column())
+    created: dt.datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class DeadlineRule(SQLModel, table=True):

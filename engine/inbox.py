@@ -12,8 +12,8 @@ first).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
@@ -21,11 +21,12 @@ from sqlalchemy import and_, false, or_, select, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
-from engine import cursors
+from engine import cursors, standins
 from engine.accounts import Actor
 from engine.council import Meeting, Organization, Paper
 from engine.errors import Invalid
 from engine.schemas import MAX_ID, Integer
+from engine.settings import TIMEZONE
 from engine.tasks import TASK_DONE, TASK_READY, HumanTask
 from engine.types import table_of
 from engine.workflow.models import ProcessInstance
@@ -267,10 +268,18 @@ def list_tasks(session: Session, actor: Actor, query: InboxQuery, today: date) -
         conditions += [task.status == TASK_DONE, task.completed_by == actor.username]
     else:
         conditions.append(task.status == TASK_READY)
+        # In Vertretung: what is offered to the absent persons is offered here too (engine.standins).
+        absent = [] if actor.is_admin else standins.represented(
+            session, actor.account_id, datetime.combine(today, time(12), TIMEZONE))
         if query.view == "mine":
-            conditions.append(task.assignee == actor.username)
+            conditions.append(task.assignee.in_([actor.username, *(p.username for p in absent)]) if absent
+                              else task.assignee == actor.username)
         else:
             group = group_condition(actor)
+            for person in absent:
+                lent = group_condition(replace(actor, grants=person.grants))
+                if group is not None and lent is not None:
+                    group = or_(group, lent)
             if group is not None:
                 conditions.append(group)
             if query.view == "group":

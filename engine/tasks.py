@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from engine import audit
+from engine import audit, standins
 from engine.accounts import Actor, load_actor
 from engine.council import Account
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
@@ -157,16 +157,22 @@ def held_by_other(session: Session, actor: Actor, task: HumanTask) -> Conflict |
     return Conflict(f"Die Aufgabe wird von {holder} bearbeitet.")
 
 
-def load_for(session: Session, actor: Actor, task_id: int, *, ready: bool = True) -> HumanTask:
+def load_for(session: Session, actor: Actor, task_id: int, *, ready: bool = True,
+             now: datetime | None = None) -> HumanTask:
     """A task the actor may see; 404 if unknown, 403 for another group, 409 if not open."""
     task = session.get(HumanTask, task_id)
     if task is None:
         raise NotFound("Aufgabe nicht gefunden.")
-    if not may_work_on(actor, task):
+    if not may_work_on(actor, task) and _acting_for(session, actor, task, now) is None:
         raise Forbidden("Diese Aufgabe gehört nicht zu Ihren Gremien.")
     if ready and task.status != TASK_READY:
         raise Conflict(f"Die Aufgabe ist bereits {task.status}.")
     return task
+
+
+def _acting_for(session: Session, actor: Actor, task: HumanTask, now: datetime | None) -> Any:
+    """The absent person the actor stands in for whose rights reach the task (or None)."""
+    return standins.acting_for(session, actor.account_id, task.lane, task.organization_id, task.assignee, now)
 
 
 def _record_holder(session: Session, actor: Actor, task: HumanTask, action: str, old: str | None,
@@ -192,7 +198,7 @@ def _set_holder(session: Session, task: HumanTask, expected: str | None, **value
 def claim(session: Session, actor: Actor, task_id: int, now: datetime | None = None) -> HumanTask:
     """Take a task of one's group; nobody else can complete or claim it while held."""
     now = now or utcnow()
-    task = load_for(session, actor, task_id)
+    task = load_for(session, actor, task_id, now=now)
     if task.assignee == actor.username:
         return task
     refusal = held_by_other(session, actor, task)
@@ -207,7 +213,7 @@ def claim(session: Session, actor: Actor, task_id: int, now: datetime | None = N
 def unclaim(session: Session, actor: Actor, task_id: int, now: datetime | None = None) -> HumanTask:
     """Give a held task back to the group (the holder, or an admin)."""
     now = now or utcnow()
-    task = load_for(session, actor, task_id)
+    task = load_for(session, actor, task_id, now=now)
     old = task.assignee
     if old is None:
         return task
@@ -242,7 +248,7 @@ def assign(session: Session, actor: Actor, task_id: int, username: Any,
            now: datetime | None = None) -> HumanTask:
     """Give the task to a colleague of the same group (they become its holder)."""
     now = now or utcnow()
-    task = load_for(session, actor, task_id)
+    task = load_for(session, actor, task_id, now=now)
     colleague = _colleague(session, task, username)
     old = task.assignee
     if not _may_hand_on(actor, task):
@@ -259,7 +265,7 @@ def delegate(session: Session, actor: Actor, task_id: int, username: Any,
              now: datetime | None = None) -> HumanTask:
     """Hand the task to a colleague who works on it and hands it back (the owner confirms)."""
     now = now or utcnow()
-    task = load_for(session, actor, task_id)
+    task = load_for(session, actor, task_id, now=now)
     colleague = _colleague(session, task, username)
     if colleague.username == actor.username:
         raise Invalid("Eingaben bitte prüfen.", {"user": ["Bitte eine andere Person wählen."]})
@@ -277,7 +283,7 @@ def delegate(session: Session, actor: Actor, task_id: int, username: Any,
 def resolve(session: Session, actor: Actor, task_id: int, now: datetime | None = None) -> HumanTask:
     """The delegate hands the task back to its owner, marked as resolved."""
     now = now or utcnow()
-    task = load_for(session, actor, task_id)
+    task = load_for(session, actor, task_id, now=now)
     if task.delegation != DELEGATION_PENDING or task.assignee != actor.username:
         raise Conflict("Die Aufgabe ist nicht an Sie delegiert.")
     old = task.assignee
@@ -291,7 +297,7 @@ def set_follow_up(session: Session, actor: Actor, task_id: int, day: date | None
                   now: datetime | None = None) -> HumanTask:
     """The holder sets (or clears) a follow-up date (Wiedervorlage)."""
     now = now or utcnow()
-    task = load_for(session, actor, task_id)
+    task = load_for(session, actor, task_id, now=now)
     if task.assignee != actor.username:
         raise held_by_other(session, actor, task) or Conflict(
             "Eine Wiedervorlage setzt, wer die Aufgabe übernommen hat.")
@@ -314,7 +320,7 @@ def add_comment(session: Session, actor: Actor, task_id: int, text_value: Any,
                 now: datetime | None = None) -> TaskComment:
     """A comment on a task (open or done), kept and audited with the procedure."""
     now = now or utcnow()
-    task = load_for(session, actor, task_id, ready=False)
+    task = load_for(session, actor, task_id, ready=False, now=now)
     body = text_value.strip() if isinstance(text_value, str) else ""
     if not body:
         raise Invalid("Eingaben bitte prüfen.", {"text": ["Pflichtfeld: bitte ausfüllen."]})

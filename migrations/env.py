@@ -14,6 +14,7 @@ import engine.identity.tokens  # noqa: F401
 import engine.oparl.importer  # noqa: F401
 import engine.outbox  # noqa: F401
 import engine.search  # noqa: F401
+import engine.standins  # noqa: F401
 import engine.tasks  # noqa: F401
 import engine.workflow.models  # noqa: F401
 from engine.db import exists_on, make_engine

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlmodel import select
 
+from engine import standins
 from engine.accounts import Account, create_account
 from engine.calendar import reminders
 from engine.council import (
@@ -100,6 +102,9 @@ TABLE: list[Row] = [
     # --- one's own account
     Row("account.index", "GET", "/konto", LOGIN, 200, 200, 200, 200, 200, 200),
     Row("account.password", "POST", "/konto/passwort", LOGIN, 422, 422, 422, 422, 422, 422),
+    # Vertretung: one's own (an empty form: 422); a period ends by those in it or the Administration.
+    Row("account.stand_in", "POST", "/konto/vertretung", LOGIN, 422, 422, 422, 422, 422, 422),
+    Row("account.end_stand_in", "POST", "/konto/vertretung/{stand_in}/beenden", LOGIN, 403, 302, 403, 403, 403, 302),
     # --- the inbox and a task (the seed's open result step, the AWSG Sekretariat's)
     Row("inbox.index", "GET", "/aufgaben/", LOGIN, 200, 200, 200, 200, 200, 200),
     Row("inbox.list_fragment", "GET", "/aufgaben/liste", LOGIN, 200, 200, 200, 200, 200, 200),
@@ -255,6 +260,10 @@ TABLE: list[Row] = [
         LOGIN, 403, 403, 403, 403, 403, 302),
     Row("accounts.set_password", "POST", "/verwaltung/konten/{account}/passwort",
         LOGIN, 403, 403, 403, 403, 403, 422),
+    Row("accounts.stand_in", "POST", "/verwaltung/konten/{account}/vertretung",
+        LOGIN, 403, 403, 403, 403, 403, 422),
+    Row("accounts.end_stand_in", "POST", "/verwaltung/konten/vertretung/{stand_in}/beenden",
+        LOGIN, 403, 403, 403, 403, 403, 302),
     Row("models.index", "GET", "/verwaltung/prozessmodelle", LOGIN, 403, 403, 403, 403, 403, 200),
     Row("models.upload", "POST", "/verwaltung/prozessmodelle", LOGIN, 403, 403, 403, 403, 403, 422),
     Row("models.version", "GET", "/verwaltung/prozessmodelle/{model}", LOGIN, 403, 403, 403, 403, 403, 200),
@@ -317,13 +326,19 @@ def _ids(database: Any, demo: Any) -> dict[str, Any]:
         # An account of its own for the admin's verbs (disable, remove a grant …).
         other = create_account(s, "matrix", "matrix-passwort", "Matrix", [(ROLE_AUDITOR, None)])
         grant = s.exec(select(Grant).where(Grant.account_id == other.id)).one()
+        # The matrix account away, hoffmann its stand-in (it lends no task rights: Revision has no lane).
+        stand_in = standins.StandIn(absent_id=other.id, substitute_id=hoffmann.id, starts=NOW.date(),
+                                    ends=NOW.date() + timedelta(days=5), created=NOW, created_by="admin")
+        s.add(stand_in)
+        s.flush()
         return {"paper": paper.id, "secret": secret.id, "file": public_file.id, "secret_file": secret_file.id,
                 "task": task.id, "version": instance.version if instance else 0, "instance": task.process_instance_id,
                 "model": instance.model_id if instance else 0,
                 "meeting": meeting.id, "later": later.id, "committee": committee.id, "item": item.id if item else 0,
                 "filter": saved.id, "membership": membership.id if membership else 0,
                 "person": becker.person_id, "message": message.id, "body": body.id if body else 0,
-                "token": token, "account": other.id, "grant": grant.id, "unsubscribe": unsubscribe}
+                "token": token, "account": other.id, "grant": grant.id, "unsubscribe": unsubscribe,
+                "stand_in": stand_in.id}
 
 
 def _fill(value: Any, ids: dict[str, Any]) -> Any:

@@ -126,7 +126,8 @@ def _form_variant(tmp_path: Path, old: str, new: str) -> None:
                  r"endState='verschwunden' ist unbekannt \(bekannt: done, withdrawn\)", id="unknown-end-state"),
     pytest.param("", "", ('"x-options": "sitzungen_des_gremiums"', '"x-options": "alle_sitzungen"'),
                  r"^variante.bpmn, Element Tagesordnung \(Auf die Tagesordnung setzen\): Formular tagesordnung, "
-                 r"Feld meeting_id: x-options='alle_sitzungen' ist unbekannt \(bekannt: sitzungen_des_gremiums\)$",
+                 r"Feld meeting_id: x-options='alle_sitzungen' ist unbekannt \(bekannt: hauptverwaltungsbeamte, "
+                 r"mitglieder_des_gremiums, sitzungen_des_gremiums\)$",
                  id="unknown-choice-source"),
     pytest.param("", "", ('"meeting_id"', '"sitzung_id"'),
                  r"^variante.bpmn, Element Tagesordnung \(Auf die Tagesordnung setzen\): effect='putOnAgenda' "

@@ -8,6 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 from sqlmodel import col, select
 
+from engine import standins
 from engine.accounts import MIN_PASSWORD_LENGTH
 from engine.council import Grant, Organization, Person
 from engine.errors import Conflict, Invalid, NotFound
@@ -52,7 +53,8 @@ def index() -> ResponseReturnValue:
 
 
 def _account_page(account_id: int, values: dict[str, Any] | None, errors: dict[str, list[str]],
-                  status: int, problem: str | None = None) -> ResponseReturnValue:
+                  status: int, problem: str | None = None,
+                  stand_in_values: dict[str, Any] | None = None) -> ResponseReturnValue:
     s = request_session()
     try:
         account = account_admin.get_account(s, account_id)
@@ -69,7 +71,9 @@ def _account_page(account_id: int, values: dict[str, Any] | None, errors: dict[s
         roles=account_admin.ROLES, gremien=[o for o in organizations if o.organization_type == "Gremium"],
         bereiche=[o for o in organizations if o.organization_type == "Verwaltungsbereich"],
         sessions=logins.live(s, account_id), oidc=account_admin.is_oidc(account),
-        min_length=MIN_PASSWORD_LENGTH), status
+        min_length=MIN_PASSWORD_LENGTH, periods=standins.periods_of(s, account_id, request_now()),
+        stand_in_errors={k.removeprefix("v-"): v for k, v in errors.items() if k.startswith("v-")},
+        stand_in_values=stand_in_values or {}), status
 
 
 def _refused(account_id: int, exc: Invalid | Conflict, prefix: str = "") -> ResponseReturnValue:
@@ -169,3 +173,34 @@ def set_password(account_id: int) -> ResponseReturnValue:
         return _refused(account_id, exc, "p-")
     flash(_("Das Passwort wurde neu gesetzt; beendete Sitzungen: %(count)s.", count=ended), "success")
     return redirect(url_for("accounts.account", account_id=account_id))
+
+
+@bp.post(f"/{_ID}/vertretung")
+@login_required
+def stand_in(account_id: int) -> ResponseReturnValue:
+    """Name a stand-in for the account (the Administration, e.g. for someone suddenly ill)."""
+    actor = require_admin()
+    values = form_values()
+    try:
+        standins.name_stand_in(request_session(), actor, account_id, values.get("vertretung"),
+                               values.get("von"), values.get("bis"), request_now())
+    except NotFound:
+        abort(404)
+    except Invalid as exc:
+        rollback_request()
+        return _account_page(account_id, None, {f"v-{k}": v for k, v in exc.errors.items()}, 422,
+                             stand_in_values=values)
+    flash(_("Die Vertretung ist eingetragen."), "success")
+    return redirect(url_for("accounts.account", account_id=account_id))
+
+
+@bp.post("/vertretung/<int:stand_in_id>/beenden")
+@login_required
+def end_stand_in(stand_in_id: int) -> ResponseReturnValue:
+    actor = require_admin()
+    try:
+        row = standins.end_stand_in(request_session(), actor, stand_in_id, request_now())
+    except NotFound:
+        abort(404)
+    flash(_("Die Vertretung ist beendet."), "success")
+    return redirect(url_for("accounts.account", account_id=row.absent_id))

@@ -302,7 +302,7 @@ def _task_of_my_groups() -> None:
             if request.endpoint == complete_endpoint:
                 # What completing needs, read at once (task, instance, Beratung, Vorlage, …).
                 procedures.load_task(request_session(), task_id)
-            load_for(request_session(), actor, task_id, ready=False)
+            load_for(request_session(), actor, task_id, ready=False, now=request_now())
         except EngineError as exc:
             if exc.status != 404:
                 record_refusal(actor, task_id, exc)  # as the view would have
@@ -450,7 +450,7 @@ def task_list() -> ResponseReturnValue:
      summary="Eine Aufgabe mit Formular (JSON Schema), Vorbelegung und Kommentaren")
 def task_detail(task_id: int) -> ResponseReturnValue:
     s = request_session()
-    task = load_for(s, _actor(), task_id, ready=False)
+    task = load_for(s, _actor(), task_id, ready=False, now=request_now())
     out = _row(task_id)
     if task.status == tasks.TASK_READY:
         form, initial = procedures.task_form(s, task, now=request_now())

@@ -112,6 +112,11 @@ _DATA_STRINGS = (
     N_("vertagt"),
     N_("verwiesen"),
     N_("zurückgezogen"),
+    N_("Dringlichkeitsentscheidung genehmigt"),
+    N_("Dringlichkeitsentscheidung nicht genehmigt"),
+    # What a refused Genehmigung means (engine.council.URGENT_REFUSED_MEANS)
+    N_("Der Rat kann die Dringlichkeitsentscheidung aufheben, soweit nicht schon Rechte anderer durch die "
+       "Ausführung des Beschlusses entstanden sind (§ 60 Abs. 1 Satz 4 GO NRW)."),
     # Vorlage status (engine.council.PAPER_*)
     N_("Entwurf"),
     N_("in Beratung"),

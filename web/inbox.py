@@ -20,7 +20,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
-from engine import attendance, tasks
+from engine import attendance, standins, tasks
 from engine.accounts import Account, Actor
 from engine.calendar import meetings
 from engine.council import PAPER_TYPES, ROLE_SECRETARIAT, Grant, Meeting, Organization, Paper
@@ -286,7 +286,11 @@ def _task_page(task_id: int, status: int = 200, values: dict[str, Any] | None = 
     row = s.get(HumanTask, task_id)
     if row is None:
         abort(404)
-    if not tasks.may_work_on(actor, row):
+    own = tasks.may_work_on(actor, row)
+    deputy_for = standins.acting_for(s, actor.account_id, row.lane, row.organization_id, row.assignee,
+                                     request_now()) if not own or row.assignee not in (None, actor.username) \
+        else None
+    if not own and deputy_for is None:
         abort(403)
     shown = task_row(s, task_id, request_today())
     assert shown is not None
@@ -294,10 +298,12 @@ def _task_page(task_id: int, status: int = 200, values: dict[str, Any] | None = 
     ready = row.status == TASK_READY
     form, initial = procedures.task_form(s, row, now=request_now()) if ready else (None, {})
     blocked = procedures.completion_blocked(s, row, request_now())
-    holder_refusal = tasks.held_by_other(s, actor, row) if ready else None
+    holder_refusal = tasks.held_by_other(s, actor, row) \
+        if ready and (deputy_for is None or deputy_for.username != row.assignee) else None
     return render_template(
         "task.html", **_in_session(s, row, ready), row=row, shown=shown, paper=paper, form=form,
         values=values if values is not None else initial, errors=errors or {}, problem=problem,
+        deputy_for=deputy_for,
         folge=beratungsfolge(s, paper.id) if paper and paper.id else [], ready=ready, blocked=blocked,
         agenda=meetings.agenda(s, row.meeting_id) if paper is None and row.meeting_id else [],
         holder_refusal=holder_refusal.message if holder_refusal else None,

@@ -80,6 +80,8 @@ def declared_names() -> dict[str, dict[str, str]]:
     return {
         rules.EFFECT_PROPERTY: {
             "putOnAgenda": _("Auf die Tagesordnung setzen"), "recordResult": _("Ergebnis erfassen"),
+            "recordUrgentDecision": _("Dringlichkeitsentscheidung erfassen (§ 60 Abs. 1 GO NRW)"),
+            "recordApproval": _("Genehmigung der Dringlichkeitsentscheidung erfassen"),
             "closeAgenda": _("Tagesordnung schließen"), "sendInvitation": _("Einladung versenden"),
             "flagLateInvitation": _("Ladungsfrist als versäumt vermerken"),
             "meetingHeld": _("Sitzung als begonnen vermerken"),

@@ -9,7 +9,7 @@ from flask.typing import ResponseReturnValue
 from sqlmodel import Session, col, select
 
 from engine import catalog, search
-from engine.council import PAPER_TYPES, Body, File, Organization, Paper
+from engine.council import PAPER_TYPES, URGENT_REFUSED_MEANS, Body, File, Organization, Paper
 from engine.errors import Invalid
 from engine.schemas import SearchIn, load
 from engine.tasks import ready_tasks_of_paper
@@ -18,7 +18,7 @@ from engine.workflow.models import ProcessInstance
 
 from . import files_response
 from .auth import current_actor
-from .views import beratungsfolge, paper_header, request_session, request_today
+from .views import beratungsfolge, paper_header, request_session, request_today, urgent_decisions
 
 bp = Blueprint("public", __name__)
 
@@ -106,6 +106,7 @@ def paper(paper_id: int) -> ResponseReturnValue:
         "paper": p, "files": files, "folge": beratungsfolge(s, paper_id),
         "files_public": can_see_paper(s, None, p, request_today()),  # on the files origin, if set
         "open_tasks": ready_tasks_of_paper(s, paper_id), "instance": instance,
+        "urgent": urgent_decisions(s, paper_id), "urgent_refused_means": URGENT_REFUSED_MEANS,
         **paper_header(s, p),
     }
     actor = current_actor()

@@ -9,7 +9,7 @@ from flask import current_app, g, request
 from sqlmodel import Session, col, select
 
 from engine import audit
-from engine.council import AgendaItem, Consultation, Meeting, Organization, Paper, Person
+from engine.council import AgendaItem, Consultation, Meeting, Organization, Paper, Person, UrgentDecision
 from engine.errors import EngineError
 from engine.settings import TIMEZONE
 from engine.tasks import HumanTask
@@ -82,6 +82,14 @@ def beratungsfolge(session: Session, paper_id: int) -> list[dict[str, Any]]:
         rows.append({"consultation": c, "organization": orgs[c.organization_id], "sessions": sessions,
                      "conflict": conflict})
     return rows
+
+
+def urgent_decisions(session: Session, paper_id: int) -> list[dict[str, Any]]:
+    """The Vorlage's Dringlichkeitsentscheidungen with their Gremium, for display."""
+    rows = session.exec(select(UrgentDecision, Organization)
+                        .join(Organization, col(Organization.id) == UrgentDecision.organization_id)
+                        .where(UrgentDecision.paper_id == paper_id).order_by(col(UrgentDecision.id))).all()
+    return [{"decision": d, "organization": o} for d, o in rows]
 
 
 def paper_header(session: Session, paper: Paper) -> dict[str, Any]:

@@ -13,15 +13,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from engine import attendance
 from engine.calendar import meetings, reminders
-from engine.council import MEETING_HELD, RESULTS, AgendaItem, Consultation, Meeting, Paper
+from engine.council import (
+    MEETING_HELD,
+    RESULTS,
+    URGENT_REFUSED_MEANS,
+    AgendaItem,
+    Consultation,
+    Meeting,
+    Paper,
+    UrgentDecision,
+)
 from engine.errors import Conflict, Invalid
 from engine.process import rules
 from engine.settings import TIMEZONE
@@ -125,6 +134,75 @@ def _record_result(ctx: EffectContext) -> dict[str, Any]:
     return {"ergebnis": RESULTS[values["ergebnis"]], **checked}
 
 
+def _record_urgent_decision(ctx: EffectContext) -> dict[str, Any]:
+    """Beratungsfolge: the Dringlichkeitsentscheidung (GO NRW § 60 Abs. 1) – the
+    Hauptverwaltungsbeamte and one member of the Gremium, two people, decided in its place."""
+    consultation, paper = ctx.consultation, ctx.paper
+    if consultation is None or paper is None:
+        return {}
+    values = ctx.values
+    # Both validated against exactly these choices (the body's heads, the Gremium's members).
+    head, member = ctx.behind[values["hauptverwaltungsbeamter"]], ctx.behind[values["mitglied"]]
+    errors: dict[str, list[str]] = {}
+    if head.id == member.id:
+        errors["mitglied"] = [f"{member.name} ist schon als Bürgermeister/-in bzw. Verbandsvorsteher/-in "
+                              "genannt: es entscheiden zwei verschiedene Personen."]
+    decided_on = date.fromisoformat(values["entschieden_am"])
+    if decided_on > ctx.now.astimezone(TIMEZONE).date():
+        errors["entschieden_am"] = ["Eine Dringlichkeitsentscheidung wird erfasst, nachdem sie getroffen "
+                                    "wurde: das Datum liegt in der Zukunft."]
+    if not values["begruendung"].strip():
+        errors["begruendung"] = ["Bitte die Dringlichkeit begründen."]
+    if errors:
+        raise Invalid("Eingaben bitte prüfen.", errors)
+    row = {"consultation_id": consultation.id, "paper_id": paper.id,
+           "organization_id": consultation.organization_id, "head_id": head.id, "head_name": head.name,
+           "member_id": member.id, "member_name": member.name, "reason": values["begruendung"].strip(),
+           "result": values["entscheidung"], "resolution_text": values.get("beschlusstext"),
+           "decided_on": decided_on, "recorded_by": ctx.display_name, "approval": None,
+           "approval_note": None, "approved_at": None, "created": ctx.now}
+    ctx.write(lambda writes: writes.insert(table_of(UrgentDecision), [row]))
+    return {"dringlichkeitsentscheidung": RESULTS[values["entscheidung"]],
+            "entschieden_am": decided_on.isoformat(),
+            "hauptverwaltungsbeamter": head.name, "mitglied": member.name,
+            "begruendung": values["begruendung"].strip()}
+
+
+def _record_approval(ctx: EffectContext) -> dict[str, Any]:
+    """Beratungsfolge: the Gremium's Genehmigung of the Dringlichkeitsentscheidung in its
+    session, on the Beratung's open TOP; a refusal is recorded with what it means."""
+    if ctx.consultation is None:
+        return {}
+    approval, note = ctx.values["genehmigung"], ctx.values.get("anmerkung")
+    decision = ctx.session.exec(select(UrgentDecision).where(
+        UrgentDecision.consultation_id == ctx.consultation_id,
+        col(UrgentDecision.approval).is_(None))).first()
+    if decision is None:
+        raise Conflict("Zu dieser Beratung ist keine offene Dringlichkeitsentscheidung erfasst.")
+    # The TOP says in words what was approved (the public page, OParl's resolutionText).
+    words = [f"{RESULTS[approval]}: Dringlichkeitsentscheidung vom {decision.decided_on:%d.%m.%Y} "
+             f"({decision.head_name} und {decision.member_name}, § 60 Abs. 1 GO NRW): "
+             f"{RESULTS[decision.result]}."]
+    if decision.resolution_text:
+        words.append(decision.resolution_text)
+    if approval == "nicht_genehmigt":
+        words.append(URGENT_REFUSED_MEANS)
+    if note:
+        words.append(note)
+
+    def fill(writes: Writes) -> None:
+        writes.update(table_of(UrgentDecision), {"consultation_id": ctx.consultation_id, "approval": None}, {
+            "approval": approval, "approval_note": note, "approved_at": ctx.now},
+            expect=1,
+            refusal=Conflict("Zu dieser Beratung ist keine offene Dringlichkeitsentscheidung erfasst."))
+        writes.update(table_of(AgendaItem), {"consultation_id": ctx.consultation_id, "result": None}, {
+            "result": approval, "resolution_text": "\n\n".join(words), "modified": ctx.now},
+            expect=1, refusal=Conflict("Die Beratung steht nicht auf genau einer offenen Tagesordnung."))
+    ctx.write(fill)
+    return {"genehmigung": RESULTS[approval],
+            **({"bedeutung": URGENT_REFUSED_MEANS} if approval == "nicht_genehmigt" else {})}
+
+
 def _close_agenda(ctx: EffectContext) -> dict[str, Any]:
     """Sitzung: the agenda closes (Tagesordnungsschluss); later changes need a reason."""
     meeting = ctx.meeting
@@ -181,6 +259,8 @@ def _release_minutes(ctx: EffectContext) -> dict[str, Any]:
 EFFECTS: dict[str, Effect] = {
     "putOnAgenda": _put_on_agenda,
     "recordResult": _record_result,
+    "recordUrgentDecision": _record_urgent_decision,
+    "recordApproval": _record_approval,
     "closeAgenda": _close_agenda,
     "sendInvitation": _send_invitation,
     "flagLateInvitation": _flag_late_invitation,
@@ -190,13 +270,16 @@ EFFECTS: dict[str, Effect] = {
 
 #: What an effect does, in the words of the history (never its code).
 EFFECT_NAMES = {"putOnAgenda": N_("auf die Tagesordnung gesetzt"), "recordResult": N_("Ergebnis erfasst"),
+                "recordUrgentDecision": N_("Dringlichkeitsentscheidung erfasst"),
+                "recordApproval": N_("Genehmigung der Dringlichkeitsentscheidung erfasst"),
                 "closeAgenda": N_("Tagesordnung geschlossen"), "sendInvitation": N_("Einladung versandt"),
                 "flagLateInvitation": N_("Ladungsfrist als versäumt markiert"),
                 "meetingHeld": N_("Sitzung begonnen"), "releaseMinutes": N_("Niederschrift freigegeben")}
 
 #: An effect that reads a form field's run-time choice → (field, its ``x-options``): deploy
 #: refuses a task declaring the effect whose form lacks that field.
-NEEDS_CHOICE: dict[str, tuple[str, str]] = {"putOnAgenda": ("meeting_id", "sitzungen_des_gremiums")}
+NEEDS_CHOICE: dict[str, tuple[str, str]] = {"putOnAgenda": ("meeting_id", "sitzungen_des_gremiums"),
+                                            "recordUrgentDecision": ("mitglied", "mitglieder_des_gremiums")}
 
 #: Property name → the names a model may use (checked at deploy).
 DECLARABLE: dict[str, set[str]] = {**rules.DECLARABLE, rules.EFFECT_PROPERTY: set(EFFECTS)}

@@ -24,7 +24,7 @@ from sqlalchemy.orm import defer, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
-from engine import audit, search, visibility
+from engine import audit, search, standins, visibility
 from engine.accounts import ACTOR_COLUMNS, Actor
 from engine.calendar import deadlines
 from engine.calendar.meetings import meeting_label, top_number
@@ -816,11 +816,18 @@ def complete_task(session: Session, actor: Actor, task_id: int, data: dict[str, 
     now = now or utcnow()
     loaded = load_task(session, task_id)
     row, instance, spec_hash = loaded.task, loaded.instance, loaded.spec_hash
-    if not may_work_on(actor, row):
+    # In Vertretung: only where the actor's own rights do not suffice (no statement otherwise).
+    deputy_for: standins.Represented | None = None
+    own = may_work_on(actor, row)
+    if not own or row.assignee not in (None, actor.username):
+        deputy_for = standins.acting_for(session, actor.account_id, row.lane, row.organization_id,
+                                         row.assignee, now)
+    if not own and deputy_for is None:
         raise Forbidden("Diese Aufgabe gehört nicht zu Ihren Gremien.")
     if row.status != TASK_READY:
         raise Conflict(f"Die Aufgabe ist bereits {row.status}.")
-    refusal = held_by_other(session, actor, row)
+    acting_for_holder = deputy_for is not None and deputy_for.username == row.assignee
+    refusal = None if acting_for_holder else held_by_other(session, actor, row)
     if refusal is not None:
         raise refusal
     if row.delegation == DELEGATION_PENDING:
@@ -845,7 +852,8 @@ def complete_task(session: Session, actor: Actor, task_id: int, data: dict[str, 
 
     try:
         with session.no_autoflush:  # one flush at the end instead of one before every statement
-            return _complete(session, actor, loaded, values, form_for.behind, expected_version, now)
+            return _complete(session, actor, loaded, values, form_for.behind, expected_version, now,
+                             deputy_for)
     except runtime.TaskFailed as exc:
         exc.instance_id, exc.paper_id = instance.id, instance.paper_id
         raise
@@ -859,7 +867,8 @@ def _as_int(value: Any) -> int | None:
 
 
 def _complete(session: Session, actor: Actor, loaded: LoadedTask, values: dict[str, Any],
-              behind: dict[Any, Any], expected_version: int, now: datetime) -> Completion:
+              behind: dict[Any, Any], expected_version: int, now: datetime,
+              deputy_for: standins.Represented | None = None) -> Completion:
     row, instance, consultation, paper = loaded.task, loaded.instance, loaded.consultation, loaded.paper
     spec, workflow = _restore(session, instance, loaded.spec_hash)
     spiff_task = workflow.get_task_from_id(UUID(row.spiff_task_id))
@@ -900,6 +909,8 @@ def _complete(session: Session, actor: Actor, loaded: LoadedTask, values: dict[s
                           "gremium": (row.context.get("beratung") or row.context.get("sitzung") or {}).get(
                               "organization_name"),
                           "values": values, **details, **({"events": happened} if happened else {}),
+                          **({"in_vertretung_fuer": {"username": deputy_for.username,
+                                                     "name": deputy_for.display_name}} if deputy_for else {}),
                           "next": [t.title for t in next_tasks], "finished": finished})
     written = writes.send(session)
     for name, value in done.items():

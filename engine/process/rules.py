@@ -43,7 +43,17 @@ from sqlmodel import Session, col, select
 
 from engine.calendar import deadlines, meetings
 from engine.calendar.meetings import meeting_label, note_agenda_numbers
-from engine.council import PAPER_DONE, PAPER_WITHDRAWN, AgendaItem, Consultation, Meeting, Organization
+from engine.council import (
+    HEAD_ROLES,
+    PAPER_DONE,
+    PAPER_WITHDRAWN,
+    AgendaItem,
+    Consultation,
+    Meeting,
+    Membership,
+    Organization,
+    Person,
+)
 from engine.db import UNIT_KEYS, hold, remembered
 from engine.settings import TIMEZONE
 from engine.words import N_
@@ -375,12 +385,45 @@ def _sessions_of_the_gremium(session: Session, organization_id: int | None,
     return Offered(choices, behind, planned if planned in behind else None, window)
 
 
+def _current_memberships(organization_id: Any, day: date) -> Any:
+    return (col(Membership.organization_id) == organization_id) & (
+        col(Membership.start_date).is_(None) | (col(Membership.start_date) <= day)) & (
+        col(Membership.end_date).is_(None) | (col(Membership.end_date) >= day))
+
+
+def _heads_of_the_body(session: Session, organization_id: int | None,
+                       consultation: Consultation | None, now: datetime) -> Offered:
+    """Dringlichkeitsentscheidung: the Hauptverwaltungsbeamte of the Gremium's Körperschaft
+    (a current membership in one of its organizations with a role of :data:`HEAD_ROLES`)."""
+    today = now.astimezone(TIMEZONE).date()
+    body = select(Organization.body_id).where(Organization.id == organization_id).scalar_subquery()
+    rows = session.exec(select(Person).distinct().join(Membership, col(Membership.person_id) == Person.id)
+                        .join(Organization, col(Organization.id) == Membership.organization_id)
+                        .where(col(Organization.body_id) == body, col(Membership.role).in_(HEAD_ROLES),
+                               col(Membership.start_date).is_(None) | (col(Membership.start_date) <= today),
+                               col(Membership.end_date).is_(None) | (col(Membership.end_date) >= today))
+                        .order_by(col(Person.family_name), col(Person.given_name), col(Person.id))).all()
+    return Offered([Choice(p.id, p.name) for p in rows], {p.id: p for p in rows})
+
+
+def _members_of_the_gremium(session: Session, organization_id: int | None,
+                            consultation: Consultation | None, now: datetime) -> Offered:
+    """Dringlichkeitsentscheidung: the Gremium's current members (any membership role)."""
+    today = now.astimezone(TIMEZONE).date()
+    rows = session.exec(select(Person).distinct().join(Membership, col(Membership.person_id) == Person.id)
+                        .where(_current_memberships(organization_id, today))
+                        .order_by(col(Person.family_name), col(Person.given_name), col(Person.id))).all()
+    return Offered([Choice(p.id, p.name) for p in rows], {p.id: p for p in rows})
+
+
 #: A session whose agenda has closed: offered, but a new TOP there needs a reason.
 CLOSED = N_("Tagesordnung geschlossen")
 
 #: A form field's ``x-options`` → where its choices come from at run time.
 CHOICE_SOURCES: dict[str, ChoiceSource] = {
     "sitzungen_des_gremiums": _sessions_of_the_gremium,
+    "hauptverwaltungsbeamte": _heads_of_the_body,
+    "mitglieder_des_gremiums": _members_of_the_gremium,
 }
 
 #: Property name → the names a model may use (checked at deploy).
