@@ -58,6 +58,7 @@ END_STATE_PROPERTY = "endState"
 #: The process ids of the two kinds of model the engine starts itself.
 BERATUNGSFOLGE = "beratungsfolge"
 SITZUNG = "sitzung"
+LIFECYCLE = "vorlage"
 
 ROLE_INVITATION = "invitation"
 ROLE_AGENDA_CLOSING = "agendaClosing"
@@ -85,6 +86,9 @@ class Subject:
     organization_id: int | None
     consultation: Consultation | None = None
     meeting: Meeting | None = None
+    #: The day chosen in an earlier step (``faellig_am`` in the task's data: the
+    #: Beschlusskontrolle's day, chosen at the Ausfertigung), for the rule ``dayChosen``.
+    chosen_day: date | None = None
 
 
 @dataclass(frozen=True)
@@ -291,10 +295,29 @@ def _invitation_deadline(session: Session, subject: Subject, now: datetime) -> D
     return Due(deadlines.deadlines_for_meeting(session, meeting).invitation, meeting)
 
 
+#: How many working days a department has for its step (Mitzeichnung, Freigabe, Ausfertigung).
+DEPARTMENT_WORKING_DAYS = 5
+
+
+def _five_working_days(session: Session, subject: Subject, now: datetime) -> Due:
+    """Five working days after the step was asked for (holidays of the body's Bundesland)."""
+    state = deadlines.gremium_rules(session, subject.organization_id)[1] \
+        if subject.organization_id is not None else None
+    today = now.astimezone(TIMEZONE).date()
+    return Due(deadlines.add_working_days(today, DEPARTMENT_WORKING_DAYS, state), None)
+
+
+def _day_chosen(session: Session, subject: Subject, now: datetime) -> Due:
+    """The day chosen in an earlier step (the Beschlusskontrolle's, at the Ausfertigung)."""
+    return Due(subject.chosen_day, None)
+
+
 DUE_RULES: dict[str, DueRule] = {
     "agendaClosing": _agenda_closing,
     "afterSession": _after_session,
     "invitationDeadline": _invitation_deadline,
+    "fiveWorkingDays": _five_working_days,
+    "dayChosen": _day_chosen,
 }
 
 Guard = Callable[[Session, Meeting | None, datetime], str | None]

@@ -1,0 +1,275 @@
+"""The lifecycle of a Vorlage (bpmn/vorlage.bpmn, issue 18) on the database: Entwurf,
+Mitzeichnung, Freigabe, the Beratungsfolge as a call activity, Ausfertigung, Kontrolle.
+
+Every step is its own unit of work, so the workflow is saved and restored between steps.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from engine import visibility
+from engine.accounts import create_account
+from engine.audit import AuditEvent
+from engine.calendar import deadlines
+from engine.council import (
+    PAPER_DONE,
+    PAPER_DRAFT,
+    PAPER_IN_CONSULTATION,
+    ROLE_CLERK,
+    ROLE_RELEASE,
+    Meeting,
+    Organization,
+    Paper,
+)
+from engine.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.process import procedures
+from engine.settings import TIMEZONE
+from engine.tasks import TASK_DONE, TASK_READY, HumanTask
+from engine.workflow.models import INSTANCE_COMPLETED, ProcessInstance
+
+from .conftest import NOW, PASSWORD
+
+
+@pytest.fixture
+def departments(database, demo, others):  # type: ignore[no-untyped-def]
+    """Finanzen with its clerk (jansen), the head of the lead department (brandt, Freigabe),
+    and Mobilität und Digitalisierung (lenz) from ``others``: ids by name."""
+    with database.unit_of_work() as s:
+        seed = s.get(Paper, demo.paper_id)
+        finance = Organization(body_id=seed.body_id, name="Finanzen", organization_type="Verwaltungsbereich")
+        s.add(finance)
+        s.flush()
+        create_account(s, "jansen", PASSWORD, "Petra Jansen", [(ROLE_CLERK, finance.id)])
+        create_account(s, "brandt", PASSWORD, "Markus Brandt", [(ROLE_RELEASE, seed.under_direction_of_id)])
+        mobility = s.exec(select(Organization.id).where(Organization.name == "Mobilität und Digitalisierung")).one()
+        return {"lead": seed.under_direction_of_id, "finance": finance.id, "mobility": mobility}
+
+
+def ready(database, paper_id: int) -> list[tuple[str, int | None]]:  # type: ignore[no-untyped-def]
+    with database.unit_of_work() as s:
+        rows = s.exec(select(HumanTask).where(HumanTask.paper_id == paper_id, HumanTask.status == TASK_READY))
+        return sorted((r.bpmn_id, r.organization_id) for r in rows)
+
+
+def task_of(database, paper_id: int, bpmn_id: str, org: int | None = None) -> tuple[HumanTask, int]:  # type: ignore[no-untyped-def]
+    with database.unit_of_work() as s:
+        query = select(HumanTask).where(HumanTask.paper_id == paper_id, HumanTask.status == TASK_READY,
+                                        HumanTask.bpmn_id == bpmn_id)
+        if org is not None:
+            query = query.where(HumanTask.organization_id == org)
+        row = s.exec(query).one()
+        return row, s.get(ProcessInstance, row.process_instance_id).version
+
+
+def do(database, actor, paper_id: int, username: str, bpmn_id: str, data: dict[str, Any],  # type: ignore[no-untyped-def]
+       at: datetime, org: int | None = None) -> procedures.Completion:
+    row, version = task_of(database, paper_id, bpmn_id, org)
+    with database.unit_of_work() as s:
+        return procedures.complete_task(s, actor(username), row.id, data, version, now=at)
+
+
+def writes(database) -> tuple:  # type: ignore[no-untyped-def,type-arg]
+    with database.unit_of_work() as s:
+        versions = [(i.id, i.version, i.state) for i in s.exec(select(ProcessInstance).order_by(ProcessInstance.id))]
+        tasks = [(t.id, t.status) for t in s.exec(select(HumanTask).order_by(HumanTask.id))]
+        events = s.exec(select(func.count()).select_from(AuditEvent)
+                        .where(AuditEvent.action != "task.refused")).one()
+    return versions, tasks, events
+
+
+def started(database, actor, draft, departments, reference: str = "2024/200") -> int:  # type: ignore[no-untyped-def]
+    paper_id = draft(reference, "Radschnellweg")
+    with database.unit_of_work() as s:
+        procedures.start_lifecycle(s, actor("zierstedt"), paper_id, [departments["mobility"]], now=NOW)
+    return paper_id
+
+
+def test_the_whole_lifecycle_with_one_return(database, actor, draft, departments):  # type: ignore[no-untyped-def]
+    paper_id = started(database, actor, draft, departments)
+    assert ready(database, paper_id) == [("Entwurf", departments["lead"])]
+    with database.unit_of_work() as s:
+        paper = s.get(Paper, paper_id)
+        assert paper.status == PAPER_DRAFT and paper.released is None
+        assert not visibility.can_see_paper(s, None, paper, NOW.date())
+
+    do(database, actor, paper_id, "zierstedt", "Entwurf", {"finanzielle_auswirkungen": "im_haushalt"}, NOW)
+    asked = ready(database, paper_id)
+    assert asked == sorted([("Mitzeichnung", departments["mobility"]), ("Mitzeichnung", departments["finance"])])
+    row, _ = task_of(database, paper_id, "Mitzeichnung", departments["finance"])
+    with database.unit_of_work() as s:
+        expected_due = deadlines.add_working_days(NOW.astimezone(TIMEZONE).date(), 5,
+                                                  deadlines.gremium_rules(s, departments["finance"])[1])
+    assert row.due == expected_due and row.lane == ROLE_CLERK
+
+    # Finanzen signs; Mobilität returns it, with a reason; the clerk revises.
+    at = NOW + timedelta(hours=1)
+    done = do(database, actor, paper_id, "jansen", "Mitzeichnung", {"mitzeichnung": "mit_anmerkung",
+              "anmerkung": "Deckung aus 2025"}, at, departments["finance"])
+    assert done.next_tasks == []  # Mobilität still to answer
+    do(database, actor, paper_id, "lenz", "Mitzeichnung", {"mitzeichnung": "zurueck", "anmerkung": "Radwege fehlen"},
+       at, departments["mobility"])
+    assert ready(database, paper_id) == [("Entwurf", departments["lead"])]
+    do(database, actor, paper_id, "zierstedt", "Entwurf", {"finanzielle_auswirkungen": "im_haushalt",
+                                                           "ueberarbeitung": "Radwege ergänzt"}, at)
+    do(database, actor, paper_id, "lenz", "Mitzeichnung", {"mitzeichnung": "mitgezeichnet"}, at,
+       departments["mobility"])
+    do(database, actor, paper_id, "jansen", "Mitzeichnung", {"mitzeichnung": "mitgezeichnet"}, at,
+       departments["finance"])
+    assert ready(database, paper_id) == [("Freigabe", departments["lead"])]
+    with database.unit_of_work() as s:
+        assert s.get(Paper, paper_id).released is None  # still internal
+
+    do(database, actor, paper_id, "brandt", "Freigabe", {"freigabe": "freigeben"}, at)
+    with database.unit_of_work() as s:
+        paper = s.get(Paper, paper_id)
+        assert paper.status == PAPER_IN_CONSULTATION and paper.released is not None
+        assert visibility.can_see_paper(s, None, paper, NOW.date())
+        later = s.exec(select(Meeting).where(Meeting.reference == "SI/2024/140")).one()
+        committee = later.organization_id
+    assert ready(database, paper_id) == [("Tagesordnung", committee)]
+
+    # The Beratungsfolge, inside the lifecycle, by the committee's Sekretariat.
+    do(database, actor, paper_id, "hoffmann", "Tagesordnung", {"meeting_id": later.id}, at)
+    do(database, actor, paper_id, "hoffmann", "Ergebnis", {"ergebnis": "zur_kenntnis_genommen"},
+       later.start + timedelta(hours=2))
+    with database.unit_of_work() as s:
+        assert s.get(Paper, paper_id).status == PAPER_DONE
+    assert ready(database, paper_id) == [("Ausfertigung", departments["lead"])]
+
+    after = later.start + timedelta(days=1)
+    chosen = (after + timedelta(days=30)).astimezone(TIMEZONE).date()
+    do(database, actor, paper_id, "zierstedt", "Ausfertigung", {"faellig_am": chosen.isoformat()}, after)
+    row, _ = task_of(database, paper_id, "Kontrolle")
+    assert row.due == chosen
+
+    before = writes(database)
+    with pytest.raises(Invalid) as refused:
+        do(database, actor, paper_id, "zierstedt", "Kontrolle", {"erledigungsvermerk": "  "}, after)
+    assert "erledigungsvermerk" in refused.value.errors
+    assert writes(database) == before
+    last = do(database, actor, paper_id, "zierstedt", "Kontrolle", {"erledigungsvermerk": "Vertrag geschlossen."},
+              after)
+    assert last.finished
+    with database.unit_of_work() as s:
+        instance = s.exec(select(ProcessInstance).where(ProcessInstance.paper_id == paper_id)).one()
+        assert instance.status == INSTANCE_COMPLETED
+        assert s.get(Paper, paper_id).status == PAPER_DONE
+        steps = list(s.exec(select(HumanTask.bpmn_id).where(HumanTask.paper_id == paper_id,
+                                                            HumanTask.status == TASK_DONE)
+                            .order_by(col(HumanTask.id))))
+        history = list(s.exec(select(AuditEvent.action).where(AuditEvent.paper_id == paper_id)
+                              .order_by(col(AuditEvent.seq))))
+    assert steps == ["Entwurf", "Mitzeichnung", "Mitzeichnung", "Entwurf", "Mitzeichnung", "Mitzeichnung",
+                     "Freigabe", "Tagesordnung", "Ergebnis", "Ausfertigung", "Kontrolle"]
+    assert history.count("task.completed") == len(steps)
+    assert history.count("workflow.event") == 2  # freigegeben, Beratungsfolge beendet
+
+
+def test_refusals_are_german_and_write_nothing(database, actor, draft, departments):  # type: ignore[no-untyped-def]
+    paper_id = started(database, actor, draft, departments)
+    do(database, actor, paper_id, "zierstedt", "Entwurf", {"finanzielle_auswirkungen": "keine"}, NOW)
+    before = writes(database)
+    with pytest.raises(Invalid) as no_reason:
+        do(database, actor, paper_id, "lenz", "Mitzeichnung", {"mitzeichnung": "zurueck"}, NOW)
+    assert no_reason.value.errors == {
+        "anmerkung": ["Bitte begründen, warum die Vorlage an die Federführung zurückgeht."]}
+    with pytest.raises(Forbidden):  # Finanzen is not asked, and not Mobilität
+        do(database, actor, paper_id, "jansen", "Mitzeichnung", {"mitzeichnung": "mitgezeichnet"}, NOW)
+    assert writes(database) == before
+
+    row, version = task_of(database, paper_id, "Mitzeichnung")
+    do(database, actor, paper_id, "lenz", "Mitzeichnung", {"mitzeichnung": "mitgezeichnet"}, NOW)
+    with database.unit_of_work() as s, pytest.raises(Conflict) as twice:  # a co-signer signs once
+        procedures.complete_task(s, actor("lenz"), row.id, {"mitzeichnung": "mitgezeichnet"}, version + 1, now=NOW)
+    assert "bereits erledigt" in str(twice.value)
+
+    with pytest.raises(Forbidden):  # the clerk does not release
+        do(database, actor, paper_id, "zierstedt", "Freigabe", {"freigabe": "freigeben"}, NOW)
+    with pytest.raises(Invalid) as no_reason:
+        do(database, actor, paper_id, "brandt", "Freigabe", {"freigabe": "zurueck"}, NOW)
+    assert list(no_reason.value.errors) == ["begruendung"]
+
+
+def test_a_vorlage_runs_one_procedure(database, actor, draft, departments):  # type: ignore[no-untyped-def]
+    paper_id = started(database, actor, draft, departments)
+    with database.unit_of_work() as s, pytest.raises(Conflict) as again:
+        procedures.start_lifecycle(s, actor("zierstedt"), paper_id, [], now=NOW)
+    assert "läuft bereits ein Verfahren" in str(again.value)
+    with database.unit_of_work() as s, pytest.raises(Conflict):  # nor the Beratungsfolge beside it
+        procedures.start_beratungsfolge(s, actor("zierstedt"), paper_id, now=NOW)
+
+    # A Vorlage already in its Beratungsfolge alone (installations before issue 18) keeps it.
+    other = draft("2024/201", "Alt")
+    with database.unit_of_work() as s:
+        procedures.start_beratungsfolge(s, actor("zierstedt"), other, now=NOW)
+    with database.unit_of_work() as s, pytest.raises(Conflict):
+        procedures.start_lifecycle(s, actor("zierstedt"), other, [], now=NOW)
+    assert [bpmn_id for bpmn_id, _ in ready(database, other)] == ["Tagesordnung"]
+
+
+@pytest.mark.parametrize(("involved", "message"), [
+    (["x"], "Bitte nur Bereiche der Verwaltung wählen."),
+    ([999_999], "Bitte nur Bereiche der Verwaltung wählen."),
+    (["lead"], "Der federführende Bereich zeichnet nicht mit."),
+])
+def test_beteiligt_must_be_other_departments(database, actor, draft, departments, involved, message):  # type: ignore[no-untyped-def]
+    paper_id = draft("2024/202", "Beteiligt")
+    given = [departments.get(i, i) if isinstance(i, str) else i for i in involved]
+    before = writes(database)
+    with database.unit_of_work() as s, pytest.raises(Invalid) as refused:
+        procedures.start_lifecycle(s, actor("zierstedt"), paper_id, given, now=NOW)
+    assert refused.value.errors == {"beteiligt": [message]}
+    assert writes(database) == before
+
+
+def test_only_the_lead_clerk_starts_it(database, actor, draft, departments):  # type: ignore[no-untyped-def]
+    paper_id = draft("2024/203", "Fremd")
+    with database.unit_of_work() as s, pytest.raises(NotFound):  # another department's draft: unseen
+        procedures.start_lifecycle(s, actor("lenz"), paper_id, [], now=NOW)
+    with database.unit_of_work() as s, pytest.raises(Forbidden):  # the head releases, never starts
+        procedures.start_lifecycle(s, actor("brandt"), paper_id, [], now=NOW)
+
+
+def test_due_at_the_chosen_day_even_if_it_lies_in_the_past(database, actor, draft, departments):  # type: ignore[no-untyped-def]
+    """A day already past when chosen makes the Kontrolle due at once (and overdue soon)."""
+    paper_id = started(database, actor, draft, departments, "2024/204")
+    with database.unit_of_work() as s:
+        later = s.exec(select(Meeting).where(Meeting.reference == "SI/2024/140")).one()
+    do(database, actor, paper_id, "zierstedt", "Entwurf", {"finanzielle_auswirkungen": "keine"}, NOW)
+    do(database, actor, paper_id, "lenz", "Mitzeichnung", {"mitzeichnung": "mitgezeichnet"}, NOW)
+    do(database, actor, paper_id, "brandt", "Freigabe", {"freigabe": "freigeben"}, NOW)
+    do(database, actor, paper_id, "hoffmann", "Tagesordnung", {"meeting_id": later.id}, NOW)
+    after = later.start + timedelta(hours=3)
+    do(database, actor, paper_id, "hoffmann", "Ergebnis", {"ergebnis": "zur_kenntnis_genommen"}, after)
+    do(database, actor, paper_id, "zierstedt", "Ausfertigung", {"faellig_am": date(2020, 1, 2).isoformat()}, after)
+    row, _ = task_of(database, paper_id, "Kontrolle")
+    assert row.due == after.astimezone(TIMEZONE).date()
+    assert row.context.get("sofort") == "Die Frist (02.01.2020) war schon vorbei."
+
+
+def test_who_sees_the_internal_draft(database, actor, draft, departments):  # type: ignore[no-untyped-def]
+    """The lead department and its head at once, a co-signing department once asked, the
+    public only after the Freigabe."""
+    paper_id = started(database, actor, draft, departments, "2024/205")
+
+    people = {name: actor(name) for name in ("zierstedt", "brandt", "lenz", "jansen", "krause")}
+
+    def seen_by() -> list[str]:
+        with database.unit_of_work() as s:
+            paper = s.get(Paper, paper_id)
+            return [name for name, who in people.items() if visibility.can_see_paper(s, who, paper, NOW.date())]
+
+    assert seen_by() == ["zierstedt", "brandt"]
+    do(database, actor, paper_id, "zierstedt", "Entwurf", {"finanzielle_auswirkungen": "keine"}, NOW)
+    assert seen_by() == ["zierstedt", "brandt", "lenz"]
+    do(database, actor, paper_id, "lenz", "Mitzeichnung", {"mitzeichnung": "mitgezeichnet"}, NOW)
+    with database.unit_of_work() as s:
+        assert not visibility.can_see_paper(s, None, s.get(Paper, paper_id), NOW.date())
+    do(database, actor, paper_id, "brandt", "Freigabe", {"freigabe": "freigeben"}, NOW)
+    assert seen_by() == list(people)
