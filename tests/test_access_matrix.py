@@ -128,6 +128,8 @@ TABLE: list[Row] = [
     Row("api.follow_up", "POST", "/api/v1/tasks/{task}/follow-up", 401, 403, 422, 403, 403, 403, 422, json={}),
     Row("api.comment", "POST", "/api/v1/tasks/{task}/comments", 401, 403, 422, 403, 403, 403, 422, json={}),
     Row("api.complete", "POST", "/api/v1/tasks/{task}/complete", 401, 403, 422, 403, 403, 403, 422, json={}),
+    Row("api.start_lifecycle", "POST", "/api/v1/papers/{paper}/lifecycle", 401, 403, 403, 403, 409, 403, 409,
+        json={}),
     Row("api.models_check", "POST", "/api/v1/models/check", 401, 403, 403, 403, 403, 403, 422, json={}),
     Row("api.models_deploy", "POST", "/api/v1/models", 401, 403, 403, 403, 403, 403, 422, json={}),
     # --- the JSON API's reading routes (cookie here; tests/test_api_v1.py has tokens and scopes)
@@ -156,6 +158,10 @@ TABLE: list[Row] = [
     Row("papers.new_paper", "POST", "/vorlagen/neu", LOGIN, 403, 403, 403, 422, 403, 422),
     Row("papers.start", "POST", "/vorlagen/{paper}/starten", LOGIN, 403, 403, 403, 409, 403, 409),
     Row("papers.start", "POST", "/vorlagen/{secret}/starten", LOGIN, 403, 403, 404, 302, 403, 302),
+    Row("papers.start_lifecycle", "POST", "/vorlagen/{paper}/lebenslauf", LOGIN, 403, 403, 403, 409, 403, 409),
+    # (the row above has started its Beratungsfolge: the clerk and the admin may, and are told it runs)
+    Row("papers.start_lifecycle", "POST", "/vorlagen/{secret}/lebenslauf", LOGIN, 403, 403, 404, 409, 403,
+        409),
     Row("papers.meetings", "GET", "/sitzungen", 200, 200, 200, 200, 200, 200, 200),  # the public calendar
     Row("papers.new_meeting", "GET", "/sitzungen/neu", LOGIN, 403, 200, 200, 403, 403, 200),
     Row("papers.new_meeting", "POST", "/sitzungen/neu", LOGIN, 403, 422, 422, 403, 403, 422),

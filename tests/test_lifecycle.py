@@ -28,6 +28,7 @@ from engine.council import (
     Paper,
 )
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.identity import tokens
 from engine.process import procedures
 from engine.settings import TIMEZONE
 from engine.tasks import TASK_DONE, TASK_READY, HumanTask
@@ -273,3 +274,93 @@ def test_who_sees_the_internal_draft(database, actor, draft, departments):  # ty
         assert not visibility.can_see_paper(s, None, s.get(Paper, paper_id), NOW.date())
     do(database, actor, paper_id, "brandt", "Freigabe", {"freigabe": "freigeben"}, NOW)
     assert seen_by() == list(people)
+
+
+# ----------------------------------------------------------------------------- the REST API
+
+def _call(app, method: str, url: str, bearer: str, body: Any = None):  # type: ignore[no-untyped-def]
+    with app.test_client() as client:
+        response = client.open(url, method=method, headers={"Authorization": f"Bearer {bearer}"},
+                               json=body)
+        try:
+            return response.status_code, response.get_json(silent=True)
+        finally:
+            response.close()
+
+
+def test_the_lifecycle_through_the_api(app, database, actor, draft, departments, clock):  # type: ignore[no-untyped-def]
+    """Done when (issue 18): draft → two co-signers, one returns → revised → signed →
+    released → Beratungsfolge → Ausfertigung → Kontrolle closed, each with its own token."""
+    bearer = {}
+    for name in ("zierstedt", "lenz", "jansen", "brandt", "hoffmann"):
+        who = actor(name)
+        with database.unit_of_work() as s:
+            bearer[name] = tokens.create(s, who, who.account_id, "Test", list(tokens.SCOPES),
+                                         NOW + timedelta(days=90), now=NOW).plain
+    paper_id = draft("2024/210", "Über die API")
+
+    status, body = _call(app, "POST", f"/api/v1/papers/{paper_id}/lifecycle", bearer["zierstedt"],
+                         {"beteiligt": ["x"]})
+    assert status == 422 and "beteiligt" in body["errors"]
+    status, body = _call(app, "POST", f"/api/v1/papers/{paper_id}/lifecycle", bearer["lenz"],
+                         {"beteiligt": []})
+    assert status == 404  # another department's draft: not known to lenz
+    status, started_instance = _call(app, "POST", f"/api/v1/papers/{paper_id}/lifecycle", bearer["zierstedt"],
+                                     {"beteiligt": [departments["mobility"]]})
+    assert status == 201, started_instance
+    assert started_instance["process_id"] == "vorlage"
+    assert [t["step"] for t in started_instance["open_tasks"]] == ["Entwurf"]
+    status, again = _call(app, "POST", f"/api/v1/papers/{paper_id}/lifecycle", bearer["zierstedt"], {})
+    assert status == 409 and "läuft bereits" in again["error"]
+
+    def open_step(who: str, step: str) -> dict[str, Any]:
+        status, page = _call(app, "GET", "/api/v1/tasks?view=gremium", bearer[who])
+        assert status == 200, page
+        found = [t for t in page["tasks"] if t["paper"] and t["paper"]["id"] == paper_id and t["step"] == step]
+        assert len(found) == 1, (who, step, [t["step"] for t in page["tasks"]])
+        return found[0]  # type: ignore[no-any-return]
+
+    def complete(who: str, step: str, data: dict[str, Any], expect: int = 200) -> dict[str, Any]:
+        task = open_step(who, step)
+        status, body = _call(app, "POST", f"/api/v1/tasks/{task['id']}/complete", bearer[who],
+                             {"data": data, "expected_version": task["version"]})
+        assert status == expect, body
+        return body  # type: ignore[no-any-return]
+
+    complete("zierstedt", "Entwurf", {"finanzielle_auswirkungen": "im_haushalt"})
+    asked = open_step("jansen", "Mitzeichnung")
+    assert asked["organization"]["name"] == "Finanzen" and asked["candidate_group"] == \
+        f"Sachbearbeitung:{departments['finance']}"
+    refused = complete("lenz", "Mitzeichnung", {"mitzeichnung": "zurueck"}, expect=422)
+    assert refused["errors"] == {"anmerkung": ["Bitte begründen, warum die Vorlage an die Federführung "
+                                               "zurückgeht."]}
+    complete("lenz", "Mitzeichnung", {"mitzeichnung": "zurueck", "anmerkung": "Radwege fehlen"})
+    complete("jansen", "Mitzeichnung", {"mitzeichnung": "mitgezeichnet"})
+    complete("zierstedt", "Entwurf", {"finanzielle_auswirkungen": "im_haushalt", "ueberarbeitung": "ergänzt"})
+    complete("lenz", "Mitzeichnung", {"mitzeichnung": "mitgezeichnet"})
+    done = complete("jansen", "Mitzeichnung", {"mitzeichnung": "mitgezeichnet"})
+    assert [t["step"] for t in done["next_tasks"]] == ["Freigabe"]
+    status, hidden = _call(app, "GET", f"/api/v1/papers/{paper_id}", bearer["hoffmann"])
+    assert status == 200  # the committee's Sekretariat sees it (its Beratungsfolge), the public not yet
+    with app.test_client() as anonymous:
+        assert anonymous.get(f"/vorlagen/{paper_id}").status_code == 404
+    released = complete("brandt", "Freigabe", {"freigabe": "freigeben"})
+    assert [t["step"] for t in released["next_tasks"]] == ["Tagesordnung"]
+    with app.test_client() as anonymous:
+        assert anonymous.get(f"/vorlagen/{paper_id}").status_code == 200
+
+    with database.unit_of_work() as s:
+        later = s.exec(select(Meeting).where(Meeting.reference == "SI/2024/140")).one()
+    complete("hoffmann", "Tagesordnung", {"meeting_id": later.id})
+    clock.now = later.start + timedelta(hours=2)
+    complete("hoffmann", "Ergebnis", {"ergebnis": "zur_kenntnis_genommen"})
+    chosen = (clock.now + timedelta(days=30)).astimezone(TIMEZONE).date()
+    complete("zierstedt", "Ausfertigung", {"faellig_am": chosen.isoformat()})
+    control = open_step("zierstedt", "Kontrolle")
+    assert control["due"] == chosen.isoformat()
+    complete("zierstedt", "Kontrolle", {}, expect=422)
+    last = complete("zierstedt", "Kontrolle", {"erledigungsvermerk": "Vertrag unterzeichnet."})
+    assert last["finished"] is True
+    status, instance = _call(app, "GET", f"/api/v1/process-instances/{started_instance['id']}",
+                             bearer["zierstedt"])
+    assert status == 200 and instance["status"] == INSTANCE_COMPLETED and instance["open_tasks"] == []

@@ -132,6 +132,26 @@ def start(paper_id: int) -> ResponseReturnValue:
     return redirect(url_for("public.paper", paper_id=paper_id))
 
 
+@bp.post("/vorlagen/<int:paper_id>/lebenslauf")
+@login_required
+def start_lifecycle(paper_id: int) -> ResponseReturnValue:
+    """Mitzeichnung and Freigabe before the Beratungsfolge (bpmn/vorlage.bpmn)."""
+    actor = current_actor()
+    assert actor is not None  # login_required
+    try:
+        procedures.start_lifecycle(request_session(), actor, paper_id, request.form.getlist("beteiligt"),
+                                   now=request_now())
+    except Invalid as exc:
+        rollback_request()
+        for messages in exc.errors.values():
+            for message in messages:
+                flash(message, "error")
+        return redirect(url_for("public.paper", paper_id=paper_id))
+    flash(_("Der Entwurf liegt zur Fertigstellung im Posteingang; danach folgen Mitzeichnung und Freigabe."),
+          "success")
+    return redirect(url_for("public.paper", paper_id=paper_id))
+
+
 @bp.get("/sitzungen")
 def meetings() -> ResponseReturnValue:
     """The Sitzungen: a secretary's own Gremien with their deadlines (as the Sekretariat plans
