@@ -85,10 +85,11 @@ class CompleteIn(Schema):
 
 
 class LifecycleIn(Schema):
-    beteiligt = fields.List(Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID)), load_default=list,
-                            validate=validate.Length(max=50),
-                            metadata={"description": "Die mitzeichnenden Bereiche (ids der Organisationen vom "
-                                      "Typ Verwaltungsbereich), ohne den federführenden."})
+    beteiligt = fields.List(
+        Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID)), load_default=list,
+        validate=validate.Length(max=50),
+        metadata={"description": "Die mitzeichnenden Bereiche (ids der Organisationen vom Typ "
+                  "Verwaltungsbereich), ohne den federführenden."})
 
 
 class UserIn(Schema):
