@@ -364,3 +364,23 @@ def test_the_lifecycle_through_the_api(app, database, actor, draft, departments,
     status, instance = _call(app, "GET", f"/api/v1/process-instances/{started_instance['id']}",
                              bearer["zierstedt"])
     assert status == 200 and instance["status"] == INSTANCE_COMPLETED and instance["open_tasks"] == []
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize(("given", "stored"), [("24.01.2027", "2027-01-24"), ("2027-01-24", "2027-01-24"),
+                                               ("4.1.2027", "2027-01-04"), ("31.02.2027", None), ("morgen", None)])
+def test_a_form_date_as_the_page_shows_it_or_iso(given: str, stored: str | None) -> None:
+    """The Ausfertigung's day: typed as its placeholder says (TT.MM.JJJJ), or ISO from the API."""
+    import json
+    from pathlib import Path
+
+    from engine.workflow.forms import FormError, parse_form
+
+    definition = json.loads((Path(__file__).parents[1] / "bpmn/forms/ausfertigung.schema.json").read_text())
+    form = parse_form("ausfertigung", definition)
+    if stored is None:
+        with pytest.raises(FormError) as refused:
+            form.validate({"faellig_am": given})
+        assert refused.value.errors == {"faellig_am": ["Datum bitte als TT.MM.JJJJ."]}
+    else:
+        assert form.validate({"faellig_am": given})["faellig_am"] == stored
