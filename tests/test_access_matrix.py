@@ -162,6 +162,10 @@ TABLE: list[Row] = [
     # (the row above has started its Beratungsfolge: the clerk and the admin may, and are told it runs)
     Row("papers.start_lifecycle", "POST", "/vorlagen/{secret}/lebenslauf", LOGIN, 403, 403, 404, 409, 403,
         409),
+    Row("papers.resolution_excerpt", "GET", "/vorlagen/{paper}/beschlussauszug.pdf", LOGIN, 403, 403, 403, 409, 409,
+        409),  # no result recorded yet (the seed's result step is open)
+    Row("papers.resolution_excerpt", "GET", "/vorlagen/{secret}/beschlussauszug.pdf", LOGIN, 403, 403, 404, 409,
+        409, 409),
     Row("papers.meetings", "GET", "/sitzungen", 200, 200, 200, 200, 200, 200, 200),  # the public calendar
     Row("papers.new_meeting", "GET", "/sitzungen/neu", LOGIN, 403, 200, 200, 403, 403, 200),
     Row("papers.new_meeting", "POST", "/sitzungen/neu", LOGIN, 403, 422, 422, 403, 403, 422),

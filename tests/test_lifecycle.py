@@ -384,3 +384,47 @@ def test_a_form_date_as_the_page_shows_it_or_iso(given: str, stored: str | None)
         assert refused.value.errors == {"faellig_am": ["Datum bitte als TT.MM.JJJJ."]}
     else:
         assert form.validate({"faellig_am": given})["faellig_am"] == stored
+
+
+# ----------------------------------------------------------------------------- the Beschlussauszug
+
+def _to_ausfertigung(database, actor, draft, departments, reference: str) -> tuple[int, Meeting]:  # type: ignore[no-untyped-def]
+    paper_id = started(database, actor, draft, departments, reference)
+    with database.unit_of_work() as s:
+        later = s.exec(select(Meeting).where(Meeting.reference == "SI/2024/140")).one()
+        s.expunge(later)
+    do(database, actor, paper_id, "zierstedt", "Entwurf", {"finanzielle_auswirkungen": "keine"}, NOW)
+    do(database, actor, paper_id, "lenz", "Mitzeichnung", {"mitzeichnung": "mitgezeichnet"}, NOW)
+    do(database, actor, paper_id, "brandt", "Freigabe", {"freigabe": "freigeben"}, NOW)
+    do(database, actor, paper_id, "hoffmann", "Tagesordnung", {"meeting_id": later.id, "top_nummer": "7.2"}, NOW)
+    return paper_id, later
+
+
+@pytest.mark.sqlite_only
+def test_the_beschlussauszug_is_a_pdf_of_the_final_result(database, actor, draft, departments, browser):  # type: ignore[no-untyped-def]
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    paper_id, later = _to_ausfertigung(database, actor, draft, departments, "2024/220")
+    url = f"/vorlagen/{paper_id}/beschlussauszug.pdf"
+    clerk = browser().login("zierstedt")
+    assert clerk.get(url).status_code == 409  # no result yet
+    do(database, actor, paper_id, "hoffmann", "Ergebnis", {"ergebnis": "zur_kenntnis_genommen", "beschlusstext":
+       "Der Ausschuss nimmt den Bericht zum Radschnellweg zur Kenntnis."}, later.start + timedelta(hours=1))
+    row, _ = task_of(database, paper_id, "Ausfertigung")
+    page = clerk.get(f"/aufgaben/{row.id}").get_data(as_text=True)
+    assert f'href="{url}"' in page and "Beschlussauszug (PDF)" in page
+
+    answer = clerk.get(url)
+    assert answer.status_code == 200 and answer.mimetype == "application/pdf"
+    text = " ".join(p.extract_text() for p in PdfReader(BytesIO(answer.get_data())).pages)
+    text = " ".join(text.split())
+    expected = ["Beschlussauszug", "2024/220", "Radschnellweg", later.reference, "7.2", "zur Kenntnis genommen",
+                "Der Ausschuss nimmt den Bericht zum Radschnellweg zur Kenntnis.", later.name,
+                f"{later.start.astimezone(TIMEZONE):%d.%m.%Y}"]
+    missing = [e for e in expected if e not in text]
+    assert missing == [], text
+    assert browser().login("brandt").get(url).status_code == 200
+    assert browser().login("lenz").get(url).status_code == 403  # co-signed, but not the lead department
+    assert browser().get(url).status_code == 302  # to the login

@@ -607,6 +607,8 @@ def _sync_human_tasks(session: Session, instance: ProcessInstance, workflow: Any
             context["completable_from"] = props[rules.GUARD_PROPERTY]
         if props.get(rules.DUE_PROPERTY):
             context["due_rule"] = props[rules.DUE_PROPERTY]  # due again when its session moves
+        if props.get(rules.DOCUMENT_PROPERTY):
+            context["document"] = props[rules.DOCUMENT_PROPERTY]
         context.update(_consultation_notes(session, consultation, now))
         chosen = task.data.get("faellig_am")
         subject = rules.Subject(organization_id, consultation, own_meeting,

@@ -408,5 +408,10 @@ CHOICE_SOURCES: dict[str, ChoiceSource] = {
 
 #: Property name → the names a model may use (checked at deploy).
 #: The effect names are added by ``engine.process.effects``, which carries them out.
+#: A document a task's page offers (the generated Beschlussauszug at the Ausfertigung).
+DOCUMENT_PROPERTY = "document"
+DOCUMENTS = {"beschlussauszug"}
+
 DECLARABLE: dict[str, set[str]] = {DUE_PROPERTY: set(DUE_RULES), GUARD_PROPERTY: set(GUARDS),
+                                   DOCUMENT_PROPERTY: DOCUMENTS,
                                    ROLE_PROPERTY: set(ROLE_KINDS), END_STATE_PROPERTY: set(END_STATES)}
