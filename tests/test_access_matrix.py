@@ -166,6 +166,10 @@ TABLE: list[Row] = [
         409),  # no result recorded yet (the seed's result step is open)
     Row("papers.resolution_excerpt", "GET", "/vorlagen/{secret}/beschlussauszug.pdf", LOGIN, 403, 403, 404, 409,
         409, 409),
+    Row("meetings.implementation", "GET", "/beschlusskontrolle", LOGIN, 403, 200, 200, 403, 403, 403),
+    # the seed is not on the committee's implementation list: its Sekretariat (and admin) are told so (404)
+    Row("meetings.implementation_report", "POST", "/beschlusskontrolle/bericht", LOGIN, 403, 404, 403, 403, 403,
+        404, data={"meeting_id": "{later}", "paper_id": "{paper}"}),
     Row("papers.meetings", "GET", "/sitzungen", 200, 200, 200, 200, 200, 200, 200),  # the public calendar
     Row("papers.new_meeting", "GET", "/sitzungen/neu", LOGIN, 403, 200, 200, 403, 403, 200),
     Row("papers.new_meeting", "POST", "/sitzungen/neu", LOGIN, 403, 422, 422, 403, 403, 422),

@@ -149,3 +149,13 @@ def test_the_lifecycle_in_the_browser(demo, database, draft, departments, page, 
         assert paper.status == "abgeschlossen"
     page.goto(f"/vorlagen/{paper_id}")
     assert "Die Beratungsfolge ist abgeschlossen." in page.inner_text("main")
+
+    # The committee's Sekretariat sees it done on its implementation list.
+    _login(page, "hoffmann")
+    page.get_by_text("Sitzungen", exact=True).click()
+    page.get_by_role("link", name="Beschlusskontrolle").click()
+    page.wait_for_url(re.compile("/beschlusskontrolle"))
+    row = page.locator("table.implementation tbody tr").filter(has_text=reference)
+    assert "erledigt" in row.inner_text() and "Kooperationsvertrag am 02.03. unterzeichnet." in row.inner_text()
+    _accessible(page, "Beschlusskontrolle")
+    _shot(page, "issue18-3-beschlusskontrolle")

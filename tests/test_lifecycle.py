@@ -23,6 +23,7 @@ from engine.council import (
     PAPER_IN_CONSULTATION,
     ROLE_CLERK,
     ROLE_RELEASE,
+    AgendaItem,
     Meeting,
     Organization,
     Paper,
@@ -388,7 +389,8 @@ def test_a_form_date_as_the_page_shows_it_or_iso(given: str, stored: str | None)
 
 # ----------------------------------------------------------------------------- the Beschlussauszug
 
-def _to_ausfertigung(database, actor, draft, departments, reference: str) -> tuple[int, Meeting]:  # type: ignore[no-untyped-def]
+def _to_ausfertigung(database, actor, draft, departments, reference: str,  # type: ignore[no-untyped-def]
+                     top: dict[str, str] | None = None) -> tuple[int, Meeting]:
     paper_id = started(database, actor, draft, departments, reference)
     with database.unit_of_work() as s:
         later = s.exec(select(Meeting).where(Meeting.reference == "SI/2024/140")).one()
@@ -396,7 +398,7 @@ def _to_ausfertigung(database, actor, draft, departments, reference: str) -> tup
     do(database, actor, paper_id, "zierstedt", "Entwurf", {"finanzielle_auswirkungen": "keine"}, NOW)
     do(database, actor, paper_id, "lenz", "Mitzeichnung", {"mitzeichnung": "mitgezeichnet"}, NOW)
     do(database, actor, paper_id, "brandt", "Freigabe", {"freigabe": "freigeben"}, NOW)
-    do(database, actor, paper_id, "hoffmann", "Tagesordnung", {"meeting_id": later.id, "top_nummer": "7.2"}, NOW)
+    do(database, actor, paper_id, "hoffmann", "Tagesordnung", {"meeting_id": later.id, **(top or {})}, NOW)
     return paper_id, later
 
 
@@ -406,7 +408,7 @@ def test_the_beschlussauszug_is_a_pdf_of_the_final_result(database, actor, draft
 
     from pypdf import PdfReader
 
-    paper_id, later = _to_ausfertigung(database, actor, draft, departments, "2024/220")
+    paper_id, later = _to_ausfertigung(database, actor, draft, departments, "2024/220", {"top_nummer": "7.2"})
     url = f"/vorlagen/{paper_id}/beschlussauszug.pdf"
     clerk = browser().login("zierstedt")
     assert clerk.get(url).status_code == 409  # no result yet
@@ -428,3 +430,74 @@ def test_the_beschlussauszug_is_a_pdf_of_the_final_result(database, actor, draft
     assert browser().login("brandt").get(url).status_code == 200
     assert browser().login("lenz").get(url).status_code == 403  # co-signed, but not the lead department
     assert browser().get(url).status_code == 302  # to the login
+
+
+# ----------------------------------------------------------------------------- Beschlusskontrolle
+
+def test_the_implementation_list_and_a_report_on_the_agenda(database, actor, draft, departments):  # type: ignore[no-untyped-def]
+    from engine import implementation
+
+    papers = {}
+    for reference in ("2024/230", "2024/231", "2024/232"):
+        paper_id, later = _to_ausfertigung(database, actor, draft, departments, reference)
+        after = later.start + timedelta(hours=1)
+        do(database, actor, paper_id, "hoffmann", "Ergebnis", {"ergebnis": "zur_kenntnis_genommen"}, after)
+        papers[reference] = paper_id
+    day = after.astimezone(TIMEZONE).date()
+    do(database, actor, papers["2024/230"], "zierstedt", "Ausfertigung",
+       {"faellig_am": (day + timedelta(days=10)).isoformat()}, after)
+    do(database, actor, papers["2024/231"], "zierstedt", "Ausfertigung",
+       {"faellig_am": (day + timedelta(days=40)).isoformat()}, after)
+    do(database, actor, papers["2024/232"], "zierstedt", "Ausfertigung",
+       {"faellig_am": (day + timedelta(days=5)).isoformat()}, after)
+    do(database, actor, papers["2024/232"], "zierstedt", "Kontrolle",
+       {"erledigungsvermerk": "Vertrag unterzeichnet."}, after + timedelta(days=1))
+
+    secretary, clerk = actor("hoffmann"), actor("zierstedt")
+    with database.unit_of_work() as s:
+        committee = later.organization_id
+        rows = implementation.implementation_list(s, secretary, committee, day + timedelta(days=20))
+        listed = [(r.reference, r.state, r.note) for r in rows]
+        with pytest.raises(Forbidden):
+            implementation.implementation_list(s, clerk, committee, day)
+        coming = Meeting(organization_id=committee, reference="SI/2025/010", name=later.name,
+                         start=after + timedelta(days=60))
+        s.add(coming)
+        s.flush()
+        coming_id = coming.id
+    assert listed == [("2024/230", implementation.OVERDUE, None), ("2024/231", implementation.OPEN, None),
+                      ("2024/232", implementation.DONE, "Vertrag unterzeichnet.")]
+
+    before = writes(database)
+    with database.unit_of_work() as s, pytest.raises(NotFound):  # not on the committee's list
+        implementation.put_report_on_agenda(s, secretary, coming_id, 999_999, {}, after)
+    with database.unit_of_work() as s:
+        item = implementation.put_report_on_agenda(s, secretary, coming_id, papers["2024/232"], {}, after)
+        assert (item.name, item.number, item.consultation_id) == (
+            "Bericht zur Umsetzung: 2024/232 Radschnellweg", "1", None)
+        changes = list(s.exec(select(AuditEvent.action).where(AuditEvent.meeting_id == coming_id)))
+    assert changes == ["agenda.changed"]
+    assert writes(database)[0] == before[0]  # no process was touched
+
+
+@pytest.mark.sqlite_only
+def test_a_report_put_on_the_agenda_from_the_list_page(database, actor, draft, departments, browser, clock):  # type: ignore[no-untyped-def]
+    paper_id, later = _to_ausfertigung(database, actor, draft, departments, "2024/240")
+    after = later.start + timedelta(hours=1)
+    do(database, actor, paper_id, "hoffmann", "Ergebnis", {"ergebnis": "zur_kenntnis_genommen"}, after)
+    do(database, actor, paper_id, "zierstedt", "Ausfertigung", {"faellig_am": "2020-01-02"}, after)
+    with database.unit_of_work() as s:
+        coming = Meeting(organization_id=later.organization_id, reference="SI/2025/011", name=later.name,
+                         start=after + timedelta(days=60))
+        s.add(coming)
+        s.flush()
+        coming_id = coming.id
+    clock.now = after + timedelta(days=1)
+    secretary = browser().login("hoffmann")
+    page = secretary.get("/beschlusskontrolle").get_data(as_text=True)
+    assert "2024/240" in page and "überfällig" in page and "SI/2025/011" in page
+    answer = secretary.post("/beschlusskontrolle/bericht", {"meeting_id": coming_id, "paper_id": paper_id})
+    assert answer.status_code == 302 and answer.headers["Location"].endswith(f"/sitzungen/{coming_id}")
+    with database.unit_of_work() as s:
+        names = list(s.exec(select(AgendaItem.name).where(AgendaItem.meeting_id == coming_id)))
+    assert names == ["Bericht zur Umsetzung: 2024/240 Radschnellweg"]

@@ -62,11 +62,15 @@ LIFECYCLE = "vorlage"
 
 ROLE_INVITATION = "invitation"
 ROLE_AGENDA_CLOSING = "agendaClosing"
+#: The Beschlusskontrolle's step (the implementation lists of the Gremien read its tasks).
+ROLE_IMPLEMENTATION = "implementation"
 #: What kind of element may play a role (checked at deploy).
-ROLE_KINDS = {ROLE_INVITATION: KIND_USER_TASK, ROLE_AGENDA_CLOSING: KIND_TIMER_EVENT}
+ROLE_KINDS = {ROLE_INVITATION: KIND_USER_TASK, ROLE_AGENDA_CLOSING: KIND_TIMER_EVENT,
+              ROLE_IMPLEMENTATION: KIND_USER_TASK}
 #: Kind of model (process id) → the roles Python relies on: each declared by exactly one element.
 REQUIRED_ROLES: dict[str, dict[str, str]] = {
     SITZUNG: {role: ROLE_KINDS[role] for role in (ROLE_INVITATION, ROLE_AGENDA_CLOSING)},
+    LIFECYCLE: {ROLE_IMPLEMENTATION: KIND_USER_TASK},
 }
 #: For model versions deployed before roles were declared: the element with this effect.
 ROLE_BY_EFFECT = {ROLE_INVITATION: "sendInvitation", ROLE_AGENDA_CLOSING: "closeAgenda"}
