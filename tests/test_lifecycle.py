@@ -501,3 +501,27 @@ def test_a_report_put_on_the_agenda_from_the_list_page(database, actor, draft, d
     with database.unit_of_work() as s:
         names = list(s.exec(select(AgendaItem.name).where(AgendaItem.meeting_id == coming_id)))
     assert names == ["Bericht zur Umsetzung: 2024/240 Radschnellweg"]
+
+
+@pytest.mark.sqlite_only
+def test_clerks_and_heads_work_the_same_inbox_with_their_views(database, actor, draft, departments, browser):  # type: ignore[no-untyped-def]
+    from .conftest import text_of
+
+    paper_id = started(database, actor, draft, departments, "2024/250")
+    do(database, actor, paper_id, "zierstedt", "Entwurf", {"finanzielle_auswirkungen": "im_haushalt"}, NOW)
+    co_signer = browser().login("lenz")
+    page = co_signer.get("/aufgaben/").get_data(as_text=True)
+    assert "form=mitzeichnung" in page and "Freigaben" not in text_of(page)
+    listed = text_of(co_signer.get("/aufgaben/?form=mitzeichnung").get_data(as_text=True))
+    assert "2024/250" in listed and "Mitzeichnen" in listed
+    do(database, actor, paper_id, "lenz", "Mitzeichnung", {"mitzeichnung": "mitgezeichnet"}, NOW,
+       departments["mobility"])
+    do(database, actor, paper_id, "jansen", "Mitzeichnung", {"mitzeichnung": "mitgezeichnet"}, NOW,
+       departments["finance"])
+    head = browser().login("brandt")
+    landing = head.get("/aufgaben/")
+    assert landing.status_code == 200
+    page = landing.get_data(as_text=True)
+    assert "form=freigabe" in page and "Mitzeichnungen meines Bereichs" not in text_of(page)
+    listed = text_of(head.get("/aufgaben/?form=freigabe").get_data(as_text=True))
+    assert "2024/250" in listed and "Vorlage freigeben" in listed
