@@ -525,3 +525,28 @@ def test_clerks_and_heads_work_the_same_inbox_with_their_views(database, actor, 
     assert "form=freigabe" in page and "Mitzeichnungen meines Bereichs" not in text_of(page)
     listed = text_of(head.get("/aufgaben/?form=freigabe").get_data(as_text=True))
     assert "2024/250" in listed and "Vorlage freigeben" in listed
+
+
+@pytest.mark.sqlite_only
+def test_oparl_and_search_list_it_only_once_released(app, database, actor, draft, departments):  # type: ignore[no-untyped-def]
+    """Point 5: nothing of the internal approval is public – OParl and the public search know
+    the Vorlage only after its Freigabe (``published_clause``)."""
+    paper_id = started(database, actor, draft, departments, "2024/260")
+    with database.unit_of_work() as s:
+        body_id = s.get(Paper, paper_id).body_id
+        s.get(Paper, paper_id).public = True
+    client = app.test_client()
+
+    def listed() -> tuple[bool, int, bool]:
+        ids = [int(o["id"].rsplit("/", 1)[1]) for o in client.get(
+            f"/oparl/v1.1/body/{body_id}/paper?limit=100").get_json()["data"]]
+        one = client.get(f"/oparl/v1.1/paper/{paper_id}").status_code
+        found = "2024/260" in client.get("/?q=Radschnellweg").get_data(as_text=True)
+        return paper_id in ids, one, found
+
+    do(database, actor, paper_id, "zierstedt", "Entwurf", {"finanzielle_auswirkungen": "keine"}, NOW)
+    do(database, actor, paper_id, "lenz", "Mitzeichnung", {"mitzeichnung": "mitgezeichnet"}, NOW)
+    before = listed()
+    assert before[0] is False and before[1] in (404, 410) and before[2] is False
+    do(database, actor, paper_id, "brandt", "Freigabe", {"freigabe": "freigeben"}, NOW)
+    assert listed() == (True, 200, True)
