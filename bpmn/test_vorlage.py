@@ -221,3 +221,18 @@ def test_the_scenario_file_passes(spec_json: str) -> None:
     failed = [(o.name, o.problem) for o in outcomes if not o.ok]
     assert failed == []
     assert len(outcomes) == 5
+
+
+def test_the_diagram_keeps_the_called_steps_when_the_state_is_pruned(spec_json: str) -> None:
+    """The stored state is pruned as it grows (issue 16), the finished call activity with it:
+    its steps stay known by their process, for the auditor's diagram."""
+    data = start_data(involved=(MOBILITY,))
+    data["beratungen"] = data["beratungen"][:1]
+    run = Run(spec_json, data, restore_between=True)
+    run.do([draft("im_haushalt"), sign(MOBILITY, "zurueck", "x"), sign(FINANCE), draft("im_haushalt"),
+            sign(MOBILITY), sign(FINANCE), release(), *CONSULTATION[:2], AFTER[0]])
+    assert run.workflow.subprocesses == {}  # pruned with its call activity
+    completed, current = runtime.elements_by_state(run.workflow)
+    inside = {"Tagesordnung", "Ergebnis", "Beratungsfolge_abgeschlossen"}
+    assert inside <= completed and {"Beratungsfolge", "Mitzeichnung", "Freigabe"} <= completed
+    assert current == {"Kontrolle"}

@@ -15,6 +15,7 @@ from sqlmodel import select
 
 from engine.council import Meeting, Paper
 from engine.settings import TIMEZONE
+from engine.workflow.models import ProcessInstance
 
 from .conftest import PASSWORD
 from .test_browser import _serious_violations, _shot, chromium, live_server  # noqa: F401 - fixtures
@@ -159,3 +160,22 @@ def test_the_lifecycle_in_the_browser(demo, database, draft, departments, page, 
     assert "erledigt" in row.inner_text() and "Kooperationsvertrag am 02.03. unterzeichnet." in row.inner_text()
     _accessible(page, "Beschlusskontrolle")
     _shot(page, "issue18-3-beschlusskontrolle")
+
+    # Revision sees the whole path: the timeline, and the diagram with the called Beratungsfolge.
+    with database.unit_of_work() as s:
+        instance_id = s.exec(select(ProcessInstance.id).where(ProcessInstance.paper_id == paper_id)).one()
+    _login(page, "krueger")
+    page.goto(f"/revision/vorlagen/{paper_id}")
+    timeline = page.inner_text("main")
+    missing = [step for step in ("Entwurf fertigstellen", "Mitzeichnen", "Vorlage freigeben", "Ergebnis erfassen",
+                                 "Beschlussauszug bestätigen", "Beschluss umsetzen") if step not in timeline]
+    assert missing == []
+    page.goto(f"/revision/vorgaenge/{instance_id}/diagramm")
+    page.locator("#diagram[data-ready='true']").wait_for()
+    page.locator("#diagram-beratungsfolge[data-ready='true']").wait_for()
+    assert page.locator("#diagram [data-element-id='Beratungsfolge'].rf-done").count() == 1
+    assert page.locator("#diagram [data-element-id='Mitzeichnung'].rf-done").count() == 1
+    assert page.locator("#diagram-beratungsfolge [data-element-id='Tagesordnung'].rf-done").count() == 1
+    assert page.locator("#diagram-beratungsfolge [data-element-id='Flow_zur_sitzung'].rf-taken").count() == 1
+    _accessible(page, "diagram with the called Beratungsfolge")
+    _shot(page, "issue18-4-diagramm")

@@ -1257,6 +1257,24 @@ def diagram_state(session: Session, instance_id: int) -> dict[str, Any]:
     assert model is not None
     _spec, workflow = _restore(session, instance, spec_hash)
     completed, current = runtime.elements_by_state(workflow)
+    called = called_models(session, model, workflow)
+    taken = set(runtime.flows_taken(model.bpmn_xml, completed, current))
+    for other in called:
+        taken |= set(runtime.flows_taken(other.bpmn_xml, completed, current))
     return {"instance": instance, "model": model, "completed": sorted(completed), "current": sorted(current),
-            "taken": runtime.flows_taken(model.bpmn_xml, completed, current),
-            "labels": runtime.element_labels(workflow)}
+            "taken": sorted(taken), "labels": runtime.element_labels(workflow), "called": called}
+
+
+def called_models(session: Session, model: ProcessModel, workflow: Any) -> list[ProcessModel]:
+    """The models a version's call activities call (the Beratungsfolge of the lifecycle), each
+    the version deployed last before it: their drawings show the steps inside."""
+    found = []
+    for process_id in sorted(getattr(workflow, "subprocess_specs", {}) or {}):
+        other = session.exec(select(ProcessModel).where(
+            ProcessModel.process_id == process_id, ProcessModel.deployed_at <= model.deployed_at)
+            .order_by(col(ProcessModel.version).desc())).first() or session.exec(
+            select(ProcessModel).where(ProcessModel.process_id == process_id)
+            .order_by(col(ProcessModel.version).desc())).first()
+        if other is not None:
+            found.append(other)
+    return found
