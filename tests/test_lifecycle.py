@@ -550,3 +550,30 @@ def test_oparl_and_search_list_it_only_once_released(app, database, actor, draft
     assert before[0] is False and before[1] in (404, 410) and before[2] is False
     do(database, actor, paper_id, "brandt", "Freigabe", {"freigabe": "freigeben"}, NOW)
     assert listed() == (True, 200, True)
+
+
+@pytest.mark.sqlite_only
+def test_remarks_are_shown_to_everyone_inside_never_to_the_public(database, actor, draft, departments, browser):  # type: ignore[no-untyped-def]
+    from .conftest import text_of
+
+    paper_id = started(database, actor, draft, departments, "2024/270")
+    do(database, actor, paper_id, "zierstedt", "Entwurf", {"finanzielle_auswirkungen": "im_haushalt"}, NOW)
+    do(database, actor, paper_id, "lenz", "Mitzeichnung", {"mitzeichnung": "zurueck", "anmerkung": "Radwege fehlen"},
+       NOW, departments["mobility"])
+    do(database, actor, paper_id, "jansen", "Mitzeichnung", {"mitzeichnung": "mit_anmerkung",
+                                                             "anmerkung": "Deckung aus 2025"}, NOW, departments["finance"])
+    do(database, actor, paper_id, "zierstedt", "Entwurf", {"finanzielle_auswirkungen": "im_haushalt"}, NOW)
+    do(database, actor, paper_id, "lenz", "Mitzeichnung", {"mitzeichnung": "mitgezeichnet"}, NOW,
+       departments["mobility"])
+    do(database, actor, paper_id, "jansen", "Mitzeichnung", {"mitzeichnung": "mitgezeichnet"}, NOW,
+       departments["finance"])
+    do(database, actor, paper_id, "brandt", "Freigabe", {"freigabe": "freigeben"}, NOW)
+    url = f"/vorlagen/{paper_id}"
+    expected = ["Mobilität und Digitalisierung (Dominik Lenz): zurück an die Federführung: Radwege fehlen",
+                "Finanzen (Petra Jansen): mitgezeichnet mit Anmerkung: Deckung aus 2025"]
+    for who in ("zierstedt", "brandt", "lenz", "jansen"):
+        page = text_of(browser().login(who).get(url).get_data(as_text=True))
+        shown = [e for e in expected if e in page]
+        assert shown == expected, who
+    public = text_of(browser().get(url).get_data(as_text=True))
+    assert "Radschnellweg" in public and "Radwege fehlen" not in public and "Deckung aus 2025" not in public
