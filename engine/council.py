@@ -74,6 +74,8 @@ PAPER_WITHDRAWN = "zurückgezogen"
 # Roles a local account can be granted (the BPMN lane names the role of a human task).
 ROLE_SECRETARIAT = "Sekretariat"
 ROLE_CLERK = "Sachbearbeitung"
+#: The head of a department's Dezernat, who releases its Vorlagen (bpmn/vorlage.bpmn, lane "Freigabe").
+ROLE_RELEASE = "Freigabe"
 ROLE_AUDITOR = "Revision"
 ROLE_ADMIN = "Administration"
 

@@ -36,6 +36,7 @@ from engine.council import (
     ROLE_ADMIN,
     ROLE_AUDITOR,
     ROLE_CLERK,
+    ROLE_RELEASE,
     ROLE_SECRETARIAT,
     Body,
     Consultation,
@@ -314,6 +315,25 @@ class _Script:
         self._add(paper, at, lambda when: procedures.start_beratungsfolge(
             self.session, _actor(self.session, username), _id(paper), now=when), always)
 
+    def start_lifecycle(self, paper: Paper, username: str, involved: list[int], at: datetime) -> None:
+        self._add(paper, at, lambda when: procedures.start_lifecycle(
+            self.session, _actor(self.session, username), _id(paper), involved, now=when))
+
+    def complete_step(self, paper: Paper, username: str, step: str, data: dict[str, Any], at: datetime,
+                      organization_id: int | None = None) -> None:
+        """Complete the open step ``step`` (of ``organization_id``: one of a parallel Mitzeichnung)."""
+        def run(when: datetime) -> None:
+            query = select(HumanTask).where(HumanTask.paper_id == _id(paper), HumanTask.status == TASK_READY,
+                                            HumanTask.bpmn_id == step)
+            if organization_id is not None:
+                query = query.where(HumanTask.organization_id == organization_id)
+            task = self.session.exec(query).one()
+            version = self.session.exec(select(ProcessInstance.version).where(
+                ProcessInstance.id == task.process_instance_id)).one()
+            procedures.complete_task(self.session, _actor(self.session, username), _id(task), data, version,
+                                     now=when)
+        self._add(paper, at, run)
+
     def complete(self, paper: Paper, username: str, data: dict[str, Any], at: datetime,
                  always: bool = False) -> None:
         self._add(paper, at, lambda when: _complete_open(self.session, username, _id(paper), data, when),
@@ -430,8 +450,8 @@ def _allowances(session: Session, gremien: list[Organization], now: datetime) ->
 
 
 #: The order of the accounts in the README and the CLI's list.
-_ACCOUNT_ORDER = ["zierstedt", "albrecht", "lenz", "hoffmann", "weber", "schmitz", "krause",
-                  "krueger", "becker", "admin"]
+_ACCOUNT_ORDER = ["zierstedt", "albrecht", "lenz", "kaiser", "brandt", "hoffmann", "weber", "schmitz",
+                  "krause", "krueger", "becker", "admin"]
 
 
 def _ordered(accounts: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -628,7 +648,87 @@ def _load_week(session: Session, password: str, files: FileStore | None, today: 
             else:
                 raise ValueError(f"demo_week.json: unknown step {step['do']!r}")
 
+    accounts += _lifecycle(session, password, g, digital, past_committee, script, vorlage, wd, today, Q)
     return [(u, w) for u, w, _, _ in accounts], sorted(papers)
+
+
+def _lifecycle(session: Session, password: str, g: _Gremien, digital: Organization, past_committee: Meeting,
+               script: _Script, vorlage: Callable[..., Paper], wd: Callable[[date, int], date], today: date,
+               Q: date) -> list[tuple[str, str, Person, list[tuple[str, int | None]]]]:
+    """Issue 18: Vorlagen 2024/076–079 in their lifecycle (bpmn/vorlage.bpmn) – one in its
+    Mitzeichnung after a return, one in its Freigabe, two in their Beschlusskontrolle (one
+    overdue) – with the head of Wirtschaft und Raum (brandt, Freigabe) and Finanzen (kaiser)."""
+    finance = Organization(body_id=_id(g.body), name="Finanzen", organization_type="Verwaltungsbereich")
+    session.add(finance)
+    session.flush()
+    people = {}
+    for username, family, given in (("brandt", "Brandt", "Markus"), ("kaiser", "Kaiser", "Petra")):
+        people[username] = Person(body_id=_id(g.body), family_name=family, given_name=given,
+                                  email=f"{given.lower()}.{family.lower()}@example.org")
+        session.add(people[username])
+    session.flush()
+    accounts: list[tuple[str, str, Person, list[tuple[str, int | None]]]] = [
+        ("brandt", "Leitung Wirtschaft und Raum (Freigabe)", people["brandt"],
+         [(ROLE_RELEASE, g.department.id)]),
+        ("kaiser", "Sachbearbeitung Finanzen (Mitzeichnung bei finanziellen Auswirkungen)", people["kaiser"],
+         [(ROLE_CLERK, finance.id)]),
+    ]
+    for username, _what, p, grants in accounts:
+        create_account(session, username, password, f"{p.given_name} {p.family_name}", grants,
+                       person_id=p.id, email=p.email)
+    session.flush()
+    clerk = session.exec(select(Person).where(Person.family_name == "Albrecht")).one()
+    lead, digital_id, finance_id = g.department, _id(digital), _id(finance)
+    steps_committee = [(g.committee, "Entscheidung", None)]
+
+    def paper(number: int, name: str, financial: str, facts: str, proposal: str) -> Paper:
+        return vorlage(number, name, "Beschlussvorlage", lead, clerk, steps_committee, facts, proposal,
+                       financial, started=wd(today, -15))
+
+    def at(day: date, hour: int) -> datetime:
+        return _at(day, hour)
+
+    # 2024/076: in its second round of Mitzeichnung, after Mobilität und Digitalisierung returned it.
+    v = paper(76, "Digitale Sitzungsunterlagen für die Mitglieder",
+              "Im Haushalt 2025 veranschlagt: 18.000 €.",
+              "Sachlage: Die Mitglieder erhalten ihre Unterlagen künftig digital.",
+              "Die Verbandsversammlung beschließt die Einführung digitaler Sitzungsunterlagen.")
+    script.start_lifecycle(v, "albrecht", [digital_id], at(wd(today, -8), 9))
+    script.complete_step(v, "albrecht", "Entwurf", {"finanzielle_auswirkungen": "im_haushalt"},
+                         at(wd(today, -8), 10))
+    script.complete_step(v, "lenz", "Mitzeichnung", {"mitzeichnung": "zurueck", "anmerkung":
+                         "Bitte die Barrierefreiheit der Unterlagen (PDF/UA) aufnehmen."},
+                         at(wd(today, -6), 11), digital_id)
+    script.complete_step(v, "kaiser", "Mitzeichnung", {"mitzeichnung": "mit_anmerkung", "anmerkung":
+                         "Deckung aus Produkt 01.11, Sachkonto 5431."}, at(wd(today, -5), 14), finance_id)
+    script.complete_step(v, "albrecht", "Entwurf", {
+        "finanzielle_auswirkungen": "im_haushalt",
+        "ueberarbeitung": "Barrierefreiheit (PDF/UA) im Sachverhalt ergänzt."}, at(wd(today, -2), 9))
+
+    # 2024/077: signed, waiting for its Freigabe.
+    v = paper(77, "Fachkräftestrategie der Region", "Keine.",
+              "Sachlage: Die Region entwickelt eine gemeinsame Fachkräftestrategie.",
+              "Der Ausschuss nimmt die Fachkräftestrategie zur Kenntnis.")
+    script.start_lifecycle(v, "albrecht", [digital_id], at(wd(today, -6), 9))
+    script.complete_step(v, "albrecht", "Entwurf", {"finanzielle_auswirkungen": "keine"},
+                         at(wd(today, -6), 10))
+    script.complete_step(v, "lenz", "Mitzeichnung", {"mitzeichnung": "mitgezeichnet"}, at(wd(today, -3), 15),
+                         digital_id)
+
+    # 2024/078 and 2024/079: decided in SI/2024/112, now in their Beschlusskontrolle (078 overdue).
+    for number, name, due in ((78, "Förderaufruf Wasserstoff-Modellregion", wd(Q, 10)),
+                              (79, "Radverkehrskonzept Region Aachen", wd(today, 40))):
+        v = paper(number, name, "Keine.", f"Sachlage: {name}.", f"Der Ausschuss beschließt: {name}.")
+        script.start_lifecycle(v, "albrecht", [], at(wd(Q, -25), 9))
+        script.complete_step(v, "albrecht", "Entwurf", {"finanzielle_auswirkungen": "keine"},
+                             at(wd(Q, -25), 10))
+        script.complete_step(v, "brandt", "Freigabe", {"freigabe": "freigeben"}, at(wd(Q, -24), 11))
+        script.complete_step(v, "hoffmann", "Tagesordnung", {"meeting_id": past_committee.id},
+                             at(wd(Q, -22), 10))
+        script.complete_step(v, "hoffmann", "Ergebnis", {"ergebnis": "beschlossen", "beschlusstext":
+                             f"Der Ausschuss beschließt: {name}."}, at(Q, 18))
+        script.complete_step(v, "albrecht", "Ausfertigung", {"faellig_am": due.isoformat()}, at(wd(Q, 3), 10))
+    return accounts
 
 
 # ----------------------------------------------------------------------------- Anlagen

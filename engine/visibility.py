@@ -4,7 +4,8 @@ A published Vorlage (public *and* released: never a draft, ``Paper.released``) i
 everyone; it alone reaches the public pages, the search index, the feeds and OParl
 (:func:`published_clause`). A draft, public or not, is seen as a non-public Vorlage is.
 A non-public one by the clerks of its lead department
-(a Sachbearbeitung grant on ``under_direction_of_id``), the members and Sekretariate of the
+(a Sachbearbeitung grant on ``under_direction_of_id``) and its head (Freigabe), the clerks of
+the departments asked to co-sign it (a Mitzeichnung step of theirs), the members and Sekretariate of the
 Gremien of its Beratungsfolge, Revision and the administration. Everyone else (anonymous
 visitors included) is told it does not exist: 404, never 403.
 """
@@ -22,6 +23,7 @@ from engine.accounts import Actor
 from engine.council import (
     ROLE_AUDITOR,
     ROLE_CLERK,
+    ROLE_RELEASE,
     ROLE_SECRETARIAT,
     Account,
     Consultation,
@@ -29,6 +31,7 @@ from engine.council import (
     Membership,
     Paper,
 )
+from engine.tasks import HumanTask
 
 
 def sees_everything(actor: Actor | None) -> bool:
@@ -67,6 +70,12 @@ def visible_papers_clause(actor: Actor | None, today: dt.date) -> ColumnElement[
     departments = actor.organizations_for(ROLE_CLERK)
     if departments:
         conditions.append(col(Paper.under_direction_of_id).in_(sorted(departments)))
+        # Co-signing departments (Mitzeichnung, bpmn/vorlage.bpmn) see what they are asked about.
+        conditions.append(col(Paper.id).in_(select(HumanTask.paper_id).where(
+            HumanTask.lane == ROLE_CLERK, col(HumanTask.organization_id).in_(sorted(departments)))))
+    heads = actor.organizations_for(ROLE_RELEASE)
+    if heads:
+        conditions.append(col(Paper.under_direction_of_id).in_(sorted(heads)))
     secretariats = actor.organizations_for(ROLE_SECRETARIAT)
     if secretariats:
         conditions.append(col(Paper.id).in_(select(Consultation.paper_id).where(

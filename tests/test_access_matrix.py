@@ -133,6 +133,8 @@ TABLE: list[Row] = [
     Row("api.follow_up", "POST", "/api/v1/tasks/{task}/follow-up", 401, 403, 422, 403, 403, 403, 422, json={}),
     Row("api.comment", "POST", "/api/v1/tasks/{task}/comments", 401, 403, 422, 403, 403, 403, 422, json={}),
     Row("api.complete", "POST", "/api/v1/tasks/{task}/complete", 401, 403, 422, 403, 403, 403, 422, json={}),
+    Row("api.start_lifecycle", "POST", "/api/v1/papers/{paper}/lifecycle", 401, 403, 403, 403, 409, 403, 409,
+        json={}),
     Row("api.models_check", "POST", "/api/v1/models/check", 401, 403, 403, 403, 403, 403, 422, json={}),
     Row("api.models_deploy", "POST", "/api/v1/models", 401, 403, 403, 403, 403, 403, 422, json={}),
     # --- the JSON API's reading routes (cookie here; tests/test_api_v1.py has tokens and scopes)
@@ -161,6 +163,18 @@ TABLE: list[Row] = [
     Row("papers.new_paper", "POST", "/vorlagen/neu", LOGIN, 403, 403, 403, 422, 403, 422),
     Row("papers.start", "POST", "/vorlagen/{paper}/starten", LOGIN, 403, 403, 403, 409, 403, 409),
     Row("papers.start", "POST", "/vorlagen/{secret}/starten", LOGIN, 403, 403, 404, 302, 403, 302),
+    Row("papers.start_lifecycle", "POST", "/vorlagen/{paper}/lebenslauf", LOGIN, 403, 403, 403, 409, 403, 409),
+    # (the row above has started its Beratungsfolge: the clerk and the admin may, and are told it runs)
+    Row("papers.start_lifecycle", "POST", "/vorlagen/{secret}/lebenslauf", LOGIN, 403, 403, 404, 409, 403,
+        409),
+    Row("papers.resolution_excerpt", "GET", "/vorlagen/{paper}/beschlussauszug.pdf", LOGIN, 403, 403, 403, 409, 409,
+        409),  # no result recorded yet (the seed's result step is open)
+    Row("papers.resolution_excerpt", "GET", "/vorlagen/{secret}/beschlussauszug.pdf", LOGIN, 403, 403, 404, 409,
+        409, 409),
+    Row("meetings.implementation", "GET", "/beschlusskontrolle", LOGIN, 403, 200, 200, 403, 403, 403),
+    # the seed is not on the committee's implementation list: its Sekretariat (and admin) are told so (404)
+    Row("meetings.implementation_report", "POST", "/beschlusskontrolle/bericht", LOGIN, 403, 404, 403, 403, 403,
+        404, data={"meeting_id": "{later}", "paper_id": "{paper}"}),
     Row("papers.meetings", "GET", "/sitzungen", 200, 200, 200, 200, 200, 200, 200),  # the public calendar
     Row("papers.new_meeting", "GET", "/sitzungen/neu", LOGIN, 403, 200, 200, 403, 403, 200),
     Row("papers.new_meeting", "POST", "/sitzungen/neu", LOGIN, 403, 422, 422, 403, 403, 422),

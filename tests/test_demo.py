@@ -53,14 +53,14 @@ def _open(s, reference: str) -> HumanTask:  # type: ignore[no-untyped-def]
 
 
 def test_week_has_thirteen_vorlagen_in_their_steps(week, database):  # type: ignore[no-untyped-def]
-    assert week.created and week.week == [f"2024/{n:03d}" for n in range(64, 76)]
+    assert week.created and week.week == [f"2024/{n:03d}" for n in range(64, 80)]
     usernames = [u for u, _ in week.accounts]
-    assert usernames == ["zierstedt", "albrecht", "lenz", "hoffmann", "weber", "schmitz", "krause", "krueger",
-                         "becker", "admin"]
+    assert usernames == ["zierstedt", "albrecht", "lenz", "kaiser", "brandt", "hoffmann", "weber", "schmitz",
+                         "krause", "krueger", "becker", "admin"]
     with database.unit_of_work() as s:
         papers = s.exec(select(Paper).order_by(Paper.reference)).all()
         references = [p.reference for p in papers]
-        assert references == [f"2024/{n:03d}" for n in range(63, 76)]
+        assert references == [f"2024/{n:03d}" for n in range(63, 80)]
         assert {p.paper_type for p in papers} == {
             "Standardvorlage", "Beschlussvorlage", "Mitteilungsvorlage", "Antrag"}
         assert all(p.facts.startswith(("Sachlage:", "Antragstext:")) and p.proposal for p in papers)
@@ -115,11 +115,12 @@ def test_week_has_thirteen_vorlagen_in_their_steps(week, database):  # type: ign
                       .where(Consultation.paper_id == hidden[0].id)).one()
         assert item.public is False
 
-        # One finished, one draft.
+        # One finished, one draft (and, issue 18, two in their Beschlusskontrolle after their
+        # Beratungsfolge, two drafts in Mitzeichnung and Freigabe).
         statuses = {p.reference: p.status for p in papers}
         done = [r for r, st in statuses.items() if st == PAPER_DONE]
         drafts = [r for r, st in statuses.items() if st == PAPER_DRAFT]
-        assert done == ["2024/074"] and drafts == ["2024/075"]
+        assert done == ["2024/074", "2024/078", "2024/079"] and drafts == ["2024/075", "2024/076", "2024/077"]
         done = _paper(s, "2024/074")
         instance = s.exec(select(ProcessInstance).where(ProcessInstance.paper_id == done.id)).one()
         assert instance.status == INSTANCE_COMPLETED
@@ -300,7 +301,7 @@ def test_cli_demo_stores_the_pdfs(database, capsys):  # type: ignore[no-untyped-
 
     _demo(database)  # at the real clock, into the instance folder's FileStore
     out = capsys.readouterr().out
-    assert "Vorlage 2024/063" in out and "12 weitere Vorlagen (2024/064 bis 2024/075)" in out
+    assert "Vorlage 2024/063" in out and "16 weitere Vorlagen (2024/064 bis 2024/079)" in out
     assert "weber" in out and "krause" in out
     store = FileStore(database.settings.files_path)
     with database.unit_of_work() as s:
@@ -330,3 +331,37 @@ def test_the_demos_past_committee_session_has_its_attendance(week, database):  #
         assert voted and all((t.votes_yes or 0) + (t.votes_no or 0) + (t.votes_abstain or 0)
                              <= len(sheet.at_top(t.item_id).voters) for t in voted)
         assert allowance.rate_on(s, meeting.organization_id, meeting.start.date()) == 2500
+
+
+def test_week_has_vorlagen_in_their_lifecycle(week, database):  # type: ignore[no-untyped-def]
+    """Issue 18: 2024/076 in its second Mitzeichnung after a return, 2024/077 in its Freigabe,
+    2024/078 and 2024/079 in their Beschlusskontrolle (078 overdue); 2024/063 as before."""
+    from engine.council import PAPER_DONE, PAPER_DRAFT
+
+    today = NOW.astimezone(TIMEZONE).date()
+    with database.unit_of_work() as s:
+        def open_steps(reference: str) -> list[tuple[str, str | None, bool]]:
+            rows = s.exec(select(HumanTask).where(HumanTask.paper_id == _paper(s, reference).id,
+                                                  HumanTask.status == TASK_READY)).all()
+            names = {o.id: o.name for o in s.exec(select(Organization))}
+            return sorted((r.bpmn_id, names.get(r.organization_id), r.due is not None and r.due < today)
+                          for r in rows)
+
+        steps = {reference: open_steps(reference) for reference in ("2024/063", "2024/076", "2024/077",
+                                                                     "2024/078", "2024/079")}
+        states = {reference: _paper(s, reference).status for reference in steps}
+        returned = s.exec(select(HumanTask).where(HumanTask.paper_id == _paper(s, "2024/076").id,
+                                                  HumanTask.bpmn_id == "Mitzeichnung",
+                                                  HumanTask.completed_by == "lenz")).all()
+        heads = [u for u, _ in week.accounts if u in ("brandt", "kaiser")]
+    seed = [step for step, _org, _overdue in steps["2024/063"]]
+    assert seed == ["Ergebnis"]
+    assert steps["2024/076"] == [("Mitzeichnung", "Finanzen", False),
+                                 ("Mitzeichnung", "Mobilität und Digitalisierung", False)]
+    assert len(returned) == 1  # the first round's return
+    assert steps["2024/077"] == [("Freigabe", "Wirtschaft und Raum", False)]
+    assert steps["2024/078"] == [("Kontrolle", "Wirtschaft und Raum", True)]
+    assert steps["2024/079"] == [("Kontrolle", "Wirtschaft und Raum", False)]
+    assert states == {"2024/063": "in Beratung", "2024/076": PAPER_DRAFT, "2024/077": PAPER_DRAFT,
+                      "2024/078": PAPER_DONE, "2024/079": PAPER_DONE}
+    assert heads == ["kaiser", "brandt"]

@@ -75,7 +75,7 @@ def test_only_the_lead_departments_clerk_starts_a_public_one(browser, draft, oth
     paper_id = draft("2024/098", "Öffentlich")
     client = browser().login(who)
     page = client.get(f"/vorlagen/{paper_id}").get_data(as_text=True)
-    assert ("Beratungsfolge starten" in page) is (status == 302)
+    assert ("Ohne Mitzeichnung: Beratungsfolge starten" in page) is (status == 302)
     assert client.post(f"/vorlagen/{paper_id}/starten", {}).status_code == status
 
 

@@ -577,6 +577,31 @@ def models_deploy() -> ResponseReturnValue:
 
 # ----------------------------------------------------------------------------- Vorgänge
 
+@api("POST", f"/papers/<{ID}:paper_id>/lifecycle", scope="papers:write", tag="Vorlagen",
+     response=S.ProcessInstanceOut, status=201, body=S.LifecycleIn, errors=(409,),
+     summary="Den Lebenslauf einer Vorlage im Entwurf starten: Entwurf, Mitzeichnung der beteiligten "
+     "Bereiche, Freigabe, dann die Beratungsfolge (Sachbearbeitung des federführenden Bereichs)")
+def start_lifecycle(paper_id: int) -> ResponseReturnValue:
+    if not request.is_json:
+        abort(415)
+    payload = _body(S.LifecycleIn)
+    s = request_session()
+    instance = procedures.start_lifecycle(s, _actor(), paper_id, payload["beteiligt"], now=request_now())
+    assert instance.id is not None
+    return jsonify(_process_instance(s, instance.id)), 201
+
+
+def _process_instance(s: Any, instance_id: int) -> dict[str, Any]:
+    out = catalog.process_instance(s, instance_id)
+    assert out is not None
+    i, m = out.instance, out.model
+    return _instance(S.ProcessInstanceOut).dump({  # type: ignore[no-any-return]
+        **i.model_dump(exclude={"state"}), "process_id": m.process_id, "model_name": m.name,
+        "model_version": m.version,
+        "open_tasks": [{"id": t.id, "title": t.title, "step": t.bpmn_id, "holder": t.assignee, "due": t.due}
+                       for t in out.open_tasks]})
+
+
 @api("GET", f"/process-instances/<{ID}:instance_id>", scope="tasks:read", tag="Vorgänge",
      response=S.ProcessInstanceOut,
      summary="Ein Vorgang (Prozessinstanz) mit offenen Aufgaben: Revision, Administration und wer "
@@ -588,12 +613,7 @@ def process_instance(instance_id: int) -> ResponseReturnValue:
         raise NotFound(_("Vorgang nicht gefunden."))
     if not catalog.may_read_instance(_actor(), out.instance, s):
         raise Forbidden(_("Keine Berechtigung für diesen Vorgang."))
-    i, m = out.instance, out.model
-    return jsonify(_instance(S.ProcessInstanceOut).dump({
-        **i.model_dump(exclude={"state"}), "process_id": m.process_id, "model_name": m.name,
-        "model_version": m.version,
-        "open_tasks": [{"id": t.id, "title": t.title, "step": t.bpmn_id, "holder": t.assignee, "due": t.due}
-                       for t in out.open_tasks]}))
+    return jsonify(_process_instance(s, instance_id))
 
 
 @api("GET", f"/process-instances/<{ID}:instance_id>/history", scope="audit:read", tag="Vorgänge",

@@ -84,6 +84,14 @@ class CompleteIn(Schema):
                                                 "`version` der Aufgabe beim Lesen (409, wenn veraltet)."})
 
 
+class LifecycleIn(Schema):
+    beteiligt = fields.List(
+        Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID)), load_default=list,
+        validate=validate.Length(max=50),
+        metadata={"description": "Die mitzeichnenden Bereiche (ids der Organisationen vom Typ "
+                  "Verwaltungsbereich), ohne den federführenden."})
+
+
 class UserIn(Schema):
     user = fields.String(required=True, validate=validate.Length(min=1, max=150),
                          metadata={"description": "Benutzername."})

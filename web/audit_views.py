@@ -193,6 +193,13 @@ def diagram_model(instance_id: int) -> ResponseReturnValue:
     model = s.get(ProcessModel, instance.model_id) if instance else None
     if model is None:
         abort(404)
+    called = request.args.get("prozess")
+    if called:  # a model its call activities call (the Beratungsfolge inside the lifecycle)
+        calls = procedures.diagram_state(s, instance_id)["called"]
+        other = next((m for m in calls if m.process_id == called), None)
+        if other is None:
+            abort(404)
+        model = other
     return Response(model.bpmn_xml, mimetype="application/xml")
 
 

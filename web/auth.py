@@ -37,7 +37,7 @@ from flask_limiter.util import get_remote_address
 
 from engine import audit
 from engine.accounts import Actor, authenticate, privileged_account
-from engine.council import ROLE_AUDITOR, ROLE_SECRETARIAT, Account
+from engine.council import ROLE_AUDITOR, ROLE_RELEASE, ROLE_SECRETARIAT, Account
 from engine.identity import logins
 from engine.process import procedures
 from engine.settings import Settings
@@ -157,10 +157,10 @@ def _check_csrf() -> None:
 
 
 def works_on_tasks(actor: Actor | None) -> bool:
-    """Whose work comes as tasks (the inbox): Sekretariat, Sachbearbeitung, Administration.
-    A member or an auditor has none; their page is another."""
+    """Whose work comes as tasks (the inbox): Sekretariat, Sachbearbeitung, Freigabe (the
+    head of a department), Administration. A member or an auditor has none; their page is another."""
     return actor is not None and (actor.is_admin or bool(actor.organizations_for(ROLE_SECRETARIAT))
-                                  or is_clerk(actor))
+                                  or bool(actor.organizations_for(ROLE_RELEASE)) or is_clerk(actor))
 
 
 def landing_page(actor: Actor | None) -> str:

@@ -90,7 +90,7 @@ def N_(string: str) -> str:
 _DATA_STRINGS = (
     # What the scopes of an API token allow (engine.identity.tokens.SCOPES)
     N_("Vorlagen mit Beratungsfolge lesen"),
-    N_("Vorlagen anlegen und ändern (vorgesehen; noch keine Route)"),
+    N_("Den Lebenslauf einer Vorlage starten (Mitzeichnung, Freigabe, Beratungsfolge)"),
     N_("Sitzungen mit Tagesordnung, Gremien, Personen und Mitgliedschaften lesen"),
     N_("Aufgaben und Vorgänge lesen"),
     N_("Aufgaben übernehmen, zuweisen, kommentieren und erledigen"),

@@ -21,6 +21,7 @@ from flask.typing import ResponseReturnValue
 from sqlmodel import Session, col, select
 
 from engine import allowance, attendance, mappe
+from engine import implementation as implementations
 from engine.accounts import Actor
 from engine.calendar import agenda, deadlines, meetings, reminders
 from engine.council import ROLE_SECRETARIAT, Account, AgendaItem, Meeting, Organization, Paper, Person
@@ -317,6 +318,55 @@ def allowances() -> ResponseReturnValue:
         totals[li.person] = (count + 1, minutes + (li.minutes or 0), cents + li.cents)
     return render_template("allowances.html", gremien=gremien, org=org, month_text=month_text, lines=lines,
                            totals=totals, errors=errors, euro=allowance.euro), 422 if errors else 200
+
+
+@bp.get("/beschlusskontrolle")
+@login_required
+def implementation() -> ResponseReturnValue:
+    """The Sekretariat's implementation list per Gremium (Beschlusskontrolle): open, overdue,
+    done; each can go on a coming session's agenda as a report."""
+    s = request_session()
+    actor = current_actor()
+    assert actor is not None
+    gremien = list(s.exec(select(Organization).where(
+        col(Organization.id).in_(sorted(actor.organizations_for(ROLE_SECRETARIAT))))
+        .order_by(col(Organization.name))))
+    if not gremien:
+        abort(403)
+    chosen = ascii_int(request.args.get("gremium", ""), 9) or gremien[0].id
+    org = next((g for g in gremien if g.id == chosen), None)
+    if org is None or org.id is None:
+        abort(404)
+    rows = implementations.implementation_list(s, actor, org.id, request_today())
+    coming = list(s.exec(select(Meeting).where(
+        Meeting.organization_id == org.id, Meeting.cancelled == False,  # noqa: E712
+        col(Meeting.start) > request_now()).order_by(col(Meeting.start))))
+    counts = {state: sum(1 for r in rows if r.state == state)
+              for state in (implementations.OPEN, implementations.OVERDUE, implementations.DONE)}
+    return render_template("implementation.html", gremien=gremien, org=org, rows=rows, coming=coming,
+                           counts=counts, states=implementations)
+
+
+@bp.post("/beschlusskontrolle/bericht")
+@login_required
+def implementation_report() -> ResponseReturnValue:
+    """Put a report on a Vorlage's implementation on a coming session's agenda."""
+    actor = current_actor()
+    assert actor is not None
+    meeting_id = ascii_int(request.form.get("meeting_id", ""), 9) or 0
+    paper_id = ascii_int(request.form.get("paper_id", ""), 9) or 0
+    s = request_session()
+    try:
+        item = implementations.put_report_on_agenda(s, actor, meeting_id, paper_id, form_values(),
+                                                    request_now())
+    except Invalid as exc:
+        rollback_request()
+        for messages in exc.errors.values():
+            for message in messages:
+                flash(message, "error")
+        return redirect(url_for("meetings.implementation"))
+    flash(_("Der Bericht steht als TOP %(number)s auf der Tagesordnung.", number=item.number), "success")
+    return redirect(url_for("meetings.meeting", meeting_id=meeting_id))
 
 
 @bp.post("/sitzungsgeld/export")

@@ -7,18 +7,22 @@ from calendar import Calendar
 from datetime import date, timedelta
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+import weasyprint
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlmodel import Session, col, select
 
 from engine import catalog
+from engine import excerpt as excerpts
 from engine.accounts import Account, Actor
 from engine.calendar import deadlines, reminders
 from engine.council import (
     CONSULTATION_ROLES,
     PAPER_TYPES,
+    ROLE_RELEASE,
     Meeting,
     Organization,
+    Paper,
     Person,
 )
 from engine.errors import Invalid
@@ -26,7 +30,7 @@ from engine.files import FileStore
 from engine.process import procedures, sessions
 from engine.settings import TIMEZONE
 from engine.types import ascii_int
-from engine.visibility import is_clerk, leads
+from engine.visibility import can_see_paper, is_clerk, leads, sees_everything
 
 from .auth import current_actor, login_required
 from .i18n import gettext as _
@@ -130,6 +134,47 @@ def start(paper_id: int) -> ResponseReturnValue:
     procedures.start_beratungsfolge(request_session(), actor, paper_id)
     flash(_("Die Beratungsfolge wurde gestartet."), "success")
     return redirect(url_for("public.paper", paper_id=paper_id))
+
+
+@bp.post("/vorlagen/<int:paper_id>/lebenslauf")
+@login_required
+def start_lifecycle(paper_id: int) -> ResponseReturnValue:
+    """Mitzeichnung and Freigabe before the Beratungsfolge (bpmn/vorlage.bpmn)."""
+    actor = current_actor()
+    assert actor is not None  # login_required
+    try:
+        procedures.start_lifecycle(request_session(), actor, paper_id, request.form.getlist("beteiligt"),
+                                   now=request_now())
+    except Invalid as exc:
+        rollback_request()
+        for messages in exc.errors.values():
+            for message in messages:
+                flash(message, "error")
+        return redirect(url_for("public.paper", paper_id=paper_id))
+    flash(_("Der Entwurf liegt zur Fertigstellung im Posteingang; danach folgen Mitzeichnung und Freigabe."),
+          "success")
+    return redirect(url_for("public.paper", paper_id=paper_id))
+
+
+@bp.get("/vorlagen/<int:paper_id>/beschlussauszug.pdf")
+@login_required
+def resolution_excerpt(paper_id: int) -> ResponseReturnValue:
+    """The Beschlussauszug as a PDF: for the lead department, its head, Revision, admin."""
+    actor = current_actor()
+    s = request_session()
+    paper = s.get(Paper, paper_id)
+    if paper is None or not can_see_paper(s, actor, paper, request_today()):
+        abort(404)
+    assert actor is not None
+    if not (sees_everything(actor) or leads(actor, paper.under_direction_of_id)
+            or actor.has_role(ROLE_RELEASE, paper.under_direction_of_id)):
+        abort(403)
+    excerpt = excerpts.resolution_excerpt(s, paper)
+    html = render_template("beschlussauszug.html", x=excerpt, made=request_now())
+    pdf = weasyprint.HTML(string=html).write_pdf()
+    name = f"Beschlussauszug-{paper.reference.replace('/', '-')}.pdf"
+    return Response(pdf, mimetype="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{name}"'})
 
 
 @bp.get("/sitzungen")

@@ -8,12 +8,12 @@ from flask import Blueprint, abort, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlmodel import Session, col, select
 
-from engine import catalog, search
-from engine.council import PAPER_TYPES, URGENT_REFUSED_MEANS, Body, File, Organization, Paper
+from engine import catalog, cosign, search
+from engine.council import PAPER_TYPES, ROLE_CLERK, ROLE_RELEASE, URGENT_REFUSED_MEANS, Body, File, Organization, Paper
 from engine.errors import Invalid
 from engine.schemas import SearchIn, load
-from engine.tasks import ready_tasks_of_paper
-from engine.visibility import can_see_paper, leads, published_clause, visible_papers_clause
+from engine.tasks import HumanTask, ready_tasks_of_paper
+from engine.visibility import can_see_paper, leads, published_clause, sees_everything, visible_papers_clause
 from engine.workflow.models import ProcessInstance
 
 from . import files_response
@@ -111,7 +111,22 @@ def paper(paper_id: int) -> ResponseReturnValue:
     }
     actor = current_actor()
     can_start = leads(actor, p.under_direction_of_id) and instance is None
-    return render_template("paper.html", can_start=can_start, **context)
+    # The internal steps (Entwurf, Mitzeichnung, Freigabe, Ausfertigung, Kontrolle) only for
+    # the lead department, its head, Revision and the administration; the public sees the
+    # Beratungsfolge's steps.
+    internal = sees_everything(actor) or leads(actor, p.under_direction_of_id) or (
+        actor is not None and actor.has_role(ROLE_RELEASE, p.under_direction_of_id))
+    context["open_tasks"] = [t for t in context["open_tasks"] if internal or t.context.get("beratung")]
+    # The co-signers' remarks: for everyone inside the procedure (a co-signing department too).
+    asked = actor is not None and bool(actor.organizations_for(ROLE_CLERK)) and s.exec(
+        select(HumanTask.id).where(HumanTask.paper_id == p.id, HumanTask.lane == ROLE_CLERK,
+                                   col(HumanTask.organization_id).in_(sorted(actor.organizations_for(ROLE_CLERK)))
+                                   )).first() is not None
+    context["remarks"] = cosign.remarks(s, paper_id) if internal or asked else []
+    departments = {o.id: o.name for o in s.exec(select(Organization).where(
+        Organization.organization_type == "Verwaltungsbereich").order_by(col(Organization.name)))}
+    return render_template("paper.html", can_start=can_start, departments=departments,
+                           **context)
 
 
 @bp.get("/dateien/<int:file_id>")

@@ -69,6 +69,17 @@ def _guard(session: Session, actor: Actor, meeting_id: int, data: dict[str, Any]
     return meeting, reason
 
 
+def snapshot_of(session: Session, meeting_id: int) -> list[str]:
+    """The agenda as the history records it (before a change made elsewhere)."""
+    return _snapshot(_items(session, meeting_id))
+
+
+def changed(session: Session, actor: Actor, meeting: Meeting, before: list[str], what: str,
+            reason: str | None, now: datetime) -> list[str]:
+    """Record a change of the agenda made elsewhere (a report put on it): as every change here."""
+    return _done(session, actor, meeting, before, what, reason, now)
+
+
 def _find(items: list[tuple[AgendaItem, Paper | None]], item_id: int) -> int:
     """Where an item stands in the agenda (404 when it is not on this session's agenda)."""
     for index, (item, _paper) in enumerate(items):

@@ -30,6 +30,7 @@ from engine.council import (
     ROLE_ADMIN,
     ROLE_AUDITOR,
     ROLE_CLERK,
+    ROLE_RELEASE,
     ROLE_SECRETARIAT,
     Account,
     Grant,
@@ -42,7 +43,7 @@ from engine.schemas import MAX_ID, REQUIRED, _Base, _id, _name, load
 
 _ADMIN_ONLY = "Nur die Administration pflegt Konten und Rollen."
 #: The roles an admin grants, in the order the form offers them.
-ROLES = (ROLE_ADMIN, ROLE_AUDITOR, ROLE_CLERK, ROLE_SECRETARIAT)
+ROLES = (ROLE_ADMIN, ROLE_AUDITOR, ROLE_CLERK, ROLE_RELEASE, ROLE_SECRETARIAT)
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]*$"
 LAST_ADMIN = "Es muss immer ein aktives Konto mit der Rolle Administration geben."
 

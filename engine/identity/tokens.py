@@ -29,7 +29,7 @@ from engine.types import created_column, utc_column, utcnow
 #: The scopes a token can carry, each with what it allows (the API's routes name one each).
 SCOPES: dict[str, str] = {
     "papers:read": "Vorlagen mit Beratungsfolge lesen",
-    "papers:write": "Vorlagen anlegen und ändern (vorgesehen; noch keine Route)",
+    "papers:write": "Den Lebenslauf einer Vorlage starten (Mitzeichnung, Freigabe, Beratungsfolge)",
     "meetings:read": "Sitzungen mit Tagesordnung, Gremien, Personen und Mitgliedschaften lesen",
     "tasks:read": "Aufgaben und Vorgänge lesen",
     "tasks:write": "Aufgaben übernehmen, zuweisen, kommentieren und erledigen",

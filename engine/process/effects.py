@@ -16,13 +16,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import func, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
-from engine import attendance
+from engine import attendance, search
 from engine.calendar import meetings, reminders
 from engine.council import (
     MEETING_HELD,
+    PAPER_DONE,
+    PAPER_DRAFT,
+    PAPER_IN_CONSULTATION,
     RESULTS,
     URGENT_REFUSED_MEANS,
     AgendaItem,
@@ -32,6 +36,7 @@ from engine.council import (
     UrgentDecision,
 )
 from engine.errors import Conflict, Invalid
+from engine.oparl import server as oparl_server
 from engine.process import rules
 from engine.settings import TIMEZONE
 from engine.types import table_of
@@ -256,6 +261,56 @@ def _release_minutes(ctx: EffectContext) -> dict[str, Any]:
     return {"meeting_id": meeting.id, "minutes_released": ctx.now.isoformat()}  # in the completion's event
 
 
+#: An answer that sends a step back → the field that must then say why (Mitzeichnung, Freigabe).
+_RETURNS = {"mitzeichnung": "anmerkung", "freigabe": "begruendung"}
+_NEEDS_TEXT = {"zurueck": N_("Bitte begründen, warum die Vorlage an die Federführung zurückgeht."),
+               "mit_anmerkung": N_("Bitte die Anmerkung eingeben.")}
+
+
+def _return_needs_reason(ctx: EffectContext) -> dict[str, Any]:
+    """Mitzeichnung and Freigabe: a return (and a remark) needs its text."""
+    for answer, reason in _RETURNS.items():
+        needs = _NEEDS_TEXT.get(ctx.values.get(answer) or "")
+        if needs is not None and not (ctx.values.get(reason) or "").strip():
+            raise Invalid("Eingaben bitte prüfen.", {reason: [needs]})
+    return {}
+
+
+def release_paper(session: Session, paper: Paper, now: datetime) -> None:
+    """A draft Vorlage is released: from now on the public sees it (if it is public), its
+    Anlagen are in the search index and OParl lists it again. Of two concurrent releases
+    exactly one moves it on (the other: Conflict)."""
+    papers = table_of(Paper)
+    claimed = session.exec(update(papers).where(
+        papers.c.id == paper.id, papers.c.status == PAPER_DRAFT).values(
+        status=PAPER_IN_CONSULTATION, released=func.coalesce(papers.c.released, now), modified=now))
+    if claimed.rowcount != 1:
+        raise Conflict(f"Die Vorlage {paper.reference} ist nicht mehr im Entwurf.")
+    session.refresh(paper, ["status", "released", "modified"])
+    assert paper.id is not None
+    if paper.public:
+        oparl_server.restore(session, oparl_server.paper_parts(session, paper.id))
+    search.index_paper(session, paper.id)
+
+
+def _release_paper(ctx: EffectContext) -> dict[str, Any]:
+    """Lebenslauf: the Freigabe is given; the Vorlage leaves the Entwurf."""
+    if ctx.paper is None:
+        return {}
+    release_paper(ctx.session, ctx.paper, ctx.now)
+    return {"status": PAPER_IN_CONSULTATION}
+
+
+def _end_consultation(ctx: EffectContext) -> dict[str, Any]:
+    """Lebenslauf: the Beratungsfolge has ended; Ausfertigung and Kontrolle follow."""
+    paper = ctx.paper
+    if paper is None or paper.status != PAPER_IN_CONSULTATION:
+        return {}
+    paper.status, paper.modified = PAPER_DONE, ctx.now
+    ctx.session.add(paper)
+    return {"status": PAPER_DONE}
+
+
 EFFECTS: dict[str, Effect] = {
     "putOnAgenda": _put_on_agenda,
     "recordResult": _record_result,
@@ -266,6 +321,9 @@ EFFECTS: dict[str, Effect] = {
     "flagLateInvitation": _flag_late_invitation,
     "meetingHeld": _meeting_held,
     "releaseMinutes": _release_minutes,
+    "returnNeedsReason": _return_needs_reason,
+    "releasePaper": _release_paper,
+    "endConsultation": _end_consultation,
 }
 
 #: What an effect does, in the words of the history (never its code).
@@ -274,7 +332,9 @@ EFFECT_NAMES = {"putOnAgenda": N_("auf die Tagesordnung gesetzt"), "recordResult
                 "recordApproval": N_("Genehmigung der Dringlichkeitsentscheidung erfasst"),
                 "closeAgenda": N_("Tagesordnung geschlossen"), "sendInvitation": N_("Einladung versandt"),
                 "flagLateInvitation": N_("Ladungsfrist als versäumt markiert"),
-                "meetingHeld": N_("Sitzung begonnen"), "releaseMinutes": N_("Niederschrift freigegeben")}
+                "meetingHeld": N_("Sitzung begonnen"), "releaseMinutes": N_("Niederschrift freigegeben"),
+                "returnNeedsReason": N_("Rückgabe begründet"), "releasePaper": N_("Vorlage freigegeben"),
+                "endConsultation": N_("Beratungsfolge beendet")}
 
 #: An effect that reads a form field's run-time choice → (field, its ``x-options``): deploy
 #: refuses a task declaring the effect whose form lacks that field.

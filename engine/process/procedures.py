@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -85,6 +85,11 @@ from engine.writes import Writes
 
 BERATUNGSFOLGE = rules.BERATUNGSFOLGE
 SITZUNG = rules.SITZUNG
+#: The lifecycle of a Vorlage (bpmn/vorlage.bpmn): Entwurf, Mitzeichnung, Freigabe, the
+#: Beratungsfolge as its call activity, Beschlussausfertigung, Beschlusskontrolle.
+LIFECYCLE = rules.LIFECYCLE
+#: The department that co-signs whatever has a financial impact (by name or short name).
+FINANCE_DEPARTMENT = "Finanzen"
 BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
 #: What Python relies on in a model: deploy refuses a model that breaks it.
 MODEL_REQUIREMENTS = runtime.Requirements(
@@ -269,7 +274,8 @@ def _requirements(session: Session) -> runtime.Requirements:
 
 def deploy_bundled(session: Session, deployed_by: str = "system") -> list[ProcessModel]:
     """Deploy every model shipped in ``bpmn/`` (unchanged ones are left as they are)."""
-    return [deploy(session, path, deployed_by)[0] for path in sorted(BPMN_DIR.glob("*.bpmn"))]
+    bundled = sorted(BPMN_DIR.glob("*.bpmn"))  # together: the lifecycle calls the Beratungsfolge
+    return [deploy(session, path, deployed_by, together=bundled)[0] for path in bundled]
 
 
 def current_model(session: Session, process_id: str) -> ProcessModel:
@@ -419,22 +425,13 @@ def start_beratungsfolge(session: Session, actor: Actor, paper_id: int,
         raise Forbidden("Die Beratungsfolge startet die Sachbearbeitung des federführenden Bereichs.")
     if paper.status != PAPER_DRAFT:
         raise Conflict(f"Die Vorlage {paper.reference} ist nicht im Entwurf ({paper.status}).")
+    _no_procedure_yet(session, paper)
     consultations = consultations_of(session, paper_id)
     if not consultations:
         raise Invalid("Die Vorlage hat keine Beratungsfolge.", {"consultations": ["Keine Beratung."]})
-    orgs = {o.id: o for o in session.exec(select(Organization).where(
-        col(Organization.id).in_([c.organization_id for c in consultations])))}
     model = current_model(session, BERATUNGSFOLGE)
     workflow = runtime.new_workflow(model.spec_json, model.spec_hash)
-    start_data: dict[str, Any] = {
-        "vorlage": {"id": paper.id, "reference": paper.reference, "name": paper.name},
-        "beratungen": [
-            {"position": c.position, "consultation_id": c.id, "organization_id": c.organization_id,
-             "organization_name": orgs[c.organization_id].name, "role": c.role,
-             "meeting_id": c.meeting_id}
-            for c in consultations
-        ],
-    }
+    start_data = _paper_start_data(session, paper, consultations)
     for task in workflow.get_tasks(state=runtime.TaskState.READY):
         task.data.update(start_data)
     runtime.run_engine(workflow, now)
@@ -467,6 +464,93 @@ def start_beratungsfolge(session: Session, actor: Actor, paper_id: int,
     audit.record(session, actor.username, actor.display_name, "procedure.started", paper_id=paper.id,
                  process_instance_id=instance.id, at=now, details={
                      "model": model.process_id, "model_version": model.version,
+                     "beratungsfolge": [f"{b['position']}. {b['organization_name']} ({b['role']})"
+                                        for b in start_data["beratungen"]]})
+    return instance
+
+
+def _no_procedure_yet(session: Session, paper: Paper) -> None:
+    """A Vorlage runs one procedure: its lifecycle or (as before issue 18) its Beratungsfolge."""
+    if session.exec(select(ProcessInstance.id).where(ProcessInstance.paper_id == paper.id)).first():
+        raise Conflict(f"Für die Vorlage {paper.reference} läuft bereits ein Verfahren.")
+
+
+def _paper_start_data(session: Session, paper: Paper, consultations: list[Consultation]) -> dict[str, Any]:
+    orgs = {o.id: o for o in session.exec(select(Organization).where(
+        col(Organization.id).in_([c.organization_id for c in consultations])))}
+    return {
+        "vorlage": {"id": paper.id, "reference": paper.reference, "name": paper.name},
+        "beratungen": [
+            {"position": c.position, "consultation_id": c.id, "organization_id": c.organization_id,
+             "organization_name": orgs[c.organization_id].name, "role": c.role,
+             "meeting_id": c.meeting_id}
+            for c in consultations
+        ],
+    }
+
+
+def _department(org: Organization) -> dict[str, Any]:
+    return {"organization_id": org.id, "organization_name": org.name}
+
+
+def start_lifecycle(session: Session, actor: Actor, paper_id: int, involved: Sequence[Any] = (),
+                    now: datetime | None = None) -> ProcessInstance:
+    """Start the lifecycle of a Vorlage in its Entwurf (bpmn/vorlage.bpmn): the clerk of the
+    lead department gets the Entwurf step; ``involved`` are the departments that co-sign
+    (Beteiligt). The Vorlage stays an Entwurf, unseen by the public, until its Freigabe."""
+    now = now or utcnow()
+    paper = session.get(Paper, paper_id)
+    if paper is None or not visibility.can_see_paper(session, actor, paper, now.astimezone(TIMEZONE).date()):
+        raise NotFound("Vorlage nicht gefunden.")
+    if not visibility.leads(actor, paper.under_direction_of_id):
+        raise Forbidden("Den Lebenslauf startet die Sachbearbeitung des federführenden Bereichs.")
+    if paper.status != PAPER_DRAFT:
+        raise Conflict(f"Die Vorlage {paper.reference} ist nicht im Entwurf ({paper.status}).")
+    _no_procedure_yet(session, paper)
+    consultations = consultations_of(session, paper_id)
+    errors: dict[str, list[str]] = {}
+    if not consultations:
+        errors["consultations"] = ["Die Vorlage hat keine Beratungsfolge."]
+    ids = [_as_int(i) for i in involved]
+    departments = {o.id: o for o in session.exec(select(Organization).where(
+        col(Organization.id).in_([i for i in ids if i is not None]),
+        Organization.organization_type == "Verwaltungsbereich"))} if ids else {}
+    if any(i is None or i not in departments for i in ids):
+        errors.setdefault("beteiligt", []).append("Bitte nur Bereiche der Verwaltung wählen.")
+    elif paper.under_direction_of_id in departments:
+        errors.setdefault("beteiligt", []).append("Der federführende Bereich zeichnet nicht mit.")
+    if errors:
+        raise Invalid("Eingaben bitte prüfen.", errors)
+    lead = session.get(Organization, paper.under_direction_of_id)
+    assert lead is not None
+    finance = session.exec(select(Organization).where(
+        Organization.organization_type == "Verwaltungsbereich", Organization.body_id == lead.body_id,
+        or_(col(Organization.name) == FINANCE_DEPARTMENT, col(Organization.short_name) == FINANCE_DEPARTMENT))
+        .order_by(col(Organization.id))).first()
+    model = current_model(session, LIFECYCLE)
+    workflow = runtime.new_workflow(model.spec_json, model.spec_hash)
+    chosen = [departments[i] for i in dict.fromkeys(i for i in ids if i is not None)]
+    start_data = {**_paper_start_data(session, paper, consultations), "federfuehrung": _department(lead),
+                  "beteiligte": [_department(o) for o in chosen],
+                  "finanzen": _department(finance) if finance is not None else None}
+    for task in workflow.get_tasks(state=runtime.TaskState.READY):
+        task.data.update(start_data)
+    runtime.run_engine(workflow, now)
+    assert model.id is not None and paper.id is not None
+    instance = ProcessInstance(
+        model_id=model.id, paper_id=paper.id, state=runtime.save(workflow),
+        serializer_version=runtime.SERIALIZER_VERSION, started=now, updated=now,
+    )
+    session.add(instance)
+    session.flush()
+    assert instance.id is not None
+    _sync_human_tasks(session, instance, workflow, [], now)
+    if _model_spec(session, model.id, model.spec_hash).has_timers:
+        _sync_timers(session, instance.id, workflow, now)
+    audit.record(session, actor.username, actor.display_name, "procedure.started", paper_id=paper.id,
+                 process_instance_id=instance.id, at=now, details={
+                     "model": model.process_id, "model_version": model.version,
+                     "beteiligt": [o.name for o in chosen],
                      "beratungsfolge": [f"{b['position']}. {b['organization_name']} ({b['role']})"
                                         for b in start_data["beratungen"]]})
     return instance
@@ -523,8 +607,12 @@ def _sync_human_tasks(session: Session, instance: ProcessInstance, workflow: Any
             context["completable_from"] = props[rules.GUARD_PROPERTY]
         if props.get(rules.DUE_PROPERTY):
             context["due_rule"] = props[rules.DUE_PROPERTY]  # due again when its session moves
+        if props.get(rules.DOCUMENT_PROPERTY):
+            context["document"] = props[rules.DOCUMENT_PROPERTY]
         context.update(_consultation_notes(session, consultation, now))
-        subject = rules.Subject(organization_id, consultation, own_meeting)
+        chosen = task.data.get("faellig_am")
+        subject = rules.Subject(organization_id, consultation, own_meeting,
+                                date.fromisoformat(chosen) if isinstance(chosen, str) else None)
         due = rules.due_of(props[rules.DUE_PROPERTY], session, subject, now) \
             if props.get(rules.DUE_PROPERTY) else rules.Due(None, None)
         due_day, at_once = rules.due_at_the_earliest(props.get(rules.DUE_PROPERTY, ""), due.due, now)
@@ -1180,6 +1268,24 @@ def diagram_state(session: Session, instance_id: int) -> dict[str, Any]:
     assert model is not None
     _spec, workflow = _restore(session, instance, spec_hash)
     completed, current = runtime.elements_by_state(workflow)
+    called = called_models(session, model, workflow)
+    taken = set(runtime.flows_taken(model.bpmn_xml, completed, current))
+    for other in called:
+        taken |= set(runtime.flows_taken(other.bpmn_xml, completed, current))
     return {"instance": instance, "model": model, "completed": sorted(completed), "current": sorted(current),
-            "taken": runtime.flows_taken(model.bpmn_xml, completed, current),
-            "labels": runtime.element_labels(workflow)}
+            "taken": sorted(taken), "labels": runtime.element_labels(workflow), "called": called}
+
+
+def called_models(session: Session, model: ProcessModel, workflow: Any) -> list[ProcessModel]:
+    """The models a version's call activities call (the Beratungsfolge of the lifecycle), each
+    the version deployed last before it: their drawings show the steps inside."""
+    found = []
+    for process_id in sorted(getattr(workflow, "subprocess_specs", {}) or {}):
+        other = session.exec(select(ProcessModel).where(
+            ProcessModel.process_id == process_id, ProcessModel.deployed_at <= model.deployed_at)
+            .order_by(col(ProcessModel.version).desc())).first() or session.exec(
+            select(ProcessModel).where(ProcessModel.process_id == process_id)
+            .order_by(col(ProcessModel.version).desc())).first()
+        if other is not None:
+            found.append(other)
+    return found

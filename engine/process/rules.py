@@ -68,14 +68,19 @@ END_STATE_PROPERTY = "endState"
 #: The process ids of the two kinds of model the engine starts itself.
 BERATUNGSFOLGE = "beratungsfolge"
 SITZUNG = "sitzung"
+LIFECYCLE = "vorlage"
 
 ROLE_INVITATION = "invitation"
 ROLE_AGENDA_CLOSING = "agendaClosing"
+#: The Beschlusskontrolle's step (the implementation lists of the Gremien read its tasks).
+ROLE_IMPLEMENTATION = "implementation"
 #: What kind of element may play a role (checked at deploy).
-ROLE_KINDS = {ROLE_INVITATION: KIND_USER_TASK, ROLE_AGENDA_CLOSING: KIND_TIMER_EVENT}
+ROLE_KINDS = {ROLE_INVITATION: KIND_USER_TASK, ROLE_AGENDA_CLOSING: KIND_TIMER_EVENT,
+              ROLE_IMPLEMENTATION: KIND_USER_TASK}
 #: Kind of model (process id) → the roles Python relies on: each declared by exactly one element.
 REQUIRED_ROLES: dict[str, dict[str, str]] = {
     SITZUNG: {role: ROLE_KINDS[role] for role in (ROLE_INVITATION, ROLE_AGENDA_CLOSING)},
+    LIFECYCLE: {ROLE_IMPLEMENTATION: KIND_USER_TASK},
 }
 #: For model versions deployed before roles were declared: the element with this effect.
 ROLE_BY_EFFECT = {ROLE_INVITATION: "sendInvitation", ROLE_AGENDA_CLOSING: "closeAgenda"}
@@ -95,6 +100,9 @@ class Subject:
     organization_id: int | None
     consultation: Consultation | None = None
     meeting: Meeting | None = None
+    #: The day chosen in an earlier step (``faellig_am`` in the task's data: the
+    #: Beschlusskontrolle's day, chosen at the Ausfertigung), for the rule ``dayChosen``.
+    chosen_day: date | None = None
 
 
 @dataclass(frozen=True)
@@ -301,10 +309,29 @@ def _invitation_deadline(session: Session, subject: Subject, now: datetime) -> D
     return Due(deadlines.deadlines_for_meeting(session, meeting).invitation, meeting)
 
 
+#: How many working days a department has for its step (Mitzeichnung, Freigabe, Ausfertigung).
+DEPARTMENT_WORKING_DAYS = 5
+
+
+def _five_working_days(session: Session, subject: Subject, now: datetime) -> Due:
+    """Five working days after the step was asked for (holidays of the body's Bundesland)."""
+    state = deadlines.gremium_rules(session, subject.organization_id)[1] \
+        if subject.organization_id is not None else None
+    today = now.astimezone(TIMEZONE).date()
+    return Due(deadlines.add_working_days(today, DEPARTMENT_WORKING_DAYS, state), None)
+
+
+def _day_chosen(session: Session, subject: Subject, now: datetime) -> Due:
+    """The day chosen in an earlier step (the Beschlusskontrolle's, at the Ausfertigung)."""
+    return Due(subject.chosen_day, None)
+
+
 DUE_RULES: dict[str, DueRule] = {
     "agendaClosing": _agenda_closing,
     "afterSession": _after_session,
     "invitationDeadline": _invitation_deadline,
+    "fiveWorkingDays": _five_working_days,
+    "dayChosen": _day_chosen,
 }
 
 Guard = Callable[[Session, Meeting | None, datetime], str | None]
@@ -428,5 +455,10 @@ CHOICE_SOURCES: dict[str, ChoiceSource] = {
 
 #: Property name → the names a model may use (checked at deploy).
 #: The effect names are added by ``engine.process.effects``, which carries them out.
+#: A document a task's page offers (the generated Beschlussauszug at the Ausfertigung).
+DOCUMENT_PROPERTY = "document"
+DOCUMENTS = {"beschlussauszug"}
+
 DECLARABLE: dict[str, set[str]] = {DUE_PROPERTY: set(DUE_RULES), GUARD_PROPERTY: set(GUARDS),
+                                   DOCUMENT_PROPERTY: DOCUMENTS,
                                    ROLE_PROPERTY: set(ROLE_KINDS), END_STATE_PROPERTY: set(END_STATES)}

@@ -9,6 +9,7 @@ engine fills in at run time, e.g. the Sitzungen of a Gremium).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -166,7 +167,21 @@ def _field(f: FormField) -> fields.Field[Any]:
         return Integer(strict=False, **kwargs)
     if f.type == "boolean":
         return fields.Boolean(**kwargs)
-    return fields.Date(**kwargs)
+    messages["invalid"] = "Datum bitte als TT.MM.JJJJ."
+    return _Day(**kwargs)
+
+
+class _Day(fields.Date):
+    """A day as the form shows it (08.11.2024, its placeholder) or as ISO 8601 (the API)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> date:
+        if isinstance(value, str) and re.fullmatch(r"\d{1,2}\.\d{1,2}\.\d{4}", value.strip()):
+            day, month, year = (int(part) for part in value.strip().split("."))
+            try:
+                return date(year, month, day)
+            except ValueError:
+                raise self.make_error("invalid") from None
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 @lru_cache(maxsize=256)

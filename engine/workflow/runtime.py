@@ -148,6 +148,8 @@ PRUNED = "ratsflow_pruned"
 #: Prune only when at least this many finished tasks can go (not on every step).
 _PRUNE_AT = 24
 _FINISHED = int(TaskState.FINISHED_MASK)
+#: Joins a called process's id and its step's spec name in :data:`PRUNED`.
+_CALLED = "::"
 
 
 def _prune(dct: dict[str, Any]) -> str | None:
@@ -191,6 +193,10 @@ def _prune(dct: dict[str, Any]) -> str | None:
     dct["root"] = new_root
     if dct.get("last_task") not in keep:
         dct["last_task"] = new_root
+    for tid, sp in dct["subprocesses"].items():  # a finished call activity's steps, by its process
+        if tid not in keep:
+            pruned |= {f"{sp.get('spec')}{_CALLED}{t['task_spec']}" for t in sp.get("tasks", {}).values()
+                       if t["state"] & TaskState.COMPLETED}
     dct["subprocesses"] = {tid: sp for tid, sp in dct["subprocesses"].items() if tid in keep}
     data = dct.setdefault("data", {})
     data[PRUNED] = sorted(pruned | set(data.get(PRUNED, [])))
@@ -807,10 +813,17 @@ _BPMN_NS = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 
 
 def elements_by_state(workflow: BpmnWorkflow) -> tuple[set[str], set[str]]:
-    """The BPMN element ids completed, and those ready or waiting now."""
+    """The BPMN element ids completed, and those ready or waiting now (in the called
+    processes too)."""
     completed, current = set(), set()
     for name in workflow.data.get(PRUNED, []):
-        bpmn_id = getattr(workflow.spec.task_specs.get(name), "bpmn_id", None)
+        spec = workflow.spec
+        if _CALLED in name:  # a step of a called process, pruned with its call activity
+            process, name = name.split(_CALLED, 1)
+            spec = workflow.subprocess_specs.get(process)
+            if spec is None:
+                continue
+        bpmn_id = getattr(spec.task_specs.get(name), "bpmn_id", None)
         if bpmn_id:
             completed.add(bpmn_id)
     for task in workflow.get_tasks():
