@@ -102,14 +102,15 @@ def represented(session: Session, account_id: int, now: datetime | None = None) 
 
 
 def acting_for(session: Session, account_id: int, lane: str | None, organization_id: int | None,
-               assignee: str | None, now: datetime | None = None) -> Represented | None:
-    """The absent person whose rights let the account work on a task (its lane, Gremium and
-    holder), or None. Called only where the account's own rights do not suffice."""
+               assignee: str | None, now: datetime | None = None,
+               username: str | None = None) -> Represented | None:
+    """The absent person whose rights let the account (``username``) work on a task (its lane,
+    Gremium and holder), or None. Called only where the account's own rights do not suffice."""
     people = represented(session, account_id, now)
     for person in people:  # the holder first: a task the absent person took
         if assignee == person.username and person.may_work_on(lane, organization_id):
             return person
-    if assignee is None:
+    if assignee is None or (username is not None and assignee == username):  # open, or taken in Vertretung
         for person in people:
             if person.may_work_on(lane, organization_id):
                 return person

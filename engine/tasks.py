@@ -172,7 +172,8 @@ def load_for(session: Session, actor: Actor, task_id: int, *, ready: bool = True
 
 def _acting_for(session: Session, actor: Actor, task: HumanTask, now: datetime | None) -> Any:
     """The absent person the actor stands in for whose rights reach the task (or None)."""
-    return standins.acting_for(session, actor.account_id, task.lane, task.organization_id, task.assignee, now)
+    return standins.acting_for(session, actor.account_id, task.lane, task.organization_id, task.assignee, now,
+                               actor.username)
 
 
 def _record_holder(session: Session, actor: Actor, task: HumanTask, action: str, old: str | None,

@@ -176,3 +176,17 @@ def test_mein_konto_and_the_api(database, demo, actor, browser, clock, app):  # 
     sealing = SEAL[backend] if app.extensions["ratsflow.settings"].audit_seal == "commit" else 0
     statements = list(seen)
     assert len(statements) <= BUDGET["Ergebnis erfassen"][backend] + sealing + 1, statements
+
+
+def test_the_stand_in_takes_the_task_and_completes_it_in_vertretung(database, demo, actor):  # type: ignore[no-untyped-def]
+    task, version = _result_task(database)
+    _name(database, actor, "hoffmann", "schmitz")
+    with database.unit_of_work() as s:
+        taken = claim(s, actor("schmitz"), task.id, NOW)
+        assert taken.assignee == "schmitz"
+    assert task.id in _inbox_ids(database, actor, "schmitz", view="mine")
+    with database.unit_of_work() as s:
+        procedures.complete_task(s, actor("schmitz"), task.id, {"ergebnis": "zur_kenntnis_genommen"}, version,
+                                 now=NOW)
+        event = [e for e in audit.events_for_paper(s, demo.paper_id) if e.action == "task.completed"][-1]
+    assert event.details["in_vertretung_fuer"]["username"] == "hoffmann"

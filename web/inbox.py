@@ -288,8 +288,8 @@ def _task_page(task_id: int, status: int = 200, values: dict[str, Any] | None = 
         abort(404)
     own = tasks.may_work_on(actor, row)
     deputy_for = standins.acting_for(s, actor.account_id, row.lane, row.organization_id, row.assignee,
-                                     request_now()) if not own or row.assignee not in (None, actor.username) \
-        else None
+                                     request_now(), actor.username) \
+        if not own or row.assignee not in (None, actor.username) else None
     if not own and deputy_for is None:
         abort(403)
     shown = task_row(s, task_id, request_today())

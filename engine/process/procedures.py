@@ -909,7 +909,7 @@ def complete_task(session: Session, actor: Actor, task_id: int, data: dict[str, 
     own = may_work_on(actor, row)
     if not own or row.assignee not in (None, actor.username):
         deputy_for = standins.acting_for(session, actor.account_id, row.lane, row.organization_id,
-                                         row.assignee, now)
+                                         row.assignee, now, actor.username)
     if not own and deputy_for is None:
         raise Forbidden("Diese Aufgabe gehört nicht zu Ihren Gremien.")
     if row.status != TASK_READY:
