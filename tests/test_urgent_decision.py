@@ -262,6 +262,39 @@ def test_an_instance_of_the_version_before_keeps_running_and_can_move_over(datab
         assert (model.version, moved.status) == (new_version, "abgeschlossen")  # type: ignore[union-attr]
 
 
+def test_an_instance_moved_over_at_its_agenda_step_takes_the_way_of_the_session(database, actor, demo, urgent):  # type: ignore[no-untyped-def]
+    """Moved onto the new version while its agenda step is open: the step is predicted anew on
+    the new model, so its pre-script sets the way (weg = "sitzung") before the form is sent,
+    and the Beratung goes to its result step as before."""
+    from pathlib import Path
+
+    old_file = Path(__file__).parent / "models" / "beratungsfolge-vor-issue18.bpmn"
+    with database.unit_of_work() as s:
+        new = procedures.current_model(s, procedures.BERATUNGSFOLGE)
+        old, _ = procedures.deploy(s, old_file, "admin", process="beratungsfolge",
+                                   forms_dirs=[procedures.BPMN_DIR / "forms"])
+        new_version = new.version
+        seed = s.get(Paper, urgent["paper_id"])
+        paper = Paper(body_id=seed.body_id, reference="2026/092", name="Umzug am Tagesordnungsschritt",  # type: ignore[union-attr]
+                      under_direction_of_id=seed.under_direction_of_id)  # type: ignore[union-attr]
+        s.add(paper)
+        s.flush()
+        committee_id = s.exec(select(Organization.id).where(Organization.short_name == "VV")).one()
+        s.add(Consultation(paper_id=paper.id, position=1, organization_id=committee_id, role="Vorberatung"))
+        paper_id = paper.id
+    with database.unit_of_work() as s:
+        instance_id = procedures.start_beratungsfolge(s, actor("zierstedt"), paper_id, now=NOW).id
+    task, version = _open(database, paper_id)
+    assert task.bpmn_id == "Tagesordnung"
+    admin = actor("admin")
+    with database.unit_of_work() as s:
+        assert procedures.migration_preview(s, instance_id, new_version).safe  # type: ignore[arg-type]
+        procedures.migrate_instance(s, admin, instance_id, new_version, version, now=NOW)  # type: ignore[arg-type]
+    _do(database, actor, paper_id, {"meeting_id": urgent["meeting_id"]})
+    task, _ = _open(database, paper_id)
+    assert task.bpmn_id == "Ergebnis"
+
+
 def test_migration_0024_adds_the_two_tables(tmp_path, database_url):  # type: ignore[no-untyped-def]
     from datetime import date
 

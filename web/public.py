@@ -9,7 +9,16 @@ from flask.typing import ResponseReturnValue
 from sqlmodel import Session, col, select
 
 from engine import catalog, cosign, search
-from engine.council import PAPER_TYPES, ROLE_CLERK, ROLE_RELEASE, URGENT_REFUSED_MEANS, Body, File, Organization, Paper
+from engine.council import (
+    PAPER_TYPES,
+    ROLE_CLERK,
+    ROLE_RELEASE,
+    URGENT_REFUSED_MEANS,
+    Body,
+    File,
+    Organization,
+    Paper,
+)
 from engine.errors import Invalid
 from engine.schemas import SearchIn, load
 from engine.tasks import HumanTask, ready_tasks_of_paper
