@@ -129,10 +129,13 @@ def _account(session: Session, username: Any) -> Account:
 def _day(value: Any, name: str) -> date:
     if isinstance(value, date):
         return value
-    try:
-        return date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise Invalid("Eingaben bitte prüfen.", {name: ["Bitte ein Datum angeben (TT.MM.JJJJ)."]}) from None
+    text = str(value).strip()  # 2026-12-04 (a date field) or 04.12.2026 (as the page writes it)
+    for read in (date.fromisoformat, lambda t: datetime.strptime(t, "%d.%m.%Y").date()):
+        try:
+            return read(text)
+        except ValueError:
+            continue
+    raise Invalid("Eingaben bitte prüfen.", {name: ["Bitte ein Datum angeben (TT.MM.JJJJ)."]})
 
 
 def _overlapping(starts: date, ends: date) -> Any:

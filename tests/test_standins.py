@@ -60,9 +60,23 @@ def test_the_rules_refuse_in_german_and_write_nothing(database, demo, actor):  #
                    end=TODAY - timedelta(days=2))["bis"] == ["Der Zeitraum ist schon vorbei."]
     with pytest.raises(Forbidden):
         _name(database, actor, "hoffmann", "schmitz", by="schmitz")
+    for day in ("4.13.2026", "morgen", ""):
+        with pytest.raises(Invalid) as bad, database.unit_of_work() as s:
+            standins.name_stand_in(s, actor("hoffmann"), actor("hoffmann").account_id, "schmitz", day,
+                                   TODAY.isoformat(), NOW)
+        assert bad.value.errors["von"] == ["Bitte ein Datum angeben (TT.MM.JJJJ)."]
     with database.unit_of_work() as s:
         rows = s.exec(select(standins.StandIn)).all()
     assert rows == []
+
+
+def test_a_period_is_read_as_the_page_shows_a_day_too(database, demo, actor):  # type: ignore[no-untyped-def]
+    """04.12.2026 as the page writes days, 2026-12-04 as a date field sends them."""
+    hoffmann = actor("hoffmann")
+    with database.unit_of_work() as s:
+        row = standins.name_stand_in(s, hoffmann, hoffmann.account_id, "schmitz", f"{TODAY:%d.%m.%Y}",
+                                     (TODAY + timedelta(days=3)).isoformat(), NOW)
+        assert (row.starts, row.ends) == (TODAY, TODAY + timedelta(days=3))
 
 
 def test_no_chains_either_way(database, demo, actor):  # type: ignore[no-untyped-def]
