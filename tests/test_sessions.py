@@ -267,7 +267,7 @@ MINUTES_EFFECT = '<spiffworkflow:property name="effect" value="releaseMinutes" /
     pytest.param(ROLE_CLOSING, ROLE_INVITATION, r"^sitzung.bpmn, Element Tagesordnungsschluss "
                  r"\(Tagesordnungsschluss\): role='invitation' gehört an eine Benutzeraufgabe$", id="wrong-kind"),
     pytest.param(ROLE_INVITATION, ROLE_INVITATION.replace("invitation", "einladung"),
-                 r"role='einladung' ist unbekannt \(bekannt: agendaClosing, invitation\)", id="unknown-role"),
+                 r"role='einladung' ist unbekannt \(bekannt: agendaClosing, implementation, invitation\)", id="unknown-role"),
 ])
 def test_deploy_refuses_a_session_model_without_the_roles_python_relies_on(  # type: ignore[no-untyped-def]
         tmp_path, database, old, new, expected):

@@ -243,7 +243,8 @@ def test_a_draft_is_started_from_its_page(demo, database, browser):  # type: ign
         paper = s.exec(select(Paper).where(Paper.reference == "2024/070")).one()
         assert paper.status == "Entwurf"
     page = text_of(clerk.get(f"/vorlagen/{paper.id}").get_data(as_text=True))
-    assert "Die Beratungsfolge ist noch nicht gestartet. Beratungsfolge starten" in page
+    assert "Die Beratungsfolge ist noch nicht gestartet. Beteiligt (Mitzeichnung)" in page
+    assert "Mitzeichnung und Freigabe beginnen Ohne Mitzeichnung: Beratungsfolge starten" in page
     assert clerk.post(f"/vorlagen/{paper.id}/starten", {}).status_code == 302
     assert clerk.post(f"/vorlagen/{paper.id}/starten", {}).status_code == 409
     with database.unit_of_work() as s:

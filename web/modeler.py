@@ -85,17 +85,24 @@ def declared_names() -> dict[str, dict[str, str]]:
             "closeAgenda": _("Tagesordnung schließen"), "sendInvitation": _("Einladung versenden"),
             "flagLateInvitation": _("Ladungsfrist als versäumt vermerken"),
             "meetingHeld": _("Sitzung als begonnen vermerken"),
-            "releaseMinutes": _("Niederschrift freigeben")},
+            "releaseMinutes": _("Niederschrift freigeben"),
+            "returnNeedsReason": _("Rückgabe und Anmerkung brauchen ihren Text"),
+            "releasePaper": _("Vorlage freigeben (erst dann öffentlich)"),
+            "endConsultation": _("Beratungsfolge als beendet vermerken")},
         rules.DUE_PROPERTY: {
             "agendaClosing": _("Tagesordnungsschluss der Sitzung"),
             "afterSession": _("Frist nach der Sitzung (Regel des Gremiums)"),
-            "invitationDeadline": _("Ladungsfrist der Sitzung")},
+            "invitationDeadline": _("Ladungsfrist der Sitzung"),
+            "fiveWorkingDays": _("fünf Arbeitstage nach der Anfrage"),
+            "dayChosen": _("der bei der Ausfertigung gewählte Tag")},
         rules.GUARD_PROPERTY: {
             "sessionStart": _("die Sitzung begonnen hat"),
             "agendaResultsRecorded": _("jeder TOP der Sitzung ein Ergebnis hat")},
         rules.ROLE_PROPERTY: {
             "invitation": _("Einladung der Sitzung (Benutzeraufgabe)"),
-            "agendaClosing": _("Tagesordnungsschluss der Sitzung (Zeitereignis)")},
+            "agendaClosing": _("Tagesordnungsschluss der Sitzung (Zeitereignis)"),
+            "implementation": _("Beschlusskontrolle (Benutzeraufgabe)")},
+        rules.DOCUMENT_PROPERTY: {"beschlussauszug": _("Beschlussauszug (PDF)")},
         rules.END_STATE_PROPERTY: {"withdrawn": _("Vorlage zurückgezogen"),
                                    "done": _("Vorlage abgeschlossen")},
     }
