@@ -155,7 +155,8 @@ def test_an_upload_deploys_a_new_version_and_the_same_content_again_is_unchanged
     assert [m for m in _models(database) if m[0] == "Freigabe"] == [("Freigabe", 1, "admin"), ("Freigabe", 2, "admin")]
     with database.unit_of_work() as s:
         deployed = [e.details for e in s.exec(select(AuditEvent).where(AuditEvent.action == "model.deployed",
-                                                                      AuditEvent.actor == "admin"))]
+                                                                      AuditEvent.actor == "admin")
+                                              .order_by(col(AuditEvent.seq)))]
     assert [(d["process_id"], d["version"]) for d in deployed] == [("Freigabe", 1), ("Freigabe", 2)]
 
 
