@@ -577,3 +577,28 @@ def test_remarks_are_shown_to_everyone_inside_never_to_the_public(database, acto
         assert shown == expected, who
     public = text_of(browser().get(url).get_data(as_text=True))
     assert "Radschnellweg" in public and "Radwege fehlen" not in public and "Deckung aus 2025" not in public
+
+
+def test_an_overdue_beschlusskontrolle_reminds_the_lead_department(database, actor, draft, departments, smtp):  # type: ignore[no-untyped-def]
+    """Nobody holds the Kontrolle: the clerks of the lead department hear of it the day after its
+    due date (its lane, Sachbearbeitung, for its department), once; not the Sekretariat."""
+    from notifications.delivery import SmtpTransport
+    from notifications.sweep import run_once
+
+    paper_id, later = _to_ausfertigung(database, actor, draft, departments, "2024/240")
+    after = later.start + timedelta(hours=1)
+    do(database, actor, paper_id, "hoffmann", "Ergebnis", {"ergebnis": "zur_kenntnis_genommen"}, after)
+    due = (after + timedelta(days=3)).astimezone(TIMEZONE).date()
+    do(database, actor, paper_id, "zierstedt", "Ausfertigung", {"faellig_am": due.isoformat()}, after)
+    transport = SmtpTransport(smtp.url, "sitzungsdienst@example.org")
+    run_once(database, after + timedelta(days=5), transport)
+    overdue = [m for m in smtp.inbox.messages if m["Subject"].startswith("Überfällig")
+               and "Beschluss umsetzen" in m["Subject"]]
+    addresses = sorted(m["To"] for m in overdue)
+    assert addresses == ["Björn Zierstedt <bjoern.zierstedt@example.org>"]
+    text = overdue[0].get_body(("plain",)).get_content()
+    assert f"war am {due:%d.%m.%Y} fällig" in text and "sie liegt bei der Sachbearbeitung" in text
+    smtp.inbox.clear()
+    run_once(database, after + timedelta(days=5, hours=1), transport)
+    again = [m for m in smtp.inbox.messages if "Beschluss umsetzen" in m["Subject"]]
+    assert again == []

@@ -223,12 +223,7 @@ def members_of(session: Session, organization_id: int, on: dt.date) -> list[Pers
 
 def secretariat_of(session: Session, organization_id: int) -> list[Account]:
     """Active accounts holding the Sekretariat of the Gremium."""
-    return list(session.exec(
-        select(Account).join(Grant, col(Grant.account_id) == Account.id)
-        .where(Grant.role == ROLE_SECRETARIAT, Grant.organization_id == organization_id,
-               Account.active == True)  # noqa: E712
-        .order_by(col(Account.username)).distinct()
-    ).all())
+    return candidates_of(session, ROLE_SECRETARIAT, organization_id)
 
 
 # ----------------------------------------------------------------------------- planning
@@ -364,10 +359,24 @@ def escalate_invitation(session: Session, meeting: Meeting, now: datetime) -> in
     return written
 
 
+def candidates_of(session: Session, role: str, organization_id: int) -> list[Account]:
+    """Active accounts holding ``role`` for the organization (a task's lane and its Gremium or
+    department: the Sekretariat of a Gremium, the clerks of a department, its Freigabe)."""
+    return list(session.exec(
+        select(Account).join(Grant, col(Grant.account_id) == Account.id)
+        .where(Grant.role == role, Grant.organization_id == organization_id,
+               Account.active == True)  # noqa: E712
+        .order_by(col(Account.username)).distinct()
+    ).all())
+
+
 def plan_overdue_tasks(session: Session, now: datetime, horizon_days: int = 60) -> int:
     """Every ready task whose due date has passed (within ``horizon_days``): one reminder to
-    its holder, or to each secretary of its Gremium while nobody holds it; once per task and
-    due date (a task due again later is reminded again). Returns how many were written."""
+    its holder, or, while nobody holds it, to each account its lane names for its Gremium or
+    department (the Sekretariat of a result step, the clerks of a Beschlusskontrolle); once
+    per task and due date (a task due again later is reminded again). Returns how many were
+    written. A task without a Sitzung (Mitzeichnung, Freigabe) is not reminded: a reminder
+    belongs to a Sitzung (``Reminder.meeting_id``)."""
     today = now.astimezone(TIMEZONE).date()
     # Only tasks not yet reminded of this due date: a reminder planned after the date passed
     # is due later than it, so the sweep (every few seconds) reads almost nothing.
@@ -384,15 +393,16 @@ def plan_overdue_tasks(session: Session, now: datetime, horizon_days: int = 60) 
     holders = {a.username: a for a in session.exec(select(Account).where(
         col(Account.username).in_({t.assignee for t in overdue if t.assignee}), Account.active == True))}  # noqa: E712
     written = 0
-    secretariats: dict[int, list[Account]] = {}  # per Gremium, read once per pass
+    candidates: dict[tuple[str, int], list[Account]] = {}  # per lane and Gremium, read once per pass
     for task in overdue:
         assert task.meeting_id is not None
         if task.assignee:
             accounts = [holders[task.assignee]] if task.assignee in holders else []
         elif task.organization_id:
-            if task.organization_id not in secretariats:
-                secretariats[task.organization_id] = secretariat_of(session, task.organization_id)
-            accounts = secretariats[task.organization_id]
+            lane = (task.lane or ROLE_SECRETARIAT, task.organization_id)
+            if lane not in candidates:
+                candidates[lane] = candidates_of(session, *lane)
+            accounts = candidates[lane]
         else:
             accounts = []
         for account in accounts:
