@@ -286,7 +286,7 @@ def _task_page(task_id: int, status: int = 200, values: dict[str, Any] | None = 
     row = s.get(HumanTask, task_id)
     if row is None:
         abort(404)
-    if not tasks.may_work_on(actor, row):
+    if not tasks.may_work_on_in(s, actor, row):
         abort(403)
     shown = task_row(s, task_id, request_today())
     assert shown is not None

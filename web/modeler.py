@@ -83,7 +83,10 @@ def declared_names() -> dict[str, dict[str, str]]:
             "closeAgenda": _("Tagesordnung schließen"), "sendInvitation": _("Einladung versenden"),
             "flagLateInvitation": _("Ladungsfrist als versäumt vermerken"),
             "meetingHeld": _("Sitzung als begonnen vermerken"),
-            "releaseMinutes": _("Niederschrift freigeben")},
+            "releaseMinutes": _("Niederschrift freigeben"),
+            "submitMinutes": _("Niederschrift zur Zeichnung vorlegen"),
+            "signMinutesAsSecretary": _("Niederschrift zeichnen (Schriftführung)"),
+            "signMinutesAsChair": _("Niederschrift zeichnen (Vorsitz)")},
         rules.DUE_PROPERTY: {
             "agendaClosing": _("Tagesordnungsschluss der Sitzung"),
             "afterSession": _("Frist nach der Sitzung (Regel des Gremiums)"),
