@@ -240,7 +240,7 @@ def render_pdf(doc: Document, public: bool) -> bytes:
     import weasyprint  # loads Pango on first use, not at import of the engine
 
     html = weasyprint.HTML(string=render_html(doc, public))
-    pdf = html.write_pdf(pdf_variant="pdf/ua-1", lang="de")
+    pdf = html.write_pdf(pdf_variant="pdf/ua-1")  # the language: <html lang="de">
     assert pdf is not None
     return bytes(pdf)
 

@@ -17,6 +17,7 @@ from engine.accounts import Actor, load_actor
 from engine.council import Account, Meeting
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.types import table_of, utc_column, utcnow
+from engine.workflow.models import ProcessInstance
 
 TASK_READY = "bereit"
 TASK_DONE = "erledigt"
@@ -120,9 +121,12 @@ def may_work_on_in(session: Session, actor: Actor, task: HumanTask) -> bool:
     Gremium on the session day, from the memberships (one query, only for that lane)."""
     if may_work_on(actor, task):
         return True
-    if task.lane != minutes.CHAIR_LANE or task.meeting_id is None:
+    if task.lane != minutes.CHAIR_LANE:
         return False
-    return minutes.is_chair(session, actor, task.organization_id, session.get(Meeting, task.meeting_id))
+    meeting_id = task.meeting_id or session.exec(select(ProcessInstance.meeting_id).where(
+        ProcessInstance.id == task.process_instance_id)).first()
+    meeting = session.get(Meeting, meeting_id) if meeting_id else None
+    return minutes.is_chair(session, actor, task.organization_id, meeting)
 
 
 class _InGroup(Protocol):
