@@ -29,15 +29,16 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from engine import attendance, audit
 from engine.accounts import Actor
-from engine.council import RESULTS, Account, AgendaItem, Meeting, Membership, Organization
+from engine.council import MEETING_HELD, RESULTS, Account, AgendaItem, Meeting, Membership, Organization
 from engine.errors import Conflict, Invalid
 from engine.settings import TIMEZONE
 from engine.types import utc_column
+from engine.words import N_
 
-DRAFT = "entwurf"
-SIGNING = "zur Zeichnung"
-RELEASED = "freigegeben"
-REPLACED = "ersetzt"
+DRAFT = N_("entwurf")
+SIGNING = N_("zur Zeichnung")
+RELEASED = N_("freigegeben")
+REPLACED = N_("ersetzt")
 
 #: The membership role that signs as Vorsitz (the chair of the Gremium on the session day).
 CHAIR_ROLE = "Vorsitz"
@@ -415,3 +416,28 @@ def is_chair(session: Session, actor: Actor, organization_id: int | None, meetin
                (col(Membership.start_date).is_(None)) | (col(Membership.start_date) <= day),
                (col(Membership.end_date).is_(None)) | (col(Membership.end_date) >= day))).first()
     return found is not None
+
+
+# ----------------------------------------------------------------------------- for the Sitzung's page
+
+def edit(session: Session, actor: Actor, meeting_id: int, values: dict[str, Any], now: datetime) -> Minutes:
+    """The Sekretariat's form on the Sitzung's page: the free parts (``opening``, ``closing``,
+    ``remark-<TOP id>``); after the release a correction with ``reason`` (a new version)."""
+    meeting = attendance._meeting(session, meeting_id, lock=True)
+    attendance._secretary(session, actor, meeting)
+    if meeting.cancelled:
+        raise Conflict("Die Sitzung ist abgesagt; sie hat keine Niederschrift.")
+    if meeting.meeting_state != MEETING_HELD:
+        raise Conflict("Die Niederschrift entsteht, wenn die Sitzung begonnen hat.")
+    data = {"opening": values.get("opening"), "closing": values.get("closing"),
+            "remarks": {key.removeprefix("remark-"): value for key, value in values.items()
+                        if key.startswith("remark-")}}
+    if released(session, meeting_id) is not None:
+        return correct(session, actor, meeting, data, values.get("reason"), now)
+    return save(session, actor, meeting, data, now)
+
+
+def versions(session: Session, meeting_id: int) -> list[Minutes]:
+    """Every version, newest first (the page lists the corrections with their reasons)."""
+    return list(session.exec(select(Minutes).where(Minutes.meeting_id == meeting_id)
+                             .order_by(col(Minutes.version).desc())).all())

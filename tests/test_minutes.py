@@ -1,0 +1,179 @@
+"""The Niederschrift as a signed document (issue 19, point 4), through HTTP on SQLite and
+PostgreSQL: drafted from the session's records, edited by the Sekretariat, signed by the
+Schriftführung and the Vorsitz (returned once with a remark), released as two PDF/UA files,
+frozen, corrected only as a new version with a reason."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from pypdf import PdfReader
+from sqlmodel import col, select
+
+from engine import minutes
+from engine.audit import AuditEvent
+from engine.audit_history import describe
+from engine.council import AgendaItem, Meeting, Person
+from engine.settings import TIMEZONE
+
+from .conftest import text_of
+from .test_seed_scenario import _complete, _task_link, _version
+
+SECRET_TOP = "Grundstücksangelegenheit Hauptstraße 12"
+
+
+def _committee(database) -> Meeting:  # type: ignore[no-untyped-def]
+    with database.unit_of_work(write=False) as s:
+        return s.exec(select(Meeting).where(Meeting.reference == "SI/2024/131")).one()  # type: ignore[no-any-return]
+
+
+def _closed_top(database, meeting_id: int) -> int:  # type: ignore[no-untyped-def]
+    """A non-public TOP with its result (a Grundstück: the public learns nothing of it)."""
+    with database.unit_of_work() as s:
+        item = AgendaItem(meeting_id=meeting_id, number="6", name=SECRET_TOP, public=False,
+                          result="beschlossen", resolution_text="Dem Verkauf wird zugestimmt.",
+                          votes_yes=1, votes_no=1, votes_abstain=0, vote_mode="gezaehlt")
+        s.add(item)
+        s.flush()
+        assert item.id is not None
+        return item.id
+
+
+def _people(database) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    with database.unit_of_work(write=False) as s:
+        return {p.family_name: p.id for p in s.exec(select(Person))}
+
+
+def _rows(database, meeting_id: int) -> list[minutes.Minutes]:  # type: ignore[no-untyped-def]
+    with database.unit_of_work(write=False) as s:
+        return minutes.versions(s, meeting_id)
+
+
+def _text(pdf: bytes) -> str:
+    return " ".join((page.extract_text() or "") for page in PdfReader(io.BytesIO(pdf)).pages)
+
+
+def test_minutes_drafted_returned_once_signed_by_both_released_and_corrected(  # type: ignore[no-untyped-def]
+        demo, database, browser):
+    meeting = _committee(database)
+    assert meeting.id is not None
+    secret = _closed_top(database, meeting.id)
+    secretary = browser().login("hoffmann")
+    people = _people(database)
+    recorded = secretary.post(f"/sitzungen/{meeting.id}/anwesenheit", {
+        "opened": "15:00", "closed": "17:10", f"status-{people['Becker']}": "anwesend",
+        f"status-{people['Wagner']}": "anwesend", f"arrived-{people['Wagner']}": "15:35",
+        f"status-{people['Yılmaz']}": "entschuldigt", "guest-name-0": "Aachener Zeitung",
+        "guest-role-0": "Presse", f"called-{secret}": "16:00"})
+    assert recorded.status_code == 302, text_of(recorded.get_data(as_text=True))
+    _complete(secretary, "Ergebnis erfassen", {"ergebnis": "zur_kenntnis_genommen"})
+
+    # The draft, from the records: attendance with the late arrival and the stand-in, the results.
+    page = secretary.get(f"/sitzungen/{meeting.id}")
+    assert "Niederschrift speichern" in page.get_data(as_text=True)
+    draft = secretary.get(f"/sitzungen/{meeting.id}/niederschrift-entwurf.pdf")
+    assert draft.status_code == 200 and draft.mimetype == "application/pdf"
+    drafted = _text(draft.data)
+    assert "Wagner, Thomas, ab 15:35 Uhr" in drafted and "Aachener Zeitung (Presse)" in drafted
+    assert "Entschuldigt Yılmaz, Elif" in " ".join(drafted.split())
+    assert SECRET_TOP not in drafted  # the public part only
+    closed_draft = _text(secretary.get(
+        f"/sitzungen/{meeting.id}/niederschrift-entwurf.pdf?teil=nichtoeffentlich").data)
+    assert SECRET_TOP in closed_draft and "Stimmen gezählt: Ja 1, Nein 1, Enthaltungen 0" in closed_draft
+
+    # Bad input: a remark for a TOP of another session is refused whole, nothing is written.
+    refused = secretary.post(f"/sitzungen/{meeting.id}/niederschrift",
+                             {"opening": "Die Vorsitzende eröffnet.", "remark-999999": "x"})
+    assert refused.status_code == 422
+    assert "Diesen Tagesordnungspunkt gibt es in der Sitzung nicht." in text_of(refused.get_data(as_text=True))
+    assert _rows(database, meeting.id) == []
+    saved = secretary.post(f"/sitzungen/{meeting.id}/niederschrift",
+                           {"opening": "Die Vorsitzende eröffnet die Sitzung um 15:00 Uhr.",
+                            f"remark-{secret}": "Die Beratung erfolgte ohne Gäste.", "closing": "Ende."})
+    assert saved.status_code == 302
+
+    _complete(secretary, "Niederschrift zur Zeichnung vorlegen", {})
+    frozen_for_signing = secretary.post(f"/sitzungen/{meeting.id}/niederschrift", {"opening": "anders"})
+    assert frozen_for_signing.status_code == 409
+    assert "liegt zur Zeichnung vor" in text_of(frozen_for_signing.get_data(as_text=True))
+    _complete(secretary, "Niederschrift zeichnen (Schriftführung)", {"entscheidung": "zeichnen"})
+
+    # A member who does not chair the Gremium cannot sign for the Vorsitz.
+    chair = browser().login("becker")
+    url = _task_link(chair.get("/aufgaben/").get_data(as_text=True), "Niederschrift zeichnen (Vorsitz)")
+    assert browser().login("hoffmann").get(url).status_code == 403
+    # Returning without saying what to change is refused; with a remark it goes back to drafting.
+    page = chair.get(url).get_data(as_text=True)
+    no_remark = chair.post(url, {"entscheidung": "zurueckgeben", "version": _version(page)})
+    assert no_remark.status_code == 422
+    assert "Bitte angeben, was an der Niederschrift zu ändern ist." in text_of(no_remark.get_data(as_text=True))
+    _complete(chair, "Niederschrift zeichnen (Vorsitz)",
+              {"entscheidung": "zurueckgeben", "anmerkung": "Bitte die Uhrzeit des Schlusses ergänzen."})
+    [returned] = _rows(database, meeting.id)
+    assert (returned.state, returned.secretary_signed_at) == (minutes.DRAFT, None)
+    shown = text_of(secretary.get(f"/sitzungen/{meeting.id}").get_data(as_text=True))
+    assert "Zurückgegeben von Martina Becker (Vorsitz): Bitte die Uhrzeit des Schlusses ergänzen." in shown
+
+    assert secretary.post(f"/sitzungen/{meeting.id}/niederschrift",
+                          {"opening": "Die Vorsitzende eröffnet die Sitzung um 15:00 Uhr.",
+                           f"remark-{secret}": "Die Beratung erfolgte ohne Gäste.",
+                           "closing": "Die Vorsitzende schließt die Sitzung um 17:10 Uhr."}).status_code == 302
+    _complete(secretary, "Niederschrift zur Zeichnung vorlegen", {})
+    _complete(secretary, "Niederschrift zeichnen (Schriftführung)", {"entscheidung": "zeichnen"})
+    _complete(chair, "Niederschrift zeichnen (Vorsitz)", {"entscheidung": "zeichnen"})
+
+    [released] = _rows(database, meeting.id)
+    assert released.state == minutes.RELEASED and released.released_at is not None
+    assert (released.secretary_signed_by, released.chair_signed_by) == ("Lea Hoffmann", "Martina Becker")
+
+    # The public part: for everyone, PDF/UA-1 (tagged, German, titled), without the closed TOP.
+    anonymous = browser()
+    public = anonymous.get(f"/sitzungen/{meeting.id}/niederschrift.pdf")
+    assert public.status_code == 200 and public.mimetype == "application/pdf"
+    reader = PdfReader(io.BytesIO(public.data))
+    root = reader.trailer["/Root"]
+    assert root["/Lang"] == "de" and root["/MarkInfo"]["/Marked"] and "/StructTreeRoot" in root
+    assert root["/ViewerPreferences"]["/DisplayDocTitle"]
+    day = f"{meeting.start.astimezone(TIMEZONE):%d.%m.%Y}"
+    assert reader.metadata.title == f"Niederschrift SI/2024/131 vom {day} (öffentlicher Teil)"
+    assert b"pdfuaid:part" in root["/Metadata"].get_data()
+    text = _text(public.data)
+    assert "Die Vorsitzende schließt die Sitzung um 17:10 Uhr." in text and SECRET_TOP not in text
+    assert "Vorsitz: Martina Becker, gezeichnet am" in text
+    assert "Schriftführung: Lea Hoffmann, gezeichnet am" in text
+    # On the public session page, linked.
+    assert f'href="/sitzungen/{meeting.id}/niederschrift.pdf"' in anonymous.get(
+        f"/sitzungen/{meeting.id}").get_data(as_text=True)
+    # The non-public part: members of the Gremium and staff only.
+    closed_url = f"/sitzungen/{meeting.id}/niederschrift-nichtoeffentlich.pdf"
+    assert anonymous.get(closed_url).status_code == 302  # to the login
+    assert browser().login("schmitz").get(closed_url).status_code == 403  # another Gremium's Sekretariat
+    closed = chair.get(closed_url)
+    assert closed.status_code == 200 and SECRET_TOP in _text(closed.data)
+    assert "Die Beratung erfolgte ohne Gäste." in _text(closed.data)
+
+    # Frozen: a change needs a reason; with one it is a new version, audited.
+    no_reason = secretary.post(f"/sitzungen/{meeting.id}/niederschrift", {"opening": "Berichtigt."})
+    assert no_reason.status_code == 422
+    assert "bitte begründen, warum sie berichtigt wird" in text_of(no_reason.get_data(as_text=True))
+    assert [r.version for r in _rows(database, meeting.id)] == [1]
+    corrected = secretary.post(f"/sitzungen/{meeting.id}/niederschrift", {
+        "opening": "Die Vorsitzende eröffnet die Sitzung um 15:02 Uhr.", "closing": "Ende 17:10 Uhr.",
+        "reason": "Uhrzeit der Eröffnung berichtigt"})
+    assert corrected.status_code == 302
+    states = [(r.version, r.state) for r in _rows(database, meeting.id)]
+    assert states == [(2, minutes.RELEASED), (1, minutes.REPLACED)]
+    text = _text(anonymous.get(f"/sitzungen/{meeting.id}/niederschrift.pdf").data)
+    assert "Berichtigte Fassung (Version 2): Uhrzeit der Eröffnung berichtigt" in text and "15:02" in text
+    with database.unit_of_work(write=False) as s:
+        [event] = s.exec(select(AuditEvent).where(AuditEvent.action == "minutes.corrected")).all()
+        described = describe(event)
+        completions = [e.details["task"] for e in s.exec(select(AuditEvent).where(
+            AuditEvent.action == "task.completed", AuditEvent.meeting_id == meeting.id)
+            .order_by(col(AuditEvent.seq)))]
+    assert "Version 2" in described and "Grund: Uhrzeit der Eröffnung berichtigt" in described
+    assert completions[-6:] == ["Niederschrift_vorlegen", "Niederschrift_zeichnen_Schriftfuehrung",
+                                "Niederschrift_zeichnen_Vorsitz"] * 2
+    assert re.search(r"Version 2: freigegeben", text_of(secretary.get(f"/sitzungen/{meeting.id}")
+                                                        .get_data(as_text=True)))
