@@ -317,7 +317,8 @@ def correct(session: Session, actor: Actor, meeting: Meeting, data: dict[str, An
                   chair_signed_by=before.chair_signed_by, chair_signed_at=before.chair_signed_at,
                   released_at=now, created=now, created_by=actor.username, modified=now)
     before.state, before.modified = REPLACED, now
-    session.add(before)
+    meeting.modified = now  # OParl clients asking with modified_since see the new resultsProtocol
+    session.add_all([before, meeting])
     session.add(row)
     session.flush()
     _render(session, meeting, row)

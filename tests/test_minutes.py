@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+from urllib.parse import urlsplit
 
 from pypdf import PdfReader
 from sqlmodel import col, select
@@ -145,6 +146,15 @@ def test_minutes_drafted_returned_once_signed_by_both_released_and_corrected(  #
     # On the public session page, linked.
     assert f'href="/sitzungen/{meeting.id}/niederschrift.pdf"' in anonymous.get(
         f"/sitzungen/{meeting.id}").get_data(as_text=True)
+    # In OParl: the Meeting's resultsProtocol, a File at its own URL, its accessUrl the public PDF.
+    listed = anonymous.get(f"/oparl/v1.1/meeting/{meeting.id}").get_json()
+    protocol = listed["resultsProtocol"]
+    assert protocol["type"] == "https://schema.oparl.org/1.1/File" and protocol["mimeType"] == "application/pdf"
+    assert protocol["accessUrl"].endswith(f"/sitzungen/{meeting.id}/niederschrift.pdf")
+    assert protocol["size"] == len(public.data)
+    own = anonymous.get(urlsplit(protocol["id"]).path).get_json()
+    assert own == protocol
+    assert anonymous.get(urlsplit(protocol["accessUrl"]).path).data == public.data
     # The non-public part: members of the Gremium and staff only.
     closed_url = f"/sitzungen/{meeting.id}/niederschrift-nichtoeffentlich.pdf"
     assert anonymous.get(closed_url).status_code == 302  # to the login
@@ -175,5 +185,7 @@ def test_minutes_drafted_returned_once_signed_by_both_released_and_corrected(  #
     assert "Version 2" in described and "Grund: Uhrzeit der Eröffnung berichtigt" in described
     assert completions[-6:] == ["Niederschrift_vorlegen", "Niederschrift_zeichnen_Schriftfuehrung",
                                 "Niederschrift_zeichnen_Vorsitz"] * 2
+    corrected_protocol = anonymous.get(f"/oparl/v1.1/meeting/{meeting.id}").get_json()["resultsProtocol"]
+    assert corrected_protocol["fileName"].endswith("-v2.pdf")
     assert re.search(r"Version 2: freigegeben", text_of(secretary.get(f"/sitzungen/{meeting.id}")
                                                         .get_data(as_text=True)))
