@@ -189,3 +189,48 @@ def test_minutes_drafted_returned_once_signed_by_both_released_and_corrected(  #
     assert corrected_protocol["fileName"].endswith("-v2.pdf")
     assert re.search(r"Version 2: freigegeben", text_of(secretary.get(f"/sitzungen/{meeting.id}")
                                                         .get_data(as_text=True)))
+
+
+def test_migration_0023_keeps_released_minutes_and_stores_versions(tmp_path, database_url):  # type: ignore[no-untyped-def]
+    """A Sitzung released before 0023 keeps its release (no document: it was a button then);
+    the new table takes versions, one per (Sitzung, version), with the PDF's bytes."""
+    from datetime import timedelta
+
+    import sqlalchemy
+    from sqlalchemy import text
+    from sqlmodel import Session
+
+    from engine.db import upgrade_schema
+
+    from .conftest import NOW, database_at
+
+    with database_at(database_url, tmp_path, "0022") as engine:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO body (id, name, created, modified) VALUES (1, 'Zweckverband', :at, :at)"),
+                         {"at": NOW})
+            conn.execute(text("INSERT INTO organization (id, body_id, name, organization_type, created, modified) "
+                              "VALUES (1, 1, 'Kreistag', 'Gremium', :at, :at)"), {"at": NOW})
+            conn.execute(text(
+                "INSERT INTO meeting (id, organization_id, name, start, meeting_state, cancelled, sequence, "
+                "invitation_overdue, minutes_released, created, modified) VALUES (1, 1, 'Sitzung', :at, "
+                "'durchgeführt', false, 0, false, :at, :at, :at)"), {"at": NOW})
+        upgrade_schema(engine, "0023")
+        with Session(engine) as s:
+            meeting = s.get(Meeting, 1)
+            assert meeting is not None and meeting.minutes_released == NOW
+            assert minutes.released(s, 1) is None and minutes.versions(s, 1) == []
+            s.add(minutes.Minutes(meeting_id=1, state=minutes.RELEASED, remarks={"1": "Anmerkung"},
+                                  public_pdf=b"%PDF-1.7 \x00\xff", released_at=NOW, created=NOW,
+                                  created_by="hoffmann", modified=NOW))
+            s.commit()
+            found = minutes.released(s, 1)
+            assert found is not None and found.public_pdf == b"%PDF-1.7 \x00\xff" and found.remarks == {"1": "Anmerkung"}
+            s.add(minutes.Minutes(meeting_id=1, version=1, created=NOW + timedelta(days=1), created_by="x",
+                                  modified=NOW))
+            try:
+                s.commit()
+                twice = True
+            except sqlalchemy.exc.IntegrityError:
+                s.rollback()
+                twice = False
+            assert not twice  # one row per version of a Sitzung
