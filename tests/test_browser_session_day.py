@@ -4,15 +4,17 @@ A member apologises in advance; the Sekretariat records the attendance with a la
 a stand-in, notes a Befangenheit, takes a roll-call vote; a vote above those present is
 refused; the Niederschrift is drafted, returned once by the chair, signed by both and released;
 its public part is downloadable from the public session page and listed in OParl; the
-Sitzungsgeld CSV adds up. Screenshots go to docs/bilder/ (issue19-…); the public PDF is kept as
-screenshots/issue19-niederschrift-oeffentlich.pdf (its first page as PNG: docs/architecture.md
-says how it was rendered). axe finds nothing serious on the pages walked.
+Sitzungsgeld CSV adds up. Screenshots go to screenshots/ (with ``RATSFLOW_BILDER=1`` also to
+docs/bilder/, issue19-…); the public PDF is kept as screenshots/issue19-niederschrift-oeffentlich.pdf
+(its first page as PNG in docs/bilder/: docs/architecture.md says how it was rendered). axe finds
+nothing serious on the pages walked.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -49,9 +51,11 @@ def page(chromium, live_server) -> Iterator[Any]:  # noqa: F811 - the fixtures i
 
 
 def _picture(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    """The screenshot for the documentation (docs/bilder/), as run."""
-    PICTURES.mkdir(exist_ok=True)
-    shutil.copyfile(_shot(page, name), PICTURES / f"{name}.png")
+    """A screenshot (screenshots/); with ``RATSFLOW_BILDER=1`` also into docs/bilder/ (the
+    documentation's pictures are renewed on purpose, not by every run)."""
+    shot = _shot(page, name)
+    if os.environ.get("RATSFLOW_BILDER") == "1":
+        shutil.copyfile(shot, PICTURES / f"{name}.png")
 
 
 def _task(page, title: str) -> None:  # type: ignore[no-untyped-def]
