@@ -33,7 +33,7 @@ BUDGET: dict[str, tuple[int, int]] = {
     # Sitzung: submitting reads the newest version and writes it (+3, +2); signing likewise; the
     # chair's signature also finds the chair in the memberships (one query, only for that lane) and
     # releases: the Niederschrift is drafted from the sheet and its TOPs' texts and both PDFs are
-    # rendered and stored (WeasyPrint: about 0.3 s of the request, no statements).
+    # rendered and stored (WeasyPrint: about 0.5 s per PDF of ten TOPs on this machine, no statements).
     "Niederschrift zur Zeichnung vorlegen": (11, 7),
     "Niederschrift zeichnen (Schriftführung)": (10, 6),
     "Niederschrift zeichnen (Vorsitz)": (17, 14),
