@@ -238,11 +238,7 @@ def test_migration_0023_keeps_released_minutes_and_stores_versions(tmp_path, dat
             assert not twice  # one row per version of a Sitzung
 
 
-@pytest.mark.parametrize("moved", [False, pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=(
-    "Found here, left open: migrate_instance accepts the move, SpiffWorkflow's diff takes the open "
-    "'Niederschrift_freigeben' for the release event in the new version, the task row is cancelled and "
-    "no step is open any more (the signatures are skipped, releaseMinutes does not run). The move "
-    "should be refused; docs/architecture.md, Niederschrift.")))], ids=["stays", "moved-onto-the-new-version"])
+@pytest.mark.parametrize("moved", [False, True], ids=["stays", "refused-onto-the-new-version"])
 def test_a_session_on_the_model_before_the_signatures_releases_its_draft_or_moves_on(  # type: ignore[no-untyped-def]
         tmp_path, demo, database, actor, moved):
     """A Sitzung whose process began on the model version with one step "Niederschrift
@@ -251,6 +247,7 @@ def test_a_session_on_the_model_before_the_signatures_releases_its_draft_or_move
     ("vorlegen"): the signatures follow as in a new Sitzung."""
     from datetime import datetime, timedelta
 
+    from engine.errors import Conflict
     from engine.process import procedures, sessions
     from engine.tasks import TASK_READY, HumanTask
     from engine.workflow.models import ProcessInstance
@@ -295,14 +292,11 @@ def test_a_session_on_the_model_before_the_signatures_releases_its_draft_or_move
     assert task.bpmn_id == "Niederschrift_freigeben"
     later = start + timedelta(days=1)
     if moved:
-        with database.unit_of_work() as s:
-            instance = procedures.migrate_instance(s, admin, task.process_instance_id, 1, version, now=later)
-            assert instance.model_id != model.id
-        steps = [("Niederschrift_vorlegen", schmitz, {}),
-                 ("Niederschrift_zeichnen_Schriftfuehrung", schmitz, {"entscheidung": "zeichnen"}),
-                 ("Niederschrift_zeichnen_Vorsitz", admin, {"entscheidung": "zeichnen"})]
-    else:
-        steps = [("Niederschrift_freigeben", schmitz, {})]
+        with database.unit_of_work() as s, pytest.raises(Conflict) as refused:
+            procedures.migrate_instance(s, admin, task.process_instance_id, 1, version, now=later)
+        assert "der offene Schritt „Niederschrift freigeben“ hätte dort keine Aufgabe mehr" in str(refused.value)
+        assert open_task() == (task, version)  # nothing written
+    steps = [("Niederschrift_freigeben", schmitz, {})]
     for bpmn_id, who, data in steps:
         task, version = open_task()
         assert task.bpmn_id == bpmn_id
@@ -313,4 +307,4 @@ def test_a_session_on_the_model_before_the_signatures_releases_its_draft_or_move
         meeting = s.get(Meeting, meeting_id)
         assert row.state == minutes.RELEASED and meeting.minutes_released == later
         assert "Eröffnet um 17:00 Uhr." in _text(row.public_pdf or b"") and row.nonpublic_pdf is None
-        assert (row.chair_signed_by is not None) == moved
+        assert row.chair_signed_by is None

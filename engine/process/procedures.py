@@ -1065,7 +1065,16 @@ def migrate_instance(session: Session, actor: Actor, instance_id: int, version: 
     if not plan.safe:
         raise Conflict(f"Vorgang {instance_id} lässt sich nicht auf Version {version} umstellen: "
                        + "; ".join(plan.problems) + ".")
+    open_before = {t.task_spec.bpmn_id: t.task_spec.bpmn_name or t.task_spec.bpmn_id
+                   for t in runtime.ready_user_tasks(workflow)}
+    ids_before = {str(t.id) for t in runtime.ready_user_tasks(workflow)}
     runtime.migrate(workflow, prepared, now)
+    # An open step SpiffWorkflow's diff took for something else (no longer a ready user task, e.g.
+    # matched with an event after it) would vanish unnoticed: refused like a removed one.
+    lost = ids_before - {str(t.id) for t in runtime.ready_user_tasks(workflow)}
+    if lost:
+        raise Conflict(f"Vorgang {instance_id} lässt sich nicht auf Version {version} umstellen: der offene "
+                       f"Schritt „{', '.join(sorted(open_before.values()))}“ hätte dort keine Aufgabe mehr.")
     _save(session, instance, workflow, expected_version, now)
     assert target.id is not None
     session.exec(update(table_of(ProcessInstance)).where(table_of(ProcessInstance).c.id == instance.id)
