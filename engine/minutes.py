@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from sqlalchemy import JSON, Column, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, LargeBinary, Text, UniqueConstraint, func
+from sqlalchemy import select as sa_select
+from sqlalchemy.orm import defer
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from engine import attendance, audit
@@ -84,12 +86,34 @@ class Minutes(SQLModel, table=True):
 
 # ----------------------------------------------------------------------------- reading
 
+#: The PDFs are read only when they are served (a page lists versions without their bytes).
+_WITHOUT_PDFS = tuple(defer(getattr(Minutes, name)) for name in ("public_pdf", "nonpublic_pdf"))
+
+
 def current(session: Session, meeting_id: int | None) -> Minutes | None:
-    """The newest version (None: nothing drafted yet)."""
+    """The newest version (None: nothing drafted yet), without its PDFs' bytes."""
     if meeting_id is None:
         return None
-    return session.exec(select(Minutes).where(Minutes.meeting_id == meeting_id)
+    return session.exec(select(Minutes).where(Minutes.meeting_id == meeting_id).options(*_WITHOUT_PDFS)
                         .order_by(col(Minutes.version).desc()).limit(1)).first()
+
+
+@dataclass(frozen=True)
+class Published:
+    """The released version in force, as a page shows it: no bytes, their sizes."""
+
+    version: int
+    public_size: int | None
+    nonpublic_size: int | None
+
+
+def published(session: Session, meeting_id: int) -> Published | None:
+    """The released version's sizes (one query, not the PDFs)."""
+    row = session.execute(sa_select(
+        col(Minutes.version), func.length(col(Minutes.public_pdf)), func.length(col(Minutes.nonpublic_pdf)))
+        .where(col(Minutes.meeting_id) == meeting_id, col(Minutes.state) == RELEASED)
+        .order_by(col(Minutes.version).desc()).limit(1)).first()
+    return Published(row[0], row[1], row[2]) if row is not None else None
 
 
 def released(session: Session, meeting_id: int | None) -> Minutes | None:
@@ -440,5 +464,5 @@ def edit(session: Session, actor: Actor, meeting_id: int, values: dict[str, Any]
 
 def versions(session: Session, meeting_id: int) -> list[Minutes]:
     """Every version, newest first (the page lists the corrections with their reasons)."""
-    return list(session.exec(select(Minutes).where(Minutes.meeting_id == meeting_id)
+    return list(session.exec(select(Minutes).where(Minutes.meeting_id == meeting_id).options(*_WITHOUT_PDFS)
                              .order_by(col(Minutes.version).desc())).all())

@@ -103,10 +103,10 @@ def _meeting_page(meeting_id: int, status: int = 200, errors: dict[str, list[str
     # The attendance: the Sekretariat records it, the Gremium's members, Revision and the
     # administration read it (the public learns it with the Niederschrift).
     sheet = attendance.read_sheet(s, meeting) if closed and not meeting.cancelled else None
-    in_force = minutes.released(s, meeting_id)
+    in_force = minutes.published(s, meeting_id) if meeting.minutes_released else None  # sizes, no bytes
     document = meetings.MinutesDocument(_("Niederschrift, öffentlicher Teil (PDF)"), in_force.version,
-                                        len(in_force.public_pdf)) \
-        if in_force is not None and in_force.public_pdf else None
+                                        in_force.public_size) \
+        if in_force is not None and in_force.public_size else None
     return render_template(
         "meeting.html", meeting=meeting, org=org, agenda=agenda_rows,
         # What the Sekretariat works with (deadlines, warnings, the process) is not the public's:
@@ -116,7 +116,7 @@ def _meeting_page(meeting_id: int, status: int = 200, errors: dict[str, list[str
         minutes=meetings.minutes_of(meeting, document),
         # The Niederschrift as it is being written, signed and corrected (members, Sekretariat …).
         drafts=minutes.versions(s, meeting_id) if closed else [],
-        minutes_nonpublic=in_force is not None and in_force.nonpublic_pdf is not None and closed,
+        minutes_nonpublic=in_force is not None and bool(in_force.nonpublic_size) and closed,
         items=meetings.agenda_items(s, meeting_id) if secretary else [],
         marks=deadlines.deadlines_for_meeting(s, meeting), secretary=secretary, planned=planned,
         process=process, timer_rows=steps, process_tasks=tasks,
