@@ -92,11 +92,54 @@ def test_agenda_invitation_session_minutes(spec_json: str, restore_between: bool
     play.run(START - timedelta(minutes=1))
     assert play.ready() == []
     play.run(START + timedelta(minutes=5))
-    assert play.ready() == ["Niederschrift_freigeben"] and play.timers() == []
-    play.complete("Niederschrift_freigeben", START + timedelta(days=3))
+    assert play.ready() == ["Niederschrift_vorlegen"] and play.timers() == []
+    play.complete("Niederschrift_vorlegen", START + timedelta(days=3))
+    assert play.ready() == ["Niederschrift_zeichnen_Schriftfuehrung"]
+    play.complete("Niederschrift_zeichnen_Schriftfuehrung", START + timedelta(days=3),
+                  {"entscheidung": "zeichnen"})
+    assert play.ready() == ["Niederschrift_zeichnen_Vorsitz"] and not play.workflow.is_completed()
+    play.complete("Niederschrift_zeichnen_Vorsitz", START + timedelta(days=4), {"entscheidung": "zeichnen"})
     assert play.workflow.is_completed()
     assert play.events == ["Tagesordnungsschluss", "Einladung_versenden", "Sitzungsbeginn",
-                           "Niederschrift_freigeben"]
+                           "Niederschrift_vorlegen", "Niederschrift_zeichnen_Schriftfuehrung",
+                           "Niederschrift_zeichnen_Vorsitz", "Niederschrift_freigegeben"]
+
+
+SIGN = {"entscheidung": "zeichnen"}
+
+
+def _to_signing(play: Play) -> None:
+    play.run(CLOSING + timedelta(minutes=1))
+    play.complete("Einladung_versenden", CLOSING + timedelta(hours=10))
+    play.run(START + timedelta(minutes=5))
+    play.complete("Niederschrift_vorlegen", START + timedelta(days=1))
+
+
+@both
+def test_the_chair_returns_the_minutes_once_then_both_sign(spec_json: str, restore_between: bool) -> None:
+    play = Play(spec_json, restore_between, CLOSING - timedelta(days=10))
+    _to_signing(play)
+    play.complete("Niederschrift_zeichnen_Schriftfuehrung", START + timedelta(days=1), SIGN)
+    play.complete("Niederschrift_zeichnen_Vorsitz", START + timedelta(days=2),
+                  {"entscheidung": "zurueckgeben", "anmerkung": "TOP 2: Name berichtigen"})
+    assert play.ready() == ["Niederschrift_vorlegen"]  # back to drafting, nothing released
+    assert "Niederschrift_freigegeben" not in play.events
+    play.complete("Niederschrift_vorlegen", START + timedelta(days=3))
+    assert play.ready() == ["Niederschrift_zeichnen_Schriftfuehrung"]  # both sign again
+    play.complete("Niederschrift_zeichnen_Schriftfuehrung", START + timedelta(days=3), SIGN)
+    play.complete("Niederschrift_zeichnen_Vorsitz", START + timedelta(days=4), {"entscheidung": "zeichnen"})
+    assert play.workflow.is_completed()
+    released = [e for e in play.events if e == "Niederschrift_freigegeben"]
+    assert released == ["Niederschrift_freigegeben"]
+
+
+@both
+def test_the_secretary_may_return_the_minutes_too(spec_json: str, restore_between: bool) -> None:
+    play = Play(spec_json, restore_between, CLOSING - timedelta(days=10))
+    _to_signing(play)
+    play.complete("Niederschrift_zeichnen_Schriftfuehrung", START + timedelta(days=1),
+                  {"entscheidung": "zurueckgeben", "anmerkung": "Anwesenheit prüfen"})
+    assert play.ready() == ["Niederschrift_vorlegen"] and not play.workflow.is_completed()
 
 
 @both

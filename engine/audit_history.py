@@ -64,6 +64,8 @@ ACTIONS: dict[str, str] = {
     "bias.withdrawn": N_("Befangenheit zurückgenommen"),
     "roll_call.recorded": N_("Namentliche Abstimmung erfasst"),
     "agenda_item.repeat_call": N_("Erneute Einberufung vermerkt (§ 49 Abs. 2 GO NRW)"),
+    "minutes.saved": N_("Niederschrift bearbeitet"),
+    "minutes.corrected": N_("Niederschrift berichtigt (neue Version)"),
     "allowance.changed": N_("Sitzungsgeld festgesetzt"),
     "allowance.exported": N_("Sitzungsgeld exportiert"),
     "model.deployed": N_("Prozessmodell bereitgestellt"),
@@ -258,6 +260,8 @@ def _describe_session_record(event: AuditEvent, d: dict[str, Any], names: Names,
         parts.append("; ".join(_vote_words(str(v), _) for v in d.get("votes") or []))
     elif action == "agenda_item.repeat_call":
         parts.extend(_changes(d.get("changes") or {}, _))
+    elif action.startswith("minutes."):
+        parts.append(_("Version %(n)s", n=d.get("version")))
     if d.get("note"):
         parts.append(_labelled(_NAMES["note"], d["note"], _))
     if d.get("reason"):
@@ -305,7 +309,7 @@ def describe(event: AuditEvent, _: Translate = german, names: Names | None = Non
     parts: list[str] = []
     if event.action.startswith("meeting."):
         parts = _describe_meeting(event, d, names, _)
-    elif event.action.startswith(("attendance.", "bias.", "roll_call.", "agenda_item.repeat")):
+    elif event.action.startswith(("attendance.", "bias.", "roll_call.", "agenda_item.repeat", "minutes.")):
         parts = _describe_session_record(event, d, names, _)
     elif event.action.startswith("allowance."):
         parts = _describe_allowance(d, _)

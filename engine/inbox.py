@@ -17,13 +17,13 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
-from sqlalchemy import and_, false, or_, select, tuple_
+from sqlalchemy import and_, or_, select, tuple_
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import Session
+from sqlmodel import Session, col
 
-from engine import cursors, standins
+from engine import cursors, minutes, standins
 from engine.accounts import Actor
-from engine.council import Meeting, Organization, Paper
+from engine.council import Account, Meeting, Membership, Organization, Paper
 from engine.errors import Invalid
 from engine.schemas import MAX_ID, Integer
 from engine.settings import TIMEZONE
@@ -252,7 +252,13 @@ def group_condition(actor: Actor) -> ColumnElement[bool] | None:
         if role in whole_roles:
             continue
         conditions.append(and_(_TASK.c.lane == role, _TASK.c.organization_id.in_(sorted(orgs))))
-    return or_(*conditions) if conditions else false()
+    # The Vorsitz's own tasks (signing the Niederschrift): the Gremien the actor's person chairs,
+    # from the memberships, in the same statement (the completion checks the session day).
+    chaired = (select(col(Membership.organization_id))
+               .join(Account, col(Account.person_id) == col(Membership.person_id))
+               .where(col(Account.id) == actor.account_id, col(Membership.role) == minutes.CHAIR_ROLE))
+    conditions.append(and_(_TASK.c.lane == minutes.CHAIR_LANE, _TASK.c.organization_id.in_(chaired)))
+    return or_(*conditions)
 
 
 def _like(term: str) -> str:

@@ -12,11 +12,12 @@ from typing import Any, Protocol
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from engine import audit, standins
+from engine import audit, minutes, standins
 from engine.accounts import Actor, load_actor
-from engine.council import Account
+from engine.council import Account, Meeting
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.types import table_of, utc_column, utcnow
+from engine.workflow.models import ProcessInstance
 
 TASK_READY = "bereit"
 TASK_DONE = "erledigt"
@@ -115,6 +116,19 @@ def may_work_on(actor: Actor, task: HumanTask) -> bool:
     return task.lane is not None and actor.has_role(task.lane, task.organization_id)
 
 
+def may_work_on_in(session: Session, actor: Actor, task: HumanTask) -> bool:
+    """:func:`may_work_on`, or the Vorsitz's own task (lane ``Vorsitz``) for the chair of the
+    Gremium on the session day, from the memberships (one query, only for that lane)."""
+    if may_work_on(actor, task):
+        return True
+    if task.lane != minutes.CHAIR_LANE:
+        return False
+    meeting_id = task.meeting_id or session.exec(select(ProcessInstance.meeting_id).where(
+        ProcessInstance.id == task.process_instance_id)).first()
+    meeting = session.get(Meeting, meeting_id) if meeting_id else None
+    return minutes.is_chair(session, actor, task.organization_id, meeting)
+
+
 class _InGroup(Protocol):
     lane: str | None
     organization_id: int | None
@@ -163,7 +177,7 @@ def load_for(session: Session, actor: Actor, task_id: int, *, ready: bool = True
     task = session.get(HumanTask, task_id)
     if task is None:
         raise NotFound("Aufgabe nicht gefunden.")
-    if not may_work_on(actor, task) and _acting_for(session, actor, task, now) is None:
+    if not may_work_on_in(session, actor, task) and _acting_for(session, actor, task, now) is None:
         raise Forbidden("Diese Aufgabe gehört nicht zu Ihren Gremien.")
     if ready and task.status != TASK_READY:
         raise Conflict(f"Die Aufgabe ist bereits {task.status}.")

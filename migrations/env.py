@@ -11,6 +11,7 @@ import engine.calendar.reminders  # noqa: F401
 import engine.council  # noqa: F401
 import engine.identity.logins  # noqa: F401
 import engine.identity.tokens  # noqa: F401
+import engine.minutes  # noqa: F401
 import engine.oparl.importer  # noqa: F401
 import engine.outbox  # noqa: F401
 import engine.search  # noqa: F401

@@ -210,7 +210,7 @@ def test_task_list_contract(demo, database, browser):  # type: ignore[no-untyped
     body = browser().login("hoffmann").client.get("/api/v1/tasks").get_json()
     assert set(body) == {"tasks", "next"} and body["next"] is None
     # The seed's result step, and the minutes of the session it was on (its session process).
-    assert sorted(t["title"] for t in body["tasks"]) == ["Ergebnis erfassen", "Niederschrift freigeben"]
+    assert sorted(t["title"] for t in body["tasks"]) == ["Ergebnis erfassen", "Niederschrift zur Zeichnung vorlegen"]
     (only,) = [t for t in body["tasks"] if t["id"] == task.id]
     with database.unit_of_work() as s:
         meeting = s.exec(select(Meeting).where(Meeting.reference == "SI/2024/131")).one()
@@ -345,7 +345,7 @@ def test_overdue_tasks_stand_out_in_words(demo, database, browser, clock):  # ty
     assert "2024/063" in row
     overdue = browser().login("hoffmann").client.get("/api/v1/tasks?overdue=true").get_json()["tasks"]
     assert [(t["title"], t["overdue"]) for t in overdue] == [("Ergebnis erfassen", True),
-                                                             ("Niederschrift freigeben", True)]
+                                                             ("Niederschrift zur Zeichnung vorlegen", True)]
 
 
 def test_listing_never_deserializes_a_workflow(demo, database, actor, draft, browser, monkeypatch):  # type: ignore[no-untyped-def]

@@ -382,7 +382,7 @@ def test_the_holder_of_an_overdue_task_is_reminded_once(demo, database, actor, s
     overdue = [m for m in smtp.inbox.messages if m["Subject"].startswith("Überfällig")]
     subjects = sorted(m["Subject"] for m in overdue)
     assert subjects == ["Überfällig seit 25.11.2026: Ergebnis erfassen – Vorlage 2024/063",
-                        "Überfällig seit 25.11.2026: Niederschrift freigeben – SI/2024/131"]
+                        "Überfällig seit 25.11.2026: Niederschrift zur Zeichnung vorlegen – SI/2024/131"]
     assert _addresses(overdue) == {"lea.hoffmann@example.org"}
     body = _text(next(m for m in overdue if "2024/063" in m["Subject"]))
     assert "Niemand hat sie übernommen" in body and "/aufgaben/" in body

@@ -59,8 +59,12 @@ def test_seed_vorlage_runs_through_its_beratungsfolge(demo, database, browser, c
     # loaded): with every result of its agenda recorded, its secretary releases the minutes.
     committee_session = _meeting_id(database, "SI/2024/131")
     inbox = text_of(committee.get("/aufgaben/").get_data(as_text=True))
-    assert "Niederschrift freigeben" in inbox and "SI/2024/131" in inbox
-    _complete(committee, "Niederschrift freigeben", {"anmerkung": "ohne Einwände"})
+    assert "Niederschrift zur Zeichnung vorlegen" in inbox and "SI/2024/131" in inbox
+    _complete(committee, "Niederschrift zur Zeichnung vorlegen", {"anmerkung": "ohne Einwände"})
+    _complete(committee, "Niederschrift zeichnen (Schriftführung)", {"entscheidung": "zeichnen"})
+    # The chair (Martina Becker, Vorsitz from her membership) finds her task in her inbox.
+    chair = browser().login("becker")
+    _complete(chair, "Niederschrift zeichnen (Vorsitz)", {"entscheidung": "zeichnen"})
     with database.unit_of_work() as s:
         held = s.get(Meeting, committee_session)
         assert (held.meeting_state, held.minutes_released is not None) == ("durchgeführt", True)
@@ -113,7 +117,12 @@ def test_seed_vorlage_runs_through_its_beratungsfolge(demo, database, browser, c
     run_once(database, clock.now, transport)
     assembly = browser().login("schmitz")  # after the session, a new day's login
     _complete(assembly, "Ergebnis erfassen", {"ergebnis": "zur_kenntnis_genommen"})
-    _complete(assembly, "Niederschrift freigeben", {})
+    _complete(assembly, "Niederschrift zur Zeichnung vorlegen", {})
+    _complete(assembly, "Niederschrift zeichnen (Schriftführung)", {"entscheidung": "zeichnen"})
+    # The demo's assembly has no Vorsitz among its memberships: the administration signs for it.
+    assert "Niederschrift zeichnen (Vorsitz)" not in text_of(browser().login("becker").get("/aufgaben/")
+                                                               .get_data(as_text=True))
+    _complete(browser().login("admin"), "Niederschrift zeichnen (Vorsitz)", {"entscheidung": "zeichnen"})
 
     with database.unit_of_work() as s:
         paper = s.exec(select(Paper).where(Paper.reference == "2024/063")).one()
@@ -137,7 +146,9 @@ def test_seed_vorlage_runs_through_its_beratungsfolge(demo, database, browser, c
             .order_by(col(audit.AuditEvent.seq)))
             if e.details.get("gremium") in {"Verbandsversammlung des Region Aachen Zweckverband"}
             and e.at >= demo.committee_meeting.start]
-        assert session_steps == [("Einladung_versenden", "schmitz"), ("Niederschrift_freigeben", "schmitz")]
+        assert session_steps == [("Einladung_versenden", "schmitz"), ("Niederschrift_vorlegen", "schmitz"),
+                                 ("Niederschrift_zeichnen_Schriftfuehrung", "schmitz"),
+                                 ("Niederschrift_zeichnen_Vorsitz", "admin")]
         assert audit.verify(s).ok
 
     # The public page shows both results with their dates, sessions and TOPs, and the end state.

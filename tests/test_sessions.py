@@ -101,7 +101,7 @@ def test_a_planned_session_waits_for_its_agenda_closing_ladungsfrist_and_start(d
     run_once(database, start + timedelta(minutes=1), transport)
     with database.unit_of_work() as s:
         assert s.get(Meeting, meeting_id).meeting_state == "durchgeführt"
-        assert _open(s, meeting_id) == ["Niederschrift_freigeben"]
+        assert _open(s, meeting_id) == ["Niederschrift_vorlegen"]
         events = [e.details["event"] for e in s.exec(select(audit.AuditEvent).where(
             audit.AuditEvent.action == "workflow.event").order_by(col(audit.AuditEvent.seq)))
             if e.details.get("meeting_id") == meeting_id]
@@ -189,7 +189,7 @@ def test_the_minutes_wait_for_every_result(demo, database, actor):  # type: igno
     with database.unit_of_work() as s:
         committee = _meeting(s, "SI/2024/131")
         task = s.exec(select(HumanTask).where(HumanTask.meeting_id == committee.id,
-                                              HumanTask.bpmn_id == "Niederschrift_freigeben")).one()
+                                              HumanTask.bpmn_id == "Niederschrift_vorlegen")).one()
         assert procedures.completion_blocked(s, task, NOW) == "Es fehlen noch Ergebnisse der Tagesordnung: TOP 5."
         version = s.get(ProcessInstance, task.process_instance_id).version
         task_id = task.id
@@ -252,7 +252,7 @@ def test_send_invitation_now_follows_the_declared_roles_not_the_ids(tmp_path, de
 
 ROLE_INVITATION = '<spiffworkflow:property name="role" value="invitation" />'
 ROLE_CLOSING = '<spiffworkflow:property name="role" value="agendaClosing" />'
-MINUTES_EFFECT = '<spiffworkflow:property name="effect" value="releaseMinutes" />'
+MINUTES_EFFECT = '<spiffworkflow:property name="effect" value="submitMinutes" />'
 
 
 @pytest.mark.parametrize("old, new, expected", [
@@ -262,7 +262,7 @@ MINUTES_EFFECT = '<spiffworkflow:property name="effect" value="releaseMinutes" /
                  r"\(ein Zeitereignis\)", id="no-agenda-closing"),
     pytest.param(MINUTES_EFFECT, MINUTES_EFFECT + ROLE_INVITATION,
                  r"^sitzung.bpmn: role='invitation' ist mehrfach erklärt \(Einladung_versenden "
-                 r"\(Einladung versenden\), Niederschrift_freigeben \(Niederschrift freigeben\)\)",
+                 r"\(Einladung versenden\), Niederschrift_vorlegen \(Niederschrift zur Zeichnung vorlegen\)\)",
                  id="invitation-twice"),
     pytest.param(ROLE_CLOSING, ROLE_INVITATION, r"^sitzung.bpmn, Element Tagesordnungsschluss "
                  r"\(Tagesordnungsschluss\): role='invitation' gehört an eine Benutzeraufgabe$", id="wrong-kind"),
@@ -336,7 +336,7 @@ def test_the_seed_sessions_processes_after_the_demo(demo, database):  # type: ig
             instance = sessions.process_of(s, meeting.id, running=False)
             assert instance is not None, meeting.reference
             states[meeting.reference] = (meeting.meeting_state, instance.status, _open(s, meeting.id))
-        assert states["SI/2024/131"] == ("durchgeführt", INSTANCE_RUNNING, ["Niederschrift_freigeben"])
+        assert states["SI/2024/131"] == ("durchgeführt", INSTANCE_RUNNING, ["Niederschrift_vorlegen"])
         assert states["SI/2024/128"][0] == "terminiert" and states["SI/2024/128"][2] == []
         org = s.get(Organization, _meeting(s, "SI/2024/131").organization_id)
         assert org.short_name == "AWSG"

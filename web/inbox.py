@@ -286,7 +286,7 @@ def _task_page(task_id: int, status: int = 200, values: dict[str, Any] | None = 
     row = s.get(HumanTask, task_id)
     if row is None:
         abort(404)
-    own = tasks.may_work_on(actor, row)
+    own = tasks.may_work_on_in(s, actor, row)
     deputy_for = standins.acting_for(s, actor.account_id, row.lane, row.organization_id, row.assignee,
                                      request_now(), actor.username) \
         if not own or row.assignee not in (None, actor.username) else None

@@ -20,7 +20,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from sqlmodel import Session, col, select
 
-from engine import allowance, attendance, mappe
+from engine import allowance, attendance, mappe, minutes
 from engine import implementation as implementations
 from engine.accounts import Actor
 from engine.calendar import agenda, deadlines, meetings, reminders
@@ -84,7 +84,7 @@ def _person_of(s: Session, actor: Actor | None) -> Person | None:
 # ----------------------------------------------------------------------------- a Sitzung
 
 #: The page's forms: a refused one shows its errors and what was typed on its own fields only.
-_FORMS = ("agenda", "invite", "move", "cancel", "attendance", "bias", "rollcall", "repeat")
+_FORMS = ("agenda", "invite", "move", "cancel", "attendance", "bias", "rollcall", "repeat", "minutes")
 
 
 def _meeting_page(meeting_id: int, status: int = 200, errors: dict[str, list[str]] | None = None,
@@ -116,13 +116,20 @@ def _meeting_page(meeting_id: int, status: int = 200, errors: dict[str, list[str
     # The attendance: the Sekretariat records it, the Gremium's members, Revision and the
     # administration read it (the public learns it with the Niederschrift).
     sheet = attendance.read_sheet(s, meeting) if closed and not meeting.cancelled else None
+    in_force = minutes.published(s, meeting_id) if meeting.minutes_released else None  # sizes, no bytes
+    document = meetings.MinutesDocument(_("Niederschrift, öffentlicher Teil (PDF)"), in_force.version,
+                                        in_force.public_size) \
+        if in_force is not None and in_force.public_size else None
     return render_template(
         "meeting.html", meeting=meeting, org=org, agenda=agenda_rows,
         # What the Sekretariat works with (deadlines, warnings, the process) is not the public's:
         # the Gremium's members and Sekretariat, Revision and the administration see it.
         internal=closed, documents=meetings.documents_of(s, papers),
         published={i for i, p in papers.items() if is_published(p)}, results=_results(s, agenda_rows),
-        minutes=meetings.minutes_of(meeting),
+        minutes=meetings.minutes_of(meeting, document),
+        # The Niederschrift as it is being written, signed and corrected (members, Sekretariat …).
+        drafts=minutes.versions(s, meeting_id) if closed else [],
+        minutes_nonpublic=in_force is not None and bool(in_force.nonpublic_size) and closed,
         items=meetings.agenda_items(s, meeting_id) if secretary else [],
         marks=deadlines.deadlines_for_meeting(s, meeting), secretary=secretary, planned=planned,
         process=process, timer_rows=steps, process_tasks=tasks,
@@ -282,6 +289,73 @@ def repeat_call(meeting_id: int, item_id: int) -> ResponseReturnValue:
 
 
 # ----------------------------------------------------------------------------- Sitzungsgeld
+
+@bp.post("/sitzungen/<int:meeting_id>/niederschrift")
+@login_required
+def minutes_edit(meeting_id: int) -> ResponseReturnValue:
+    """The Sekretariat edits the Niederschrift's free parts (after the release: a correction
+    with a reason, a new version)."""
+    return _act(meeting_id, minutes.edit, _("Die Niederschrift wurde gespeichert."), "minutes",
+                "niederschrift")
+
+
+def _pdf(content: bytes, name: str) -> Response:
+    response = Response(content, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'inline; filename="{name}"'
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _file_name(meeting: Meeting, part: str, version: int) -> str:
+    label = (meeting.reference or f"Sitzung-{meeting.id}").replace("/", "-")
+    return f"Niederschrift-{label}-{part}-v{version}.pdf"
+
+
+@bp.get("/sitzungen/<int:meeting_id>/niederschrift.pdf")
+def minutes_pdf(meeting_id: int) -> ResponseReturnValue:
+    """The released Niederschrift's public part: for everyone."""
+    s = request_session()
+    meeting = s.get(Meeting, meeting_id) if 0 < meeting_id <= MAX_ID else None
+    row = minutes.released(s, meeting_id) if meeting is not None else None
+    if meeting is None or row is None or row.public_pdf is None:
+        abort(404)
+    return _pdf(row.public_pdf, _file_name(meeting, "oeffentlich", row.version))
+
+
+@bp.get("/sitzungen/<int:meeting_id>/niederschrift-nichtoeffentlich.pdf")
+@login_required
+def minutes_closed_pdf(meeting_id: int) -> ResponseReturnValue:
+    """The released Niederschrift's non-public part: the Gremium's members and Sekretariat,
+    Revision and the administration only."""
+    s = request_session()
+    meeting = s.get(Meeting, meeting_id) if 0 < meeting_id <= MAX_ID else None
+    if meeting is None:
+        abort(404)
+    if not sees_closed_part(s, current_actor(), meeting, request_today()):
+        abort(403)
+    row = minutes.released(s, meeting_id)
+    if row is None or row.nonpublic_pdf is None:
+        abort(404)
+    return _pdf(row.nonpublic_pdf, _file_name(meeting, "nichtoeffentlich", row.version))
+
+
+@bp.get("/sitzungen/<int:meeting_id>/niederschrift-entwurf.pdf")
+@login_required
+def minutes_draft_pdf(meeting_id: int) -> ResponseReturnValue:
+    """The Niederschrift as it stands (drafted now from the records), both parts in one: for
+    those who write and sign it (the Gremium's members and Sekretariat, Revision, admin)."""
+    s = request_session()
+    meeting = s.get(Meeting, meeting_id) if 0 < meeting_id <= MAX_ID else None
+    if meeting is None or meeting.cancelled:
+        abort(404)
+    if not sees_closed_part(s, current_actor(), meeting, request_today()):
+        abort(403)
+    row = minutes.current(s, meeting_id)
+    public = request.args.get("teil") != "nichtoeffentlich"
+    doc = minutes.compose(s, meeting, row)
+    return _pdf(minutes.render_pdf(doc, public),
+                _file_name(meeting, "entwurf" if public else "entwurf-nichtoeffentlich", doc.version))
+
 
 def _allowance_query() -> tuple[int | None, str]:
     organization_id = ascii_int(request.values.get("gremium") or "")

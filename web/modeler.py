@@ -88,7 +88,10 @@ def declared_names() -> dict[str, dict[str, str]]:
             "releaseMinutes": _("Niederschrift freigeben"),
             "returnNeedsReason": _("Rückgabe und Anmerkung brauchen ihren Text"),
             "releasePaper": _("Vorlage freigeben (erst dann öffentlich)"),
-            "endConsultation": _("Beratungsfolge als beendet vermerken")},
+            "endConsultation": _("Beratungsfolge als beendet vermerken"),
+            "submitMinutes": _("Niederschrift zur Zeichnung vorlegen"),
+            "signMinutesAsSecretary": _("Niederschrift zeichnen (Schriftführung)"),
+            "signMinutesAsChair": _("Niederschrift zeichnen (Vorsitz)")},
         rules.DUE_PROPERTY: {
             "agendaClosing": _("Tagesordnungsschluss der Sitzung"),
             "afterSession": _("Frist nach der Sitzung (Regel des Gremiums)"),

@@ -76,10 +76,11 @@ def _links() -> oparl_out.Links:
             return f"{meeting}{object_id}"
         return None
 
+    minutes = _url("meetings.minutes_pdf", meeting_id=1).removesuffix("1/niederschrift.pdf")
     return oparl_out.Links(
         base=settings.base_url + (bp.url_prefix or ""), web=web,
         file_access=lambda i: f"{files}{i}/access", file_download=lambda i: f"{files}{i}/download",
-        license=settings.oparl_license)
+        license=settings.oparl_license, minutes_pdf=lambda i: f"{minutes}{i}/niederschrift.pdf")
 
 
 @bp.before_request
@@ -146,6 +147,15 @@ def bodies() -> ResponseReturnValue:
 @bp.get(f"/<any({', '.join(k for k in oparl_out.TYPES)}):kind>/<{ID}:object_id>")
 def one(kind: str, object_id: int) -> ResponseReturnValue:
     found = oparl_out.get_object(request_session(), kind, object_id, _links())
+    if found is None:
+        abort(404)
+    return json_response(found)
+
+
+@bp.get(f"/meeting/<{ID}:meeting_id>/resultsProtocol")
+def meeting_minutes(meeting_id: int) -> ResponseReturnValue:
+    """A Sitzung's released Niederschrift (public part) as an OParl File."""
+    found = oparl_out.meeting_minutes(request_session(), meeting_id, _links())
     if found is None:
         abort(404)
     return json_response(found)

@@ -206,16 +206,25 @@ def upcoming_for_person(session: Session, person_id: int, now: datetime) -> list
 # ----------------------------------------------------------------------------- for the public
 
 @dataclass(frozen=True)
+class MinutesDocument:
+    """The released Niederschrift's public part (``engine.minutes``): its name, version, size."""
+
+    name: str
+    version: int
+    size: int
+
+
+@dataclass(frozen=True)
 class Minutes:
-    """What the public learns of a Sitzung's Niederschrift: whether and when it was released.
-    ``document`` is the seam for the Niederschrift as a document (not built yet: None)."""
+    """What the public learns of a Sitzung's Niederschrift: whether and when it was released,
+    and its public part as a document (None: released before it was one, or not yet)."""
 
     released: datetime | None
-    document: File | None = None
+    document: MinutesDocument | None = None
 
 
-def minutes_of(meeting: Meeting) -> Minutes:
-    return Minutes(meeting.minutes_released)
+def minutes_of(meeting: Meeting, document: MinutesDocument | None = None) -> Minutes:
+    return Minutes(meeting.minutes_released, document)
 
 
 def documents_of(session: Session, paper_ids: Iterable[int | None]) -> dict[int, list[File]]:

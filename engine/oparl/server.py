@@ -33,11 +33,12 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, and_, exists, or_, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from engine import minutes
 from engine.council import (
     RESULTS,
     AgendaItem,
@@ -91,6 +92,8 @@ class Links:
     file_download: Callable[[int], str]
     #: The licence of the data (System and Body ``license``, a URL); None: not said.
     license: str | None = None
+    #: A Sitzung's released Niederschrift, public part (the PDF, ``engine.minutes``); None: not served.
+    minutes_pdf: Callable[[int], str] | None = None
 
     def obj(self, kind: str, object_id: int) -> str:
         return f"{self.base}/{kind}/{object_id}"
@@ -389,18 +392,57 @@ def _agenda_item_json(session: Session, rows: Sequence[AgendaItem], links: Links
     return [_item_json(i, places[i.id], links) for i in rows]
 
 
+def _released_minutes(session: Session, meeting_ids: list[int]) -> dict[int, Any]:
+    """The released Niederschrift of each Sitzung (one query, the PDF's size, not its bytes)."""
+    if not meeting_ids:
+        return {}
+    m = minutes.Minutes
+    rows = session.execute(sa_select(
+        col(m.meeting_id), col(m.version), col(m.released_at), col(m.created),
+        func.length(col(m.public_pdf)).label("size"))
+        .where(col(m.meeting_id).in_(meeting_ids), col(m.state) == minutes.RELEASED,
+               col(m.public_pdf).is_not(None))).all()
+    return {r.meeting_id: r for r in rows}
+
+
+def results_protocol(links: Links, meeting: Meeting, row: Any) -> Obj:
+    """The Meeting's ``resultsProtocol``: the public part of the released Niederschrift as an
+    OParl File (its own URL: ``…/meeting/<id>/resultsProtocol``)."""
+    assert meeting.id is not None and links.minutes_pdf is not None
+    label = meeting.reference or meeting.name
+    url = links.minutes_pdf(meeting.id)
+    return _clean({
+        "id": f"{links.obj('meeting', meeting.id)}/resultsProtocol", "type": SCHEMA + "File",
+        "name": f"Niederschrift {label} (öffentlicher Teil)",
+        "fileName": f"Niederschrift-{label.replace('/', '-')}-oeffentlich-v{row.version}.pdf",
+        "mimeType": "application/pdf", "size": row.size, "accessUrl": url, "downloadUrl": url,
+        "meeting": [links.obj("meeting", meeting.id)],
+        "created": _when(row.created), "modified": _when(row.released_at)})
+
+
+def meeting_minutes(session: Session, meeting_id: int, links: Links) -> Obj | None:
+    """The ``resultsProtocol`` File at its own URL (None: no public Sitzung, nothing released)."""
+    meeting = session.exec(_meetings(None).where(col(Meeting.id) == meeting_id)).first()
+    row = _released_minutes(session, [meeting_id]).get(meeting_id) if meeting is not None else None
+    return results_protocol(links, meeting, row) if meeting is not None and row is not None else None
+
+
 def _meeting_json(session: Session, rows: Sequence[Meeting], links: Links, embed: bool) -> list[Obj]:
     ordered = _ordered_items(session, [m.id for m in rows if m.id]) if embed else {}
+    released = _released_minutes(session, [m.id for m in rows if m.id and m.minutes_released]) \
+        if links.minutes_pdf is not None else {}
     out = []
     for m in rows:
         assert m.id is not None
         items = [_item_json(i, n, links) for n, i in enumerate(ordered.get(m.id, []), start=1)]
+        protocol = released.get(m.id)
         out.append(_clean({
             **_head(links, "meeting", m.id), "name": m.name, "meetingState": m.meeting_state,
             "cancelled": m.cancelled or None, "start": _when(m.start), "end": _when(m.end),
             "location": _location_of(m, links) if m.location else None,
             "organization": [links.obj("organization", m.organization_id)],
             "agendaItem": items or None,
+            "resultsProtocol": results_protocol(links, m, protocol) if protocol is not None else None,
             "created": _when(m.created), "modified": _when(m.modified), "web": links.web("meeting", m.id)}))
     return out
 

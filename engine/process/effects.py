@@ -20,7 +20,7 @@ from sqlalchemy import func, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
-from engine import attendance, search
+from engine import attendance, minutes, search
 from engine.calendar import meetings, reminders
 from engine.council import (
     MEETING_HELD,
@@ -251,14 +251,29 @@ def _meeting_held(ctx: EffectContext) -> dict[str, Any]:
 
 
 def _release_minutes(ctx: EffectContext) -> dict[str, Any]:
-    """Sitzung: the Niederschrift is released."""
+    """Sitzung: the Niederschrift is released (the signed version rendered and frozen)."""
     meeting = ctx.meeting
     if meeting is None:
         return {}
-    meeting.minutes_released = ctx.now
-    ctx.session.add(meeting)
-    ctx.session.flush()
-    return {"meeting_id": meeting.id, "minutes_released": ctx.now.isoformat()}  # in the completion's event
+    done = minutes.release(ctx.session, meeting, ctx.now)
+    return {"meeting_id": meeting.id, "minutes_released": ctx.now.isoformat(), **done}  # in the event
+
+
+def _submit_minutes(ctx: EffectContext) -> dict[str, Any]:
+    """Sitzung: the Sekretariat hands the drafted Niederschrift over for signing."""
+    if ctx.meeting is None:
+        return {}
+    return {"meeting_id": ctx.meeting.id, **minutes.submit(ctx.session, ctx.meeting, ctx.username, ctx.now)}
+
+
+def _sign_minutes(as_chair: bool) -> Effect:
+    def sign(ctx: EffectContext) -> dict[str, Any]:
+        """Sitzung: Schriftführung or Vorsitz signs the Niederschrift, or returns it with a remark."""
+        if ctx.meeting is None:
+            return {}
+        return {"meeting_id": ctx.meeting.id,
+                **minutes.sign(ctx.session, ctx.meeting, as_chair, ctx.display_name, ctx.values, ctx.now)}
+    return sign
 
 
 #: An answer that sends a step back → the field that must then say why (Mitzeichnung, Freigabe).
@@ -324,6 +339,9 @@ EFFECTS: dict[str, Effect] = {
     "returnNeedsReason": _return_needs_reason,
     "releasePaper": _release_paper,
     "endConsultation": _end_consultation,
+    "submitMinutes": _submit_minutes,
+    "signMinutesAsSecretary": _sign_minutes(as_chair=False),
+    "signMinutesAsChair": _sign_minutes(as_chair=True),
 }
 
 #: What an effect does, in the words of the history (never its code).
@@ -334,7 +352,11 @@ EFFECT_NAMES = {"putOnAgenda": N_("auf die Tagesordnung gesetzt"), "recordResult
                 "flagLateInvitation": N_("Ladungsfrist als versäumt markiert"),
                 "meetingHeld": N_("Sitzung begonnen"), "releaseMinutes": N_("Niederschrift freigegeben"),
                 "returnNeedsReason": N_("Rückgabe begründet"), "releasePaper": N_("Vorlage freigegeben"),
-                "endConsultation": N_("Beratungsfolge beendet")}
+                "endConsultation": N_("Beratungsfolge beendet"),
+                "submitMinutes": N_("Niederschrift zur Zeichnung vorgelegt"),
+                "signMinutesAsSecretary": N_(
+                    "Niederschrift von der Schriftführung gezeichnet oder zurückgegeben"),
+                "signMinutesAsChair": N_("Niederschrift vom Vorsitz gezeichnet oder zurückgegeben")}
 
 #: An effect that reads a form field's run-time choice → (field, its ``x-options``): deploy
 #: refuses a task declaring the effect whose form lacks that field.

@@ -64,6 +64,7 @@ from engine.tasks import (
     HumanTask,
     held_by_other,
     may_work_on,
+    may_work_on_in,
     search_text,
 )
 from engine.types import table_of, utcnow
@@ -904,9 +905,10 @@ def complete_task(session: Session, actor: Actor, task_id: int, data: dict[str, 
     now = now or utcnow()
     loaded = load_task(session, task_id)
     row, instance, spec_hash = loaded.task, loaded.instance, loaded.spec_hash
-    # In Vertretung: only where the actor's own rights do not suffice (no statement otherwise).
+    # In Vertretung: only where the actor's own rights do not suffice (no statement otherwise);
+    # the chair's own task (lane Vorsitz) costs one query, only for that lane.
     deputy_for: standins.Represented | None = None
-    own = may_work_on(actor, row)
+    own = may_work_on_in(session, actor, row)
     if not own or row.assignee not in (None, actor.username):
         deputy_for = standins.acting_for(session, actor.account_id, row.lane, row.organization_id,
                                          row.assignee, now, actor.username)
@@ -1163,7 +1165,16 @@ def migrate_instance(session: Session, actor: Actor, instance_id: int, version: 
     if not plan.safe:
         raise Conflict(f"Vorgang {instance_id} lässt sich nicht auf Version {version} umstellen: "
                        + "; ".join(plan.problems) + ".")
+    open_before = {t.task_spec.bpmn_id: t.task_spec.bpmn_name or t.task_spec.bpmn_id
+                   for t in runtime.ready_user_tasks(workflow)}
+    ids_before = {str(t.id) for t in runtime.ready_user_tasks(workflow)}
     runtime.migrate(workflow, prepared, now)
+    # An open step SpiffWorkflow's diff took for something else (no longer a ready user task, e.g.
+    # matched with an event after it) would vanish unnoticed: refused like a removed one.
+    lost = ids_before - {str(t.id) for t in runtime.ready_user_tasks(workflow)}
+    if lost:
+        raise Conflict(f"Vorgang {instance_id} lässt sich nicht auf Version {version} umstellen: der offene "
+                       f"Schritt „{', '.join(sorted(open_before.values()))}“ hätte dort keine Aufgabe mehr.")
     _save(session, instance, workflow, expected_version, now)
     assert target.id is not None
     session.exec(update(table_of(ProcessInstance)).where(table_of(ProcessInstance).c.id == instance.id)
