@@ -2,7 +2,8 @@
 
 A member apologises in advance; the Sekretariat records the attendance with a late arrival and
 a stand-in, notes a Befangenheit, takes a roll-call vote; a vote above those present is
-refused; the Niederschrift is drafted, returned once by the chair, signed by both and released;
+refused; the member downloads the Sitzungsmappe (PDF and ZIP); the Niederschrift is drafted,
+returned once by the chair, signed by both and released;
 its public part is downloadable from the public session page and listed in OParl; the
 Sitzungsgeld CSV adds up. Screenshots go to screenshots/ (with ``RATSFLOW_BILDER=1`` also to
 docs/bilder/, issue19-…); the public PDF is kept as screenshots/issue19-niederschrift-oeffentlich.pdf
@@ -33,6 +34,7 @@ from engine.settings import TIMEZONE
 from .test_attendance import decision_on_agenda, reading_actor
 from .test_browser import SCREENSHOTS, _shot, chromium, live_server  # noqa: F401 - fixtures
 from .test_browser_attendance import _accessible, _login
+from .test_browser_mappe import member_downloads_the_sitzungsmappe
 
 pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only]
 
@@ -70,7 +72,7 @@ def _done(page) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_the_session_day_from_apology_to_released_minutes_and_sitzungsgeld(  # type: ignore[no-untyped-def]
-        demo, database, draft, page, clock):
+        demo, database, draft, page, clock, tmp_path):
     actor = reading_actor(database)
     task_id = decision_on_agenda(database, actor, draft, "2024/401", "6")
     with database.unit_of_work() as s:
@@ -94,9 +96,16 @@ def test_the_session_day_from_apology_to_released_minutes_and_sitzungsgeld(  # t
     assert "Sie sind für diese Sitzung entschuldigt" in page.inner_text("main")
     _accessible(page, "Meine Sitzungen")
     _picture(page, "issue19-1-meine-sitzungen-entschuldigt")
-    # >>> Sitzungsmappe (issue 19, point 5, branch mappe19): after that branch merges, the member
-    # >>> downloads the Sitzungsmappe of this session here (ZIP and combined PDF) and the test
-    # >>> checks its contents. Not built on this branch.
+    # She downloads the Sitzungsmappe of the session (issue 19, point 5): the PDF with a bookmark
+    # per TOP, the Vorlage on TOP 6 among them, and the ZIP with a folder per TOP.
+    (tmp_path / "mappe").mkdir()
+    day = f"{start.astimezone(TIMEZONE):%d.%m.%Y}"
+    mappe = member_downloads_the_sitzungsmappe(page, tmp_path / "mappe", day=day,
+                                               screenshot="issue19-walk-sitzungsmappe")
+    top_6 = [children for title, children in mappe.outline if title.startswith("TOP 6:")]
+    assert top_6 and "Vorlage 2024/401" in top_6[0], mappe.outline
+    assert mappe.pdf.name.endswith(f"{day}.pdf") and mappe.pages > 1
+    assert any(name.startswith("06 TOP 6") or "TOP 6 –" in name for name in mappe.names), mappe.names
 
     # After the session: the Sekretariat records who was there (Yılmaz late, Jansen for Becker).
     clock.now = after
