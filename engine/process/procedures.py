@@ -63,7 +63,6 @@ from engine.tasks import (
     TASK_READY,
     HumanTask,
     held_by_other,
-    may_work_on,
     may_work_on_in,
     search_text,
 )
