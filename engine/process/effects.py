@@ -291,16 +291,17 @@ def _return_needs_reason(ctx: EffectContext) -> dict[str, Any]:
     return {}
 
 
-def release_paper(session: Session, paper: Paper, now: datetime) -> None:
+def release_paper(session: Session, paper: Paper, now: datetime, taken: str | None = None) -> None:
     """A draft Vorlage is released: from now on the public sees it (if it is public), its
-    Anlagen are in the search index and OParl lists it again. Of two concurrent releases
-    exactly one moves it on (the other: Conflict)."""
+    Anlagen are in the search index and OParl lists it again (the tombstones of a draft go).
+    Of two concurrent releases exactly one moves it on; the other gets a Conflict (``taken``:
+    its message)."""
     papers = table_of(Paper)
     claimed = session.exec(update(papers).where(
         papers.c.id == paper.id, papers.c.status == PAPER_DRAFT).values(
         status=PAPER_IN_CONSULTATION, released=func.coalesce(papers.c.released, now), modified=now))
     if claimed.rowcount != 1:
-        raise Conflict(f"Die Vorlage {paper.reference} ist nicht mehr im Entwurf.")
+        raise Conflict(taken or f"Die Vorlage {paper.reference} ist nicht mehr im Entwurf.")
     session.refresh(paper, ["status", "released", "modified"])
     assert paper.id is not None
     if paper.public:

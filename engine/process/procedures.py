@@ -52,7 +52,6 @@ from engine.files import BadUpload, FileStore, Upload, check_upload
 from engine.identity import logins, tokens
 from engine.identity.logins import LoginSession
 from engine.identity.tokens import ApiToken
-from engine.oparl import server as oparl_server
 from engine.process import effects, rules
 from engine.schemas import PaperIn, load
 from engine.settings import TIMEZONE
@@ -435,20 +434,10 @@ def start_beratungsfolge(session: Session, actor: Actor, paper_id: int,
     for task in workflow.get_tasks(state=runtime.TaskState.READY):
         task.data.update(start_data)
     runtime.run_engine(workflow, now)
-    # Claim the Entwurf: of two concurrent starts exactly one moves it on.
-    papers = table_of(Paper)
-    # Its start releases it: from now on the public sees it (if it is public), its Anlagen are
-    # in the search index and OParl lists it again (the migration's tombstones for drafts go).
-    claimed = session.exec(update(papers).where(
-        papers.c.id == paper.id, papers.c.status == PAPER_DRAFT).values(
-        status=PAPER_IN_CONSULTATION, released=func.coalesce(papers.c.released, now), modified=now))
-    if claimed.rowcount != 1:
-        raise Conflict(f"Die Beratungsfolge der Vorlage {paper.reference} läuft bereits.")
-    session.refresh(paper, ["status", "released", "modified"])
-    assert paper.id is not None
-    if paper.public:
-        oparl_server.restore(session, oparl_server.paper_parts(session, paper.id))
-    search.index_paper(session, paper.id)
+    # Its start releases it (without Mitzeichnung and Freigabe); of two concurrent starts
+    # exactly one moves it on.
+    effects.release_paper(session, paper, now,
+                          taken=f"Die Beratungsfolge der Vorlage {paper.reference} läuft bereits.")
     assert model.id is not None
     instance = ProcessInstance(
         model_id=model.id, paper_id=paper.id, state=runtime.save(workflow),
