@@ -407,3 +407,33 @@ def test_the_holder_of_an_overdue_task_is_reminded_once(demo, database, actor, s
         assert reminders.plan_overdue_tasks(s, later) == 0  # once
         for_seed = s.exec(select(Reminder).where(Reminder.task_id == seed.id).order_by(col(Reminder.id))).all()
         assert len(for_seed) == 2 and for_seed[-1].note == f"Ergebnis erfassen (fällig am {seed.due:%d.%m.%Y})"
+
+
+def test_an_unheld_overdue_task_reminds_whom_its_lane_names_else_the_sekretariat(demo, database):  # type: ignore[no-untyped-def]
+    """The clerks of a department for a Sachbearbeitung step (a Beschlusskontrolle); for the
+    Vorsitz's step, which no grant names (the chair comes from the memberships), the Gremium's
+    Sekretariat, who chase it."""
+    from engine.council import Account, Grant
+
+    def reminded(lane: str, organization_id: int | None = None) -> list[str]:
+        with database.unit_of_work() as s:
+            task = s.exec(select(HumanTask).where(HumanTask.paper_id == demo.paper_id,
+                                                  HumanTask.status == TASK_READY)).one()
+            task.lane, task.due = lane, (NOW - timedelta(days=3)).astimezone(TIMEZONE).date()
+            task.organization_id = organization_id or task.organization_id
+            s.add(task)
+            s.flush()
+            reminders.plan_overdue_tasks(s, NOW)
+            rows = s.exec(select(Reminder).where(Reminder.kind == reminders.KIND_TASK_OVERDUE,
+                                                 Reminder.task_id == task.id)).all()
+            names = sorted(s.get(Account, r.account_id).username for r in rows)  # type: ignore[union-attr]
+            s.rollback()
+            return names
+
+    with database.unit_of_work(write=False) as s:
+        department = s.exec(select(Grant.organization_id).join(Account, col(Account.id) == Grant.account_id)
+                            .where(Account.username == "zierstedt", Grant.role == "Sachbearbeitung")).first()
+    chased = reminded("Vorsitz")
+    assert chased == ["hoffmann"]  # the committee's Sekretariat in the seed
+    clerks = reminded("Sachbearbeitung", department)
+    assert clerks == ["zierstedt"]

@@ -373,7 +373,8 @@ def candidates_of(session: Session, role: str, organization_id: int) -> list[Acc
 def plan_overdue_tasks(session: Session, now: datetime, horizon_days: int = 60) -> int:
     """Every ready task whose due date has passed (within ``horizon_days``): one reminder to
     its holder, or, while nobody holds it, to each account its lane names for its Gremium or
-    department (the Sekretariat of a result step, the clerks of a Beschlusskontrolle); once
+    department (the Sekretariat of a result step, the clerks of a Beschlusskontrolle; where
+    no grant names the lane, as the Vorsitz's, the Gremium's Sekretariat); once
     per task and due date (a task due again later is reminded again). Returns how many were
     written. A task without a Sitzung (Mitzeichnung, Freigabe) is not reminded: a reminder
     belongs to a Sitzung (``Reminder.meeting_id``)."""
@@ -401,7 +402,10 @@ def plan_overdue_tasks(session: Session, now: datetime, horizon_days: int = 60) 
         elif task.organization_id:
             lane = (task.lane or ROLE_SECRETARIAT, task.organization_id)
             if lane not in candidates:
-                candidates[lane] = candidates_of(session, *lane)
+                # A lane no grant names (the Vorsitz: from the memberships) falls to the
+                # Gremium's Sekretariat, who chase it.
+                candidates[lane] = (candidates_of(session, *lane)
+                                    or secretariat_of(session, task.organization_id))
             accounts = candidates[lane]
         else:
             accounts = []
