@@ -292,6 +292,10 @@ def test_a_session_on_the_model_before_the_signatures_releases_its_draft_or_move
     assert task.bpmn_id == "Niederschrift_freigeben"
     later = start + timedelta(days=1)
     if moved:
+        with database.unit_of_work(write=False) as s:
+            preview = procedures.migration_preview(s, task.process_instance_id, 1, now=later)
+        assert not preview.safe  # the preview says what the move would say
+        assert preview.problems == ["der offene Schritt „Niederschrift freigeben“ hätte dort keine Aufgabe mehr"]
         with database.unit_of_work() as s, pytest.raises(Conflict) as refused:
             procedures.migrate_instance(s, admin, task.process_instance_id, 1, version, now=later)
         assert "der offene Schritt „Niederschrift freigeben“ hätte dort keine Aufgabe mehr" in str(refused.value)

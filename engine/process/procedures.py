@@ -1137,9 +1137,33 @@ def _migration(session: Session, instance_id: int, version: int) -> tuple[
     return instance, current, target, workflow, plan, prepared
 
 
-def migration_preview(session: Session, instance_id: int, version: int) -> runtime.MigrationPlan:
-    """What moving a running case to another version of its model would do (nothing written)."""
-    return _migration(session, instance_id, version)[4]
+def migration_preview(session: Session, instance_id: int, version: int,
+                      now: datetime | None = None) -> runtime.MigrationPlan:
+    """What moving a running case to another version of its model would do (nothing written):
+    the move is tried on the case restored for this preview, so an open step it would lose
+    is named as the move itself would name it."""
+    _instance, _current, _target, workflow, plan, prepared = _migration(session, instance_id, version)
+    if not plan.safe:
+        return plan
+    lost = _lost_by_moving(workflow, prepared, now or utcnow())
+    if not lost:
+        return plan
+    return runtime.MigrationPlan(plan.keeps, plan.changed, plan.removed, [_lost_problem(lost)])
+
+
+def _lost_by_moving(workflow: Any, prepared: Any, now: datetime) -> list[str]:
+    """Move ``workflow`` (in memory) and name the open steps that would no longer be a task: an
+    open step SpiffWorkflow's diff took for something else (e.g. matched with an event after it)
+    would vanish unnoticed."""
+    before = {str(t.id): t.task_spec.bpmn_name or t.task_spec.bpmn_id
+              for t in runtime.ready_user_tasks(workflow)}
+    runtime.migrate(workflow, prepared, now)
+    after = {str(t.id) for t in runtime.ready_user_tasks(workflow)}
+    return sorted(name for task_id, name in before.items() if task_id not in after)
+
+
+def _lost_problem(lost: list[str]) -> str:
+    return f"der offene Schritt „{', '.join(lost)}“ hätte dort keine Aufgabe mehr"
 
 
 def migrate_instance(session: Session, actor: Actor, instance_id: int, version: int,
@@ -1153,16 +1177,10 @@ def migrate_instance(session: Session, actor: Actor, instance_id: int, version: 
     if not plan.safe:
         raise Conflict(f"Vorgang {instance_id} lässt sich nicht auf Version {version} umstellen: "
                        + "; ".join(plan.problems) + ".")
-    open_before = {t.task_spec.bpmn_id: t.task_spec.bpmn_name or t.task_spec.bpmn_id
-                   for t in runtime.ready_user_tasks(workflow)}
-    ids_before = {str(t.id) for t in runtime.ready_user_tasks(workflow)}
-    runtime.migrate(workflow, prepared, now)
-    # An open step SpiffWorkflow's diff took for something else (no longer a ready user task, e.g.
-    # matched with an event after it) would vanish unnoticed: refused like a removed one.
-    lost = ids_before - {str(t.id) for t in runtime.ready_user_tasks(workflow)}
+    lost = _lost_by_moving(workflow, prepared, now)  # refused like a removed step
     if lost:
-        raise Conflict(f"Vorgang {instance_id} lässt sich nicht auf Version {version} umstellen: der offene "
-                       f"Schritt „{', '.join(sorted(open_before.values()))}“ hätte dort keine Aufgabe mehr.")
+        raise Conflict(f"Vorgang {instance_id} lässt sich nicht auf Version {version} umstellen: "
+                       f"{_lost_problem(lost)}.")
     _save(session, instance, workflow, expected_version, now)
     assert target.id is not None
     session.exec(update(table_of(ProcessInstance)).where(table_of(ProcessInstance).c.id == instance.id)
