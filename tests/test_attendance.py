@@ -181,7 +181,8 @@ def test_the_secretary_records_attendance_with_a_late_arrival_and_the_quorum_fol
         later = sheet.quorum_at(at(meeting, "16:00"))
     assert (start.present, start.seats, start.needed, start.ok) == (2, 3, 2, True)  # Becker, Jansen for Wagner
     assert (later.present, later.ok) == (3, True)
-    assert [g.name for g in sheet.guests] == ["Dr. Klaus Meyer", "Aachener Zeitung"]
+    guests = [g.name for g in sheet.guests]
+    assert guests == ["Dr. Klaus Meyer", "Aachener Zeitung"]
     described = describe(events(database, "attendance.recorded")[-1])
     assert "Yılmaz, Elif: – → anwesend 15:40–Ende" in described
     assert "Jansen, Peter: – → anwesend (vertritt Wagner, Thomas)" in described
@@ -445,6 +446,6 @@ def test_migration_0022_leaves_existing_sessions_unrecorded_and_takes_attendance
             s.add(attendance.RollCallVote(agenda_item_id=1, person_id=1, vote="ja", recorded=NOW, recorded_by="x"))
             s.commit()
             sheet = attendance.read_sheet(s, meeting)
-            assert [(li.name, li.status) for li in sheet.lines] == [("Becker, Martina", "anwesend"),
-                                                                    ("Presse", "anwesend")]
+            lines = [(li.name, li.status) for li in sheet.lines]
+            assert lines == [("Becker, Martina", "anwesend"), ("Presse", "anwesend")]
             assert sheet.votes == {1: {1: "ja"}} and list(sheet.bias[1]) == [1]

@@ -212,7 +212,8 @@ def test_a_vorlage_runs_one_procedure(database, actor, draft, departments):  # t
         procedures.start_beratungsfolge(s, actor("zierstedt"), other, now=NOW)
     with database.unit_of_work() as s, pytest.raises(Conflict):
         procedures.start_lifecycle(s, actor("zierstedt"), other, [], now=NOW)
-    assert [bpmn_id for bpmn_id, _ in ready(database, other)] == ["Tagesordnung"]
+    steps = [bpmn_id for bpmn_id, _ in ready(database, other)]
+    assert steps == ["Tagesordnung"]
 
 
 @pytest.mark.parametrize(("involved", "message"), [
@@ -310,7 +311,8 @@ def test_the_lifecycle_through_the_api(app, database, actor, draft, departments,
                                      {"beteiligt": [departments["mobility"]]})
     assert status == 201, started_instance
     assert started_instance["process_id"] == "vorlage"
-    assert [t["step"] for t in started_instance["open_tasks"]] == ["Entwurf"]
+    open_steps = [t["step"] for t in started_instance["open_tasks"]]
+    assert open_steps == ["Entwurf"]
     status, again = _call(app, "POST", f"/api/v1/papers/{paper_id}/lifecycle", bearer["zierstedt"], {})
     assert status == 409 and "läuft bereits" in again["error"]
 
@@ -340,13 +342,15 @@ def test_the_lifecycle_through_the_api(app, database, actor, draft, departments,
     complete("zierstedt", "Entwurf", {"finanzielle_auswirkungen": "im_haushalt", "ueberarbeitung": "ergänzt"})
     complete("lenz", "Mitzeichnung", {"mitzeichnung": "mitgezeichnet"})
     done = complete("jansen", "Mitzeichnung", {"mitzeichnung": "mitgezeichnet"})
-    assert [t["step"] for t in done["next_tasks"]] == ["Freigabe"]
+    next_steps = [t["step"] for t in done["next_tasks"]]
+    assert next_steps == ["Freigabe"]
     status, hidden = _call(app, "GET", f"/api/v1/papers/{paper_id}", bearer["hoffmann"])
     assert status == 200  # the committee's Sekretariat sees it (its Beratungsfolge), the public not yet
     with app.test_client() as anonymous:
         assert anonymous.get(f"/vorlagen/{paper_id}").status_code == 404
     released = complete("brandt", "Freigabe", {"freigabe": "freigeben"})
-    assert [t["step"] for t in released["next_tasks"]] == ["Tagesordnung"]
+    next_steps = [t["step"] for t in released["next_tasks"]]
+    assert next_steps == ["Tagesordnung"]
     with app.test_client() as anonymous:
         assert anonymous.get(f"/vorlagen/{paper_id}").status_code == 200
 

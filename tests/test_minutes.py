@@ -169,7 +169,8 @@ def test_minutes_drafted_returned_once_signed_by_both_released_and_corrected(  #
     no_reason = secretary.post(f"/sitzungen/{meeting.id}/niederschrift", {"opening": "Berichtigt."})
     assert no_reason.status_code == 422
     assert "bitte begründen, warum sie berichtigt wird" in text_of(no_reason.get_data(as_text=True))
-    assert [r.version for r in _rows(database, meeting.id)] == [1]
+    versions = [r.version for r in _rows(database, meeting.id)]
+    assert versions == [1]
     corrected = secretary.post(f"/sitzungen/{meeting.id}/niederschrift", {
         "opening": "Die Vorsitzende eröffnet die Sitzung um 15:02 Uhr.", "closing": "Ende 17:10 Uhr.",
         "reason": "Uhrzeit der Eröffnung berichtigt"})

@@ -108,7 +108,8 @@ def test_changes_after_the_invitation_reach_each_member_once_in_words(demo, data
     with database.unit_of_work(write=False) as s:
         events = s.exec(select(AuditEvent).where(AuditEvent.action == "agenda.supplement_sent")).all()
         rows = s.exec(select(reminders.Reminder).where(reminders.Reminder.kind == reminders.KIND_NACHTRAG)).all()
-    assert [(e.details["nachtrag"], e.details["members"]) for e in events] == [(1, 3)]
+    told = [(e.details["nachtrag"], e.details["members"]) for e in events]
+    assert told == [(1, 3)]
     statuses = sorted(r.status for r in rows)
     assert statuses == [reminders.SENT] * 3
 
@@ -237,7 +238,8 @@ def test_migration_0023_notes_sitzungen_invited_before_it_without_telling(tmp_pa
             assert nachtrag.detect(s, NOW + timedelta(hours=1)) == 0
             s.commit()
             noted = s.get(nachtrag.AgendaNotice, 1)
-            assert [i["name"] for i in noted.sent] == ["Haushalt"]
+            sent = [i["name"] for i in noted.sent]
+            assert sent == ["Haushalt"]
             s.add(AgendaItem(id=2, meeting_id=1, number="2", name="Anfragen", public=True))
             s.commit()
             assert nachtrag.detect(s, NOW + timedelta(hours=2)) == 0  # waits (QUIET)
