@@ -413,18 +413,25 @@ def consultations_of(session: Session, paper_id: int) -> list[Consultation]:
     ))
 
 
-def start_beratungsfolge(session: Session, actor: Actor, paper_id: int,
-                         now: datetime | None = None) -> ProcessInstance:
-    """Start the Beratungsfolge of a Vorlage: the first Gremium's Sekretariat gets a task."""
-    now = now or utcnow()
+def _draft_to_start(session: Session, actor: Actor, paper_id: int, now: datetime, what: str) -> Paper:
+    """The Vorlage whose procedure ``actor`` starts (``what``: "Die Beratungsfolge", "Den
+    Lebenslauf"): one they see, of their lead department, still an Entwurf, without a procedure."""
     paper = session.get(Paper, paper_id)
     if paper is None or not visibility.can_see_paper(session, actor, paper, now.astimezone(TIMEZONE).date()):
         raise NotFound("Vorlage nicht gefunden.")
     if not visibility.leads(actor, paper.under_direction_of_id):
-        raise Forbidden("Die Beratungsfolge startet die Sachbearbeitung des federführenden Bereichs.")
+        raise Forbidden(f"{what} startet die Sachbearbeitung des federführenden Bereichs.")
     if paper.status != PAPER_DRAFT:
         raise Conflict(f"Die Vorlage {paper.reference} ist nicht im Entwurf ({paper.status}).")
     _no_procedure_yet(session, paper)
+    return paper
+
+
+def start_beratungsfolge(session: Session, actor: Actor, paper_id: int,
+                         now: datetime | None = None) -> ProcessInstance:
+    """Start the Beratungsfolge of a Vorlage: the first Gremium's Sekretariat gets a task."""
+    now = now or utcnow()
+    paper = _draft_to_start(session, actor, paper_id, now, "Die Beratungsfolge")
     consultations = consultations_of(session, paper_id)
     if not consultations:
         raise Invalid("Die Vorlage hat keine Beratungsfolge.", {"consultations": ["Keine Beratung."]})
@@ -488,14 +495,7 @@ def start_lifecycle(session: Session, actor: Actor, paper_id: int, involved: Seq
     lead department gets the Entwurf step; ``involved`` are the departments that co-sign
     (Beteiligt). The Vorlage stays an Entwurf, unseen by the public, until its Freigabe."""
     now = now or utcnow()
-    paper = session.get(Paper, paper_id)
-    if paper is None or not visibility.can_see_paper(session, actor, paper, now.astimezone(TIMEZONE).date()):
-        raise NotFound("Vorlage nicht gefunden.")
-    if not visibility.leads(actor, paper.under_direction_of_id):
-        raise Forbidden("Den Lebenslauf startet die Sachbearbeitung des federführenden Bereichs.")
-    if paper.status != PAPER_DRAFT:
-        raise Conflict(f"Die Vorlage {paper.reference} ist nicht im Entwurf ({paper.status}).")
-    _no_procedure_yet(session, paper)
+    paper = _draft_to_start(session, actor, paper_id, now, "Den Lebenslauf")
     consultations = consultations_of(session, paper_id)
     errors: dict[str, list[str]] = {}
     if not consultations:
