@@ -6,45 +6,28 @@ axe finds nothing serious on the pages; screenshots are kept in screenshots/."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from sqlmodel import select
 
 from engine.council import AgendaItem, Meeting, Membership, Person
 
-from .conftest import PASSWORD
+from . import test_browser
 from .test_attendance import decision_on_agenda, reading_actor
-from .test_browser import _serious_violations, _shot, chromium, live_server  # noqa: F401 - fixtures
+from .test_browser import _assert_accessible as _accessible
+from .test_browser import _login as _login_once
+from .test_browser import _shot, chromium, live_server  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only]
 
-
-@pytest.fixture
-def page(chromium, live_server) -> Iterator[Any]:  # noqa: F811 - the fixtures imported above
-    context = chromium.new_context(base_url=live_server, locale="de-DE", bypass_csp=True,
-                                   viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(15_000)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
+page = test_browser.page  # the browser tests' page (1280 × 900, axe allowed), shared
 
 
 def _login(page, username: str) -> None:  # type: ignore[no-untyped-def]
+    """Log in as ``username``, whoever was logged in before."""
     page.context.clear_cookies()
-    page.goto("/anmelden")
-    page.get_by_label("Benutzername").fill(username)
-    page.get_by_label("Passwort").fill(PASSWORD)
-    page.get_by_role("button", name="Anmelden").click()
-    page.wait_for_url(lambda url: "/anmelden" not in url)
-
-
-def _accessible(page, what: str) -> None:  # type: ignore[no-untyped-def]
-    bad = _serious_violations(page)
-    assert not bad, f"{what}: " + "; ".join(f"{v['id']} at {[n['target'] for n in v['nodes']]}" for v in bad)
+    _login_once(page, username)
 
 
 def test_a_session_with_apology_late_arrival_befangenheit_and_roll_call(demo, database, draft, page, clock):  # type: ignore[no-untyped-def]

@@ -6,9 +6,7 @@ screenshots are kept in screenshots/."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -17,36 +15,14 @@ from engine.council import Meeting, Paper
 from engine.settings import TIMEZONE
 from engine.workflow.models import ProcessInstance
 
-from .conftest import PASSWORD
-from .test_browser import _serious_violations, _shot, chromium, live_server  # noqa: F401 - fixtures
+from . import test_browser
+from .test_browser import _shot, chromium, live_server  # noqa: F401 - fixtures
+from .test_browser_attendance import _accessible, _login
 from .test_lifecycle import departments  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only]
 
-
-@pytest.fixture
-def page(chromium, live_server) -> Iterator[Any]:  # noqa: F811 - the fixtures imported above
-    context = chromium.new_context(base_url=live_server, locale="de-DE", bypass_csp=True,
-                                   viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(15_000)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
-
-
-def _login(page, username: str) -> None:  # type: ignore[no-untyped-def]
-    page.context.clear_cookies()
-    page.goto("/anmelden")
-    page.get_by_label("Benutzername").fill(username)
-    page.get_by_label("Passwort").fill(PASSWORD)
-    page.get_by_role("button", name="Anmelden").click()
-    page.wait_for_url(lambda url: "/anmelden" not in url)
-
-
-def _accessible(page, what: str) -> None:  # type: ignore[no-untyped-def]
-    bad = _serious_violations(page)
-    assert not bad, f"{what}: " + "; ".join(f"{v['id']} at {[n['target'] for n in v['nodes']]}" for v in bad)
+page = test_browser.page  # the browser tests' page (1280 × 900, axe allowed), shared
 
 
 def _open(page, username: str, title: str, reference: str) -> None:  # type: ignore[no-untyped-def]
