@@ -273,3 +273,49 @@ def test_a_procedure_starts_once_even_when_asked_twice_at_once(database, actor, 
     with database.unit_of_work() as s:
         assert len(s.exec(select(ProcessInstance).where(ProcessInstance.paper_id == paper_id)).all()) == 1
         assert len(s.exec(select(HumanTask).where(HumanTask.paper_id == paper_id)).all()) == 1
+
+
+def test_a_completion_reads_only_the_chosen_session_of_a_gremium_with_many_ahead(  # type: ignore[no-untyped-def]
+        demo, database, actor, draft):
+    """The agenda step's choices are the Gremium's sessions ahead; completing it checks the one
+    submitted, and does not read them all (a city's committee plans a year ahead): the rows
+    of sessions the completion reads stay the same with 30 more sessions, and a session
+    that is no choice (cancelled, another Gremium's) is still refused with its reason."""
+    from datetime import timedelta
+
+    from sqlalchemy import event
+
+    task, version, later = agenda_task(database, actor, draft)
+    with database.unit_of_work() as s:
+        template = s.get(Meeting, later)
+        other_gremium = s.exec(select(Meeting.id).where(Meeting.organization_id != template.organization_id,
+                                                        col(Meeting.start) > NOW)).first()
+        ahead = [Meeting(organization_id=template.organization_id, name=f"Weitere Sitzung {i}",
+                         start=template.start + timedelta(days=7 * (i + 1))) for i in range(30)]
+        cancelled = Meeting(organization_id=template.organization_id, name="Abgesagte Sitzung",
+                            start=template.start + timedelta(days=3), cancelled=True)
+        s.add_all([*ahead, cancelled])
+        s.flush()
+        cancelled_id = cancelled.id
+    assert other_gremium is not None
+
+    refused = {}
+    for name, meeting_id in (("abgesagt", cancelled_id), ("anderes Gremium", other_gremium)):
+        with pytest.raises(Invalid) as caught:
+            complete(database, actor("hoffmann"), task.id, {"meeting_id": meeting_id}, version)
+        refused[name] = caught.value.errors["meeting_id"]
+    assert refused == {"abgesagt": ["Diese Sitzung ist abgesagt."],
+                       "anderes Gremium": ["Bitte einen der angebotenen Werte wählen."]}
+
+    read: list[int] = []
+    with database.unit_of_work() as s:
+        @event.listens_for(s, "do_orm_execute")
+        def count_meetings(state):  # type: ignore[no-untyped-def]
+            frozen = state.invoke_statement().freeze()
+            read.append(sum(1 for row in frozen() for value in row if isinstance(value, Meeting)))
+            return frozen()
+
+        procedures.complete_task(s, actor("hoffmann"), task.id, {"meeting_id": later}, version, now=NOW)
+        on_agenda = s.exec(select(AgendaItem.meeting_id).where(AgendaItem.meeting_id == later)).all()
+    assert sum(read) <= 2, read  # the chosen session (and the planned one of the window, if any)
+    assert on_agenda == [later]

@@ -709,8 +709,13 @@ class _FormFor:
 
 
 def _form_for(session: Session, task: HumanTask, instance: ProcessInstance, spec_hash: str,
-              now: datetime, consultation: Consultation | None = None) -> _FormFor:
-    """The task's form with the choices that fit its Beratung, and what stands behind them."""
+              now: datetime, consultation: Consultation | None = None,
+              submitted: dict[str, Any] | None = None) -> _FormFor:
+    """The task's form with the choices that fit its Beratung, and what stands behind them.
+
+    With ``submitted`` (a completion's data) a run-time choice field offers only the
+    submitted value, if it is a choice: validating it needs no more (a form to show passes
+    none and gets every choice)."""
     spec = _model_spec(session, instance.model_id, spec_hash)
     if task.form_key is None or task.form_key not in spec.forms:
         raise NotFound(f"Formular {task.form_key!r} fehlt im Modell.")
@@ -724,7 +729,9 @@ def _form_for(session: Session, task: HumanTask, instance: ProcessInstance, spec
             continue
         if consultation is None and task.consultation_id is not None:
             consultation = session.get(Consultation, task.consultation_id)
-        offered = rules.CHOICE_SOURCES[f.options_source](session, task.organization_id, consultation, now)
+        only = rules.EVERY_CHOICE if submitted is None else submitted.get(f.name)
+        source = rules.CHOICE_SOURCES[f.options_source]
+        offered = source(session, task.organization_id, consultation, now, only)
         options[f.options_source] = offered.choices
         behind.update(offered.behind)
         window = offered.window or window
@@ -917,7 +924,7 @@ def complete_task(session: Session, actor: Actor, task_id: int, data: dict[str, 
     blocked = completion_blocked(session, row, now)
     if blocked is not None:
         raise Conflict(blocked)
-    form_for = _form_for(session, row, instance, spec_hash, now, loaded.consultation)
+    form_for = _form_for(session, row, instance, spec_hash, now, loaded.consultation, submitted=data)
     try:
         values = form_for.form.validate(data)
     except FormError as exc:

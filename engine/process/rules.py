@@ -378,30 +378,53 @@ class Offered:
     window: SessionWindow | None = None
 
 
-ChoiceSource = Callable[[Session, int | None, Consultation | None, datetime], Offered]
+#: A choice source's last argument when every choice is wanted (a form to show); a
+#: completion passes the submitted value instead and gets that choice only, if it is one.
+EVERY_CHOICE: Any = object()
+
+ChoiceSource = Callable[[Session, int | None, Consultation | None, datetime, Any], Offered]
 
 
 @functools.cache
-@functools.cache
-def _coming_sessions() -> Any:
+def _coming_sessions(one: bool = False) -> Any:
     """A Gremium's sessions from a day on, not cancelled, each with its agenda's TOP numbers
-    (``|``-joined: the agenda step's next free number comes without a query of its own)."""
+    (``|``-joined: the agenda step's next free number comes without a query of its own);
+    with ``one``, only the session ``meeting_id`` if it is one of them."""
     numbers = select(func.aggregate_strings(col(AgendaItem.number), "|")) \
         .where(AgendaItem.meeting_id == Meeting.id).scalar_subquery()
-    return (select(Meeting, numbers).where(Meeting.organization_id == bindparam("organization_id"),
-                                           Meeting.cancelled == False,  # noqa: E712
-                                           col(Meeting.start) >= bindparam("today"))
-            .order_by(col(Meeting.start)))
+    query = (select(Meeting, numbers).where(Meeting.organization_id == bindparam("organization_id"),
+                                            Meeting.cancelled == False,  # noqa: E712
+                                            col(Meeting.start) >= bindparam("today"))
+             .order_by(col(Meeting.start)))
+    return query.where(col(Meeting.id) == bindparam("meeting_id")) if one else query
+
+
+def _meeting_id(value: Any) -> int | None:
+    """A submitted session's id, or None if the value cannot be one."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = int(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return number if 0 < number < 2**31 else None
 
 
 def _sessions_of_the_gremium(session: Session, organization_id: int | None,
-                             consultation: Consultation | None, now: datetime) -> Offered:
+                             consultation: Consultation | None, now: datetime,
+                             only: Any = EVERY_CHOICE) -> Offered:
     """The Gremium's coming sessions that fit the Beratungsfolge's order; the planned one, if
-    it still fits, shown at first."""
+    it still fits, shown at first. With ``only`` (a completion's submitted value) just that
+    session, if it is one of them: a Gremium with many sessions ahead is not read whole
+    for every completion."""
     window = session_window(session, consultation, now)
     today = datetime.combine(now.astimezone(TIMEZONE).date(), time(0), TIMEZONE)
-    rows = session.exec(_coming_sessions(),
-                        params={"organization_id": organization_id, "today": today}).all()
+    params: dict[str, Any] = {"organization_id": organization_id, "today": today}
+    if only is not EVERY_CHOICE:
+        params["meeting_id"] = _meeting_id(only)
+        if params["meeting_id"] is None:
+            return Offered([], {}, None, window)
+    rows = session.exec(_coming_sessions(only is not EVERY_CHOICE), params=params).all()
     for meeting, numbers in rows:
         note_agenda_numbers(session, meeting.id, numbers.split("|") if numbers else [])
     meetings = [meeting for meeting, _ in rows]
@@ -419,7 +442,7 @@ def _current_memberships(organization_id: Any, day: date) -> Any:
 
 
 def _heads_of_the_body(session: Session, organization_id: int | None,
-                       consultation: Consultation | None, now: datetime) -> Offered:
+                       consultation: Consultation | None, now: datetime, only: Any = EVERY_CHOICE) -> Offered:
     """Dringlichkeitsentscheidung: the Hauptverwaltungsbeamte of the Gremium's Körperschaft
     (a current membership in one of its organizations with a role of :data:`HEAD_ROLES`)."""
     today = now.astimezone(TIMEZONE).date()
@@ -434,7 +457,8 @@ def _heads_of_the_body(session: Session, organization_id: int | None,
 
 
 def _members_of_the_gremium(session: Session, organization_id: int | None,
-                            consultation: Consultation | None, now: datetime) -> Offered:
+                            consultation: Consultation | None, now: datetime,
+                            only: Any = EVERY_CHOICE) -> Offered:
     """Dringlichkeitsentscheidung: the Gremium's current members (any membership role)."""
     today = now.astimezone(TIMEZONE).date()
     rows = session.exec(select(Person).distinct().join(Membership, col(Membership.person_id) == Person.id)
