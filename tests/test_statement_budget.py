@@ -37,7 +37,9 @@ BUDGET: dict[str, tuple[int, int]] = {
     "Niederschrift zur Zeichnung vorlegen": (11, 7),
     "Niederschrift zeichnen (Schriftführung)": (10, 6),
     "Niederschrift zeichnen (Vorsitz)": (17, 14),
-    "Auf die Tagesordnung setzen": (10, 4),
+    # Issue 16: the submitted session comes with the Beratung's session window (one statement, not
+    # the window and then all of the Gremium's sessions ahead): (10, 4) → (9, 3).
+    "Auf die Tagesordnung setzen": (9, 3),
 }
 SEAL = (3, 2)
 

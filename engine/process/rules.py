@@ -54,8 +54,9 @@ from engine.council import (
     Organization,
     Person,
 )
-from engine.db import UNIT_KEYS, hold, remembered
+from engine.db import UNIT_KEYS, hold, memo, remembered
 from engine.settings import TIMEZONE
+from engine.types import ascii_int
 from engine.words import N_
 from engine.workflow.forms import Choice
 from engine.workflow.runtime import KIND_END_EVENT, KIND_TIMER_EVENT, KIND_USER_TASK, ROLE_PROPERTY
@@ -171,9 +172,12 @@ def _latest_agenda_meeting(consultation_id: Any, result: str | None = None) -> A
 
 
 @functools.cache
-def _window_query() -> Any:
+def _window_query(chosen: bool = False) -> Any:
     """The statement of :func:`_session_window`, built once (building it cost more than
-    running it)."""
+    running it); with ``chosen``, also the session ``meeting_id`` with its TOP numbers if it
+    is one of the Gremium ``organization_id``'s coming sessions (from ``today``, not
+    cancelled): a completion's submitted session comes with the window, no statement of its
+    own."""
     current, previous = aliased(Consultation), aliased(Consultation)
     planned_at, postponed_at, previous_at = aliased(Meeting), aliased(Meeting), aliased(Meeting)
     # The ids first, for this one Beratung (its subqueries run once), then the rows by key: a
@@ -192,7 +196,7 @@ def _window_query() -> Any:
                                   col(previous.position) == col(current.position) - 1))
         .where(col(current.id) == bindparam("consultation_id"))
     ).subquery()
-    return (
+    query = (
         sa_select(current, planned_at, ids.c.planned_top, postponed_at, previous_at, col(Organization.name))
         .select_from(ids)
         .join(current, col(current.id) == ids.c.consultation_id)
@@ -201,6 +205,16 @@ def _window_query() -> Any:
         .outerjoin(Organization, col(Organization.id) == ids.c.previous_organization_id)
         .outerjoin(previous_at, col(previous_at.id) == ids.c.previous_meeting_id)
     )
+    if not chosen:
+        return query
+    chosen_at = aliased(Meeting)
+    numbers = select(func.aggregate_strings(col(AgendaItem.number), "|")) \
+        .where(AgendaItem.meeting_id == chosen_at.id).scalar_subquery()
+    return query.add_columns(chosen_at, numbers).outerjoin(chosen_at, and_(
+        col(chosen_at.id) == bindparam("meeting_id"),
+        col(chosen_at.organization_id) == bindparam("organization_id"),
+        col(chosen_at.cancelled) == False,  # noqa: E712
+        col(chosen_at.start) >= bindparam("today")))
 
 
 def _session_window(session: Session, consultation_id: int,
@@ -210,7 +224,12 @@ def _session_window(session: Session, consultation_id: int,
     row = session.execute(_window_query(), {"consultation_id": consultation_id}).first()
     if row is None:
         return None, SessionWindow(after, None, None, None)
-    consultation, planned, top, postponed, previous_meeting, previous_org = row
+    return _window_of(session, consultation_id, after, row)
+
+
+def _window_of(session: Session, consultation_id: int, after: datetime,
+               row: Any) -> tuple[Consultation | None, SessionWindow]:
+    consultation, planned, top, postponed, previous_meeting, previous_org = row[:6]
     hold(session, consultation, planned, postponed, previous_meeting)
     if planned is not None:
         meetings.note_top_number(session, consultation_id, planned.id, top)
@@ -399,15 +418,31 @@ def _coming_sessions(one: bool = False) -> Any:
     return query.where(col(Meeting.id) == bindparam("meeting_id")) if one else query
 
 
+def _window_and_session(session: Session, consultation_id: int, now: datetime,
+                        params: dict[str, Any]) -> tuple[SessionWindow, list[Any]]:
+    """A Beratung's session window and the submitted session (as ``_coming_sessions(True)``
+    rows: none, or it with its TOP numbers): one statement, the window then held for the
+    unit of work as :func:`session_window` holds it."""
+    after = datetime.combine(now.astimezone(TIMEZONE).date(), time(0), TIMEZONE) - timedelta(microseconds=1)
+    key = ("session_window", consultation_id, after)
+    row = None if key in memo(session) else session.execute(
+        _window_query(True), {"consultation_id": consultation_id, **params}).first()
+    if row is None:  # the window read before in this unit of work (or no such Beratung)
+        return _window(session, consultation_id, after)[1], list(session.exec(_coming_sessions(True),
+                                                                             params=params).all())
+    found = _window_of(session, consultation_id, after, row)
+    memo(session)[key] = found
+    chosen, numbers = row[6], row[7]
+    return found[1], [] if chosen is None else [(chosen, numbers)]
+
+
 def _meeting_id(value: Any) -> int | None:
     """A submitted session's id, or None if the value cannot be one."""
-    if isinstance(value, bool):
-        return None
-    try:
-        number = int(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError, AttributeError):
-        return None
-    return number if 0 < number < 2**31 else None
+    if isinstance(value, str):
+        number = ascii_int(value.strip())
+    else:
+        number = value if isinstance(value, int) and not isinstance(value, bool) else None
+    return number if number is not None and 0 < number < 2**31 else None
 
 
 def _sessions_of_the_gremium(session: Session, organization_id: int | None,
@@ -417,14 +452,20 @@ def _sessions_of_the_gremium(session: Session, organization_id: int | None,
     it still fits, shown at first. With ``only`` (a completion's submitted value) just that
     session, if it is one of them: a Gremium with many sessions ahead is not read whole
     for every completion."""
-    window = session_window(session, consultation, now)
     today = datetime.combine(now.astimezone(TIMEZONE).date(), time(0), TIMEZONE)
     params: dict[str, Any] = {"organization_id": organization_id, "today": today}
     if only is not EVERY_CHOICE:
         params["meeting_id"] = _meeting_id(only)
         if params["meeting_id"] is None:
-            return Offered([], {}, None, window)
-    rows = session.exec(_coming_sessions(only is not EVERY_CHOICE), params=params).all()
+            return Offered([], {}, None, session_window(session, consultation, now))
+        if consultation is not None and consultation.id is not None:
+            window, rows = _window_and_session(session, consultation.id, now, params)
+        else:
+            window = session_window(session, consultation, now)
+            rows = session.exec(_coming_sessions(True), params=params).all()
+    else:
+        window = session_window(session, consultation, now)
+        rows = session.exec(_coming_sessions(), params=params).all()
     for meeting, numbers in rows:
         note_agenda_numbers(session, meeting.id, numbers.split("|") if numbers else [])
     meetings = [meeting for meeting, _ in rows]
