@@ -319,3 +319,13 @@ def test_a_completion_reads_only_the_chosen_session_of_a_gremium_with_many_ahead
         on_agenda = s.exec(select(AgendaItem.meeting_id).where(AgendaItem.meeting_id == later)).all()
     assert sum(read) <= 2, read  # the chosen session (and the planned one of the window, if any)
     assert on_agenda == [later]
+
+
+def test_a_session_given_as_a_whole_float_is_taken_as_before(demo, database, actor, draft):  # type: ignore[no-untyped-def]
+    """JSON clients may send 12.0 for 12: the form's number field takes it, and so does the
+    check of the submitted session."""
+    task, version, later = agenda_task(database, actor, draft)
+    done = complete(database, actor("hoffmann"), task.id, {"meeting_id": float(later)}, version)
+    with database.unit_of_work() as s:
+        on_agenda = s.exec(select(AgendaItem.meeting_id).where(AgendaItem.consultation_id == task.consultation_id)).all()
+    assert done.task.status != TASK_READY and on_agenda == [later]

@@ -440,6 +440,8 @@ def _meeting_id(value: Any) -> int | None:
     """A submitted session's id, or None if the value cannot be one."""
     if isinstance(value, str):
         number = ascii_int(value.strip())
+    elif isinstance(value, float) and value.is_integer():  # JSON 12.0: the form's number field takes it
+        number = int(value)
     else:
         number = value if isinstance(value, int) and not isinstance(value, bool) else None
     return number if number is not None and 0 < number < 2**31 else None
