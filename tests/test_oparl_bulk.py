@@ -202,3 +202,58 @@ def test_a_run_collects_garbage_less_often_and_sets_the_threshold_back(database,
     with pytest.raises(KeyboardInterrupt):
         run(database, server, on_page=interrupted)
     assert gc.get_threshold() == before
+
+
+#: A row the database refuses inside a page's batch (a trigger stands in for any constraint
+#: the importer cannot see beforehand).
+REFUSE = {
+    "sqlite": ["CREATE TRIGGER refuse_paper BEFORE INSERT ON paper WHEN NEW.reference = '2023/0425' "
+               "BEGIN SELECT RAISE(ABORT, 'abgelehnt'); END"],
+    "postgresql": ["CREATE FUNCTION refuse_paper() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                   "IF NEW.reference = '2023/0425' THEN "
+                   "RAISE EXCEPTION 'abgelehnt' USING ERRCODE = 'check_violation'; END IF; "
+                   "RETURN NEW; END $$",
+                   "CREATE TRIGGER refuse_paper BEFORE INSERT ON paper FOR EACH ROW EXECUTE FUNCTION refuse_paper()"],
+}
+ALLOW = {"sqlite": ["DROP TRIGGER refuse_paper"],
+         "postgresql": ["DROP TRIGGER refuse_paper ON paper", "DROP FUNCTION refuse_paper()"]}
+
+
+def test_a_row_the_database_refuses_leaves_its_page_to_be_done_object_by_object(database, server) -> None:  # type: ignore[no-untyped-def]
+    """A page's new rows go to the database together (on PostgreSQL in one pipeline, whose
+    error comes only at its end). When the database refuses one of them, the page is done again
+    object by object: the refused Vorlage is reported in German and fetched again by the next
+    run, the others of its page are stored, with their Beratungen; nothing else is lost."""
+    kind = database.engine.dialect.name
+    with database.unit_of_work() as s:
+        for statement in REFUSE[kind]:
+            s.connection().exec_driver_sql(statement)
+    try:
+        first = run(database, server)
+    finally:
+        with database.unit_of_work() as s:
+            for statement in ALLOW[kind]:
+                s.connection().exec_driver_sql(statement)
+    assert not first.complete
+    refused = [reason for reason in first.problems if reason.startswith("Datenbank lehnt ab (")]
+    assert refused == [f"Datenbank lehnt ab ({'IntegrityError' if kind == 'sqlite' else 'CheckViolation'})"]
+    assert first.skipped == [PAPER]
+    papers = [p for p in server.store.lists["paper"] if not p.get("deleted")]
+    with database.unit_of_work(write=False) as s:
+        stored = set(s.exec(select(Paper.reference)).all())
+        origins = set(s.exec(select(OparlOrigin.origin_url)).all())
+    missing = sorted(p["reference"] for p in papers if p["reference"] not in stored)
+    assert missing == ["2023/0425"]
+    lost = [c["id"] for p in papers if p["id"] != PAPER for c in p.get("consultation") or []
+            if isinstance(c, dict) and c["id"] not in origins]
+    assert lost == []
+
+    second = run(database, server)
+    assert second.complete, second.lines()
+    assert second.counts["paper"]["neu"] == 1
+    with database.unit_of_work(write=False) as s:
+        row = s.exec(select(Paper).where(Paper.reference == "2023/0425")).one()
+        folge = s.exec(select(Consultation.position).where(Consultation.paper_id == row.id)
+                       .order_by(col(Consultation.position))).all()
+    expected = list(range(1, len(server.store.by_id[PAPER]["consultation"]) + 1))
+    assert folge == expected

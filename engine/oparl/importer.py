@@ -68,7 +68,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import text as sa_text
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from engine import audit, search
@@ -228,6 +229,13 @@ _DRAW_IDS = sa_text(
     " SELECT w.t, nextval(w.seq) FROM w, generate_series(1, w.n)")
 
 
+#: The TOPs of a page pointed to their new Beratungen (PostgreSQL, in the page's pipeline).
+_LINK_ITEMS = ("UPDATE agenda_item SET consultation_id = v.c"
+               " FROM unnest(%b::integer[], %b::integer[]) AS v(i, c) WHERE agenda_item.id = v.i")
+#: The source's resume marks (PostgreSQL, in the page's pipeline).
+_RESUME = "UPDATE oparl_source SET resume = %s WHERE id = %s"
+
+
 @lru_cache(maxsize=64)
 def _highest_ids(tables: tuple[str, ...]) -> str:
     """One SELECT of the highest id of each table (SQLite; the names are the models' own)."""
@@ -275,10 +283,12 @@ def _bind_processor(kind: Any, dialect: Any) -> Callable[[Any], Any] | None:
 
 
 def bulk_insert(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """``rows`` (all with the same keys) into ``table`` in one statement: on PostgreSQL by COPY
-    (psycopg sends an executemany as one INSERT per row), elsewhere as one executemany of the
-    driver. The columns' bind processing and defaults are applied here as an INSERT would,
-    the defaults once for the batch (one ``created`` for the page's rows)."""
+    """``rows`` (all with the same keys) into ``table`` in one statement: on PostgreSQL one
+    ``INSERT … SELECT FROM unnest(…)`` with a binary array per column (one round trip, and it
+    can go in a pipeline: see :func:`pipelined`; psycopg sends an executemany as one INSERT per
+    row, a COPY takes two round trips), elsewhere one executemany of the driver. The columns'
+    bind processing and defaults are applied here as an INSERT would, the defaults once for
+    the batch (one ``created`` for the page's rows)."""
     forget(s)  # past the session's execute path: what the unit of work remembered is stale
     conn = s.connection()
     dialect = conn.dialect
@@ -306,10 +316,9 @@ def bulk_insert(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     if dialect.name == "postgresql":
         driver = conn.connection.driver_connection
         assert driver is not None
-        copy_sql = f"COPY {quote(table.name)} ({columns}) FROM STDIN"
-        with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
-            for row in rows:
-                copy.write_row(values(row))
+        arrays = [list(column) for column in zip(*(values(row) for row in rows), strict=True)]
+        sql = _unnest_sql(table, tuple(names), dialect)
+        _send(conn, sql, arrays)  # in a pipeline: sent, its result read at the sync
         return
     if dialect.paramstyle != "qmark":  # not sqlite3: SQLAlchemy's executemany
         conn.execute(insert(table), rows)
@@ -317,6 +326,66 @@ def bulk_insert(s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     marks = ", ".join("?" for _ in names)
     conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks})",
                          [tuple(values(row)) for row in rows])
+
+
+_LENGTH = re.compile(r"\(.*\)")
+
+
+@lru_cache(maxsize=128)
+def _unnest_sql(table: Table, names: tuple[str, ...], dialect: Any) -> str:
+    """``INSERT INTO table (names) SELECT * FROM unnest(%b::type[], …)``: each column's values as one
+    binary array, cast to the column's type without a length (an explicit cast to ``VARCHAR(20)``
+    would cut a longer text; the INSERT's own assignment refuses it, as a plain INSERT does)."""
+    quote = dialect.identifier_preparer.quote
+    types = [_LENGTH.sub("", table.c[name].type.compile(dialect=dialect)) for name in names]
+    arrays = ", ".join(f"%b::{kind}[]" for kind in types)
+    return (f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in names)}) "
+            f"SELECT * FROM unnest({arrays})")
+
+
+def _send(conn: Connection, statement: str, params: list[Any]) -> None:
+    """``statement`` straight to psycopg (PostgreSQL), told to the engine's listeners first
+    (``count_statements`` sees it as any other)."""
+    conn.dispatch.before_cursor_execute(conn, None, statement, params, None, False)
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with _driver_errors(statement):
+        driver.execute(statement, params)
+
+
+@contextmanager
+def _driver_errors(statement: str) -> Iterator[None]:
+    """psycopg's errors of statements sent past SQLAlchemy as SQLAlchemy's (``IntegrityError``,
+    ``DataError`` …), so that a page's batch that fails is done again object by object."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
+
+
+@contextmanager
+def pipelined(s: Session) -> Iterator[None]:
+    """On PostgreSQL, the statements sent to the driver inside the block (a page's INSERTs, links
+    and resume mark) go in one pipeline: one round trip for all of them instead of one each; an
+    error comes out at the end of the block, as SQLAlchemy's. Elsewhere nothing changes."""
+    conn = s.connection()
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with _driver_errors("(Stapel der Seite)"), driver.pipeline():
+        yield
+
+
+def _without_transaction(s: Session) -> None:
+    """The lookups of a page on PostgreSQL without BEGIN and COMMIT (two round trips of four:
+    a SELECT alone needs none; what they read is checked again by the page's writing unit of
+    work and its constraints). Called before the session's first statement."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 #: The youngest generation's threshold while a run lasts (Python's default: 700).
@@ -699,6 +768,7 @@ class Importer:
         self.originals = {}
         self.looked = set()
         with self.database.unit_of_work(write=False) as s:
+            _without_transaction(s)
             self._load_own(s, kind, data)
             # What is stored here unchanged, embedded objects and all, needs nothing more.
             stored = [self._as_stored(kind, raw) for raw in data]
@@ -740,8 +810,8 @@ class Importer:
                             self.new_origins.clear()
                             self.links.clear()
                             self._skip(summary, raw, f"Datenbank lehnt ab ({type(exc.orig).__name__})")
-                self._write_deferred(s)
-                marks = self._save_resume(s, *resume) if resume is not None else self.resume_marks
+                marks = self._marks(*resume) if resume is not None else self.resume_marks
+                self._write_deferred(s, json.dumps(marks) if marks != self.resume_marks else None)
                 uow.commit()
             except (IntegrityError, DataError):
                 self._drop_page(uow)
@@ -849,16 +919,14 @@ class Importer:
             for chunk in chunks(ids):
                 s.exec(select(model).where(among(s, col(model.id), chunk))).all()  # type: ignore[attr-defined]
 
-    def _save_resume(self, s: Session, key: str, following: str | None) -> dict[str, str]:
-        """The list ``key`` goes on at ``following``: the marks with that, written if it changes
-        them (kept here once the page is committed, not read back for each page)."""
+    def _marks(self, key: str, following: str | None) -> dict[str, str]:
+        """The resume marks with the list ``key`` going on at ``following`` (written with the
+        page if they change; kept here once the page is committed, not read back for each page)."""
         marks = dict(self.resume_marks)
         if following:
             marks[key] = following
         else:
             marks.pop(key, None)
-        if marks != self.resume_marks:
-            self._write_resume(s, json.dumps(marks))
         return marks
 
     def _write_resume(self, s: Session, text: str) -> None:
@@ -1253,9 +1321,12 @@ class Importer:
                 return False
         return True
 
-    def _write_deferred(self, s: Session) -> None:
+    def _write_deferred(self, s: Session, resume: str | None = None) -> None:
         """The page's new rows and all its new origin rows, one INSERT per table: parents first,
-        their ids then put into the rows that point to them."""
+        their ids then put into the rows that point to them; the TOPs pointed to their new
+        Beratungen, and the source's resume marks (``resume``, if they change). On PostgreSQL all
+        of that in one pipeline (one round trip)."""
+        rows_by_table: list[tuple[Table, list[dict[str, Any]]]] = []
         if self.deferred:
             s.flush()
             by_kind: dict[str, list[Deferred]] = {}
@@ -1279,7 +1350,7 @@ class Importer:
                         if isinstance(row[k], Later):
                             row[k] = self._key(row[k])
                     params.append(row)
-                bulk_insert(s, table, params)
+                rows_by_table.append((table, params))
                 for (values, _kind, url, text, modified, raw), oid in zip(rows, ids, strict=True):
                     self._save_origin(s, None, kind, oid, url, text, modified)
                     if kind == "meeting":
@@ -1287,14 +1358,31 @@ class Importer:
                     elif kind == "consultation":
                         self._link_agenda_item(s, raw, oid)
         if self.new_origins:
-            bulk_insert(s, table_of(OparlOrigin), self.new_origins)
-            self.new_origins.clear()
-        if self.links:  # one statement (an executemany is a statement per row on PostgreSQL)
-            links = {link["b_item"]: link["b_consultation"] for link in self.links}
-            items = table_of(AgendaItem)
-            s.execute(update(items).where(items.c.id.in_(list(links)))
-                      .values(consultation_id=case(links, value=items.c.id)))
-            self.links.clear()
+            rows_by_table.append((table_of(OparlOrigin), self.new_origins))
+            self.new_origins = []
+        links = {link["b_item"]: link["b_consultation"] for link in self.links}
+        self.links.clear()
+        if not rows_by_table and not links and resume is None:
+            return
+        if s.get_bind().dialect.name != "postgresql":
+            for table, batch in rows_by_table:
+                bulk_insert(s, table, batch)
+            if links:  # one statement (an executemany is a statement per row)
+                items = table_of(AgendaItem)
+                s.execute(update(items).where(items.c.id.in_(list(links)))
+                          .values(consultation_id=case(links, value=items.c.id)))
+            if resume is not None:
+                self._write_resume(s, resume)
+            return
+        s.flush()  # what the unit of work holds goes first (the pipeline is past it)
+        conn = s.connection()
+        with pipelined(s):
+            for table, batch in rows_by_table:
+                bulk_insert(s, table, batch)
+            if links:
+                _send(conn, _LINK_ITEMS, [list(links), list(links.values())])
+            if resume is not None:
+                _send(conn, _RESUME, [resume, self.source_id])
 
     def _allocate(self, s: Session, wanted: list[tuple[Table, int]]) -> list[list[int]]:
         """For each (table, n): ``n`` ids for new rows of the table – all in one statement, so
