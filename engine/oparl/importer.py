@@ -232,6 +232,8 @@ _DRAW_IDS = sa_text(
 #: The TOPs of a page pointed to their new Beratungen (PostgreSQL, in the page's pipeline).
 _LINK_ITEMS = ("UPDATE agenda_item SET consultation_id = v.c"
                " FROM unnest(%b::integer[], %b::integer[]) AS v(i, c) WHERE agenda_item.id = v.i")
+#: The Aktenzeichen of a page already taken (PostgreSQL).
+_TAKEN = "SELECT reference, id FROM paper WHERE reference = ANY(%b::text[])"
 #: The source's resume marks (PostgreSQL, in the page's pipeline).
 _RESUME = "UPDATE oparl_source SET resume = %s WHERE id = %s"
 
@@ -250,8 +252,8 @@ def origin_rows(s: Session, urls: list[str], with_json: bool, modified: bool = T
         return
     conn = s.connection()
     sql = _origin_sql(conn.dialect.name, with_json, modified)
-    if conn.dialect.name == "postgresql":
-        yield from conn.exec_driver_sql(sql, {"urls": urls}).all()  # one array parameter, one fetch
+    if conn.dialect.name == "postgresql":  # one array parameter, one fetch; planned each time
+        yield from _unprepared(conn, sql, {"urls": urls})
         return
     for chunk in chunks(urls):  # SQLite takes a bounded number of parameters
         for url, kind, oid, source, moment, original in conn.exec_driver_sql(
@@ -341,6 +343,18 @@ def _unnest_sql(table: Table, names: tuple[str, ...], dialect: Any) -> str:
     arrays = ", ".join(f"%b::{kind}[]" for kind in types)
     return (f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in names)}) "
             f"SELECT * FROM unnest({arrays})")
+
+
+def _unprepared(conn: Connection, statement: str, params: Any) -> list[Any]:
+    """The rows of a lookup on PostgreSQL, planned anew each time, never prepared: psycopg
+    prepares a statement at its fifth run, and PostgreSQL then kept the plan it made while the
+    import's tables were nearly empty – for the Aktenzeichen a scan of all Vorlagen per page
+    (17 ms a page at 14,000 Vorlagen, 2.4 s of a city's first import)."""
+    conn.dispatch.before_cursor_execute(conn, None, statement, params, None, False)
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    rows: list[Any] = driver.execute(statement, params, prepare=False).fetchall()
+    return rows
 
 
 def _send(conn: Connection, statement: str, params: list[Any]) -> None:
@@ -533,6 +547,8 @@ class Importer:
         #: A list was cut short (circle, foreign ``next``, time): the run is not complete.
         self.truncated = False
         self.timed_out = False
+        #: PostgreSQL: ids drawn from each table's sequence and not used yet (``_allocate``).
+        self.spare_ids: dict[str, list[int]] = {}
         #: The source's resume marks {list URL: page to go on with}, as the pages write them.
         self.resume_marks: dict[str, str] = {}
 
@@ -847,10 +863,14 @@ class Importer:
         self.taken = {}
         wanted = sorted({r for r in (_text(o.get("reference")) for o in data if isinstance(o, dict)) if r})
         self.checked = set(wanted)
-        for chunk in chunks(wanted):
-            for reference, oid in s.exec(select(Paper.reference, Paper.id)
-                                         .where(among(s, col(Paper.reference), chunk))):
-                self.taken[reference] = oid  # type: ignore[assignment]
+        conn = s.connection()
+        if conn.dialect.name == "postgresql" and wanted:
+            self.taken.update(_unprepared(conn, _TAKEN, [wanted]))
+        else:
+            for chunk in chunks(wanted):
+                for reference, oid in s.exec(select(Paper.reference, Paper.id)
+                                             .where(among(s, col(Paper.reference), chunk))):
+                    self.taken[reference] = oid  # type: ignore[assignment]
         meetings: set[int] = set()
         for raw in data:
             consultations = raw.get("consultation") if isinstance(raw, dict) else None
@@ -1389,13 +1409,27 @@ class Importer:
         that one INSERT per table writes a page's rows (a RETURNING in parameter order would
         cost a statement per row). PostgreSQL draws them from the columns' sequences; on
         SQLite the writing unit of work holds the write lock from its start (BEGIN IMMEDIATE),
-        so the ids after each table's highest are ours."""
+        so the ids after each table's highest are ours.
+
+        On PostgreSQL a table short of ids draws three times what the page needs and keeps the
+        rest for the next pages (``spare_ids``): most pages need no draw, a round trip less.
+        Drawn ids are never given back (a sequence is not rolled back either): a run leaves at
+        most two pages' worth unused per table, a gap in the ids and nothing more."""
         names = tuple(table.name for table, _ in wanted)
         if s.get_bind().dialect.name == "postgresql":
-            drawn: dict[str, list[int]] = {name: [] for name in names}
-            for name, oid in s.execute(_DRAW_IDS, {"t": list(names), "n": [n for _, n in wanted]}):
-                drawn[name].append(oid)
-            return [drawn[name] for name in names]
+            spare = self.spare_ids
+            have = {name: len(spare.get(name, ())) for name in names}
+            short = [(name, 3 * n - have[name]) for name, (_, n) in zip(names, wanted, strict=True)
+                     if have[name] < n]
+            if short:
+                params = {"t": [name for name, _ in short], "n": [n for _, n in short]}
+                for name, oid in s.execute(_DRAW_IDS, params):
+                    spare.setdefault(name, []).append(oid)
+            out = []
+            for name, (_, n) in zip(names, wanted, strict=True):
+                out.append(spare[name][:n])
+                del spare[name][:n]
+            return out
         tops = s.connection().exec_driver_sql(_highest_ids(names)).one()
         return [list(range((top or 0) + 1, (top or 0) + n + 1))
                 for top, (_, n) in zip(tops, wanted, strict=True)]
