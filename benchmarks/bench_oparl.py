@@ -11,7 +11,8 @@ re-import gets every object again and compares it).
 
 Figures per database: bare crawl, first import (and its ratio to the crawl), re-import with
 nothing changed (ratio, rows written: should be 0), statements per page of each run (on
-PostgreSQL a page's new rows go by COPY, which the statement counter does not see).
+PostgreSQL a page's INSERTs, links and resume mark are counted one each, though they go to the
+server in one pipeline, one round trip).
 Run: .venv/bin/python benchmarks/bench_oparl.py [--papers 14000] [--quick] [--json]
 """
 

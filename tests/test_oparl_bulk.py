@@ -31,8 +31,8 @@ OTHER = BODY + "/papers/vo/49898"
 
 #: Statements one page may take, whatever its size: reads of what is known (origins,
 #: Aktenzeichen, Sitzungen), one draw of ids for all new tables, per new table one INSERT,
-#: origins, links, the resume mark, begin/commit (at most 14 on SQLite; 6 on PostgreSQL, whose
-#: INSERTs go by COPY and are not counted). A statement per object: hundreds.
+#: origins, links, the resume mark, begin/commit (at most 14 on SQLite; on PostgreSQL about 10,
+#: the INSERTs, links and resume mark sent in one pipeline). A statement per object: hundreds.
 PAGE_BUDGET = 16
 #: A page of objects stored unchanged: its lookups (and for one messy object, its unit of work).
 UNCHANGED_PAGE_BUDGET = 8
