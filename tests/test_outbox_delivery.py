@@ -93,16 +93,16 @@ def test_a_crash_mid_batch_never_sends_an_accepted_message_again(  # type: ignor
         demo, database, actor, smtp, monkeypatch):
     _invite_the_assembly(database, actor)
     transport = SmtpTransport(smtp.url, "sitzungsdienst@example.org")
-    real_sendmail = delivery.smtplib.SMTP.sendmail
-    calls: list[str] = []
+    real_data = delivery.smtplib.SMTP.data
+    calls: list[bytes] = []
 
-    def sendmail(client, sender, to, data, *args, **kw):  # type: ignore[no-untyped-def]
-        calls.append(to[0])
+    def data(client, content):  # type: ignore[no-untyped-def]
+        calls.append(content)
         if len(calls) == 3:
-            raise Crash  # before the third message reached the server
-        return real_sendmail(client, sender, to, data, *args, **kw)
+            raise Crash  # before the third message's content reached the server
+        return real_data(client, content)
 
-    monkeypatch.setattr(delivery.smtplib.SMTP, "sendmail", sendmail)
+    monkeypatch.setattr(delivery.smtplib.SMTP, "data", data)
     with pytest.raises(Crash):
         run_once(database, NOW, transport)
     assert len(smtp.inbox.messages) == 2
@@ -112,7 +112,7 @@ def test_a_crash_mid_batch_never_sends_an_accepted_message_again(  # type: ignor
     assert {a: r.status for a, r in rows.items()} == {
         a: outbox.SENT if a in accepted else outbox.SENDING for a in ASSEMBLY_MEMBERS}
 
-    monkeypatch.setattr(delivery.smtplib.SMTP, "sendmail", real_sendmail)
+    monkeypatch.setattr(delivery.smtplib.SMTP, "data", real_data)
     assert run_once(database, NOW + timedelta(seconds=10), transport).delivered.sent == 0  # lease holds
     moment = NOW + outbox.LEASE + timedelta(seconds=1)
     for _ in range(3):
