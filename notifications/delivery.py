@@ -259,11 +259,17 @@ def _refused(client: smtplib.SMTP, code: int) -> None:
         pass
 
 
+#: A line that starts with a dot, which SMTP's DATA doubles (RFC 5321 4.5.2).
+_DOT_LINE = re.compile(rb"(?m)^\.")
+
+
 def _send(client: smtplib.SMTP, sender: str, to: str, data: bytes, settled: Callable[[], None]) -> None:
-    """``client.sendmail`` for one recipient, the addresses already in angle brackets, and
-    ``settled()`` after the envelope (MAIL, RCPT), before the content: the server accepts a
-    message only at the end of its content, so the previous message's mark may still be on
-    its way while this one's envelope goes; raises what ``sendmail`` raises."""
+    """What ``client.sendmail`` does for one recipient, raising what it raises, with the
+    addresses already in angle brackets, and ``settled()`` after the envelope (MAIL, RCPT,
+    DATA) and before the content: the server accepts a message only at the end of its
+    content, so the previous message's mark may still be on its way while this one's
+    envelope goes. A content without a line that starts with a dot is sent as it is
+    (smtplib's search for those with a regular expression took about 50 µs per message)."""
     client.ehlo_or_helo_if_needed()
     size = f" size={len(data)}" if client.does_esmtp and client.has_extn("size") else ""
     code, reply = client.docmd("mail", f"FROM:{sender}{size}")
@@ -274,8 +280,15 @@ def _send(client: smtplib.SMTP, sender: str, to: str, data: bytes, settled: Call
     if code not in (250, 251):
         _refused(client, code)
         raise smtplib.SMTPRecipientsRefused({to: (code, reply)})
+    code, reply = client.docmd("data")
+    if code != 354:
+        _refused(client, code)
+        raise smtplib.SMTPDataError(code, reply)
     settled()
-    code, reply = client.data(data)
+    if data.startswith(b".") or b"\n." in data:
+        data = _DOT_LINE.sub(b"..", data)
+    client.send(data + b".\r\n" if data.endswith(b"\r\n") else data + b"\r\n.\r\n")
+    code, reply = client.getreply()
     if code != 250:
         _refused(client, code)
         raise smtplib.SMTPDataError(code, reply)
