@@ -7,7 +7,8 @@ per batch), *send* (outside any transaction, one message after the other), *sett
 message in its own transaction right after it was tried: ``sent``; back to ``pending`` with
 an exponential backoff; ``failed`` after :data:`MAX_ATTEMPTS`, or at once when the message
 cannot be built). A message the SMTP server accepted is recorded as sent before the next
-one leaves, so a later crash in the batch never sends it again.
+one's content leaves (:class:`DispatchConnection`), so a later crash in the batch never sends
+it again.
 
 A row may be written ahead of its moment (``next_attempt_at`` in the future: a reminder
 rendered in the scheduler's look-ahead window) and may carry its message already encoded
@@ -27,6 +28,8 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -38,6 +41,7 @@ from sqlalchemy import (
     Column,
     Connection,
     Dialect,
+    Engine,
     Index,
     LargeBinary,
     Text,
@@ -213,16 +217,21 @@ def claim(session: Session | Connection, now: datetime, limit: int = 100) -> lis
         taken = connection.execute(_claim_statement(connection.dialect.name), params).all()
         rows = [Claimed(*row) for row in taken if row.status == SENDING]
     else:
-        sql, constants = _claim_sql(connection.dialect)
         connection.exec_driver_sql(_INDEX_ORDER)  # through SQLAlchemy: it begins the transaction
-        cursor = connection.connection.driver_connection.cursor(binary=True)  # type: ignore[union-attr]
-        try:
-            cursor.execute(sql, {**constants, **params})
-            rows = [_claimed(row) for row in cursor.fetchall() if row[_STATUS] == SENDING]
-        finally:
-            cursor.close()
+        rows = _claim_binary(connection, params)
     rows.sort(key=lambda r: (r.next_attempt_at, r.id))
     return rows
+
+
+def _claim_binary(connection: Connection, params: dict[str, Any]) -> list[Claimed]:
+    """The claim on PostgreSQL, on the driver's cursor, its rows in binary format."""
+    sql, constants = _claim_sql(connection.dialect)
+    cursor = connection.connection.driver_connection.cursor(binary=True)  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, {**constants, **params})
+        return [_claimed(row) for row in cursor.fetchall() if row[_STATUS] == SENDING]
+    finally:
+        cursor.close()
 
 
 _STATUS = _CLAIMED.index("status")
@@ -249,7 +258,7 @@ _SENT = (update(table_of(OutboxMessage))
                      table_of(OutboxMessage).c.status == SENDING))
          .values(status=SENT, sent_at=bindparam("sent_at_now"), lease_until=None, last_error=None, raw=None))
 #: :data:`_SENT` as a statement prepared on the PostgreSQL session for one batch (``PREPARE
-#: <name> AS …``), executed by libpq's asynchronous calls (``outbox.Marks``): the dispatcher
+#: <name> AS …``), executed by libpq's asynchronous calls (:class:`DispatchConnection`): the dispatcher
 #: runs it after every message.
 _SENT_PREPARE = ("(timestamptz, bigint) AS UPDATE outbox_message "
                  f"SET status = '{SENT}', sent_at = $1, lease_until = NULL, last_error = NULL, raw = NULL "
@@ -268,20 +277,23 @@ def settle_sent(session: Session | Connection, message_ids: list[int], now: date
             .values(status=SENT, sent_at=now, lease_until=None, last_error=None, raw=None))
 
 
-class Marks:
-    """Where a dispatcher records each accepted message as sent (:meth:`sent`), on one
-    connection of its own for a batch; :meth:`wait` returns once every mark asked for is
-    committed. The transport calls it before the next message's content leaves, so a message
-    the server accepted is recorded as sent before the next one can be accepted.
+class DispatchConnection:
+    """One dispatcher's database connection for a pass (:func:`dispatching`): it claims the
+    batches (:meth:`claim`) and records each accepted message as sent (:meth:`sent`);
+    :meth:`wait` returns once every mark asked for is committed. The transport calls it before
+    the next message's content leaves, so a message the server accepted is recorded as sent
+    before the next one can be accepted.
 
-    On PostgreSQL :meth:`sent` only sends the mark (one prepared statement in its own
-    transaction, through libpq's asynchronous calls: its round trip runs while the next
-    message's envelope goes to the SMTP server) and :meth:`wait` reads its result. Its commit
-    does not wait for the disk (``synchronous_commit = off`` for this connection's session,
-    set back by :meth:`close` before the pool gets it again): a dispatcher that dies right
-    after a mark still has it recorded; only a crash of the database server itself within a
-    fraction of a second could lose one, and then the message goes once more, with its
-    Message-ID. On SQLite each mark is a short write transaction (WAL), done in :meth:`sent`."""
+    On PostgreSQL the connection runs in autocommit, each claim and each mark a transaction
+    of its own, whose commit does not wait for the disk (``synchronous_commit = off`` for this
+    connection's session, set back by :meth:`close` before the pool gets it again, like the
+    planner settings of :func:`claim`): a dispatcher that dies right after a mark still has it
+    recorded; only a crash of the database server itself within a fraction of a second could
+    lose one, and then the message goes once more, with its Message-ID (a claim lost that
+    way is only taken again). :meth:`sent` only sends the mark (a statement prepared for the
+    pass, through libpq's asynchronous calls: its round trip runs while the next message's
+    envelope goes to the SMTP server), :meth:`wait` reads its result. On SQLite each claim
+    and each mark is a short write transaction (WAL), the mark done in :meth:`sent`."""
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
@@ -290,10 +302,21 @@ class Marks:
         self._pending = False
         if connection.dialect.name == "postgresql":
             self.connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-            self.connection.exec_driver_sql("SET synchronous_commit = off")
+            self.connection.exec_driver_sql(_FOR_THE_PASS)
             self._statement = f"ratsflow_outbox_sent_{next(_SENT_NAMES)}"
             self.connection.exec_driver_sql(f"PREPARE {self._statement} {_SENT_PREPARE}")
             self._pgconn = self.connection.connection.driver_connection.pgconn  # type: ignore[union-attr]
+
+    def claim(self, now: datetime, limit: int) -> list[Claimed]:
+        """:func:`claim`, committed."""
+        if self._pgconn is None:
+            rows = claim(self.connection, now, limit)
+            self.connection.commit()
+            return rows
+        self.wait()
+        rows = _claim_binary(self.connection, {"now": now, "lease_until": now + LEASE, "limit": limit})
+        rows.sort(key=lambda r: (r.next_attempt_at, r.id))
+        return rows
 
     def sent(self, message_id: int, now: datetime) -> None:
         """Record ``message_id`` as sent; on PostgreSQL the statement is sent, not waited for."""
@@ -330,7 +353,25 @@ class Marks:
         if self._pgconn is not None:
             self.wait()
             self.connection.exec_driver_sql(f"DEALLOCATE {self._statement}")
-            self.connection.exec_driver_sql("RESET synchronous_commit")
+            self.connection.exec_driver_sql(_AFTER_THE_PASS)
+
+
+#: A dispatcher's session settings for its pass, and back (one statement each).
+_PASS_SETTINGS = ("synchronous_commit", "enable_bitmapscan", "enable_seqscan")
+_FOR_THE_PASS = "SELECT " + ", ".join(f"set_config('{name}', 'off', false)" for name in _PASS_SETTINGS)
+_AFTER_THE_PASS = ("SELECT set_config(name, reset_val, false) FROM pg_settings WHERE name IN ("
+                   + ", ".join(f"'{name}'" for name in _PASS_SETTINGS) + ")")
+
+
+@contextmanager
+def dispatching(engine: Engine) -> Iterator[DispatchConnection]:
+    """A :class:`DispatchConnection` from ``engine``'s pool, closed (and given back) after."""
+    with engine.connect() as connection:
+        dispatcher = DispatchConnection(connection)
+        try:
+            yield dispatcher
+        finally:
+            dispatcher.close()
 
 
 def settle_failed(session: Session, message_id: int, now: datetime, error: str,

@@ -1,13 +1,19 @@
 """Delivery of the outbox: over SMTP (``RATSFLOW_SMTP_URL``), or into a folder.
 
-``dispatch`` claims waiting rows (``engine.outbox.claim``: one short unit of work), sends
-them one after the other outside any transaction, and settles each right after it was
-tried: sent (one UPDATE, committed on its own, see ``engine.outbox.mark_sent``), retried
-with backoff, failed after the last attempt. So a message the server accepted is recorded
-as sent before the next one leaves; a later crash in the batch cannot send it again.
-Several workers run at once (``dispatch(workers=N)``), each with its own SMTP connection:
-on PostgreSQL each claims other rows (``SKIP LOCKED``). A message keeps its Message-ID
-across attempts, so a resend after a crash is recognisable by the receiving side.
+``dispatch`` claims waiting rows (``engine.outbox.claim``: one short transaction per batch),
+sends them one after the other outside any transaction, and settles each right after it was
+tried: sent (one UPDATE, committed on its own, ``engine.outbox.DispatchConnection.sent``),
+retried with backoff, failed after the last attempt. A message the server accepted is
+recorded as sent before the next one on that connection can be accepted: the mark's
+statement goes to the database while the next message's envelope (MAIL, RCPT, DATA) goes to
+the SMTP server, and that message's content, after which alone the server accepts it, leaves
+only once the mark is committed (the transport calls ``settled()`` right before it). So a
+later crash in the batch cannot send an accepted message again; a crash between the server's
+acceptance and the mark's commit can, as before (then with the same Message-ID).
+Several workers run at once (``dispatch(workers=N)``), each with its own SMTP connection and
+its own database connection for the pass: on PostgreSQL each claims other rows (``SKIP
+LOCKED``). A message keeps its Message-ID across attempts, so a resend after a crash is
+recognisable by the receiving side.
 
 SMTP connections persist through a pass: a worker takes one from the transport's pool for
 a batch and gives it back after, so 10,000 messages go over as many connections as there
@@ -451,15 +457,16 @@ class DispatchReport:
             self.failed += other.failed
 
 
-def _settle(database: Database, marks: outbox.Marks, row: Row, outcome: Outcome, now: datetime,
-            report: DispatchReport) -> None:
-    """One message's outcome, committed before the next leaves.
+def _settle(database: Database, connection: outbox.DispatchConnection, row: Row, outcome: Outcome,
+            now: datetime, report: DispatchReport) -> None:
+    """One message's outcome, committed before the next one can be accepted.
 
-    On the hot path: one UPDATE, committed on its own, on the batch's connection
-    (``engine.outbox.Marks``)."""
+    On the hot path: one UPDATE, committed on its own, on the dispatcher's connection
+    (``engine.outbox.DispatchConnection``; on PostgreSQL awaited before the next content
+    leaves)."""
     assert row.id is not None
     if outcome.error is None:
-        marks.sent(row.id, now)
+        connection.sent(row.id, now)
         report.sent += 1
         return
     with database.unit_of_work() as s:
@@ -472,35 +479,35 @@ def _settle(database: Database, marks: outbox.Marks, row: Row, outcome: Outcome,
 
 
 def dispatch_batch(database: Database, transport: Transport, now: datetime | Callable[[], datetime],
-                   batch: int = 100) -> DispatchReport | None:
+                   batch: int = 100, connection: outbox.DispatchConnection | None = None,
+                   ) -> DispatchReport | None:
     """Claim one batch, send and settle it message by message; None when nothing was waiting.
 
     ``now`` is a moment or a clock; with a clock the batch stops sending
-    :data:`LEASE_MARGIN` before its claim runs out and releases what it did not try."""
+    :data:`LEASE_MARGIN` before its claim runs out and releases what it did not try.
+    ``connection``: the dispatcher's for its pass (else one for this batch)."""
+    if connection is None:
+        with outbox.dispatching(database.engine) as own:
+            return dispatch_batch(database, transport, now, batch, own)
     clock: Callable[[], datetime] = now if callable(now) else (lambda: now)
     claimed_at = clock()
-    with database.unit_of_work() as s:
-        rows = outbox.claim(s, claimed_at, batch)
+    rows = connection.claim(claimed_at, batch)
     if not rows:
         return None
     report = DispatchReport()
     stop_at = claimed_at + outbox.LEASE - timedelta(seconds=LEASE_MARGIN)
     settled: set[int] = set()
-    with database.engine.connect() as connection:
-        marks = outbox.Marks(connection)
-        try:
-            deliveries = transport.deliver(rows, marks.wait)
-            try:
-                for row, outcome in deliveries:
-                    moment = clock()
-                    _settle(database, marks, row, outcome, moment, report)
-                    settled.add(row.id or 0)
-                    if moment >= stop_at:
-                        break
-            finally:
-                deliveries.close()
-        finally:
-            marks.close()
+    deliveries = transport.deliver(rows, connection.wait)
+    try:
+        for row, outcome in deliveries:
+            moment = clock()
+            _settle(database, connection, row, outcome, moment, report)
+            settled.add(row.id or 0)
+            if moment >= stop_at:
+                break
+    finally:
+        deliveries.close()
+    connection.wait()  # the batch's last mark
     untried = [r.id for r in rows if r.id not in settled]
     if untried:
         with database.unit_of_work() as s:
@@ -546,16 +553,17 @@ def dispatch(database: Database, transport: Transport, now: datetime | Callable[
     total = DispatchReport()
 
     def work() -> None:
-        while True:
-            seen = producing.batches if producing is not None else 0
-            report = dispatch_batch(database, transport, clock, batch)
-            if report is None:
-                if producing is not None and producing.more(seen):
-                    continue
-                return
-            total.add(report)
-            if report.sent == 0 and report.failed == 0:  # the server refuses everything: wait for the backoff
-                return
+        with outbox.dispatching(database.engine) as connection:
+            while True:
+                seen = producing.batches if producing is not None else 0
+                report = dispatch_batch(database, transport, clock, batch, connection)
+                if report is None:
+                    if producing is not None and producing.more(seen):
+                        continue
+                    return
+                total.add(report)
+                if report.sent == 0 and report.failed == 0:  # the server refuses everything: the backoff
+                    return
 
     try:
         if workers <= 1:
