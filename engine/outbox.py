@@ -7,7 +7,8 @@ per batch), *send* (outside any transaction, one message after the other), *sett
 message in its own transaction right after it was tried: ``sent``; back to ``pending`` with
 an exponential backoff; ``failed`` after :data:`MAX_ATTEMPTS`, or at once when the message
 cannot be built). A message the SMTP server accepted is recorded as sent before the next
-one leaves, so a later crash in the batch never sends it again.
+one's content leaves (:class:`DispatchConnection`), so a later crash in the batch never sends
+it again.
 
 A row may be written ahead of its moment (``next_attempt_at`` in the future: a reminder
 rendered in the scheduler's look-ahead window) and may carry its message already encoded
@@ -25,14 +26,22 @@ being claimed once more (nothing stays ``sending`` for ever).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
+from select import select as select_sockets
 from typing import Any
 
+import psycopg
 from sqlalchemy import (
     Column,
     Connection,
+    Dialect,
+    Engine,
     Index,
     LargeBinary,
     Text,
@@ -152,30 +161,90 @@ def _returned(column: Any, dialect: str) -> Any:
     return case((table.c.raw.is_(None), column), else_=null()).label(column.name)
 
 
+#: For the claim's transaction on PostgreSQL (``SET LOCAL`` both, in one statement).
+_INDEX_ORDER = ("SELECT set_config('enable_bitmapscan', 'off', true), "
+                "set_config('enable_seqscan', 'off', true)")
+_GAVE_UP = f"Versand {MAX_ATTEMPTS}-mal ohne Ergebnis abgebrochen."
+
+
+@lru_cache(maxsize=4)
+def _claim_statement(dialect: str) -> Any:
+    """The claim for ``dialect``, its moment and batch size as parameters (``now``,
+    ``lease_until``, ``limit``)."""
+    table = table_of(OutboxMessage)
+    now = bindparam("now", type_=table.c.next_attempt_at.type)
+    lease_until = bindparam("lease_until", type_=table.c.lease_until.type)
+    left_behind = and_(table.c.status == SENDING, table.c.lease_until <= now)
+    given_up = and_(left_behind, table.c.attempts >= MAX_ATTEMPTS)
+    claimable = (core_select(table.c.id)
+                 .where(table.c.next_attempt_at <= now, or_(table.c.status == PENDING, left_behind))
+                 .order_by(table.c.next_attempt_at, table.c.id).limit(bindparam("limit"))
+                 .with_for_update(skip_locked=True))
+    return (update(table).where(table.c.id.in_(claimable.scalar_subquery()))
+            .values(status=case((given_up, FAILED), else_=SENDING),
+                    lease_until=case((given_up, null()), else_=lease_until),
+                    attempts=case((given_up, table.c.attempts), else_=table.c.attempts + 1),
+                    last_error=case((given_up, _GAVE_UP), else_=table.c.last_error))
+            .returning(*(_returned(table.c[name], dialect) for name in _CLAIMED)))
+
+
+@lru_cache(maxsize=4)
+def _claim_sql(dialect: Dialect) -> tuple[str, dict[str, Any]]:
+    """The claim as psycopg takes it: its text and its constant parameters."""
+    compiled = _claim_statement(dialect.name).compile(dialect=dialect)
+    return compiled.string, dict(compiled.params)
+
+
 def claim(session: Session | Connection, now: datetime, limit: int = 100) -> list[Claimed]:
     """Rows to send now, marked ``sending`` under a lease (commit right after), in due order.
 
     One statement takes them (on PostgreSQL ``FOR UPDATE SKIP LOCKED`` in its subquery, so
     dispatchers running at once take different rows). A ``sending`` row whose lease ran out
-    was left behind by a dispatcher that died; after :data:`MAX_ATTEMPTS` of those it is
-    failed here instead of claimed again."""
-    table = table_of(OutboxMessage)
-    dialect = (session.get_bind() if isinstance(session, Session) else session).dialect.name
-    left_behind = and_(table.c.status == SENDING, table.c.lease_until <= now)
-    session.execute(update(table).where(left_behind, table.c.attempts >= MAX_ATTEMPTS).values(
-        status=FAILED, lease_until=None,
-        last_error=f"Versand {MAX_ATTEMPTS}-mal ohne Ergebnis abgebrochen."))
-    claimable = (core_select(table.c.id)
-                 .where(or_(and_(table.c.status == PENDING, table.c.next_attempt_at <= now), left_behind))
-                 .order_by(table.c.next_attempt_at, table.c.id).limit(limit)
-                 .with_for_update(skip_locked=True))
-    taken = session.execute(
-        update(table).where(table.c.id.in_(claimable.scalar_subquery()))
-        .values(status=SENDING, lease_until=now + LEASE, attempts=table.c.attempts + 1)
-        .returning(*(_returned(table.c[name], dialect) for name in _CLAIMED))).all()
-    rows = [Claimed(*row) for row in taken]
+    was left behind by a dispatcher that died; after :data:`MAX_ATTEMPTS` of those the same
+    statement fails it instead of claiming it once more (it is not returned).
+
+    The rows are read in the order of ``ix_outbox_waiting`` up to ``now`` (a left-behind row
+    was due before it was claimed), so a claim reads its batch and the rows other dispatchers
+    hold, not every waiting row: on PostgreSQL the claim's transaction turns bitmap and
+    sequential scans off, which the planner picks on statistics from before thousands of
+    reminders were rendered ahead (and which then read and sort every waiting row per batch).
+    There the rows come back in psycopg's binary format (the message's bytes as they are, not
+    as twice as many hex digits to encode and decode: half the database's and the client's
+    work per row)."""
+    connection = session.connection() if isinstance(session, Session) else session
+    params = {"now": now, "lease_until": now + LEASE, "limit": limit}
+    if connection.dialect.name != "postgresql":
+        taken = connection.execute(_claim_statement(connection.dialect.name), params).all()
+        rows = [Claimed(*row) for row in taken if row.status == SENDING]
+    else:
+        connection.exec_driver_sql(_INDEX_ORDER)  # through SQLAlchemy: it begins the transaction
+        rows = _claim_binary(connection, params)
     rows.sort(key=lambda r: (r.next_attempt_at, r.id))
     return rows
+
+
+def _claim_binary(connection: Connection, params: dict[str, Any]) -> list[Claimed]:
+    """The claim on PostgreSQL, on the driver's cursor, its rows in binary format."""
+    sql, constants = _claim_sql(connection.dialect)
+    cursor = connection.connection.driver_connection.cursor(binary=True)  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, {**constants, **params})
+        return [_claimed(row) for row in cursor.fetchall() if row[_STATUS] == SENDING]
+    finally:
+        cursor.close()
+
+
+_STATUS = _CLAIMED.index("status")
+_MOMENTS = tuple(_CLAIMED.index(name) for name in ("next_attempt_at", "lease_until", "created"))
+
+
+def _claimed(row: tuple[Any, ...]) -> Claimed:
+    """A row as psycopg read it: its moments in UTC, as :class:`~engine.types.UTCDateTime` reads them."""
+    values = list(row)
+    for index in _MOMENTS:
+        if values[index] is not None:
+            values[index] = values[index].astimezone(dt.UTC)
+    return Claimed(*values)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -188,11 +257,15 @@ _SENT = (update(table_of(OutboxMessage))
          .where(and_(table_of(OutboxMessage).c.id == bindparam("sent_id"),
                      table_of(OutboxMessage).c.status == SENDING))
          .values(status=SENT, sent_at=bindparam("sent_at_now"), lease_until=None, last_error=None, raw=None))
-#: :data:`_SENT` as psycopg takes it, sent on the driver's cursor (the statement the
-#: dispatcher runs after every message: SQLAlchemy's execution costs more than the driver's
-#: round trip here; psycopg prepares it on the server after a few uses).
-_SENT_SQL = ("UPDATE outbox_message SET status = %s, sent_at = %s, lease_until = NULL, last_error = NULL, "
-             "raw = NULL WHERE id = %s AND status = %s")
+#: :data:`_SENT` as a statement prepared on the PostgreSQL session for one batch (``PREPARE
+#: <name> AS …``), executed by libpq's asynchronous calls (:class:`DispatchConnection`): the dispatcher
+#: runs it after every message.
+_SENT_PREPARE = ("(timestamptz, bigint) AS UPDATE outbox_message "
+                 f"SET status = '{SENT}', sent_at = $1, lease_until = NULL, last_error = NULL, raw = NULL "
+                 f"WHERE id = $2 AND status = '{SENDING}'")
+#: Names of those statements: one per batch, dropped at its end (psycopg drops every prepared
+#: statement of its session after a rollback, so a name kept for the session could vanish).
+_SENT_NAMES = itertools.count(1)
 
 
 def settle_sent(session: Session | Connection, message_ids: list[int], now: datetime) -> None:
@@ -204,36 +277,101 @@ def settle_sent(session: Session | Connection, message_ids: list[int], now: date
             .values(status=SENT, sent_at=now, lease_until=None, last_error=None, raw=None))
 
 
-class Marks:
-    """Where a dispatcher records each accepted message as sent, committed before the next
-    message leaves (:meth:`sent`), on one connection of its own for a batch.
+class DispatchConnection:
+    """One dispatcher's database connection for a pass (:func:`dispatching`): it claims the
+    batches (:meth:`claim`) and records each accepted message as sent (:meth:`sent`);
+    :meth:`wait` returns once every mark asked for is committed. The transport calls it before
+    the next message's content leaves, so a message the server accepted is recorded as sent
+    before the next one can be accepted.
 
-    On PostgreSQL each mark is one statement in its own transaction (one round trip) whose
-    commit does not wait for the disk (``synchronous_commit = off`` for this connection's
-    session, set back by :meth:`close` before the pool gets it again): a dispatcher that
-    dies right after a mark still has it recorded; only a crash of the database server
-    itself within a fraction of a second could lose one, and then the message goes once
-    more, with its Message-ID. On SQLite each mark is a short write transaction (WAL)."""
+    On PostgreSQL the connection runs in autocommit, each claim and each mark a transaction
+    of its own, whose commit does not wait for the disk (``synchronous_commit = off`` for this
+    connection's session, set back by :meth:`close` before the pool gets it again, like the
+    planner settings of :func:`claim`): a dispatcher that dies right after a mark still has it
+    recorded; only a crash of the database server itself within a fraction of a second could
+    lose one, and then the message goes once more, with its Message-ID (a claim lost that
+    way is only taken again). :meth:`sent` only sends the mark (a statement prepared for the
+    pass, through libpq's asynchronous calls: its round trip runs while the next message's
+    envelope goes to the SMTP server), :meth:`wait` reads its result. On SQLite each claim
+    and each mark is a short write transaction (WAL), the mark done in :meth:`sent`."""
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
-        self._cursor: Any = None
+        self._pgconn: Any = None
+        self._statement = ""
+        self._pending = False
         if connection.dialect.name == "postgresql":
             self.connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-            self.connection.exec_driver_sql("SET synchronous_commit = off")
-            self._cursor = self.connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            self.connection.exec_driver_sql(_FOR_THE_PASS)
+            self._statement = f"ratsflow_outbox_sent_{next(_SENT_NAMES)}"
+            self.connection.exec_driver_sql(f"PREPARE {self._statement} {_SENT_PREPARE}")
+            self._pgconn = self.connection.connection.driver_connection.pgconn  # type: ignore[union-attr]
+
+    def claim(self, now: datetime, limit: int) -> list[Claimed]:
+        """:func:`claim`, committed."""
+        if self._pgconn is None:
+            rows = claim(self.connection, now, limit)
+            self.connection.commit()
+            return rows
+        self.wait()
+        rows = _claim_binary(self.connection, {"now": now, "lease_until": now + LEASE, "limit": limit})
+        rows.sort(key=lambda r: (r.next_attempt_at, r.id))
+        return rows
 
     def sent(self, message_id: int, now: datetime) -> None:
-        if self._cursor is not None:
-            self._cursor.execute(_SENT_SQL, (SENT, now.astimezone(dt.UTC), message_id, SENDING))
+        """Record ``message_id`` as sent; on PostgreSQL the statement is sent, not waited for."""
+        if self._pgconn is None:
+            self.connection.execute(_SENT, {"sent_id": message_id, "sent_at_now": now})
+            self.connection.commit()
             return
-        self.connection.execute(_SENT, {"sent_id": message_id, "sent_at_now": now})
-        self.connection.commit()
+        self.wait()  # one statement at a time on a connection
+        pgconn = self._pgconn
+        pgconn.send_query_prepared(self._statement.encode(),
+                                   [now.astimezone(dt.UTC).isoformat().encode(), str(message_id).encode()])
+        self._pending = True
+        while pgconn.flush():  # the rest of the statement, once the socket takes it
+            select_sockets([], [pgconn.socket], [])
+
+    def wait(self) -> None:
+        """Every mark asked for is committed (raises what the database answered otherwise)."""
+        if not self._pending:
+            return
+        pgconn = self._pgconn
+        pgconn.consume_input()
+        while pgconn.is_busy():
+            select_sockets([pgconn.socket], [], [])  # without the interpreter lock
+            pgconn.consume_input()
+        self._pending = False
+        error = None
+        while (result := pgconn.get_result()) is not None:
+            if result.status != psycopg.pq.ExecStatus.COMMAND_OK and error is None:
+                error = psycopg.errors.error_from_result(result, encoding="utf-8")
+        if error is not None:
+            raise error
 
     def close(self) -> None:
-        if self._cursor is not None:
-            self._cursor.close()
-            self.connection.exec_driver_sql("RESET synchronous_commit")
+        if self._pgconn is not None:
+            self.wait()
+            self.connection.exec_driver_sql(f"DEALLOCATE {self._statement}")
+            self.connection.exec_driver_sql(_AFTER_THE_PASS)
+
+
+#: A dispatcher's session settings for its pass, and back (one statement each).
+_PASS_SETTINGS = ("synchronous_commit", "enable_bitmapscan", "enable_seqscan")
+_FOR_THE_PASS = "SELECT " + ", ".join(f"set_config('{name}', 'off', false)" for name in _PASS_SETTINGS)
+_AFTER_THE_PASS = ("SELECT set_config(name, reset_val, false) FROM pg_settings WHERE name IN ("
+                   + ", ".join(f"'{name}'" for name in _PASS_SETTINGS) + ")")
+
+
+@contextmanager
+def dispatching(engine: Engine) -> Iterator[DispatchConnection]:
+    """A :class:`DispatchConnection` from ``engine``'s pool, closed (and given back) after."""
+    with engine.connect() as connection:
+        dispatcher = DispatchConnection(connection)
+        try:
+            yield dispatcher
+        finally:
+            dispatcher.close()
 
 
 def settle_failed(session: Session, message_id: int, now: datetime, error: str,

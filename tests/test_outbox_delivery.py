@@ -93,16 +93,17 @@ def test_a_crash_mid_batch_never_sends_an_accepted_message_again(  # type: ignor
         demo, database, actor, smtp, monkeypatch):
     _invite_the_assembly(database, actor)
     transport = SmtpTransport(smtp.url, "sitzungsdienst@example.org")
-    real_sendmail = delivery.smtplib.SMTP.sendmail
-    calls: list[str] = []
+    real_send = delivery.smtplib.SMTP.send
+    contents: list[bytes] = []
 
-    def sendmail(client, sender, to, data, *args, **kw):  # type: ignore[no-untyped-def]
-        calls.append(to[0])
-        if len(calls) == 3:
-            raise Crash  # before the third message reached the server
-        return real_sendmail(client, sender, to, data, *args, **kw)
+    def send(client, payload):  # type: ignore[no-untyped-def]
+        if isinstance(payload, bytes) and payload.endswith(b"\r\n.\r\n"):  # a content, after its envelope
+            contents.append(payload)
+            if len(contents) == 3:
+                raise Crash  # before the third message's content reached the server
+        return real_send(client, payload)
 
-    monkeypatch.setattr(delivery.smtplib.SMTP, "sendmail", sendmail)
+    monkeypatch.setattr(delivery.smtplib.SMTP, "send", send)
     with pytest.raises(Crash):
         run_once(database, NOW, transport)
     assert len(smtp.inbox.messages) == 2
@@ -112,7 +113,7 @@ def test_a_crash_mid_batch_never_sends_an_accepted_message_again(  # type: ignor
     assert {a: r.status for a, r in rows.items()} == {
         a: outbox.SENT if a in accepted else outbox.SENDING for a in ASSEMBLY_MEMBERS}
 
-    monkeypatch.setattr(delivery.smtplib.SMTP, "sendmail", real_sendmail)
+    monkeypatch.setattr(delivery.smtplib.SMTP, "send", real_send)
     assert run_once(database, NOW + timedelta(seconds=10), transport).delivered.sent == 0  # lease holds
     moment = NOW + outbox.LEASE + timedelta(seconds=1)
     for _ in range(3):
@@ -120,6 +121,52 @@ def test_a_crash_mid_batch_never_sends_an_accepted_message_again(  # type: ignor
         moment += outbox.LEASE
     assert sorted(smtp.inbox.recipients) == sorted(ASSEMBLY_MEMBERS)
     assert {(r.status, r.attempts) for r in _rows(database).values()} <= {(outbox.SENT, 1), (outbox.SENT, 2)}
+
+
+SLOW_MARK = ("CREATE FUNCTION slow_mark() RETURNS trigger LANGUAGE plpgsql AS "
+             "$$ BEGIN PERFORM pg_sleep(0.05); RETURN NEW; END $$")
+
+
+def test_each_accepted_message_is_recorded_before_the_next_content_leaves(  # type: ignore[no-untyped-def]
+        database, smtp, monkeypatch):
+    """The mark of a message is sent while the next one's envelope goes (MAIL, RCPT, DATA);
+    the next content leaves only once that mark is committed (read from another connection)."""
+    with database.unit_of_work() as s:
+        for i in range(6):
+            message = outbox.enqueue(s, to_address=f"empfaenger{i}@example.org", subject=f"Nachricht {i}",
+                                     body_text=f"Nummer {i}.\n.Zeile mit Punkt", cause="test",
+                                     domain="example.org", now=NOW)
+            if i % 2:
+                message.raw = delivery.prebuild(message)
+    real_send = delivery.smtplib.SMTP.send
+    seen: list[tuple[int, int]] = []  # (accepted by the server, recorded as sent) as each content leaves
+
+    def send(client, payload):  # type: ignore[no-untyped-def]
+        if isinstance(payload, bytes) and payload.endswith(b"\r\n.\r\n"):
+            with database.unit_of_work(write=False) as s:
+                recorded = len(s.exec(select(OutboxMessage.id).where(OutboxMessage.status == outbox.SENT)).all())
+            seen.append((len(smtp.inbox.messages), recorded))
+        return real_send(client, payload)
+
+    monkeypatch.setattr(delivery.smtplib.SMTP, "send", send)
+    slow = database.engine.dialect.name == "postgresql"
+    if slow:  # each mark takes longer than the next message's envelope: the content must wait for it
+        with database.engine.begin() as conn:
+            conn.exec_driver_sql(SLOW_MARK)
+            conn.exec_driver_sql("CREATE TRIGGER slow_mark BEFORE UPDATE ON outbox_message FOR EACH ROW "
+                                 f"WHEN (NEW.status = '{outbox.SENT}') EXECUTE FUNCTION slow_mark()")
+    try:
+        report = delivery.dispatch(database, SmtpTransport(smtp.url, "sitzungsdienst@example.org"), NOW, batch=4)
+    finally:
+        if slow:
+            with database.engine.begin() as conn:
+                conn.exec_driver_sql("DROP FUNCTION slow_mark() CASCADE")
+    assert (report.sent, report.failed, report.retried) == (6, 0, 0)
+    expected = [(n, n) for n in range(6)]
+    assert seen == expected
+    # A line that starts with a dot arrives as it was written (doubled on the wire, RFC 5321).
+    last_lines = [m.get_body(preferencelist=("plain",)).get_content().splitlines()[-1] for m in smtp.inbox.messages]
+    assert last_lines == [".Zeile mit Punkt"] * 6
 
 
 def test_an_unexpected_error_in_one_message_retries_that_one_only(  # type: ignore[no-untyped-def]
