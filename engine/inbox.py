@@ -17,19 +17,19 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
-from sqlalchemy import and_, or_, select, tuple_
+from sqlalchemy import and_, bindparam, cast, literal_column, null, or_, select, tuple_, union_all
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from engine import cursors, minutes, standins
 from engine.accounts import Actor
-from engine.council import Account, Meeting, Membership, Organization, Paper
+from engine.council import ROLE_SECRETARIAT, Account, Grant, Meeting, Membership, Organization, Paper
 from engine.errors import Invalid
 from engine.schemas import MAX_ID, Integer
 from engine.settings import TIMEZONE
-from engine.tasks import TASK_DONE, TASK_READY, HumanTask
+from engine.tasks import TASK_DONE, TASK_READY, HumanTask, SavedFilter
 from engine.types import table_of
-from engine.workflow.models import ProcessInstance
+from engine.workflow.models import ProcessInstance, ProcessModel
 
 VIEWS = ("mine", "group", "gremium", "done")
 SORTS = ("due", "created")
@@ -418,3 +418,108 @@ def inbox_row(session: Session, task: HumanTask, version: int, today: date) -> I
 def task_row(session: Session, task_id: int, today: date) -> InboxRow | None:
     """One task as the inbox shows it (see :func:`task_rows`)."""
     return task_rows(session, [task_id], today).get(task_id)
+
+
+# ----------------------------------------------------------------------------- the page around the list
+
+@dataclass(slots=True)
+class SavedLine:
+    id: int
+    name: str
+    query: str
+
+
+@dataclass
+class PageChoices:
+    """What the inbox page shows around its list, read in one statement: the filter form's
+    choices (Gremien, Sitzungen, colleagues, the deployed model versions whose forms name the
+    steps), the user's saved filters and the display names of the listed tasks' holders."""
+
+    organizations: list[OrganizationLine] = field(default_factory=list)
+    meetings: list[MeetingLine] = field(default_factory=list)
+    saved: list[SavedLine] = field(default_factory=list)
+    colleagues: list[tuple[str, str]] = field(default_factory=list)  # (username, display name)
+    names: dict[str, str] = field(default_factory=dict)  # username → display name
+    models: list[str] = field(default_factory=list)  # the spec hashes, by id
+
+
+_GREMIUM = "Gremium"
+_ACCOUNT, _GRANT, _SAVED, _MODEL = (table_of(t) for t in (Account, Grant, SavedFilter, ProcessModel))
+#: What each branch of :func:`page_choices` returns (its first column).
+_MEETINGS, _ORGANIZATIONS, _SAVED_FILTERS, _COLLEAGUES, _NAMES, _MODELS = range(6)
+#: The columns whose types the branches' columns (id, at, a, b) have.
+_CHOICE_TYPES = (_MEETING.c.id, _MEETING.c.start, _MEETING.c.name, _MEETING.c.reference)
+
+
+def _branch(kind: int, *columns: Any) -> Any:
+    # A NULL is cast to its column's type: PostgreSQL types an untyped NULL in a SELECT
+    # DISTINCT as text, which no UNION with an integer column accepts.
+    return select(literal_column(str(kind)).label("kind"), *(
+        (cast(null(), like.type) if value is None else value).label(name)
+        for value, like, name in zip(columns, _CHOICE_TYPES, ("id", "at", "a", "b"), strict=True)))
+
+
+def _choices_statement(admin: bool, selected: bool) -> Any:
+    """The statement of :func:`page_choices`, built once for each of its four shapes (every
+    value a bound parameter: building and keying a six-branch statement per request cost more
+    than running it)."""
+    gremium = _ORG.c.organization_type == _GREMIUM
+    mine = gremium if admin else and_(gremium, _ORG.c.id.in_(bindparam("organizations", expanding=True)))
+    window = _MEETING.c.start >= bindparam("since", type_=_MEETING.c.start.type)
+    if selected:
+        window = or_(window, _MEETING.c.id == bindparam("meeting", type_=_MEETING.c.id.type))
+    mine_ids = select(_ORG.c.id).where(mine)
+    # The Sitzungen branch comes first: a compound statement's column types are its first
+    # branch's (the start is read as an aware datetime).
+    every = union_all(
+        _branch(_MEETINGS, _MEETING.c.id, _MEETING.c.start, _MEETING.c.name, _MEETING.c.reference).where(
+            _MEETING.c.organization_id.in_(mine_ids), _MEETING.c.cancelled == False, window),  # noqa: E712
+        _branch(_ORGANIZATIONS, _ORG.c.id, None, _ORG.c.name, _ORG.c.short_name).where(mine),
+        _branch(_SAVED_FILTERS, _SAVED.c.id, None, _SAVED.c.name, _SAVED.c.query).where(
+            _SAVED.c.account_id == bindparam("account", type_=_SAVED.c.account_id.type)),
+        _branch(_COLLEAGUES, None, None, _ACCOUNT.c.display_name, _ACCOUNT.c.username).select_from(
+            _ACCOUNT.join(_GRANT, _GRANT.c.account_id == _ACCOUNT.c.id)).where(
+            _GRANT.c.role == ROLE_SECRETARIAT,
+            _GRANT.c.organization_id.in_(mine_ids)).distinct(),
+        _branch(_NAMES, None, None, _ACCOUNT.c.display_name, _ACCOUNT.c.username).where(
+            _ACCOUNT.c.username.in_(bindparam("holders", expanding=True))),
+        _branch(_MODELS, _MODEL.c.id, None, None, _MODEL.c.spec_hash),
+    ).subquery("choices")
+    shown = every.c
+    return select(*shown).order_by(shown.kind, shown.at, shown.a, shown.id, shown.b)
+
+
+_CHOICES = {(admin, selected): _choices_statement(admin, selected)
+            for admin in (False, True) for selected in (False, True)}
+
+
+def page_choices(session: Session, actor: Actor, holders: set[str | None], meetings_since: datetime,
+                 selected_meeting: int | None = None) -> PageChoices:
+    """The page around the list in one statement (``UNION ALL`` of one branch per list, each
+    row tagged with its list): the Gremien whose Sekretariat the actor is (every Gremium for
+    an admin), their Sitzungen since ``meetings_since`` (and the selected one), the actor's
+    saved filters, the Sekretariat accounts of those Gremien, the names of ``holders``, the
+    deployed model versions. Rows, not ORM objects; each list in the order it is shown
+    (Sitzungen by start and name, the rest by name, model versions by id)."""
+    values: dict[str, Any] = {"since": meetings_since, "account": actor.account_id,
+                              "holders": sorted(h for h in holders if h)}
+    if not actor.is_admin:
+        values["organizations"] = sorted(actor.organizations_for(ROLE_SECRETARIAT))
+    if selected_meeting is not None:
+        values["meeting"] = selected_meeting
+    statement = _CHOICES[actor.is_admin, selected_meeting is not None]
+    choices = PageChoices()
+    for kind, id_, at, a, b in session.connection().execute(statement, values):
+        if kind == _MEETINGS:
+            choices.meetings.append(MeetingLine(id_, a, b, at))
+        elif kind == _ORGANIZATIONS:
+            choices.organizations.append(OrganizationLine(id_, a, b))
+        elif kind == _SAVED_FILTERS:
+            choices.saved.append(SavedLine(id_, a, b))
+        elif kind == _COLLEAGUES:
+            choices.colleagues.append((b, a))
+        elif kind == _NAMES:
+            choices.names[b] = a
+        else:
+            choices.models.append(b)
+    return choices
