@@ -245,13 +245,14 @@ def _aware(value: datetime) -> datetime:
 
 
 def format_date(value: date | datetime | None) -> str:
-    """08.11.2024; a datetime is first converted to Europe/Berlin."""
+    """08.11.2024; a datetime is first converted to Europe/Berlin. Digits only, the same in
+    every language of :data:`LANGUAGES`: formatted without asking for the page's language (a
+    list formats a date on every row)."""
     if value is None:
         return ""
-    locale = current_language()
     if isinstance(value, datetime):
-        return _babel_datetime(_aware(value), _DATE, locale)
-    return _babel_date(value, _DATE, locale)
+        return _babel_datetime(_aware(value), _DATE, DEFAULT_LANGUAGE)
+    return _babel_date(value, _DATE, DEFAULT_LANGUAGE)
 
 
 def format_month(value: date) -> str:
