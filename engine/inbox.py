@@ -587,6 +587,21 @@ _CHOICES = {(admin, selected): _choices_statement(admin, selected)
             for admin in (False, True) for selected in (False, True)}
 
 
+@functools.cache
+def _names_statement() -> Any:
+    return select(_ACCOUNT.c.username, _ACCOUNT.c.display_name).where(
+        _ACCOUNT.c.username.in_(bindparam("holders", expanding=True)))
+
+
+def holder_names(session: Session, holders: set[str | None]) -> dict[str, str]:
+    """Username → display name of the listed tasks' holders (the list alone; the page reads
+    them with :func:`page_choices`)."""
+    wanted = sorted(h for h in holders if h)
+    if not wanted:
+        return {}
+    return dict(session.execute(_names_statement(), {"holders": wanted}).tuples().all())
+
+
 def page_choices(session: Session, actor: Actor, holders: set[str | None], meetings_since: datetime,
                  selected_meeting: int | None = None) -> PageChoices:
     """The page around the list in one statement (``UNION ALL`` of one branch per list, each

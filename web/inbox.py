@@ -30,6 +30,7 @@ from engine.inbox import (
     InboxQuery,
     InboxRow,
     TaskLine,
+    holder_names,
     list_tasks,
     page_choices,
     task_row,
@@ -122,14 +123,6 @@ def _colleagues(s: Session, task: HumanTask) -> list[Account]:
     return list(s.exec(query.order_by(col(Account.display_name))).unique())
 
 
-def _names(s: Session, usernames: set[str | None]) -> dict[str, str]:
-    wanted = {u for u in usernames if u}
-    if not wanted:
-        return {}
-    return dict(s.exec(select(Account.username, Account.display_name)
-                       .where(col(Account.username).in_(sorted(wanted)))).all())
-
-
 def _query_args() -> dict[str, str]:
     """The query string, with the page's one "Fälligkeit" select spread onto its two flags."""
     args = {k: v for k, v in request.args.items() if k != "due_filter"}
@@ -194,7 +187,7 @@ def list_fragment() -> ResponseReturnValue:
     """The list alone, for the page's polling script (new tasks without a full reload)."""
     s = request_session()
     context = _list_context(s, _actor())
-    return render_template("inbox_list.html", names=_names(s, _holders(context["page"])), **context), \
+    return render_template("inbox_list.html", names=holder_names(s, _holders(context["page"])), **context), \
         422 if context["filter_errors"] else 200
 
 
@@ -315,7 +308,7 @@ def _task_page(task_id: int, status: int = 200, values: dict[str, Any] | None = 
         holder_refusal=holder_refusal.message if holder_refusal else None,
         delegated_to_me=row.delegation == DELEGATION_PENDING and row.assignee == actor.username,
         comments=comments_of(s, task_id), colleagues=_colleagues(s, row),
-        names=_names(s, {row.assignee, row.owner, row.completed_by}),
+        names=holder_names(s, {row.assignee, row.owner, row.completed_by}),
         **(paper_header(s, paper) if paper else {}),
     ), status
 
