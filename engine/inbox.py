@@ -599,7 +599,7 @@ def holder_names(session: Session, holders: set[str | None]) -> dict[str, str]:
     wanted = sorted(h for h in holders if h)
     if not wanted:
         return {}
-    return dict(session.execute(_names_statement(), {"holders": wanted}).tuples().all())
+    return {username: name for username, name in session.execute(_names_statement(), {"holders": wanted})}
 
 
 def page_choices(session: Session, actor: Actor, holders: set[str | None], meetings_since: datetime,
