@@ -12,24 +12,35 @@ first).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import functools
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
-from sqlalchemy import and_, or_, select, tuple_
+from sqlalchemy import Integer as SqlInteger
+from sqlalchemy import and_, bindparam, cast, literal_column, null, or_, select, tuple_, union_all
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from engine import cursors, minutes, standins
 from engine.accounts import Actor
-from engine.council import Account, Meeting, Membership, Organization, Paper
+from engine.council import (
+    ROLE_ADMIN,
+    ROLE_SECRETARIAT,
+    Account,
+    Grant,
+    Meeting,
+    Membership,
+    Organization,
+    Paper,
+)
 from engine.errors import Invalid
 from engine.schemas import MAX_ID, Integer
 from engine.settings import TIMEZONE
-from engine.tasks import TASK_DONE, TASK_READY, HumanTask
+from engine.tasks import TASK_DONE, TASK_READY, HumanTask, SavedFilter
 from engine.types import table_of
-from engine.workflow.models import ProcessInstance
+from engine.workflow.models import ProcessInstance, ProcessModel
 
 VIEWS = ("mine", "group", "gremium", "done")
 SORTS = ("due", "created")
@@ -235,30 +246,93 @@ _MEETING_COLUMNS = tuple(_MEETING.c[name] for name in MeetingLine.__dataclass_fi
 _T, _P, _O, _M = (len(c) for c in (_TASK_COLUMNS, _PAPER_COLUMNS, _ORG_COLUMNS, _MEETING_COLUMNS))
 
 
-def group_condition(actor: Actor) -> ColumnElement[bool] | None:
-    """Tasks of the actor's candidate groups; None: all (an admin)."""
-    if actor.is_admin:
-        return None
-    by_role: dict[str, set[int]] = {}
-    whole_roles: set[str] = set()
-    for role, org in actor.grants:
-        if org is None:
-            whole_roles.add(role)
-        else:
-            by_role.setdefault(role, set()).add(org)
-    conditions: list[ColumnElement[bool]] = [_TASK.c.lane.in_(sorted(whole_roles))] \
-        if whole_roles else []
-    for role, orgs in sorted(by_role.items()):
-        if role in whole_roles:
-            continue
-        conditions.append(and_(_TASK.c.lane == role, _TASK.c.organization_id.in_(sorted(orgs))))
-    # The Vorsitz's own tasks (signing the Niederschrift): the Gremien the actor's person chairs,
-    # from the memberships, in the same statement (the completion checks the session day).
-    chaired = (select(col(Membership.organization_id))
-               .join(Account, col(Account.person_id) == col(Membership.person_id))
-               .where(col(Account.id) == actor.account_id, col(Membership.role) == minutes.CHAIR_ROLE))
-    conditions.append(and_(_TASK.c.lane == minutes.CHAIR_LANE, _TASK.c.organization_id.in_(chaired)))
+# How a page's statement is made: ``list_tasks`` describes what it asks for as a *shape* (a
+# tuple of condition names, hashable, without values) and the values bound into it by name;
+# the statement of a shape is built once (``_page_statement``) and then only executed with
+# new values. Building the statement and its cache key cost SQLAlchemy about 1.5 ms of CPU
+# per page, more than PostgreSQL takes to answer it. The SQL sent is the same as before
+# (every value was a bound parameter already), so are the plans.
+
+def _groups_shape(grant_sets: list[frozenset[tuple[str, int | None]]],
+                  values: dict[str, Any]) -> tuple[Any, ...]:
+    """Tasks of the candidate groups of each grant set (the actor's, then those of the absent
+    persons the actor stands in for): each set's shape, its roles and Gremien put in ``values``."""
+    shapes = []
+    for n, grants in enumerate(grant_sets):
+        by_role: dict[str, set[int]] = {}
+        whole_roles: set[str] = set()
+        for role, org in grants:
+            if org is None:
+                whole_roles.add(role)
+            else:
+                by_role.setdefault(role, set()).add(org)
+        if whole_roles:
+            values[f"g{n}_whole"] = sorted(whole_roles)
+        roles = [(role, orgs) for role, orgs in sorted(by_role.items()) if role not in whole_roles]
+        for i, (role, orgs) in enumerate(roles):
+            values[f"g{n}_role{i}"] = role
+            values[f"g{n}_orgs{i}"] = sorted(orgs)
+        shapes.append((bool(whole_roles), len(roles)))
+    return tuple(shapes)
+
+
+def _groups_condition(shapes: tuple[tuple[bool, int], ...]) -> ColumnElement[bool]:
+    task = _TASK.c
+    conditions: list[ColumnElement[bool]] = []
+    for n, (whole, roles) in enumerate(shapes):
+        if whole:
+            conditions.append(task.lane.in_(bindparam(f"g{n}_whole", expanding=True)))
+        conditions += [and_(task.lane == bindparam(f"g{n}_role{i}", type_=task.lane.type),
+                            task.organization_id.in_(bindparam(f"g{n}_orgs{i}", expanding=True)))
+                       for i in range(roles)]
+        # The Vorsitz's own tasks (signing the Niederschrift): the Gremien the actor's person
+        # chairs, from the memberships, in the same statement (the completion checks the day).
+        chaired = (select(col(Membership.organization_id))
+                   .join(Account, col(Account.person_id) == col(Membership.person_id))
+                   .where(col(Account.id) == bindparam("account", type_=_ACCOUNT.c.id.type),
+                          col(Membership.role) == minutes.CHAIR_ROLE))
+        conditions.append(and_(task.lane == minutes.CHAIR_LANE, task.organization_id.in_(chaired)))
     return or_(*conditions)
+
+
+def _bound(name: str, column: Any) -> Any:
+    return bindparam(name, type_=column.type)
+
+
+def _condition(token: tuple[Any, ...]) -> Any:
+    """The condition a shape's token names, its values bound by name (see :func:`list_tasks`)."""
+    task, name = _TASK.c, token[0]
+    if name == "status":
+        return task.status == token[1]
+    if name == "groups":
+        return _groups_condition(token[1])
+    if name == "unheld":
+        return task.assignee.is_(None)
+    if name in ("completed_by", "assignee", "organization_id", "meeting_id", "form_key"):
+        return task[name] == _bound(name, task[name])
+    if name == "holder":
+        return task.assignee == _bound(name, task.assignee)
+    if name in ("assignees", "ids"):
+        return task[token[1]].in_(bindparam(name, expanding=True))
+    if name == "overdue":
+        return task.due < _bound("today", task.due)
+    if name == "due_soon":
+        return and_(task.due >= _bound("today", task.due), task.due <= _bound("soon", task.due))
+    if name == "q":
+        return task.search_text.like(_bound("q", task.search_text), escape="\\")
+    if name == "paper_type":
+        return _TYPED.c.paper_type == _bound("paper_type", _TYPED.c.paper_type)
+    key: Any = task[token[1]] if len(token) > 1 else None
+    if name == "key_set":
+        return key.is_not(None)
+    if name == "key_unset":
+        return key.is_(None)
+    if name == "after":  # the keyset: after (key, id) in the page's order
+        after = tuple_(_bound("after_key", key), _bound("after_id", task.id))
+        return tuple_(key, task.id) < after if token[2] else tuple_(key, task.id) > after
+    if name == "id_after":
+        return task.id > _bound("after_id", task.id)
+    raise ValueError(f"no inbox condition {name!r}")
 
 
 def _like(term: str) -> str:
@@ -268,74 +342,86 @@ def _like(term: str) -> str:
 
 def list_tasks(session: Session, actor: Actor, query: InboxQuery, today: date) -> InboxPage:
     """One page of the actor's inbox view, filtered and ordered on the server."""
-    task = _TASK.c
-    conditions: list[Any] = []
+    shape: list[tuple[Any, ...]] = []
+    values: dict[str, Any] = {}
     if query.view == "done":
-        conditions += [task.status == TASK_DONE, task.completed_by == actor.username]
+        shape += [("status", TASK_DONE), ("completed_by",)]
+        values["completed_by"] = actor.username
     else:
-        conditions.append(task.status == TASK_READY)
+        shape.append(("status", TASK_READY))
         # In Vertretung: what is offered to the absent persons is offered here too (engine.standins).
         absent = [] if actor.is_admin else standins.represented(
             session, actor.account_id, datetime.combine(today, time(12), TIMEZONE))
         if query.view == "mine":
-            conditions.append(task.assignee.in_([actor.username, *(p.username for p in absent)]) if absent
-                              else task.assignee == actor.username)
+            if absent:
+                shape.append(("assignees", "assignee"))
+                values["assignees"] = [actor.username, *(p.username for p in absent)]
+            else:
+                shape.append(("assignee",))
+                values["assignee"] = actor.username
         else:
-            group = group_condition(actor)
-            for person in absent:
-                lent = group_condition(replace(actor, grants=person.grants))
-                if group is not None and lent is not None:
-                    group = or_(group, lent)
-            if group is not None:
-                conditions.append(group)
+            if not actor.is_admin:  # an admin sees every group's tasks
+                # An absent admin's grants lend nothing more (as an admin's own: no condition).
+                lent = [p.grants for p in absent if (ROLE_ADMIN, None) not in p.grants]
+                shape.append(("groups", _groups_shape([actor.grants, *lent], values)))
+                values["account"] = actor.account_id
             if query.view == "group":
-                conditions.append(task.assignee.is_(None))
-    if query.organization is not None:
-        conditions.append(task.organization_id == query.organization)
-    if query.meeting is not None:
-        conditions.append(task.meeting_id == query.meeting)
-    if query.form is not None:
-        conditions.append(task.form_key == query.form)
+                shape.append(("unheld",))
+    for name, given in (("organization_id", query.organization), ("meeting_id", query.meeting),
+                        ("form_key", query.form)):
+        if given is not None:
+            shape.append((name,))
+            values[name] = given
     if query.holder is not None:
-        conditions.append(task.assignee.is_(None) if query.holder == "-"
-                          else task.assignee == query.holder)
+        if query.holder == "-":
+            shape.append(("unheld",))
+        else:
+            shape.append(("holder",))
+            values["holder"] = query.holder
+    if query.overdue or query.due_soon:
+        values["today"] = today
     if query.overdue:
-        conditions.append(task.due < today)
+        shape.append(("overdue",))
     if query.due_soon:
-        conditions.append(and_(task.due >= today, task.due <= today + timedelta(days=DUE_SOON_DAYS)))
+        shape.append(("due_soon",))
+        values["soon"] = today + timedelta(days=DUE_SOON_DAYS)
     if query.q:
         # A substring of the casefolded text on both databases; on PostgreSQL the trigram
         # index ix_human_task_open_search answers it without reading every open task.
-        conditions.append(task.search_text.like(_like(query.q), escape="\\"))
+        shape.append(("q",))
+        values["q"] = _like(query.q)
     typed = query.paper_type is not None
     if typed:
-        conditions.append(_TYPED.c.paper_type == query.paper_type)
+        shape.append(("paper_type",))
+        values["paper_type"] = query.paper_type
 
-    key: Any
+    key: str
     if query.view == "done":
-        key, descending = task.completed, True
+        key, descending = "completed", True
     else:
-        key, descending = (task.due if query.sort == "due" else task.created), False
+        key, descending = ("due" if query.sort == "due" else "created"), False
 
     after = query.decode_cursor() if query.cursor else None
     rows: list[InboxRow] = []
     # Keyset on (key, id); rows without a due date come last, as their own segment.
     if after is None or after[0] is not None:
-        page_conditions = list(conditions)
         if after is not None:
-            page_conditions.append(tuple_(key, task.id) < tuple_(*after) if descending
-                                   else tuple_(key, task.id) > tuple_(*after))
+            page_shape = [*shape, ("after", key, descending)]
+            page_values = {**values, "after_key": after[0], "after_id": after[1]}
         else:
-            page_conditions.append(key.is_not(None))
-        rows = _fetch(session, page_conditions, key, descending, query.limit + 1, typed)
+            page_shape, page_values = [*shape, ("key_set", key)], values
+        rows = _fetch(session, tuple(page_shape), page_values, key, descending, query.limit + 1, typed)
     if len(rows) <= query.limit:
-        null_conditions = [*conditions, key.is_(None)]
+        null_shape = [*shape, ("key_unset", key)]
+        null_values = dict(values)
         if after is not None and after[0] is None:
-            null_conditions.append(task.id > after[1])
+            null_shape.append(("id_after",))
+            null_values["after_id"] = after[1]
         # Ordered by (key, id): the key is NULL throughout, so that is by id, but in the order
         # of the (…, key, id) indexes, which find the segment (usually empty) at once; by id
         # alone PostgreSQL may walk the primary key through every task looking for it.
-        rows += _fetch(session, null_conditions, key, False, query.limit + 1 - len(rows), typed)
+        rows += _fetch(session, tuple(null_shape), null_values, key, False, query.limit + 1 - len(rows),
+                       typed)
 
     page = InboxPage(rows[:query.limit])
     if query.view != "done":
@@ -353,29 +439,37 @@ def list_tasks(session: Session, actor: Actor, query: InboxQuery, today: date) -
     return page
 
 
-def _fetch(session: Session, conditions: list[Any], key: Any, descending: bool,
-           limit: int, typed: bool = False) -> list[InboxRow]:
-    """The page's tasks first (from ``human_task`` alone, in index order, cut at ``limit``),
+@functools.lru_cache(maxsize=512)
+def _page_statement(shape: tuple[tuple[Any, ...], ...], key_name: str, descending: bool,
+                    typed: bool) -> Any:
+    """The page's tasks first (from ``human_task`` alone, in index order, cut at ``:limit``),
     then what each row shows joined to just those: the database never joins or sorts rows
     that are not on the page. ``typed``: the conditions filter by the Vorlage-Art."""
-    if limit <= 0:
-        return []
+    key = _TASK.c[key_name]
     order = (key.desc(), _TASK.c.id.desc()) if descending else (key, _TASK.c.id)
     tasks = _TASK.join(_TYPED, _TYPED.c.id == _TASK.c.paper_id) if typed else _TASK
-    page = (select(*_TASK_COLUMNS).select_from(tasks).where(*conditions).order_by(*order)
-            .limit(limit).subquery("page"))
+    page = (select(*_TASK_COLUMNS).select_from(tasks).where(*(_condition(token) for token in shape))
+            .order_by(*order).limit(bindparam("limit", type_=SqlInteger())).subquery("page"))
     shown = page.c
-    statement = (
+    return (
         select(*shown, _INSTANCE.c.version, *_PAPER_COLUMNS, *_ORG_COLUMNS, *_MEETING_COLUMNS)
         .select_from(page)
         .join(_INSTANCE, _INSTANCE.c.id == shown.process_instance_id)
         .join(_PAPER, _PAPER.c.id == shown.paper_id, isouter=True)
         .join(_ORG, _ORG.c.id == shown.organization_id, isouter=True)
         .join(_MEETING, _MEETING.c.id == shown.meeting_id, isouter=True)
-        .order_by(*((shown[key.name].desc(), shown.id.desc()) if descending
-                    else (shown[key.name], shown.id)))
+        .order_by(*((shown[key_name].desc(), shown.id.desc()) if descending
+                    else (shown[key_name], shown.id)))
     )
-    return [_row(values) for values in session.connection().execute(statement)]
+
+
+def _fetch(session: Session, shape: tuple[tuple[Any, ...], ...], values: dict[str, Any], key_name: str,
+           descending: bool, limit: int, typed: bool = False) -> list[InboxRow]:
+    """Up to ``limit`` rows of the shape's statement (see :func:`_page_statement`)."""
+    if limit <= 0:
+        return []
+    statement = _page_statement(shape, key_name, descending, typed)
+    return [_row(values) for values in session.connection().execute(statement, {**values, "limit": limit})]
 
 
 def _row(values: Any) -> InboxRow:
@@ -391,7 +485,7 @@ def task_rows(session: Session, task_ids: list[int], today: date) -> dict[int, I
     if not task_ids:
         return {}
     found: dict[int, InboxRow] = {}
-    for row in _fetch(session, [_TASK.c.id.in_(task_ids)], _TASK.c.id, False, len(task_ids)):
+    for row in _fetch(session, (("ids", "id"),), {"ids": task_ids}, "id", False, len(task_ids)):
         due = row.task.due
         if row.task.status == TASK_READY and due is not None:
             row.overdue = due < today
@@ -418,3 +512,123 @@ def inbox_row(session: Session, task: HumanTask, version: int, today: date) -> I
 def task_row(session: Session, task_id: int, today: date) -> InboxRow | None:
     """One task as the inbox shows it (see :func:`task_rows`)."""
     return task_rows(session, [task_id], today).get(task_id)
+
+
+# ----------------------------------------------------------------------------- the page around the list
+
+@dataclass(slots=True)
+class SavedLine:
+    id: int
+    name: str
+    query: str
+
+
+@dataclass
+class PageChoices:
+    """What the inbox page shows around its list, read in one statement: the filter form's
+    choices (Gremien, Sitzungen, colleagues, the deployed model versions whose forms name the
+    steps), the user's saved filters and the display names of the listed tasks' holders."""
+
+    organizations: list[OrganizationLine] = field(default_factory=list)
+    meetings: list[MeetingLine] = field(default_factory=list)
+    saved: list[SavedLine] = field(default_factory=list)
+    colleagues: list[tuple[str, str]] = field(default_factory=list)  # (username, display name)
+    names: dict[str, str] = field(default_factory=dict)  # username → display name
+    models: list[str] = field(default_factory=list)  # the spec hashes, by id
+
+
+_GREMIUM = "Gremium"
+_ACCOUNT, _GRANT, _SAVED, _MODEL = (table_of(t) for t in (Account, Grant, SavedFilter, ProcessModel))
+#: What each branch of :func:`page_choices` returns (its first column).
+_MEETINGS, _ORGANIZATIONS, _SAVED_FILTERS, _COLLEAGUES, _NAMES, _MODELS = range(6)
+#: The columns whose types the branches' columns (id, at, a, b) have.
+_CHOICE_TYPES = (_MEETING.c.id, _MEETING.c.start, _MEETING.c.name, _MEETING.c.reference)
+
+
+def _branch(kind: int, *columns: Any) -> Any:
+    # A NULL is cast to its column's type: PostgreSQL types an untyped NULL in a SELECT
+    # DISTINCT as text, which no UNION with an integer column accepts.
+    return select(literal_column(str(kind)).label("kind"), *(
+        (cast(null(), like.type) if value is None else value).label(name)
+        for value, like, name in zip(columns, _CHOICE_TYPES, ("id", "at", "a", "b"), strict=True)))
+
+
+def _choices_statement(admin: bool, selected: bool) -> Any:
+    """The statement of :func:`page_choices`, built once for each of its four shapes (every
+    value a bound parameter: building and keying a six-branch statement per request cost more
+    than running it)."""
+    gremium = _ORG.c.organization_type == _GREMIUM
+    mine = gremium if admin else and_(gremium, _ORG.c.id.in_(bindparam("organizations", expanding=True)))
+    window = _MEETING.c.start >= bindparam("since", type_=_MEETING.c.start.type)
+    if selected:
+        window = or_(window, _MEETING.c.id == bindparam("meeting", type_=_MEETING.c.id.type))
+    mine_ids = select(_ORG.c.id).where(mine)
+    # The Sitzungen branch comes first: a compound statement's column types are its first
+    # branch's (the start is read as an aware datetime).
+    every = union_all(
+        _branch(_MEETINGS, _MEETING.c.id, _MEETING.c.start, _MEETING.c.name, _MEETING.c.reference).where(
+            _MEETING.c.organization_id.in_(mine_ids), _MEETING.c.cancelled == False, window),  # noqa: E712
+        _branch(_ORGANIZATIONS, _ORG.c.id, None, _ORG.c.name, _ORG.c.short_name).where(mine),
+        _branch(_SAVED_FILTERS, _SAVED.c.id, None, _SAVED.c.name, _SAVED.c.query).where(
+            _SAVED.c.account_id == bindparam("account", type_=_SAVED.c.account_id.type)),
+        _branch(_COLLEAGUES, None, None, _ACCOUNT.c.display_name, _ACCOUNT.c.username).select_from(
+            _ACCOUNT.join(_GRANT, _GRANT.c.account_id == _ACCOUNT.c.id)).where(
+            _GRANT.c.role == ROLE_SECRETARIAT,
+            _GRANT.c.organization_id.in_(mine_ids)).distinct(),
+        _branch(_NAMES, None, None, _ACCOUNT.c.display_name, _ACCOUNT.c.username).where(
+            _ACCOUNT.c.username.in_(bindparam("holders", expanding=True))),
+        _branch(_MODELS, _MODEL.c.id, None, None, _MODEL.c.spec_hash),
+    ).subquery("choices")
+    shown = every.c
+    return select(*shown).order_by(shown.kind, shown.at, shown.a, shown.id, shown.b)
+
+
+_CHOICES = {(admin, selected): _choices_statement(admin, selected)
+            for admin in (False, True) for selected in (False, True)}
+
+
+@functools.cache
+def _names_statement() -> Any:
+    return select(_ACCOUNT.c.username, _ACCOUNT.c.display_name).where(
+        _ACCOUNT.c.username.in_(bindparam("holders", expanding=True)))
+
+
+def holder_names(session: Session, holders: set[str | None]) -> dict[str, str]:
+    """Username → display name of the listed tasks' holders (the list alone; the page reads
+    them with :func:`page_choices`)."""
+    wanted = sorted(h for h in holders if h)
+    if not wanted:
+        return {}
+    return {username: name for username, name in session.execute(_names_statement(), {"holders": wanted})}
+
+
+def page_choices(session: Session, actor: Actor, holders: set[str | None], meetings_since: datetime,
+                 selected_meeting: int | None = None) -> PageChoices:
+    """The page around the list in one statement (``UNION ALL`` of one branch per list, each
+    row tagged with its list): the Gremien whose Sekretariat the actor is (every Gremium for
+    an admin), their Sitzungen since ``meetings_since`` (and the selected one), the actor's
+    saved filters, the Sekretariat accounts of those Gremien, the names of ``holders``, the
+    deployed model versions. Rows, not ORM objects; each list in the order it is shown
+    (Sitzungen by start and name, the rest by name, model versions by id)."""
+    values: dict[str, Any] = {"since": meetings_since, "account": actor.account_id,
+                              "holders": sorted(h for h in holders if h)}
+    if not actor.is_admin:
+        values["organizations"] = sorted(actor.organizations_for(ROLE_SECRETARIAT))
+    if selected_meeting is not None:
+        values["meeting"] = selected_meeting
+    statement = _CHOICES[actor.is_admin, selected_meeting is not None]
+    choices = PageChoices()
+    for kind, id_, at, a, b in session.connection().execute(statement, values):
+        if kind == _MEETINGS:
+            choices.meetings.append(MeetingLine(id_, a, b, at))
+        elif kind == _ORGANIZATIONS:
+            choices.organizations.append(OrganizationLine(id_, a, b))
+        elif kind == _SAVED_FILTERS:
+            choices.saved.append(SavedLine(id_, a, b))
+        elif kind == _COLLEAGUES:
+            choices.colleagues.append((b, a))
+        elif kind == _NAMES:
+            choices.names[b] = a
+        else:
+            choices.models.append(b)
+    return choices

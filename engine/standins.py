@@ -20,11 +20,12 @@ them once (one statement).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, Text
+from sqlalchemy import Column, Text, bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -33,7 +34,7 @@ from engine.council import ROLE_ADMIN, Account, Grant
 from engine.db import remembered
 from engine.errors import Forbidden, Invalid, NotFound
 from engine.settings import TIMEZONE
-from engine.types import utc_column, utcnow
+from engine.types import table_of, utc_column, utcnow
 
 #: The longest period one may name at once.
 MAX_DAYS = 366
@@ -75,8 +76,18 @@ def _today(now: datetime) -> date:
     return now.astimezone(TIMEZONE).date()
 
 
-def _running(today: date) -> Any:
-    return (col(StandIn.starts) <= today) & (col(StandIn.ends) >= today) & col(StandIn.ended).is_(None)
+@functools.cache
+def _represented_query() -> Any:
+    """The statement of :func:`represented`, built once (every inbox page runs it): the
+    running stand-ins of ``:substitute`` on ``:today``, the absent accounts with their grants."""
+    account, grant, stand_in = (table_of(t).c for t in (Account, Grant, StandIn))
+    today = bindparam("today", type_=stand_in.starts.type)
+    return (sa_select(account.id, account.username, account.display_name, grant.role, grant.organization_id)
+            .select_from(table_of(Account).join(table_of(StandIn), stand_in.absent_id == account.id)
+                         .outerjoin(table_of(Grant), grant.account_id == account.id))
+            .where(stand_in.substitute_id == bindparam("substitute", type_=stand_in.substitute_id.type),
+                   stand_in.starts <= today, stand_in.ends >= today, stand_in.ended.is_(None), account.active)
+            .order_by(account.id))
 
 
 def represented(session: Session, account_id: int, now: datetime | None = None) -> list[Represented]:
@@ -85,13 +96,7 @@ def represented(session: Session, account_id: int, now: datetime | None = None) 
     today = _today(now or utcnow())
 
     def read() -> list[Represented]:
-        rows = session.execute(
-            sa_select(col(Account.id), col(Account.username), col(Account.display_name), col(Grant.role),
-                      col(Grant.organization_id))
-            .join(StandIn, col(StandIn.absent_id) == Account.id)
-            .outerjoin(Grant, col(Grant.account_id) == Account.id)
-            .where(col(StandIn.substitute_id) == account_id, _running(today), col(Account.active))
-            .order_by(col(Account.id))).all()
+        rows = session.execute(_represented_query(), {"substitute": account_id, "today": today}).all()
         found: dict[int, tuple[str, str, set[tuple[str, int | None]]]] = {}
         for absent_id, username, name, role, organization_id in rows:
             entry = found.setdefault(absent_id, (username, name, set()))

@@ -24,7 +24,7 @@ from engine.tasks import TASK_READY, HumanTask
 from web.api import task_json
 from web.api_schemas import TaskOut
 
-from .conftest import NOW, on_agenda
+from .conftest import NOW, on_agenda, text_of
 
 TODAY = NOW.astimezone(TIMEZONE).date()
 NAMES = ["Straßenbahn Aachen–Vaals", "Breitbandausbau Eifel", "Grundsteuer-Hebesätze 100%",
@@ -249,3 +249,62 @@ def test_a_row_of_held_objects_shows_the_same(demo, database, actor, draft, app)
                                s.get(Meeting, task.meeting_id) if task.meeting_id else None)
             held.overdue, held.due_soon = row.overdue, row.due_soon
             assert held == row and task_json(held) == task_json(row)
+
+
+#: Statements of an inbox request (SQLite, PostgreSQL): the login with its grants, the stand-ins,
+#: the page's two keyset segments (these tasks: some without a due date), and one more: for the
+#: whole page everything around the list (engine.inbox.page_choices), for the list alone the
+#: holders' names. On SQLite BEGIN counts as one. Issue 16: the page ran 10 on PostgreSQL before.
+INBOX_BUDGET = {"/aufgaben/": (6, 5), "/aufgaben/?q=radweg": (6, 5), "/aufgaben/liste": (6, 5)}
+
+
+def test_the_inbox_page_reads_what_surrounds_the_list_in_one_statement(  # type: ignore[no-untyped-def]
+        demo, database, actor, draft, browser, app):
+    """The filter form's choices, the saved filters and the holders' names come with one
+    statement, and still say what they said: my Gremien by name, their Sekretariat by name,
+    the steps of the deployed models, my saved filter, who holds a listed task."""
+    from engine.council import Account, Grant, Organization
+    from engine.db import count_statements
+    from engine.workflow.models import ProcessModel
+
+    _inbox(database, actor, draft)
+    hoffmann = browser().login("hoffmann")
+    saved = hoffmann.post("/aufgaben/filter", {"name": "Radwege <neu>", "q": "radweg"})
+    assert saved.status_code == 302
+    hoffmann.get("/aufgaben/")  # the deployed models' steps are read once per process
+    counts = {}
+    for path in INBOX_BUDGET:
+        with count_statements(app.extensions["ratsflow.db"].engine) as seen:
+            page = hoffmann.get(path)
+        assert page.status_code == 200
+        counts[path] = len(seen)
+    postgres = database.engine.dialect.name == "postgresql"
+    budget = {path: pair[postgres] for path, pair in INBOX_BUDGET.items()}
+    assert counts == budget
+
+    html = hoffmann.get("/aufgaben/").get_data(as_text=True)
+    hoffmann_actor = actor("hoffmann")
+    with database.unit_of_work() as s:
+        mine = sorted(hoffmann_actor.organizations_for("Sekretariat"))
+        gremien = [(str(o.id), o.name) for o in s.exec(select(Organization).where(
+            col(Organization.id).in_(mine), Organization.organization_type == "Gremium")
+            .order_by(col(Organization.name)))]
+        colleagues = sorted({(a.username, a.display_name) for a, _ in s.exec(
+            select(Account, Grant).join(Grant, col(Grant.account_id) == Account.id).where(
+                Grant.role == "Sekretariat", col(Grant.organization_id).in_(mine)))}, key=lambda c: c[1])
+        steps = {key for forms in s.exec(select(ProcessModel.forms)) for key in forms}
+
+    def options(select_id: str) -> list[tuple[str, str]]:
+        choices = html.split(f'id="{select_id}"', 1)[1].split("</select>", 1)[0]
+        return [(value, label) for value, label in re.findall(r'<option value="([^"]*)" ?[^>]*>([^<]*)</option>',
+                                                               choices) if value not in ("", "-")]
+
+    shown_gremien = options("f-organization")
+    assert shown_gremien == gremien
+    shown_colleagues = options("f-holder")
+    assert shown_colleagues == colleagues
+    shown_steps = {value for value, _ in options("f-form")}
+    assert shown_steps == steps
+    assert re.search(r'<a href="/aufgaben/\?q=radweg">Radwege &lt;neu&gt;</a>', html)
+    held = [row.task.assignee for row in _listed(database, hoffmann_actor) if row.task.assignee]
+    assert held and "Lea Hoffmann" in text_of(html)

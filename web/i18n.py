@@ -53,7 +53,7 @@ from babel import dates as babel_dates
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import PoFileError, read_po
-from flask import Flask, g, has_request_context, request
+from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import Babel, lazy_gettext
 
 from engine.council import PAPER_DONE, PAPER_DRAFT, PAPER_IN_CONSULTATION, PAPER_WITHDRAWN, RESULTS
@@ -175,10 +175,14 @@ def gettext(string: str, **variables: Any) -> str:
     if not has_request_context():
         return flask_babel.gettext(string, **variables)  # type: ignore[no-any-return]
     # A page asks for the same few strings once per row: each Flask-Babel lookup walks four
-    # context locals, so the request keeps what it has translated (the language is fixed
-    # for the request, the catalogues for the process) and fills in the variables itself,
-    # as Flask-Babel does (``translation % variables``).
-    cache: dict[str, str] = g.setdefault("_ratsflow_gettext", {})
+    # context locals, so the app keeps what it has translated, per language (the language is
+    # fixed for the request, the catalogues for the app: compiled at start-up), the request
+    # holds its language's table, and the variables are filled in here, as Flask-Babel does
+    # (``translation % variables``).
+    cache: dict[str, str] | None = g.get("_ratsflow_gettext")
+    if cache is None:
+        tables: dict[str, dict[str, str]] = current_app.extensions["ratsflow.gettext"]
+        cache = g._ratsflow_gettext = tables.setdefault(current_language(), {})
     found = cache.get(string)
     if found is None:
         found = cache[string] = flask_babel.get_translations().ugettext(string)
@@ -241,13 +245,14 @@ def _aware(value: datetime) -> datetime:
 
 
 def format_date(value: date | datetime | None) -> str:
-    """08.11.2024; a datetime is first converted to Europe/Berlin."""
+    """08.11.2024; a datetime is first converted to Europe/Berlin. Digits only, the same in
+    every language of :data:`LANGUAGES`: formatted without asking for the page's language (a
+    list formats a date on every row)."""
     if value is None:
         return ""
-    locale = current_language()
     if isinstance(value, datetime):
-        return _babel_datetime(_aware(value), _DATE, locale)
-    return _babel_date(value, _DATE, locale)
+        return _babel_datetime(_aware(value), _DATE, DEFAULT_LANGUAGE)
+    return _babel_date(value, _DATE, DEFAULT_LANGUAGE)
 
 
 def format_month(value: date) -> str:
@@ -388,6 +393,7 @@ def init_app(app: Flask) -> None:
             response.set_cookie("lang", asked, max_age=_COOKIE_MAX_AGE, samesite="Lax")
         return response
 
+    app.extensions["ratsflow.gettext"] = {}  # language → msgid → translation (see gettext)
     app.jinja_env.globals.update(_=gettext, ngettext=ngettext, current_language=current_language,
                                  result_label=result_label)
     app.jinja_env.filters.update(date=format_date, datetime=format_datetime, time=format_time,

@@ -17,15 +17,25 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from engine import attendance, standins, tasks
 from engine.accounts import Account, Actor
 from engine.calendar import meetings
-from engine.council import PAPER_TYPES, ROLE_SECRETARIAT, Grant, Meeting, Organization, Paper
+from engine.council import PAPER_TYPES, Grant, Meeting, Paper
 from engine.errors import EngineError, Invalid
-from engine.inbox import VIEWS, InboxQuery, InboxRow, TaskLine, list_tasks, task_row
+from engine.inbox import (
+    VIEWS,
+    InboxPage,
+    InboxQuery,
+    InboxRow,
+    MeetingLine,
+    TaskLine,
+    holder_names,
+    list_tasks,
+    page_choices,
+    task_row,
+)
 from engine.process import procedures
 from engine.tasks import (
     DELEGATION_PENDING,
@@ -38,7 +48,7 @@ from engine.types import ascii_int
 from engine.workflow.models import ProcessModel
 
 from .auth import COMPLETES_A_TASK, current_actor, login_required
-from .i18n import N_, current_language
+from .i18n import N_, current_language, format_date
 from .i18n import gettext as _
 from .inputs import parse_id
 from .views import (
@@ -80,19 +90,26 @@ def _actor() -> Actor:
     return actor
 
 
-def _my_organizations(s: Session, actor: Actor) -> list[Organization]:
-    return procedures.secretariat_organizations(s, actor)
+#: A deployed model version's steps, by its spec hash: (form key, German title, English title or
+#: None). A version's forms never change once it is deployed (``procedures._SPEC_CACHE`` keeps
+#: its parsed forms by the same key), so each is read once per process.
+_STEP_TITLES: dict[str, list[tuple[str, str, str | None]]] = {}
 
 
-def _step_names(s: Session) -> dict[str, str]:
-    """Form key → step title in the page's language, from the deployed models' forms (a few
-    rows, not the tasks)."""
+def _step_names(s: Session, models: list[str]) -> dict[str, str]:
+    """Form key → step title in the page's language, from the deployed models' forms (the
+    first version, by id, that names a key gives its title)."""
+    missing = [spec_hash for spec_hash in models if spec_hash not in _STEP_TITLES]
+    if missing:
+        for spec_hash, forms in s.exec(select(ProcessModel.spec_hash, ProcessModel.forms)
+                                       .where(col(ProcessModel.spec_hash).in_(missing))):
+            _STEP_TITLES[spec_hash] = [(key, definition.get("title", key), definition.get("x-title-en"))
+                                       for key, definition in forms.items()]
     english = current_language() == "en"
     names: dict[str, str] = {}
-    for forms in s.exec(select(ProcessModel.forms)):
-        for key, definition in forms.items():
-            title = definition.get("x-title-en") if english else None
-            names.setdefault(key, title or definition.get("title", key))
+    for spec_hash in models:
+        for key, title, title_en in _STEP_TITLES.get(spec_hash, ()):
+            names.setdefault(key, (title_en if english else None) or title)
     return names
 
 
@@ -105,14 +122,6 @@ def _colleagues(s: Session, task: HumanTask) -> list[Account]:
     if task.organization_id is not None:
         query = query.where(Grant.organization_id == task.organization_id)
     return list(s.exec(query.order_by(col(Account.display_name))).unique())
-
-
-def _names(s: Session, usernames: set[str | None]) -> dict[str, str]:
-    wanted = {u for u in usernames if u}
-    if not wanted:
-        return {}
-    return dict(s.exec(select(Account.username, Account.display_name)
-                       .where(col(Account.username).in_(sorted(wanted)))).all())
 
 
 def _query_args() -> dict[str, str]:
@@ -133,63 +142,60 @@ def _bulk_notable(row: InboxRow, now: datetime, actor: Actor) -> bool:
 
 
 def _list_context(s: Session, actor: Actor) -> dict[str, Any]:
+    """The list's page and what its rows need, but the holders' names (see :func:`_holders`)."""
     try:
         query = InboxQuery.load(_query_args())
         errors: dict[str, list[str]] = {}
     except Invalid as exc:
         query, errors = InboxQuery(), exc.errors
     page = list_tasks(s, actor, query, request_today())
-    holders = {r.task.assignee for r in page.rows} | {r.task.owner for r in page.rows}
     now = request_now()
-    return {"query": query, "page": page, "filter_errors": errors, "names": _names(s, holders),
+    return {"query": query, "page": page, "filter_errors": errors,
             "bulk": {r.task.id for r in page.rows if _bulk_notable(r, now, actor)},
             "view_labels": VIEW_LABELS}
+
+
+def _holders(page: InboxPage) -> set[str | None]:
+    return {r.task.assignee for r in page.rows} | {r.task.owner for r in page.rows}
 
 
 #: How far back the Sitzung filter offers sessions (older ones stay reachable by ``?meeting=``).
 MEETING_CHOICES_BACK = timedelta(days=365)
 
 
-def _filter_meetings(s: Session, orgs: list[Organization], selected: int | None) -> list[Any]:
-    """The Sitzung filter's choices: my Gremien's sessions of the last year and ahead, and the
-    chosen one, so that years of sessions do not make every inbox page longer (what an option
-    shows, as plain rows)."""
-    since = request_now() - MEETING_CHOICES_BACK
-    window = col(Meeting.start) >= since
-    if selected is not None:
-        window = or_(window, col(Meeting.id) == selected)
-    return list(s.exec(select(Meeting.id, Meeting.start, Meeting.reference, Meeting.name).where(
-        col(Meeting.organization_id).in_([o.id for o in orgs]), Meeting.cancelled == False,  # noqa: E712
-        window).order_by(col(Meeting.start))))
+def _meeting_labels(meetings: list[MeetingLine]) -> list[tuple[int, str]]:
+    """The Sitzung filter's options, (id, "08.11.2024 SI/2024/131 Sitzung …"): made here in
+    one pass, not by the template piece by piece (an admin's filter offers some 800)."""
+    return [(m.id, f"{format_date(m.start)} {m.reference or ''} {m.name}") for m in meetings]
 
 
 @bp.get("/")
 @login_required
 def index() -> ResponseReturnValue:
+    """The list with its filter form and saved filters: besides the list's statement, one more
+    (``engine.inbox.page_choices``) for everything around it and the holders' names."""
     s = request_session()
     actor = _actor()
     context = _list_context(s, actor)
-    orgs = _my_organizations(s, actor)
-    meetings = _filter_meetings(s, orgs, context["query"].meeting) if orgs else []
-    saved = list(s.exec(select(SavedFilter).where(SavedFilter.account_id == actor.account_id)
-                        .order_by(col(SavedFilter.name))))
-    group_accounts = list(s.exec(
-        select(Account.username, Account.display_name).join(Grant, col(Grant.account_id) == Account.id)
-        .where(Grant.role == ROLE_SECRETARIAT, col(Grant.organization_id).in_([o.id for o in orgs]))
-        .order_by(col(Account.display_name)).distinct())) if orgs else []
+    # The Sitzung filter: my Gremien's sessions of the last year and ahead, and the chosen one,
+    # so that years of sessions do not make every inbox page longer.
+    choices = page_choices(s, actor, _holders(context["page"]), request_now() - MEETING_CHOICES_BACK,
+                           context["query"].meeting)
     status = 422 if context["filter_errors"] else 200
     return render_template(
-        "inbox.html", views=VIEWS, orgs=orgs, meetings=meetings,
-        paper_types=PAPER_TYPES, steps=_step_names(s), saved=saved, colleagues=group_accounts,
-        **context), status
+        "inbox.html", views=VIEWS, orgs=choices.organizations, meetings=_meeting_labels(choices.meetings),
+        paper_types=PAPER_TYPES, steps=_step_names(s, choices.models), saved=choices.saved,
+        colleagues=choices.colleagues, names=choices.names, **context), status
 
 
 @bp.get("/liste")
 @login_required
 def list_fragment() -> ResponseReturnValue:
     """The list alone, for the page's polling script (new tasks without a full reload)."""
-    context = _list_context(request_session(), _actor())
-    return render_template("inbox_list.html", **context), 422 if context["filter_errors"] else 200
+    s = request_session()
+    context = _list_context(s, _actor())
+    return render_template("inbox_list.html", names=holder_names(s, _holders(context["page"])), **context), \
+        422 if context["filter_errors"] else 200
 
 
 @bp.post("/filter")
@@ -309,7 +315,7 @@ def _task_page(task_id: int, status: int = 200, values: dict[str, Any] | None = 
         holder_refusal=holder_refusal.message if holder_refusal else None,
         delegated_to_me=row.delegation == DELEGATION_PENDING and row.assignee == actor.username,
         comments=comments_of(s, task_id), colleagues=_colleagues(s, row),
-        names=_names(s, {row.assignee, row.owner, row.completed_by}),
+        names=holder_names(s, {row.assignee, row.owner, row.completed_by}),
         **(paper_header(s, paper) if paper else {}),
     ), status
 
