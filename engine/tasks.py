@@ -40,6 +40,9 @@ class HumanTask(SQLModel, table=True):
               postgresql_where=_OPEN, sqlite_where=_OPEN),
         Index("ix_human_task_open_org_created", "organization_id", "created", "id",
               postgresql_where=_OPEN, sqlite_where=_OPEN),
+        # "Neueste zuerst" across Gremien and lanes (an actor with several, the Vorsitz's own
+        # tasks): read in order, filtered, stopped after a page, as ix_human_task_open_due does.
+        Index("ix_human_task_open_created", "created", "id", postgresql_where=_OPEN, sqlite_where=_OPEN),
         Index("ix_human_task_open_assignee_due", "assignee", "due", "id",
               postgresql_where=_OPEN, sqlite_where=_OPEN),
         # The Sitzung filter: its tasks in due order, not the Gremium's searched for them.
