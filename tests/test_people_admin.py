@@ -79,8 +79,10 @@ def test_admin_sets_up_a_second_committee_with_its_members(demo, database, brows
     [changed] = _events(database, "organization.changed")
     assert changed.details["changes"]["name"] == {"old": "Bauausschuss", "new": "Bau- und Planungsausschuss"}
     assert changed.actor == "admin"
-    assert [e.details["person"] for e in _events(database, "membership.created")] == ["Schulte, Ina"]
-    assert [e.details["name"] for e in _events(database, "organization.created")] == ["Bauausschuss"]
+    members_added = [e.details["person"] for e in _events(database, "membership.created")]
+    assert members_added == ["Schulte, Ina"]
+    organizations_added = [e.details["name"] for e in _events(database, "organization.created")]
+    assert organizations_added == ["Bauausschuss"]
 
     # A Vorlage can now go to two different committees (the form offers the new one).
     clerk = browser().login("zierstedt")
