@@ -371,7 +371,13 @@ def dispatching(engine: Engine) -> Iterator[DispatchConnection]:
         try:
             yield dispatcher
         finally:
-            dispatcher.close()
+            try:
+                dispatcher.close()
+            except BaseException:
+                # Its settings for the pass (no waiting for the disk, no sequential scans) and
+                # its prepared mark were not taken back: the pool must not hand it out again.
+                connection.invalidate()
+                raise
 
 
 def settle_failed(session: Session, message_id: int, now: datetime, error: str,

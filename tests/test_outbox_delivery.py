@@ -275,3 +275,25 @@ def test_the_admin_forms_refuse_a_name_with_a_line_break(demo, database, browser
         assert s.exec(select(Person).where(Person.family_name == "Mustermann")).first() is None
         assert s.get(Person, jansen.id).family_name == "Jansen"
         assert s.get(Account, account.id).display_name == account.display_name
+
+
+def test_a_dispatch_connection_that_cannot_be_closed_is_not_handed_out_again(database, monkeypatch):  # type: ignore[no-untyped-def]
+    """A dispatcher's connection carries settings for its pass (PostgreSQL: no waiting for the
+    disk, no sequential scans) and its prepared mark; if taking them back fails (the last mark's
+    answer an error, the connection gone), the pool discards it instead of handing those
+    settings to a request."""
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("the pass's settings exist on PostgreSQL only")
+    from sqlalchemy import text
+
+    def broken(self):  # type: ignore[no-untyped-def]
+        raise RuntimeError("Verbindung verloren")
+
+    database.engine.dispose()
+    with pytest.raises(RuntimeError), outbox.dispatching(database.engine):
+        monkeypatch.setattr(outbox.DispatchConnection, "wait", broken)
+    monkeypatch.undo()
+    with database.engine.connect() as connection:
+        settings = connection.execute(text(
+            "SELECT current_setting('enable_seqscan'), current_setting('synchronous_commit')")).one()
+    assert tuple(settings) == ("on", "on")
