@@ -131,10 +131,19 @@ class SessionWindow:
         return None
 
 
+def _start_of_today(now: datetime) -> datetime:
+    """Midnight of ``now``'s day in Europe/Berlin: sessions from then on are ahead."""
+    return datetime.combine(now.astimezone(TIMEZONE).date(), time(0), TIMEZONE)
+
+
+def _window_after(now: datetime) -> datetime:
+    """The session window's first bound: just before today began."""
+    return _start_of_today(now) - timedelta(microseconds=1)
+
+
 def session_window(session: Session, consultation: Consultation | None, now: datetime) -> SessionWindow:
     """Sessions from today on, after the last postponement and after the previous Beratung."""
-    start_of_today = datetime.combine(now.astimezone(TIMEZONE).date(), time(0), TIMEZONE)
-    after = start_of_today - timedelta(microseconds=1)
+    after = _window_after(now)
     if consultation is None or consultation.id is None:
         return SessionWindow(after, None, None, None)
     return _window(session, consultation.id, after)[1]
@@ -143,8 +152,7 @@ def session_window(session: Session, consultation: Consultation | None, now: dat
 def consultation_in_context(session: Session, consultation_id: int, now: datetime) -> Consultation | None:
     """A Beratung read together with its session window, its planned session and its TOP
     there (one query, held for the unit of work; :func:`session_window` then reads nothing)."""
-    start_of_today = datetime.combine(now.astimezone(TIMEZONE).date(), time(0), TIMEZONE)
-    return _window(session, consultation_id, start_of_today - timedelta(microseconds=1))[0]
+    return _window(session, consultation_id, _window_after(now))[0]
 
 
 def _window(session: Session, consultation_id: int,
@@ -423,7 +431,7 @@ def _window_and_session(session: Session, consultation_id: int, now: datetime,
     """A Beratung's session window and the submitted session (as ``_coming_sessions(True)``
     rows: none, or it with its TOP numbers): one statement, the window then held for the
     unit of work as :func:`session_window` holds it."""
-    after = datetime.combine(now.astimezone(TIMEZONE).date(), time(0), TIMEZONE) - timedelta(microseconds=1)
+    after = _window_after(now)
     key = ("session_window", consultation_id, after)
     row = None if key in memo(session) else session.execute(
         _window_query(True), {"consultation_id": consultation_id, **params}).first()
@@ -454,8 +462,7 @@ def _sessions_of_the_gremium(session: Session, organization_id: int | None,
     it still fits, shown at first. With ``only`` (a completion's submitted value) just that
     session, if it is one of them: a Gremium with many sessions ahead is not read whole
     for every completion."""
-    today = datetime.combine(now.astimezone(TIMEZONE).date(), time(0), TIMEZONE)
-    params: dict[str, Any] = {"organization_id": organization_id, "today": today}
+    params: dict[str, Any] = {"organization_id": organization_id, "today": _start_of_today(now)}
     if only is not EVERY_CHOICE:
         params["meeting_id"] = _meeting_id(only)
         if params["meeting_id"] is None:
